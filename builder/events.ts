@@ -1,0 +1,13 @@
+/** The one progress vocabulary: the CLI prints it, the worker publishes it, the API streams it. */
+export type BuildEvent =
+  | { type: 'step.start'; stepId: string; name: string; line?: number; time: number }
+  | { type: 'step.cached'; stepId: string; name: string; line?: number; time: number }
+  | { type: 'step.log'; stepId: string; stream: 'stdout' | 'stderr'; data: string; time: number }
+  | { type: 'step.done'; stepId: string; name: string; durationMs: number; time: number; reason?: string }
+  | { type: 'step.error'; stepId: string; name: string; code: string; message: string; line?: number; time: number }
+  | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } };
+
+export type EventSink = (event: BuildEvent) => void;
+
+/** Step logs are clipped at this many bytes; the rest is dropped with a note. */
+export const STEP_LOG_LIMIT = 2 * 1024 * 1024;
