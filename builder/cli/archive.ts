@@ -1,0 +1,18 @@
+import { loadImages, saveImages } from '../store/archive.js';
+import { Store } from '../store/store.js';
+import { mustResolve } from './images.js';
+import type { GlobalOptions } from './options.js';
+
+export async function loadCommand(input: string, global: GlobalOptions): Promise<number> {
+  const store = await Store.open(global.root);
+  const names = await loadImages(store, input);
+  for (const name of names) process.stdout.write(name.startsWith('sha256:') ? `Loaded image ID: ${name}\n` : `Loaded image: ${name}\n`);
+  return 0;
+}
+
+export async function saveCommand(names: string[], output: string, format: 'oci' | 'docker', global: GlobalOptions): Promise<number> {
+  const store = await Store.open(global.root);
+  for (const name of names) await mustResolve(store, name);
+  await saveImages(store, names, output, format);
+  return 0;
+}

@@ -1,0 +1,89 @@
+import { BuildError } from '../errors.js';
+import { normalizeTag } from '../image/reference.js';
+import type { Image } from '../image/types.js';
+import { Store } from '../store/store.js';
+import type { GlobalOptions } from './options.js';
+
+export async function imagesCommand(opts: { quiet?: boolean }, global: GlobalOptions): Promise<number> {
+  const store = await Store.open(global.root);
+  const images = await store.listImages();
+  if (opts.quiet) {
+    for (const image of images) process.stdout.write(`${shortId(image.manifest.digest)}\n`);
+    return 0;
+  }
+  const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
+  for (const image of images) {
+    const colon = image.name.lastIndexOf(':');
+    const slash = image.name.lastIndexOf('/');
+    const [repo, tag] = colon > slash ? [image.name.slice(0, colon), image.name.slice(colon + 1)] : [image.name, '<none>'];
+    rows.push([repo, tag, shortId(image.manifest.digest), image.created ?? '', humanSize(image.size)]);
+  }
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, col) => cell.padEnd(widths[col]!)).join('   ').trimEnd()}\n`);
+  return 0;
+}
+
+export async function tagCommand(source: string, target: string, global: GlobalOptions): Promise<number> {
+  const store = await Store.open(global.root);
+  const image = await mustResolve(store, source);
+  await store.tag(normalizeTag(target), image.manifestDescriptor);
+  return 0;
+}
+
+export async function rmiCommand(names: string[], global: GlobalOptions): Promise<number> {
+  const store = await Store.open(global.root);
+  let code = 0;
+  for (const name of names) {
+    if (await store.untag(name)) process.stdout.write(`Untagged: ${normalizeTag(name)}\n`);
+    else {
+      process.stderr.write(`Error: No such image: ${name}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/** JSON shaped like `docker image inspect`, plus the manifest digest. */
+export async function inspectCommand(names: string[], global: GlobalOptions): Promise<number> {
+  const store = await Store.open(global.root);
+  const tags = await store.listImages();
+  const out = [];
+  for (const name of names) {
+    const image = await mustResolve(store, name);
+    out.push({
+      Id: image.manifest.config.digest,
+      Digest: image.manifestDescriptor.digest,
+      RepoTags: tags.filter((t) => t.manifest.digest === image.manifestDescriptor.digest).map((t) => t.name),
+      Created: image.config.created,
+      Architecture: image.config.architecture,
+      Os: image.config.os,
+      Size: image.layers.reduce((sum, layer) => sum + layer.size, 0),
+      Config: image.config.config,
+      RootFS: { Type: 'layers', Layers: image.config.rootfs.diff_ids },
+      History: image.config.history ?? [],
+    });
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+  return 0;
+}
+
+export async function mustResolve(store: Store, name: string): Promise<Image> {
+  const image = await store.resolve(name);
+  if (!image) throw new BuildError('IMAGE_NOT_FOUND', `No such image: ${name}`);
+  return image;
+}
+
+function shortId(digest: string): string {
+  return digest.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)}${units[unit]}`;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { handleError } from './handle-error.js';
+
+/**
+ * The one exit point of the CLI. Command modules are imported lazily so `builder run` starts fast.
+ * Flags follow `docker build` / `docker run`.
+ */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+let exitCode = 0;
+const program = new Command()
+  .name('builder')
+  .description('Build Dockerfiles into OCI images with runc, and run them')
+  .option('--root <dir>', 'store directory (default $BUILDER_ROOT, /var/lib/builder for root)')
+  .option('--debug', 'print error causes')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) })
+  .exitOverride();
+
+program.command('build')
+  .description('Build an image from a Dockerfile')
+  .argument('<context>', 'build context directory')
+  .option('-t, --tag <name>', 'name and optionally a tag (name:tag); repeatable', collect, [])
+  .option('-f, --file <path>', 'Dockerfile (default: CONTEXT/Dockerfile)')
+  .option('--build-arg <arg>', 'set a build-time variable (K=V, or K to take it from the environment); repeatable', collect, [])
+  .option('--target <stage>', 'build this stage')
+  .option('--no-cache', 'do not use the cache')
+  .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'plain', 'tty', 'quiet']).default('auto'))
+  .addOption(new Option('--network <mode>', 'network for RUN').choices(['host', 'none', 'default']).default('host'))
+  .option('--iidfile <file>', 'write the image id (manifest digest) to this file')
+  .option('-q, --quiet', 'print only the image id')
+  .option('--memory <size>', 'memory limit per RUN (e.g. 2g)')
+  .option('--pids-limit <n>', 'process limit per RUN')
+  .action(async (context: string, opts) => {
+    const { buildCommand } = await import('./build.js');
+    exitCode = await buildCommand(context, opts, program.opts());
+  });
+
+program.command('run')
+  .description('Run a command in a new container')
+  .argument('<image>')
+  .argument('[command...]')
+  .option('--rm', 'remove the container when it exits')
+  .option('-i, --interactive', 'keep stdin open')
+  .option('-t, --tty', 'allocate a terminal')
+  .option('-e, --env <K=V>', 'set an environment variable; repeatable', collect, [])
+  .option('-v, --volume <host:ctr[:ro]>', 'bind mount; repeatable', collect, [])
+  .addOption(new Option('--network <mode>', 'network').choices(['host', 'none']).default('host'))
+  .option('--entrypoint <cmd>', 'override the entrypoint')
+  .option('-w, --workdir <dir>', 'working directory')
+  .option('-u, --user <user>', 'user[:group]')
+  .option('--name <name>', 'container name')
+  .option('--memory <size>', 'memory limit (e.g. 512m)')
+  .option('--pids-limit <n>', 'process limit')
+  .passThroughOptions()
+  .action(async (image: string, command: string[], opts) => {
+    const { runCommand } = await import('./run.js');
+    exitCode = await runCommand(image, command, opts, program.opts());
+  });
+
+program.command('images').description('List images').option('-q, --quiet', 'only ids')
+  .action(async (opts) => { exitCode = await (await import('./images.js')).imagesCommand(opts, program.opts()); });
+program.command('tag').description('Create a tag TARGET that refers to SOURCE').argument('<source>').argument('<target>')
+  .action(async (source: string, target: string) => { exitCode = await (await import('./images.js')).tagCommand(source, target, program.opts()); });
+program.command('rmi').description('Remove image tags').argument('<images...>')
+  .action(async (images: string[]) => { exitCode = await (await import('./images.js')).rmiCommand(images, program.opts()); });
+program.command('inspect').description('Show image details as JSON').argument('<images...>')
+  .action(async (images: string[]) => { exitCode = await (await import('./images.js')).inspectCommand(images, program.opts()); });
+program.command('load').description('Load images from a docker-archive or OCI archive').requiredOption('-i, --input <file>', 'archive')
+  .action(async (opts) => { exitCode = await (await import('./archive.js')).loadCommand(opts.input, program.opts()); });
+program.command('save').description('Save images to an archive').requiredOption('-o, --output <file>', 'archive').argument('<images...>')
+  .addOption(new Option('--format <format>', 'archive format').choices(['oci', 'docker']).default('oci'))
+  .action(async (images: string[], opts) => { exitCode = await (await import('./archive.js')).saveCommand(images, opts.output, opts.format, program.opts()); });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  exitCode = handleError(err, program.opts().debug === true);
+}
+process.exitCode = exitCode;

@@ -1,0 +1,45 @@
+import { lstat, readlink } from 'node:fs/promises';
+import path from 'node:path';
+
+const MAX_SYMLINKS = 255;
+
+/**
+ * Resolves `pathInRoot` inside `rootfs` as if rootfs were `/`: symlinks are followed, an absolute
+ * link target restarts at rootfs, and `..` never climbs above rootfs. Missing trailing components are
+ * kept as written, so the result can name a path still to be created.
+ */
+export async function resolveInRoot(rootfs: string, pathInRoot: string): Promise<string> {
+  const root = path.resolve(rootfs);
+  const pending = splitPath(pathInRoot);
+  const resolved: string[] = [];
+  let linksFollowed = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const candidate = path.join(root, ...resolved, part);
+    let isLink = false;
+    try {
+      isLink = (await lstat(candidate)).isSymbolicLink();
+    } catch {
+      // Missing: the rest cannot be links; keep it as written.
+      resolved.push(part);
+      continue;
+    }
+    if (!isLink) {
+      resolved.push(part);
+      continue;
+    }
+    if (++linksFollowed > MAX_SYMLINKS) throw new Error(`too many levels of symbolic links resolving ${pathInRoot}`);
+    const target = await readlink(candidate);
+    if (target.startsWith('/')) resolved.length = 0;
+    pending.unshift(...splitPath(target));
+  }
+  return path.join(root, ...resolved);
+}
+
+function splitPath(p: string): string[] {
+  return p.split('/').filter((part) => part !== '' && part !== '.');
+}

@@ -1,0 +1,28 @@
+import { createLayer, isEmptyDir } from '../layer/create.js';
+import type { Layer } from '../image/types.js';
+import type { MutableSnapshot } from '../snapshot/mount.js';
+import type { StepContext } from './types.js';
+
+/**
+ * Turns a step's upperdir into a layer: tar + gzip into the store, then the upperdir itself becomes
+ * the layer's snapshot (no re-extraction). An empty diff makes no layer, as BuildKit drops empty layers.
+ * Always releases the mount.
+ */
+export async function commitSnapshot(snapshot: MutableSnapshot, ctx: StepContext): Promise<Layer | undefined> {
+  try {
+    await snapshot.unmount();
+    if (await isEmptyDir(snapshot.upperdir)) return undefined;
+    const blobTmp = ctx.store.tempPath('layer');
+    const layer = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch });
+    await ctx.store.importBlobFile(blobTmp, layer.digest);
+    await ctx.snapshots.adopt(layer.diffId, snapshot.upperdir);
+    return layer;
+  } finally {
+    await snapshot.release();
+  }
+}
+
+/** Snapshot dirs of the given layers, bottom first, extracting any that are not on disk yet. */
+export async function lowerDirs(ctx: Pick<StepContext, 'snapshots'>, layers: Layer[]): Promise<string[]> {
+  return Promise.all(layers.map((layer) => ctx.snapshots.ensure(layer)));
+}

@@ -1,0 +1,75 @@
+import type { CopyStep } from '../dockerfile/types.js';
+import { BuildError } from '../errors.js';
+import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
+import { mountReadonly, prepareSnapshot } from '../snapshot/mount.js';
+import { resolveUser } from '../sandbox/user.js';
+import { digestOf } from '../../cache/key.js';
+import { recordStep, resolveImagePath } from './config.js';
+import { commitSnapshot, lowerDirs } from './commit.js';
+import type { InputsDigester, StepContext, StepHandler } from './types.js';
+
+/** COPY and ADD: sources from the context or another stage, written into a new snapshot without runc. */
+export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
+  rejectUnsupported(step);
+  const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
+  let source: { copySource: CopySource; release(): Promise<void> } | undefined;
+  try {
+    source = await openSource(step, ctx);
+    const chown = step.chown ? await resolveUser(snapshot.merged, step.chown) : undefined;
+    await copyInto(source.copySource, snapshot.merged, copyOptions(step, ctx, chown));
+  } catch (err) {
+    await snapshot.release();
+    throw err;
+  } finally {
+    await source?.release();
+  }
+  const layer = await commitSnapshot(snapshot, ctx);
+  return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+};
+
+/**
+ * The cache input of a COPY/ADD: the content digest of its context sources, or for `--from` the
+ * source stage's key (same key ⇒ same files) plus the paths asked for.
+ */
+export const copyInputs: InputsDigester<'COPY' | 'ADD'> = async (step, ctx) => {
+  rejectUnsupported(step);
+  if (step.from && !('context' in step.from)) {
+    const output = await ctx.fromSource(step.from);
+    return digestOf(JSON.stringify({ from: output.key, sources: step.sources }));
+  }
+  const chownKey = step.chown ? { uid: 0, gid: 0 } : undefined;
+  // --chown by name is resolved against the image at copy time; the name itself is in the step key.
+  return digestSources({ root: ctx.contextDir, isContext: true, ignore: ctx.ignore }, copyOptions(step, ctx, chownKey));
+};
+
+function copyOptions(step: CopyStep, ctx: StepContext, chown: { uid: number; gid: number } | undefined): CopyOptions {
+  return {
+    sources: step.sources,
+    dest: resolveImagePath(ctx.config.config.WorkingDir, step.dest),
+    chown: chown ? { uid: chown.uid, gid: chown.gid } : undefined,
+    chmod: step.chmod === undefined ? undefined : parseChmod(step.chmod),
+    add: step.op === 'ADD',
+    exclude: step.exclude,
+    parents: step.parents,
+    inline: step.heredocs.map((doc) => ({ name: doc.name, content: doc.content })),
+  };
+}
+
+async function openSource(step: CopyStep, ctx: StepContext): Promise<{ copySource: CopySource; release(): Promise<void> }> {
+  if (!step.from || 'context' in step.from) {
+    return { copySource: { root: ctx.contextDir, isContext: true, ignore: ctx.ignore }, release: async () => {} };
+  }
+  const output = await ctx.fromSource(step.from);
+  const mounted = await mountReadonly(ctx.store.tmpDir, await lowerDirs(ctx, output.layers));
+  return { copySource: { root: mounted.merged, isContext: false }, release: () => mounted.release() };
+}
+
+function parseChmod(chmod: string): number {
+  if (!/^[0-7]{1,4}$/.test(chmod)) throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
+  return parseInt(chmod, 8);
+}
+
+function rejectUnsupported(step: CopyStep): void {
+  const url = step.sources.find((s) => /^(https?|git):\/\//.test(s) || s.startsWith('git@'));
+  if (url && step.op === 'ADD') throw new BuildError('INVALID_ARGUMENT', `ADD of remote URLs is not supported yet: ${url}`);
+}

@@ -1,0 +1,76 @@
+import type { RunStep } from '../dockerfile/types.js';
+import { BuildError } from '../errors.js';
+import { prepareSnapshot } from '../snapshot/mount.js';
+import { runSandbox } from '../sandbox/runc.js';
+import { recordStep, runEnv } from './config.js';
+import { commitSnapshot, lowerDirs } from './commit.js';
+import { shellOf } from './metadata.js';
+import type { StepHandler } from './types.js';
+
+/** How many trailing output lines a RUN failure quotes. */
+const TAIL_LINES = 10;
+
+/** The argv a RUN executes: exec form as written; shell form under the stage SHELL, heredocs included. */
+export function runArgv(step: RunStep, shell: string[]): string[] {
+  if (step.form === 'exec') return [...step.args];
+  const command = step.args[0] ?? '';
+  const only = /^\s*<<-?\s*(["']?)([A-Za-z0-9_]+)\1\s*$/.exec(command);
+  if (only && step.heredocs.length === 1) return [...shell, step.heredocs[0]!.content];
+  if (step.heredocs.length === 0) return [...shell, command];
+  // The shell understands heredocs itself: hand it the command followed by each body and delimiter.
+  const bodies = step.heredocs.map((doc) => `${doc.content.endsWith('\n') || doc.content === '' ? doc.content : `${doc.content}\n`}${doc.name}`);
+  return [...shell, [command, ...bodies].join('\n')];
+}
+
+export const run: StepHandler<'RUN'> = async (step, ctx) => {
+  const argv = runArgv(step, shellOf(ctx.config.config));
+  const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
+  const tail = new OutputTail(TAIL_LINES);
+  let exitCode: number;
+  try {
+    ({ exitCode } = await runSandbox({
+      rootfs: snapshot.merged,
+      args: argv,
+      env: runEnv(ctx.config, step.buildArgs),
+      cwd: ctx.config.config.WorkingDir || '/',
+      user: ctx.config.config.User ?? '',
+      network: step.network === 'none' ? 'none' : step.network === 'host' ? 'host' : ctx.network,
+      stdio: 'pipe',
+      onStdout: (chunk) => { tail.push(chunk); ctx.log('stdout', chunk); },
+      onStderr: (chunk) => { tail.push(chunk); ctx.log('stderr', chunk); },
+      signal: ctx.signal,
+      memoryBytes: ctx.memoryBytes,
+      pidsLimit: ctx.pidsLimit,
+    }));
+  } catch (err) {
+    await snapshot.release();
+    throw err;
+  }
+  if (ctx.signal?.aborted) {
+    await snapshot.release();
+    throw new BuildError('CANCELLED', 'build cancelled');
+  }
+  if (exitCode !== 0) {
+    await snapshot.release();
+    throw new BuildError('RUN_FAILED', `process "${argv.join(' ')}" did not complete successfully: exit code: ${exitCode}`, {
+      detail: tail.text(),
+    });
+  }
+  const layer = await commitSnapshot(snapshot, ctx);
+  return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+};
+
+/** Keeps the last lines of a step's output for its error message. */
+class OutputTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly lines: number) {}
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size > 64 * 1024 && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8').split('\n').filter((l) => l !== '').slice(-this.lines).join('\n');
+  }
+}

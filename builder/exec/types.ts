@@ -1,0 +1,50 @@
+import type { Step, StepOp } from '../dockerfile/types.js';
+import type { ImageConfig, Layer } from '../image/types.js';
+import type { Store } from '../store/store.js';
+import type { Snapshots } from '../snapshot/snapshots.js';
+import type { IgnoreMatcher } from '../context/ignore.js';
+
+/** A stage's filesystem as seen from another stage (`COPY --from`): its layers, bottom first. */
+export interface StageOutput {
+  config: ImageConfig;
+  layers: Layer[];
+  /** Cache key of the stage's last step: equal keys mean equal content. */
+  key: string;
+}
+
+/** Everything a step handler may use. Handlers throw plain errors; the solver adds the Dockerfile location. */
+export interface StepContext {
+  store: Store;
+  snapshots: Snapshots;
+  /** Image config before this step. */
+  config: ImageConfig;
+  /** Layers before this step, bottom first. */
+  layers: Layer[];
+  contextDir: string;
+  ignore: IgnoreMatcher;
+  network: 'host' | 'none';
+  sourceDateEpoch?: number;
+  /** Output of a RUN, streamed as it comes. */
+  log(stream: 'stdout' | 'stderr', data: Buffer): void;
+  /** Resolves `--from` sources: an earlier stage's output, or an image from the store. */
+  fromSource(from: { stage: number } | { image: string } | { context: string }): Promise<StageOutput>;
+  /** Whether CMD was set earlier in this stage (a later ENTRYPOINT then keeps it, as BuildKit does). */
+  cmdSetInStage: boolean;
+  signal?: AbortSignal;
+  memoryBytes?: number;
+  pidsLimit?: number;
+}
+
+export interface StepResult {
+  /** The layer the step added; absent for metadata-only steps and empty diffs. */
+  layer?: Layer;
+  config: ImageConfig;
+}
+
+/** The step type(s) whose `op` can be K (CopyStep serves both COPY and ADD). */
+export type StepOf<K extends StepOp> = Step extends infer S ? (S extends { op: infer O } ? (K extends O ? S : never) : never) : never;
+
+export type StepHandler<K extends StepOp> = (step: StepOf<K>, ctx: StepContext) => Promise<StepResult>;
+
+/** The parts of a step's cache key that come from outside the image (context files, other stages). */
+export type InputsDigester<K extends StepOp> = (step: StepOf<K>, ctx: StepContext) => Promise<string | undefined>;

@@ -1,0 +1,33 @@
+import { mkdir, chown, stat } from 'node:fs/promises';
+import { resolveInRoot } from '../context/root-path.js';
+import { prepareSnapshot } from '../snapshot/mount.js';
+import { resolveUser } from '../sandbox/user.js';
+import { cloneConfig, recordStep } from './config.js';
+import { commitSnapshot, lowerDirs } from './commit.js';
+import { applyWorkdir } from './metadata.js';
+import type { StepHandler } from './types.js';
+
+/** WORKDIR sets the config and, like BuildKit, creates the directory (owned by the current USER) if it is missing. */
+export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
+  const next = cloneConfig(ctx.config);
+  applyWorkdir(next.config, step.path);
+  const target = next.config.WorkingDir!;
+  const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
+  try {
+    const onDisk = await resolveInRoot(snapshot.merged, target);
+    const exists = await stat(onDisk).then((s) => s.isDirectory(), () => false);
+    if (!exists) {
+      await mkdir(onDisk, { recursive: true, mode: 0o755 });
+      const user = ctx.config.config.User;
+      if (user) {
+        const owner = await resolveUser(snapshot.merged, user);
+        await chown(onDisk, owner.uid, owner.gid);
+      }
+    }
+  } catch (err) {
+    await snapshot.release();
+    throw err;
+  }
+  const layer = await commitSnapshot(snapshot, ctx);
+  return { layer, config: recordStep(next, step.source, layer, ctx.sourceDateEpoch) };
+};

@@ -1,0 +1,22 @@
+import type { EventSink } from '../events.js';
+
+/** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
+export interface LocalBuildOptions {
+  contextDir: string;
+  dockerfilePath: string;
+  /** Shown in errors: `Dockerfile:7: ...`. */
+  dockerfileName: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target?: string;
+  noCache: boolean;
+  network: 'host' | 'none';
+  /** Clamp timestamps for reproducible images (SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number;
+  /** How many RUN/COPY steps of independent stages may execute at once. */
+  concurrency?: number;
+  memoryBytes?: number;
+  pidsLimit?: number;
+  onEvent: EventSink;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import PQueue from 'p-queue';
+import { planBuild } from '../dockerfile/plan.js';
+import type { BuildPlan, Stage } from '../dockerfile/types.js';
+import { BuildError, withLocation } from '../errors.js';
+import { loadIgnore } from '../context/ignore.js';
+import { emptyImageConfig, cloneConfig } from '../exec/config.js';
+import type { StageOutput, StepContext } from '../exec/types.js';
+import { writeImage } from '../image/manifest.js';
+import type { Descriptor, Image, ImageConfig } from '../image/types.js';
+import { Snapshots } from '../snapshot/snapshots.js';
+import type { Store } from '../store/store.js';
+import { LocalCache } from '../../cache/local.js';
+import { digestOf } from '../../cache/key.js';
+import type { LocalBuildOptions } from './request.js';
+import { stagesForTarget } from './graph.js';
+import { stepName } from './progress-names.js';
+import { runStage } from './stage.js';
+
+export interface BuildResult {
+  manifest: Descriptor;
+  config: ImageConfig;
+  tags: string[];
+}
+
+/**
+ * Builds a Dockerfile into the store: plan, run the stages the target needs (independent stages at
+ * once), write config + manifest, tag. Nothing is tagged unless every step succeeded.
+ */
+export async function build(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  try {
+    const result = await buildImage(store, options);
+    options.onEvent({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
+    return result;
+  } catch (err) {
+    const error = err instanceof BuildError ? err : new BuildError('INTERNAL', String(err), { cause: err });
+    options.onEvent({ type: 'build.done', durationMs: Date.now() - started, time: Date.now(), error: { code: error.code, message: error.message, line: error.line } });
+    throw error;
+  }
+}
+
+async function buildImage(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
+  const content = await readFile(options.dockerfilePath, 'utf8');
+  const plan = await planBuild({
+    file: options.dockerfileName,
+    content,
+    buildArgs: options.buildArgs,
+    target: options.target,
+    resolveImageConfig: async (ref, line) => {
+      try {
+        return (await resolveImage(store, ref)).config.config;
+      } catch (err) {
+        throw withLocation(err, options.dockerfileName, line);
+      }
+    },
+  });
+  const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
+  const cache = new LocalCache(store.cacheDir, (digest) => store.hasBlob(digest), (message) => process.emitWarning(message));
+  const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
+  const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
+  let stepCounter = 0;
+  const nextStepId = (): string => `#${++stepCounter}`;
+  const outputs = new Map<number, Promise<StageOutput>>();
+
+  const fromSource: StepContext['fromSource'] = async (from) => {
+    if ('stage' in from) return stageOutput(from.stage);
+    if ('image' in from) return imageOutput(await resolveImage(store, from.image));
+    throw new BuildError('INVALID_ARGUMENT', `named build context "${from.context}" is not supported yet`);
+  };
+  const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
+    store, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
+    fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
+  };
+
+  const stageOutput = (index: number): Promise<StageOutput> => {
+    let output = outputs.get(index);
+    if (!output) {
+      output = runOneStage(plan.stages[index]!);
+      outputs.set(index, output);
+    }
+    return output;
+  };
+  const runOneStage = async (stage: Stage): Promise<StageOutput> => {
+    const base = await stageBase(store, plan, stage, stageOutput, options, nextStepId);
+    return runStage({ plan, stage, base, cache, noCache: options.noCache, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
+  };
+
+  // Start every needed stage at once; each waits only for the stages it reads from.
+  const needed = stagesForTarget(plan);
+  const settled = await Promise.allSettled(needed.map((index) => stageOutput(index)));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw failure.reason;
+  const final = await stageOutput(plan.target);
+  const config = finalConfig(final.config);
+  const manifest = await writeImage(store, config, final.layers);
+  for (const tag of options.tags) await store.tag(tag, manifest);
+  return { manifest, config, tags: options.tags };
+}
+
+/** The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest. */
+function finalConfig(config: ImageConfig): ImageConfig {
+  const out = cloneConfig(config);
+  const last = out.history?.[out.history.length - 1]?.created;
+  if (last) out.created = last;
+  return out;
+}
+
+async function stageBase(
+  store: Store, plan: BuildPlan, stage: Stage, stageOutput: (i: number) => Promise<StageOutput>,
+  options: LocalBuildOptions, nextStepId: () => string,
+): Promise<StageOutput> {
+  const name = stepName(plan, stage, 1, stage.source);
+  const stepId = nextStepId();
+  const started = Date.now();
+  options.onEvent({ type: 'step.start', stepId, name, line: stage.line, time: started });
+  let base: StageOutput;
+  try {
+    if ('scratch' in stage.from) base = { config: emptyImageConfig(), layers: [], key: digestOf('scratch') };
+    else if ('stage' in stage.from) base = await stageOutput(stage.from.stage);
+    else base = imageOutput(await resolveImage(store, stage.from.image));
+  } catch (err) {
+    throw withLocation(err, plan.file, stage.line);
+  }
+  // ONBUILD triggers run in this stage (the planner inserted them) and are not inherited further.
+  const config = cloneConfig(base.config);
+  delete config.config.OnBuild;
+  options.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
+  return { ...base, config };
+}
+
+function imageOutput(image: Image): StageOutput {
+  return { config: image.config, layers: image.layers, key: image.manifestDescriptor.digest };
+}
+
+async function resolveImage(store: Store, ref: string): Promise<Image> {
+  const image = await store.resolve(ref);
+  if (!image) {
+    throw new BuildError('IMAGE_NOT_FOUND', `failed to resolve source metadata for ${ref}: image not found in the local store (build it, or load it with \`builder load\`)`);
+  }
+  return image;
+}
