@@ -13,6 +13,7 @@ const program = new Command()
   .description('Build Dockerfiles into OCI images with runc, and run them')
   .option('--root <dir>', 'store directory (default $BUILDER_ROOT, /var/lib/builder for root)')
   .option('--debug', 'print error causes')
+  .enablePositionalOptions()
   .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) })
   .exitOverride();

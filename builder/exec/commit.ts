@@ -22,7 +22,12 @@ export async function commitSnapshot(snapshot: MutableSnapshot, ctx: StepContext
   }
 }
 
-/** Snapshot dirs of the given layers, bottom first, extracting any that are not on disk yet. */
+/**
+ * Snapshot dirs of the given layers, bottom first, extracting any that are not on disk yet. A layer
+ * that occurs twice is kept only at its top-most position: overlayfs refuses a repeated lowerdir, and
+ * re-applying the same layer higher up already covers what its lower copy contributed.
+ */
 export async function lowerDirs(ctx: Pick<StepContext, 'snapshots'>, layers: Layer[]): Promise<string[]> {
-  return Promise.all(layers.map((layer) => ctx.snapshots.ensure(layer)));
+  const topMost = layers.filter((layer, index) => !layers.slice(index + 1).some((later) => later.diffId === layer.diffId));
+  return Promise.all(topMost.map((layer) => ctx.snapshots.ensure(layer)));
 }

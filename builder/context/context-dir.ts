@@ -1,0 +1,52 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { BuildError } from '../errors.js';
+
+/** The build context directory and the Dockerfile to read, as the CLI resolves them. */
+export interface ResolvedContext {
+  contextDir: string;
+  dockerfilePath: string;
+  /** For display and error locations: relative to the context when inside it, e.g. `Dockerfile`. */
+  dockerfileName: string;
+}
+
+/**
+ * Resolves `docker build [-f dockerfile] context`: the context must be a directory; `-f` is relative to the
+ * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`.
+ */
+export async function resolveContext(contextArg: string, dockerfileArg?: string): Promise<ResolvedContext> {
+  const contextDir = path.resolve(contextArg);
+  const contextStat = await stat(contextDir).catch(() => undefined);
+  if (!contextStat) {
+    throw new BuildError('INVALID_ARGUMENT', `unable to prepare context: path "${contextArg}" not found`);
+  }
+  if (!contextStat.isDirectory()) {
+    throw new BuildError('INVALID_ARGUMENT', `unable to prepare context: context must be a directory: ${contextDir}`);
+  }
+  let dockerfilePath: string;
+  if (!dockerfileArg) {
+    dockerfilePath = path.join(contextDir, 'Dockerfile');
+  } else if (path.isAbsolute(dockerfileArg)) {
+    dockerfilePath = dockerfileArg;
+  } else {
+    dockerfilePath = path.resolve(dockerfileArg);
+    if (!(await isFile(dockerfilePath)) && (await isFile(path.join(contextDir, dockerfileArg)))) {
+      dockerfilePath = path.join(contextDir, dockerfileArg);
+    }
+  }
+  const dockerfileStat = await stat(dockerfilePath).catch(() => undefined);
+  if (!dockerfileStat) {
+    throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: no such file or directory`);
+  }
+  if (dockerfileStat.isDirectory()) {
+    throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: read ${dockerfilePath}: is a directory`);
+  }
+  const relative = path.relative(contextDir, dockerfilePath);
+  const inside = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+  return { contextDir, dockerfilePath, dockerfileName: inside ? relative : dockerfilePath };
+}
+
+async function isFile(candidate: string): Promise<boolean> {
+  const found = await stat(candidate).catch(() => undefined);
+  return found !== undefined && found.isFile();
+}

@@ -1,0 +1,28 @@
+import type { IgnoreMatcher } from './ignore.js';
+
+/** Where COPY/ADD reads from: the build context or another stage's (or image's) filesystem. */
+export interface CopySource {
+  root: string;
+  /** true for the build context: apply ignore, refuse escapes, files become 0:0 unless --chown. */
+  isContext: boolean;
+  ignore?: IgnoreMatcher;
+}
+
+/** One COPY/ADD instruction, with names already resolved by the executor. */
+export interface CopyOptions {
+  /** As written in the Dockerfile, relative to the source root (a leading `/` means the root); Go filepath.Match wildcards. */
+  sources: string[];
+  /** Absolute path inside the image; a trailing slash is significant. */
+  dest: string;
+  chown?: { uid: number; gid: number };
+  /** From --chmod: replaces the permission bits of copied files and dirs (setuid/setgid/sticky kept). */
+  chmod?: number;
+  /** ADD: local tar archives (plain, gzip, bzip2, xz, detected by content) are extracted into dest. */
+  add: boolean;
+  /** COPY --exclude patterns (dockerignore syntax). */
+  exclude: string[];
+  /** COPY --parents: keep each source's relative parent dirs under dest. */
+  parents: boolean;
+  /** Heredoc sources: a source named `name` is a file with `content`, mode 0644. */
+  inline?: { name: string; content: string }[];
+}

@@ -1,0 +1,86 @@
+import type { Stats } from 'node:fs';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, rm, unlink, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { BuildError } from '../errors.js';
+import { resolveInRoot } from './root-path.js';
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** Metadata to set on a written entry; directories get theirs after their contents, so mtimes survive. */
+export interface EntryMeta {
+  hostPath: string;
+  owner: Owner;
+  /** Full mode bits incl. setuid/setgid/sticky; ignored for symlinks. */
+  mode: number;
+  atime: Date;
+  mtime: Date;
+  symlink: boolean;
+}
+
+/**
+ * `mkdir -p` for an in-image path inside `destRoot`, following symlinks as if chrooted (so it never leaves
+ * destRoot). Missing dirs are created 0755 and owned by `owner` (BuildKit chowns created parents too).
+ */
+export async function ensureDirInRoot(destRoot: string, inImage: string, owner: Owner): Promise<string> {
+  const parts = inImage.split('/').filter((part) => part !== '' && part !== '.');
+  let current = '';
+  for (const part of parts) {
+    current = part === '..' ? path.posix.dirname(current) : `${current}/${part}`;
+    const hostPath = await resolveInRoot(destRoot, current);
+    const existing = await lstat(hostPath).catch(() => undefined);
+    if (!existing) {
+      await mkdir(hostPath);
+      await chown(hostPath, owner.uid, owner.gid);
+      await chmod(hostPath, 0o755); // bypass the process umask
+    } else if (!existing.isDirectory()) {
+      throw new BuildError('INVALID_ARGUMENT', `cannot copy to non-directory: ${current}`);
+    }
+  }
+  return resolveInRoot(destRoot, inImage);
+}
+
+/** Makes room for a non-directory at `target`: removes a file or symlink there, refuses to replace a directory. */
+export async function clearForFile(target: string, inImage: string): Promise<void> {
+  const existing = await lstat(target).catch(() => undefined);
+  if (!existing) return;
+  if (existing.isDirectory()) {
+    throw new BuildError('INVALID_ARGUMENT', `cannot replace directory ${inImage} with a file`);
+  }
+  await unlink(target);
+}
+
+/** Like clearForFile, but a tar entry may replace anything except a directory by a directory (Docker's untar). */
+export async function clearForArchiveEntry(target: string, willBeDir: boolean): Promise<Stats | undefined> {
+  const existing = await lstat(target).catch(() => undefined);
+  if (!existing) return undefined;
+  if (existing.isDirectory() && willBeDir) return existing;
+  await rm(target, { recursive: true, force: true });
+  return undefined;
+}
+
+/** chown before chmod: chown clears setuid/setgid bits. */
+export async function applyMeta(meta: EntryMeta): Promise<void> {
+  if (meta.symlink) {
+    await lchown(meta.hostPath, meta.owner.uid, meta.owner.gid);
+    await lutimes(meta.hostPath, meta.atime, meta.mtime);
+    return;
+  }
+  await chown(meta.hostPath, meta.owner.uid, meta.owner.gid);
+  await chmod(meta.hostPath, meta.mode & 0o7777);
+  await utimes(meta.hostPath, meta.atime, meta.mtime);
+}
+
+/** Owner of a copied entry: --chown, else root for the context (its transfer resets owners), else the source's own (COPY --from keeps it, as BuildKit does). */
+export function ownerFor(stat: Stats, isContext: boolean, chown: Owner | undefined): Owner {
+  if (chown) return chown;
+  return isContext ? { uid: 0, gid: 0 } : { uid: stat.uid, gid: stat.gid };
+}
+
+/** --chmod replaces the permission bits but keeps setuid/setgid/sticky, as BuildKit does. */
+export function modeFor(stat: Stats, chmod: number | undefined): number {
+  const mode = stat.mode & 0o7777;
+  return chmod === undefined ? mode : (mode & 0o7000) | (chmod & 0o7777);
+}

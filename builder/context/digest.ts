@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { CopyOptions, CopySource } from './copy-types.js';
+import { modeFor, ownerFor } from './dest-fs.js';
+import { createMatcher } from './ignore.js';
+import { resolveSources } from './sources.js';
+import { filtersFor, walkTree, type TreeEntry } from './walk.js';
+
+const VERSION = 'builder.copy.v1';
+const HASH_CONCURRENCY = 32;
+const MAX_CACHED_HASHES = 500_000;
+const SYNC_UP_TO = 64 * 1024;
+/** Files larger than this are hashed as a stream rather than read whole. */
+const STREAM_ABOVE = 4 * 1024 * 1024;
+
+/** Content hashes by inode identity, for the life of the process: a rebuild rehashes only what changed. */
+const contentHashes = new Map<string, string>();
+
+/**
+ * Digest (`sha256:hex`) of everything copyInto would copy: relative path, type, mode (after --chmod), owner
+ * (after --chown), content sha256 and symlink target of each entry, plus dest, flags and heredoc contents.
+ * Never mtimes, never absolute paths: the same files give the same digest on any machine and in any directory.
+ * Throws the same errors as copyInto for missing or escaping sources.
+ */
+export async function digestSources(source: CopySource, options: CopyOptions): Promise<string> {
+  const items = await resolveSources(source, options);
+  const exclude = options.exclude.length > 0 ? createMatcher(options.exclude) : undefined;
+  const hash = createHash('sha256');
+  const write = (record: unknown[]): void => {
+    hash.update(JSON.stringify(record));
+    hash.update('\n');
+  };
+  write([
+    VERSION,
+    options.dest,
+    options.chown ?? null,
+    options.chmod ?? null,
+    options.add,
+    options.parents,
+    [...options.exclude],
+    source.isContext,
+  ]);
+  for (const item of items) {
+    if (item.kind === 'inline') {
+      write(['inline', item.name, item.content]);
+      continue;
+    }
+    write(['source', item.rel, item.name, item.parentsRel]);
+    if (!item.stat.isDirectory()) {
+      write(await entryRecord('.', item.hostPath, item.stat, source, options));
+      continue;
+    }
+    const entries = await walkTree(item.hostPath, filtersFor(source, item.hostPath, exclude));
+    const records = await mapLimited(entries, HASH_CONCURRENCY, (entry: TreeEntry) =>
+      entryRecord(entry.rel, entry.hostPath, entry.stat, source, options),
+    );
+    for (const record of records) write(record);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+async function entryRecord(rel: string, hostPath: string, stat: Stats, source: CopySource, options: CopyOptions): Promise<unknown[]> {
+  const owner = ownerFor(stat, source.isContext, options.chown);
+  const common = [rel, owner.uid, owner.gid];
+  if (stat.isSymbolicLink()) return [...common, 'symlink', 0, await readlink(hostPath)];
+  const mode = modeFor(stat, options.chmod);
+  if (stat.isDirectory()) return [...common, 'dir', mode, ''];
+  if (stat.isFile()) return [...common, 'file', mode, await contentHash(hostPath, stat)];
+  return [...common, 'other', mode, '']; // skipped by copyInto; recorded so the key still sees it
+}
+
+async function contentHash(hostPath: string, stat: Stats): Promise<string> {
+  const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+  const cached = contentHashes.get(key);
+  if (cached) return cached;
+  let digest: string;
+  if (stat.size <= SYNC_UP_TO) {
+    // Small files: a sync read avoids three thread-pool round trips (open/read/close) per file.
+    digest = createHash('sha256').update(readFileSync(hostPath)).digest('hex');
+  } else if (stat.size <= STREAM_ABOVE) {
+    digest = createHash('sha256').update(await readFile(hostPath)).digest('hex');
+  } else {
+    const hasher = createHash('sha256');
+    await pipeline(createReadStream(hostPath), hasher);
+    digest = hasher.digest('hex');
+  }
+  if (contentHashes.size >= MAX_CACHED_HASHES) contentHashes.clear();
+  contentHashes.set(key, digest);
+  return digest;
+}
+
+/** Maps with at most `limit` calls in flight, keeping order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      // Small files hash synchronously; let timers and I/O run now and then.
+      if (index % 512 === 511) await new Promise<void>((resolve) => setImmediate(resolve));
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

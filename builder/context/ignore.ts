@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import dockerignoreModule from '@balena/dockerignore';
+
+/** Decides whether a path (relative to the context root, `/`-separated, no leading `./`) is excluded. */
+export type IgnoreMatcher = (relativePath: string) => boolean;
+
+/** Matchers built here remember whether they have `!` exceptions, so a walk may skip excluded dirs safely. */
+// The package is CommonJS (`module.exports = factory`, plus `.default`); its typings only describe `.default`.
+const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.default;
+
+const matchersWithoutExceptions = new WeakSet<IgnoreMatcher>();
+
+/**
+ * Builds a matcher from dockerignore-syntax patterns (`!` exceptions, `**`, parent dirs exclude their children).
+ * Blank lines and `#` comments are dropped, as Docker does.
+ */
+export function createMatcher(patterns: string[]): IgnoreMatcher {
+  const cleaned = patterns
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    // Docker treats a leading `/` (or `./`) as the context root; the library expects a relative pattern.
+    .map((line) => {
+      const negated = line.startsWith('!');
+      let body = negated ? line.slice(1).trim() : line;
+      body = path.posix.normalize(body).replace(/^\/+/, '');
+      if (body === '.') body = '';
+      return negated ? `!${body}` : body;
+    })
+    .filter((line) => line !== '' && line !== '!');
+  const rules = dockerignore({ ignorecase: false }).add(cleaned);
+  const matcher: IgnoreMatcher = (relativePath) => {
+    const normalized = normalizeRel(relativePath);
+    return normalized !== '' && rules.ignores(normalized);
+  };
+  if (!cleaned.some((line) => line.startsWith('!'))) matchersWithoutExceptions.add(matcher);
+  return matcher;
+}
+
+/** True when nothing below an excluded directory can be re-included, so a walk need not descend into it. */
+export function canSkipExcludedDir(matcher: IgnoreMatcher): boolean {
+  return matchersWithoutExceptions.has(matcher);
+}
+
+/**
+ * Reads `<dockerfile>.dockerignore` beside the Dockerfile if present (e.g. `Dockerfile.dockerignore`,
+ * `app.Dockerfile.dockerignore`), else `.dockerignore` at the context root. No file → matches nothing.
+ */
+export async function loadIgnore(contextDir: string, dockerfilePath?: string): Promise<IgnoreMatcher> {
+  const candidates: string[] = [];
+  if (dockerfilePath) {
+    const absolute = path.resolve(contextDir, dockerfilePath);
+    candidates.push(`${absolute}.dockerignore`);
+  }
+  candidates.push(path.join(contextDir, '.dockerignore'));
+  for (const candidate of candidates) {
+    let text: string;
+    try {
+      text = await readFile(candidate, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    return createMatcher(text.split(/\r?\n/));
+  }
+  return createMatcher([]);
+}
+
+function normalizeRel(relativePath: string): string {
+  const normalized = path.posix.normalize(relativePath).replace(/^\/+/, '');
+  return normalized === '.' ? '' : normalized.replace(/\/+$/, '');
+}

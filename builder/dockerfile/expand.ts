@@ -1,0 +1,249 @@
+/**
+ * ARG/ENV substitution as BuildKit's shell lexer does it: `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR:+w}`,
+ * `${VAR-w}`, `${VAR+w}`, `${VAR:?w}`, `${VAR#p}`, `${VAR##p}`, `${VAR%p}`, `${VAR%%p}`, `${VAR/p/r}`, `${VAR//p/r}`,
+ * with the escape character, single quotes (literal) and double quotes (expanding), and quote removal.
+ */
+import { BuildError } from '../errors.js';
+import { trimPattern, replacePattern } from './pattern.js';
+
+/** Where variable values come from: a map, a record, or a lookup (undefined = unset). */
+export type VariableSource = Map<string, string> | Record<string, string> | ((name: string) => string | undefined);
+
+export interface ExpandOptions {
+  escapeChar?: string;
+  /** Heredoc bodies: quotes are ordinary characters, only `$` and escapes are processed. */
+  keepQuotes?: boolean;
+}
+
+function toLookup(env: VariableSource): (name: string) => string | undefined {
+  if (typeof env === 'function') return env;
+  if (env instanceof Map) return (name) => env.get(name);
+  return (name) => (Object.prototype.hasOwnProperty.call(env, name) ? env[name] : undefined);
+}
+
+/** Expands one word: variables substituted, quotes and escapes removed, whitespace kept. */
+export function expandWord(word: string, env: VariableSource, escapeChar = '\\'): string {
+  return new Lexer(word, toLookup(env), { escapeChar }, false).run().join('');
+}
+
+/** Expands and splits into words on unquoted whitespace (including whitespace produced by unquoted variables). */
+export function expandWords(text: string, env: VariableSource, escapeChar = '\\'): string[] {
+  return new Lexer(text, toLookup(env), { escapeChar }, true).run();
+}
+
+/** Expands variables in a heredoc body, leaving quotes alone. */
+export function expandHeredoc(text: string, env: VariableSource, escapeChar = '\\'): string {
+  return new Lexer(text, toLookup(env), { escapeChar, keepQuotes: true }, false).run().join('');
+}
+
+const NAME_START = /[A-Za-z_]/;
+const NAME_CHAR = /[A-Za-z0-9_]/;
+
+class Lexer {
+  private pos = 0;
+  private readonly words: string[] = [];
+  private current = '';
+  private inWord = false;
+  private readonly escape: string;
+  private readonly keepQuotes: boolean;
+
+  constructor(
+    private readonly src: string,
+    private readonly lookup: (name: string) => string | undefined,
+    options: ExpandOptions,
+    private split: boolean,
+  ) {
+    this.escape = options.escapeChar ?? '\\';
+    this.keepQuotes = options.keepQuotes ?? false;
+  }
+
+  run(): string[] {
+    this.processUntil(undefined);
+    this.endWord();
+    return this.split ? this.words : [this.words.join('')];
+  }
+
+  private add(text: string): void {
+    this.current += text;
+    this.inWord = true;
+  }
+
+  private endWord(): void {
+    if (this.inWord) this.words.push(this.current);
+    this.current = '';
+    this.inWord = false;
+  }
+
+  /** Adds an unquoted expansion: split mode breaks it on whitespace like the shell does. */
+  private addUnquoted(value: string): void {
+    if (!this.split) return this.add(value);
+    for (const ch of value) {
+      if (/\s/.test(ch)) this.endWord();
+      else this.add(ch);
+    }
+  }
+
+  /** Top level (stop undefined) or the word inside `${…}` (stop `}` or `/`). */
+  private processUntil(stop: string | undefined): void {
+    const src = this.src;
+    while (this.pos < src.length) {
+      const ch = src[this.pos]!;
+      if (stop !== undefined && stop.includes(ch)) return;
+      if (ch === this.escape) {
+        this.pos++;
+        if (this.pos >= src.length) {
+          this.add(ch);
+          break;
+        }
+        const next = src[this.pos]!;
+        // Heredoc bodies keep escapes that do not protect a `$`, so `printf "a\n"` survives.
+        if (this.keepQuotes && next !== '$' && next !== this.escape) this.add(ch);
+        this.add(next);
+        this.pos++;
+      } else if (!this.keepQuotes && ch === "'") {
+        this.singleQuoted();
+      } else if (!this.keepQuotes && ch === '"') {
+        this.doubleQuoted();
+      } else if (ch === '$') {
+        this.addUnquoted(this.dollar());
+      } else if (stop === undefined && this.split && /\s/.test(ch)) {
+        this.endWord();
+        this.pos++;
+      } else {
+        this.add(ch);
+        this.pos++;
+      }
+    }
+  }
+
+  private singleQuoted(): void {
+    const end = this.src.indexOf("'", this.pos + 1);
+    if (end < 0) throw parseError('unexpected end of statement while looking for matching single-quote');
+    this.add(this.src.slice(this.pos + 1, end));
+    this.pos = end + 1;
+  }
+
+  private doubleQuoted(): void {
+    const src = this.src;
+    this.pos++;
+    this.add('');
+    while (this.pos < src.length) {
+      const ch = src[this.pos]!;
+      if (ch === '"') {
+        this.pos++;
+        return;
+      }
+      if (ch === '$') {
+        this.add(this.dollar());
+        continue;
+      }
+      if (ch === this.escape && this.pos + 1 < src.length) {
+        const next = src[this.pos + 1]!;
+        if (next === '"' || next === '$' || next === this.escape) {
+          this.add(next);
+          this.pos += 2;
+          continue;
+        }
+      }
+      this.add(ch);
+      this.pos++;
+    }
+    throw parseError('unexpected end of statement while looking for matching double-quote');
+  }
+
+  /** At a `$`: returns the substituted value and moves past the reference. */
+  private dollar(): string {
+    const src = this.src;
+    this.pos++;
+    const ch = src[this.pos];
+    if (ch === '{') {
+      this.pos++;
+      return this.braced();
+    }
+    if (ch === undefined || !NAME_CHAR.test(ch)) return '$';
+    const name = this.readName();
+    return this.lookup(name) ?? '';
+  }
+
+  private readName(): string {
+    const start = this.pos;
+    while (this.pos < this.src.length && NAME_CHAR.test(this.src[this.pos]!)) this.pos++;
+    return this.src.slice(start, this.pos);
+  }
+
+  /** Inside `${`: name, optional modifier and word, closing brace. */
+  private braced(): string {
+    const src = this.src;
+    const name = this.readName();
+    if (!name || !(NAME_START.test(name[0]!) || /^\d+$/.test(name))) throw parseError(`bad substitution in "${src}"`);
+    const value = this.lookup(name);
+    let op = src[this.pos];
+    if (op === undefined) throw parseError(`missing '}' in substitution "${src}"`);
+    if (op === '}') {
+      this.pos++;
+      return value ?? '';
+    }
+    let colon = false;
+    if (op === ':') {
+      colon = true;
+      this.pos++;
+      op = src[this.pos];
+      if (op !== '-' && op !== '+' && op !== '?') throw parseError(`unsupported modifier (:${op ?? ''}) in substitution "${src}"`);
+    }
+    if (op === undefined || !'-+?#%/'.includes(op)) throw parseError(`unsupported modifier (${op ?? 'end of word'}) in substitution "${src}"`);
+    this.pos++;
+    let longest = false;
+    let all = false;
+    if ((op === '#' || op === '%') && src[this.pos] === op) {
+      longest = true;
+      this.pos++;
+    } else if (op === '/' && src[this.pos] === '/') {
+      all = true;
+      this.pos++;
+    }
+    const word = this.subWord(op === '/' ? '}/' : '}');
+    let replacement = '';
+    if (op === '/' && src[this.pos] === '/') {
+      this.pos++;
+      replacement = this.subWord('}');
+    }
+    if (src[this.pos] !== '}') throw parseError(`missing '}' in substitution "${src}"`);
+    this.pos++;
+    const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
+    switch (op) {
+      case '-':
+        return isSet ? value! : word;
+      case '+':
+        return isSet ? word : '';
+      case '?':
+        if (!isSet) throw new BuildError('DOCKERFILE_INVALID', `${name}: ${word || 'is not allowed to be unset'}`);
+        return value!;
+      case '#':
+        return trimPattern(value ?? '', word, 'prefix', longest);
+      case '%':
+        return trimPattern(value ?? '', word, 'suffix', longest);
+      default:
+        return replacePattern(value ?? '', word, replacement, all);
+    }
+  }
+
+  /** The word of a modifier, itself expanded (quotes removed), without splitting. */
+  private subWord(stop: string): string {
+    const saved = { words: this.words.splice(0), current: this.current, inWord: this.inWord };
+    this.current = '';
+    this.inWord = false;
+    const splitWas = this.split;
+    this.split = false;
+    this.processUntil(stop);
+    const word = this.current;
+    this.split = splitWas;
+    this.words.push(...saved.words);
+    this.current = saved.current;
+    this.inWord = saved.inWord;
+    return word;
+  }
+}
+
+function parseError(message: string): BuildError {
+  return new BuildError('DOCKERFILE_PARSE', message);
+}

@@ -1,0 +1,65 @@
+/** COPY and ADD: flags, sources and destination (last argument), heredoc sources. */
+import { BuildError } from '../../errors.js';
+import { expandHeredoc, expandWord } from '../expand.js';
+import { checkFlags, type FlagSpec } from '../flags.js';
+import type { ParsedInstruction } from '../parse.js';
+import type { CopyStep } from '../types.js';
+import { parseJsonArray, splitRawWords } from '../words.js';
+import { stepBase, type InstructionContext } from './context.js';
+import { findHeredocMarkers } from '../heredoc.js';
+
+const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
+const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool' };
+
+/** Octal (`755`, `0644`) or symbolic (`u+x,g-w`) modes, as BuildKit accepts them. */
+const CHMOD = /^(0?[0-7]{3,4}|[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*)$/;
+
+export function copy(instruction: ParsedInstruction, context: InstructionContext): CopyStep {
+  const isAdd = instruction.keyword === 'ADD';
+  const flags = checkFlags(instruction.flags, isAdd ? ADD_FLAGS : COPY_FLAGS);
+  const expand = (word: string): string => expandWord(word, context.lookup, context.escapeChar);
+  const flag = (name: string): string | undefined => {
+    const value = flags.get(name)?.[0];
+    return value === undefined ? undefined : expand(value);
+  };
+
+  const json = parseJsonArray(instruction.rest);
+  let args: string[];
+  if (json) {
+    args = json.map((word) => expandHeredoc(word, context.lookup, context.escapeChar));
+  } else {
+    const markers = new Map(findHeredocMarkers(instruction.rest, context.escapeChar).map((m) => [m.word, m.name]));
+    args = splitRawWords(instruction.rest, context.escapeChar).map((word) => markers.get(word) ?? expand(word));
+  }
+  if (args.length < 2) throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires at least two arguments`);
+
+  const chmod = flag('chmod');
+  if (chmod !== undefined && !CHMOD.test(chmod)) {
+    throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
+  }
+  const fromValue = flag('from');
+  if (fromValue === '') throw new BuildError('DOCKERFILE_INVALID', '--from requires a stage name, index or image');
+  const heredocs = instruction.heredocs.map((heredoc) =>
+    heredoc.expand ? { ...heredoc, content: expandHeredoc(heredoc.content, context.lookup, context.escapeChar) } : heredoc,
+  );
+  const step: CopyStep = {
+    op: isAdd ? 'ADD' : 'COPY',
+    ...stepBase(instruction),
+    sources: args.slice(0, -1),
+    dest: args[args.length - 1]!,
+    link: flags.get('link')?.[0] === 'true',
+    parents: flags.get('parents')?.[0] === 'true',
+    exclude: (flags.get('exclude') ?? []).map(expand),
+    heredocs,
+  };
+  if (fromValue !== undefined) step.from = context.resolveFrom(fromValue);
+  const chown = flag('chown');
+  if (chown !== undefined) step.chown = chown;
+  if (chmod !== undefined) step.chmod = chmod;
+  if (isAdd) {
+    const checksum = flag('checksum');
+    if (checksum !== undefined) step.checksum = checksum;
+    step.keepGitDir = flags.get('keep-git-dir')?.[0] === 'true';
+  }
+  return step;
+}

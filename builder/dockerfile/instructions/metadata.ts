@@ -1,0 +1,63 @@
+/** EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL: config-only instructions with expanded arguments. */
+import { BuildError } from '../../errors.js';
+import { expandHeredoc, expandWord, expandWords } from '../expand.js';
+import { checkFlags } from '../flags.js';
+import type { ParsedInstruction } from '../parse.js';
+import type { ExposeStep, StopsignalStep, UserStep, VolumeStep, WorkdirStep } from '../types.js';
+import { parseJsonArray } from '../words.js';
+import { stepBase, type InstructionContext } from './context.js';
+
+const PORT = /^(\d+)(-\d+)?(\/[a-zA-Z]+)?$/;
+
+export function expose(instruction: ParsedInstruction, context: InstructionContext): ExposeStep {
+  checkFlags(instruction.flags, {});
+  const words = expandWords(instruction.rest, context.lookup, context.escapeChar);
+  if (words.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'EXPOSE requires at least one argument');
+  const ports = words.map((word) => {
+    const match = PORT.exec(word);
+    const proto = (match?.[3] ?? '/tcp').toLowerCase();
+    if (!match || !['/tcp', '/udp', '/sctp'].includes(proto)) {
+      throw new BuildError('DOCKERFILE_INVALID', `invalid containerPort: ${word}`);
+    }
+    return `${match[1]}${match[2] ?? ''}${proto}`;
+  });
+  return { op: 'EXPOSE', ...stepBase(instruction), ports };
+}
+
+export function volume(instruction: ParsedInstruction, context: InstructionContext): VolumeStep {
+  checkFlags(instruction.flags, {});
+  const json = parseJsonArray(instruction.rest);
+  const paths = json
+    ? json.map((word) => expandHeredoc(word, context.lookup, context.escapeChar))
+    : expandWords(instruction.rest, context.lookup, context.escapeChar);
+  if (paths.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'VOLUME requires at least one argument');
+  if (paths.some((path) => path.trim() === '')) {
+    throw new BuildError('DOCKERFILE_INVALID', 'VOLUME specified can not be an empty string');
+  }
+  return { op: 'VOLUME', ...stepBase(instruction), paths };
+}
+
+/** The whole argument text as one expanded word (BuildKit's parseString). */
+function single(instruction: ParsedInstruction, context: InstructionContext): string {
+  checkFlags(instruction.flags, {});
+  if (instruction.rest === '') {
+    throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires exactly one argument`);
+  }
+  return expandWord(instruction.rest, context.lookup, context.escapeChar);
+}
+
+export function user(instruction: ParsedInstruction, context: InstructionContext): UserStep {
+  return { op: 'USER', ...stepBase(instruction), user: single(instruction, context) };
+}
+
+export function workdir(instruction: ParsedInstruction, context: InstructionContext): WorkdirStep {
+  return { op: 'WORKDIR', ...stepBase(instruction), path: single(instruction, context) };
+}
+
+export function stopsignal(instruction: ParsedInstruction, context: InstructionContext): StopsignalStep {
+  const signal = single(instruction, context);
+  if (!/^(SIG[A-Z0-9+-]+|[A-Z0-9+-]+|\d+)$/i.test(signal)) {
+    throw new BuildError('DOCKERFILE_INVALID', `invalid signal: ${signal}`);
+  }
+  return { op: 'STOPSIGNAL', ...stepBase(instruction), signal };
+}

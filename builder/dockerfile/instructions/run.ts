@@ -1,0 +1,32 @@
+/** RUN: command kept literal for the shell; only `--mount` options are expanded. */
+import { BuildError } from '../../errors.js';
+import { checkFlags } from '../flags.js';
+import type { ParsedInstruction } from '../parse.js';
+import type { RunStep } from '../types.js';
+import { parseJsonArray } from '../words.js';
+import { stepBase, type InstructionContext } from './context.js';
+import { parseMount } from './mount.js';
+
+const NETWORKS = ['none', 'host', 'default'] as const;
+type Network = (typeof NETWORKS)[number];
+
+export function run(instruction: ParsedInstruction, context: InstructionContext): RunStep {
+  const flags = checkFlags(instruction.flags, { mount: 'strings', network: 'string' });
+  const mounts = (flags.get('mount') ?? []).map((raw) => parseMount(raw, context));
+  const networkValue = flags.get('network')?.[0];
+  if (networkValue !== undefined && !(NETWORKS as readonly string[]).includes(networkValue)) {
+    throw new BuildError('DOCKERFILE_INVALID', `unsupported network mode "${networkValue}" (use none, host or default)`);
+  }
+  const json = instruction.heredocs.length === 0 ? parseJsonArray(instruction.rest) : undefined;
+  if (!json && instruction.rest === '') throw new BuildError('DOCKERFILE_PARSE', 'RUN requires at least one argument');
+  return {
+    op: 'RUN',
+    ...stepBase(instruction),
+    form: json ? 'exec' : 'shell',
+    args: json ?? [instruction.rest],
+    heredocs: instruction.heredocs,
+    mounts,
+    ...(networkValue !== undefined ? { network: networkValue as Network } : {}),
+    buildArgs: context.buildArgs(),
+  };
+}

@@ -1,0 +1,63 @@
+import { strict as assert } from 'node:assert';
+import { BuildError } from '../errors.js';
+import { parseDockerfile, parseInstruction } from './parse.js';
+
+describe('dockerfile/parse', () => {
+  it('joins continuations, skipping comment and empty lines inside, and keeps line numbers', () => {
+    const { instructions } = parseDockerfile(
+      ['# syntax=docker/dockerfile:1', '# check=skip=all', 'FROM busybox', '', '# a comment', 'RUN echo a \\', '  # inside', '', '  && echo b', 'CMD ["sh"]'].join('\n'),
+    );
+    assert.deepEqual(
+      instructions.map((i) => [i.keyword, i.line, i.endLine, i.source]),
+      [
+        ['FROM', 3, 3, 'FROM busybox'],
+        ['RUN', 6, 9, 'RUN echo a   && echo b'],
+        ['CMD', 10, 10, 'CMD ["sh"]'],
+      ],
+    );
+    assert.equal(instructions[1]!.rest, 'echo a   && echo b');
+  });
+
+  it('honours # escape=` (backtick continuation; backslash is literal)', () => {
+    const parsed = parseDockerfile('# escape=`\nFROM busybox\nRUN echo C:\\ `\n  done\n');
+    assert.equal(parsed.escapeChar, '`');
+    assert.equal(parsed.instructions[1]!.rest, 'echo C:\\   done');
+    assert.equal(parsed.instructions[1]!.endLine, 4);
+  });
+
+  it('rejects an invalid escape directive', () => {
+    assert.throws(() => parseDockerfile('# escape=x\nFROM busybox\n'), (err: unknown) => err instanceof BuildError && err.code === 'DOCKERFILE_PARSE' && err.line === 1);
+  });
+
+  it('extracts flags and lower-case keywords', () => {
+    const [copy] = parseDockerfile('copy --from=build --chown="a b" --link src /dst\n').instructions;
+    assert.equal(copy!.keyword, 'COPY');
+    assert.deepEqual(copy!.flags, [{ name: 'from', value: 'build' }, { name: 'chown', value: '"a b"' }, { name: 'link' }]);
+    assert.equal(copy!.rest, 'src /dst');
+    assert.equal(copy!.source, 'copy --from=build --chown="a b" --link src /dst');
+  });
+
+  it('reads heredocs: several per instruction, <<- strips tabs, quoted names disable expansion', () => {
+    const text = ['FROM busybox', 'RUN <<EOF', 'echo $HOME', 'RUN not an instruction', 'EOF', 'COPY <<-A <<"B" /dst/', '\tone', '\t\ttwo', '\tA', 'three', 'B', 'USER me'].join('\n');
+    const { instructions } = parseDockerfile(text);
+    assert.deepEqual(instructions.map((i) => [i.keyword, i.line, i.endLine]), [['FROM', 1, 1], ['RUN', 2, 5], ['COPY', 6, 11], ['USER', 12, 12]]);
+    assert.deepEqual(instructions[1]!.heredocs, [{ name: 'EOF', content: 'echo $HOME\nRUN not an instruction\n', chomp: false, expand: true }]);
+    assert.deepEqual(instructions[2]!.heredocs, [
+      { name: 'A', content: 'one\ntwo\n', chomp: true, expand: true },
+      { name: 'B', content: 'three\n', chomp: false, expand: false },
+    ]);
+    assert.equal(instructions[2]!.source, 'COPY <<-A <<"B" /dst/');
+  });
+
+  it('reports an unterminated heredoc at its instruction', () => {
+    assert.throws(() => parseDockerfile('FROM busybox\nRUN <<EOF\necho\n'), (err: unknown) => err instanceof BuildError && err.line === 2 && /unterminated heredoc/.test(err.message));
+  });
+
+  it('parses a single instruction text (ONBUILD triggers) at a given line', () => {
+    const parsed = parseInstruction('RUN --network=none echo hi', 7);
+    assert.equal(parsed.keyword, 'RUN');
+    assert.equal(parsed.line, 7);
+    assert.deepEqual(parsed.flags, [{ name: 'network', value: 'none' }]);
+    assert.equal(parsed.rest, 'echo hi');
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Dockerfile text → instructions: dockerfile-ast finds directives and where instructions start; the logical
+ * line (continuations joined, comment and empty lines inside skipped) and heredoc bodies are read here as
+ * BuildKit reads them, so line numbers and text match what BuildKit reports.
+ */
+import { DockerfileParser } from 'dockerfile-ast';
+import { BuildError } from '../errors.js';
+import type { Heredoc } from './types.js';
+import { extractFlags, type RawFlag } from './flags.js';
+import { findHeredocMarkers, readHeredocBodies, HEREDOC_KEYWORDS } from './heredoc.js';
+
+/** One instruction as written, before validation and expansion. */
+export interface ParsedInstruction {
+  /** Upper-cased keyword, e.g. `RUN`. */
+  keyword: string;
+  /** 1-based first and last line (the last heredoc terminator for heredocs). */
+  line: number;
+  endLine: number;
+  /** Keyword and arguments as written, continuations joined (heredoc bodies not included). */
+  source: string;
+  /** Leading `--flags`, raw. */
+  flags: RawFlag[];
+  /** Arguments after the flags, raw (quotes and variables untouched). */
+  rest: string;
+  heredocs: Heredoc[];
+}
+
+export interface ParsedDockerfile {
+  escapeChar: string;
+  instructions: ParsedInstruction[];
+}
+
+export function parseDockerfile(content: string): ParsedDockerfile {
+  content = content.replace(/^\uFEFF/, '');
+  const dockerfile = DockerfileParser.parse(content);
+  let escapeChar = '\\';
+  for (const directive of dockerfile.getDirectives()) {
+    if (directive.getDirective()?.toLowerCase() !== 'escape') continue;
+    const value = directive.getValue();
+    const line = (directive.getRange()?.start.line ?? 0) + 1;
+    if (value !== '\\' && value !== '`') {
+      throw new BuildError('DOCKERFILE_PARSE', `invalid escape token '${value}' does not match ^[\\\\\`]$`, { line });
+    }
+    escapeChar = value;
+  }
+  const lines = content.split('\n').map((line) => line.replace(/\r$/, ''));
+  const instructions: ParsedInstruction[] = [];
+  let nextFree = 0;
+  for (const node of dockerfile.getInstructions()) {
+    const start = node.getRange().start.line;
+    // dockerfile-ast may see instructions inside a heredoc body we already consumed.
+    if (start < nextFree) continue;
+    const instruction = readInstruction(lines, start, escapeChar);
+    instructions.push(instruction);
+    nextFree = instruction.endLine;
+  }
+  return { escapeChar, instructions };
+}
+
+/** Parses one instruction from text (an ONBUILD trigger); its location is `line`. */
+export function parseInstruction(text: string, line: number, escapeChar = '\\'): ParsedInstruction {
+  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  const parsed = readInstruction(lines, 0, escapeChar);
+  return { ...parsed, line, endLine: line };
+}
+
+const isComment = (line: string): boolean => /^\s*#/.test(line);
+const isBlank = (line: string): boolean => line.trim() === '';
+
+/** Reads the logical instruction starting at 0-based `start`. */
+function readInstruction(lines: readonly string[], start: number, escapeChar: string): ParsedInstruction {
+  let index = start;
+  let { text, continued } = trimContinuation(lines[index]!.trimStart(), escapeChar);
+  while (continued && index + 1 < lines.length) {
+    index++;
+    const next = lines[index]!;
+    if (isComment(next) || isBlank(next)) continue;
+    const part = trimContinuation(next, escapeChar);
+    text += part.text;
+    continued = part.continued;
+  }
+  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim())!;
+  const written = match[1]!;
+  const keyword = written.toUpperCase();
+  const args = match[2]!.trim();
+  const { flags, rest } = extractFlags(args, escapeChar);
+  let heredocs: Heredoc[] = [];
+  if (HEREDOC_KEYWORDS.has(keyword)) {
+    const markers = findHeredocMarkers(rest, escapeChar);
+    if (markers.length > 0) {
+      try {
+        const bodies = readHeredocBodies(lines, index + 1, markers);
+        heredocs = bodies.heredocs;
+        index = bodies.lastLine;
+      } catch (err) {
+        if (err instanceof BuildError) err.line = start + 1;
+        throw err;
+      }
+    }
+  }
+  return {
+    keyword,
+    line: start + 1,
+    endLine: index + 1,
+    source: `${written} ${args}`.trim(),
+    flags,
+    rest: rest.trim(),
+    heredocs,
+  };
+}
+
+/** Removes a trailing escape character (and whitespace after it) that continues the line. */
+function trimContinuation(line: string, escapeChar: string): { text: string; continued: boolean } {
+  const trimmed = line.replace(/[ \t]+$/, '');
+  if (trimmed.endsWith(escapeChar)) {
+    return { text: trimmed.slice(0, -1), continued: true };
+  }
+  return { text: line, continued: false };
+}

@@ -1,0 +1,192 @@
+/**
+ * Dockerfile → BuildPlan: stages, ARG/ENV scope and expansion, inherited ONBUILD triggers, validation.
+ * Every problem is collected and thrown together (BuildErrors) before anything runs.
+ */
+import { BuildError, BuildErrors, errorMessage } from '../errors.js';
+import { expandWord } from './expand.js';
+import { handlers } from './instructions/index.js';
+import type { InstructionContext } from './instructions/context.js';
+import { parseFrom } from './instructions/from.js';
+import { checkKeyword } from './instructions/keywords.js';
+import { checkTrigger } from './instructions/onbuild.js';
+import { parseDockerfile, parseInstruction, type ParsedInstruction } from './parse.js';
+import { ArgScope, platformArgs } from './scope.js';
+import type { BuildPlan, PlanOptions, Stage, StageBase, StageOrImage } from './types.js';
+
+/** A stage while it is being planned: its variables and the ONBUILD triggers its image will carry. */
+interface StageState {
+  stage: Stage;
+  env: Map<string, string>;
+  args: Map<string, string | undefined>;
+  onbuild: string[];
+}
+
+export async function planBuild(options: PlanOptions): Promise<BuildPlan> {
+  const file = options.file;
+  let parsed;
+  try {
+    parsed = parseDockerfile(options.content);
+  } catch (err) {
+    throw locate(err, file);
+  }
+  if (parsed.instructions.length === 0) {
+    // NO_FROM at line 1, as test-dockerfiles/err-empty expects: an empty file is a file without a stage.
+    throw new BuildError('NO_FROM', `the Dockerfile (${file}) cannot be empty`, { file, line: 1 });
+  }
+  const planner = new Planner(options, parsed.escapeChar);
+  for (const instruction of parsed.instructions) await planner.add(instruction);
+  return planner.finish();
+}
+
+function locate(err: unknown, file: string, line?: number): BuildError {
+  const error = err instanceof BuildError ? err : new BuildError('INTERNAL', errorMessage(err), { cause: err });
+  error.file ??= file;
+  if (error.line === undefined) error.line = line;
+  return error;
+}
+
+function envMap(env: readonly string[] | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const entry of env ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) map.set(entry.slice(0, eq), entry.slice(eq + 1));
+    else if (eq < 0) map.set(entry, '');
+  }
+  return map;
+}
+
+class Planner {
+  private readonly states: StageState[] = [];
+  private current: StageState | undefined;
+  private readonly errors: BuildError[] = [];
+  private readonly scope: ArgScope;
+
+  constructor(private readonly options: PlanOptions, private readonly escapeChar: string) {
+    let platform: Map<string, string>;
+    try {
+      platform = platformArgs(options.platform);
+    } catch (err) {
+      throw locate(err, options.file);
+    }
+    this.scope = new ArgScope(options.buildArgs, platform, escapeChar);
+  }
+
+  async add(instruction: ParsedInstruction): Promise<void> {
+    try {
+      checkKeyword(instruction.keyword);
+      if (instruction.keyword === 'FROM') await this.startStage(instruction);
+      else this.dispatch(instruction);
+    } catch (err) {
+      this.errors.push(locate(err, this.options.file, instruction.line));
+    }
+  }
+
+  finish(): BuildPlan {
+    const file = this.options.file;
+    if (this.errors.length === 1) throw this.errors[0]!;
+    if (this.errors.length > 1) throw new BuildErrors(this.errors);
+    if (this.states.length === 0) throw new BuildError('NO_FROM', 'dockerfile contains no stages to build', { file });
+    let target = this.states.length - 1;
+    if (this.options.target !== undefined) {
+      const wanted = this.options.target.toLowerCase();
+      target = this.states.findIndex((state) => state.stage.name === wanted);
+      if (target < 0) throw new BuildError('UNKNOWN_STAGE', `target stage "${this.options.target}" could not be found`, { file });
+    }
+    return { file, stages: this.states.map((state) => state.stage), target, unusedBuildArgs: this.scope.unused() };
+  }
+
+  private async startStage(instruction: ParsedInstruction): Promise<void> {
+    const index = this.states.length;
+    // A placeholder first, so a broken FROM does not also make every later instruction report NO_FROM.
+    const state: StageState = {
+      stage: { index, from: { scratch: true }, line: instruction.line, source: instruction.source, steps: [] },
+      env: new Map(), args: new Map(), onbuild: [],
+    };
+    this.states.push(state);
+    this.current = state;
+    const parts = parseFrom(instruction, this.escapeChar);
+    const image = expandWord(parts.image, this.scope.metaLookup, this.escapeChar);
+    if (image === '') throw new BuildError('DOCKERFILE_INVALID', `base name (${parts.image}) should not be blank`);
+    if (parts.platform !== undefined) state.stage.platform = expandWord(parts.platform, this.scope.metaLookup, this.escapeChar);
+    if (parts.name !== undefined) {
+      if (this.states.some((other) => other.stage.name === parts.name)) {
+        throw new BuildError('DOCKERFILE_INVALID', `duplicate stage name "${parts.name}"`);
+      }
+      state.stage.name = parts.name;
+    }
+    const from = this.baseOf(image, index);
+    state.stage.from = from;
+    let triggers: readonly string[] = [];
+    if ('image' in from) {
+      const config = await this.options.resolveImageConfig(from.image, instruction.line);
+      state.env = envMap(config.Env);
+      triggers = config.OnBuild ?? [];
+    } else if ('stage' in from) {
+      const parent = this.states[from.stage]!;
+      state.env = new Map(parent.env);
+      triggers = parent.onbuild;
+    }
+    for (const trigger of triggers) {
+      try {
+        checkTrigger(trigger);
+        this.dispatch(parseInstruction(trigger, instruction.line, this.escapeChar));
+      } catch (err) {
+        if (err instanceof BuildError) err.message = `ONBUILD trigger "${trigger}" inherited from ${image}: ${err.message}`;
+        throw err;
+      }
+    }
+  }
+
+  private baseOf(image: string, index: number): StageBase {
+    const lower = image.toLowerCase();
+    if (lower === 'scratch') return { scratch: true };
+    const named = this.states.findIndex((state, i) => i < index && state.stage.name === lower);
+    if (named >= 0) return { stage: named };
+    if (/^\d+$/.test(image) && Number(image) < index) return { stage: Number(image) };
+    return { image };
+  }
+
+  /** Every instruction but FROM: ARG changes scope, the rest become Steps. */
+  private dispatch(instruction: ParsedInstruction): void {
+    const state = this.current;
+    if (instruction.keyword === 'ARG') {
+      if (state) this.scope.declare(instruction, state.args, this.lookup(state), true);
+      else this.scope.declareMeta(instruction);
+      return;
+    }
+    if (!state) throw new BuildError('NO_FROM', 'no build stage in current context');
+    const step = handlers[instruction.keyword]!(instruction, this.context(state));
+    if (!step) return;
+    state.stage.steps.push(step);
+    if (step.op === 'ENV') for (const [name, value] of step.vars) state.env.set(name, value);
+    if (step.op === 'ONBUILD') state.onbuild.push(step.trigger);
+  }
+
+  /** ENV wins over ARG of the same name. */
+  private lookup(state: StageState): (name: string) => string | undefined {
+    return (name) => (state.env.has(name) ? state.env.get(name) : state.args.get(name));
+  }
+
+  private context(state: StageState): InstructionContext {
+    return {
+      escapeChar: this.escapeChar,
+      lookup: this.lookup(state),
+      resolveFrom: (value) => this.resolveFrom(value, state.stage.index),
+      buildArgs: () => this.scope.runArgs(state.args),
+    };
+  }
+
+  /** `--from=name|index|image`: earlier stages by name or index; anything else is an image, as in BuildKit. */
+  private resolveFrom(value: string, index: number): StageOrImage {
+    const lower = value.toLowerCase();
+    const named = this.states.findIndex((state, i) => i < index && state.stage.name === lower);
+    if (named >= 0) return { stage: named };
+    if (/^\d+$/.test(value)) {
+      if (Number(value) >= index) {
+        throw new BuildError('UNKNOWN_STAGE', `invalid from flag value ${value}: refers to current or future build stage`);
+      }
+      return { stage: Number(value) };
+    }
+    return { image: value };
+  }
+}

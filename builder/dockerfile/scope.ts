@@ -1,0 +1,94 @@
+/**
+ * ARG scoping: meta ARGs (before the first FROM) are visible only in FROM lines unless re-declared in a stage;
+ * a stage ARG is visible from its line to the end of the stage; `--build-arg` values override defaults;
+ * automatic platform args are predefined globally; proxy args need no declaration.
+ */
+import { BuildError } from '../errors.js';
+import { expandWord } from './expand.js';
+import { checkFlags } from './flags.js';
+import type { ParsedInstruction } from './parse.js';
+import { splitRawWords } from './words.js';
+
+export const PROXY_ARGS: ReadonlySet<string> = new Set(
+  ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY'].flatMap((name) => [name, name.toLowerCase()]),
+);
+
+const NODE_ARCH: Record<string, [string, string]> = {
+  x64: ['amd64', ''], arm64: ['arm64', ''], arm: ['arm', 'v7'], ia32: ['386', ''], ppc64: ['ppc64le', ''], s390x: ['s390x', ''], riscv64: ['riscv64', ''],
+};
+
+/** TARGETPLATFORM… for `target` (default linux/amd64) and BUILDPLATFORM… for this machine. */
+export function platformArgs(target = 'linux/amd64'): Map<string, string> {
+  const parts = target.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[a-z0-9_.-]+$/i.test(part))) {
+    throw new BuildError('INVALID_ARGUMENT', `invalid platform "${target}" (expected os/arch[/variant], e.g. linux/arm64)`);
+  }
+  const [os, arch, variant = ''] = parts.map((part) => part.toLowerCase()) as [string, string, string?];
+  const [buildArch, buildVariant] = NODE_ARCH[process.arch] ?? [process.arch, ''];
+  const platform = (o: string, a: string, v: string): string => [o, a, v].filter(Boolean).join('/');
+  return new Map([
+    ['TARGETPLATFORM', platform(os, arch, variant)], ['TARGETOS', os], ['TARGETARCH', arch], ['TARGETVARIANT', variant],
+    ['BUILDPLATFORM', platform('linux', buildArch, buildVariant)], ['BUILDOS', 'linux'], ['BUILDARCH', buildArch], ['BUILDVARIANT', buildVariant],
+  ]);
+}
+
+/** ARG declarations of one instruction: name and raw default. */
+export function parseArgs(instruction: ParsedInstruction, escapeChar: string): { name: string; rawDefault?: string }[] {
+  checkFlags(instruction.flags, {});
+  const words = splitRawWords(instruction.rest, escapeChar);
+  if (words.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'ARG requires at least one argument');
+  return words.map((word) => {
+    const eq = word.indexOf('=');
+    const name = eq < 0 ? word : word.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new BuildError('DOCKERFILE_INVALID', `invalid ARG name "${name}"`);
+    return eq < 0 ? { name } : { name, rawDefault: word.slice(eq + 1) };
+  });
+}
+
+export class ArgScope {
+  private readonly declared = new Set<string>();
+  private readonly meta = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly buildArgs: Record<string, string>,
+    private readonly platform: Map<string, string>,
+    private readonly escapeChar: string,
+  ) {}
+
+  /** What FROM lines see: meta ARGs, then the automatic platform args. */
+  readonly metaLookup = (name: string): string | undefined =>
+    this.meta.has(name) ? this.meta.get(name) : this.platform.get(name);
+
+  /** Declares ARGs into `args` (the meta scope when `inStage` is false), defaults expanded with `lookup`. */
+  declare(instruction: ParsedInstruction, args: Map<string, string | undefined>, lookup: (name: string) => string | undefined, inStage: boolean): void {
+    for (const { name, rawDefault } of parseArgs(instruction, this.escapeChar)) {
+      this.declared.add(name);
+      let value: string | undefined;
+      if (Object.prototype.hasOwnProperty.call(this.buildArgs, name)) value = this.buildArgs[name];
+      else if (rawDefault !== undefined) value = expandWord(rawDefault, lookup, this.escapeChar);
+      else value = inStage ? this.metaLookup(name) : this.platform.get(name);
+      args.set(name, value);
+    }
+  }
+
+  declareMeta(instruction: ParsedInstruction): void {
+    this.declare(instruction, this.meta, this.metaLookup, false);
+  }
+
+  /** ARGs with values for a RUN, plus undeclared proxy args given as build args; sorted by name. */
+  runArgs(args: Map<string, string | undefined>): [string, string][] {
+    const result = new Map<string, string>();
+    for (const name of PROXY_ARGS) {
+      if (Object.prototype.hasOwnProperty.call(this.buildArgs, name)) result.set(name, this.buildArgs[name]!);
+    }
+    for (const [name, value] of args) if (value !== undefined) result.set(name, value);
+    return [...result].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Build args given but never declared (proxy, platform and BUILDKIT_* args excepted). */
+  unused(): string[] {
+    return Object.keys(this.buildArgs)
+      .filter((name) => !this.declared.has(name) && !PROXY_ARGS.has(name) && !this.platform.has(name) && !name.startsWith('BUILDKIT_'))
+      .sort();
+  }
+}

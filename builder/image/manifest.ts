@@ -1,0 +1,41 @@
+import { BuildError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { MEDIA_TYPES, type Descriptor, type ImageConfig, type ImageManifest, type Layer, type Platform } from './types.js';
+
+/** Deterministic JSON (fixed key order as written by the code; no whitespace) for config/manifest/index blobs. */
+export function canonicalJson(value: unknown): string {
+  // Key order is the construction order of our own objects, so equal inputs give equal bytes (and digests).
+  return JSON.stringify(value);
+}
+
+/** An OCI image manifest for a config descriptor and layers (base first). */
+export function buildManifest(configDescriptor: Descriptor, layers: Layer[], annotations?: Record<string, string>): ImageManifest {
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.ociManifest,
+    config: { mediaType: MEDIA_TYPES.ociConfig, digest: configDescriptor.digest, size: configDescriptor.size },
+    layers: layers.map((layer) => ({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size })),
+  };
+  if (annotations && Object.keys(annotations).length > 0) manifest.annotations = annotations;
+  return manifest;
+}
+
+/** The platform an image config declares. */
+export function platformOf(config: ImageConfig): Platform {
+  const platform: Platform = { architecture: config.architecture, os: config.os };
+  if (config.variant) platform.variant = config.variant;
+  return platform;
+}
+
+/** Writes config and manifest blobs to the store and returns the manifest descriptor (with platform from config). */
+export async function writeImage(store: Store, config: ImageConfig, layers: Layer[]): Promise<Descriptor> {
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== layers.length || layers.some((layer, i) => layer.diffId !== diffIds[i])) {
+    // A mismatch would make an image no runtime can unpack; it is always an engine bug.
+    throw new BuildError('INTERNAL', `image config lists diff_ids [${diffIds.join(', ')}] but the layers are [${layers.map((l) => l.diffId).join(', ')}]`);
+  }
+  const configBlob = await store.writeBlob(canonicalJson(config));
+  const manifest = buildManifest({ mediaType: MEDIA_TYPES.ociConfig, ...configBlob }, layers);
+  const manifestBlob = await store.writeBlob(canonicalJson(manifest));
+  return { mediaType: MEDIA_TYPES.ociManifest, digest: manifestBlob.digest, size: manifestBlob.size, platform: platformOf(config) };
+}

@@ -1,0 +1,130 @@
+/**
+ * Streams tar bytes into a gzip blob, hashing the tar (diffId) and the gzip (digest) on the way.
+ * Compression runs pigz-style: fixed 1 MiB blocks deflated in parallel on libuv's thread pool, each primed with
+ * the previous block's last 32 KiB as dictionary, so the ratio matches single-stream gzip while using every core.
+ * The output depends only on the input bytes and the level, so it is deterministic (header mtime 0, OS unix).
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { BuildError } from '../errors.js';
+
+const deflateRaw = promisify<zlib.InputType, zlib.ZlibOptions, Buffer>(zlib.deflateRaw);
+const BLOCK_SIZE = 1024 * 1024;
+const DICTIONARY_SIZE = 32 * 1024;
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
+
+/** Gzip level from env BUILDER_GZIP_LEVEL, else the measured default (see docs in create.ts). */
+export function defaultGzipLevel(): number {
+  const fromEnv = process.env.BUILDER_GZIP_LEVEL;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const level = Number(fromEnv);
+    if (!Number.isInteger(level) || level < 0 || level > 9) {
+      throw new BuildError('INVALID_ARGUMENT', `BUILDER_GZIP_LEVEL must be an integer 0-9, got "${fromEnv}"`);
+    }
+    return level;
+  }
+  return 1;
+}
+
+const SAMPLE = 16 * 1024;
+
+/**
+ * Deflates one block on the thread pool. Already-compressed data (random bytes, archives, images) is stored
+ * instead (level 0): deflating it costs most of the time for no gain. The choice depends only on the bytes, so
+ * output stays deterministic.
+ */
+async function compressBlock(block: Buffer, options: zlib.ZlibOptions): Promise<Buffer> {
+  if ((options.level ?? 1) > 0 && block.length >= SAMPLE * 4) {
+    const middle = Math.floor(block.length / 2);
+    const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(block.length - SAMPLE)]);
+    const compressed = await deflateRaw(sample, { level: 1 });
+    if (compressed.length > sample.length * 0.97) return deflateRaw(block, { ...options, level: 0 });
+  }
+  return deflateRaw(block, options);
+}
+
+export interface BlobDigests {
+  diffId: string;
+  digest: string;
+  size: number;
+}
+
+export class GzipBlobWriter {
+  private readonly tarHash = createHash('sha256');
+  private readonly blobHash = createHash('sha256');
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private crc = 0;
+  private inputBytes = 0;
+  private written = 0;
+  private dictionary: Buffer | undefined;
+  private readonly inFlight: Promise<Buffer>[] = [];
+  private readonly maxInFlight = Math.max(2, availableParallelism() + 1);
+
+  constructor(private readonly handle: FileHandle, private readonly level: number) {}
+
+  /** Appends tar bytes. The buffer may be retained until the next full block, so callers must not reuse it. */
+  async write(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    this.tarHash.update(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < BLOCK_SIZE) return;
+    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    let offset = 0;
+    while (all.length - offset >= BLOCK_SIZE) {
+      await this.startBlock(all.subarray(offset, offset + BLOCK_SIZE), zlib.constants.Z_SYNC_FLUSH);
+      offset += BLOCK_SIZE;
+    }
+    this.pending = offset < all.length ? [all.subarray(offset)] : [];
+    this.pendingBytes = all.length - offset;
+  }
+
+  private async startBlock(block: Buffer, flush: number): Promise<void> {
+    this.crc = zlib.crc32(block, this.crc);
+    this.inputBytes += block.length;
+    const options: zlib.ZlibOptions = { level: this.level, finishFlush: flush };
+    if (this.dictionary && this.level > 0) options.dictionary = this.dictionary;
+    this.dictionary = block.length >= DICTIONARY_SIZE ? block.subarray(block.length - DICTIONARY_SIZE) : undefined;
+    this.inFlight.push(compressBlock(block, options));
+    while (this.inFlight.length >= this.maxInFlight) await this.flushOldest();
+  }
+
+  private async flushOldest(): Promise<void> {
+    const compressed = await this.inFlight.shift()!;
+    await this.output(compressed);
+  }
+
+  private async output(data: Buffer): Promise<void> {
+    // The header goes out with the first compressed bytes, whenever those are ready.
+    const bytes = this.written === 0 ? Buffer.concat([GZIP_HEADER, data]) : data;
+    this.blobHash.update(bytes);
+    this.written += bytes.length;
+    let offset = 0;
+    while (offset < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, offset, bytes.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  /** Writes the last block and the gzip trailer; returns the digests. The handle stays open. */
+  async finish(): Promise<BlobDigests> {
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.startBlock(rest, zlib.constants.Z_FINISH);
+    while (this.inFlight.length > 0) await this.flushOldest();
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.inputBytes % 2 ** 32, 4);
+    await this.output(trailer);
+    return {
+      diffId: 'sha256:' + this.tarHash.digest('hex'),
+      digest: 'sha256:' + this.blobHash.digest('hex'),
+      size: this.written,
+    };
+  }
+}

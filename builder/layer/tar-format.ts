@@ -1,0 +1,180 @@
+/**
+ * The tar (ustar + PAX) header format, encoded and decoded by hand so that layer bytes are fully under our control:
+ * deterministic field choices, binary-safe xattr values in PAX records, no dependency quirks.
+ */
+import { BuildError } from '../errors.js';
+
+export const BLOCK = 512;
+
+export type TarEntryType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo';
+
+/** One tar entry's metadata, after PAX/GNU extensions are applied. */
+export interface TarHeader {
+  name: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Seconds since the epoch (integer). */
+  mtime: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  /** xattr name → raw value (from PAX `SCHILY.xattr.*`). */
+  xattrs: Map<string, Buffer>;
+}
+
+const TYPE_FLAGS: Record<TarEntryType, string> = {
+  file: '0', link: '1', symlink: '2', char: '3', block: '4', directory: '5', fifo: '6',
+};
+const MAX_OCTAL_8 = 0o7777777;
+const MAX_OCTAL_12 = 0o77777777777;
+
+export function paddingFor(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+function writeOctal(block: Buffer, offset: number, width: number, value: number): void {
+  const text = value.toString(8).padStart(width - 1, '0');
+  block.write(text, offset, width - 1, 'ascii');
+  block[offset + width - 1] = 0;
+}
+
+/** One PAX record `"<len> <key>=<value>\n"`, where len counts its own digits. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let length = body.length + 1;
+  while (String(length).length + body.length !== length) length = String(length).length + body.length;
+  return Buffer.concat([Buffer.from(String(length), 'ascii'), body]);
+}
+
+function ustarBlock(header: TarHeader, name: Buffer, linkname: Buffer, typeFlag: string, size: number): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  name.copy(block, 0, 0, Math.min(name.length, 100));
+  writeOctal(block, 100, 8, header.mode & 0o7777);
+  writeOctal(block, 108, 8, Math.min(header.uid, MAX_OCTAL_8));
+  writeOctal(block, 116, 8, Math.min(header.gid, MAX_OCTAL_8));
+  writeOctal(block, 124, 12, Math.min(size, MAX_OCTAL_12));
+  writeOctal(block, 136, 12, Math.max(0, Math.min(header.mtime, MAX_OCTAL_12)));
+  block.write(typeFlag, 156, 1, 'ascii');
+  linkname.copy(block, 157, 0, Math.min(linkname.length, 100));
+  block.write('ustar\x0000', 257, 8, 'binary');
+  writeOctal(block, 329, 8, header.devmajor);
+  writeOctal(block, 337, 8, header.devminor);
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  return block;
+}
+
+/**
+ * Encodes the header block(s) for an entry: a PAX extended header first when a field does not fit ustar
+ * (long names, big ids/sizes, xattrs), then the ustar block. uname/gname stay empty on purpose.
+ */
+export function encodeHeader(header: TarHeader): Buffer {
+  const name = Buffer.from(header.name, 'utf8');
+  const linkname = Buffer.from(header.linkname, 'utf8');
+  const records: Buffer[] = [];
+  if (name.length > 100) records.push(paxRecord('path', name));
+  if (linkname.length > 100) records.push(paxRecord('linkpath', linkname));
+  if (header.uid > MAX_OCTAL_8) records.push(paxRecord('uid', Buffer.from(String(header.uid))));
+  if (header.gid > MAX_OCTAL_8) records.push(paxRecord('gid', Buffer.from(String(header.gid))));
+  if (header.size > MAX_OCTAL_12) records.push(paxRecord('size', Buffer.from(String(header.size))));
+  if (header.mtime < 0 || header.mtime > MAX_OCTAL_12) records.push(paxRecord('mtime', Buffer.from(String(header.mtime))));
+  for (const key of [...header.xattrs.keys()].sort()) records.push(paxRecord(`SCHILY.xattr.${key}`, header.xattrs.get(key)!));
+  const main = ustarBlock(header, name, linkname, TYPE_FLAGS[header.type], header.type === 'file' ? header.size : 0);
+  if (records.length === 0) return main;
+  const pax = Buffer.concat(records);
+  const paxName = Buffer.from('PaxHeaders/' + header.name.slice(-80), 'utf8').subarray(0, 100);
+  const paxHeader: TarHeader = { ...header, mode: 0o644, uid: 0, gid: 0, mtime: 0, devmajor: 0, devminor: 0, xattrs: new Map() };
+  return Buffer.concat([ustarBlock(paxHeader, paxName, Buffer.alloc(0), 'x', pax.length), pax, Buffer.alloc(paddingFor(pax.length)), main]);
+}
+
+/** End-of-archive marker: two zero blocks. */
+export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
+
+// ---- decoding ----
+
+/** A raw header block as read, before PAX/GNU extensions are applied. */
+export interface RawHeader {
+  name: string;
+  typeFlag: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+}
+
+function readString(block: Buffer, offset: number, width: number): string {
+  const end = block.indexOf(0, offset);
+  return block.toString('utf8', offset, end === -1 || end > offset + width ? offset + width : end);
+}
+
+function readNumber(block: Buffer, offset: number, width: number): number {
+  if (block[offset]! & 0x80) {
+    // GNU base-256: big-endian two's complement with the top bit as a flag.
+    let value = 0;
+    for (let i = offset + 1; i < offset + width; i++) value = value * 256 + block[i]!;
+    return value + (block[offset]! & 0x3f) * 256 ** (width - 1);
+  }
+  const raw = block.toString('ascii', offset, offset + width);
+  const nul = raw.indexOf('\0');
+  const text = (nul === -1 ? raw : raw.slice(0, nul)).trim();
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+export function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+export function decodeRawHeader(block: Buffer): RawHeader {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  const stored = readNumber(block, 148, 8);
+  if (stored !== sum) throw new BuildError('LAYER_INVALID', 'invalid tar archive: header checksum mismatch (corrupt or not a tar file)');
+  let name = readString(block, 0, 100);
+  const magic = block.toString('binary', 257, 263);
+  if (magic === 'ustar\0' && block[345] !== 0) name = readString(block, 345, 155) + '/' + name;
+  return {
+    name,
+    typeFlag: block[156] === 0 ? '0' : String.fromCharCode(block[156]!),
+    mode: readNumber(block, 100, 8),
+    uid: readNumber(block, 108, 8),
+    gid: readNumber(block, 116, 8),
+    size: readNumber(block, 124, 12),
+    mtime: readNumber(block, 136, 12),
+    linkname: readString(block, 157, 100),
+    devmajor: readNumber(block, 329, 8),
+    devminor: readNumber(block, 337, 8),
+  };
+}
+
+/** Parses PAX records, keeping values as raw bytes (xattr values are binary). */
+export function decodePax(data: Buffer): Map<string, Buffer> {
+  const records = new Map<string, Buffer>();
+  let offset = 0;
+  while (offset < data.length) {
+    const space = data.indexOf(0x20, offset);
+    if (space === -1) break;
+    const length = parseInt(data.toString('ascii', offset, space), 10);
+    if (!(length > 0) || offset + length > data.length) {
+      throw new BuildError('LAYER_INVALID', 'invalid tar archive: malformed PAX header record');
+    }
+    const record = data.subarray(space + 1, offset + length - 1);
+    const equals = record.indexOf(0x3d);
+    if (equals !== -1) records.set(record.toString('utf8', 0, equals), Buffer.from(record.subarray(equals + 1)));
+    offset += length;
+  }
+  return records;
+}
+
+export const ENTRY_TYPES: Record<string, TarEntryType> = {
+  '0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'directory', '6': 'fifo',
+};

@@ -1,0 +1,61 @@
+import { copyFile, lstat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { resolveInRoot } from '../context/root-path.js';
+import type { RuntimeMount } from './spec.js';
+
+const ETC_FILES = ['hosts', 'hostname', 'resolv.conf'] as const;
+
+/**
+ * Writes this container's /etc/hosts, /etc/hostname and /etc/resolv.conf into the bundle dir and
+ * returns the bind mounts that put them in place. The sandbox must never change the build layer:
+ * - the file exists in the rootfs (following symlinks inside it): bind over it, nothing is written;
+ * - /etc itself is missing: runc creates /etc and an empty stub, which recordMountStubs removes after
+ *   the run, leaving the overlay upperdir clean (nothing there hides a lower entry);
+ * - /etc exists but the file does not: skipped, because creating the stub would copy /etc up into the
+ *   upperdir. Base images should ship (empty) /etc/hosts and /etc/resolv.conf, as docker images do.
+ */
+export async function prepareEtcFiles(
+  bundleDir: string,
+  rootfs: string,
+  hostname: string,
+  network: 'host' | 'none',
+): Promise<RuntimeMount[]> {
+  const root = path.resolve(rootfs);
+  const etcExists = await isKind(await resolveInRoot(root, '/etc'), 'dir');
+  const mounts = await Promise.all(ETC_FILES.map(async (name): Promise<RuntimeMount | undefined> => {
+    let destination: string;
+    if (!etcExists) {
+      destination = `/etc/${name}`;
+    } else {
+      const resolved = await resolveInRoot(root, `/etc/${name}`);
+      if (!(await isKind(resolved, 'file'))) return undefined;
+      destination = '/' + path.relative(root, resolved);
+    }
+    const source = path.join(bundleDir, name);
+    await writeEtcFile(source, name, hostname, network);
+    return { destination, type: 'bind', source, options: ['rbind', 'rprivate'] };
+  }));
+  return mounts.filter((mount): mount is RuntimeMount => mount !== undefined);
+}
+
+async function writeEtcFile(source: string, name: (typeof ETC_FILES)[number], hostname: string, network: 'host' | 'none'): Promise<void> {
+  if (name === 'hostname') return writeFile(source, `${hostname}\n`);
+  if (name === 'hosts') {
+    return writeFile(
+      source,
+      `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    );
+  }
+  // With no network there is nothing to ask; with host network the host's resolver config applies.
+  if (network === 'none') return writeFile(source, '');
+  await copyFile('/etc/resolv.conf', source).catch(() => writeFile(source, ''));
+}
+
+async function isKind(file: string, kind: 'file' | 'dir'): Promise<boolean> {
+  try {
+    const info = await lstat(file);
+    return kind === 'file' ? info.isFile() : info.isDirectory();
+  } catch {
+    return false;
+  }
+}

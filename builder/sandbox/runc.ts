@@ -1,0 +1,167 @@
+import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, constants as fsConstants, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BuildError, errorMessage } from '../errors.js';
+import { prepareEtcFiles } from './etc-files.js';
+import { recordMountStubs } from './mount-stubs.js';
+import { buildRuntimeSpec, defaultHostname, type RunSpec } from './spec.js';
+import { resolveUser } from './user.js';
+
+/** Our own runc state dir, so `runc list` of other tools never sees (or touches) our containers. */
+export const RUNC_ROOT = '/run/builder-runc';
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+const KILL_DEADLINE_MS = 2000;
+
+let prerequisites: Promise<string> | undefined;
+
+/** Checks root and runc once per process; resolves runc's path. */
+export async function checkSandboxPrerequisites(): Promise<void> {
+  await runcPath();
+}
+
+function runcPath(): Promise<string> {
+  prerequisites ??= (async () => {
+    if (process.getuid?.() !== 0) throw new BuildError('NOT_ROOT', 'builder needs root to run containers (runc, overlayfs)');
+    for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+      const candidate = path.join(dir || '.', 'runc');
+      try {
+        await access(candidate, fsConstants.X_OK);
+        return candidate;
+      } catch {
+        // Try the next PATH entry.
+      }
+    }
+    throw new BuildError('RUNC_MISSING', 'runc not found in PATH: install it (apt-get install runc)');
+  })();
+  // A failed check is not cached, so installing runc fixes a long-running worker.
+  prerequisites.catch(() => { prerequisites = undefined; });
+  return prerequisites;
+}
+
+/**
+ * Runs RunSpec in a fresh runc container (`runc run` in the foreground, which removes the container
+ * when its process exits) and resolves the process's exit code (128+n for signal n). A command that
+ * cannot be found gives 127 and one that cannot be executed 126, as in docker. Abort kills the
+ * container and rejects with CANCELLED. The bundle dir and any mount stubs are always removed.
+ */
+export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
+  const runc = await runcPath();
+  if (spec.args.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no command specified');
+  if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
+  if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
+  const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
+  const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), mkdtemp(path.join(os.tmpdir(), 'builder-bundle-'))]);
+  if (made.status === 'rejected') throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
+  const bundle = made.value;
+  try {
+    if (user.status === 'rejected') throw user.reason;
+    const resolved = user.value;
+    const hostname = spec.hostname ?? defaultHostname({ id, network: spec.network });
+    const etcMounts = await prepareEtcFiles(bundle, spec.rootfs, hostname, spec.network);
+    const config = buildRuntimeSpec({ ...spec, id, hostname }, resolved, etcMounts);
+    // Mounts nested in /dev, /proc or /sys land on fresh kernel filesystems, not in the rootfs.
+    const targets = config.mounts.map((mount) => mount.destination).filter((d) => !/^\/(dev|proc|sys)\/./.test(d));
+    const stubs = await recordMountStubs(spec.rootfs, targets);
+    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+    try {
+      const exitCode = await runContainerProcess(runc, id, bundle, spec);
+      return { exitCode: await classifyExit(exitCode, bundle) };
+    } finally {
+      await stubs.cleanup();
+    }
+  } finally {
+    await rm(bundle, { recursive: true, force: true });
+  }
+}
+
+function stdioFor(spec: RunSpec): StdioOptions {
+  const stdin = spec.stdin || spec.tty ? 'inherit' : 'ignore';
+  return spec.stdio === 'inherit' ? [stdin, 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'];
+}
+
+async function runContainerProcess(runc: string, id: string, bundle: string, spec: RunSpec): Promise<number> {
+  const args = ['--root', RUNC_ROOT, '--log', path.join(bundle, 'runc.log'), '--log-format', 'json', 'run', '--bundle', bundle, id];
+  // A terminal reader must stay in the terminal's foreground process group (else SIGTTIN); otherwise
+  // runc gets its own group, so a Ctrl-C reaches the container once, through our forwarding.
+  const readsTerminal = spec.stdio === 'inherit' && (spec.tty === true || (spec.stdin === true && process.stdin.isTTY === true));
+  if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
+  const child = spawn(runc, args, { stdio: stdioFor(spec), detached: !readsTerminal });
+  if (spec.stdio !== 'inherit') {
+    child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
+  }
+  const forward = (signal: NodeJS.Signals): void => { child.kill(signal); };
+  const forwarding = spec.forwardSignals ?? spec.stdio === 'inherit';
+  if (forwarding) for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  let cancelled = false;
+  const onAbort = (): void => {
+    cancelled = true;
+    void killContainer(runc, id, child);
+  };
+  spec.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const exitCode = await waitForExit(child, spec.stdio !== 'inherit');
+    if (cancelled) throw new BuildError('CANCELLED', 'run cancelled');
+    return exitCode;
+  } finally {
+    spec.signal?.removeEventListener('abort', onAbort);
+    if (forwarding) for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+    // `runc run` deletes the container itself; only a killed runc leaves state behind.
+    if (await exists(path.join(RUNC_ROOT, id))) await runcQuiet(runc, ['delete', '--force', id]);
+  }
+}
+
+function waitForExit(child: ChildProcess, piped: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.once('error', (err) => reject(new BuildError('SANDBOX_FAILED', `cannot start runc: ${err.message}`, { cause: err })));
+    // With pipes, 'close' also means all output was delivered.
+    child.once(piped ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
+    });
+  });
+}
+
+/** SIGKILL through runc; retried because an abort can come before runc has created the container. */
+async function killContainer(runc: string, id: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + KILL_DEADLINE_MS - 300;
+  while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
+    await runcQuiet(runc, ['kill', '--all', id, 'KILL']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await runcQuiet(runc, ['delete', '--force', id]);
+  }
+}
+
+function runcQuiet(runc: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => { execFile(runc, ['--root', RUNC_ROOT, ...args], () => resolve()); });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
+}
+
+/**
+ * runc's own failures also end in exit code 1, indistinguishable from the process's; its log
+ * (JSON, errors only) tells them apart. Exec failures map to docker's 127/126.
+ */
+async function classifyExit(exitCode: number, bundle: string): Promise<number> {
+  if (exitCode === 0) return 0;
+  const log = await readFile(path.join(bundle, 'runc.log'), 'utf8').catch(() => '');
+  const errors = log.split('\n').flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      return entry.level === 'error' || entry.level === 'fatal' ? [entry.msg ?? ''] : [];
+    } catch {
+      return [];
+    }
+  });
+  if (errors.length === 0) return exitCode;
+  const message = errors.join('; ');
+  if (/exec: .*(executable file not found|no such file or directory)/.test(message)) return 127;
+  if (/exec: .*permission denied/.test(message)) return 126;
+  throw new BuildError('SANDBOX_FAILED', `cannot start container: ${message}`);
+}

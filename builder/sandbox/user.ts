@@ -1,0 +1,107 @@
+import { readFile } from 'node:fs/promises';
+import { resolveInRoot } from '../context/root-path.js';
+import { BuildError } from '../errors.js';
+
+/** A USER string resolved against the image's /etc/passwd and /etc/group. */
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  /** The primary gid, plus /etc/group memberships when no group was given explicitly (as docker). */
+  additionalGids: number[];
+  /** Home directory from passwd, `/` when unknown: the default for HOME. */
+  home: string;
+}
+
+interface PasswdEntry { name: string; uid: number; gid: number; home: string }
+interface GroupEntry { name: string; gid: number; members: string[] }
+
+const MAX_ID = 2147483647;
+
+/**
+ * Resolves a Dockerfile/docker USER string ('', 'root', '1000', '1000:1000', 'app', 'app:staff')
+ * against the rootfs's /etc/passwd and /etc/group, following moby/sys/user GetExecUser: a numeric
+ * id needs no entry, a name must have one. Files are read as if chrooted, so a symlinked
+ * /etc/passwd never leads out of the rootfs.
+ */
+export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
+  const [userArg, groupArg = ''] = splitOnce(user.trim(), ':');
+  const userId = parseId(userArg);
+  const passwd = parsePasswd(await readInRoot(rootfs, '/etc/passwd'));
+
+  const matched = passwd.find((entry) =>
+    userArg === '' ? entry.uid === 0 : userId !== undefined ? entry.uid === userId : entry.name === userArg,
+  );
+  if (!matched && userArg !== '' && userId === undefined) {
+    throw new BuildError('INVALID_ARGUMENT', `unable to find user ${userArg}: no matching entries in passwd file`);
+  }
+  const result: ResolvedUser = {
+    uid: matched?.uid ?? userId ?? 0,
+    gid: matched?.gid ?? 0,
+    additionalGids: [],
+    home: matched?.home || '/',
+  };
+  // Docker's containers always carry the primary gid in the supplementary list too.
+  result.additionalGids = [result.gid];
+  if (groupArg === '' && !matched) return result;
+
+  const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
+  if (groupArg !== '') {
+    const groupId = parseId(groupArg);
+    const group = groups.find((entry) => entry.name === groupArg || (groupId !== undefined && entry.gid === groupId));
+    if (group) result.gid = group.gid;
+    else if (groupId !== undefined) result.gid = groupId;
+    else throw new BuildError('INVALID_ARGUMENT', `unable to find group ${groupArg}: no matching entries in group file`);
+    result.additionalGids = [result.gid];
+  } else {
+    const name = matched!.name;
+    result.additionalGids = [...new Set([result.gid, ...groups.filter((g) => g.members.includes(name)).map((g) => g.gid)])];
+  }
+  return result;
+}
+
+function splitOnce(value: string, separator: string): [string, string?] {
+  const at = value.indexOf(separator);
+  return at < 0 ? [value] : [value.slice(0, at), value.slice(at + 1)];
+}
+
+function parseId(value: string): number | undefined {
+  if (!/^\d+$/.test(value)) return undefined;
+  const id = Number(value);
+  if (id > MAX_ID) throw new BuildError('INVALID_ARGUMENT', `uids and gids must be in range 0-${MAX_ID}: ${value}`);
+  return id;
+}
+
+/** Missing or unreadable files are an empty database: numeric ids still work. */
+async function readInRoot(rootfs: string, pathInRoot: string): Promise<string> {
+  try {
+    return await readFile(await resolveInRoot(rootfs, pathInRoot), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function parsePasswd(content: string): PasswdEntry[] {
+  const entries: PasswdEntry[] = [];
+  for (const line of content.split('\n')) {
+    const fields = line.trim().split(':');
+    if (fields.length < 4 || fields[0]!.startsWith('#')) continue;
+    const uid = Number(fields[2]);
+    const gid = Number(fields[3]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid) || fields[2] === '' || fields[3] === '') continue;
+    entries.push({ name: fields[0]!, uid, gid, home: fields[5] ?? '' });
+  }
+  return entries;
+}
+
+function parseGroup(content: string): GroupEntry[] {
+  const entries: GroupEntry[] = [];
+  for (const line of content.split('\n')) {
+    const fields = line.trim().split(':');
+    if (fields.length < 3 || fields[0]!.startsWith('#') || fields[2] === '') continue;
+    const gid = Number(fields[2]);
+    if (!Number.isInteger(gid)) continue;
+    const members = (fields[3] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
+    entries.push({ name: fields[0]!, gid, members });
+  }
+  return entries;
+}

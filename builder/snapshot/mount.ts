@@ -1,0 +1,156 @@
+/** overlayfs mounts over snapshot directories, through the mount(8)/umount(8) commands (node has no mount syscall). */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { BuildError, errorMessage } from '../errors.js';
+
+/** A writable overlay: the step runs in `merged`; its changes land in `upperdir`. */
+export interface MutableSnapshot {
+  upperdir: string;
+  workdir: string;
+  merged: string;
+  /** Unmount and delete everything (call after the upperdir was adopted or is no longer needed; safe to call twice). */
+  release(): Promise<void>;
+  /** Unmount only, keep the upperdir for adopt. */
+  unmount(): Promise<void>;
+}
+
+/** A read-only view of a stack of snapshots. */
+export interface ReadonlyMount {
+  merged: string;
+  release(): Promise<void>;
+}
+
+function run(command: string, args: string[], cwd?: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code: code ?? 1, stderr: stderr.trim() }));
+  });
+}
+
+let overlayReady: Promise<string[]> | undefined;
+
+/** Checks overlayfs is available once per process; returns the safety options this kernel understands. */
+function checkOverlay(): Promise<string[]> {
+  overlayReady ??= (async () => {
+    if (process.getuid?.() !== 0) throw new BuildError('NOT_ROOT', 'overlay mounts need root; run the builder as root');
+    const hasOverlay = async () => /\toverlay\n/.test(await readFile('/proc/filesystems', 'utf8'));
+    if (!(await hasOverlay())) {
+      await run('modprobe', ['overlay']).catch(() => undefined);
+      if (!(await hasOverlay())) {
+        throw new BuildError('SANDBOX_FAILED', 'overlayfs is not available in this kernel (modprobe overlay failed); the builder needs it for RUN steps');
+      }
+    }
+    // index=off lets one lowerdir serve many mounts; redirect_dir/metacopy would leave upperdirs we cannot diff.
+    const parameters = '/sys/module/overlay/parameters';
+    return ['index', 'redirect_dir', 'metacopy'].filter((name) => existsSync(join(parameters, name))).map((name) => `${name}=off`);
+  })();
+  overlayReady.catch(() => (overlayReady = undefined));
+  return overlayReady;
+}
+
+async function umount(merged: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const { code, stderr } = await run('umount', [merged]);
+    if (code === 0 || /not mounted|no mount point|not found/i.test(stderr)) return;
+    if (attempt >= 5) {
+      // Something still holds it (a straggling process): detach so the build can go on, as docker does.
+      const lazy = await run('umount', ['-l', merged]);
+      if (lazy.code === 0) return;
+      throw new BuildError('SANDBOX_FAILED', `cannot unmount ${merged}: ${stderr}`);
+    }
+    await new Promise((wait) => setTimeout(wait, 100 * (attempt + 1)));
+  }
+}
+
+/** Removes a mount's directory; rmdir of `merged` first, so a mount that is somehow still there stops the rm. */
+async function removeMountDir(dir: string): Promise<void> {
+  await rmdir(join(dir, 'merged')).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw new BuildError('SANDBOX_FAILED', `${join(dir, 'merged')} is still in use: ${err.message}`);
+  });
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Mounts an overlay in a fresh directory under `workRoot`. Lowerdirs are given bottom → top and are reached
+ * through short symlinks (`l/0`, `l/1`, …) relative to the mount's cwd, so 100+ layers fit in the one-page
+ * option string. Returns the directory and the merged path.
+ */
+async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boolean): Promise<{ dir: string; merged: string }> {
+  const safetyOptions = await checkOverlay();
+  if (lowerdirs.length > 500) throw new BuildError('SANDBOX_FAILED', `an image with ${lowerdirs.length} layers exceeds overlayfs's limit of 500`);
+  await mkdir(workRoot, { recursive: true });
+  const dir = await mkdtemp(join(resolve(workRoot), 'mnt-'));
+  try {
+    await Promise.all(['l', 'merged', 'empty', ...(writable ? ['upper', 'work'] : [])].map((name) => mkdir(join(dir, name))));
+    const lowers = lowerdirs.map((lower) => resolve(lower));
+    // Read-only overlays need two lowerdirs; an empty bottom layer also stands in for FROM scratch.
+    if (lowers.length === 0 || (!writable && lowers.length === 1)) lowers.unshift(join(dir, 'empty'));
+    await Promise.all(
+      lowers.map(async (lower, index) => {
+        const info = await stat(lower).catch(() => undefined);
+        if (!info?.isDirectory()) throw new BuildError('STORE_CORRUPT', `snapshot ${lower} is missing; remove the image and pull or build it again`);
+        await symlink(lower, join(dir, 'l', index.toString(36)));
+      }),
+    );
+    const lowerOption = lowers.map((_, index) => `l/${index.toString(36)}`).reverse().join(':');
+    const options = [`lowerdir=${lowerOption}`, ...(writable ? ['upperdir=upper', 'workdir=work'] : []), ...safetyOptions];
+    const { code, stderr } = await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), 'merged'], dir);
+    if (code !== 0) {
+      throw new BuildError(
+        'SANDBOX_FAILED',
+        `overlay mount of ${lowers.length} layers failed: ${stderr}${writable ? ' (is the builder root on overlayfs itself? put it on ext4/xfs)' : ''}`,
+      );
+    }
+    return { dir, merged: join(dir, 'merged') };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err instanceof BuildError ? err : new BuildError('SANDBOX_FAILED', `preparing an overlay mount failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Writable overlay of `lowerdirs` (bottom → top, base layer first) with a fresh upperdir under `workRoot`.
+ * `workRoot` must be on the same filesystem as the snapshots directory so the upperdir can be adopted by rename.
+ */
+export async function prepareSnapshot(workRoot: string, lowerdirs: string[]): Promise<MutableSnapshot> {
+  const { dir, merged } = await mountOverlay(workRoot, lowerdirs, true);
+  let mounted = true;
+  let released = false;
+  const unmount = async () => {
+    if (!mounted) return;
+    await umount(merged);
+    mounted = false;
+  };
+  return {
+    upperdir: join(dir, 'upper'),
+    workdir: join(dir, 'work'),
+    merged,
+    unmount,
+    async release() {
+      if (released) return;
+      await unmount();
+      await removeMountDir(dir);
+      released = true;
+    },
+  };
+}
+
+/** Read-only overlay of `lowerdirs` (bottom → top) for looking at an image's filesystem. */
+export async function mountReadonly(workRoot: string, lowerdirs: string[]): Promise<ReadonlyMount> {
+  const { dir, merged } = await mountOverlay(workRoot, lowerdirs, false);
+  let released = false;
+  return {
+    merged,
+    async release() {
+      if (released) return;
+      await umount(merged);
+      await removeMountDir(dir);
+      released = true;
+    },
+  };
+}

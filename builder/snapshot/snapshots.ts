@@ -1,0 +1,119 @@
+/** Extracted layers on disk: `snapshots/<diffId hex>/`, each created once and atomically, shared by every mount. */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildError, errorMessage } from '../errors.js';
+import type { Layer } from '../image/types.js';
+import { extractLayer } from '../layer/extract.js';
+
+const DIGEST = /^sha256:([0-9a-f]{64})$/;
+
+function hexOf(diffId: string): string {
+  const match = DIGEST.exec(diffId);
+  if (!match) throw new BuildError('INVALID_ARGUMENT', `"${diffId}" is not a sha256 diffId`);
+  return match[1]!;
+}
+
+function isCode(err: unknown, ...codes: string[]): boolean {
+  return codes.includes((err as NodeJS.ErrnoException)?.code ?? '');
+}
+
+function copyTree(from: string, to: string): Promise<void> {
+  return new Promise((done, fail) => {
+    // cp -a keeps owners, modes, xattrs (overlay whiteout/opaque markers included), hardlinks and device nodes.
+    const child = spawn('cp', ['-a', '--reflink=auto', from, to], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? done() : fail(new BuildError('INTERNAL', `copying ${from} to ${to} failed: ${stderr}`))));
+  });
+}
+
+/**
+ * The snapshot directory. `tmpDir` must be on the same filesystem as `snapshotsDir` (renames are the commit).
+ * `blobPath` maps a layer digest to its blob file in the store.
+ */
+export class Snapshots {
+  private readonly inProgress = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly snapshotsDir: string,
+    private readonly tmpDir: string,
+    private readonly blobPath: (digest: string) => string,
+  ) {}
+
+  path(diffId: string): string {
+    return join(this.snapshotsDir, hexOf(diffId));
+  }
+
+  async has(diffId: string): Promise<boolean> {
+    return (await stat(this.path(diffId)).catch(() => undefined))?.isDirectory() ?? false;
+  }
+
+  /** Extracted dir for a layer; extracts (and verifies the diffId of) the blob the first time. */
+  ensure(layer: Layer): Promise<string> {
+    const existing = this.inProgress.get(layer.diffId);
+    if (existing) return existing;
+    const work = this.extract(layer).finally(() => this.inProgress.delete(layer.diffId));
+    this.inProgress.set(layer.diffId, work);
+    return work;
+  }
+
+  private async extract(layer: Layer): Promise<string> {
+    const finalPath = this.path(layer.diffId);
+    if (await this.has(layer.diffId)) return finalPath;
+    const blob = this.blobPath(layer.digest);
+    if (!(await stat(blob).catch(() => undefined))?.isFile()) {
+      throw new BuildError('STORE_CORRUPT', `layer ${layer.digest} is missing from the store (${blob}); pull the image again`);
+    }
+    await mkdir(this.tmpDir, { recursive: true });
+    await mkdir(this.snapshotsDir, { recursive: true });
+    const temp = await mkdtemp(join(this.tmpDir, 'extract-'));
+    try {
+      const { diffId } = await extractLayer(blob, temp);
+      if (diffId !== layer.diffId) {
+        throw new BuildError('LAYER_INVALID', `layer ${layer.digest} unpacks to ${diffId}, but the image says its diffId is ${layer.diffId}`);
+      }
+      return await this.commit(temp, finalPath);
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+    }
+  }
+
+  /** rename into place; if another process got there first, its copy wins and ours is dropped. */
+  private async commit(dir: string, finalPath: string): Promise<string> {
+    try {
+      await rename(dir, finalPath);
+    } catch (err) {
+      if (!isCode(err, 'ENOTEMPTY', 'EEXIST')) throw err;
+      await rm(dir, { recursive: true, force: true });
+    }
+    return finalPath;
+  }
+
+  /** Makes an already-written (and unmounted) upperdir the snapshot of `diffId`. Returns the snapshot path. */
+  async adopt(diffId: string, upperdir: string): Promise<string> {
+    const finalPath = this.path(diffId);
+    await mkdir(this.snapshotsDir, { recursive: true });
+    if (await this.has(diffId)) {
+      await rm(upperdir, { recursive: true, force: true });
+      return finalPath;
+    }
+    try {
+      return await this.commit(upperdir, finalPath);
+    } catch (err) {
+      if (!isCode(err, 'EXDEV')) throw new BuildError('INTERNAL', `adopting ${upperdir} as a snapshot failed: ${errorMessage(err)}`, { cause: err });
+    }
+    // Different filesystem: copy next to the snapshots, then rename.
+    await mkdir(this.tmpDir, { recursive: true });
+    const temp = await mkdtemp(join(this.tmpDir, 'adopt-'));
+    try {
+      await copyTree(upperdir, join(temp, 'dir'));
+      await this.commit(join(temp, 'dir'), finalPath);
+      await rm(upperdir, { recursive: true, force: true });
+      return finalPath;
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { BuildError } from '../errors.js';
+import { canonicalJson } from '../image/manifest.js';
+import { familiarRepository, fullName, normalizeTag, parseReference } from '../image/reference.js';
+import { MEDIA_TYPES, REF_NAME_ANNOTATION, type Descriptor, type Image, type ImageIndex } from '../image/types.js';
+import { CONTAINERD_NAME_ANNOTATION } from './archive-load.js';
+import type { Store } from './store.js';
+
+const hexOf = (digest: string): string => digest.slice('sha256:'.length);
+
+/** An image to save with the tags it is saved under (none when it was named by id). */
+interface SaveItem {
+  image: Image;
+  tags: string[];
+}
+
+async function collect(store: Store, names: string[]): Promise<SaveItem[]> {
+  if (names.length === 0) throw new BuildError('INVALID_ARGUMENT', 'save: name at least one image to save');
+  const byManifest = new Map<string, SaveItem>();
+  for (const name of names) {
+    const image = await store.resolve(name);
+    if (!image) throw new BuildError('IMAGE_NOT_FOUND', `save: no such image: ${name}`);
+    const item = byManifest.get(image.manifestDescriptor.digest) ?? { image, tags: [] };
+    byManifest.set(image.manifestDescriptor.digest, item);
+    const tag = asTag(name);
+    if (tag && !item.tags.includes(tag)) item.tags.push(tag);
+  }
+  return [...byManifest.values()];
+}
+
+/** The tag a saved name carries in the archive; undefined for ids and digests. */
+function asTag(name: string): string | undefined {
+  try {
+    const ref = parseReference(name);
+    return ref.digest === undefined ? normalizeTag(name) : undefined;
+  } catch {
+    return undefined; // an image id prefix
+  }
+}
+
+/** Writes entries one at a time into a tar pack, streaming files. */
+class TarWriter {
+  readonly pack = tar.pack();
+  private readonly written = new Set<string>();
+
+  async bytes(name: string, content: string | Buffer): Promise<void> {
+    const data = typeof content === 'string' ? Buffer.from(content) : content;
+    await new Promise<void>((resolve, reject) => {
+      this.pack.entry({ name, size: data.length, mode: 0o644, mtime: new Date(0) }, data, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Adds a file once per archive path (blobs shared between images are written once). */
+  async file(name: string, path: string, size: number): Promise<void> {
+    if (this.written.has(name)) return;
+    this.written.add(name);
+    await new Promise<void>((resolve, reject) => {
+      const entry = this.pack.entry({ name, size, mode: 0o644, mtime: new Date(0) }, (err) => (err ? reject(err) : resolve()));
+      const source = createReadStream(path);
+      source.on('error', reject);
+      source.pipe(entry as unknown as NodeJS.WritableStream);
+    });
+  }
+}
+
+async function writeOci(store: Store, items: SaveItem[], out: TarWriter): Promise<void> {
+  await out.bytes('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
+  const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+  for (const { image, tags } of items) {
+    const blobs: Descriptor[] = [...image.manifest.layers, image.manifest.config, image.manifestDescriptor];
+    for (const blob of blobs) await out.file(`blobs/sha256/${hexOf(blob.digest)}`, store.blobPath(blob.digest), blob.size);
+    const entry: Descriptor = { mediaType: image.manifestDescriptor.mediaType, digest: image.manifestDescriptor.digest, size: image.manifestDescriptor.size };
+    if (image.manifestDescriptor.platform) entry.platform = image.manifestDescriptor.platform;
+    if (tags.length === 0) index.manifests.push(entry);
+    for (const tag of tags) {
+      index.manifests.push({ ...entry, annotations: { [REF_NAME_ANNOTATION]: tag, [CONTAINERD_NAME_ANNOTATION]: fullName(parseReference(tag)) } });
+    }
+    // docker 20.10 only reads manifest.json; its Layers may be gzip blobs.
+    dockerManifest.push({
+      Config: `blobs/sha256/${hexOf(image.manifest.config.digest)}`,
+      RepoTags: tags,
+      Layers: image.manifest.layers.map((l) => `blobs/sha256/${hexOf(l.digest)}`),
+    });
+  }
+  await out.bytes('index.json', canonicalJson(index));
+  await out.bytes('manifest.json', canonicalJson(dockerManifest));
+}
+
+async function writeDocker(store: Store, items: SaveItem[], out: TarWriter): Promise<void> {
+  const dockerManifest: { Config: string; RepoTags: string[] | null; Layers: string[] }[] = [];
+  const repositories: Record<string, Record<string, string>> = {};
+  for (const { image, tags } of items) {
+    const configName = `${hexOf(image.manifest.config.digest)}.json`;
+    await out.file(configName, store.blobPath(image.manifest.config.digest), image.manifest.config.size);
+    const layerNames: string[] = [];
+    for (const layer of image.manifest.layers) {
+      const name = `${hexOf(layer.digest)}/layer.tar`;
+      await out.file(name, store.blobPath(layer.digest), layer.size);
+      layerNames.push(name);
+    }
+    dockerManifest.push({ Config: configName, RepoTags: tags.length > 0 ? tags : null, Layers: layerNames });
+    const top = layerNames.at(-1)?.split('/')[0];
+    for (const tag of tags) {
+      const ref = parseReference(tag);
+      if (top && ref.tag) (repositories[familiarRepository(ref)] ??= {})[ref.tag] = top;
+    }
+  }
+  await out.bytes('manifest.json', canonicalJson(dockerManifest));
+  await out.bytes('repositories', canonicalJson(repositories));
+}
+
+/**
+ * `builder save`: an OCI archive (OCI layout whose index.json names the given tags, plus docker's manifest.json so
+ * `docker load` takes it) or a docker-archive. Written to a temp name beside `outFile`, then renamed.
+ */
+export async function saveImages(store: Store, names: string[], outFile: string, format: 'oci' | 'docker'): Promise<void> {
+  const items = await collect(store, names);
+  const temp = join(dirname(outFile), `.${basename(outFile)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const out = new TarWriter();
+  const writing = pipeline(out.pack as unknown as NodeJS.ReadableStream, createWriteStream(temp));
+  try {
+    await (format === 'oci' ? writeOci(store, items, out) : writeDocker(store, items, out));
+    out.pack.finalize();
+    await writing;
+    await rename(temp, outFile);
+  } catch (err) {
+    out.pack.destroy();
+    await writing.catch(() => undefined);
+    await rm(temp, { force: true });
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('INTERNAL', `save: writing ${outFile} failed: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,113 @@
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { BuildError } from '../errors.js';
+
+const RETRY_MS = 10;
+const TIMEOUT_MS = 60_000;
+/** A lock file that stays empty this long belongs to a process that died between create and write. */
+const EMPTY_STALE_MS = 5_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return errCode(err) === 'EPERM';
+  }
+}
+
+async function createExclusive(path: string): Promise<boolean> {
+  try {
+    const handle = await open(path, 'wx');
+    try {
+      await handle.writeFile(String(process.pid));
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** True when the lock at `path` was left by a dead process (or is gone). */
+async function isStale(path: string): Promise<boolean> {
+  let content: string;
+  try {
+    content = await readFile(path, 'utf8');
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+  const pid = Number.parseInt(content, 10);
+  if (Number.isInteger(pid) && pid > 0) return !isAlive(pid);
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > EMPTY_STALE_MS;
+  } catch {
+    return false;
+  }
+}
+
+async function removeQuietly(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if (errCode(err) !== 'ENOENT') throw err;
+  });
+}
+
+/**
+ * Breaks a stale lock. A second "breaker" lock makes sure two waiters that both saw the same dead pid
+ * cannot delete a fresh lock that a third process created in between.
+ */
+async function breakStale(path: string): Promise<void> {
+  const breaker = `${path}.break`;
+  if (!(await createExclusive(breaker))) {
+    if (await isStale(breaker)) await removeQuietly(breaker);
+    return;
+  }
+  try {
+    if (await isStale(path)) await removeQuietly(path);
+  } finally {
+    await removeQuietly(breaker);
+  }
+}
+
+// Serialises holders inside one process, so they queue instead of polling the file.
+const inProcess = new Map<string, Promise<void>>();
+
+/** Runs `fn` holding an exclusive cross-process lock file at `path` (O_EXCL + pid, stale-lock detection). */
+export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const previous = inProcess.get(path) ?? Promise.resolve();
+  let release!: () => void;
+  const current = new Promise<void>((resolve) => (release = resolve));
+  const chained = previous.then(() => current);
+  inProcess.set(path, chained);
+  await previous;
+  try {
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (!(await createExclusive(path))) {
+      if (await isStale(path)) {
+        await breakStale(path);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new BuildError('INTERNAL', `timed out waiting for lock ${path}; if no builder process is running, delete it`);
+      }
+      await sleep(RETRY_MS + Math.random() * RETRY_MS);
+    }
+    try {
+      return await fn();
+    } finally {
+      await removeQuietly(path);
+    }
+  } finally {
+    release();
+    if (inProcess.get(path) === chained) inProcess.delete(path);
+  }
+}

@@ -1,0 +1,274 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { access, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { BuildError } from '../errors.js';
+import { parseReference, normalizeTag } from '../image/reference.js';
+import { MEDIA_TYPES, type Descriptor, type Image, type ImageIndex, type ImageManifest } from '../image/types.js';
+import { withFileLock } from './file-lock.js';
+import { isIndexMediaType, loadImage, pickManifest } from './image-lookup.js';
+import {
+  EMPTY_INDEX, aliasOf, canonicalTagOf, plainDescriptor, readIndex, refNameOf, taggedEntry, writeFileAtomic, writeIndex,
+} from './oci-index.js';
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const HEX_PREFIX = /^[0-9a-f]{4,64}$/;
+const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
+
+/** `$BUILDER_ROOT`, else /var/lib/builder for root, else ~/.local/share/builder. */
+export function defaultRoot(): string {
+  if (process.env.BUILDER_ROOT) return process.env.BUILDER_ROOT;
+  return process.getuid?.() === 0 ? '/var/lib/builder' : join(homedir(), '.local', 'share', 'builder');
+}
+
+/** One row of `builder images`. */
+export interface ImageSummary {
+  name: string;
+  manifest: Descriptor;
+  configDigest: string;
+  created?: string;
+  /** Sum of the (compressed) layer blob sizes. */
+  size: number;
+}
+
+/** The local store: an OCI image layout under `oci/` plus the engine's working directories. */
+export class Store {
+  readonly ociDir: string;
+  readonly snapshotsDir: string;
+  readonly cacheDir: string;
+  readonly containersDir: string;
+  readonly tmpDir: string;
+  private readonly indexPath: string;
+
+  private constructor(readonly root: string) {
+    this.ociDir = join(root, 'oci');
+    this.snapshotsDir = join(root, 'snapshots');
+    this.cacheDir = join(root, 'cache');
+    this.containersDir = join(root, 'containers');
+    this.tmpDir = join(root, 'tmp');
+    this.indexPath = join(this.ociDir, 'index.json');
+  }
+
+  /** Opens (creating when missing) the store at `root`. Safe to call from many processes at once. */
+  static async open(root: string = defaultRoot()): Promise<Store> {
+    const store = new Store(root);
+    for (const dir of [join(store.ociDir, 'blobs', 'sha256'), store.snapshotsDir, store.cacheDir, store.containersDir, store.tmpDir]) {
+      await mkdir(dir, { recursive: true });
+    }
+    const layoutPath = join(store.ociDir, 'oci-layout');
+    if (!(await exists(layoutPath))) {
+      await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion: '1.0.0' }), { overwrite: false });
+    }
+    if (!(await exists(store.indexPath))) {
+      await writeFileAtomic(store.indexPath, JSON.stringify(EMPTY_INDEX), { overwrite: false });
+    }
+    return store;
+  }
+
+  blobPath(digest: string): string {
+    if (!DIGEST.test(digest)) throw new BuildError('INVALID_ARGUMENT', `invalid digest "${digest}": expected sha256:<64 hex digits>`);
+    return join(this.ociDir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    return exists(this.blobPath(digest));
+  }
+
+  /** Stores `data` under its sha256 digest; atomic and idempotent. */
+  async writeBlob(data: Buffer | string): Promise<{ digest: string; size: number }> {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (await this.hasBlob(digest)) return { digest, size: bytes.length };
+    const temp = this.tempPath('blob');
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.importBlobFile(temp, digest);
+    return { digest, size: bytes.length };
+  }
+
+  /** Moves a finished temp file (whose content has `digest`, on the store's filesystem) into the blob store. */
+  async importBlobFile(tmpPath: string, digest: string): Promise<void> {
+    const target = this.blobPath(digest);
+    if (await exists(target)) {
+      await unlink(tmpPath);
+      return;
+    }
+    await rename(tmpPath, target);
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest));
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      throw new BuildError('STORE_CORRUPT', `blob ${digest} is missing from the store at ${this.ociDir}`, { cause: err });
+    }
+  }
+
+  async readJson<T>(digest: string): Promise<T> {
+    const blob = await this.readBlob(digest);
+    try {
+      return JSON.parse(blob.toString('utf8')) as T;
+    } catch (err) {
+      throw new BuildError('STORE_CORRUPT', `blob ${digest} is not valid JSON`, { cause: err });
+    }
+  }
+
+  /** A unique path under tmpDir (not created). */
+  tempPath(prefix: string): string {
+    return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** Points tag `name` (normalised: `app` → `app:latest`) at `manifest`, replacing an existing tag of that name. */
+  async tag(name: string, manifest: Descriptor): Promise<void> {
+    const ref = parseReference(name);
+    if (ref.digest !== undefined) throw new BuildError('INVALID_REFERENCE', `cannot tag "${name}": a tag cannot contain a digest`);
+    const tag = normalizeTag(name);
+    const alias = aliasOf(tag);
+    if (!(await this.hasBlob(manifest.digest))) {
+      throw new BuildError('IMAGE_NOT_FOUND', `cannot tag "${name}": manifest ${manifest.digest} is not in the store`);
+    }
+    await this.updateIndex((index) => {
+      const kept = index.manifests.filter((entry) => !isNamed(entry, tag, alias));
+      kept.push(taggedEntry(plainDescriptor(manifest), tag));
+      if (alias) kept.push(taggedEntry(plainDescriptor(manifest), alias));
+      return { ...index, manifests: kept };
+    });
+  }
+
+  /** Removes tag `name` (and its `latest` alias); false when it did not exist. Blobs stay. */
+  async untag(name: string): Promise<boolean> {
+    const tag = normalizeTag(name);
+    const alias = aliasOf(tag);
+    let removed = false;
+    await this.updateIndex((index) => {
+      const kept = index.manifests.filter((entry) => !isNamed(entry, tag, alias));
+      removed = kept.length !== index.manifests.length;
+      return removed ? { ...index, manifests: kept } : undefined;
+    });
+    return removed;
+  }
+
+  /**
+   * Finds an image by name, name:tag, name@digest, sha256:<manifest or config digest>, or a unique hex prefix
+   * (≥ 4 chars) of a manifest or config digest. Undefined when nothing matches.
+   */
+  async resolve(ref: string): Promise<Image | undefined> {
+    const entries = (await readIndex(this.indexPath)).manifests;
+    if (DIGEST.test(ref)) return this.resolveDigest(ref, entries);
+    let parsed: ReturnType<typeof parseReference> | undefined;
+    try {
+      parsed = parseReference(ref);
+    } catch (err) {
+      if (!HEX_PREFIX.test(ref)) throw err;
+    }
+    if (parsed?.digest !== undefined) return this.resolveDigest(parsed.digest, entries);
+    if (parsed) {
+      const tag = normalizeTag(ref);
+      const entry = entries.find((e) => isNamed(e, tag, aliasOf(tag)));
+      if (entry) return loadImage(this, plainDescriptor(entry));
+    }
+    if (HEX_PREFIX.test(ref)) return this.resolvePrefix(ref, entries);
+    return undefined;
+  }
+
+  /** Every tag, once each (the `latest` alias pair counts as one). */
+  async listImages(): Promise<ImageSummary[]> {
+    const seen = new Set<string>();
+    const summaries: ImageSummary[] = [];
+    for (const entry of (await readIndex(this.indexPath)).manifests) {
+      const refName = refNameOf(entry);
+      if (refName === undefined) continue;
+      const name = canonicalTagOf(refName);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const image = await loadImage(this, plainDescriptor(entry));
+      const summary: ImageSummary = {
+        name,
+        manifest: plainDescriptor(entry),
+        configDigest: image.manifest.config.digest,
+        size: image.layers.reduce((sum, layer) => sum + layer.size, 0),
+      };
+      if (image.config.created) summary.created = image.config.created;
+      summaries.push(summary);
+    }
+    return summaries;
+  }
+
+  private async updateIndex(change: (index: ImageIndex) => ImageIndex | undefined): Promise<void> {
+    await withFileLock(`${this.indexPath}.lock`, async () => {
+      const next = change(await readIndex(this.indexPath));
+      if (next) await writeIndex(this.indexPath, next);
+    });
+  }
+
+  private async resolveDigest(digest: string, entries: Descriptor[]): Promise<Image | undefined> {
+    const byManifest = entries.find((e) => e.digest === digest);
+    if (byManifest) return loadImage(this, plainDescriptor(byManifest));
+    const byConfig = (await this.candidates(entries)).find((c) => c.configDigest === digest);
+    if (byConfig) return loadImage(this, byConfig.descriptor);
+    if (!DIGEST.test(digest) || !(await this.hasBlob(digest))) return undefined;
+    // An untagged manifest that is still in the blob store.
+    // Only small blobs can be manifests; do not read a layer into memory to find out.
+    if ((await stat(this.blobPath(digest))).size > MAX_MANIFEST_SIZE) return undefined;
+    const blob = await this.readBlob(digest);
+    let document: Partial<ImageManifest> & { manifests?: unknown };
+    try {
+      document = JSON.parse(blob.toString('utf8')) as typeof document;
+    } catch {
+      return undefined; // a layer, not a manifest
+    }
+    if (document.manifests === undefined && document.config === undefined) return undefined;
+    const mediaType = document.mediaType ?? (document.manifests ? MEDIA_TYPES.ociIndex : MEDIA_TYPES.ociManifest);
+    return loadImage(this, { mediaType, digest, size: blob.length });
+  }
+
+  private async resolvePrefix(prefix: string, entries: Descriptor[]): Promise<Image | undefined> {
+    const matches = new Map<string, Descriptor>();
+    for (const candidate of await this.candidates(entries)) {
+      const hexes = [candidate.descriptor.digest, candidate.configDigest].map((d) => d.slice('sha256:'.length));
+      if (hexes.some((hex) => hex.startsWith(prefix))) matches.set(candidate.descriptor.digest, candidate.descriptor);
+    }
+    if (matches.size > 1) {
+      throw new BuildError('INVALID_REFERENCE', `image id prefix "${prefix}" is ambiguous: it matches ${matches.size} images; type more digits`);
+    }
+    const [only] = matches.values();
+    return only ? loadImage(this, only) : undefined;
+  }
+
+  /** Index entries with the config digest each one leads to (following an index to its chosen manifest). */
+  private async candidates(entries: Descriptor[]): Promise<{ descriptor: Descriptor; configDigest: string }[]> {
+    const result: { descriptor: Descriptor; configDigest: string }[] = [];
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      if (seen.has(entry.digest)) continue;
+      seen.add(entry.digest);
+      let descriptor = plainDescriptor(entry);
+      if (isIndexMediaType(descriptor.mediaType)) {
+        descriptor = pickManifest(await this.readJson(descriptor.digest), `image index ${descriptor.digest}`);
+      }
+      const manifest = await this.readJson<ImageManifest>(descriptor.digest);
+      result.push({ descriptor, configDigest: manifest.config.digest });
+    }
+    return result;
+  }
+}
+
+function isNamed(entry: Descriptor, tag: string, alias: string | undefined): boolean {
+  const refName = refNameOf(entry);
+  return refName !== undefined && (refName === tag || refName === alias);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import type { BenchTool, ToolId } from './tool.js';
+
+/**
+ * One benchmark: `prepare` runs untimed before every sample, `measure` is the timed part.
+ * Later issues add cases (warm-cache rebuilds, pushes) by appending to a section or adding one.
+ */
+export interface BenchCase {
+  id: string;
+  title: string;
+  samples: number;
+  /** Whether the tool can do this case at all ("n/a" otherwise). */
+  supports(tool: BenchTool): boolean;
+  prepare(tool: BenchTool): Promise<void>;
+  measure(tool: BenchTool): Promise<void>;
+}
+
+/** A table in BENCHMARKS.md: its columns (first one is ours) and its cases. */
+export interface BenchSection {
+  id: string;
+  title: string;
+  /** What the numbers mean, printed above the table. */
+  description: string;
+  columns: Array<{ toolId: ToolId; label: string }>;
+  cases: BenchCase[];
+}
+
+/** A cold build: every cache emptied, only busybox:latest present; median of `samples`. */
+function coldBuild(repoDir: string, dir: string, title: string, samples = 3): BenchCase {
+  const context = join(repoDir, 'test-dockerfiles', dir);
+  return {
+    id: dir,
+    title,
+    samples,
+    supports: (tool) => tool.build !== undefined && tool.resetCaches !== undefined,
+    prepare: async (tool) => tool.resetCaches?.(),
+    measure: async (tool) => tool.build?.(context, `${dir}:bench`),
+  };
+}
+
+function runTrue(samples = 10): BenchCase {
+  return {
+    id: 'run-true',
+    title: 'run --rm busybox true',
+    samples,
+    supports: (tool) => tool.runTrue !== undefined,
+    prepare: async () => undefined,
+    measure: async (tool) => tool.runTrue?.(),
+  };
+}
+
+export function benchSections(repoDir: string): BenchSection[] {
+  return [
+    {
+      id: 'cold-build',
+      title: 'Cold builds',
+      description:
+        'Wall time of one build with every cache empty (fresh store for us, `docker builder prune -af` + rmi for ' +
+        'BuildKit, `buildah rm -a` + rmi for buildah); only busybox:latest present. Median of 3.',
+      columns: [
+        { toolId: 'builder', label: 'ours' },
+        { toolId: 'buildkit', label: 'BuildKit' },
+        { toolId: 'buildah', label: 'buildah' },
+      ],
+      cases: [
+        coldBuild(repoDir, 'bench-small', 'bench-small (8 steps, COPY + RUN)'),
+        coldBuild(repoDir, 'bench-files', 'bench-files (RUN makes 20,000 files)'),
+        coldBuild(repoDir, 'bench-big', 'bench-big (RUN makes a 300 MB layer)'),
+        coldBuild(repoDir, 'bench-multi', 'bench-multi (3 stages, 24 instructions)'),
+      ],
+    },
+    {
+      id: 'run',
+      title: 'Container start',
+      description: 'Wall time of running `true` in a new busybox container and removing it. Median of 10.',
+      columns: [
+        { toolId: 'builder', label: 'builder run' },
+        { toolId: 'buildkit', label: 'docker run' },
+        { toolId: 'runc', label: 'runc run' },
+      ],
+      cases: [runTrue()],
+    },
+  ];
+}

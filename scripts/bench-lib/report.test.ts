@@ -1,0 +1,57 @@
+import { strict as assert } from 'node:assert';
+import { BENCHMARKS_HEADER, formatDuration, median, renderTable, replaceSection } from './report.js';
+
+describe('bench report', () => {
+  it('takes the median of odd and even sample counts', () => {
+    const cases: Array<[number[], number]> = [
+      [[3], 3],
+      [[5, 1, 3], 3],
+      [[4, 1, 3, 2], 2.5],
+      [[10, 10, 1000], 10],
+    ];
+    for (const [values, expected] of cases) assert.equal(median(values), expected, values.join(','));
+    assert.throws(() => median([]), RangeError);
+  });
+
+  it('formats durations in ms below a second, else seconds', () => {
+    assert.equal(formatDuration(31.4), '31 ms');
+    assert.equal(formatDuration(1234), '1.23 s');
+  });
+
+  it('renders times and ours/theirs ratios, with reasons where a tool did not run', () => {
+    const table = renderTable(
+      [
+        { toolId: 'builder', label: 'ours' },
+        { toolId: 'buildkit', label: 'BuildKit' },
+        { toolId: 'buildah', label: 'buildah' },
+      ],
+      [
+        {
+          title: 'small',
+          outcomes: [
+            { status: 'ok', samplesMs: [900, 1000, 5000] },
+            { status: 'ok', samplesMs: [2000] },
+            { status: 'skipped', reason: 'not installed' },
+          ],
+        },
+      ],
+    );
+    const lines = table.split('\n');
+    assert.equal(lines[0], '| bench | ours | BuildKit | buildah | ours / BuildKit | ours / buildah |');
+    assert.equal(lines[1], '| --- | ---: | ---: | ---: | ---: | ---: |');
+    assert.equal(lines[2], '| small | 1.00 s | 2.00 s | not installed | 0.50× | – |');
+  });
+
+  it('appends a new section under the header, then replaces only that section', () => {
+    const first = replaceSection('', 'cold-build', '## Cold\nv1');
+    assert.ok(first.startsWith(BENCHMARKS_HEADER));
+    assert.match(first, /<!-- bench:cold-build:begin -->\n## Cold\nv1\n<!-- bench:cold-build:end -->\n$/);
+
+    const withOther = replaceSection(`${first}\nHand-written notes.\n`, 'push', '## Push\np1');
+    const replaced = replaceSection(withOther, 'cold-build', '## Cold\nv2');
+    assert.ok(replaced.includes('## Cold\nv2') && !replaced.includes('v1'));
+    assert.ok(replaced.includes('Hand-written notes.'));
+    assert.ok(replaced.includes('<!-- bench:push:begin -->\n## Push\np1\n<!-- bench:push:end -->'));
+    assert.equal(replaced.match(/bench:cold-build:begin/g)?.length, 1);
+  });
+});

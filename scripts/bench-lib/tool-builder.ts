@@ -1,0 +1,57 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { findExecutable, runCommand } from './proc.js';
+import { unmountTree } from './scratch-fs.js';
+import type { BenchTool, ToolEnv } from './tool.js';
+
+/** Our own CLI (dist/builder/cli/main.js); a cold build gets a brand-new store directory. */
+export function builderTool(repoDir: string): BenchTool {
+  const cli = join(repoDir, 'dist/builder/cli/main.js');
+  let env: ToolEnv | undefined;
+  let storeRoot = '';
+  let generation = 0;
+
+  const builder = (args: string[]) =>
+    runCommand(process.execPath, [cli, ...args], { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: storeRoot } });
+
+  const freshStore = async (): Promise<void> => {
+    if (!env) throw new Error('builder bench tool used before setup');
+    await dropStore();
+    storeRoot = join(env.scratchDir, 'builder', `store-${generation++}`);
+    await mkdir(storeRoot, { recursive: true });
+    await builder(['load', '-i', env.busyboxTar]);
+  };
+
+  const dropStore = async (): Promise<void> => {
+    if (!storeRoot) return;
+    // A crashed build may leave overlay mounts inside; rm must never descend into them.
+    await unmountTree(storeRoot);
+    await rm(storeRoot, { recursive: true, force: true });
+  };
+
+  return {
+    id: 'builder',
+    async unavailable() {
+      if (!existsSync(cli)) return 'not built (npm run build)';
+      if (!(await findExecutable('runc'))) return 'runc not installed';
+      const help = await runCommand(process.execPath, [cli, '--help'], { allowFailure: true });
+      return help.exitCode === 0 ? undefined : 'CLI not ready';
+    },
+    async setup(toolEnv) {
+      env = toolEnv;
+      await freshStore();
+    },
+    resetCaches: freshStore,
+    async build(context, tag) {
+      await builder(['build', '-t', tag, '--network=host', '--progress=plain', context]);
+    },
+    async runTrue() {
+      await builder(['run', '--rm', 'busybox:latest', 'true']);
+    },
+    notes: () => ['ours: node dist/builder/cli/main.js; store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'],
+    async teardown() {
+      await dropStore().catch(() => undefined);
+    },
+  };
+}

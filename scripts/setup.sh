@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Idempotent machine set-up: installs the Debian packages the engine and its tests use
+# (only the missing ones, one apt-get update), then makes the busybox:latest fixture and
+# loads it where it is missing. Fast when everything is present.
+# Usage: setup.sh [--bench]   (--bench or BUILDER_PEERS=1 adds docker.io and buildah)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$SCRIPT_DIR")
+peers=${BUILDER_PEERS:-0}
+for arg in "$@"; do
+  case "$arg" in
+    --bench) peers=1 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# package:command that proves it is there (used when dpkg is unavailable)
+wanted=(runc:runc busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz
+  bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry)
+[ "$peers" = 1 ] && wanted+=(docker.io:dockerd buildah:buildah)
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+  # One dpkg-query for all packages keeps the no-op case fast.
+  installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${wanted[@]%%:*}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
+  for entry in "${wanted[@]}"; do
+    grep -qx "${entry%%:*}" <<<"$installed" || missing+=("$entry")
+  done
+else
+  for entry in "${wanted[@]}"; do
+    command -v "${entry#*:}" >/dev/null || missing+=("$entry")
+  done
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=("${missing[@]%%:*}")
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing packages (commands): $(for m in "${missing[@]}"; do printf '%s (%s) ' "${m%%:*}" "${m#*:}"; done)" >&2
+    echo "setup: install them as root: apt-get update && apt-get install -y --no-install-recommends ${packages[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: note: building and running containers needs root (runc, overlayfs mounts)" >&2
+fi
+
+tar=$(bash "$SCRIPT_DIR/make-busybox.sh" --tar-only)
+
+# Load the fixture into our store when the CLI is built and the image is not there yet.
+cli="$REPO_DIR/dist/builder/cli/main.js"
+if [ "$(id -u)" = 0 ]; then default_root=/var/lib/builder; else default_root=$HOME/.local/share/builder; fi
+store_root=${BUILDER_ROOT:-$default_root}
+export BUILDER_ROOT=$store_root
+if [ -f "$cli" ]; then
+  if ! node "$cli" inspect busybox:latest >/dev/null 2>&1; then
+    bash "$SCRIPT_DIR/make-busybox.sh" --load-into-builder "$store_root"
+  fi
+else
+  echo "setup: $cli not built yet (npm run build); busybox not loaded into the builder store"
+fi
+
+docker_cli=$(command -v /usr/bin/docker docker 2>/dev/null | head -1 || true)
+if [ -n "$docker_cli" ] && "$docker_cli" info >/dev/null 2>&1 && ! "$docker_cli" image inspect busybox:latest >/dev/null 2>&1; then
+  bash "$SCRIPT_DIR/make-busybox.sh" --load-into-docker
+fi
+echo "setup: ok (busybox fixture $tar)"

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "bench-small $(cat /app/data/version) running in $APP_ENV"
+cat /app/data/build.txt

@@ -1,0 +1,60 @@
+/**
+ * Every test-dockerfiles/<case>/ built with the real `builder` CLI (real runc, overlayfs, store),
+ * checked through `builder inspect` and `builder run --rm`, or for negative cases through the
+ * error text and exit code. BUILDER_CASE=<name> runs one case.
+ */
+import { errorCodes, type ErrorCode } from '../builder/errors.js';
+import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { checkCase, discoverCases, type Engine } from './helpers/cases.js';
+import { expectSuccess, runCli } from './helpers/cli.js';
+import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+
+function builderEngine(root: string): Engine {
+  return {
+    build: (testCase, tag, context) =>
+      runCli(['build', '--progress=plain', '-t', tag, '-f', testCase.dockerfile, ...(testCase.expect.args ?? []), context], { root }),
+    async config(tag) {
+      const inspect = expectSuccess(await runCli(['inspect', tag], { root }), `builder inspect ${tag}`);
+      const [image] = JSON.parse(inspect.stdout) as { Config?: Record<string, unknown> }[];
+      return image?.Config ?? {};
+    },
+    run: (tag, cmd) => runCli(['run', '--rm', tag, ...cmd], { root }),
+  };
+}
+
+describe('test-dockerfiles end to end (builder CLI)', function () {
+  this.timeout(180_000);
+  let root = '';
+  let scratch = '';
+  let emptyContext = '';
+  const only = process.env.BUILDER_CASE;
+
+  before(async function () {
+    root = await makeTempDir('e2e-root');
+    scratch = await makeTempDir('e2e-scratch');
+    emptyContext = await makeTempDir('e2e-empty-context');
+    await loadBusyboxFixture(root, scratch);
+  });
+
+  after(async function () {
+    await removeTempDir(root);
+    await removeTempDir(scratch);
+    await removeTempDir(emptyContext);
+  });
+
+  const cases = discoverCases().filter((testCase) => !only || testCase.name === only);
+  it('has the case corpus', function () {
+    if (!only && cases.length < 36) throw new Error(`expected at least 36 cases in test-dockerfiles/, found ${cases.length}`);
+  });
+
+  for (const testCase of cases) {
+    it(`${testCase.name}: ${testCase.expect.description}`, async function () {
+      const code = testCase.expect.error?.code;
+      const errorExitCode = code && code in errorCodes ? errorCodes[code as ErrorCode].exitCode : 1;
+      await checkCase(builderEngine(root), testCase, `case-${testCase.name}:latest`, testCase.context ?? emptyContext, {
+        checkErrorText: true,
+        errorExitCode,
+      });
+    });
+  }
+});
