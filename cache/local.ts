@@ -8,8 +8,8 @@ import type { CacheKey } from './key.js';
 export class LocalCache implements CacheBackend {
   constructor(
     private readonly dir: string,
-    /** Whether a layer blob is present; a record whose blob is gone is a miss and is removed. */
-    private readonly hasBlob: (digest: string) => Promise<boolean>,
+    /** Size of a layer blob on disk, or undefined when it is gone; a record whose blob is gone or has the wrong size is a miss and is removed. */
+    private readonly blobSize: (digest: string) => Promise<number | undefined>,
     private readonly warn: (message: string) => void = () => {},
   ) {}
 
@@ -29,10 +29,14 @@ export class LocalCache implements CacheBackend {
       }
       return undefined;
     }
-    if (entry.layer && !(await this.hasBlob(entry.layer.digest))) {
-      this.warn(`cache record ${key} refers to missing blob ${entry.layer.digest}; rebuilding the step`);
-      await unlink(file).catch(() => {});
-      return undefined;
+    if (entry.layer) {
+      const size = await this.blobSize(entry.layer.digest);
+      if (size !== entry.layer.size) {
+        const problem = size === undefined ? 'is missing' : `has ${size} bytes, expected ${entry.layer.size}`;
+        this.warn(`cache record for "${entry.createdBy}": layer blob ${entry.layer.digest} ${problem}; running the step again`);
+        await unlink(file).catch(() => {});
+        return undefined;
+      }
     }
     return entry;
   }

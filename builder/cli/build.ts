@@ -14,6 +14,7 @@ export interface BuildFlags {
   buildArg: string[];
   target?: string;
   cache: boolean;
+  cacheFilter?: string[];
   progress: 'auto' | 'plain' | 'tty' | 'quiet';
   network: 'host' | 'none' | 'default';
   iidfile?: string;
@@ -43,6 +44,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       buildArgs,
       target: flags.target,
       noCache: !flags.cache,
+      noCacheFilter: flags.cacheFilter,
       network: flags.network === 'none' ? 'none' : 'host',
       sourceDateEpoch: sourceDateEpoch(buildArgs),
       memoryBytes: parseSize(flags.memory),

@@ -110,4 +110,24 @@ describe('layer/create', () => {
     assert.equal(layer.diffId, 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef');
     execFileSync('tar', ['-tzf', join(dir, 'empty.tgz')]);
   });
+
+  it('takes the gzip level from BUILDER_GZIP_LEVEL and rejects a bad one', async () => {
+    const src = join(dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'text'), 'hello world\n'.repeat(200_000));
+    const saved = process.env.BUILDER_GZIP_LEVEL;
+    try {
+      process.env.BUILDER_GZIP_LEVEL = '0';
+      const stored = await createLayer(src, join(dir, 'stored.tgz'));
+      delete process.env.BUILDER_GZIP_LEVEL;
+      const compressed = await createLayer(src, join(dir, 'compressed.tgz'));
+      assert.equal(stored.diffId, compressed.diffId);
+      assert.ok(stored.size > 2_400_000 && compressed.size < 100_000, `${stored.size} vs ${compressed.size}`);
+      process.env.BUILDER_GZIP_LEVEL = 'fast';
+      await assert.rejects(createLayer(src, join(dir, 'bad.tgz')), /BUILDER_GZIP_LEVEL/);
+    } finally {
+      if (saved === undefined) delete process.env.BUILDER_GZIP_LEVEL;
+      else process.env.BUILDER_GZIP_LEVEL = saved;
+    }
+  });
 });

@@ -1,6 +1,6 @@
 /** Directory (an overlay upperdir) → deterministic OCI layer blob. */
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 import { MEDIA_TYPES, type Layer } from '../image/types.js';
@@ -147,17 +147,20 @@ class LayerTarWriter {
 export async function createLayer(upperdir: string, outFile: string, options: CreateLayerOptions = {}): Promise<Layer> {
   const level = options.gzipLevel ?? defaultGzipLevel();
   const handle = await open(outFile, 'w', 0o644);
+  let layer: Layer;
   try {
     const xattrs = await readXattrTree(upperdir);
     const out = new GzipBlobWriter(handle, level);
     await new LayerTarWriter(upperdir, out, xattrs, options.sourceDateEpoch).directory('');
     await out.write(Buffer.from(END_OF_ARCHIVE));
     const { diffId, digest, size } = await out.finish();
-    return { digest, diffId, size, mediaType: MEDIA_TYPES.ociLayerGzip };
+    layer = { digest, diffId, size, mediaType: MEDIA_TYPES.ociLayerGzip };
   } catch (err) {
+    await handle.close();
+    await rm(outFile, { force: true });
     if (err instanceof BuildError) throw err;
     throw new BuildError('INTERNAL', `creating a layer from ${upperdir} failed: ${errorMessage(err)}`, { cause: err });
-  } finally {
-    await handle.close();
   }
+  await handle.close();
+  return layer;
 }

@@ -36,7 +36,7 @@ function unescapeName(text: string): string {
   const bytes: number[] = [];
   const raw = Buffer.from(text, 'utf8');
   for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === 0x5c && i + 3 < raw.length + 0 && /^[0-7]{3}$/.test(raw.toString('ascii', i + 1, i + 4))) {
+    if (raw[i] === 0x5c && i + 3 < raw.length && /^[0-7]{3}$/.test(raw.toString('ascii', i + 1, i + 4))) {
       bytes.push(parseInt(raw.toString('ascii', i + 1, i + 4), 8));
       i += 3;
     } else bytes.push(raw[i]!);

@@ -10,6 +10,8 @@ export interface LocalBuildOptions {
   buildArgs: Record<string, string>;
   target?: string;
   noCache: boolean;
+  /** Stages (names or indexes) that run without the cache, like `--no-cache-filter`. */
+  noCacheFilter?: string[];
   network: 'host' | 'none';
   /** Clamp timestamps for reproducible images (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;

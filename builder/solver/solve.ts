@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import { planBuild } from '../dockerfile/plan.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
@@ -56,7 +56,11 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     },
   });
   const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
-  const cache = new LocalCache(store.cacheDir, (digest) => store.hasBlob(digest), (message) => process.emitWarning(message));
+  const cache = new LocalCache(
+    store.cacheDir,
+    (digest) => stat(store.blobPath(digest)).then((s) => s.size, () => undefined),
+    (message) => process.stderr.write(`WARNING: ${message}\n`),
+  );
   const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;
@@ -83,7 +87,8 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
   };
   const runOneStage = async (stage: Stage): Promise<StageOutput> => {
     const base = await stageBase(store, plan, stage, stageOutput, options, nextStepId);
-    return runStage({ plan, stage, base, cache, noCache: options.noCache, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
+    const noCache = options.noCache || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === stage.name || f === String(stage.index));
+    return runStage({ plan, stage, base, cache, noCache, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
   };
 
   // Start every needed stage at once; each waits only for the stages it reads from.
