@@ -1,6 +1,6 @@
 /** The one progress vocabulary: the CLI prints it, the worker publishes it, the API streams it. */
 export type BuildEvent =
-  | { type: 'step.start'; stepId: string; name: string; line?: number; time: number }
+  | { type: 'step.start'; stepId: string; name: string; line?: number; time: number; /** why the cache could not be used */ reason?: string }
   | { type: 'step.cached'; stepId: string; name: string; line?: number; time: number }
   | { type: 'step.log'; stepId: string; stream: 'stdout' | 'stderr'; data: string; time: number }
   | { type: 'step.done'; stepId: string; name: string; durationMs: number; time: number; reason?: string }

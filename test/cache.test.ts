@@ -37,6 +37,14 @@ function cachedSteps(result: CliResult): boolean[] {
   });
 }
 
+/** The `cache miss:` line printed for a step, if any. */
+function missReason(result: CliResult, name: string): string | undefined {
+  const lines = result.stderr.split('\n');
+  const start = lines.find((l) => l.includes(`] ${name}`));
+  const id = start?.split(' ')[0];
+  return lines.find((l) => l.startsWith(`${id} cache miss: `))?.slice(`${id} cache miss: `.length);
+}
+
 function imageId(result: CliResult): string {
   return result.stdout.trim().split('\n').pop()!;
 }
@@ -71,6 +79,7 @@ describe('layer cache', function () {
   it('runs every step the first time, and none on a rebuild with the same image id', async function () {
     const first = await build();
     assert.deepEqual(cachedSteps(first), [false, false, false, false, false, false]);
+    assert.equal(missReason(first, 'COPY early.txt ./'), 'no earlier build of this step');
     const second = await build();
     assert.deepEqual(cachedSteps(second), [true, true, true, true, true, true]);
     assert.equal(imageId(second), imageId(first), 'a fully cached rebuild gives the same image');
@@ -84,19 +93,26 @@ describe('layer cache', function () {
 
   it('re-runs only the steps after an edited late source', async function () {
     await writeFile(path.join(context, 'late', 'b.txt'), 'late b, edited\n');
-    assert.deepEqual(cachedSteps(await build()), [true, true, true, true, false, false]);
+    const result = await build();
+    assert.deepEqual(cachedSteps(result), [true, true, true, true, false, false]);
+    assert.equal(missReason(result, 'COPY late/ ./late/'), 'late/b.txt content changed');
+    assert.match(missReason(result, 'RUN cat late/*') ?? '', /^an earlier step changed: \[\d+\/\d+\] COPY late\/ \.\/late\/$/);
     const run = expectSuccess(await runCli(['run', '--rm', 'cache-app', 'cat', '/app/late-out'], { root }), 'builder run');
     assert.equal(run.stdout, 'late a\nlate b, edited\n');
   });
 
   it('invalidates from a COPY whose source mode changed', async function () {
     await chmod(path.join(context, 'mode.sh'), 0o755);
-    assert.deepEqual(cachedSteps(await build()), [true, true, true, false, false, false]);
+    const result = await build();
+    assert.deepEqual(cachedSteps(result), [true, true, true, false, false, false]);
+    assert.equal(missReason(result, 'ADD mode.sh ./'), 'mode.sh mode changed');
   });
 
   it('invalidates only the steps that can see a changed build arg', async function () {
     // The COPY before the RUN cannot see VERSION, so it stays cached; the RUN and everything after it re-run.
-    assert.deepEqual(cachedSteps(await build(['--build-arg', 'VERSION=2'])), [true, true, false, false, false, false]);
+    const result = await build(['--build-arg', 'VERSION=2']);
+    assert.deepEqual(cachedSteps(result), [true, true, false, false, false, false]);
+    assert.equal(missReason(result, 'RUN echo'), 'build arg VERSION changed');
     assert.deepEqual(cachedSteps(await build(['--build-arg', 'VERSION=2'])), [true, true, true, true, true, true]);
   });
 
@@ -126,6 +142,7 @@ describe('layer cache', function () {
     expectSuccess(await runCli(['build', '-t', 'cache-base', baseDir], { root }), 'new base');
     const rebuilt = expectSuccess(await runCli(['build', '--progress=plain', '-t', 'cache-app2', appDir], { root }), 'app after new base');
     assert.doesNotMatch(rebuilt.stderr, /CACHED/);
+    assert.match(rebuilt.stderr, /cache miss: base image cache-base changed \([0-9a-f]{12} → [0-9a-f]{12}\)/);
     const seen = expectSuccess(await runCli(['run', '--rm', 'cache-app2', 'cat', '/seen'], { root }), 'run');
     assert.equal(seen.stdout, '2\n');
   });
@@ -199,7 +216,7 @@ describe('layer cache', function () {
     assert.ok(inspect[0]!.RootFS.Layers.length >= 2);
     // Remove the RUN layer's blob, found through the cache record that names it.
     const blobs = await readdir(path.join(root, 'oci', 'blobs', 'sha256'));
-    const records = await readdir(path.join(root, 'cache'));
+    const records = (await readdir(path.join(root, 'cache'))).filter((name) => name.endsWith('.json'));
     let removed = 0;
     for (const record of records) {
       const entry = JSON.parse(await readFile(path.join(root, 'cache', record), 'utf8')) as { createdBy: string; layer?: { digest: string } };

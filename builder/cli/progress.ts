@@ -19,6 +19,7 @@ export function plainProgress(write: (text: string) => void = (t) => process.std
       case 'step.start':
         startedAt.set(event.stepId, event.time);
         write(`${event.stepId} ${event.name}\n`);
+        if (event.reason) write(`${event.stepId} cache miss: ${event.reason}\n`);
         break;
       case 'step.cached':
         write(`${event.stepId} ${event.name}\n${event.stepId} CACHED\n`);

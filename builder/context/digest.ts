@@ -3,6 +3,7 @@ import type { Stats } from 'node:fs';
 import { createReadStream, readFileSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import path from 'node:path';
 import type { CopyOptions, CopySource } from './copy-types.js';
 import { modeFor, ownerFor } from './dest-fs.js';
 import { createMatcher } from './ignore.js';
@@ -25,7 +26,12 @@ const contentHashes = new Map<string, string>();
  * Never mtimes, never absolute paths: the same files give the same digest on any machine and in any directory.
  * Throws the same errors as copyInto for missing or escaping sources.
  */
-export async function digestSources(source: CopySource, options: CopyOptions): Promise<string> {
+export async function digestSources(
+  source: CopySource,
+  options: CopyOptions,
+  /** When given, receives one canonical record per source entry (path in the source → record), for cache-miss explanations. */
+  files?: Record<string, string>,
+): Promise<string> {
   const items = await resolveSources(source, options);
   const exclude = options.exclude.length > 0 ? createMatcher(options.exclude) : undefined;
   const hash = createHash('sha256');
@@ -50,14 +56,19 @@ export async function digestSources(source: CopySource, options: CopyOptions): P
     }
     write(['source', item.rel, item.name, item.parentsRel]);
     if (!item.stat.isDirectory()) {
-      write(await entryRecord('.', item.hostPath, item.stat, source, options));
+      const record = await entryRecord('.', item.hostPath, item.stat, source, options);
+      write(record);
+      if (files) files[item.rel] = JSON.stringify(record.slice(1));
       continue;
     }
     const entries = await walkTree(item.hostPath, filtersFor(source, item.hostPath, exclude));
     const records = await mapLimited(entries, HASH_CONCURRENCY, (entry: TreeEntry) =>
       entryRecord(entry.rel, entry.hostPath, entry.stat, source, options),
     );
-    for (const record of records) write(record);
+    for (const record of records) {
+      write(record);
+      if (files) files[path.posix.join(item.rel, String(record[0]))] = JSON.stringify(record.slice(1));
+    }
   }
   return `sha256:${hash.digest('hex')}`;
 }

@@ -35,11 +35,13 @@ export const copyInputs: InputsDigester<'COPY' | 'ADD'> = async (step, ctx) => {
   rejectUnsupported(step);
   if (step.from && !('context' in step.from)) {
     const output = await ctx.fromSource(step.from);
-    return digestOf(JSON.stringify({ from: output.key, sources: step.sources }));
+    return { digest: digestOf(JSON.stringify({ from: output.key, sources: step.sources })) };
   }
   const chownKey = step.chown ? { uid: 0, gid: 0 } : undefined;
   // --chown by name is resolved against the image at copy time; the name itself is in the step key.
-  return digestSources({ root: ctx.contextDir, isContext: true, ignore: ctx.ignore }, copyOptions(step, ctx, chownKey));
+  const files: Record<string, string> = {};
+  const digest = await digestSources({ root: ctx.contextDir, isContext: true, ignore: ctx.ignore }, copyOptions(step, ctx, chownKey), files);
+  return { digest, files };
 };
 
 function copyOptions(step: CopyStep, ctx: StepContext, chown: { uid: number; gid: number } | undefined): CopyOptions {

@@ -2,7 +2,7 @@ import type { Step, StepOp } from '../dockerfile/types.js';
 import { copy, copyInputs } from './copy.js';
 import * as metadata from './metadata.js';
 import { run } from './run.js';
-import type { InputsDigester, StepContext, StepHandler, StepResult } from './types.js';
+import type { InputsDigester, StepContext, StepHandler, StepInputs, StepResult } from './types.js';
 import { workdir } from './workdir.js';
 
 /** Instruction → handler. Metadata handlers only change the config; the others write a layer. */
@@ -36,7 +36,7 @@ export function executeStep(step: Step, ctx: StepContext): Promise<StepResult> {
   return handler(step as never, ctx);
 }
 
-export async function stepInputs(step: Step, ctx: StepContext): Promise<string | undefined> {
+export async function stepInputs(step: Step, ctx: StepContext): Promise<StepInputs | undefined> {
   const digester = inputDigesters[step.op] as InputsDigester<StepOp> | undefined;
   return digester ? digester(step as never, ctx) : undefined;
 }

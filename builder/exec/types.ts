@@ -47,4 +47,10 @@ export type StepOf<K extends StepOp> = Step extends infer S ? (S extends { op: i
 export type StepHandler<K extends StepOp> = (step: StepOf<K>, ctx: StepContext) => Promise<StepResult>;
 
 /** The parts of a step's cache key that come from outside the image (context files, other stages). */
-export type InputsDigester<K extends StepOp> = (step: StepOf<K>, ctx: StepContext) => Promise<string | undefined>;
+export interface StepInputs {
+  digest: string;
+  /** Per-file records behind the digest, kept to explain a later cache miss. */
+  files?: Record<string, string>;
+}
+
+export type InputsDigester<K extends StepOp> = (step: StepOf<K>, ctx: StepContext) => Promise<StepInputs | undefined>;

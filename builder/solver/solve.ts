@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import PQueue from 'p-queue';
 import { planBuild } from '../dockerfile/plan.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
@@ -12,6 +13,7 @@ import { Snapshots } from '../snapshot/snapshots.js';
 import type { Store } from '../store/store.js';
 import { LocalCache } from '../../cache/local.js';
 import { digestOf } from '../../cache/key.js';
+import { TraceStore } from '../../cache/explain.js';
 import type { LocalBuildOptions } from './request.js';
 import { stagesForTarget } from './graph.js';
 import { stepName } from './progress-names.js';
@@ -61,6 +63,7 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     (digest) => stat(store.blobPath(digest)).then((s) => s.size, () => undefined),
     (message) => process.stderr.write(`WARNING: ${message}\n`),
   );
+  const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;
@@ -88,7 +91,7 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
   const runOneStage = async (stage: Stage): Promise<StageOutput> => {
     const base = await stageBase(store, plan, stage, stageOutput, options, nextStepId);
     const noCache = options.noCache || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === stage.name || f === String(stage.index));
-    return runStage({ plan, stage, base, cache, noCache, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
+    return runStage({ plan, stage, base, cache, noCache, traces, traceScope: options.tags[0] ?? options.contextDir, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
   };
 
   // Start every needed stage at once; each waits only for the stages it reads from.

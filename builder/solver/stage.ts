@@ -5,6 +5,7 @@ import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
 import type { CacheBackend } from '../../cache/backend.js';
 import { cacheKey, cacheKeyPreimage } from '../../cache/key.js';
+import { explainMiss, stepIdentity, type StepTrace, type TraceStore } from '../../cache/explain.js';
 import { stepName } from './progress-names.js';
 
 export interface StageRun {
@@ -13,6 +14,9 @@ export interface StageRun {
   base: StageOutput;
   cache: CacheBackend;
   noCache: boolean;
+  /** Where step traces are kept, and the project they belong to (first tag, or the context dir). */
+  traces: TraceStore;
+  traceScope: string;
   /** Step context without the per-step fields. */
   context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'>;
   onEvent: EventSink;
@@ -26,11 +30,13 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   const { plan, stage } = run;
   let state: StageOutput = run.base;
   let cmdSetInStage = false;
+  const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) } };
   for (const [index, step] of stage.steps.entries()) {
     const name = stepName(plan, stage, index + 2, step.source);
     try {
       const ctx: StepContext = { ...run.context, config: state.config, layers: state.layers, cmdSetInStage, log: () => {} };
-      state = await cachedStep(run, step, name, ctx, state);
+      const identity = stepIdentity(run.traceScope, plan.file, stage.name ?? String(stage.index), index);
+      state = await cachedStep(run, step, name, ctx, state, identity, misses);
     } catch (err) {
       throw withLocation(err, plan.file, step.line);
     }
@@ -44,12 +50,14 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
  * same config (history timestamps included) and thus the same image digest. Only filesystem steps
  * are shown in progress, as in BuildKit.
  */
-async function cachedStep(run: StageRun, step: Step, name: string, ctx: StepContext, state: StageOutput): Promise<StageOutput> {
+async function cachedStep(
+  run: StageRun, step: Step, name: string, ctx: StepContext, state: StageOutput, identity: string, misses: StageMisses,
+): Promise<StageOutput> {
   const visible = writesFilesystem(step);
   const stepId = visible ? run.nextStepId() : '';
   const started = Date.now();
-  const inputsDigest = await stepInputs(step, ctx);
-  const keyInput = { parent: state.key, step, inputsDigest };
+  const inputs = await stepInputs(step, ctx);
+  const keyInput = { parent: state.key, step, inputsDigest: inputs?.digest };
   const key = cacheKey(keyInput);
   if (!run.noCache) {
     const hit = await run.cache.get(key);
@@ -58,12 +66,19 @@ async function cachedStep(run: StageRun, step: Step, name: string, ctx: StepCont
       return apply(state, hit.layer ? { layer: hit.layer, config: hit.config } : { config: hit.config }, key);
     }
   }
-  if (visible) run.onEvent({ type: 'step.start', stepId, name, line: step.line, time: Date.now() });
+  const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
+  let reason: string | undefined;
+  if (visible) {
+    reason = run.noCache ? 'cache disabled (--no-cache)' : explainMiss(await run.traces.get(identity), trace, misses.lastMissed);
+    misses.lastMissed = name;
+  }
+  if (visible) run.onEvent({ type: 'step.start', stepId, name, line: step.line, time: Date.now(), reason });
   const log = (stream: 'stdout' | 'stderr', data: Buffer): void =>
     run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
   try {
     const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
-    await run.cache.put(key, { ...result, createdBy: step.source, preimage: cacheKeyPreimage(keyInput) });
+    await run.cache.put(key, { ...result, createdBy: step.source, preimage: trace.preimage });
+    if (visible) await run.traces.put(identity, trace);
     if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
     return apply(state, result, key);
   } catch (err) {
@@ -75,4 +90,16 @@ async function cachedStep(run: StageRun, step: Step, name: string, ctx: StepCont
 
 function apply(state: StageOutput, result: StepResult, key: string): StageOutput {
   return { config: result.config, layers: result.layer ? [...state.layers, result.layer] : state.layers, key };
+}
+
+interface StageMisses {
+  base: { key: string; ref: string };
+  /** The most recent step in this stage that missed: later misses are explained by it. */
+  lastMissed?: string;
+}
+
+function stageBaseRef(stage: Stage): string {
+  if ('scratch' in stage.from) return 'scratch';
+  if ('image' in stage.from) return `image ${stage.from.image}`;
+  return `stage ${stage.from.stage}`;
 }
