@@ -34,6 +34,8 @@ const { values: options } = parseArgs({
 });
 
 const log = (line: string): void => console.error(`bench: ${line}`);
+// Set on SIGINT/SIGTERM so no new sample starts while cleanup tears the tools down.
+let stopping = false;
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new BuildError('NOT_ROOT', 'the benchmark mounts a loop device and starts daemons: run it as root');
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
     await rm(RUN_DIR, { recursive: true, force: true });
   };
   const onSignal = (signal: NodeJS.Signals): void => {
+    stopping = true;
     log(`${signal}: cleaning up`);
     void cleanup().finally(() => process.exit(130));
   };
@@ -121,6 +124,7 @@ async function measure(benchCase: BenchSection['cases'][number], tool: BenchTool
   const samplesMs: number[] = [];
   try {
     for (let i = 0; i < samples; i++) {
+      if (stopping) throw new BuildError('CANCELLED', 'interrupted');
       await benchCase.prepare(tool);
       await runCommand('sync', []); // earlier samples' writeback must not land in this one
       const start = process.hrtime.bigint();

@@ -1,0 +1,199 @@
+/**
+ * The farm's settings: the `[api]`, `[worker]` and `[webhooks]` sections of the builder config file
+ * (BuilderConfig.raw), overridden by the environment so a k8s Secret or a test needs no file.
+ * Keys are snake_case in the file; camelCase is accepted too. See docs/ARCHITECTURE.md "## Farm".
+ */
+import { loadConfig, type BuilderConfig } from '../builder/config.js';
+import { BuildError } from '../builder/errors.js';
+import { validateTag } from '../builder/request.js';
+
+/** Scopes a token can hold: `read` (status, logs, list), `build` (submit), `cancel`. */
+export type TokenScope = 'read' | 'build' | 'cancel';
+export const ALL_SCOPES: TokenScope[] = ['read', 'build', 'cancel'];
+
+/** One API bearer token. */
+export interface ApiToken {
+  name: string;
+  token: string;
+  scopes: TokenScope[];
+}
+
+/** Which tags a webhook push of a repository gets: `{sha}`, `{short_sha}`, `{branch}`, `{repo}` are replaced. */
+export interface RepositoryRule {
+  /** `org/app` (GitHub full_name, GitLab path_with_namespace); `*` matches every repository. */
+  repository: string;
+  tags: string[];
+  dockerfile: string;
+  /** Only these branches build (default: all). */
+  branches?: string[];
+  push: boolean;
+  /** Clone URL override (default: the URL in the payload). */
+  url?: string;
+}
+
+/** Everything `builder serve` and `builder worker` read. */
+export interface FarmConfig {
+  redisUrl: string;
+  /** BullMQ queue name; also the prefix of every farm key in Redis. */
+  queue: string;
+  api: {
+    host: string;
+    port: number;
+    /** Largest accepted context upload (the request body, compressed or not). */
+    maxContextBytes: number;
+    /** Largest unpacked context: guards against gzip bombs. */
+    maxUnpackedBytes: number;
+    /** How long an uploaded context stays in Redis for workers to fetch. */
+    contextTtlSeconds: number;
+    tokens: ApiToken[];
+    /** BullMQ priorities (1 is served first). */
+    interactivePriority: number;
+    webhookPriority: number;
+  };
+  worker: {
+    concurrency: number;
+    /** Attempts per build for infrastructure errors (user errors never retry). */
+    attempts: number;
+    stalledIntervalMs: number;
+    lockDurationMs: number;
+    /** SIGTERM: a running build gets this long to finish, then it is requeued. */
+    gracePeriodMs: number;
+    network: 'host' | 'none';
+  };
+  webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
+}
+
+type Section = Record<string, unknown>;
+
+function section(raw: Record<string, unknown>, name: string): Section {
+  const value = raw[name];
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BuildError('INVALID_ARGUMENT', `config: [${name}] must be a section (a table of keys)`);
+  }
+  return value as Section;
+}
+
+function pick(sec: Section, snake: string): unknown {
+  const camel = snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  return sec[snake] ?? sec[camel];
+}
+
+function num(sec: Section, where: string, key: string, fallback: number): number {
+  const value = pick(sec, key);
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new BuildError('INVALID_ARGUMENT', `config: [${where}] ${key} must be a non-negative number`);
+  return n;
+}
+
+function str(sec: Section, where: string, key: string): string | undefined {
+  const value = pick(sec, key);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new BuildError('INVALID_ARGUMENT', `config: [${where}] ${key} must be a string`);
+  return value;
+}
+
+function strings(value: unknown, what: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new BuildError('INVALID_ARGUMENT', `config: ${what} must be a list of strings`);
+  return value as string[];
+}
+
+function parseScopes(value: unknown, what: string): TokenScope[] {
+  if (value === undefined) return [...ALL_SCOPES];
+  const list = typeof value === 'string' ? value.split('+') : strings(value, what);
+  for (const scope of list) {
+    if (!ALL_SCOPES.includes(scope as TokenScope)) throw new BuildError('INVALID_ARGUMENT', `config: ${what}: unknown scope "${scope}" (want ${ALL_SCOPES.join(', ')})`);
+  }
+  return list as TokenScope[];
+}
+
+/** `name:token[:scope+scope]`, comma-separated (BUILDER_API_TOKENS). */
+export function parseTokenList(text: string): ApiToken[] {
+  return text.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
+    const [name, token, scopes] = item.split(':');
+    if (!name || !token) throw new BuildError('INVALID_ARGUMENT', `BUILDER_API_TOKENS: "${item.replace(/:.*/, ':…')}" is not name:token`);
+    return { name, token, scopes: parseScopes(scopes, `token ${name}`) };
+  });
+}
+
+function parseRules(value: unknown): RepositoryRule[] {
+  if (value === undefined) return [];
+  // Either a list of tables with `repository`, or a table keyed by repository.
+  const entries: [string | undefined, Section][] = Array.isArray(value)
+    ? value.map((v) => [undefined, v as Section])
+    : Object.entries(value as Record<string, Section>);
+  return entries.map(([key, rule]) => {
+    const repository = key ?? (typeof rule?.repository === 'string' ? rule.repository : undefined);
+    if (!repository) throw new BuildError('INVALID_ARGUMENT', 'config: [webhooks] every repository rule needs `repository`');
+    const tags = strings(pick(rule, 'tags'), `[webhooks] ${repository} tags`);
+    for (const tag of tags) validateTag(expandTemplate(tag, { sha: 'a'.repeat(40), branch: 'main', repo: 'repo' }));
+    const push = pick(rule, 'push');
+    return {
+      repository, tags,
+      dockerfile: str(rule, 'webhooks', 'dockerfile') ?? 'Dockerfile',
+      branches: pick(rule, 'branches') === undefined ? undefined : strings(pick(rule, 'branches'), `[webhooks] ${repository} branches`),
+      push: push === undefined ? tags.length > 0 : push === true,
+      url: str(rule, 'webhooks', 'url'),
+    };
+  });
+}
+
+/** Fills `{sha}`, `{short_sha}`, `{branch}` (with `/` → `-`, as a tag cannot hold `/`) and `{repo}`. */
+export function expandTemplate(template: string, values: { sha: string; branch: string; repo: string }): string {
+  return template
+    .replaceAll('{sha}', values.sha)
+    .replaceAll('{short_sha}', values.sha.slice(0, 12))
+    .replaceAll('{branch}', values.branch.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128) || 'branch')
+    .replaceAll('{repo}', values.repo);
+}
+
+/** Builds the farm config from BuilderConfig.raw and the environment (the environment wins). */
+export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): FarmConfig {
+  const api = section(raw, 'api');
+  const worker = section(raw, 'worker');
+  const hooks = section(raw, 'webhooks');
+  const configTokens = (pick(api, 'tokens') ?? []) as unknown;
+  if (!Array.isArray(configTokens)) throw new BuildError('INVALID_ARGUMENT', 'config: [api] tokens must be a list of { name, token, scopes }');
+  const tokens: ApiToken[] = configTokens.map((t: Section, i) => {
+    if (typeof t?.name !== 'string' || typeof t.token !== 'string') throw new BuildError('INVALID_ARGUMENT', `config: [api] tokens[${i}] needs name and token`);
+    return { name: t.name, token: t.token, scopes: parseScopes(t.scopes, `[api] tokens[${i}] scopes`) };
+  });
+  if (env.BUILDER_API_TOKENS) tokens.push(...parseTokenList(env.BUILDER_API_TOKENS));
+  const network = str(worker, 'worker', 'network') ?? 'host';
+  if (network !== 'host' && network !== 'none') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] network must be host or none');
+  return {
+    redisUrl: env.BUILDER_REDIS_URL ?? str(worker, 'worker', 'redis') ?? str(api, 'api', 'redis') ?? 'redis://127.0.0.1:6379',
+    queue: env.BUILDER_QUEUE ?? str(worker, 'worker', 'queue') ?? 'builds',
+    api: {
+      host: str(api, 'api', 'host') ?? '0.0.0.0',
+      port: num(api, 'api', 'port', 8080),
+      maxContextBytes: num(api, 'api', 'max_context_bytes', 100 * 1024 * 1024),
+      maxUnpackedBytes: num(api, 'api', 'max_unpacked_bytes', 1024 * 1024 * 1024),
+      contextTtlSeconds: num(api, 'api', 'context_ttl_seconds', 24 * 3600),
+      tokens,
+      interactivePriority: num(api, 'api', 'interactive_priority', 1),
+      webhookPriority: num(api, 'api', 'webhook_priority', 10),
+    },
+    worker: {
+      concurrency: Math.max(1, num(worker, 'worker', 'concurrency', 1)),
+      attempts: Math.max(1, num(worker, 'worker', 'attempts', 3)),
+      stalledIntervalMs: num(worker, 'worker', 'stalled_interval_ms', 30_000),
+      lockDurationMs: num(worker, 'worker', 'lock_duration_ms', 30_000),
+      gracePeriodMs: num(worker, 'worker', 'grace_period_ms', 60_000),
+      network,
+    },
+    webhooks: {
+      githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),
+      gitlabToken: env.BUILDER_GITLAB_WEBHOOK_TOKEN ?? str(hooks, 'webhooks', 'gitlab_token'),
+      repositories: parseRules(pick(hooks, 'repositories')),
+    },
+  };
+}
+
+/** Reads the config file (`file`, else BUILDER_CONFIG): the farm's part, and the whole (registries for pushes). */
+export async function loadFarmConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Promise<{ farm: FarmConfig; builder: BuilderConfig }> {
+  const builder = await loadConfig(file ?? env.BUILDER_CONFIG);
+  return { farm: farmConfig(builder.raw, env), builder };
+}

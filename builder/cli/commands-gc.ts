@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import type { GlobalOptions } from './options.js';
+
+/**
+ * `builder prune` and `builder system df|prune`. Modules load lazily, like the other commands. Failures
+ * are thrown as BuildErrors and reach main.ts's one exit point.
+ */
+export function registerGcCommands(program: Command): void {
+  const collect = (value: string, previous: string[]): string[] => [...previous, value];
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const addPruneOptions = (command: Command): Command =>
+    command
+      .option('-a, --all', 'remove all build cache, not just unused records (tagged images stay)')
+      .option('--keep-storage <size>', 'remove least recently used cache until the store is at most this size (e.g. 10g)')
+      .option('--filter <filter>', 'only cache unused for longer than this: until=DURATION (e.g. until=24h); repeatable', collect, [])
+      .option('-f, --force', 'do not prompt for confirmation')
+      .action(async (opts: { all?: boolean; keepStorage?: string; filter: string[]; force?: boolean }) => {
+        const { pruneCommand } = await import('./prune.js');
+        await pruneCommand(opts, globals());
+      });
+
+  addPruneOptions(program.command('prune').description('Remove build cache and unreferenced blobs and snapshots'));
+
+  const system = program.command('system').description('Manage the local store');
+  system.command('df').description('Show disk usage of the store')
+    .option('--format <format>', 'table (default) or json')
+    .action(async (opts: { format?: string }) => {
+      const { systemDfCommand } = await import('./system.js');
+      await systemDfCommand(opts, globals());
+    });
+  addPruneOptions(system.command('prune').description('Same as `builder prune`'));
+}

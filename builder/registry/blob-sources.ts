@@ -1,0 +1,49 @@
+/**
+ * Which repositories of which registries are known to hold a blob (docker's v2 metadata, in small):
+ * a push then mounts from them instead of uploading. Only a hint: losing an entry costs an upload.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+const MAX_SOURCES_PER_BLOB = 8;
+
+type SourceTable = Record<string, string[]>;
+
+/** Blob sources stored beside the store's other data, in `<root>/registry/blob-sources.json`. */
+export class BlobSources {
+  private readonly file: string;
+
+  constructor(storeRoot: string) {
+    this.file = path.join(storeRoot, 'registry', 'blob-sources.json');
+  }
+
+  private async read(): Promise<SourceTable> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(this.file, 'utf8'));
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as SourceTable) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** Repositories on `authority` that hold `digest`. */
+  async repositoriesWith(digest: string, authority: string): Promise<string[]> {
+    const prefix = `${authority}/`;
+    return ((await this.read())[digest] ?? []).filter((source) => source.startsWith(prefix)).map((source) => source.slice(prefix.length));
+  }
+
+  /** Records that `authority/repository` holds each of `digests`. */
+  async record(digests: string[], authority: string, repository: string): Promise<void> {
+    const table = await this.read();
+    const source = `${authority}/${repository}`;
+    for (const digest of digests) {
+      const known = (table[digest] ?? []).filter((s) => s !== source);
+      table[digest] = [source, ...known].slice(0, MAX_SOURCES_PER_BLOB);
+    }
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(temp, JSON.stringify(table));
+    await rename(temp, this.file);
+  }
+}

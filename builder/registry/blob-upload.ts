@@ -1,0 +1,116 @@
+/**
+ * Pushes one blob from the store: HEAD first (skip), then a cross-repository mount when we know another
+ * repository of the same registry has it, else an upload: monolithic when small, chunked when large.
+ * A dropped connection or a 5xx asks the registry how far it got and resumes there (or starts a new session).
+ */
+import { createReadStream } from 'node:fs';
+import { BuildError } from '../errors.js';
+import type { Descriptor } from '../image/types.js';
+import type { RegistryClient } from './client.js';
+import { backoffMs, sleep } from './http.js';
+
+/** How a blob reached the registry. */
+export type UploadOutcome = 'exists' | 'mounted' | 'uploaded';
+
+/** Knobs of one blob upload. */
+export interface UploadOptions {
+  /** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size. */
+  chunkSize: number;
+  /** Other repositories (same registry) that are known to hold the blob. */
+  mountFrom: string[];
+  /** Called with each chunk's byte count as the registry accepts it. */
+  onBytes?: (bytes: number) => void;
+}
+
+export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
+const UPLOAD_FAILURES_ALLOWED = 8;
+
+/** Uploads the file at `blobPath` (whose content is `descriptor`) to the client's repository. */
+export async function uploadBlob(client: RegistryClient, blobPath: string, descriptor: Descriptor, what: string, options: UploadOptions): Promise<UploadOutcome> {
+  if ((await client.headBlob(descriptor.digest, `${what} (checking whether it exists)`)) !== undefined) return 'exists';
+  const from = options.mountFrom.find((repo) => repo !== client.repository);
+  // When it cannot mount, the registry opens an ordinary upload session instead.
+  const started = from === undefined
+    ? await client.startUpload(`${what} (starting the upload)`)
+    : await client.startUpload(`${what} (mounting from ${from})`, { digest: descriptor.digest, from });
+  if (started === 'mounted') return 'mounted';
+  let session: string = started;
+  let offset = 0;
+  for (let failures = 0; ; ) {
+    try {
+      if (offset === 0 && descriptor.size <= options.chunkSize) {
+        await putBlob(client, session, blobPath, descriptor, 0, what);
+        options.onBytes?.(descriptor.size);
+        return 'uploaded';
+      }
+      while (offset < descriptor.size) {
+        const end = Math.min(offset + options.chunkSize, descriptor.size);
+        session = await patchChunk(client, session, blobPath, offset, end, what);
+        options.onBytes?.(end - offset);
+        offset = end;
+      }
+      await putBlob(client, session, blobPath, descriptor, descriptor.size, what);
+      return 'uploaded';
+    } catch (err) {
+      if (!(err instanceof BuildError) || !isResumable(err) || ++failures > UPLOAD_FAILURES_ALLOWED) throw err;
+      await sleep(backoffMs(failures - 1), client.context.signal);
+      const status: { offset: number; location: string } | undefined = await client.uploadOffset(session, `${what} (checking the upload's progress)`).catch(() => undefined);
+      if (status && status.offset <= descriptor.size) {
+        session = status.location;
+        offset = status.offset;
+      } else {
+        // The session is gone: perhaps because our last PUT did complete before the connection dropped.
+        if ((await client.headBlob(descriptor.digest, `${what} (checking whether it arrived)`)) !== undefined) return 'uploaded';
+        session = await client.startUpload(`${what} (restarting the upload)`);
+        offset = 0;
+      }
+    }
+  }
+}
+
+function isResumable(err: BuildError): boolean {
+  // 416: our idea of the offset and the registry's differ; asking for the offset fixes that.
+  return err.code === 'REGISTRY_UNAVAILABLE' || / HTTP 416\b/.test(err.message);
+}
+
+function fileStream(blobPath: string, start: number, end: number): AsyncIterable<Uint8Array> {
+  // createReadStream's end is inclusive.
+  return createReadStream(blobPath, { start, end: end - 1, highWaterMark: 1024 * 1024 });
+}
+
+async function patchChunk(client: RegistryClient, session: string, blobPath: string, start: number, end: number, what: string): Promise<string> {
+  return client.send(
+    {
+      method: 'PATCH',
+      url: session,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
+      body: () => fileStream(blobPath, start, end),
+      what,
+      retry: false,
+    },
+    async (response) => {
+      await response.body?.cancel();
+      return client.resolveLocation(response.headers.get('location'), what);
+    },
+  );
+}
+
+/** The closing PUT: carries the bytes from `from` on (all of them for a monolithic upload, none after chunks). */
+async function putBlob(client: RegistryClient, session: string, blobPath: string, descriptor: Descriptor, from: number, what: string): Promise<void> {
+  const url = new URL(session);
+  url.searchParams.set('digest', descriptor.digest);
+  const length = descriptor.size - from;
+  await client.send(
+    {
+      method: 'PUT',
+      url: url.toString(),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      ...(length > 0 ? { body: () => fileStream(blobPath, from, descriptor.size) } : {}),
+      what,
+      retry: false,
+    },
+    async (response) => {
+      await response.body?.cancel();
+    },
+  );
+}

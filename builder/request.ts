@@ -1,0 +1,77 @@
+/**
+ * BuildRequest: what to build, as the CLI (`--remote`), the API and the worker all speak it.
+ * It is the BullMQ job data, so it is plain JSON: no functions, no buffers.
+ */
+import { BuildError } from './errors.js';
+import { parseReference } from './image/reference.js';
+
+/** Where the build context comes from. */
+export type ContextSource =
+  /** A tar (optionally gzip) uploaded to the API, stored under its sha256 so any worker can fetch it. */
+  | { kind: 'upload'; digest: string; size: number; gzip: boolean }
+  /** A git repository: `ref` is a branch, a tag or a full commit sha. */
+  | { kind: 'git'; url: string; ref: string };
+
+/** One build, as queued: the job data of the `builds` queue. */
+export interface BuildRequest {
+  context: ContextSource;
+  /** Dockerfile path inside the context (default `Dockerfile`). */
+  dockerfile: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target?: string;
+  noCache: boolean;
+  /** Push every tag to its registry after the build. */
+  push: boolean;
+  /** For listing and filtering: `org/app` for webhooks, the git URL, or `upload`. */
+  repository: string;
+  /** Why it was built: an interactive submission or a webhook delivery. */
+  trigger: { kind: 'api'; tokenName: string } | { kind: 'webhook'; provider: 'github' | 'gitlab'; delivery: string; branch: string; sha: string };
+}
+
+const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SHA = /^[0-9a-f]{40}$/;
+
+/** Checks the user-controlled fields of a request; throws INVALID_* BuildErrors that name the field. */
+export function validateBuildRequest(request: BuildRequest): BuildRequest {
+  const dockerfile = request.dockerfile.trim() || 'Dockerfile';
+  if (dockerfile.startsWith('/') || dockerfile.split('/').includes('..')) {
+    throw new BuildError('INVALID_ARGUMENT', `invalid dockerfile "${request.dockerfile}": it must be a relative path inside the context`);
+  }
+  if (request.tags.length > 32) throw new BuildError('INVALID_ARGUMENT', `too many tags (${request.tags.length}); at most 32`);
+  for (const tag of request.tags) validateTag(tag);
+  for (const name of Object.keys(request.buildArgs)) {
+    if (!ARG_NAME.test(name)) throw new BuildError('INVALID_ARGUMENT', `invalid build arg name "${name}": want [A-Za-z_][A-Za-z0-9_]*`);
+  }
+  if (request.push && request.tags.length === 0) {
+    throw new BuildError('INVALID_ARGUMENT', 'push needs at least one tag (registry/repository:tag)');
+  }
+  if (request.context.kind === 'git') validateGitSource(request.context.url, request.context.ref);
+  return { ...request, dockerfile };
+}
+
+export function validateTag(tag: string): void {
+  try {
+    parseReference(tag);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new BuildError('INVALID_REFERENCE', `invalid tag "${tag}": ${reason}`, { cause: err });
+  }
+  if (tag.includes('@')) throw new BuildError('INVALID_REFERENCE', `invalid tag "${tag}": a tag cannot carry a digest`);
+}
+
+/** Only URLs git can clone without a shell and without reading local secrets through odd transports. */
+export function validateGitSource(url: string, ref: string): void {
+  if (!/^(https?|git|ssh|file):\/\//.test(url) && !/^[\w.-]+@[\w.-]+:/.test(url)) {
+    throw new BuildError('INVALID_ARGUMENT', `invalid git url "${url}": want https://, ssh://, git://, file:// or user@host:path`);
+  }
+  if (url.startsWith('-') || /\s/.test(url)) throw new BuildError('INVALID_ARGUMENT', `invalid git url "${url}"`);
+  if (ref === '' || ref.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(ref)) {
+    throw new BuildError('INVALID_ARGUMENT', `invalid git ref "${ref}": want a branch, tag or commit sha`);
+  }
+}
+
+/** True when `ref` names a commit rather than a branch or tag. */
+export function isCommitSha(ref: string): boolean {
+  return SHA.test(ref);
+}

@@ -1,0 +1,99 @@
+/** `builder system df`: what the store holds and what `builder prune --all` would give back. */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { withFileLock } from './file-lock.js';
+import { DEFAULT_UNTIL_MS, planPrune } from './gc-plan.js';
+import { scanStore } from './gc-scan.js';
+import { SnapshotSizes, treeSize } from './gc-size.js';
+import { snapshotSizesPath, writeGcState } from './gc-state.js';
+import { staleTempEntries } from './gc-tmp.js';
+import type { Store } from './store.js';
+
+/** One row of the table. Sizes are apparent bytes, as `du -sb` counts them. */
+export interface UsageRow {
+  total: number;
+  /** In use: images run by kept containers; blobs/snapshots something refers to; records hit in the last 24 h. */
+  active: number;
+  size: number;
+  /** Freed by `builder prune --all` (or, for temp files, by any prune). */
+  reclaimable: number;
+}
+
+export interface DiskUsage {
+  /** Tagged images; size = their blobs, shared blobs counted once. Never reclaimable by prune. */
+  images: UsageRow;
+  /** Files in oci/blobs/sha256. */
+  blobs: UsageRow;
+  /** Extracted layer trees in snapshots/. */
+  snapshots: UsageRow;
+  /** Step cache records (size = files under cache/, traces included). */
+  buildCache: UsageRow;
+  /** Kept containers (`builder run` without --rm); prune leaves them. */
+  containers: UsageRow;
+  /** Entries in tmp/. */
+  temp: UsageRow;
+  /** blobs + snapshots + cache files: what the automatic GC keeps under its limit. */
+  managedSize: number;
+  /** Everything above (images are part of blobs, so not added twice). */
+  totalSize: number;
+}
+
+const sum = (values: Iterable<number>): number => [...values].reduce((a, b) => a + b, 0);
+
+export async function diskUsage(store: Store, now = Date.now()): Promise<DiskUsage> {
+  const sizes = await SnapshotSizes.load(snapshotSizesPath(store));
+  const scan = await withFileLock(join(store.ociDir, 'index.json.lock'), () => scanStore(store));
+  for (const snapshot of scan.snapshots.values()) await sizes.sizeOf(snapshot.hex, snapshot.path);
+  await sizes.save([...scan.snapshots.values()].map((snapshot) => snapshot.hex));
+  const snapshotSize = (hex: string): number => sizes.known(hex) ?? 0;
+  const plan = planPrune(scan, { all: true }, { snapshotSize, now, buildsActive: false });
+
+  const imageBlobs = new Set<string>();
+  for (const image of scan.images) for (const digest of image.blobs) imageBlobs.add(digest);
+  const removedBlobs = new Set(plan.blobs.map((b) => b.digest));
+  const removedSnapshots = new Set(plan.snapshots.map((s) => s.diffId));
+  const containerManifests = new Set(scan.containerImages.map((image) => image.manifestDigest));
+
+  const containerNames = await readdir(store.containersDir).catch(() => [] as string[]);
+  const containerSize = sum(await Promise.all(containerNames.map((name) => treeSize(join(store.containersDir, name)))));
+  const tempNames = await readdir(store.tmpDir).catch(() => [] as string[]);
+  const tempSize = sum(await Promise.all(tempNames.map((name) => treeSize(join(store.tmpDir, name)))));
+  const staleTemp = await staleTempEntries(store.tmpDir, now, false);
+
+  const blobsSize = sum([...scan.blobs.values()].map((b) => b.size));
+  const snapshotsSize = sum([...scan.snapshots.values()].map((s) => snapshotSize(s.hex)));
+  const cacheSize = sum(scan.records.map((r) => r.size)) + sum(scan.looseFiles.map((f) => f.size));
+  const usage: DiskUsage = {
+    images: {
+      total: scan.images.length,
+      active: scan.images.filter((image) => containerManifests.has(image.manifestDigest)).length,
+      size: sum([...imageBlobs].map((digest) => scan.blobs.get(digest)?.size ?? 0)),
+      reclaimable: 0,
+    },
+    blobs: {
+      total: scan.blobs.size,
+      active: scan.blobs.size - removedBlobs.size,
+      size: blobsSize,
+      reclaimable: sum(plan.blobs.map((b) => b.size)),
+    },
+    snapshots: {
+      total: scan.snapshots.size,
+      active: scan.snapshots.size - removedSnapshots.size,
+      size: snapshotsSize,
+      reclaimable: sum(plan.snapshots.map((s) => snapshotSize(s.hex))),
+    },
+    buildCache: {
+      total: scan.records.length,
+      active: scan.records.filter((r) => r.valid && now - r.lastUsedMs < DEFAULT_UNTIL_MS).length,
+      size: cacheSize,
+      reclaimable: sum(plan.records.map((r) => r.size)) + sum(plan.looseFiles.map((f) => f.size)),
+    },
+    containers: { total: containerNames.length, active: 0, size: containerSize, reclaimable: 0 },
+    temp: { total: tempNames.length, active: tempNames.length - staleTemp.length, size: tempSize, reclaimable: sum(staleTemp.map((e) => e.size)) },
+    managedSize: blobsSize + snapshotsSize + cacheSize,
+    totalSize: blobsSize + snapshotsSize + cacheSize + containerSize + tempSize,
+  };
+  // A fresh measurement is as good as the automatic GC's own.
+  await writeGcState(store, { size: usage.managedSize, measuredAtMs: now });
+  return usage;
+}

@@ -1,0 +1,97 @@
+/**
+ * Builds and GC keep out of each other's way. A build holds a lease file (`gc/leases/<pid>-<rand>`) while
+ * it runs; a GC holds `gc/gc.lock`. Each writes its own file first and then looks for the other's, so
+ * at least one of two racing parties sees the other: a build that sees a GC waits for it; a GC that
+ * sees a build removes only cache records (a running build may still use any blob or snapshot it
+ * looked up earlier). Files of dead processes are ignored and cleaned up.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildError } from '../errors.js';
+import { withFileLock } from './file-lock.js';
+
+const WAIT_STEP_MS = 50;
+const WAIT_LIMIT_MS = 10 * 60 * 1000;
+
+/** `$BUILDER_ROOT/gc`: GC state, snapshot sizes, leases. */
+export function gcDir(root: string): string {
+  return join(root, 'gc');
+}
+
+function leasesDir(root: string): string {
+  return join(gcDir(root), 'leases');
+}
+
+function gcLockPath(root: string): string {
+  return join(gcDir(root), 'gc.lock');
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid a lock or lease file names, if that process is alive. */
+async function livePid(path: string): Promise<number | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  const pid = Number.parseInt(text ?? '', 10);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/** Runs `fn` as the only GC of the store at `root`. */
+export async function withGcLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(gcDir(root), { recursive: true });
+  return withFileLock(gcLockPath(root), fn);
+}
+
+/** Number of builds holding a lease now (this process's included); removes leases of dead processes. */
+export async function activeBuilds(root: string): Promise<number> {
+  let count = 0;
+  const names = await readdir(leasesDir(root)).catch(() => [] as string[]);
+  for (const name of names) {
+    const path = join(leasesDir(root), name);
+    const pid = await livePid(path);
+    if (pid === undefined) await unlink(path).catch(() => undefined);
+    else count++;
+  }
+  return count;
+}
+
+async function gcRunning(root: string): Promise<boolean> {
+  return (await livePid(gcLockPath(root))) !== undefined;
+}
+
+/**
+ * Runs `fn` (a build) under a lease: waits while a GC is deciding and deleting, and keeps any GC that
+ * starts meanwhile from removing blobs or snapshots until `fn` settles.
+ */
+export async function withBuildLease<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(leasesDir(root), { recursive: true });
+  const lease = join(leasesDir(root), `${process.pid}-${randomBytes(6).toString('hex')}`);
+  const deadline = Date.now() + WAIT_LIMIT_MS;
+  for (;;) {
+    const handle = await open(lease, 'wx');
+    try {
+      await handle.writeFile(String(process.pid));
+    } finally {
+      await handle.close();
+    }
+    if (!(await gcRunning(root))) break;
+    await unlink(lease).catch(() => undefined);
+    if (Date.now() > deadline) {
+      throw new BuildError('INTERNAL', `timed out waiting for a garbage collection of ${root} to finish; if no builder process is running, delete ${gcLockPath(root)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(lease).catch(() => undefined);
+  }
+}

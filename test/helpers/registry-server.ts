@@ -1,0 +1,157 @@
+/**
+ * A real distribution v2 registry (Debian's /usr/bin/docker-registry) for tests: a generated config on a free
+ * loopback port, a temporary storage dir, optional htpasswd (bcrypt, via apache2-utils' htpasswd) or token auth.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const REGISTRY_BINARY = '/usr/bin/docker-registry';
+
+/** What the token-auth registry needs to verify JWTs issued by a test token issuer. */
+export interface RegistryTokenOptions {
+  /** The issuer's token endpoint (the `realm` clients are sent to). */
+  issuerUrl: string;
+  service: string;
+  /** Must equal the JWTs' `iss` claim. */
+  issuer: string;
+  /** Path of a PEM certificate bundle holding the issuer's signing certificate. */
+  rootCertBundle: string;
+}
+
+/** A running test registry. */
+export interface RegistryServer {
+  /** `127.0.0.1:PORT` */
+  host: string;
+  storageDir: string;
+  /** Kills the registry and removes its temp dirs. Idempotent. */
+  stop(): Promise<void>;
+  /** Kills the registry (SIGKILL, as a crash would) and starts it again on the same port and storage. */
+  restart(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function authSection(dir: string, options: StartOptions): string {
+  if (options.htpasswd) {
+    return ['auth:', '  htpasswd:', '    realm: test-realm', `    path: ${path.join(dir, 'htpasswd')}`].join('\n');
+  }
+  if (options.token) {
+    const { issuerUrl, service, issuer, rootCertBundle } = options.token;
+    return [
+      'auth:',
+      '  token:',
+      `    realm: ${JSON.stringify(issuerUrl)}`,
+      `    service: ${JSON.stringify(service)}`,
+      `    issuer: ${JSON.stringify(issuer)}`,
+      `    rootcertbundle: ${JSON.stringify(rootCertBundle)}`,
+    ].join('\n');
+  }
+  return '';
+}
+
+interface StartOptions {
+  htpasswd?: { user: string; password: string };
+  token?: RegistryTokenOptions;
+}
+
+async function waitForRegistry(host: string, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${log().slice(-2000)}`);
+    try {
+      const response = await fetch(`http://${host}/v2/`);
+      await response.arrayBuffer();
+      if (response.status === 200 || response.status === 401) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`docker-registry on ${host} did not answer GET /v2/ within 15 s: ${log().slice(-2000)}`);
+}
+
+/** Starts a registry; `GET /v2/` answers before this resolves. */
+export async function startRegistry(options: StartOptions = {}): Promise<RegistryServer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-'));
+  const storageDir = path.join(dir, 'storage');
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  if (options.htpasswd) {
+    const line = execFileSync('htpasswd', ['-nbB', options.htpasswd.user, options.htpasswd.password], { encoding: 'utf8' });
+    await writeFile(path.join(dir, 'htpasswd'), line.trim() + '\n');
+  }
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${storageDir}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: ${host}`,
+    `  secret: test-secret-${port}`,
+    authSection(dir, options),
+    '',
+  ].join('\n');
+  const configPath = path.join(dir, 'config.yml');
+  await writeFile(configPath, config);
+
+  let child: ChildProcess | undefined;
+  let output = '';
+  const launch = async (): Promise<void> => {
+    output = '';
+    const started = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    started.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000)));
+    started.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000)));
+    child = started;
+    await waitForRegistry(host, started, () => output);
+  };
+  const kill = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill('SIGKILL');
+    await exited;
+  };
+
+  let stopped = false;
+  try {
+    await launch();
+  } catch (err) {
+    await kill();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    host,
+    storageDir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+    async restart() {
+      await kill();
+      await launch();
+    },
+  };
+}
