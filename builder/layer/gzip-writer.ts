@@ -41,9 +41,30 @@ async function compressBlock(block: Buffer, options: zlib.ZlibOptions): Promise<
     const middle = Math.floor(block.length / 2);
     const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(block.length - SAMPLE)]);
     const compressed = await deflateRaw(sample, { level: 1 });
-    if (compressed.length > sample.length * 0.97) return deflateRaw(block, { ...options, level: 0 });
+    if (compressed.length > sample.length * 0.97) return storedBlocks(block, options.finishFlush === zlib.constants.Z_FINISH);
   }
   return deflateRaw(block, options);
+}
+
+const STORED_MAX = 0xffff;
+
+/**
+ * Deflate "stored" blocks (RFC 1951 3.2.4) written directly: zlib's level 0 copies through its window at a few
+ * hundred MB/s, this is a memcpy. The previous block ended byte-aligned (sync flush), as stored blocks need.
+ */
+export function storedBlocks(data: Buffer, final: boolean): Buffer {
+  const count = Math.max(1, Math.ceil(data.length / STORED_MAX));
+  const out = Buffer.allocUnsafe(data.length + count * 5);
+  let at = 0;
+  for (let index = 0; index < count; index++) {
+    const chunk = data.subarray(index * STORED_MAX, (index + 1) * STORED_MAX);
+    out[at] = final && index === count - 1 ? 1 : 0;
+    out.writeUInt16LE(chunk.length, at + 1);
+    out.writeUInt16LE(~chunk.length & 0xffff, at + 3);
+    chunk.copy(out, at + 5);
+    at += 5 + chunk.length;
+  }
+  return out;
 }
 
 export interface BlobDigests {

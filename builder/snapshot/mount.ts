@@ -1,4 +1,5 @@
 /** overlayfs mounts over snapshot directories, through the mount(8)/umount(8) commands (node has no mount syscall). */
+import { release } from 'node:os';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
@@ -53,6 +54,11 @@ function checkOverlay(): Promise<string[]> {
   return overlayReady;
 }
 
+function supportsVolatile(): boolean {
+  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
+  return major > 5 || (major === 5 && minor >= 10);
+}
+
 async function umount(merged: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const { code, stderr } = await run('umount', [merged]);
@@ -98,7 +104,10 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
       }),
     );
     const lowerOption = lowers.map((_, index) => `l/${index.toString(36)}`).reverse().join(':');
-    const options = [`lowerdir=${lowerOption}`, ...(writable ? ['upperdir=upper', 'workdir=work'] : []), ...safetyOptions];
+    // volatile (Linux ≥ 5.10) skips the syncfs of the whole upper filesystem at unmount, 100+ ms per step;
+    // the upperdir is read back through the page cache right away, so durability is the store's job.
+    const writableOptions = ['upperdir=upper', 'workdir=work', ...(supportsVolatile() ? ['volatile'] : [])];
+    const options = [`lowerdir=${lowerOption}`, ...(writable ? writableOptions : []), ...safetyOptions];
     const { code, stderr } = await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), 'merged'], dir);
     if (code !== 0) {
       throw new BuildError(
