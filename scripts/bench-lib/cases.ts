@@ -1,3 +1,5 @@
+import { cpSync, readdirSync, rmSync, statSync, utimesSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchTool, ToolId } from './tool.js';
 
@@ -38,6 +40,37 @@ function coldBuild(repoDir: string, dir: string, title: string, samples = 3): Be
   };
 }
 
+/**
+ * A rebuild with a warm cache: the context (a private copy of `dir`) is built once untimed, `change` edits it,
+ * then the timed build runs. Each tool keeps its own cache between the two builds.
+ */
+function rebuild(repoDir: string, dir: string, id: string, title: string, change: (context: string, sample: number) => void, samples = 5): BenchCase {
+  const context = join(tmpdir(), `builder-bench-${id}`);
+  let sample = 0;
+  return {
+    id,
+    title,
+    samples,
+    supports: (tool) => tool.build !== undefined && tool.resetCaches !== undefined,
+    prepare: async (tool) => {
+      rmSync(context, { recursive: true, force: true });
+      cpSync(join(repoDir, 'test-dockerfiles', dir), context, { recursive: true });
+      await tool.resetCaches?.();
+      await tool.build?.(context, `${id}:bench`);
+      change(context, sample++);
+    },
+    measure: async (tool) => tool.build?.(context, `${id}:bench`),
+  };
+}
+
+function touchAll(dir: string, when: Date): void {
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    if (statSync(file).isDirectory()) touchAll(file, when);
+    utimesSync(file, when, when);
+  }
+}
+
 function runTrue(samples = 10): BenchCase {
   return {
     id: 'run-true',
@@ -67,6 +100,25 @@ export function benchSections(repoDir: string): BenchSection[] {
         coldBuild(repoDir, 'bench-files', 'bench-files (RUN makes 20,000 files)'),
         coldBuild(repoDir, 'bench-big', 'bench-big (RUN makes a 300 MB layer)'),
         coldBuild(repoDir, 'bench-multi', 'bench-multi (3 stages, 24 instructions)'),
+      ],
+    },
+    {
+      id: 'rebuild',
+      title: 'Rebuilds with a warm cache',
+      description:
+        'bench-small built once (untimed), then changed as named, then rebuilt (timed); median of 5. The edit ' +
+        'touches src/main.sh, copied by the 4th instruction, so the COPY and the two RUNs after it must re-run.',
+      columns: [
+        { toolId: 'builder', label: 'ours' },
+        { toolId: 'buildkit', label: 'BuildKit' },
+        { toolId: 'buildah', label: 'buildah' },
+      ],
+      cases: [
+        rebuild(repoDir, 'bench-small', 'noop-rebuild', 'no-op rebuild (nothing changed)', () => undefined),
+        rebuild(repoDir, 'bench-small', 'edit-rebuild', 'rebuild after editing one late-copied file', (context, sample) =>
+          appendFileSync(join(context, 'src', 'main.sh'), `# edit ${sample}\n`)),
+        rebuild(repoDir, 'bench-small', 'touch-rebuild', 'rebuild after touching every context file', (context, sample) =>
+          touchAll(context, new Date(Date.UTC(2020, 0, 1 + sample)))),
       ],
     },
     {

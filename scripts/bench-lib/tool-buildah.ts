@@ -51,10 +51,10 @@ export function buildahTool(): BenchTool {
     },
     async build(context, tag) {
       built.add(tag);
-      await buildah(['build', `--isolation=${isolation}`, '--network=host', '-q', '-t', tag, context]);
+      await buildah(['build', `--isolation=${isolation}`, '--layers', '--network=host', '-q', '-t', tag, context]);
     },
     notes: () => [
-      `buildah: buildah build --isolation=${isolation} --network=host (storage: overlay on the scratch ext4; default --layers=false)`,
+      `buildah: buildah build --isolation=${isolation} --network=host --layers (storage: overlay on the scratch ext4)`,
     ],
     async teardown() {
       if (!root) return;
