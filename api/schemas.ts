@@ -38,7 +38,7 @@ export type UploadOptions = Static<typeof UploadOptions>;
 export const BuildIdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{32}$' }) });
 
 export const ListQuery = Type.Object({
-  state: Type.Optional(Type.Array(Type.Union(['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s))))),
+  state: Type.Optional(Type.Array(Type.String({ enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'], description: 'queued|running|succeeded|failed|cancelled; repeatable' }))),
   repository: Type.Optional(Type.String()),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 20 })),
   cursor: Type.Optional(Type.Integer({ minimum: 0, description: 'the `next` of the previous page' })),

@@ -51,7 +51,7 @@ function parseConfigText(file: string, text: string): Record<string, unknown> {
   const looksJson = ext === '.json' || (ext !== '.toml' && text.trimStart().startsWith('{'));
   let parsed: unknown;
   try {
-    parsed = looksJson ? JSON.parse(text) : parseToml(text);
+    parsed = looksJson ? JSON.parse(text) : plain(parseToml(text));
   } catch (err) {
     const kind = looksJson ? 'JSON' : 'TOML';
     throw new BuildError('INVALID_ARGUMENT', `the builder config file ${file} is not valid ${kind}: ${errorMessage(err).split('\n')[0]}`, { cause: err });
@@ -87,4 +87,11 @@ function registriesOf(file: string, raw: Record<string, unknown>): Record<string
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** smol-toml makes null-prototype tables; readers of `raw` expect ordinary objects. */
+function plain(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plain);
+  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { CacheBackend, CacheEntry } from './backend.js';
@@ -38,6 +38,9 @@ export class LocalCache implements CacheBackend {
         return undefined;
       }
     }
+    // The record's mtime is its last use: `builder prune` evicts least recently used records first.
+    const now = new Date();
+    await utimes(file, now, now).catch(() => {});
     return entry;
   }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BuildError, errorMessage } from '../builder/errors.js';
 import { benchSections, type BenchSection } from './bench-lib/cases.js';
+import { runFarmBench } from './bench-lib/farm-bench.js';
 import { runCommand } from './bench-lib/proc.js';
 import { machineSummary, renderTable, replaceSection, type CaseOutcome, type Row } from './bench-lib/report.js';
 import { mountScratchFs, unmountTree, type ScratchFs } from './bench-lib/scratch-fs.js';
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
       reports.push({ section, rows });
     }
     await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
+    if (!onlyCases || onlyCases.includes('farm')) await farmReport(scratch.dir, busyboxTar);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -171,6 +173,15 @@ async function report(
     await writeFile(benchmarksPath, document);
     log(`wrote ${benchmarksPath}`);
   }
+}
+
+/** The build farm section (scripts/bench-lib/farm-bench.ts): its own table, between its own markers. */
+async function farmReport(scratchDir: string, busyboxTar: string): Promise<void> {
+  const body = await runFarmBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log });
+  console.log(`\n${body}`);
+  if (options['no-write']) return;
+  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'farm', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
 }
 
 function describe(err: unknown): string {

@@ -2,7 +2,7 @@
 # Idempotent machine set-up: installs the Debian packages the engine and its tests use
 # (only the missing ones, one apt-get update), then makes the busybox:latest fixture and
 # loads it where it is missing. Fast when everything is present.
-# Usage: setup.sh [--bench]   (--bench or BUILDER_PEERS=1 adds docker.io and buildah)
+# Usage: setup.sh [--bench]   (root also gets docker.io; --bench or BUILDER_PEERS=1 adds docker.io and buildah)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +19,10 @@ done
 # package:command that proves it is there (used when dpkg is unavailable)
 wanted=(runc:runc busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz
   bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry)
-[ "$peers" = 1 ] && wanted+=(docker.io:dockerd buildah:buildah)
+# docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well
+# (it starts dockerd itself through scripts/start-dockerd.sh when none is running).
+if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)
+elif [ "$(id -u)" = 0 ]; then wanted+=(docker.io:dockerd); fi
 
 missing=()
 if command -v dpkg-query >/dev/null; then

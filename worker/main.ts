@@ -18,6 +18,8 @@ export interface FarmWorker {
   worker: Worker<BuildRequest, BuildOutcome>;
   /** Stops taking jobs; running builds get `gracePeriodMs` to finish, then are aborted and requeued. Idempotent. */
   drain(gracePeriodMs?: number): Promise<void>;
+  /** Aborts every running build now and puts it back in the queue. */
+  requeueRunning(): void;
 }
 
 export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig, store: Store): Promise<FarmWorker> {
@@ -58,12 +60,16 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   logger.info({ queue: farm.queue, concurrency: farm.worker.concurrency }, 'worker ready');
 
   let draining: Promise<void> | undefined;
+  const requeueRunning = (): void => {
+    for (const id of active.keys()) abort(id, { kind: 'shutdown' });
+  };
   return {
     worker,
+    requeueRunning,
     drain(gracePeriodMs = farm.worker.gracePeriodMs) {
       draining ??= (async () => {
         logger.info({ gracePeriodMs, running: active.size }, 'draining');
-        const timer = setTimeout(() => { for (const id of active.keys()) abort(id, { kind: 'shutdown' }); }, gracePeriodMs);
+        const timer = setTimeout(requeueRunning, gracePeriodMs);
         try {
           await worker.close();
         } finally {

@@ -4,7 +4,6 @@
  * `cancelled`; a shutdown past the grace period puts it back in the queue.
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { BuilderConfig } from '../builder/config.js';
@@ -47,7 +46,8 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
     deps.active.set(id, entry);
     const started = Date.now();
     const publisher = new EventPublisher(records, id);
-    const workDir = await mkdtemp(path.join(os.tmpdir(), 'builder-ctx-'));
+    // Under the store, not /tmp: a worker killed mid-build leaves nothing behind outside its BUILDER_ROOT.
+    const workDir = await mkdtemp(path.join(deps.store.tmpDir, 'context-'));
     try {
       const running = await records.update(id, (r) => (r.state === 'cancelled' ? undefined
         : { ...r, state: 'running', startedAt: started, steps: [], error: undefined, workers: [...r.workers, deps.hostname] }));

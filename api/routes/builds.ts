@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BuildError } from '../../builder/errors.js';
 import { validateBuildRequest, type BuildRequest, type ContextSource } from '../../builder/request.js';
-import { isTerminal, type BuildRecord } from '../../worker/build-records.js';
+import { isTerminal, type BuildRecord, type BuildState } from '../../worker/build-records.js';
 import type { FarmContext } from '../app.js';
 import { requireScope } from '../auth.js';
 import { cancelBuild } from '../cancel.js';
@@ -39,7 +39,7 @@ export async function buildsRoutes(app: FastifyInstance, ctx: FarmContext): Prom
     schema: { summary: 'List builds, newest first', security, querystring: ListQuery },
   }, async (request) => {
     const query = request.query as ListQuery;
-    const page = await records.list({ limit: query.limit ?? 20, cursor: query.cursor, states: query.state, repository: query.repository });
+    const page = await records.list({ limit: query.limit ?? 20, cursor: query.cursor, states: query.state as BuildState[] | undefined, repository: query.repository });
     return { builds: page.builds.map(summary), next: page.next };
   });
 

@@ -1,12 +1,15 @@
 import { writeFile } from 'node:fs/promises';
-import { resolveContext } from '../context/context-dir.js';
-import { BuildError } from '../errors.js';
+import { BuildError, errorMessage } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import { build } from '../solver/solve.js';
+import { withBuildLease } from '../store/gc-lease.js';
 import { Store } from '../store/store.js';
+import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
+import { parseOutput, writeOutput } from './build-output.js';
 import { registerSource } from './excerpt.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
 import { plainProgress } from './progress.js';
+import { loadSecrets } from './secrets.js';
 
 export interface BuildFlags {
   tag: string[];
@@ -21,13 +24,25 @@ export interface BuildFlags {
   quiet?: boolean;
   memory?: string;
   pidsLimit?: string;
+  /** `--secret id=…,src=…|env=…`, repeatable. */
+  secret?: string[];
+  pull?: boolean;
+  push?: boolean;
+  /** `--label k=v`, `--output spec`, `--build-context name=value`; each repeatable. */
+  label?: string[];
+  output?: string[];
+  buildContext?: string[];
 }
 
 /** `builder build`: progress on stderr, the image id on stdout. */
 export async function buildCommand(contextArg: string, flags: BuildFlags, global: GlobalOptions): Promise<number> {
-  const { contextDir, dockerfilePath, dockerfileName } = await resolveContext(contextArg, flags.file);
+  const { contextDir, dockerfilePath, dockerfileName } = await resolveBuildContext(contextArg, flags.file);
+  const outputs = (flags.output ?? []).map(parseOutput);
+  const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
   registerSource(dockerfileName, dockerfilePath);
   const buildArgs = parseBuildArgs(flags.buildArg);
+  const secrets = await loadSecrets(flags.secret ?? []);
+  if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');
   const store = await Store.open(global.root);
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
@@ -36,7 +51,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const result = await build(store, {
+    // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build may use.
+    const result = await withBuildLease(store.root, () => build(store, {
       contextDir,
       dockerfilePath,
       dockerfileName,
@@ -49,12 +65,22 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       sourceDateEpoch: sourceDateEpoch(buildArgs),
       memoryBytes: parseSize(flags.memory),
       pidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit'),
+      secrets,
       onEvent,
       signal: abort.signal,
-    });
+      pull: flags.pull === true,
+      labels: parseLabels(flags.label ?? []),
+      buildContexts,
+    }).then(async (built) => {
+      for (const spec of outputs) await writeOutput(store, built.manifest, built.tags, spec);
+      return built;
+    }));
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
     if (!quiet) for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
-    process.stdout.write(`${result.manifest.digest}\n`);
+    if (flags.push) await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal);
+    // With `-o -` stdout carries the output itself.
+    if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
+    await autoGcAfterBuild(store, quiet);
     return 0;
   } finally {
     process.off('SIGINT', onSignal);
@@ -68,4 +94,18 @@ function sourceDateEpoch(buildArgs: Record<string, string>): number | undefined 
   if (value === undefined || value === '') return undefined;
   if (!/^\d+$/.test(value)) throw new BuildError('INVALID_ARGUMENT', `invalid SOURCE_DATE_EPOCH: "${value}" (want seconds since 1970)`);
   return Number(value);
+}
+
+/** The automatic GC (BUILDER_GC_KEEP_STORAGE or `[gc] keepStorage`); a few stats when nothing was added. Never fails the build. */
+async function autoGcAfterBuild(store: Store, quiet: boolean): Promise<void> {
+  try {
+    const { autoGc } = await import('../store/gc-auto.js');
+    const report = await autoGc(store);
+    if (report && !quiet) {
+      const { formatBytes } = await import('./prune.js');
+      process.stderr.write(`automatic GC: reclaimed ${formatBytes(report.reclaimed)}; store now ${formatBytes(report.sizeAfter)}\n`);
+    }
+  } catch (err) {
+    process.stderr.write(`WARNING: automatic garbage collection failed: ${errorMessage(err)}\n`);
+  }
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { handleError } from './handle-error.js';
+import { registerRegistryCommands } from './commands-registry.js';
+import { registerGcCommands } from './commands-gc.js';
+import { registerFarmCommands } from './commands-farm.js';
 
 /**
  * The one exit point of the CLI. Command modules are imported lazily so `builder run` starts fast.
@@ -20,7 +23,7 @@ const program = new Command()
 
 program.command('build')
   .description('Build an image from a Dockerfile')
-  .argument('<context>', 'build context directory')
+  .argument('<context>', 'build context directory (- reads a context tar or a Dockerfile from stdin)')
   .option('-t, --tag <name>', 'name and optionally a tag (name:tag); repeatable', collect, [])
   .option('-f, --file <path>', 'Dockerfile (default: CONTEXT/Dockerfile)')
   .option('--build-arg <arg>', 'set a build-time variable (K=V, or K to take it from the environment); repeatable', collect, [])
@@ -33,7 +36,19 @@ program.command('build')
   .option('-q, --quiet', 'print only the image id')
   .option('--memory <size>', 'memory limit per RUN (e.g. 2g)')
   .option('--pids-limit <n>', 'process limit per RUN')
+  .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable', collect, [])
+  .option('--pull', 'always look for newer versions of the base images')
+  .option('--push', 'push every -t tag to its registry after the build')
+  .option('--remote <url>', 'build on a build farm (builder serve) instead of locally')
+  .option('--token <token>', 'API token for --remote (default $BUILDER_TOKEN)')
+  .option('--label <k=v>', 'set a label on the image; repeatable', collect, [])
+  .option('-o, --output <spec>', 'also write the result: type=oci|docker|tar|local,dest=PATH (DIR = local, - = tar on stdout); repeatable', collect, [])
+  .option('--build-context <name=value>', 'named context for FROM/--from: NAME=DIR or NAME=docker-image://REF; repeatable', collect, [])
   .action(async (context: string, opts) => {
+    if (opts.remote) {
+      exitCode = await (await import('./remote-build.js')).remoteBuildCommand(context, opts, program.opts());
+      return;
+    }
     const { buildCommand } = await import('./build.js');
     exitCode = await buildCommand(context, opts, program.opts());
   });
@@ -73,6 +88,12 @@ program.command('load').description('Load images from a docker-archive or OCI ar
 program.command('save').description('Save images to an archive').requiredOption('-o, --output <file>', 'archive').argument('<images...>')
   .addOption(new Option('--format <format>', 'archive format').choices(['oci', 'docker']).default('oci'))
   .action(async (images: string[], opts) => { exitCode = await (await import('./archive.js')).saveCommand(images, opts.output, opts.format, program.opts()); });
+
+registerGcCommands(program);
+
+registerRegistryCommands(program);
+
+registerFarmCommands(program);
 
 try {
   await program.parseAsync(process.argv);

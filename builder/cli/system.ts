@@ -1,4 +1,5 @@
 import { BuildError } from '../errors.js';
+import { gcGraceMs } from '../store/gc-auto.js';
 import { diskUsage, type DiskUsage, type UsageRow } from '../store/gc-df.js';
 import { Store } from '../store/store.js';
 import type { GlobalOptions } from './options.js';
@@ -45,7 +46,7 @@ export async function systemDfCommand(flags: DfFlags, global: GlobalOptions): Pr
     throw new BuildError('INVALID_ARGUMENT', `invalid --format "${flags.format}": use json or table`);
   }
   const store = await Store.open(global.root);
-  const usage = await diskUsage(store);
+  const usage = await diskUsage(store, { graceMs: gcGraceMs() });
   process.stdout.write(flags.format === 'json' ? `${JSON.stringify(usage, null, 2)}\n` : formatDiskUsage(usage));
   return 0;
 }

@@ -39,7 +39,6 @@ export async function resolveSources(source: CopySource, options: CopyOptions): 
   const exclude = options.exclude.length > 0 ? createMatcher(options.exclude) : undefined;
   const ignore = source.isContext ? source.ignore : undefined;
   const resolved: ResolvedSource[] = [];
-  let sawWildcard = false;
   for (const written of options.sources) {
     const inline = options.inline?.find((candidate) => candidate.name === written);
     if (inline) {
@@ -59,14 +58,11 @@ export async function resolveSources(source: CopySource, options: CopyOptions): 
       resolved.push(await resolveLiteral(source, ignore, op, written, cleaned, pivot));
       continue;
     }
-    sawWildcard = true;
     const matches = await matchWildcard(source.root, base, pattern, ignore, exclude);
     if (matches.length > 1 && !isDirDest(options.dest)) throw needsDirDest(op);
     for (const rel of matches) resolved.push(await resolveLiteral(source, ignore, op, written, rel, pivot));
   }
-  if (resolved.length === 0 && sawWildcard) {
-    throw new BuildError('COPY_SOURCE_MISSING', `${op} failed: no source files were specified`);
-  }
+  // A wildcard that matches nothing is not an error: BuildKit copies nothing (AllowEmptyWildcard).
   return resolved;
 }
 

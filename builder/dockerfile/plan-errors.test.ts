@@ -49,6 +49,7 @@ describe('dockerfile/plan errors', () => {
     ['FROM busybox\nRUN --mount=type=bind,target=/x,bogus=1 x\n', 'DOCKERFILE_INVALID', 2, /unexpected key 'bogus'/],
     ['FROM busybox\nRUN --network=bridge x\n', 'DOCKERFILE_INVALID', 2, /unsupported network mode/],
     ['FROM busybox\nEXPOSE 80/foo\n', 'DOCKERFILE_INVALID', 2, /invalid containerPort: 80\/foo/],
+    ['FROM busybox\nEXPOSE 90-80\n', 'DOCKERFILE_INVALID', 2, /invalid range specified for containerPort: 90-80/],
     ['FROM busybox\nWORKDIR\n', 'DOCKERFILE_PARSE', 2, /WORKDIR requires exactly one argument/],
     ['FROM busybox\nVOLUME [""]\n', 'DOCKERFILE_INVALID', 2, /can not be an empty string/],
     ['FROM busybox\nRUN\n', 'DOCKERFILE_PARSE', 2, /RUN requires at least one argument/],

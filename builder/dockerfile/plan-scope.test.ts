@@ -27,7 +27,8 @@ describe('dockerfile/plan scope', () => {
     assert.deepEqual(asked, [['busybox:2', 3]]);
     assert.equal(result.stages[0]!.platform, `linux/${process.arch === 'arm64' ? 'arm64' : 'amd64'}`);
     assert.deepEqual(result.stages[0]!.steps.map(vars), [[['before', 'x']], [['after', 'x2']]]);
-    assert.deepEqual(result.stages[1]!.steps.map(vars), [[['other', 'x']]]);
+    // BuildKit: a stage built FROM another stage inherits its ARG values.
+    assert.deepEqual(result.stages[1]!.steps.map(vars), [[['other', 'x2']]]);
     assert.deepEqual(result.unusedBuildArgs, ['UNUSED']);
   });
 
@@ -68,7 +69,7 @@ describe('dockerfile/plan scope', () => {
     });
     assert.deepEqual(result.stages.map((s) => s.from), [{ image: 'base' }, { stage: 0 }, { scratch: true }]);
     assert.deepEqual(vars(result.stages[1]!.steps[0]), [['l', '/bin:/b']]);
-    assert.deepEqual(vars(result.stages[2]!.steps[0]), [['s', 'x']]);
+    assert.deepEqual(vars(result.stages[2]!.steps[0]), [['s', 'x/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']]);
   });
 
   it('resolves FROM and --from by stage name (case-insensitive) or index; other values are images', async () => {
@@ -105,5 +106,26 @@ describe('dockerfile/plan scope', () => {
     });
     assert.deepEqual(result.stages[0]!.steps.map((s) => s.source), ['LABEL inherited=1', 'ONBUILD LABEL mine=1']);
     assert.deepEqual(result.stages[1]!.steps.map((s) => [s.source, s.line]), [['LABEL mine=1', 3]]);
+  });
+
+  it('the later of ENV and ARG wins, as in BuildKit; a FROM-stage child inherits ARGs but its ENV wins again', async () => {
+    const result = await plan(
+      'FROM busybox AS one\nENV E=env\nARG E=arg\nARG L=l\nLABEL a=$E\nRUN a\nENV E=env2\nARG E\nLABEL b=$E\nRUN b\nARG E=arg3\nFROM one\nLABEL c=$E-$L\nRUN c\n',
+    );
+    const [, labelA, runA, , labelB, runB] = result.stages[0]!.steps;
+    assert.deepEqual(vars(labelA), [['a', 'arg']]);
+    assert.deepEqual(runArgs(runA), [['E', 'arg'], ['L', 'l']]);
+    // A bare ARG keeps its earlier value but does not take over from the ENV after it.
+    assert.deepEqual(vars(labelB), [['b', 'env2']]);
+    assert.deepEqual(runArgs(runB), [['L', 'l']]);
+    const [labelC, runC] = result.stages[1]!.steps;
+    assert.deepEqual(vars(labelC), [['c', 'env2-l']]);
+    assert.deepEqual(runArgs(runC), [['L', 'l']]);
+  });
+
+  it('accepts any non-blank ARG name, as BuildKit does', async () => {
+    const result = await plan('FROM busybox\nARG a-b=1 1st=2\nRUN x\n');
+    assert.deepEqual(runArgs(result.stages[0]!.steps[0]), [['1st', '2'], ['a-b', '1']]);
+    await assert.rejects(plan('FROM busybox\nARG =v\n'), /ARG names can not be blank/);
   });
 });

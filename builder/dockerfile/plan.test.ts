@@ -63,7 +63,7 @@ describe('dockerfile/plan instructions', () => {
     ['ENV P=$PATH:/opt', { op: 'ENV', vars: [['P', '/usr/bin:/bin:/opt']] }],
     ['LABEL a=b "my key"="v 1" c=\'x\'', { op: 'LABEL', vars: [['a', 'b'], ['my key', 'v 1'], ['c', 'x']] }],
     ['LABEL legacy one two', { op: 'LABEL', vars: [['legacy', 'one two']] }],
-    ['EXPOSE 80 53/udp 8000-8010 443/TCP', { op: 'EXPOSE', ports: ['80/tcp', '53/udp', '8000-8010/tcp', '443/tcp'] }],
+    ['EXPOSE 80 53/udp 8000-8002 443/TCP', { op: 'EXPOSE', ports: ['80/tcp', '53/udp', '8000/tcp', '8001/tcp', '8002/tcp', '443/tcp'] }],
     ['VOLUME ["/data", "/var/log"]', { op: 'VOLUME', paths: ['/data', '/var/log'] }],
     ['VOLUME /a /b', { op: 'VOLUME', paths: ['/a', '/b'] }],
     ['USER app:staff', { op: 'USER', user: 'app:staff' }],

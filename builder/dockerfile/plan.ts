@@ -13,11 +13,15 @@ import { parseDockerfile, parseInstruction, type ParsedInstruction } from './par
 import { ArgScope, platformArgs } from './scope.js';
 import type { BuildPlan, PlanOptions, Stage, StageBase, StageOrImage } from './types.js';
 
+const SCRATCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /** A stage while it is being planned: its variables and the ONBUILD triggers its image will carry. */
 interface StageState {
   stage: Stage;
   env: Map<string, string>;
   args: Map<string, string | undefined>;
+  /** Names whose latest value came from an ARG declared after an ENV of the same name: BuildKit lets that ARG win. */
+  argWins: Set<string>;
   onbuild: string[];
 }
 
@@ -100,7 +104,7 @@ class Planner {
     // A placeholder first, so a broken FROM does not also make every later instruction report NO_FROM.
     const state: StageState = {
       stage: { index, from: { scratch: true }, line: instruction.line, source: instruction.source, steps: [] },
-      env: new Map(), args: new Map(), onbuild: [],
+      env: new Map(), args: new Map(), argWins: new Set(), onbuild: [],
     };
     this.states.push(state);
     this.current = state;
@@ -117,6 +121,8 @@ class Planner {
     const from = this.baseOf(image, index);
     state.stage.from = from;
     let triggers: readonly string[] = [];
+    // BuildKit's empty image (FROM scratch) carries the default PATH, and $PATH expands to it.
+    if ('scratch' in from) state.env = new Map([['PATH', SCRATCH_PATH]]);
     if ('image' in from) {
       const config = await this.options.resolveImageConfig(from.image, instruction.line);
       state.env = envMap(config.Env);
@@ -124,6 +130,8 @@ class Planner {
     } else if ('stage' in from) {
       const parent = this.states[from.stage]!;
       state.env = new Map(parent.env);
+      // BuildKit: a stage built FROM another inherits its ARG values too (its ENV still wins over them).
+      state.args = new Map(parent.args);
       triggers = parent.onbuild;
     }
     for (const trigger of triggers) {
@@ -150,21 +158,34 @@ class Planner {
   private dispatch(instruction: ParsedInstruction): void {
     const state = this.current;
     if (instruction.keyword === 'ARG') {
-      if (state) this.scope.declare(instruction, state.args, this.lookup(state), true);
-      else this.scope.declareMeta(instruction);
+      if (state) {
+        for (const name of this.scope.declare(instruction, state.args, this.lookup(state), true)) {
+          if (state.args.get(name) !== undefined) state.argWins.add(name);
+        }
+      } else this.scope.declareMeta(instruction);
       return;
     }
     if (!state) throw new BuildError('NO_FROM', 'no build stage in current context');
     const step = handlers[instruction.keyword]!(instruction, this.context(state));
     if (!step) return;
     state.stage.steps.push(step);
-    if (step.op === 'ENV') for (const [name, value] of step.vars) state.env.set(name, value);
+    if (step.op === 'ENV') {
+      for (const [name, value] of step.vars) {
+        state.env.set(name, value);
+        state.argWins.delete(name);
+      }
+    }
     if (step.op === 'ONBUILD') state.onbuild.push(step.trigger);
   }
 
-  /** ENV wins over ARG of the same name. */
+  /** The later of ENV and ARG (with a value) wins, as in BuildKit where both set the build state's env. */
   private lookup(state: StageState): (name: string) => string | undefined {
-    return (name) => (state.env.has(name) ? state.env.get(name) : state.args.get(name));
+    return (name) => (state.env.has(name) && !state.argWins.has(name) ? state.env.get(name) : state.args.get(name));
+  }
+
+  /** Build args a step's RUN sees: none that an ENV declared after them shadows (runEnv lets the rest override Env). */
+  private visibleArgs(state: StageState): [string, string][] {
+    return this.scope.runArgs(state.args).filter(([name]) => !state.env.has(name) || state.argWins.has(name));
   }
 
   private context(state: StageState): InstructionContext {
@@ -172,7 +193,7 @@ class Planner {
       escapeChar: this.escapeChar,
       lookup: this.lookup(state),
       resolveFrom: (value) => this.resolveFrom(value, state.stage.index),
-      buildArgs: () => this.scope.runArgs(state.args),
+      buildArgs: () => this.visibleArgs(state),
     };
   }
 

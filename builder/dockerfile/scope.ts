@@ -40,7 +40,8 @@ export function parseArgs(instruction: ParsedInstruction, escapeChar: string): {
   return words.map((word) => {
     const eq = word.indexOf('=');
     const name = eq < 0 ? word : word.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new BuildError('DOCKERFILE_INVALID', `invalid ARG name "${name}"`);
+    // BuildKit accepts any non-blank name (`a-b`, `1st`); only such names cannot be referenced as $name.
+    if (name === '') throw new BuildError('DOCKERFILE_PARSE', 'ARG names can not be blank');
     return eq < 0 ? { name } : { name, rawDefault: word.slice(eq + 1) };
   });
 }
@@ -59,9 +60,11 @@ export class ArgScope {
   readonly metaLookup = (name: string): string | undefined =>
     this.meta.has(name) ? this.meta.get(name) : this.platform.get(name);
 
-  /** Declares ARGs into `args` (the meta scope when `inStage` is false), defaults expanded with `lookup`. */
-  declare(instruction: ParsedInstruction, args: Map<string, string | undefined>, lookup: (name: string) => string | undefined, inStage: boolean): void {
+  /** Declares ARGs into `args` (the meta scope when `inStage` is false), defaults expanded with `lookup`; returns the names. */
+  declare(instruction: ParsedInstruction, args: Map<string, string | undefined>, lookup: (name: string) => string | undefined, inStage: boolean): string[] {
+    const names: string[] = [];
     for (const { name, rawDefault } of parseArgs(instruction, this.escapeChar)) {
+      names.push(name);
       this.declared.add(name);
       let value: string | undefined;
       if (Object.prototype.hasOwnProperty.call(this.buildArgs, name)) value = this.buildArgs[name];
@@ -69,6 +72,7 @@ export class ArgScope {
       else value = inStage ? this.metaLookup(name) : this.platform.get(name);
       args.set(name, value);
     }
+    return names;
   }
 
   declareMeta(instruction: ParsedInstruction): void {

@@ -8,6 +8,7 @@ describe('exec config helpers', () => {
     ['/work', '/abs', '/abs'],
     ['/work/', '../x', '/x'],
     ['/work', '.', '/work/'],
+    ['/work', 'dst/.', '/work/dst'],
     ['/', './a/./b/../c', '/a/c'],
   ];
   for (const [workdir, target, expected] of paths) {
@@ -21,11 +22,11 @@ describe('exec config helpers', () => {
     assert.deepEqual(setEnv(undefined, 'C', 'x=y'), ['C=x=y']);
   });
 
-  it('gives RUN the build args, ENV winning, and a default PATH', () => {
+  it('gives RUN the build args (the planner drops those a later ENV shadows, so the rest win) and a default PATH', () => {
     const config = emptyImageConfig();
     config.config.Env = ['MODE=env'];
     const env = runEnv(config, [['MODE', 'arg'], ['VERSION', '1']]);
-    assert.deepEqual(env, ['MODE=env', 'VERSION=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+    assert.deepEqual(env, ['MODE=arg', 'VERSION=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
   it('records history and diff ids without touching the parent config', () => {

@@ -4,7 +4,8 @@ import type { ImageConfig, Layer } from '../image/types.js';
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function emptyImageConfig(): ImageConfig {
-  return { architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+  // As BuildKit's emptyImage: FROM scratch still gets the default PATH and WorkingDir "/".
+  return { architecture: 'amd64', os: 'linux', config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' }, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
 }
 
 /** A deep copy, so a step never changes the config its parent (or a cache record) holds. */
@@ -47,12 +48,13 @@ export function setEnv(env: string[] | undefined, name: string, value: string): 
   return list;
 }
 
-/** The environment a RUN sees: the image's Env plus the build args it can see (ENV wins), PATH defaulted. */
+/**
+ * The environment a RUN sees: the image's Env plus the build args it can see, PATH defaulted. The planner leaves
+ * out args that a later ENV shadows, so an arg given here wins (BuildKit: an ARG declared after ENV overrides it).
+ */
 export function runEnv(config: ImageConfig, buildArgs: [string, string][]): string[] {
   let env = [...(config.config.Env ?? [])];
-  for (const [name, value] of buildArgs) {
-    if (getEnv(env, name) === undefined) env = setEnv(env, name, value);
-  }
+  for (const [name, value] of buildArgs) env = setEnv(env, name, value);
   if (getEnv(env, 'PATH') === undefined) env = setEnv(env, 'PATH', DEFAULT_PATH);
   return env;
 }
@@ -60,7 +62,8 @@ export function runEnv(config: ImageConfig, buildArgs: [string, string][]): stri
 /** Resolves a path written in the Dockerfile against the current WORKDIR, keeping a trailing slash. */
 export function resolveImagePath(workingDir: string | undefined, target: string): string {
   const base = workingDir && workingDir !== '' ? workingDir : '/';
-  const trailing = target.endsWith('/') || target.endsWith('/.') || target === '.';
+  // As BuildKit: only "." or a trailing "/" makes a directory; "dst/." is the path dst.
+  const trailing = target.endsWith('/') || target === '.';
   let resolved = target.startsWith('/') ? target : `${base.replace(/\/+$/, '')}/${target}`;
   resolved = normalizePosix(resolved);
   if (trailing && !resolved.endsWith('/')) resolved += '/';

@@ -6,17 +6,20 @@ import { resolveUser } from '../sandbox/user.js';
 import { digestOf } from '../../cache/key.js';
 import { recordStep, resolveImagePath } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
-import type { InputsDigester, StepContext, StepHandler } from './types.js';
+import { addRemoteSources, localSources, remoteInputsDigest } from './add-remote.js';
+import type { InputsDigester, StepContext, StepHandler, StepInputs } from './types.js';
 
 /** COPY and ADD: sources from the context or another stage, written into a new snapshot without runc. */
 export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
-  rejectUnsupported(step);
   const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
   let source: { copySource: CopySource; release(): Promise<void> } | undefined;
   try {
     source = await openSource(step, ctx);
-    const chown = step.chown ? await resolveUser(snapshot.merged, step.chown) : undefined;
-    await copyInto(source.copySource, snapshot.merged, copyOptions(step, ctx, chown));
+    // BuildKit: a bare numeric --chown uid is also the gid, whatever /etc/passwd says.
+    const chown = step.chown && /^\d+$/.test(step.chown.trim()) ? { uid: Number(step.chown), gid: Number(step.chown) } : step.chown ? await resolveUser(snapshot.merged, step.chown) : undefined;
+    const options = copyOptions(step, ctx, chown);
+    await copyInto(source.copySource, snapshot.merged, options);
+    await addRemoteSources(step, ctx, snapshot.merged, options.dest, options.chown, options.chmod);
   } catch (err) {
     await snapshot.release();
     throw err;
@@ -29,10 +32,15 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
 
 /**
  * The cache input of a COPY/ADD: the content digest of its context sources, or for `--from` the
- * source stage's key (same key ⇒ same files) plus the paths asked for.
+ * source stage's key (same key ⇒ same files) plus the paths asked for; ADD's URLs and git repos add theirs.
  */
 export const copyInputs: InputsDigester<'COPY' | 'ADD'> = async (step, ctx) => {
-  rejectUnsupported(step);
+  const remote = await remoteInputsDigest(step, ctx);
+  const local = await localInputs(step, ctx);
+  return remote === undefined ? local : { ...local, digest: digestOf(JSON.stringify({ local: local.digest, remote })) };
+};
+
+async function localInputs(step: CopyStep, ctx: StepContext): Promise<StepInputs> {
   if (step.from && !('context' in step.from)) {
     const output = await ctx.fromSource(step.from);
     return { digest: digestOf(JSON.stringify({ from: output.key, sources: step.sources })) };
@@ -42,11 +50,11 @@ export const copyInputs: InputsDigester<'COPY' | 'ADD'> = async (step, ctx) => {
   const files: Record<string, string> = {};
   const digest = await digestSources({ root: ctx.contextDir, isContext: true, ignore: ctx.ignore }, copyOptions(step, ctx, chownKey), files);
   return { digest, files };
-};
+}
 
 function copyOptions(step: CopyStep, ctx: StepContext, chown: { uid: number; gid: number } | undefined): CopyOptions {
   return {
-    sources: step.sources,
+    sources: localSources(step),
     dest: resolveImagePath(ctx.config.config.WorkingDir, step.dest),
     chown: chown ? { uid: chown.uid, gid: chown.gid } : undefined,
     chmod: step.chmod === undefined ? undefined : parseChmod(step.chmod),
@@ -69,9 +77,4 @@ async function openSource(step: CopyStep, ctx: StepContext): Promise<{ copySourc
 function parseChmod(chmod: string): number {
   if (!/^[0-7]{1,4}$/.test(chmod)) throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
   return parseInt(chmod, 8);
-}
-
-function rejectUnsupported(step: CopyStep): void {
-  const url = step.sources.find((s) => /^(https?|git):\/\//.test(s) || s.startsWith('git@'));
-  if (url && step.op === 'ADD') throw new BuildError('INVALID_ARGUMENT', `ADD of remote URLs is not supported yet: ${url}`);
 }

@@ -2,6 +2,7 @@ import type { Step, StepOp } from '../dockerfile/types.js';
 import { copy, copyInputs } from './copy.js';
 import * as metadata from './metadata.js';
 import { run } from './run.js';
+import { runMountInputs } from './run-mounts.js';
 import type { InputsDigester, StepContext, StepHandler, StepInputs, StepResult } from './types.js';
 import { workdir } from './workdir.js';
 
@@ -24,7 +25,7 @@ const handlers: { [K in StepOp]: StepHandler<K> } = {
   ONBUILD: metadata.onbuild,
 };
 
-const inputDigesters: { [K in StepOp]?: InputsDigester<K> } = { COPY: copyInputs, ADD: copyInputs };
+const inputDigesters: { [K in StepOp]?: InputsDigester<K> } = { COPY: copyInputs, ADD: copyInputs, RUN: runMountInputs };
 
 /** Steps that touch the filesystem: these show up in progress and are worth caching. */
 export function writesFilesystem(step: Step): boolean {

@@ -5,6 +5,7 @@ import { runSandbox } from '../sandbox/runc.js';
 import { recordStep, runEnv } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { shellOf } from './metadata.js';
+import { prepareRunMounts, tidyMountParents, type PreparedRunMounts } from './run-mounts.js';
 import type { StepHandler } from './types.js';
 
 /** How many trailing output lines a RUN failure quotes. */
@@ -24,14 +25,18 @@ export function runArgv(step: RunStep, shell: string[]): string[] {
 
 export const run: StepHandler<'RUN'> = async (step, ctx) => {
   const argv = runArgv(step, shellOf(ctx.config.config));
-  const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
+  const lowers = await lowerDirs(ctx, ctx.layers);
+  const snapshot = await prepareSnapshot(ctx.store.tmpDir, lowers);
   const tail = new OutputTail(TAIL_LINES);
   let exitCode: number;
+  let mounts: PreparedRunMounts | undefined;
   try {
+    mounts = await prepareRunMounts(step, ctx);
     ({ exitCode } = await runSandbox({
       rootfs: snapshot.merged,
       args: argv,
-      env: runEnv(ctx.config, step.buildArgs),
+      env: [...runEnv(ctx.config, step.buildArgs), ...mounts.env],
+      mounts: mounts.mounts,
       cwd: ctx.config.config.WorkingDir || '/',
       user: ctx.config.config.User ?? '',
       network: step.network === 'none' ? 'none' : step.network === 'host' ? 'host' : ctx.network,
@@ -43,9 +48,15 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       pidsLimit: ctx.pidsLimit,
     }));
   } catch (err) {
+    await mounts?.release().catch(() => undefined);
     await snapshot.release();
     throw err;
   }
+  // The container is gone: mount sources (overlays, secret files, cache locks) can go too.
+  await mounts.release().catch(async (err: unknown) => {
+    await snapshot.release();
+    throw err;
+  });
   if (ctx.signal?.aborted) {
     await snapshot.release();
     throw new BuildError('CANCELLED', 'build cancelled');
@@ -56,6 +67,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       detail: tail.text(),
     });
   }
+  await tidyMountParents(snapshot, lowers, mounts.mounts);
   const layer = await commitSnapshot(snapshot, ctx);
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
 };

@@ -33,6 +33,8 @@ export interface StepContext {
   signal?: AbortSignal;
   memoryBytes?: number;
   pidsLimit?: number;
+  /** Build secrets by id (`--secret`), for `RUN --mount=type=secret`; never part of a cache key. */
+  secrets?: ReadonlyMap<string, Buffer>;
 }
 
 export interface StepResult {

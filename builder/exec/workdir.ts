@@ -1,4 +1,5 @@
 import { mkdir, chown, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { resolveInRoot } from '../context/root-path.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
 import { resolveUser } from '../sandbox/user.js';
@@ -17,11 +18,12 @@ export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
     const onDisk = await resolveInRoot(snapshot.merged, target);
     const exists = await stat(onDisk).then((s) => s.isDirectory(), () => false);
     if (!exists) {
-      await mkdir(onDisk, { recursive: true, mode: 0o755 });
+      const firstCreated = await mkdir(onDisk, { recursive: true, mode: 0o755 });
       const user = ctx.config.config.User;
-      if (user) {
+      if (user && firstCreated) {
         const owner = await resolveUser(snapshot.merged, user);
-        await chown(onDisk, owner.uid, owner.gid);
+        // BuildKit's mkdir -p chowns every directory it creates, not only the last one.
+        for (let dir = onDisk; dir.length >= firstCreated.length; dir = path.dirname(dir)) await chown(dir, owner.uid, owner.gid);
       }
     }
   } catch (err) {

@@ -77,7 +77,7 @@ export class Authorizer {
     // A token without a scope the host now asks for is worth one more try; anything else is a refusal.
     if (hadAuthorization && wanted.length === 0) {
       this.forgetTokens(authority);
-      const who = credentials ? `the credentials stored for ${authority} were rejected` : 'anonymous access was refused';
+      const who = credentials ? `the credentials for ${authority} were rejected` : 'anonymous access was refused';
       throw new BuildError('REGISTRY_AUTH', `${what}: authentication failed: ${who} (run \`builder login ${authority}\`)`);
     }
     if (challenge.scheme === 'basic' && !credentials) {
@@ -135,7 +135,7 @@ async function fetchToken(authority: string, challenge: Challenge, scopes: strin
   }
   if (response.status === 401 || response.status === 403) {
     await response.body?.cancel();
-    throw new BuildError('REGISTRY_AUTH', `${what}: the token server refused the ${credentials ? 'stored credentials' : 'anonymous request'} (HTTP ${response.status}; run \`builder login ${authority}\`)`);
+    throw new BuildError('REGISTRY_AUTH', `${what}: the token server refused the ${credentials ? 'credentials' : 'anonymous request'} (HTTP ${response.status}; run \`builder login ${authority}\`)`);
   }
   if (!response.ok) {
     const body = (await response.text()).slice(0, 200);

@@ -36,6 +36,7 @@ export async function uploadBlob(client: RegistryClient, blobPath: string, descr
   if (started === 'mounted') return 'mounted';
   let session: string = started;
   let offset = 0;
+  let resumed = false;
   for (let failures = 0; ; ) {
     try {
       if (offset === 0 && descriptor.size <= options.chunkSize) {
@@ -52,9 +53,16 @@ export async function uploadBlob(client: RegistryClient, blobPath: string, descr
       await putBlob(client, session, blobPath, descriptor, descriptor.size, what);
       return 'uploaded';
     } catch (err) {
-      if (!(err instanceof BuildError) || !isResumable(err) || ++failures > UPLOAD_FAILURES_ALLOWED) throw err;
+      if (!(err instanceof BuildError) || ++failures > UPLOAD_FAILURES_ALLOWED) throw err;
+      // After a resume the registry may reject what it assembled (a half-written request it kept, a session it lost):
+      // then the only way on is a fresh session.
+      const startOver = resumed && (err.code === 'INVALID_ARGUMENT' || err.code === 'REGISTRY_NOT_FOUND');
+      if (!startOver && !isResumable(err)) throw err;
+      resumed = true;
       await sleep(backoffMs(failures - 1), client.context.signal);
-      const status: { offset: number; location: string } | undefined = await client.uploadOffset(session, `${what} (checking the upload's progress)`).catch(() => undefined);
+      const status: { offset: number; location: string } | undefined = startOver
+        ? undefined
+        : await client.uploadOffset(session, `${what} (checking the upload's progress)`).catch(() => undefined);
       if (status && status.offset <= descriptor.size) {
         session = status.location;
         offset = status.offset;

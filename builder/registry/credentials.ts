@@ -41,9 +41,9 @@ async function readConfigFile(file: string): Promise<DockerConfigFile> {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     return parsed as DockerConfigFile;
-  } catch (err) {
-    // The message must not quote the file: it holds secrets.
-    throw new BuildError('INVALID_ARGUMENT', `the docker config file ${file} is not valid JSON`, { cause: undefined });
+  } catch {
+    // Neither the message nor a cause may quote the file: it holds secrets.
+    throw new BuildError('INVALID_ARGUMENT', `the docker config file ${file} is not valid JSON`);
   }
 }
 

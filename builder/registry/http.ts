@@ -139,7 +139,7 @@ export async function send<T>(context: RequestContext, request: RegistryRequest,
         response = await fetch(request.url, init);
       } catch (err) {
         if (context.signal?.aborted) throw cancelled();
-        const error = new BuildError(isRetryableNetworkError(err) ? 'REGISTRY_UNAVAILABLE' : 'REGISTRY_UNAVAILABLE', `${request.what}: ${networkErrorText(err)}`, { cause: err });
+        const error = new BuildError('REGISTRY_UNAVAILABLE', `${request.what}: ${networkErrorText(err)}`, { cause: err });
         if (isRetryableNetworkError(err)) return { kind: 'retry', error };
         throw error;
       }

@@ -1,4 +1,5 @@
 import type { EventSink } from '../events.js';
+import type { NamedContext } from './named-context.js';
 
 /** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
 export interface LocalBuildOptions {
@@ -19,6 +20,14 @@ export interface LocalBuildOptions {
   concurrency?: number;
   memoryBytes?: number;
   pidsLimit?: number;
+  /** Build secrets by id (`--secret id=…`), seen only by `RUN --mount=type=secret`. */
+  secrets?: ReadonlyMap<string, Buffer>;
+  /** `--label`: added to the final image's config labels. */
+  labels?: Record<string, string>;
+  /** `--build-context name=…`: names that FROM / --from resolve to before images. */
+  buildContexts?: Record<string, NamedContext>;
   onEvent: EventSink;
   signal?: AbortSignal;
+  /** Re-check base image tags against their registries (`--pull`); missing base images are always pulled. */
+  pull?: boolean;
 }

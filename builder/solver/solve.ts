@@ -18,6 +18,10 @@ import type { LocalBuildOptions } from './request.js';
 import { stagesForTarget } from './graph.js';
 import { stepName } from './progress-names.js';
 import { runStage } from './stage.js';
+import { NamedContexts } from './named-context.js';
+import { releaseRemoteFetches } from '../exec/add-remote.js';
+import { imageResolver } from '../registry/resolve.js';
+import { withBuildLease } from '../store/gc-lease.js';
 
 export interface BuildResult {
   manifest: Descriptor;
@@ -32,7 +36,8 @@ export interface BuildResult {
 export async function build(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
   const started = Date.now();
   try {
-    const result = await buildImage(store, options);
+    // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
+    const result = await withBuildLease(store.root, () => buildImage(store, options));
     options.onEvent({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
     return result;
   } catch (err) {
@@ -44,6 +49,7 @@ export async function build(store: Store, options: LocalBuildOptions): Promise<B
 
 async function buildImage(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
   const content = await readFile(options.dockerfilePath, 'utf8');
+  const named = new NamedContexts(options.buildContexts);
   const plan = await planBuild({
     file: options.dockerfileName,
     content,
@@ -51,7 +57,8 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     target: options.target,
     resolveImageConfig: async (ref, line) => {
       try {
-        return (await resolveImage(store, ref)).config.config;
+        if (named.isDirectory(ref)) return named.directoryConfig();
+        return (await resolveImage(store, named.imageRef(ref), options)).config.config;
       } catch (err) {
         throw withLocation(err, options.dockerfileName, line);
       }
@@ -72,12 +79,14 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
 
   const fromSource: StepContext['fromSource'] = async (from) => {
     if ('stage' in from) return stageOutput(from.stage);
-    if ('image' in from) return imageOutput(await resolveImage(store, from.image));
-    throw new BuildError('INVALID_ARGUMENT', `named build context "${from.context}" is not supported yet`);
+    const name = 'context' in from ? from.context : from.image;
+    if ('context' in from || named.isDirectory(name)) return named.output(name, { store, snapshots, cache, sourceDateEpoch: options.sourceDateEpoch });
+    return imageOutput(await resolveImage(store, named.imageRef(name), options));
   };
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
     store, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
+    secrets: options.secrets,
   };
 
   const stageOutput = (index: number): Promise<StageOutput> => {
@@ -89,7 +98,7 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     return output;
   };
   const runOneStage = async (stage: Stage): Promise<StageOutput> => {
-    const base = await stageBase(store, plan, stage, stageOutput, options, nextStepId);
+    const base = await stageBase(plan, stage, stageOutput, fromSource, options, nextStepId);
     const noCache = options.noCache || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === stage.name || f === String(stage.index));
     return runStage({ plan, stage, base, cache, noCache, traces, traceScope: options.tags[0] ?? options.contextDir, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
   };
@@ -97,25 +106,28 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
   // Start every needed stage at once; each waits only for the stages it reads from.
   const needed = stagesForTarget(plan);
   const settled = await Promise.allSettled(needed.map((index) => stageOutput(index)));
+  await releaseRemoteFetches(snapshots);
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
-  const config = finalConfig(final.config);
+  const config = finalConfig(final.config, options.labels);
   const manifest = await writeImage(store, config, final.layers);
   for (const tag of options.tags) await store.tag(tag, manifest);
   return { manifest, config, tags: options.tags };
 }
 
 /** The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest. */
-function finalConfig(config: ImageConfig): ImageConfig {
+function finalConfig(config: ImageConfig, labels: Record<string, string> = {}): ImageConfig {
   const out = cloneConfig(config);
+  // `--label` applies to the final image only, after the Dockerfile's LABELs.
+  if (Object.keys(labels).length > 0) out.config.Labels = { ...out.config.Labels, ...labels };
   const last = out.history?.[out.history.length - 1]?.created;
   if (last) out.created = last;
   return out;
 }
 
 async function stageBase(
-  store: Store, plan: BuildPlan, stage: Stage, stageOutput: (i: number) => Promise<StageOutput>,
+  plan: BuildPlan, stage: Stage, stageOutput: (i: number) => Promise<StageOutput>, fromSource: StepContext['fromSource'],
   options: LocalBuildOptions, nextStepId: () => string,
 ): Promise<StageOutput> {
   const name = stepName(plan, stage, 1, stage.source);
@@ -126,7 +138,7 @@ async function stageBase(
   try {
     if ('scratch' in stage.from) base = { config: emptyImageConfig(), layers: [], key: digestOf('scratch') };
     else if ('stage' in stage.from) base = await stageOutput(stage.from.stage);
-    else base = imageOutput(await resolveImage(store, stage.from.image));
+    else base = await fromSource({ image: stage.from.image }); // an image, or a named build context
   } catch (err) {
     throw withLocation(err, plan.file, stage.line);
   }
@@ -141,10 +153,14 @@ function imageOutput(image: Image): StageOutput {
   return { config: image.config, layers: image.layers, key: image.manifestDescriptor.digest };
 }
 
-async function resolveImage(store: Store, ref: string): Promise<Image> {
-  const image = await store.resolve(ref);
-  if (!image) {
-    throw new BuildError('IMAGE_NOT_FOUND', `failed to resolve source metadata for ${ref}: image not found in the local store (build it, or load it with \`builder load\`)`);
+const resolvers = new WeakMap<LocalBuildOptions, (ref: string) => Promise<Image>>();
+
+/** The store's image, else a pull (always a fresh look with `pull`); one resolution per reference per build. */
+async function resolveImage(store: Store, ref: string, options: LocalBuildOptions): Promise<Image> {
+  let resolver = resolvers.get(options);
+  if (!resolver) {
+    resolver = imageResolver(store, { pull: options.pull, signal: options.signal });
+    resolvers.set(options, resolver);
   }
-  return image;
+  return resolver(ref);
 }

@@ -10,8 +10,8 @@ import { parseByteSize, parseDuration } from './gc-options.js';
 import { measureManagedSize, readGcState, unchangedSince, writeGcState } from './gc-state.js';
 import type { Store } from './store.js';
 
-async function configuredKeepStorage(): Promise<unknown> {
-  const gc = (await loadConfig()).raw.gc;
+async function configuredKeepStorage(env: NodeJS.ProcessEnv): Promise<unknown> {
+  const gc = (await loadConfig(env.BUILDER_CONFIG)).raw.gc;
   return gc !== null && typeof gc === 'object' ? (gc as { keepStorage?: unknown }).keepStorage : undefined;
 }
 
@@ -19,7 +19,7 @@ async function configuredKeepStorage(): Promise<unknown> {
 export async function gcKeepStorage(env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
   const fromEnv = env.BUILDER_GC_KEEP_STORAGE;
   if (fromEnv !== undefined && fromEnv.trim() !== '') return parseByteSize(fromEnv, 'BUILDER_GC_KEEP_STORAGE');
-  const fromConfig = await configuredKeepStorage();
+  const fromConfig = await configuredKeepStorage(env);
   if (fromConfig === undefined || fromConfig === null || fromConfig === '') return undefined;
   if (typeof fromConfig === 'number' && Number.isFinite(fromConfig) && fromConfig >= 0) return fromConfig;
   if (typeof fromConfig === 'string') return parseByteSize(fromConfig, '[gc] keepStorage in the config file');

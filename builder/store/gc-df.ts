@@ -40,13 +40,15 @@ export interface DiskUsage {
 
 const sum = (values: Iterable<number>): number => [...values].reduce((a, b) => a + b, 0);
 
-export async function diskUsage(store: Store, now = Date.now()): Promise<DiskUsage> {
+/** `graceMs` as in PruneOptions, so "reclaimable" is what a prune with the same setting frees. */
+export async function diskUsage(store: Store, options: { graceMs?: number; now?: number } = {}): Promise<DiskUsage> {
+  const now = options.now ?? Date.now();
   const sizes = await SnapshotSizes.load(snapshotSizesPath(store));
   const scan = await withFileLock(join(store.ociDir, 'index.json.lock'), () => scanStore(store));
   for (const snapshot of scan.snapshots.values()) await sizes.sizeOf(snapshot.hex, snapshot.path);
   await sizes.save([...scan.snapshots.values()].map((snapshot) => snapshot.hex));
   const snapshotSize = (hex: string): number => sizes.known(hex) ?? 0;
-  const plan = planPrune(scan, { all: true }, { snapshotSize, now, buildsActive: false });
+  const plan = planPrune(scan, { all: true, graceMs: options.graceMs }, { snapshotSize, now, buildsActive: false });
 
   const imageBlobs = new Set<string>();
   for (const image of scan.images) for (const digest of image.blobs) imageBlobs.add(digest);

@@ -2,6 +2,7 @@ import { cpSync, readdirSync, rmSync, statSync, utimesSync, appendFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchTool, ToolId } from './tool.js';
+import { registrySection } from './registry-bench.js';
 
 /**
  * One benchmark: `prepare` runs untimed before every sample, `measure` is the timed part.
@@ -28,7 +29,7 @@ export interface BenchSection {
 }
 
 /** A cold build: every cache emptied, only busybox:latest present; median of `samples`. */
-function coldBuild(repoDir: string, dir: string, title: string, samples = 3): BenchCase {
+function coldBuild(repoDir: string, dir: string, title: string, samples = 3, jobs?: number): BenchCase {
   const context = join(repoDir, 'test-dockerfiles', dir);
   return {
     id: dir,
@@ -36,7 +37,7 @@ function coldBuild(repoDir: string, dir: string, title: string, samples = 3): Be
     samples,
     supports: (tool) => tool.build !== undefined && tool.resetCaches !== undefined,
     prepare: async (tool) => tool.resetCaches?.(),
-    measure: async (tool) => tool.build?.(context, `${dir}:bench`),
+    measure: async (tool) => tool.build?.(context, `${dir}:bench`, jobs),
   };
 }
 
@@ -100,6 +101,8 @@ export function benchSections(repoDir: string): BenchSection[] {
         coldBuild(repoDir, 'bench-files', 'bench-files (RUN makes 20,000 files)'),
         coldBuild(repoDir, 'bench-big', 'bench-big (RUN makes a 300 MB layer)'),
         coldBuild(repoDir, 'bench-multi', 'bench-multi (3 stages, 24 instructions)'),
+        // buildah runs stages one by one unless told; --jobs=3 lets it overlap them as the others do.
+        { ...coldBuild(repoDir, 'bench-concurrent', 'concurrent-stages (3 independent 2 s stages + final COPYs; buildah --jobs=3)', 3, 3), id: 'concurrent-stages' },
       ],
     },
     {
@@ -132,5 +135,6 @@ export function benchSections(repoDir: string): BenchSection[] {
       ],
       cases: [runTrue()],
     },
+    registrySection(repoDir),
   ];
 }

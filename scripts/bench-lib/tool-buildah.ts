@@ -49,9 +49,10 @@ export function buildahTool(): BenchTool {
       if (tags.length > 0) await buildah(['rmi', '-f', ...tags], true);
       await buildah(['rmi', '--prune'], true);
     },
-    async build(context, tag) {
+    async build(context, tag, jobs) {
       built.add(tag);
-      await buildah(['build', `--isolation=${isolation}`, '--layers', '--network=host', '-q', '-t', tag, context]);
+      const parallel = jobs === undefined ? [] : [`--jobs=${jobs}`];
+      await buildah(['build', `--isolation=${isolation}`, '--layers', '--network=host', ...parallel, '-q', '-t', tag, context]);
     },
     notes: () => [
       `buildah: buildah build --isolation=${isolation} --network=host --layers (storage: overlay on the scratch ext4)`,

@@ -25,8 +25,11 @@ export interface BenchTool {
   setup(env: ToolEnv): Promise<void>;
   /** Empties every build cache and built image so the next build is cold; busybox:latest stays. */
   resetCaches?(): Promise<void>;
-  /** Builds `context`/Dockerfile as `tag`; resolves once the image is in the tool's store. */
-  build?(context: string, tag: string): Promise<void>;
+  /**
+   * Builds `context`/Dockerfile as `tag`; resolves once the image is in the tool's store. `jobs` asks for that
+   * many stages at once where the tool needs telling (buildah --jobs); the others always run stages in parallel.
+   */
+  build?(context: string, tag: string, jobs?: number): Promise<void>;
   /** Runs `true` in a fresh busybox:latest container and removes the container. */
   runTrue?(): Promise<void>;
   /** How the tool was run (isolation, storage driver), for the report. */

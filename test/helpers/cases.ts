@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, type CliResult } from './cli.js';
+import type { ParityExpectation } from './parity-compare.js';
 
 /** One run of the built image: `run --rm IMAGE ...cmd` (an empty cmd runs the default command). */
 export interface ExpectedRun {
@@ -30,6 +31,8 @@ export interface CaseExpectation {
   config?: Record<string, unknown>;
   run?: ExpectedRun[];
   error?: ExpectedError;
+  /** Documented differences from Docker/BuildKit (test/parity.test.ts). */
+  parity?: ParityExpectation;
 }
 
 /** A discovered case folder. */

@@ -65,6 +65,8 @@ function authSection(dir: string, options: StartOptions): string {
 interface StartOptions {
   htpasswd?: { user: string; password: string };
   token?: RegistryTokenOptions;
+  /** Let the process exit while the registry runs (benchmarks stop it from a 'beforeExit' handler). */
+  unref?: boolean;
 }
 
 async function waitForRegistry(host: string, child: ChildProcess, log: () => string): Promise<void> {
@@ -121,6 +123,10 @@ export async function startRegistry(options: StartOptions = {}): Promise<Registr
     started.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000)));
     started.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000)));
     child = started;
+    if (options.unref) {
+      started.unref();
+      for (const stream of [started.stdout, started.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+    }
     await waitForRegistry(host, started, () => output);
   };
   const kill = async (): Promise<void> => {
@@ -128,8 +134,10 @@ export async function startRegistry(options: StartOptions = {}): Promise<Registr
     child = undefined;
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    // An unref'd child's exit does not keep node alive: hold a timer while we wait for it.
+    const keepAlive = setInterval(() => undefined, 1000);
     running.kill('SIGKILL');
-    await exited;
+    await exited.finally(() => clearInterval(keepAlive));
   };
 
   let stopped = false;
@@ -154,4 +162,15 @@ export async function startRegistry(options: StartOptions = {}): Promise<Registr
       await launch();
     },
   };
+}
+
+/** Where the registry keeps a blob's bytes (tests corrupt them on purpose). */
+export function registryBlobPath(storageDir: string, digest: string): string {
+  const hex = digest.replace(/^sha256:/, '');
+  return path.join(storageDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+}
+
+/** Copies image `tag` from the OCI layout of store `root` to `host/repository:tag` with skopeo (not our code). */
+export function skopeoCopyToRegistry(root: string, tag: string, destination: string): void {
+  execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${path.join(root, 'oci')}:${tag}`, `docker://${destination}`], { stdio: 'pipe' });
 }

@@ -13,13 +13,17 @@ export function expose(instruction: ParsedInstruction, context: InstructionConte
   checkFlags(instruction.flags, {});
   const words = expandWords(instruction.rest, context.lookup, context.escapeChar);
   if (words.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'EXPOSE requires at least one argument');
-  const ports = words.map((word) => {
+  const ports = words.flatMap((word) => {
     const match = PORT.exec(word);
     const proto = (match?.[3] ?? '/tcp').toLowerCase();
     if (!match || !['/tcp', '/udp', '/sctp'].includes(proto)) {
       throw new BuildError('DOCKERFILE_INVALID', `invalid containerPort: ${word}`);
     }
-    return `${match[1]}${match[2] ?? ''}${proto}`;
+    // A range is stored one port at a time, as BuildKit's nat.ParsePortSpecs does.
+    const first = Number(match[1]);
+    const last = match[2] ? Number(match[2].slice(1)) : first;
+    if (last < first || last > 65535) throw new BuildError('DOCKERFILE_INVALID', `invalid range specified for containerPort: ${word}`);
+    return Array.from({ length: last - first + 1 }, (_, offset) => `${first + offset}${proto}`);
   });
   return { op: 'EXPOSE', ...stepBase(instruction), ports };
 }

@@ -1,0 +1,75 @@
+/**
+ * Prometheus metrics: queue depth and builds by state are read from Redis at scrape time; the duration
+ * histogram and cache hit ratio follow the workers' finished-builds feed, so any API replica reports all builds.
+ */
+import type { Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BuildRequest } from '../builder/request.js';
+import type { BuildRecords, FinishedBuild } from '../worker/build-records.js';
+
+export class FarmMetrics {
+  readonly registry = new Registry();
+  private lastFinished = '$';
+  private started = false;
+  private readonly duration: Histogram;
+  private readonly steps: Counter;
+  private cached = 0;
+  private executed = 0;
+
+  constructor(private readonly records: BuildRecords, queue: Queue<BuildRequest>) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'builder_api_' });
+    new Gauge({
+      name: 'builder_queue_depth', help: 'Jobs in the builds queue by BullMQ state', labelNames: ['state'], registers: [this.registry],
+      async collect() {
+        const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+        for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: 'builder_builds', help: 'Builds by state (newest 10000)', labelNames: ['state'], registers: [this.registry],
+      async collect() {
+        for (const [state, count] of Object.entries(await records.countByState())) this.set({ state }, count);
+      },
+    });
+    this.duration = new Histogram({
+      name: 'builder_build_duration_seconds', help: 'Wall time of finished builds, from start on a worker to the end', labelNames: ['state'],
+      buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800], registers: [this.registry],
+    });
+    this.steps = new Counter({ name: 'builder_build_steps_total', help: 'Steps of finished builds', labelNames: ['cached'], registers: [this.registry] });
+    const self = this;
+    new Gauge({
+      name: 'builder_cache_hit_ratio', help: 'Cached steps / all steps of builds finished since this API started', registers: [this.registry],
+      collect() { this.set(self.cached + self.executed === 0 ? 0 : self.cached / (self.cached + self.executed)); },
+    });
+  }
+
+  /** Starts following the feed from now (older builds were counted by whoever ran before). */
+  async start(): Promise<void> {
+    const last = await this.records.redis.xrevrange(this.records.finishedKey, '+', '-', 'COUNT', 1);
+    this.lastFinished = last[0]?.[0] ?? '0';
+    this.started = true;
+  }
+
+  /** Folds finished builds since the last scrape into the histogram and counters. */
+  private async catchUp(): Promise<void> {
+    if (!this.started) await this.start();
+    for (;;) {
+      const entries = await this.records.redis.xrange(this.records.finishedKey, `(${this.lastFinished}`, '+', 'COUNT', 1000);
+      for (const [streamId, fields] of entries) {
+        this.lastFinished = streamId;
+        const finished = JSON.parse(fields[1] ?? '{}') as FinishedBuild;
+        this.duration.observe({ state: finished.state }, finished.durationMs / 1000);
+        this.steps.inc({ cached: 'true' }, finished.cachedSteps);
+        this.steps.inc({ cached: 'false' }, finished.executedSteps);
+        this.cached += finished.cachedSteps;
+        this.executed += finished.executedSteps;
+      }
+      if (entries.length < 1000) return;
+    }
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    await this.catchUp();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,51 @@
+/** `builder serve`: the API on a port, with its Redis connection and queue; `close()` releases all of it. */
+import { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import type { BuildRequest } from '../builder/request.js';
+import { BuildRecords } from '../worker/build-records.js';
+import { buildApp, type FarmContext } from './app.js';
+import type { FarmConfig } from './farm-config.js';
+
+/** A running API. */
+export interface FarmServer {
+  app: FastifyInstance;
+  ctx: FarmContext;
+  /** `http://host:port` actually bound (port 0 picks a free one). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The shared state without a server (tests use it with `app.inject`). */
+export function farmContext(farm: FarmConfig): FarmContext & { close(): Promise<void> } {
+  const redis = new Redis(farm.redisUrl, { maxRetriesPerRequest: null });
+  const queueConnection = redis.duplicate();
+  const queue = new Queue<BuildRequest>(farm.queue, { connection: queueConnection });
+  return {
+    farm, redis, queue, records: new BuildRecords(redis, farm.queue),
+    async close() {
+      await queue.close().catch(() => undefined);
+      await queueConnection.quit().catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}
+
+export async function startServer(farm: FarmConfig, options: { logger?: boolean } = {}): Promise<FarmServer> {
+  const ctx = farmContext(farm);
+  const app = await buildApp(ctx, { logger: options.logger ?? true });
+  let address: string;
+  try {
+    address = await app.listen({ host: farm.api.host, port: farm.api.port });
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
+  return {
+    app, ctx, url: address,
+    async close() {
+      await app.close();
+      await ctx.close();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * `build --output`: besides the image in the store, write the result somewhere, as BuildKit's exporters:
+ * `type=oci|docker,dest=FILE` an image archive; `type=tar,dest=FILE` a tar of the final filesystem;
+ * `type=local,dest=DIR` that filesystem as files. `-o DIR` means local, `-o -` a tar on stdout.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { BuildError } from '../errors.js';
+import { lowerDirs } from '../exec/commit.js';
+import type { Descriptor } from '../image/types.js';
+import { mountReadonly } from '../snapshot/mount.js';
+import { Snapshots } from '../snapshot/snapshots.js';
+import { saveImages } from '../store/archive.js';
+import type { Store } from '../store/store.js';
+
+export type OutputType = 'oci' | 'docker' | 'tar' | 'local';
+
+/** One `--output`: what to write and where (`-` is stdout, for the archive types). */
+export interface OutputSpec {
+  type: OutputType;
+  dest: string;
+}
+
+const TYPES: readonly string[] = ['oci', 'docker', 'tar', 'local'];
+
+/** Parses `type=…,dest=…` or the short forms `DIR` and `-`. */
+export function parseOutput(value: string): OutputSpec {
+  if (value === '-') return { type: 'tar', dest: '-' };
+  if (!value.includes('=')) return { type: 'local', dest: value };
+  const fields = new Map<string, string>();
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new BuildError('INVALID_ARGUMENT', `invalid --output "${value}": want type=TYPE,dest=PATH`);
+    fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  const type = fields.get('type') ?? 'local';
+  if (!TYPES.includes(type)) {
+    const hint = type === 'registry' || type === 'image' ? ' (use -t and --push for images)' : '';
+    throw new BuildError('INVALID_ARGUMENT', `invalid --output type "${type}": want one of ${TYPES.join(', ')}${hint}`);
+  }
+  const unknown = [...fields.keys()].filter((key) => key !== 'type' && key !== 'dest');
+  if (unknown.length > 0) throw new BuildError('INVALID_ARGUMENT', `--output: unsupported attribute ${unknown.join(', ')}`);
+  const dest = fields.get('dest');
+  if (!dest) throw new BuildError('INVALID_ARGUMENT', `--output type=${type} needs dest=PATH`);
+  if (type === 'local' && dest === '-') throw new BuildError('INVALID_ARGUMENT', '--output type=local needs a directory, not stdout');
+  return { type: type as OutputType, dest };
+}
+
+/** The built image as the given output. `tags` name it inside image archives (an untagged build is saved by digest). */
+export async function writeOutput(store: Store, manifest: Descriptor, tags: string[], spec: OutputSpec): Promise<void> {
+  if (spec.type === 'oci' || spec.type === 'docker') {
+    const names = tags.length > 0 ? tags : [manifest.digest];
+    if (spec.dest !== '-') {
+      await mkdir(path.dirname(path.resolve(spec.dest)), { recursive: true });
+      return saveImages(store, names, path.resolve(spec.dest), spec.type);
+    }
+    const temp = store.tempPath('output');
+    try {
+      await saveImages(store, names, temp, spec.type);
+      await pipeline(createReadStream(temp), process.stdout, { end: false });
+    } finally {
+      await rm(temp, { force: true });
+    }
+    return;
+  }
+  const image = await store.resolve(manifest.digest);
+  if (!image) throw new BuildError('STORE_CORRUPT', `the image just built (${manifest.digest}) is missing from the store`);
+  const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
+  // The read-only overlay is the flattened filesystem: whiteouts already applied, upper layers winning.
+  const mounted = await mountReadonly(store.tmpDir, await lowerDirs({ snapshots }, image.layers));
+  try {
+    if (spec.type === 'local') await copyTree(mounted.merged, path.resolve(spec.dest));
+    else await tarTree(mounted.merged, spec.dest === '-' ? '-' : path.resolve(spec.dest));
+  } finally {
+    await mounted.release();
+  }
+}
+
+function exec(command: string, args: string[], stdout: 'inherit' | 'ignore' = 'ignore'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (err) => reject(new BuildError('INTERNAL', `cannot run ${command}: ${err.message}`, { cause: err })));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new BuildError('INVALID_ARGUMENT', `writing the build output failed (${command} exited ${code}): ${stderr.trim().slice(0, 400)}`));
+    });
+  });
+}
+
+/** cp -a keeps owners, modes, times, links, devices and xattrs. */
+async function copyTree(from: string, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  await exec('cp', ['-a', '--no-target-directory', `${from}/.`, dest]);
+}
+
+/** A tar with names relative to the root (`bin/sh`, not `./bin/sh`), as BuildKit's tar exporter writes them. */
+async function tarTree(from: string, dest: string): Promise<void> {
+  const names = (await readdir(from)).sort();
+  if (dest !== '-') await mkdir(path.dirname(dest), { recursive: true });
+  const args = ['-C', from, '-c', '-f', dest, '--numeric-owner', '--xattrs', '--sort=name'];
+  await exec('tar', names.length > 0 ? [...args, '--', ...names] : [...args, '-T', '/dev/null'], dest === '-' ? 'inherit' : 'ignore');
+}

@@ -1,0 +1,162 @@
+/**
+ * `builder build --remote URL`: sends the context (a gzip tar, .dockerignore applied) to the farm API,
+ * prints the build's BuildEvents as a local build would, and ends with its status and image digest.
+ */
+import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { canSkipExcludedDir, loadIgnore } from '../context/ignore.js';
+import { resolveContext } from '../context/context-dir.js';
+import { BuildError, errorCodes, type ErrorCode } from '../errors.js';
+import type { BuildEvent } from '../events.js';
+import type { BuildFlags } from './build.js';
+import { registerSource } from './excerpt.js';
+import { parseBuildArgs, type GlobalOptions } from './options.js';
+import { plainProgress } from './progress.js';
+
+export interface RemoteFlags extends BuildFlags {
+  push?: boolean;
+  remote: string;
+  token?: string;
+}
+
+const RECONNECTS = 5;
+
+export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags, global: GlobalOptions): Promise<number> {
+  void global;
+  const { contextDir, dockerfilePath, dockerfileName } = await resolveContext(contextArg, flags.file);
+  if (path.isAbsolute(dockerfileName)) {
+    throw new BuildError('INVALID_ARGUMENT', `remote builds need the Dockerfile inside the context: ${dockerfilePath} is outside ${contextDir}`);
+  }
+  registerSource(dockerfileName, dockerfilePath);
+  const base = flags.remote.replace(/\/+$/, '');
+  const token = flags.token ?? process.env.BUILDER_TOKEN;
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const query = new URLSearchParams();
+  for (const tag of flags.tag) query.append('t', tag);
+  query.set('dockerfile', dockerfileName.split(path.sep).join('/'));
+  for (const [name, value] of Object.entries(parseBuildArgs(flags.buildArg))) query.append('buildarg', `${name}=${value}`);
+  if (flags.target) query.set('target', flags.target);
+  if (!flags.cache) query.set('nocache', 'true');
+  if (flags.push) query.set('push', 'true');
+
+  const body = await packContext(contextDir, dockerfilePath);
+  const submitted = await request(`${base}/v1/builds?${query}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip' }, body: new Uint8Array(body) });
+  const { id } = (await submitted.json()) as { id: string };
+  const quiet = flags.quiet === true || flags.progress === 'quiet';
+  if (!quiet) process.stderr.write(`remote build ${id} on ${base}\n`);
+  const print = quiet ? () => {} : plainProgress();
+
+  const cancel = (): void => { void fetch(`${base}/v1/builds/${id}`, { method: 'DELETE', headers }).catch(() => undefined); };
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
+  let done: Extract<BuildEvent, { type: 'build.done' }> | undefined;
+  try {
+    done = await followLogs(`${base}/v1/builds/${id}/logs`, headers, print);
+  } finally {
+    process.off('SIGINT', cancel);
+    process.off('SIGTERM', cancel);
+  }
+  if (done.error) {
+    const code = (done.error.code in errorCodes ? done.error.code : 'INTERNAL') as ErrorCode;
+    throw new BuildError(code, done.error.message, { file: done.error.line ? dockerfileName : undefined, line: done.error.line });
+  }
+  const status = (await (await request(`${base}/v1/builds/${id}`, { headers })).json()) as { imageDigest?: string; pushed?: { reference: string }[] };
+  const digest = status.imageDigest ?? done.imageDigest ?? '';
+  if (flags.iidfile) await writeFile(flags.iidfile, digest);
+  if (!quiet) for (const tag of flags.tag) process.stderr.write(`naming to ${tag} done (on the build farm)\n`);
+  process.stdout.write(`${digest}\n`);
+  return 0;
+}
+
+/** fetch that turns an error answer into a BuildError carrying the API's code and message. */
+async function request(url: string, init: RequestInit): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    throw new BuildError('REGISTRY_UNAVAILABLE', `cannot reach the build farm at ${new URL(url).origin}: ${(err as Error).cause ?? (err as Error).message}`, { cause: err });
+  }
+  if (response.ok) return response;
+  const text = await response.text();
+  let message = text.slice(0, 300);
+  let code: ErrorCode = response.status === 401 || response.status === 403 ? 'REGISTRY_AUTH' : 'INVALID_ARGUMENT';
+  try {
+    const parsed = JSON.parse(text) as { code?: string; message?: string };
+    message = parsed.message ?? message;
+    if (parsed.code && parsed.code in errorCodes) code = parsed.code as ErrorCode;
+  } catch {
+    // not JSON: keep the text
+  }
+  throw new BuildError(code, `build farm: ${response.status} ${message}${response.status === 401 ? ' (pass --token or set BUILDER_TOKEN)' : ''}`);
+}
+
+/** Reads the SSE stream to `build.done`, reconnecting with Last-Event-ID if the connection drops. */
+async function followLogs(url: string, headers: Record<string, string>, print: (event: BuildEvent) => void): Promise<Extract<BuildEvent, { type: 'build.done' }>> {
+  let lastId: string | undefined;
+  for (let attempt = 0; attempt <= RECONNECTS; attempt++) {
+    try {
+      const response = await request(url, { headers: { ...headers, accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) } });
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const id = /^id: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (!data) continue;
+          if (id) lastId = id;
+          const event = JSON.parse(data) as BuildEvent;
+          if (event.type === 'build.done') return event;
+          print(event);
+        }
+      }
+    } catch (err) {
+      if (err instanceof BuildError && err.code !== 'REGISTRY_UNAVAILABLE') throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+  }
+  throw new BuildError('REGISTRY_UNAVAILABLE', `lost the log stream of the remote build (${url}) ${RECONNECTS} times; see its status with GET ${url.replace(/\/logs$/, '')}`);
+}
+
+/** The context as a gzip tar: .dockerignore applied, the Dockerfile and .dockerignore always sent (as docker does). */
+export async function packContext(contextDir: string, dockerfilePath: string): Promise<Buffer> {
+  const ignored = await loadIgnore(contextDir, dockerfilePath);
+  const keep = new Set([path.relative(contextDir, dockerfilePath).split(path.sep).join('/'), '.dockerignore']);
+  const pack = tar.pack();
+  const gzip = pack.pipe(createGzip());
+  const chunks: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const finished = new Promise<void>((resolve, reject) => { gzip.on('end', resolve); gzip.on('error', reject); pack.on('error', reject); });
+  const add = (header: Partial<tar.Header> & { name: string }, body?: Buffer): Promise<void> =>
+    new Promise((resolve, reject) => pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+  const walk = async (relDir: string): Promise<void> => {
+    const names = (await readdir(path.join(contextDir, relDir))).sort();
+    for (const name of names) {
+      const rel = relDir ? `${relDir}/${name}` : name;
+      const abs = path.join(contextDir, rel);
+      const info = await lstat(abs);
+      const excluded = ignored(rel) && !keep.has(rel);
+      const common = { name: rel, mode: info.mode & 0o7777, uid: info.uid, gid: info.gid, mtime: info.mtime };
+      if (info.isDirectory()) {
+        if (excluded && canSkipExcludedDir(ignored)) continue;
+        if (!excluded) await add({ ...common, type: 'directory' });
+        await walk(rel);
+      } else if (excluded) {
+        continue;
+      } else if (info.isSymbolicLink()) {
+        await add({ ...common, type: 'symlink', linkname: await readlink(abs) });
+      } else if (info.isFile()) {
+        await add({ ...common, type: 'file', size: info.size }, await readFile(abs));
+      }
+    }
+  };
+  await walk('');
+  pack.finalize();
+  await finished;
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,87 @@
+/**
+ * `builder push`: every blob of the image (layers and config, concurrently; HEAD, mount or upload each),
+ * then the manifest under its tag. The manifest goes last so no reader sees it before its blobs.
+ */
+import PQueue from 'p-queue';
+import { loadConfig, type BuilderConfig } from '../config.js';
+import { BuildError } from '../errors.js';
+import { fullName, parseReference } from '../image/reference.js';
+import type { Descriptor } from '../image/types.js';
+import type { Store } from '../store/store.js';
+import { Authorizer } from './auth.js';
+import { BlobSources } from './blob-sources.js';
+import { DEFAULT_CHUNK_SIZE, uploadBlob, type UploadOutcome } from './blob-upload.js';
+import { RegistryClient } from './client.js';
+import { registryEndpoint } from './endpoints.js';
+import { sha256Digest } from './manifest-check.js';
+
+/** Options of a push. */
+export interface PushOptions {
+  config?: BuilderConfig;
+  onProgress?: (message: string) => void;
+  signal?: AbortSignal;
+  /** Blobs larger than this are uploaded in chunks of this size (default 64 MiB). */
+  chunkSize?: number;
+}
+
+/** What a push did, blob by blob; for progress and tests. */
+export interface PushResult {
+  reference: string;
+  digest: string;
+  blobs?: Record<string, UploadOutcome>;
+}
+
+const BLOB_CONCURRENCY = 4;
+
+/** Pushes local image `source` to `destination` (`host/repo:tag`). */
+export async function pushImage(store: Store, source: string, destination: string, options: PushOptions = {}): Promise<PushResult> {
+  const image = await store.resolve(source);
+  if (!image) throw new BuildError('IMAGE_NOT_FOUND', `cannot push "${source}": no such image in the local store`);
+  const target = parseReference(destination);
+  const config = options.config ?? (await loadConfig());
+  const endpoint = registryEndpoint(target.registry, config);
+  const client = new RegistryClient(endpoint, target.repository, new Authorizer(), 'pull,push', options.signal);
+  const name = fullName(target);
+  const sources = new BlobSources(store.root);
+
+  const manifestBytes = await store.readBlob(image.manifestDescriptor.digest);
+  const digest = sha256Digest(manifestBytes);
+  const mediaType = image.manifest.mediaType ?? image.manifestDescriptor.mediaType;
+  const blobs: Descriptor[] = [...image.manifest.layers, image.manifest.config];
+
+  // Ask for pull access to every repository we may mount from, so one token covers them all.
+  const mountFrom = new Map<string, string[]>();
+  for (const blob of blobs) {
+    const repos = (await sources.repositoriesWith(blob.digest, endpoint.authority)).filter((r) => r !== target.repository);
+    mountFrom.set(blob.digest, repos);
+    for (const repo of repos.slice(0, 1)) {
+      const scope = `repository:${repo}:pull`;
+      if (!client.context.scopes.includes(scope)) client.context.scopes.push(scope);
+    }
+  }
+
+  const outcomes: Record<string, UploadOutcome> = {};
+  const queue = new PQueue({ concurrency: BLOB_CONCURRENCY });
+  await Promise.all(blobs.map((blob) => queue.add(async () => {
+    const kind = blob === image.manifest.config ? 'config' : 'layer';
+    const outcome = await uploadBlob(client, store.blobPath(blob.digest), blob, `uploading ${kind} ${blob.digest} to ${name}`, {
+      chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      mountFrom: mountFrom.get(blob.digest) ?? [],
+    });
+    outcomes[blob.digest] = outcome;
+    const said = { exists: 'Layer already exists', mounted: 'Mounted', uploaded: 'Pushed' }[outcome];
+    options.onProgress?.(`${blob.digest.slice(7, 19)}: ${said}`);
+  }, { throwOnTimeout: true })));
+
+  const tagOrDigest = target.digest ?? target.tag ?? 'latest';
+  if (target.digest !== undefined && target.digest !== digest) {
+    throw new BuildError('INVALID_REFERENCE', `cannot push "${source}" as ${name}: its manifest digest is ${digest}`);
+  }
+  const reported = await client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
+  if (reported !== undefined && reported !== digest) {
+    throw new BuildError('REGISTRY_UNAVAILABLE', `uploading the manifest of ${name}: the registry stored digest ${reported}, expected ${digest}`);
+  }
+  await sources.record(blobs.map((b) => b.digest), endpoint.authority, target.repository).catch(() => undefined);
+  options.onProgress?.(`${target.tag ?? ''}: digest: ${digest} size: ${manifestBytes.length}`);
+  return { reference: name, digest, blobs: outcomes };
+}

@@ -1,0 +1,93 @@
+/**
+ * Named build contexts (`--build-context name=dir`, `name=docker-image://ref`). The planner turns an unknown
+ * `FROM name` / `--from=name` into `{ image: name }`; the solver asks here first. A directory becomes a
+ * stage-like output of one layer holding its files (owned 0:0, as the main context), cached by their content,
+ * so COPY --from, FROM and RUN mounts all read it the way they read any stage.
+ */
+import { createLayer, isEmptyDir } from '../layer/create.js';
+import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
+import { loadIgnore } from '../context/ignore.js';
+import { emptyImageConfig } from '../exec/config.js';
+import type { StageOutput } from '../exec/types.js';
+import type { ContainerConfig } from '../image/types.js';
+import { prepareSnapshot } from '../snapshot/mount.js';
+import type { Snapshots } from '../snapshot/snapshots.js';
+import type { Store } from '../store/store.js';
+import type { CacheBackend } from '../../cache/backend.js';
+import { digestOf } from '../../cache/key.js';
+
+/** What a `--build-context` name stands for: a local directory, or another image reference. */
+export type NamedContext = { dir: string } | { image: string };
+
+/** What turning a directory into a layer needs from the build. */
+export interface NamedContextDeps {
+  store: Store;
+  snapshots: Snapshots;
+  cache: CacheBackend;
+  sourceDateEpoch?: number;
+}
+
+export class NamedContexts {
+  private readonly outputs = new Map<string, Promise<StageOutput>>();
+
+  constructor(private readonly contexts: Readonly<Record<string, NamedContext>> = {}) {}
+
+  private lookup(name: string): NamedContext | undefined {
+    return this.contexts[name] ?? this.contexts[name.toLowerCase()];
+  }
+
+  /** Whether `ref` names a directory context (then it is no image). */
+  isDirectory(ref: string): boolean {
+    const found = this.lookup(ref);
+    return found !== undefined && 'dir' in found;
+  }
+
+  /** The image to use for `ref`: an override from `name=docker-image://…`, else `ref` itself. */
+  imageRef(ref: string): string {
+    const found = this.lookup(ref);
+    return found && 'image' in found ? found.image : ref;
+  }
+
+  /** The config a stage `FROM <directory context>` starts with: empty, as BuildKit. */
+  directoryConfig(): ContainerConfig {
+    return emptyImageConfig().config;
+  }
+
+  /** The directory context `name` as a one-layer output (built once per build, cached across builds). */
+  output(name: string, deps: NamedContextDeps): Promise<StageOutput> {
+    const found = this.lookup(name);
+    if (!found || !('dir' in found)) throw new Error(`"${name}" is not a directory build context`);
+    let output = this.outputs.get(name);
+    if (!output) {
+      output = directoryOutput(found.dir, deps);
+      this.outputs.set(name, output);
+    }
+    return output;
+  }
+}
+
+async function directoryOutput(dir: string, deps: NamedContextDeps): Promise<StageOutput> {
+  const source: CopySource = { root: dir, isContext: true, ignore: await loadIgnore(dir) };
+  const options: CopyOptions = { sources: ['.'], dest: '/', add: false, exclude: [], parents: false };
+  const key = digestOf(JSON.stringify(['builder.named-context.v1', await digestSources(source, options)]));
+  const config = emptyImageConfig();
+  const hit = await deps.cache.get(key);
+  if (hit) return { config, layers: hit.layer ? [hit.layer] : [], key };
+  const snapshot = await prepareSnapshot(deps.store.tmpDir, []);
+  try {
+    await copyInto(source, snapshot.merged, options);
+    await snapshot.unmount();
+    if (await isEmptyDir(snapshot.upperdir)) {
+      await deps.cache.put(key, { config, createdBy: `context ${dir}` });
+      return { config, layers: [], key };
+    }
+    const blobTmp = deps.store.tempPath('layer');
+    const layer = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: deps.sourceDateEpoch });
+    await deps.store.importBlobFile(blobTmp, layer.digest);
+    await deps.snapshots.adopt(layer.diffId, snapshot.upperdir);
+    await deps.cache.put(key, { layer, config, createdBy: `context ${dir}` });
+    return { config, layers: [layer], key };
+  } finally {
+    await snapshot.release();
+  }
+}

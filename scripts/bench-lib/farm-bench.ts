@@ -1,0 +1,145 @@
+/**
+ * The build farm's queue overhead and throughput (`npm run bench`, section `farm`): a real Redis, the API
+ * on a loopback port, `builder worker` child processes with stores on the bench scratch fs.
+ * - in:  POST /v1/builds sent → the first step.start event (its worker timestamp)
+ * - out: the last step.done event → GET /v1/builds/:id answering `succeeded`
+ * - throughput: 50 builds submitted at once, with 1 and with 2 workers
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import tar from 'tar-stream';
+import { buildApp } from '../../api/app.js';
+import { farmConfig } from '../../api/farm-config.js';
+import { farmContext } from '../../api/server.js';
+import type { BuildEvent } from '../../builder/events.js';
+import { startRedis } from '../../test/helpers/redis-server.js';
+import { runCommand } from './proc.js';
+import { formatDuration, median } from './report.js';
+
+const BUILDS = 50;
+const TOKEN = 'bench-token';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** What the farm bench needs from the harness. */
+export interface FarmBenchEnv {
+  repoDir: string;
+  scratchDir: string;
+  busyboxTar: string;
+  log(line: string): void;
+}
+
+function contextTar(dockerfile: string): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (chunk: unknown) => { chunks.push(chunk as Buffer); });
+  const ended = new Promise<Buffer>((resolve) => pack.on('end', () => resolve(Buffer.concat(chunks))));
+  pack.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
+  pack.finalize();
+  return ended;
+}
+
+/** Runs the farm bench and returns the BENCHMARKS.md section body (without markers). */
+export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
+  const redis = await startRedis();
+  const queue = `bench-${randomUUID()}`;
+  const vars = { BUILDER_API_TOKENS: `bench:${TOKEN}`, BUILDER_REDIS_URL: redis.url, BUILDER_QUEUE: queue };
+  const farm = farmConfig({}, vars);
+  const ctx = farmContext(farm);
+  const app = await buildApp(ctx);
+  const workers: ChildProcess[] = [];
+  try {
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const startWorker = async (index: number): Promise<void> => {
+      const root = join(env.scratchDir, `farm-worker-${index}`);
+      await mkdir(root, { recursive: true });
+      const cli = join(env.repoDir, 'dist/builder/cli/main.js');
+      await runCommand(process.execPath, [cli, 'load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
+      const child = spawn(process.execPath, [cli, 'worker'], { env: { ...process.env, ...vars, BUILDER_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
+      workers.push(child);
+      let output = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); if (output.includes('builder worker ready')) resolve(); });
+        child.once('exit', () => reject(new Error(`worker exited: ${output}`)));
+      });
+    };
+    const submit = async (dockerfile: string): Promise<string> => {
+      const response = await fetch(`${url}/v1/builds`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/x-tar' }, body: new Uint8Array(await contextTar(dockerfile)) });
+      if (response.status !== 202) throw new Error(`submit: ${response.status} ${await response.text()}`);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const waitAll = async (ids: string[]): Promise<void> => {
+      for (const id of ids) {
+        for (;;) {
+          const record = await ctx.records.get(id);
+          if (record?.state === 'succeeded') break;
+          if (record && record.state !== 'queued' && record.state !== 'running') throw new Error(`build ${id} ${record.state}: ${record.error?.message}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    };
+
+    await startWorker(0);
+    await waitAll([await submit('FROM busybox\nRUN echo warm-up\n')]);
+    const overheadIn: number[] = [];
+    const overheadOut: number[] = [];
+    for (let i = 0; i < BUILDS; i++) {
+      const posted = Date.now();
+      const id = await submit(`FROM busybox\nRUN echo overhead ${i}\n`);
+      const events = await followEvents(`${url}/v1/builds/${id}/logs`);
+      const status = (await (await fetch(`${url}/v1/builds/${id}`, { headers: AUTH })).json()) as { state: string };
+      const observed = Date.now();
+      if (status.state !== 'succeeded') throw new Error(`overhead build ${i}: ${status.state}`);
+      const firstStart = events.find((e) => e.type === 'step.start')!;
+      const lastDone = events.filter((e) => e.type === 'step.done').at(-1)!;
+      overheadIn.push(firstStart.time - posted);
+      overheadOut.push(observed - lastDone.time);
+    }
+    env.log(`farm: queue overhead in ${median(overheadIn)} ms, out ${median(overheadOut)} ms (median of ${BUILDS})`);
+
+    const throughput = async (label: string): Promise<number> => {
+      const started = Date.now();
+      const ids = await Promise.all(Array.from({ length: BUILDS }, (_, i) => submit(`FROM busybox\nRUN echo ${label} ${i}\n`)));
+      await waitAll(ids);
+      const seconds = (Date.now() - started) / 1000;
+      env.log(`farm: ${BUILDS} builds with ${label}: ${seconds.toFixed(1)} s`);
+      return seconds;
+    };
+    const one = await throughput('1 worker');
+    await startWorker(1);
+    const two = await throughput('2 workers');
+
+    const p90 = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.9)]!;
+    return [
+      '## Build farm queue overhead and throughput',
+      '',
+      `${BUILDS} trivial builds (\`FROM busybox\` + \`RUN echo N\`, a tar upload each) through \`builder serve\` (in the bench process) and`,
+      '`builder worker` child processes (concurrency 1, stores on the scratch fs), Redis on loopback. "in": POST sent →',
+      'first step.start; "out": last step.done → GET status answers succeeded (includes writing the image). Target: < 50 ms median each way.',
+      '',
+      '| measure | median | p90 |',
+      '| --- | ---: | ---: |',
+      `| queue overhead in (POST → first step starts) | ${formatDuration(median(overheadIn))} | ${formatDuration(p90(overheadIn))} |`,
+      `| queue overhead out (last step → status shows it) | ${formatDuration(median(overheadOut))} | ${formatDuration(p90(overheadOut))} |`,
+      '',
+      '| workers | 50 builds | builds/s |',
+      '| ---: | ---: | ---: |',
+      `| 1 | ${formatDuration(one * 1000)} | ${(BUILDS / one).toFixed(1)} |`,
+      `| 2 | ${formatDuration(two * 1000)} | ${(BUILDS / two).toFixed(1)} |`,
+    ].join('\n');
+  } finally {
+    for (const worker of workers) worker.kill('SIGKILL');
+    await app.close();
+    await ctx.queue.obliterate({ force: true }).catch(() => undefined);
+    await ctx.records.destroy().catch(() => undefined);
+    await ctx.close();
+    await redis.stop();
+  }
+}
+
+/** Reads a build's SSE stream to its end. */
+async function followEvents(url: string): Promise<BuildEvent[]> {
+  const text = await (await fetch(url, { headers: AUTH })).text();
+  return text.split('\n\n').map((block) => /^data: (.*)$/m.exec(block)?.[1]).filter((d): d is string => d !== undefined).map((d) => JSON.parse(d) as BuildEvent);
+}

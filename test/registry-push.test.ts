@@ -1,0 +1,137 @@
+/**
+ * Pushes to a real registry: built images read back by skopeo and docker, `build --push`, blob reuse
+ * (HEAD skips, cross-repository mounts), and a registry killed and restarted in the middle of an upload.
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Authorizer } from '../builder/registry/auth.js';
+import { uploadBlob } from '../builder/registry/blob-upload.js';
+import { RegistryClient } from '../builder/registry/client.js';
+import { registryEndpoint } from '../builder/registry/endpoints.js';
+import { pushImage } from '../builder/registry/push.js';
+import { Store } from '../builder/store/store.js';
+import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { expectSuccess, runCli, runCommand } from './helpers/cli.js';
+import { startRegistry, type RegistryServer } from './helpers/registry-server.js';
+import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+
+const dockerReady = async (): Promise<boolean> => existsSync('/var/run/docker.sock') && (await runCommand('docker', ['version'])).code === 0;
+
+describe('registry push (real docker-registry)', function () {
+  this.timeout(120_000);
+  let work: string;
+  let root: string;
+  let registry: RegistryServer;
+
+  before(async function () {
+    work = await makeTempDir('registry-push');
+    root = path.join(work, 'root');
+    await loadBusyboxFixture(root, work);
+    registry = await startRegistry();
+  });
+  after(async function () {
+    await registry?.stop();
+    await removeTempDir(work);
+  });
+
+  async function context(name: string, dockerfile: string): Promise<string> {
+    const dir = path.join(work, name);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'Dockerfile'), dockerfile);
+    return dir;
+  }
+
+  it('build --push: skopeo inspects and copies the image, docker pulls and runs it', async function () {
+    const ref = `${registry.host}/app/hello:v1`;
+    const dir = await context('hello', 'FROM busybox\nRUN echo hello-from-registry > /hello\nCMD ["cat", "/hello"]\n');
+    const built = expectSuccess(await runCli(['build', '--push', '-t', ref, dir], { root }), 'build --push');
+    const digest = built.stdout.trim().split('\n').pop();
+    assert.match(built.stderr, /Pushed/);
+
+    const inspected = JSON.parse(expectSuccess(await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]), 'skopeo inspect').stdout) as { Digest: string; Layers: string[] };
+    assert.equal(inspected.Digest, digest);
+    assert.equal(inspected.Layers.length, 2);
+    expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `dir:${path.join(work, 'copied')}`]), 'skopeo copy');
+
+    if (!(await dockerReady())) return;
+    try {
+      expectSuccess(await runCommand('docker', ['pull', ref]), 'docker pull');
+      const ran = expectSuccess(await runCommand('docker', ['run', '--rm', '--network=none', ref]), 'docker run');
+      assert.equal(ran.stdout.trim(), 'hello-from-registry');
+    } finally {
+      await runCommand('docker', ['rmi', '-f', ref]);
+    }
+  });
+
+  it('a second push uploads no blob, and a push to another repository mounts them', async function () {
+    const ref = `${registry.host}/app/hello:v1`;
+    const again = expectSuccess(await runCli(['push', ref], { root }), 'second push');
+    assert.doesNotMatch(again.stderr, /Pushed|Mounted/);
+    assert.equal(again.stderr.match(/already exists/g)?.length, 3);
+    const other = expectSuccess(await runCli(['push', ref, `${registry.host}/elsewhere/hello:v2`], { root }), 'push to another repository');
+    assert.equal(other.stderr.match(/Mounted/g)?.length, 3, other.stderr);
+    assert.doesNotMatch(other.stderr, /Pushed/);
+    expectSuccess(await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/elsewhere/hello:v2`]), 'inspect the mounted copy');
+  });
+
+  it('pushing an image that is not in the store names it', async function () {
+    const result = await runCli(['push', `${registry.host}/app/none:v1`], { root });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /app\/none:v1.*no such image/);
+  });
+
+  it('completes a push while the registry is killed and restarted mid-upload', async function () {
+    const dir = await context('big', 'FROM busybox\nRUN head -c 24000000 /dev/urandom > /big\n');
+    expectSuccess(await runCli(['build', '-t', 'big:v1', dir], { root }), 'build big');
+    const store = await Store.open(root);
+    const uploads = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories', 'crash', 'big', '_uploads');
+    let restarted = false;
+    // Restart as soon as some bytes of an upload have landed: the push is then certainly mid-upload.
+    const watcher = (async () => {
+      const deadline = Date.now() + 30_000;
+      while (!restarted && Date.now() < deadline) {
+        const sessions = existsSync(uploads) ? await readdir(uploads) : [];
+        for (const session of sessions) {
+          const data = path.join(uploads, session, 'data');
+          const size = await stat(data).then((s) => s.size, () => 0);
+          if (size > 2_000_000) {
+            restarted = true;
+            await registry.restart();
+            return;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const result = await pushImage(store, 'big:v1', `${registry.host}/crash/big:v1`, { config: { registries: {}, raw: {} }, chunkSize: 4 * 1024 * 1024 });
+    await watcher;
+    assert.ok(restarted, 'the registry was restarted during the push');
+    const image = (await store.resolve('big:v1'))!;
+    assert.equal(result.digest, image.manifestDescriptor.digest);
+    expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/crash/big:v1`, `dir:${path.join(work, 'big-copy')}`]), 'skopeo copy verifies every blob');
+  });
+
+  it('resumes a chunked upload where the registry left it when the registry restarts between chunks', async function () {
+    const store = await Store.open(root);
+    const image = (await store.resolve('busybox'))!;
+    const layer = image.manifest.layers[0]!;
+    const client = new RegistryClient(registryEndpoint(registry.host, { registries: {}, raw: {} }), 'resume/busybox', new Authorizer(), 'pull,push');
+    let reported = 0;
+    let restarting: Promise<void> | undefined;
+    const outcome = await uploadBlob(client, store.blobPath(layer.digest), layer, 'uploading the busybox layer', {
+      chunkSize: Math.ceil(layer.size / 4),
+      mountFrom: [],
+      onBytes: (bytes) => {
+        reported += bytes;
+        restarting ??= registry.restart(); // kills at once: the next chunk meets a dead registry
+      },
+    });
+    await restarting;
+    assert.equal(outcome, 'uploaded');
+    assert.equal(reported, layer.size, 'every byte went up once: the upload resumed rather than starting over');
+    const head = await fetch(`http://${registry.host}/v2/resume/busybox/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+  });
+});
