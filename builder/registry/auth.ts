@@ -3,6 +3,7 @@
  * (realm, service, scope). Tokens are cached per realm/service/scope set until they expire.
  * Credentials and tokens never go into messages.
  */
+import { assertHostAllowed } from './endpoints.js';
 import { BuildError } from '../errors.js';
 import { findCredentials, type Credentials } from './credentials.js';
 
@@ -128,6 +129,7 @@ async function fetchToken(authority: string, challenge: Challenge, scopes: strin
   }
   const what = `getting a token for ${authority} from ${url.origin}${url.pathname}`;
   let response: Response;
+  assertHostAllowed(url);
   try {
     response = await fetch(url, { headers });
   } catch (err) {

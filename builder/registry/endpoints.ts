@@ -1,6 +1,7 @@
 /** Where to send a registry's requests: its mirrors (pulls only) then itself, over https or plain http. */
 import type { BuilderConfig } from '../config.js';
 import { DEFAULT_REGISTRY } from '../image/reference.js';
+import { BuildError } from '../errors.js';
 
 /** One base URL that serves the distribution API for a registry. */
 export interface Endpoint {
@@ -19,6 +20,18 @@ const DOCKER_HUB_API = 'registry-1.docker.io';
 export function isLoopbackHost(authority: string): boolean {
   const host = authority.startsWith('[') ? authority.slice(1, authority.indexOf(']')) : authority.replace(/:\d+$/, '');
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * With BUILDER_LOOPBACK_ONLY=1 (the test suite sets it) only loopback registries may be contacted: a
+ * missing image then fails fast and nothing leaves the machine, not even a DNS lookup.
+ */
+export function assertHostAllowed(url: string | URL): void {
+  if (process.env.BUILDER_LOOPBACK_ONLY !== '1') return;
+  const { host } = typeof url === 'string' ? new URL(url) : url;
+  if (!isLoopbackHost(host)) {
+    throw new BuildError('REGISTRY_UNAVAILABLE', `not contacting ${host}: BUILDER_LOOPBACK_ONLY=1 allows loopback registries only`);
+  }
 }
 
 /** The scheme for a host with no scheme given: http when configured, insecure, or loopback. */

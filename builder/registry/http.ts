@@ -2,6 +2,7 @@
  * One HTTP exchange with a registry: per-host concurrency limit, auth challenges, retries with backoff
  * on 429/5xx and dropped connections, and errors that say what was attempted.
  */
+import { assertHostAllowed } from './endpoints.js';
 import PQueue from 'p-queue';
 import { BuildError, type ErrorCode } from '../errors.js';
 import type { Authorizer } from './auth.js';
@@ -136,8 +137,10 @@ export async function send<T>(context: RequestContext, request: RegistryRequest,
           init.body = request.body() as BodyInit;
           init.duplex = 'half';
         }
+        assertHostAllowed(request.url);
         response = await fetch(request.url, init);
       } catch (err) {
+        if (err instanceof BuildError) throw err;
         if (context.signal?.aborted) throw cancelled();
         const error = new BuildError('REGISTRY_UNAVAILABLE', `${request.what}: ${networkErrorText(err)}`, { cause: err });
         if (isRetryableNetworkError(err)) return { kind: 'retry', error };
