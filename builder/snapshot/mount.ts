@@ -93,7 +93,8 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
   const dir = await mkdtemp(join(resolve(workRoot), 'mnt-'));
   try {
     await Promise.all(['l', 'merged', 'empty', ...(writable ? ['upper', 'work'] : [])].map((name) => mkdir(join(dir, name))));
-    const lowers = lowerdirs.map((lower) => resolve(lower));
+    // A repeated lowerdir makes the mount fail with ELOOP; the top-most copy alone gives the same view.
+    const lowers = lowerdirs.map((lower) => resolve(lower)).filter((lower, index, all) => all.lastIndexOf(lower) === index);
     // Read-only overlays need two lowerdirs; an empty bottom layer also stands in for FROM scratch.
     if (lowers.length === 0 || (!writable && lowers.length === 1)) lowers.unshift(join(dir, 'empty'));
     await Promise.all(
