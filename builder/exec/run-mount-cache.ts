@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { RunMount } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import { openBindSource, bindSourceRel, type OpenedMount } from './run-mount-bind.js';
-import { tryLock, waitLock, type HeldLock } from './run-mount-lock.js';
+import { tryLock, waitLock, type HeldLock } from '../store/file-lock.js';
 import type { StepContext } from './types.js';
 
 export type CacheMount = Extract<RunMount, { type: 'cache' }>;
@@ -43,7 +43,7 @@ export async function openCacheMount(mount: CacheMount, target: string, ctx: Ste
   let slot = 'data';
   let lock: HeldLock | undefined;
   if (mount.sharing === 'locked') {
-    lock = await waitLock(path.join(dir, 'data.lock'), ctx.signal);
+    lock = await waitLock(path.join(dir, 'data.lock'), { signal: ctx.signal, pollMs: 50 });
   } else if (mount.sharing === 'private' && !mount.readonly) {
     ({ slot, lock } = await privateSlot(dir, ctx.signal));
   }
@@ -76,7 +76,7 @@ async function privateSlot(dir: string, signal?: AbortSignal): Promise<{ slot: s
 async function ensureSlot(dir: string, slot: string, mount: CacheMount, ctx: StepContext): Promise<string> {
   const slotPath = path.join(dir, slot);
   if (await isDirectory(slotPath)) return slotPath;
-  const creating = await waitLock(path.join(dir, 'create.lock'), ctx.signal);
+  const creating = await waitLock(path.join(dir, 'create.lock'), { signal: ctx.signal, pollMs: 50 });
   try {
     if (await isDirectory(slotPath)) return slotPath;
     const fresh = await mkdtemp(path.join(dir, `.new-${process.pid}-`));

@@ -13,6 +13,7 @@ import type { RunMount } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import type { OpenedMount } from './run-mount-bind.js';
 import type { StepContext } from './types.js';
+import { isProcessAlive } from '../store/file-lock.js';
 
 export type SecretMount = Extract<RunMount, { type: 'secret' }>;
 
@@ -30,20 +31,12 @@ function secretsParent(): string {
 
 const SECRET_DIR_PREFIX = 'builder-secret-';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Secret dirs of builds that were killed before they could clean up (`builder-secret-<pid>-…`). */
 async function removeOrphanedSecrets(parent: string): Promise<void> {
   for (const name of await readdir(parent).catch(() => [] as string[])) {
     const match = new RegExp(`^${SECRET_DIR_PREFIX}(\\d+)-`).exec(name);
-    if (match && !isAlive(Number(match[1]))) await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    if (match && !isProcessAlive(Number(match[1]))) await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

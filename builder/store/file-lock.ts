@@ -12,7 +12,8 @@ function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (used to spot locks and leases left by dead processes). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -47,7 +48,7 @@ async function isStale(path: string): Promise<boolean> {
     throw err;
   }
   const pid = Number.parseInt(content, 10);
-  if (Number.isInteger(pid) && pid > 0) return !isAlive(pid);
+  if (Number.isInteger(pid) && pid > 0) return !isProcessAlive(pid);
   try {
     return Date.now() - (await stat(path)).mtimeMs > EMPTY_STALE_MS;
   } catch {
@@ -78,6 +79,48 @@ async function breakStale(path: string): Promise<void> {
   }
 }
 
+/** A held lock; release is idempotent. */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/** Takes the lock at `path` if it is free (or stale); undefined when a live process holds it. */
+export async function tryLock(path: string): Promise<HeldLock | undefined> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (await createExclusive(path)) {
+      let released = false;
+      return {
+        async release() {
+          if (released) return;
+          released = true;
+          await removeQuietly(path);
+        },
+      };
+    }
+    if (!(await isStale(path))) return undefined;
+    await breakStale(path);
+  }
+  return undefined;
+}
+
+/**
+ * Waits until the lock at `path` is ours. With `timeoutMs` it gives up with a clear error; without,
+ * it waits as long as the holder lives (a cache mount may be held for a whole RUN).
+ */
+export async function waitLock(path: string, options: { signal?: AbortSignal; timeoutMs?: number; pollMs?: number } = {}): Promise<HeldLock> {
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const pollMs = options.pollMs ?? RETRY_MS;
+  for (;;) {
+    if (options.signal?.aborted) throw new BuildError('CANCELLED', 'build cancelled');
+    const held = await tryLock(path);
+    if (held) return held;
+    if (Date.now() > deadline) {
+      throw new BuildError('INTERNAL', `timed out waiting for lock ${path}; if no builder process is running, delete it`);
+    }
+    await sleep(pollMs + Math.random() * pollMs);
+  }
+}
+
 // Serialises holders inside one process, so they queue instead of polling the file.
 const inProcess = new Map<string, Promise<void>>();
 
@@ -90,21 +133,11 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promi
   inProcess.set(path, chained);
   await previous;
   try {
-    const deadline = Date.now() + TIMEOUT_MS;
-    while (!(await createExclusive(path))) {
-      if (await isStale(path)) {
-        await breakStale(path);
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new BuildError('INTERNAL', `timed out waiting for lock ${path}; if no builder process is running, delete it`);
-      }
-      await sleep(RETRY_MS + Math.random() * RETRY_MS);
-    }
+    const held = await waitLock(path, { timeoutMs: TIMEOUT_MS });
     try {
       return await fn();
     } finally {
-      await removeQuietly(path);
+      await held.release();
     }
   } finally {
     release();

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
-import { withFileLock } from './file-lock.js';
+import { isProcessAlive, withFileLock } from './file-lock.js';
 
 const WAIT_STEP_MS = 50;
 const WAIT_LIMIT_MS = 10 * 60 * 1000;
@@ -27,21 +27,12 @@ function gcLockPath(root: string): string {
   return join(gcDir(root), 'gc.lock');
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The pid a lock or lease file names, if that process is alive. */
 async function livePid(path: string): Promise<number | undefined> {
   const text = await readFile(path, 'utf8').catch(() => undefined);
   const pid = Number.parseInt(text ?? '', 10);
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? pid : undefined;
 }
 
 /** Runs `fn` as the only GC of the store at `root`. */

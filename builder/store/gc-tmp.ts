@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { TEMP_AGE_MS } from './gc-plan.js';
 import { treeSize } from './gc-size.js';
+import { isProcessAlive } from './file-lock.js';
 
 /** A temp entry that was (or would be) removed. */
 export interface TempEntry {
@@ -12,14 +13,6 @@ export interface TempEntry {
   size: number;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Mount points at or below any of `dirs` (a temp dir with a live overlay inside belongs to a running step). */
 async function mountPoints(): Promise<string[]> {
@@ -43,7 +36,7 @@ export async function staleTempEntries(tmpDir: string, now: number, buildsActive
     const pidMatch = /^[a-z]+-(\d+)-[0-9a-f]+/.exec(name);
     if (pidMatch) {
       const pid = Number(pidMatch[1]);
-      if (pid === process.pid || isAlive(pid)) continue;
+      if (pid === process.pid || isProcessAlive(pid)) continue;
     } else {
       if (buildsActive) continue;
       const info = await stat(path).catch(() => undefined);

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { tryLock, waitLock } from './run-mount-lock.js';
+import { tryLock, waitLock } from './file-lock.js';
 
 describe('cache mount lock files', function () {
   let dir = '';
@@ -48,7 +48,7 @@ describe('cache mount lock files', function () {
 
     const blocker = (await tryLock(file))!;
     const abort = new AbortController();
-    const aborted = waitLock(file, abort.signal);
+    const aborted = waitLock(file, { signal: abort.signal });
     abort.abort();
     await assert.rejects(aborted, /cancelled/);
     await blocker.release();
