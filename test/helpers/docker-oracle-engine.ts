@@ -51,7 +51,9 @@ export async function stopDockerd(state: DockerdState): Promise<void> {
  */
 export async function loadOracleBase(scratchDir: string): Promise<void> {
   const archive = await busyboxArchive(scratchDir);
-  const copy = await runCommand('skopeo', ['copy', '-q', `docker-archive:${archive}`, `docker-daemon:${ORACLE_BASE}:latest`]);
+  // skopeo ignores DOCKER_HOST unless told, and would load into the default daemon instead.
+  const daemon = process.env.DOCKER_HOST ? ['--dest-daemon-host', process.env.DOCKER_HOST] : [];
+  const copy = await runCommand('skopeo', ['copy', '-q', ...daemon, `docker-archive:${archive}`, `docker-daemon:${ORACLE_BASE}:latest`]);
   expectSuccess(copy, 'skopeo copy busybox fixture into dockerd');
 }
 

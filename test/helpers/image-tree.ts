@@ -14,7 +14,8 @@ import { REF_NAME_ANNOTATION } from '../../builder/image/types.js';
 
 /** An image as files on disk: its config and its layer tars, base first (gzip or plain). */
 export interface ImageFiles {
-  config: ImageConfig & { config?: ContainerConfig };
+  /** The parts of the image config the comparison reads (a docker-archive config may lack any of them). */
+  config: Partial<Pick<ImageConfig, 'author' | 'created'>> & { config?: ContainerConfig };
   layers: string[];
 }
 

@@ -49,39 +49,61 @@ function canonical(value: unknown): unknown {
   return entries.length === 0 ? undefined : Object.fromEntries(entries);
 }
 
-/** One line per config field that differs, e.g. `Config.User: docker "app", builder "1000"`. */
-export function diffConfigs(docker: ContainerConfig | undefined, ours: ContainerConfig | undefined, ignore: ParityIgnore[] = []): string[] {
-  const ignored = new Set(ignore.filter((entry) => entry.field).map((entry) => entry.field?.replace(/^Config\./, '')));
-  const lines: string[] = [];
+/** One difference, keyed by what an ignore entry would name (`Config.User`, `author`, or a path). */
+export interface Difference {
+  field?: string;
+  path?: string;
+  text: string;
+}
+
+/** What the comparison reads from an image config: the container config and the author. */
+export interface ComparedConfig {
+  author?: string;
+  config?: ContainerConfig;
+}
+
+/** Config fields (and MAINTAINER's author) that differ, e.g. `Config.User: docker "app", builder "1000"`. */
+export function diffConfigs(docker: ComparedConfig, ours: ComparedConfig): Difference[] {
+  const differences: Difference[] = [];
   for (const field of PARITY_FIELDS) {
-    if (ignored.has(field)) continue;
-    const want = canonical(docker?.[field]);
-    const got = canonical(ours?.[field]);
-    if (JSON.stringify(want) !== JSON.stringify(got)) lines.push(`Config.${field}: docker ${JSON.stringify(want)}, builder ${JSON.stringify(got)}`);
-  }
-  return lines;
-}
-
-function pathIgnored(entry: string, ignore: ParityIgnore[]): boolean {
-  return ignore.some(({ path }) => {
-    if (!path) return false;
-    if (path.endsWith('/**')) {
-      const dir = path.slice(0, -3);
-      return entry === dir || entry.startsWith(`${dir}/`);
+    const want = canonical(docker.config?.[field]);
+    const got = canonical(ours.config?.[field]);
+    if (JSON.stringify(want) !== JSON.stringify(got)) {
+      differences.push({ field, text: `Config.${field}: docker ${JSON.stringify(want)}, builder ${JSON.stringify(got)}` });
     }
-    return entry === path;
-  });
+  }
+  if ((docker.author ?? '') !== (ours.author ?? '')) {
+    differences.push({ field: 'author', text: `author: docker ${JSON.stringify(docker.author)}, builder ${JSON.stringify(ours.author)}` });
+  }
+  return differences;
 }
 
-/** One line per path whose description differs, is missing or is extra in builder's tree. */
-export function diffFileTrees(docker: Map<string, string>, ours: Map<string, string>, ignore: ParityIgnore[] = []): string[] {
-  const lines: string[] = [];
-  for (const [entry, want] of docker) {
-    if (pathIgnored(entry, ignore)) continue;
-    const got = ours.get(entry);
-    if (got === undefined) lines.push(`missing ${entry} (docker: ${want})`);
-    else if (got !== want) lines.push(`differs ${entry}: docker ${want}, builder ${got}`);
+/** Paths whose description differs, is missing or is extra in builder's tree. */
+export function diffFileTrees(docker: Map<string, string>, ours: Map<string, string>): Difference[] {
+  const differences: Difference[] = [];
+  for (const [path, want] of docker) {
+    const got = ours.get(path);
+    if (got === undefined) differences.push({ path, text: `missing ${path} (docker: ${want})` });
+    else if (got !== want) differences.push({ path, text: `differs ${path}: docker ${want}, builder ${got}` });
   }
-  for (const [entry, got] of ours) if (!docker.has(entry) && !pathIgnored(entry, ignore)) lines.push(`extra ${entry} (builder: ${got})`);
-  return lines;
+  for (const [path, got] of ours) if (!docker.has(path)) differences.push({ path, text: `extra ${path} (builder: ${got})` });
+  return differences;
+}
+
+function covers(entry: ParityIgnore, difference: Difference): boolean {
+  if (entry.field !== undefined) return difference.field === entry.field.replace(/^Config\./, '');
+  if (entry.path === undefined || difference.path === undefined) return false;
+  if (entry.path.endsWith('/**')) {
+    const dir = entry.path.slice(0, -3);
+    return difference.path === dir || difference.path.startsWith(`${dir}/`);
+  }
+  return difference.path === entry.path;
+}
+
+/** Splits differences into those no ignore entry documents, and ignore entries that matched nothing (stale). */
+export function applyIgnores(differences: Difference[], ignore: ParityIgnore[] = []): { undocumented: string[]; stale: ParityIgnore[] } {
+  return {
+    undocumented: differences.filter((difference) => !ignore.some((entry) => covers(entry, difference))).map((difference) => difference.text),
+    stale: ignore.filter((entry) => !differences.some((difference) => covers(entry, difference))),
+  };
 }
