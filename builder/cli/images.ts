@@ -55,6 +55,7 @@ export async function inspectCommand(names: string[], global: GlobalOptions): Pr
       Digest: image.manifestDescriptor.digest,
       RepoTags: tags.filter((t) => t.manifest.digest === image.manifestDescriptor.digest).map((t) => t.name),
       Created: image.config.created,
+      Author: image.config.author ?? '',
       Architecture: image.config.architecture,
       Os: image.config.os,
       Size: image.layers.reduce((sum, layer) => sum + layer.size, 0),

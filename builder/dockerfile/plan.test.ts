@@ -75,7 +75,7 @@ describe('dockerfile/plan instructions', () => {
     }],
     ['HEALTHCHECK CMD ["true"]', { op: 'HEALTHCHECK', healthcheck: { Test: ['CMD', 'true'] } }],
     ['ONBUILD RUN echo $X', { op: 'ONBUILD', trigger: 'RUN echo $X' }],
-    ['MAINTAINER someone <a@b.c>', undefined as unknown as Record<string, unknown>],
+    ['MAINTAINER someone <a@b.c>', { op: 'MAINTAINER', author: 'someone <a@b.c>' }],
     ['COPY a b /dst/', { op: 'COPY', sources: ['a', 'b'], dest: '/dst/', link: false, parents: false, exclude: [], heredocs: [] }],
     ['COPY ["a b", "/dest/"]', { op: 'COPY', sources: ['a b'], dest: '/dest/', link: false, parents: false, exclude: [], heredocs: [] }],
     ['COPY "a b" c\\ d /dst', { op: 'COPY', sources: ['a b', 'c d'], dest: '/dst', link: false, parents: false, exclude: [], heredocs: [] }],

@@ -76,6 +76,8 @@ export interface ShellStep extends StepBase { op: 'SHELL'; shell: string[] }
 export interface HealthcheckStep extends StepBase { op: 'HEALTHCHECK'; healthcheck: Healthcheck }
 export interface StopsignalStep extends StepBase { op: 'STOPSIGNAL'; signal: string }
 export interface OnbuildStep extends StepBase { op: 'ONBUILD'; trigger: string }
+/** Deprecated MAINTAINER: sets the image config's `author`. */
+export interface MaintainerStep extends StepBase { op: 'MAINTAINER'; author: string }
 
 export type Step =
   | RunStep
@@ -91,7 +93,8 @@ export type Step =
   | ShellStep
   | HealthcheckStep
   | StopsignalStep
-  | OnbuildStep;
+  | OnbuildStep
+  | MaintainerStep;
 
 export type StepOp = Step['op'];
 

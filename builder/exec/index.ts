@@ -23,6 +23,7 @@ const handlers: { [K in StepOp]: StepHandler<K> } = {
   HEALTHCHECK: metadata.healthcheck,
   STOPSIGNAL: metadata.stopsignal,
   ONBUILD: metadata.onbuild,
+  MAINTAINER: metadata.maintainer,
 };
 
 const inputDigesters: { [K in StepOp]?: InputsDigester<K> } = { COPY: copyInputs, ADD: copyInputs, RUN: runMountInputs };

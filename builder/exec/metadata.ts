@@ -66,6 +66,13 @@ export const stopsignal = metadataOnly<'STOPSIGNAL'>((config, step) => {
   config.StopSignal = step.signal;
 });
 
+/** MAINTAINER sets the image's author, a top-level config field rather than a container setting. */
+export const maintainer: StepHandler<'MAINTAINER'> = async (step, ctx) => {
+  const next = cloneConfig(ctx.config);
+  next.author = step.author;
+  return { config: recordStep(next, step.source, undefined, ctx.sourceDateEpoch) };
+};
+
 export const onbuild = metadataOnly<'ONBUILD'>((config, step) => {
   config.OnBuild = [...(config.OnBuild ?? []), step.trigger];
 });

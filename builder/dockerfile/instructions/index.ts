@@ -2,7 +2,8 @@
 import { BuildError } from '../../errors.js';
 import type { ParsedInstruction } from '../parse.js';
 import { cmd, entrypoint, shell } from './command.js';
-import type { InstructionHandler } from './context.js';
+import { stepBase, type InstructionHandler } from './context.js';
+import type { Step } from '../types.js';
 import { copy } from './copy.js';
 import { env, label } from './env.js';
 import { healthcheck } from './healthcheck.js';
@@ -10,10 +11,10 @@ import { expose, stopsignal, user, volume, workdir } from './metadata.js';
 import { onbuild } from './onbuild.js';
 import { run } from './run.js';
 
-/** MAINTAINER is deprecated; BuildKit only sets the config author, which no Step carries, so it yields nothing. */
-function maintainer(instruction: ParsedInstruction): undefined {
+/** MAINTAINER is deprecated; as in BuildKit it sets the image config's author (taken as written, not expanded). */
+function maintainer(instruction: ParsedInstruction): Step {
   if (instruction.rest === '') throw new BuildError('DOCKERFILE_PARSE', 'MAINTAINER requires exactly one argument');
-  return undefined;
+  return { op: 'MAINTAINER', ...stepBase(instruction), author: instruction.rest };
 }
 
 export const handlers: Readonly<Record<string, InstructionHandler>> = {
