@@ -1,10 +1,14 @@
 import type { Step, StepOp } from '../dockerfile/types.js';
 import { copy, copyInputs } from './copy.js';
 import * as metadata from './metadata.js';
-import { run } from './run.js';
-import { runMountInputs } from './run-mounts.js';
 import type { InputsDigester, StepContext, StepHandler, StepInputs, StepResult } from './types.js';
-import { workdir } from './workdir.js';
+
+// RUN and WORKDIR pull in runc, overlay mounts and the layer writer: load them when a step runs, so a
+// fully cached rebuild (the common case) does not pay for importing them.
+const run: StepHandler<'RUN'> = async (step, ctx) => (await import('./run.js')).run(step, ctx);
+const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => (await import('./workdir.js')).workdir(step, ctx);
+const runMountInputs: InputsDigester<'RUN'> = async (step, ctx) =>
+  step.mounts.length === 0 ? undefined : (await import('./run-mounts.js')).runMountInputs(step, ctx);
 
 /** Instruction → handler. Metadata handlers only change the config; the others write a layer. */
 const handlers: { [K in StepOp]: StepHandler<K> } = {

@@ -2,12 +2,11 @@
  * How a build finds its base images: the local store first, a pull when the image is missing,
  * and with `--pull` a fresh look at every tag (once per build).
  */
-import { loadConfig, type BuilderConfig } from '../config.js';
+import type { BuilderConfig } from '../config.js';
 import { BuildError } from '../errors.js';
 import { fullName, parseReference } from '../image/reference.js';
 import type { Image } from '../image/types.js';
 import type { Store } from '../store/store.js';
-import { pullImage } from './pull.js';
 
 /** Options of a build's image resolver. */
 export interface ResolveOptions {
@@ -24,7 +23,9 @@ export function imageResolver(store: Store, options: ResolveOptions = {}): (ref:
   const resolved = new Map<string, Promise<Image>>();
   let config: Promise<BuilderConfig> | undefined;
   const pull = async (ref: string): Promise<Image> => {
-    config ??= options.config ? Promise.resolve(options.config) : loadConfig();
+    // Imported on first use: most builds find every base image in the store.
+    config ??= options.config ? Promise.resolve(options.config) : import('../config.js').then((m) => m.loadConfig());
+    const { pullImage } = await import('./pull.js');
     return pullImage(store, ref, { config: await config, platform: options.platform, onProgress: options.onProgress, signal: options.signal });
   };
   const resolve = async (ref: string): Promise<Image> => {
