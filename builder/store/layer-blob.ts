@@ -1,31 +1,23 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import { defaultGzipLevel, GzipBlobWriter } from '../layer/gzip-writer.js';
 import { digestOf } from './tar-extract.js';
 
-/** A Transform that hashes what passes through it. */
-function hashing(): { stream: Transform; result: () => { digest: string; size: number } } {
-  const hash = createHash('sha256');
-  let size = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  return { stream, result: () => ({ digest: `sha256:${hash.digest('hex')}`, size }) };
-}
-
-/** Gzips an uncompressed layer tar into `outFile`, streaming; returns the blob digest/size and the diffId. */
+/**
+ * Gzips an uncompressed layer tar into `outFile` with the same writer as built layers (parallel blocks,
+ * deterministic header), streaming; returns the blob digest/size and the diffId.
+ */
 export async function gzipLayer(tarFile: string, outFile: string): Promise<{ digest: string; size: number; diffId: string }> {
-  const before = hashing();
-  const after = hashing();
-  await pipeline(createReadStream(tarFile), before.stream, createGzip(), after.stream, createWriteStream(outFile));
-  const compressed = after.result();
-  return { digest: compressed.digest, size: compressed.size, diffId: before.result().digest };
+  const handle = await open(outFile, 'w');
+  try {
+    const writer = new GzipBlobWriter(handle, defaultGzipLevel());
+    for await (const chunk of createReadStream(tarFile, { highWaterMark: 1 << 20 })) await writer.write(chunk as Buffer);
+    return await writer.finish();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** diffId (sha256 of the uncompressed tar) of a gzip layer, streaming. */
