@@ -4,7 +4,6 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 import type { Layer } from '../image/types.js';
-import { extractLayer } from '../layer/extract.js';
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
 
@@ -70,6 +69,8 @@ export class Snapshots {
     await mkdir(this.snapshotsDir, { recursive: true });
     const temp = await mkdtemp(join(this.tmpDir, 'extract-'));
     try {
+      // Imported on first use: a warm store rarely extracts anything.
+      const { extractLayer } = await import('../layer/extract.js');
       const { diffId } = await extractLayer(blob, temp);
       if (diffId !== layer.diffId) {
         throw new BuildError('LAYER_INVALID', `layer ${layer.digest} unpacks to ${diffId}, but the image says its diffId is ${layer.diffId}`);
