@@ -1,7 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { canonicalJson, digestOf, type CacheKeyPreimage } from './key.js';
+import { writeFileAtomic } from '../builder/store/atomic-write.js';
 
 /**
  * What a step looked like the last time it ran at this place in this Dockerfile: its key preimage and,
@@ -40,9 +40,7 @@ export class TraceStore {
   async put(identity: string, trace: StepTrace): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const file = this.file(identity);
-    const tmp = `${file}.${randomUUID()}.tmp`;
-    await writeFile(tmp, JSON.stringify(trace));
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(trace), { sync: false });
   }
 }
 

@@ -1,8 +1,8 @@
-import { mkdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { CacheBackend, CacheEntry } from './backend.js';
 import type { CacheKey } from './key.js';
+import { writeFileAtomic } from '../builder/store/atomic-write.js';
 
 /** Cache records as JSON files under `<store>/cache/`, one per key, written atomically. */
 export class LocalCache implements CacheBackend {
@@ -47,8 +47,6 @@ export class LocalCache implements CacheBackend {
   async put(key: CacheKey, entry: CacheEntry): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const file = this.recordPath(key);
-    const tmp = `${file}.${randomUUID()}.tmp`;
-    await writeFile(tmp, JSON.stringify(entry));
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(entry), { sync: false });
   }
 }

@@ -14,7 +14,10 @@ describe('scripts/start-dockerd.sh + stop-dockerd.sh', function () {
   let env: NodeJS.ProcessEnv = {};
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await findExecutable('dockerd')) || !(await findExecutable('/usr/bin/docker'))) this.skip();
+    if (process.getuid?.() !== 0 || !(await findExecutable('dockerd')) || !(await findExecutable('/usr/bin/docker'))) {
+      console.log('      skipped: starting a second dockerd needs root and Debian docker.io (dockerd, /usr/bin/docker)');
+      this.skip();
+    }
     // Short path: the daemon's sockets live under it and unix socket paths are limited to 108 bytes.
     work = await mkdtemp('/tmp/dkd-');
     env = {

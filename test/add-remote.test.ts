@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
@@ -54,9 +54,8 @@ describe('ADD of remote sources (CLI)', function () {
   let requests = 0;
 
   before(async function () {
-    root = await makeTempDir('add-remote-root');
     scratch = await makeTempDir('add-remote-scratch');
-    await loadBusyboxFixture(root, scratch);
+    root = await makeFixtureRoot('add-remote-root', scratch);
     server = http.createServer((req, res) => {
       requests++;
       const file = files.get(req.url ?? '');

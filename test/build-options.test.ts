@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, runCommand, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
@@ -18,9 +18,8 @@ describe('build options (CLI)', function () {
   let counter = 0;
 
   before(async function () {
-    root = await makeTempDir('build-options-root');
     scratch = await makeTempDir('build-options-scratch');
-    await loadBusyboxFixture(root, scratch);
+    root = await makeFixtureRoot('build-options-root', scratch);
   });
 
   after(async function () {

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { cliMain, expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
@@ -59,9 +59,8 @@ describe('layer cache', function () {
     expectSuccess(await runCli(['build', '--progress=plain', '-t', 'cache-app', ...extra, dir], { root: buildRoot, env }), 'builder build');
 
   before(async function () {
-    root = await makeTempDir('cache-root');
     scratch = await makeTempDir('cache-scratch');
-    await loadBusyboxFixture(root, scratch);
+    root = await makeFixtureRoot('cache-root', scratch);
     context = path.join(scratch, 'context');
     await mkdir(path.join(context, 'late'), { recursive: true });
     await writeFile(path.join(context, 'Dockerfile'), DOCKERFILE);
@@ -152,11 +151,9 @@ describe('layer cache', function () {
     const cloneB = path.join(scratch, 'elsewhere', 'clone-b');
     await cp(context, cloneA, { recursive: true });
     await cp(context, cloneB, { recursive: true, preserveTimestamps: false });
-    const rootA = await makeTempDir('cache-repro-a');
-    const rootB = await makeTempDir('cache-repro-b');
+    const rootA = await makeFixtureRoot('cache-repro-a', scratch);
+    const rootB = await makeFixtureRoot('cache-repro-b', scratch);
     try {
-      await loadBusyboxFixture(rootA, scratch);
-      await loadBusyboxFixture(rootB, scratch);
       const env = { SOURCE_DATE_EPOCH: '1700000000' };
       const a = await build([], cloneA, rootA, env);
       await new Promise((resolve) => setTimeout(resolve, 1100)); // a different wall clock second
@@ -191,9 +188,8 @@ describe('layer cache', function () {
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN seq 1 3000000 > /numbers && mkdir /many && for i in $(seq 1 300); do echo $i > /many/$i; done\nRUN wc -l /numbers > /count\n');
     const env = { SOURCE_DATE_EPOCH: '1700000000' };
-    const cleanRoot = await makeTempDir('cache-kill-clean');
+    const cleanRoot = await makeFixtureRoot('cache-kill-clean', scratch);
     try {
-      await loadBusyboxFixture(cleanRoot, scratch);
       const clean = imageId(await build([], dir, cleanRoot, env));
       for (const delayMs of [150, 400, 700, 1000, 1400]) {
         await killedBuild(root, dir, delayMs, env);

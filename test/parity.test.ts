@@ -124,7 +124,7 @@ describe('parity with Docker/BuildKit (test-dockerfiles)', function () {
   });
 
   it(`has at least ${MIN_CASES} cases`, function () {
-    if (only) this.skip();
+    if (only) this.skip(); // BUILDER_CASE picks one case on purpose; counting cases makes no sense then
     assert.ok(cases.length >= MIN_CASES, `expected at least ${MIN_CASES} cases in test-dockerfiles/, found ${cases.length}`);
   });
 

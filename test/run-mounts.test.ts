@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
@@ -78,9 +78,8 @@ describe('RUN --mount and build secrets (CLI)', function () {
   };
 
   before(async function () {
-    root = await makeTempDir('run-mounts-root');
     scratch = await makeTempDir('run-mounts-scratch');
-    await loadBusyboxFixture(root, scratch);
+    root = await makeFixtureRoot('run-mounts-root', scratch);
   });
 
   after(async function () {

@@ -98,18 +98,7 @@ export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
 // ---- decoding ----
 
 /** A raw header block as read, before PAX/GNU extensions are applied. */
-export interface RawHeader {
-  name: string;
-  typeFlag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-}
+export type RawHeader = Omit<TarHeader, 'type' | 'xattrs'> & { typeFlag: string };
 
 function readString(block: Buffer, offset: number, width: number): string {
   const end = block.indexOf(0, offset);

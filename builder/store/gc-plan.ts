@@ -112,7 +112,7 @@ export function planPrune(scan: StoreScan, options: PruneOptions, context: PlanC
 
   const looseAge = (file: LooseFile): number => now - file.mtimeMs;
   const looseFiles = scan.looseFiles.filter((file) =>
-    file.path.endsWith('.tmp') ? looseAge(file) >= TEMP_AGE_MS : options.all || looseAge(file) >= Math.max(untilMs, TEMP_AGE_MS));
+    /\.tmp(-|$)/.test(file.path) ? looseAge(file) >= TEMP_AGE_MS : options.all || looseAge(file) >= Math.max(untilMs, TEMP_AGE_MS));
   for (const file of looseFiles) size -= file.size;
 
   return {

@@ -1,7 +1,7 @@
 /** Disk usage as `du -sb` counts it: apparent sizes of every entry (directories included), hard links once. */
 import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './oci-index.js';
+import { writeFileAtomic } from './atomic-write.js';
 
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;

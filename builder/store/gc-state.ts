@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gcDir } from './gc-lease.js';
 import { SnapshotSizes } from './gc-size.js';
-import { writeFileAtomic } from './oci-index.js';
+import { writeFileAtomic } from './atomic-write.js';
 import type { Store } from './store.js';
 
 /** What `gc/state.json` holds. */

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadBusyboxFixture } from '../../test/helpers/busybox-fixture.js';
+import { makeFixtureRoot } from '../../test/helpers/busybox-fixture.js';
 import { cliMain, expectSuccess, runCli, runCommand, type CliResult } from '../../test/helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../../test/helpers/temp-root.js';
 import type { DiskUsage } from './gc-df.js';
@@ -48,9 +48,8 @@ describe('builder prune / system df (real store)', function () {
   };
 
   beforeEach(async function () {
-    root = await makeTempDir('gc-root');
     scratch = await makeTempDir('gc-scratch');
-    await loadBusyboxFixture(root, scratch);
+    root = await makeFixtureRoot('gc-root', scratch);
   });
 
   afterEach(async function () {

@@ -1,35 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-write.js';
 import { BuildError } from '../errors.js';
 import { canonicalJson } from '../image/manifest.js';
 import { normalizeTag } from '../image/reference.js';
 import { MEDIA_TYPES, REF_NAME_ANNOTATION, type Descriptor, type ImageIndex } from '../image/types.js';
 
 export const EMPTY_INDEX: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
-
-/** Writes `content` to `path` via a synced temp file and rename, so readers see the old or the new file, never a mix. */
-export async function writeFileAtomic(path: string, content: string | Buffer, options: { overwrite: boolean } = { overwrite: true }): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    if (options.overwrite) {
-      await rename(temp, path);
-      return;
-    }
-    // link() refuses to replace, which makes "create unless present" atomic.
-    await link(temp, path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-  } finally {
-    if (!options.overwrite) await unlink(temp).catch(() => undefined);
-  }
-}
 
 export async function readIndex(path: string): Promise<ImageIndex> {
   let text: string;

@@ -6,9 +6,10 @@ import { BuildError } from '../errors.js';
 import { parseReference, normalizeTag } from '../image/reference.js';
 import { MEDIA_TYPES, type Descriptor, type Image, type ImageIndex, type ImageManifest } from '../image/types.js';
 import { withFileLock } from './file-lock.js';
+import { writeFileAtomic } from './atomic-write.js';
 import { isIndexMediaType, loadImage, pickManifest } from './image-lookup.js';
 import {
-  EMPTY_INDEX, aliasOf, canonicalTagOf, plainDescriptor, readIndex, refNameOf, taggedEntry, writeFileAtomic, writeIndex,
+  EMPTY_INDEX, aliasOf, canonicalTagOf, plainDescriptor, readIndex, refNameOf, taggedEntry, writeIndex,
 } from './oci-index.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;

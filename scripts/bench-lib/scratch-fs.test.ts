@@ -10,7 +10,10 @@ describe('bench scratch fs', function () {
   let work = '';
 
   before(function () {
-    if (process.getuid?.() !== 0) this.skip(); // loop mounts need root
+    if (process.getuid?.() !== 0) {
+      console.log('      skipped: loop-mounting an ext4 scratch image needs root');
+      this.skip();
+    }
   });
   beforeEach(async () => {
     work = await mkdtemp(join(tmpdir(), 'scratch-fs-test-'));

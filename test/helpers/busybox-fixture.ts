@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import tar, { type Header } from 'tar-stream';
 import { expectSuccess, repoRoot, runCli, runCommand } from './cli.js';
+import { makeTempDir } from './temp-root.js';
 
 const BUSYBOX_BINARY = '/bin/busybox';
 const FIXED_MTIME = new Date('2024-01-01T00:00:00Z');
@@ -121,4 +122,11 @@ export async function busyboxArchive(scratchDir: string): Promise<string> {
 export async function loadBusyboxFixture(root: string, scratchDir: string): Promise<void> {
   const archive = await busyboxArchive(scratchDir);
   expectSuccess(await runCli(['load', '-i', archive], { root }), 'builder load busybox');
+}
+
+/** A fresh temporary store (a BUILDER_ROOT) with busybox:latest loaded; remove it with removeTempDir. */
+export async function makeFixtureRoot(prefix: string, scratchDir: string): Promise<string> {
+  const root = await makeTempDir(prefix);
+  await loadBusyboxFixture(root, scratchDir);
+  return root;
 }

@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+import { link, open, rename, unlink } from 'node:fs/promises';
+
+/**
+ * Writes `content` to `path` via a temp file and rename, so readers see the old or the new file, never a mix.
+ * `sync: false` skips the fsync for files that can be rebuilt (cache records, traces): a crash of the machine may
+ * then leave an empty file, which their readers treat as missing.
+ */
+export async function writeFileAtomic(
+  path: string,
+  content: string | Buffer,
+  options: { overwrite?: boolean; sync?: boolean } = {},
+): Promise<void> {
+  const overwrite = options.overwrite ?? true;
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(content);
+    if (options.sync ?? true) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    if (overwrite) {
+      await rename(temp, path);
+      return;
+    }
+    // link() refuses to replace, which makes "create unless present" atomic.
+    await link(temp, path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  } finally {
+    if (!overwrite) await unlink(temp).catch(() => undefined);
+  }
+}
