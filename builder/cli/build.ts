@@ -51,8 +51,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build may use.
-    const result = await withBuildLease(store.root, () => build(store, {
+    // build() holds a GC lease of its own while it runs.
+    const result = await build(store, {
       contextDir,
       dockerfilePath,
       dockerfileName,
@@ -71,10 +71,13 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       pull: flags.pull === true,
       labels: parseLabels(flags.label ?? []),
       buildContexts,
-    }).then(async (built) => {
-      for (const spec of outputs) await writeOutput(store, built.manifest, built.tags, spec);
-      return built;
-    }));
+    });
+    // Writing outputs reads the image's blobs and snapshots: keep a concurrent prune off them meanwhile.
+    if (outputs.length > 0) {
+      await withBuildLease(store.root, async () => {
+        for (const spec of outputs) await writeOutput(store, result.manifest, result.tags, spec);
+      });
+    }
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
     if (!quiet) for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
     if (flags.push) await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal);
