@@ -21,6 +21,12 @@ export type ErrorCode =
   | 'REGISTRY_NOT_FOUND'
   | 'REGISTRY_UNAVAILABLE'
   | 'CANCELLED'
+  | 'CONTAINER_NOT_FOUND'
+  | 'NETWORK_NOT_FOUND'
+  | 'VOLUME_NOT_FOUND'
+  | 'PORT_IN_USE'
+  | 'CONFLICT'
+  | 'NOT_SUPPORTED'
   | 'INTERNAL';
 
 export interface ErrorCodeInfo {
@@ -52,6 +58,13 @@ export const errorCodes: Record<ErrorCode, ErrorCodeInfo> = {
   REGISTRY_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },
   REGISTRY_UNAVAILABLE: { exitCode: 1, httpStatus: 503, retryable: true },
   CANCELLED: { exitCode: 130, httpStatus: 409, retryable: false },
+  // The run side: docker's statuses (404 no such …, 409 name in use / container running / volume in use).
+  CONTAINER_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },
+  NETWORK_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },
+  VOLUME_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },
+  PORT_IN_USE: { exitCode: 125, httpStatus: 500, retryable: false },
+  CONFLICT: { exitCode: 1, httpStatus: 409, retryable: false },
+  NOT_SUPPORTED: { exitCode: 1, httpStatus: 501, retryable: false },
   INTERNAL: { exitCode: 1, httpStatus: 500, retryable: true },
 };
 
