@@ -59,6 +59,12 @@ export interface FarmConfig {
     /** SIGTERM: a running build gets this long to finish, then it is requeued. */
     gracePeriodMs: number;
     network: 'host' | 'none';
+    /** The farm's shared layer cache: blobs in this registry repository (HOST/REPO), index in the queue's Redis. */
+    cacheRepo?: string;
+    /** `shared` (Redis + registry only) or `tiered` (local records first, then shared; the default). */
+    cacheMode: 'shared' | 'tiered';
+    /** LRU bound of the shared index, in records. */
+    cacheMaxRecords: number;
   };
   webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
 }
@@ -183,6 +189,9 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       lockDurationMs: num(worker, 'worker', 'lock_duration_ms', 30_000),
       gracePeriodMs: num(worker, 'worker', 'grace_period_ms', 60_000),
       network,
+      cacheRepo: env.BUILDER_CACHE_REPO ?? str(worker, 'worker', 'cache_repo'),
+      cacheMode: str(worker, 'worker', 'cache_mode') === 'shared' ? 'shared' : 'tiered',
+      cacheMaxRecords: Math.max(1, num(worker, 'worker', 'cache_max_records', 100_000)),
     },
     webhooks: {
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'REGISTRY_NOT_FOUND'
   | 'REGISTRY_UNAVAILABLE'
   | 'CANCELLED'
+  | 'CACHE_BLOB_UNAVAILABLE'
   | 'CONTAINER_NOT_FOUND'
   | 'NETWORK_NOT_FOUND'
   | 'VOLUME_NOT_FOUND'
@@ -58,6 +59,8 @@ export const errorCodes: Record<ErrorCode, ErrorCodeInfo> = {
   REGISTRY_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },
   REGISTRY_UNAVAILABLE: { exitCode: 1, httpStatus: 503, retryable: true },
   CANCELLED: { exitCode: 130, httpStatus: 409, retryable: false },
+  // A cached layer's blob could not be fetched from where the cache said it lives; the engine re-runs the step.
+  CACHE_BLOB_UNAVAILABLE: { exitCode: 1, httpStatus: 503, retryable: true },
   // The run side: docker's statuses (404 no such …, 409 name in use / container running / volume in use).
   CONTAINER_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },
   NETWORK_NOT_FOUND: { exitCode: 1, httpStatus: 404, retryable: false },

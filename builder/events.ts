@@ -1,10 +1,12 @@
 /** The one progress vocabulary: the CLI prints it, the worker publishes it, the API streams it. */
 export type BuildEvent =
   | { type: 'step.start'; stepId: string; name: string; line?: number; time: number; /** why the cache could not be used */ reason?: string }
-  | { type: 'step.cached'; stepId: string; name: string; line?: number; time: number }
+  | { type: 'step.cached'; stepId: string; name: string; line?: number; time: number; /** who made the record, when another worker did */ builtBy?: string }
   | { type: 'step.log'; stepId: string; stream: 'stdout' | 'stderr'; data: string; time: number }
   | { type: 'step.done'; stepId: string; name: string; durationMs: number; time: number; reason?: string }
   | { type: 'step.error'; stepId: string; name: string; code: string; message: string; line?: number; time: number }
+  /** Something the user should know that did not fail the build (a broken cache record, an unreachable cache). */
+  | { type: 'warning'; message: string; stepId?: string; time: number }
   | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } };
 
 export type EventSink = (event: BuildEvent) => void;

@@ -1,21 +1,61 @@
-import type { ImageConfig, Layer } from '../builder/image/types.js';
+import type { Layer } from '../builder/image/types.js';
+import type { ConfigDelta } from './config-delta.js';
 import type { CacheKey, CacheKeyPreimage } from './key.js';
 
-/** What a step produced: its layer (none for metadata-only steps or empty diffs) and the image config after it. */
+/**
+ * What a step produced: its layer (none for metadata-only steps or empty diffs) and what it changed in the
+ * image config. The record's size follows the step, never the steps before it (cache/config-delta.ts).
+ */
 export interface CacheEntry {
   layer?: Layer;
-  config: ImageConfig;
+  delta: ConfigDelta;
   /** The instruction text, for explanations and `builder system df`. */
   createdBy: string;
   preimage?: CacheKeyPreimage;
+  /** The worker (or machine) that ran the step, when a shared index says so. */
+  builtBy?: string;
+}
+
+/** A hit, with the backend that answered (for metrics and `CACHED (built by …)`). */
+export interface CacheHit extends CacheEntry {
+  backend: string;
+  /** The layer's blob is not in the local store: it is fetched from `blobSource` only when its files are needed. */
+  blobSource?: string;
+}
+
+/** What a backend may use for one call: the build's warning channel and cancellation. */
+export interface CacheCall {
+  /** Reports a problem that did not fail the build (the caller shows each distinct message once). */
+  warn(message: string): void;
+  signal?: AbortSignal;
+  /** Bytes a backend uploaded to publish a layer (metrics). */
+  published?(bytes: number): void;
 }
 
 /**
- * Where step results are remembered. `local` keeps records on disk beside the store; `shared`
- * (a later backend) keeps the index in Redis and blobs in a registry. Implementations must treat a
- * record whose layer blob is gone as a miss, and must never throw for a miss.
+ * A lease for single-flight: while held, other workers that reach the same key wait for its record instead of
+ * running the step. `release` is idempotent.
+ */
+export interface CacheLease {
+  release(): Promise<void>;
+}
+
+/**
+ * Where step results are remembered. `local` keeps records on disk beside the store; `shared` keeps the index
+ * in Redis and blobs in a registry repository; `tiered` asks local first. Implementations treat a record whose
+ * layer blob is gone as a miss and never throw for a cache failure: they warn through `call` and miss.
  */
 export interface CacheBackend {
-  get(key: CacheKey): Promise<CacheEntry | undefined>;
-  put(key: CacheKey, entry: CacheEntry): Promise<void>;
+  readonly name: string;
+  get(key: CacheKey, call: CacheCall): Promise<CacheHit | undefined>;
+  /** Remembers a step's result; `layerPath` is the local blob, for backends that publish it elsewhere. */
+  put(key: CacheKey, entry: CacheEntry, call: CacheCall, layerPath?: string): Promise<void>;
+  /**
+   * Single-flight across processes: resolves to a lease when this caller should run the step, or to a hit when
+   * another holder finished it meanwhile. Backends without a farm return a lease at once.
+   */
+  acquire?(key: CacheKey, call: CacheCall, onWait: (holder: string) => void): Promise<CacheLease | CacheHit>;
+  /** Forgets a record found to be broken (its blob is gone or corrupt) so the next build repairs it. */
+  forget?(key: CacheKey): Promise<void>;
+  close?(): Promise<void>;
 }

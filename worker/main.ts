@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { BuilderConfig } from '../builder/config.js';
 import type { BuildRequest } from '../builder/request.js';
-import type { Store } from '../builder/store/store.js';
+import type { Engine } from '../builder/engine.js';
 import type { FarmConfig } from '../api/farm-config.js';
 import { BuildRecords } from './build-records.js';
 import { createProcessor, type AbortReason, type BuildOutcome } from './processor.js';
@@ -22,7 +22,7 @@ export interface FarmWorker {
   requeueRunning(): void;
 }
 
-export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig, store: Store): Promise<FarmWorker> {
+export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig, engine: Engine): Promise<FarmWorker> {
   const logger = pino({ name: 'builder-worker' });
   const redis = new Redis(farm.redisUrl, { maxRetriesPerRequest: null });
   const subscriber = redis.duplicate();
@@ -42,7 +42,7 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   });
 
   const processor = createProcessor({
-    records, store, builderConfig, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
+    records, engine, builderConfig, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
     network: farm.worker.network, active, log: (message, fields) => logger.info(fields ?? {}, message),
   });
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });

@@ -9,8 +9,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { BuilderConfig } from '../builder/config.js';
 import { BuildError, errorCodes, errorMessage } from '../builder/errors.js';
 import type { BuildRequest } from '../builder/request.js';
-import { build } from '../builder/solver/solve.js';
-import type { Store } from '../builder/store/store.js';
+import type { Engine } from '../builder/engine.js';
 import type { BuildRecords, BuildRecord, BuildState } from './build-records.js';
 import { fetchContext } from './fetch-context.js';
 import { EventPublisher } from './publish.js';
@@ -21,7 +20,7 @@ export type AbortReason = { kind: 'cancel'; message: string } | { kind: 'shutdow
 /** What a processor needs; `active` lets the worker abort running builds (cancel, shutdown). */
 export interface ProcessorDeps {
   records: BuildRecords;
-  store: Store;
+  engine: Engine;
   builderConfig: BuilderConfig;
   hostname: string;
   attempts: number;
@@ -47,7 +46,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
     const started = Date.now();
     const publisher = new EventPublisher(records, id);
     // Under the store, not /tmp: a worker killed mid-build leaves nothing behind outside its BUILDER_ROOT.
-    const workDir = await mkdtemp(path.join(deps.store.tmpDir, 'context-'));
+    const workDir = await mkdtemp(path.join(deps.engine.store.tmpDir, 'context-'));
     try {
       const running = await records.update(id, (r) => (r.state === 'cancelled' ? undefined
         : { ...r, state: 'running', startedAt: started, steps: [], error: undefined, workers: [...r.workers, deps.hostname] }));
@@ -60,16 +59,17 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       if (!(await stat(dockerfilePath).then((s) => s.isFile(), () => false))) {
         throw new BuildError('INVALID_ARGUMENT', `Dockerfile "${request.dockerfile}" not found in the build context`);
       }
-      const result = await build(deps.store, {
+      const result = await deps.engine.build({
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
-        target: request.target, noCache: request.noCache, network: deps.network, onEvent: publisher.onEvent, signal: entry.controller.signal,
-      });
+        target: request.target, noCache: request.noCache, network: deps.network,
+      }, { onEvent: publisher.onEvent, signal: entry.controller.signal });
+      publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = [];
       if (request.push) {
         const { pushImage } = await import('../builder/registry/push.js');
         for (const tag of request.tags) {
           checkCancelled(entry.controller.signal);
-          pushed.push(await pushImage(deps.store, tag, tag, { config: deps.builderConfig, signal: entry.controller.signal }));
+          pushed.push(await pushImage(deps.engine.store, tag, tag, { config: deps.builderConfig, signal: entry.controller.signal }));
         }
       }
       await publisher.flush();

@@ -3,22 +3,22 @@
  * step events also update the record's step list. The engine's own `build.done` is held back: the
  * worker publishes the one final `build.done` after pushing, so a failed push is the build's outcome.
  */
-import { STEP_LOG_LIMIT, type BuildEvent } from '../builder/events.js';
+import type { BuildEvent } from '../builder/events.js';
 import type { BuildRecords, StepRecord } from './build-records.js';
 
 export class EventPublisher {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
-  private readonly logged = new Map<string, number>();
   cachedSteps = 0;
   executedSteps = 0;
+  /** The engine's cache counters for this build, once it finished. */
+  cacheStats?: { hits: Record<string, number>; misses: number; waits: number; bytesFetched: number; bytesPublished: number };
 
   constructor(private readonly records: BuildRecords, private readonly id: string) {}
 
   /** The engine's EventSink: synchronous, ordered through one promise chain. */
   readonly onEvent = (event: BuildEvent): void => {
     if (event.type === 'build.done') return;
-    if (event.type === 'step.log' && !this.withinLogLimit(event)) return;
     if (event.type === 'step.cached') this.cachedSteps++;
     if (event.type === 'step.done') this.executedSteps++;
     this.enqueue(async () => {
@@ -40,19 +40,6 @@ export class EventPublisher {
 
   private enqueue(task: () => Promise<void>): void {
     this.chain = this.chain.then(task).catch((err: unknown) => { this.failure ??= err; });
-  }
-
-  private withinLogLimit(event: Extract<BuildEvent, { type: 'step.log' }>): boolean {
-    const before = this.logged.get(event.stepId) ?? 0;
-    const after = before + event.data.length;
-    this.logged.set(event.stepId, after);
-    if (after <= STEP_LOG_LIMIT) return true;
-    if (before <= STEP_LOG_LIMIT) {
-      this.enqueue(async () => {
-        await this.records.publish(this.id, { ...event, data: '\n[output clipped, log limit 2MiB reached]\n' });
-      });
-    }
-    return false;
   }
 }
 

@@ -12,7 +12,7 @@ import { BuildError } from '../errors.js';
 import { lowerDirs } from '../exec/commit.js';
 import type { Descriptor } from '../image/types.js';
 import { mountReadonly } from '../snapshot/mount.js';
-import { Snapshots } from '../snapshot/snapshots.js';
+import { storeSnapshots } from '../snapshot/store-snapshots.js';
 import { saveImages } from '../store/archive.js';
 import type { Store } from '../store/store.js';
 
@@ -68,7 +68,7 @@ export async function writeOutput(store: Store, manifest: Descriptor, tags: stri
   }
   const image = await store.resolve(manifest.digest);
   if (!image) throw new BuildError('STORE_CORRUPT', `the image just built (${manifest.digest}) is missing from the store`);
-  const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
+  const snapshots = storeSnapshots(store);
   // The read-only overlay is the flattened filesystem: whiteouts already applied, upper layers winning.
   const mounted = await mountReadonly(store.tmpDir, await lowerDirs({ snapshots }, image.layers));
   try {

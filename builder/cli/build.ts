@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { BuildError, errorMessage } from '../errors.js';
 import type { BuildEvent } from '../events.js';
-import { build } from '../solver/solve.js';
+import { createEngine } from '../engine.js';
 import { withBuildLease } from '../store/gc-lease.js';
-import { Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
 import { parseOutput, writeOutput } from './build-output.js';
 import { registerSource } from './excerpt.js';
@@ -43,7 +43,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const buildArgs = parseBuildArgs(flags.buildArg);
   const secrets = await loadSecrets(flags.secret ?? []);
   if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');
-  const store = await Store.open(global.root);
+  const engine = await createEngine({ root: global.root });
+  const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
   const abort = new AbortController();
@@ -51,8 +52,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    // build() holds a GC lease of its own while it runs.
-    const result = await build(store, {
+    // engine.build() holds a GC lease of its own while it runs.
+    const result = await engine.build({
       contextDir,
       dockerfilePath,
       dockerfileName,
@@ -66,12 +67,10 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       memoryBytes: parseSize(flags.memory),
       pidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit'),
       secrets,
-      onEvent,
-      signal: abort.signal,
       pull: flags.pull === true,
       labels: parseLabels(flags.label ?? []),
       buildContexts,
-    });
+    }, { onEvent, signal: abort.signal });
     // Writing outputs reads the image's blobs and snapshots: keep a concurrent prune off them meanwhile.
     if (outputs.length > 0) {
       await withBuildLease(store.root, async () => {
@@ -86,6 +85,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     await autoGcAfterBuild(store, quiet);
     return 0;
   } finally {
+    await engine.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -63,17 +63,23 @@ export function registerFarmCommands(program: Command): void {
     .option('--redis <url>', 'Redis URL (env BUILDER_REDIS_URL)')
     .option('--queue <name>', 'BullMQ queue name (default builds)')
     .option('--concurrency <n>', 'builds at once (default [worker] concurrency, 1)')
+    .option('--cache-repo <host/repo>', 'share the layer cache across the farm: blobs in this registry repository, index in Redis (env BUILDER_CACHE_REPO)')
     .option('--config <file>', 'config file (default $BUILDER_CONFIG)')
-    .action(async (flags: FarmFlags & { concurrency?: string }) => {
+    .action(async (flags: FarmFlags & { concurrency?: string; cacheRepo?: string }) => {
       const global = program.opts<GlobalOptions>();
       const { farm, builder } = await loadFarm(flags);
       const concurrency = parsePositiveInt(flags.concurrency, '--concurrency');
       if (concurrency) farm.worker.concurrency = concurrency;
-      const { Store } = await import('../store/store.js');
-      const store = await Store.open(global.root);
+      if (flags.cacheRepo) farm.worker.cacheRepo = flags.cacheRepo;
+      const { createEngine } = await import('../engine.js');
+      const cacheRepo = farm.worker.cacheRepo;
+      const engine = await createEngine({
+        root: global.root, config: builder,
+        cache: cacheRepo ? { type: farm.worker.cacheMode, redisUrl: farm.redisUrl, repo: cacheRepo, maxRecords: farm.worker.cacheMaxRecords } : { type: 'local' },
+      });
       const { startWorker } = await import('../../worker/main.js');
-      const worker = await startWorker(farm, builder, store);
-      process.stderr.write(`builder worker ready (queue ${farm.queue}, concurrency ${farm.worker.concurrency}, store ${store.root})\n`);
+      const worker = await startWorker(farm, builder, engine);
+      process.stderr.write(`builder worker ready (queue ${farm.queue}, concurrency ${farm.worker.concurrency}, store ${engine.store.root}${cacheRepo ? `, shared cache ${cacheRepo}` : ''})\n`);
       await untilSignal();
       // A second signal while draining ends the grace period: running builds are requeued at once.
       const hurry = (): void => worker.requeueRunning();
@@ -82,6 +88,7 @@ export function registerFarmCommands(program: Command): void {
       try {
         await worker.drain();
       } finally {
+        await engine.close();
         process.off('SIGTERM', hurry);
         process.off('SIGINT', hurry);
       }

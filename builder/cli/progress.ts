@@ -1,5 +1,4 @@
 import type { BuildEvent } from '../events.js';
-import { STEP_LOG_LIMIT } from '../events.js';
 
 /**
  * BuildKit's plain progress: `#3 [2/5] RUN make`, output lines with seconds since the step began,
@@ -7,7 +6,6 @@ import { STEP_LOG_LIMIT } from '../events.js';
  */
 export function plainProgress(write: (text: string) => void = (t) => process.stderr.write(t)): (event: BuildEvent) => void {
   const startedAt = new Map<string, number>();
-  const logged = new Map<string, number>();
   const partial = new Map<string, string>();
   const flush = (stepId: string): void => {
     const rest = partial.get(stepId);
@@ -22,15 +20,12 @@ export function plainProgress(write: (text: string) => void = (t) => process.std
         if (event.reason) write(`${event.stepId} cache miss: ${event.reason}\n`);
         break;
       case 'step.cached':
-        write(`${event.stepId} ${event.name}\n${event.stepId} CACHED\n`);
+        write(`${event.stepId} ${event.name}\n${event.stepId} CACHED${event.builtBy ? ` (built by ${event.builtBy})` : ''}\n`);
+        break;
+      case 'warning':
+        write(`WARNING: ${event.message}\n`);
         break;
       case 'step.log': {
-        const size = (logged.get(event.stepId) ?? 0) + event.data.length;
-        logged.set(event.stepId, size);
-        if (size > STEP_LOG_LIMIT) {
-          if (size - event.data.length <= STEP_LOG_LIMIT) write(`${event.stepId} [output clipped, log limit 2MiB reached]\n`);
-          break;
-        }
         const lines = ((partial.get(event.stepId) ?? '') + event.data).split('\n');
         partial.set(event.stepId, lines.pop() ?? '');
         for (const line of lines) write(`${event.stepId} ${elapsed(startedAt.get(event.stepId), event.time)} ${line}\n`);

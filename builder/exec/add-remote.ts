@@ -18,7 +18,6 @@ import { BuildError, errorMessage } from '../errors.js';
 import { copyInto } from '../context/copy.js';
 import { resolveInRoot } from '../context/root-path.js';
 import { isDirDest } from '../context/sources.js';
-import type { Snapshots } from '../snapshot/snapshots.js';
 import { digestOf } from '../../cache/key.js';
 import { checkoutGit, gitCacheRecord, isGitSource, lsRemoteCommit, parseGitSource, type GitCheckout } from './add-git.js';
 import type { StepContext } from './types.js';
@@ -50,30 +49,21 @@ export function urlFileName(url: string): string {
   return base === '' || base === '.' || base === '/' ? '__unnamed__' : decodeURIComponent(base);
 }
 
-/** Per-build fetch results (downloads, clones), removed by {@link releaseRemoteFetches} when the build ends. */
-const fetches = new WeakMap<Snapshots, Map<string, Promise<{ dir: string; value: unknown }>>>();
-
-async function memoized<T>(ctx: StepContext, key: string, fetch: (dir: string) => Promise<T>): Promise<T> {
-  let byKey = fetches.get(ctx.snapshots);
-  if (!byKey) fetches.set(ctx.snapshots, (byKey = new Map()));
-  let entry = byKey.get(key);
-  if (!entry) {
+/** Per-build fetch results (downloads, clones), memoized in the build's session, removed when the build ends. */
+function memoized<T>(ctx: StepContext, key: string, fetch: (dir: string) => Promise<T>): Promise<T> {
+  return ctx.session.memo(`remote:${key}`, async () => {
     const dir = ctx.store.tempPath('remote');
-    entry = mkdir(dir, { recursive: true }).then(async () => ({ dir, value: await fetch(dir) }));
-    // A failed fetch is retried by the next step that asks, and leaves no directory behind.
-    entry.catch(() => { byKey!.delete(key); return rm(dir, { recursive: true, force: true }); });
-    byKey.set(key, entry);
-  }
-  return (await entry).value as T;
-}
-
-/** Removes every download and clone a build made (call once the build is over). */
-export async function releaseRemoteFetches(snapshots: Snapshots): Promise<void> {
-  const byKey = fetches.get(snapshots);
-  fetches.delete(snapshots);
-  if (!byKey) return;
-  const settled = await Promise.allSettled(byKey.values());
-  for (const result of settled) if (result.status === 'fulfilled') await rm(result.value.dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    try {
+      const value = await fetch(dir);
+      ctx.session.removeAtEnd(dir);
+      return value;
+    } catch (err) {
+      // A failed fetch is retried by the next step that asks, and leaves no directory behind.
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  });
 }
 
 /** Downloads `url` into `dir`, hashing as it streams; `Last-Modified` becomes the mtime (else the epoch, as BuildKit). */

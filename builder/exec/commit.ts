@@ -8,7 +8,7 @@ import type { StepContext } from './types.js';
  * the layer's snapshot (no re-extraction). An empty diff makes no layer, as BuildKit drops empty layers.
  * Always releases the mount.
  */
-export async function commitSnapshot(snapshot: MutableSnapshot, ctx: StepContext): Promise<Layer | undefined> {
+export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch'>): Promise<Layer | undefined> {
   try {
     await snapshot.unmount();
     if (await isEmptyDir(snapshot.upperdir)) return undefined;

@@ -1,4 +1,4 @@
-import type { ImageConfig, Layer } from '../image/types.js';
+import type { ContainerConfig, ImageConfig, Layer } from '../image/types.js';
 
 /** Docker's default PATH, used when an image sets none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -8,9 +8,17 @@ export function emptyImageConfig(): ImageConfig {
   return { architecture: 'amd64', os: 'linux', config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' }, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
 }
 
-/** A deep copy, so a step never changes the config its parent (or a cache record) holds. */
+/**
+ * A copy a step may change without touching the config its parent (or a cache record) holds. History entries
+ * are never changed in place, so they are shared: a deep copy of all history at every step made a Dockerfile of
+ * n steps cost n² (issue 14). Container settings are copied one level deep; handlers replace nested values.
+ */
 export function cloneConfig(config: ImageConfig): ImageConfig {
-  return structuredClone(config);
+  const settings: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config.config)) {
+    settings[key] = Array.isArray(value) ? [...(value as unknown[])] : value && typeof value === 'object' ? { ...(value as object) } : value;
+  }
+  return { ...config, config: settings as ContainerConfig, rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids] }, ...(config.history ? { history: [...config.history] } : {}) };
 }
 
 /** `created` for history and config: SOURCE_DATE_EPOCH when given (reproducible builds), else now. */

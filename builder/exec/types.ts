@@ -3,6 +3,7 @@ import type { ImageConfig, Layer } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { IgnoreMatcher } from '../context/ignore.js';
+import type { BuildSession } from '../solver/session.js';
 
 /** A stage's filesystem as seen from another stage (`COPY --from`): its layers, bottom first. */
 export interface StageOutput {
@@ -15,6 +16,8 @@ export interface StageOutput {
 /** Everything a step handler may use. Handlers throw plain errors; the solver adds the Dockerfile location. */
 export interface StepContext {
   store: Store;
+  /** The build this step belongs to: memos, cleanups, warnings. */
+  session: BuildSession;
   snapshots: Snapshots;
   /** Image config before this step. */
   config: ImageConfig;

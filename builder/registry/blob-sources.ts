@@ -33,6 +33,11 @@ export class BlobSources {
     return ((await this.read())[digest] ?? []).filter((source) => source.startsWith(prefix)).map((source) => source.slice(prefix.length));
   }
 
+  /** Every `authority/repository` known to hold `digest`, most recent first. */
+  async sourcesOf(digest: string): Promise<string[]> {
+    return (await this.read())[digest] ?? [];
+  }
+
   /** Records that `authority/repository` holds each of `digests`. */
   async record(digests: string[], authority: string, repository: string): Promise<void> {
     const table = await this.read();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { runSandbox } from '../sandbox/runc.js';
 import { prepareSnapshot, type MutableSnapshot } from '../snapshot/mount.js';
-import { Snapshots } from '../snapshot/snapshots.js';
+import { storeSnapshots } from '../snapshot/store-snapshots.js';
 import { Store } from '../store/store.js';
 import { containerProcess, parseVolumes } from './container-args.js';
 
@@ -70,7 +70,7 @@ export async function runContainer(options: RunContainerOptions): Promise<number
   const containerDir = path.join(store.containersDir, id);
   if (options.name !== undefined) await checkNameFree(store.containersDir, options.name);
 
-  const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
+  const snapshots = storeSnapshots(store);
   const lowerdirs = await Promise.all(image.layers.map((layer) => snapshots.ensure(layer)));
   await mkdir(containerDir, { recursive: true });
   const record: ContainerRecord = {

@@ -39,6 +39,8 @@ export class Snapshots {
     private readonly snapshotsDir: string,
     private readonly tmpDir: string,
     private readonly blobPath: (digest: string) => string,
+    /** Brings a layer's blob into the store when a cache hit named a layer that lives only in a registry. */
+    private readonly fetchBlob?: (layer: Layer) => Promise<void>,
   ) {}
 
   path(diffId: string): string {
@@ -62,7 +64,9 @@ export class Snapshots {
     const finalPath = this.path(layer.diffId);
     if (await this.has(layer.diffId)) return finalPath;
     const blob = this.blobPath(layer.digest);
-    if (!(await stat(blob).catch(() => undefined))?.isFile()) {
+    const present = async (): Promise<boolean> => (await stat(blob).catch(() => undefined))?.isFile() ?? false;
+    if (!(await present()) && this.fetchBlob) await this.fetchBlob(layer);
+    if (!(await present())) {
       throw new BuildError('STORE_CORRUPT', `layer ${layer.digest} is missing from the store (${blob}); pull the image again`);
     }
     await mkdir(this.tmpDir, { recursive: true });

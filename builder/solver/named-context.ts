@@ -4,7 +4,7 @@
  * stage-like output of one layer holding its files (owned 0:0, as the main context), cached by their content,
  * so COPY --from, FROM and RUN mounts all read it the way they read any stage.
  */
-import { createLayer, isEmptyDir } from '../layer/create.js';
+import { commitSnapshot } from '../exec/commit.js';
 import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
 import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig } from '../exec/config.js';
@@ -15,6 +15,7 @@ import type { Snapshots } from '../snapshot/snapshots.js';
 import type { Store } from '../store/store.js';
 import type { CacheBackend } from '../../cache/backend.js';
 import { digestOf } from '../../cache/key.js';
+import type { BuildSession } from './session.js';
 
 /** What a `--build-context` name stands for: a local directory, or another image reference. */
 export type NamedContext = { dir: string } | { image: string };
@@ -24,6 +25,7 @@ export interface NamedContextDeps {
   store: Store;
   snapshots: Snapshots;
   cache: CacheBackend;
+  session: BuildSession;
   sourceDateEpoch?: number;
 }
 
@@ -71,23 +73,20 @@ async function directoryOutput(dir: string, deps: NamedContextDeps): Promise<Sta
   const options: CopyOptions = { sources: ['.'], dest: '/', add: false, exclude: [], parents: false };
   const key = digestOf(JSON.stringify(['builder.named-context.v1', await digestSources(source, options)]));
   const config = emptyImageConfig();
-  const hit = await deps.cache.get(key);
-  if (hit) return { config, layers: hit.layer ? [hit.layer] : [], key };
+  const call = { warn: deps.session.warn, signal: deps.session.signal };
+  const hit = deps.session.isBroken(key) ? undefined : await deps.cache.get(key, call);
+  if (hit) {
+    if (hit.layer && hit.blobSource) deps.session.remoteLayer(hit.layer, key, hit.blobSource);
+    return { config, layers: hit.layer ? [hit.layer] : [], key };
+  }
   const snapshot = await prepareSnapshot(deps.store.tmpDir, []);
   try {
     await copyInto(source, snapshot.merged, options);
-    await snapshot.unmount();
-    if (await isEmptyDir(snapshot.upperdir)) {
-      await deps.cache.put(key, { config, createdBy: `context ${dir}` });
-      return { config, layers: [], key };
-    }
-    const blobTmp = deps.store.tempPath('layer');
-    const layer = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: deps.sourceDateEpoch });
-    await deps.store.importBlobFile(blobTmp, layer.digest);
-    await deps.snapshots.adopt(layer.diffId, snapshot.upperdir);
-    await deps.cache.put(key, { layer, config, createdBy: `context ${dir}` });
-    return { config, layers: [layer], key };
-  } finally {
+  } catch (err) {
     await snapshot.release();
+    throw err;
   }
+  const layer = await commitSnapshot(snapshot, deps);
+  await deps.cache.put(key, { layer, delta: {}, createdBy: `context ${dir}` }, call, layer ? deps.store.blobPath(layer.digest) : undefined);
+  return { config, layers: layer ? [layer] : [], key };
 }

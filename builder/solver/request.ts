@@ -1,4 +1,3 @@
-import type { EventSink } from '../events.js';
 import type { NamedContext } from './named-context.js';
 
 /** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
@@ -26,7 +25,7 @@ export interface LocalBuildOptions {
   labels?: Record<string, string>;
   /** `--build-context name=…`: names that FROM / --from resolve to before images. */
   buildContexts?: Record<string, NamedContext>;
-  onEvent: EventSink;
+  /** Set by the engine from `build(request, { signal })`. */
   signal?: AbortSignal;
   /** Re-check base image tags against their registries (`--pull`); missing base images are always pulled. */
   pull?: boolean;

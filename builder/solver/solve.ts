@@ -1,17 +1,18 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { planBuild } from '../dockerfile/plan.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
-import { BuildError, withLocation } from '../errors.js';
+import { withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { writeImage } from '../image/manifest.js';
 import type { Descriptor, Image, ImageConfig } from '../image/types.js';
-import { Snapshots } from '../snapshot/snapshots.js';
 import type { Store } from '../store/store.js';
-import { LocalCache } from '../../cache/local.js';
+import type { Snapshots } from '../snapshot/snapshots.js';
+import type { CacheBackend } from '../../cache/backend.js';
+import type { BuildSession } from './session.js';
 import { digestOf } from '../../cache/key.js';
 import { TraceStore } from '../../cache/explain.js';
 import type { LocalBuildOptions } from './request.js';
@@ -19,9 +20,7 @@ import { stagesForTarget } from './graph.js';
 import { stepName } from './progress-names.js';
 import { runStage } from './stage.js';
 import { NamedContexts } from './named-context.js';
-import { releaseRemoteFetches } from '../exec/add-remote.js';
 import { imageResolver } from '../registry/resolve.js';
-import { withBuildLease } from '../store/gc-lease.js';
 
 export interface BuildResult {
   manifest: Descriptor;
@@ -29,26 +28,25 @@ export interface BuildResult {
   tags: string[];
 }
 
-/**
- * Builds a Dockerfile into the store: plan, run the stages the target needs (independent stages at
- * once), write config + manifest, tag. Nothing is tagged unless every step succeeded.
- */
-export async function build(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
-  const started = Date.now();
-  try {
-    // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
-    const result = await withBuildLease(store.root, () => buildImage(store, options));
-    options.onEvent({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
-    return result;
-  } catch (err) {
-    const error = err instanceof BuildError ? err : new BuildError('INTERNAL', String(err), { cause: err });
-    options.onEvent({ type: 'build.done', durationMs: Date.now() - started, time: Date.now(), error: { code: error.code, message: error.message, line: error.line } });
-    throw error;
-  }
+/** What a build uses that outlives it: opened once by the engine (builder/engine.ts). */
+export interface SolveParts {
+  store: Store;
+  snapshots: Snapshots;
+  cache: CacheBackend;
 }
 
-async function buildImage(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
+/**
+ * Builds a Dockerfile into the store: plan, run the stages the target needs (independent stages at
+ * once), write config + manifest, tag. Nothing is tagged unless every step succeeded. Called by the engine only.
+ */
+export async function solve(parts: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
+  return buildImage(parts, options, session);
+}
+
+async function buildImage({ store, snapshots, cache }: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
   const content = await readFile(options.dockerfilePath, 'utf8');
+  // One resolution per reference per build (a fresh look at the registry with --pull).
+  const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal });
   const named = new NamedContexts(options.buildContexts);
   const plan = await planBuild({
     file: options.dockerfileName,
@@ -58,18 +56,12 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     resolveImageConfig: async (ref, line) => {
       try {
         if (named.isDirectory(ref)) return named.directoryConfig();
-        return (await resolveImage(store, named.imageRef(ref), options)).config.config;
+        return (await resolveImage(named.imageRef(ref))).config.config;
       } catch (err) {
         throw withLocation(err, options.dockerfileName, line);
       }
     },
   });
-  const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
-  const cache = new LocalCache(
-    store.cacheDir,
-    (digest) => stat(store.blobPath(digest)).then((s) => s.size, () => undefined),
-    (message) => process.stderr.write(`WARNING: ${message}\n`),
-  );
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
@@ -80,11 +72,11 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
   const fromSource: StepContext['fromSource'] = async (from) => {
     if ('stage' in from) return stageOutput(from.stage);
     const name = 'context' in from ? from.context : from.image;
-    if ('context' in from || named.isDirectory(name)) return named.output(name, { store, snapshots, cache, sourceDateEpoch: options.sourceDateEpoch });
-    return imageOutput(await resolveImage(store, named.imageRef(name), options));
+    if ('context' in from || named.isDirectory(name)) return named.output(name, { store, snapshots, cache, session, sourceDateEpoch: options.sourceDateEpoch });
+    return imageOutput(await resolveImage(named.imageRef(name)));
   };
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
-    store, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
+    store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets,
   };
@@ -98,15 +90,14 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     return output;
   };
   const runOneStage = async (stage: Stage): Promise<StageOutput> => {
-    const base = await stageBase(plan, stage, stageOutput, fromSource, options, nextStepId);
+    const base = await stageBase(plan, stage, stageOutput, fromSource, session, nextStepId);
     const noCache = options.noCache || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === stage.name || f === String(stage.index));
-    return runStage({ plan, stage, base, cache, noCache, traces, traceScope: options.tags[0] ?? options.contextDir, context, onEvent: options.onEvent, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
+    return runStage({ plan, stage, base, cache, noCache, traces, traceScope: options.tags[0] ?? options.contextDir, context, onEvent: session.emit, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
   };
 
   // Start every needed stage at once; each waits only for the stages it reads from.
   const needed = stagesForTarget(plan);
   const settled = await Promise.allSettled(needed.map((index) => stageOutput(index)));
-  await releaseRemoteFetches(snapshots);
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
@@ -128,12 +119,12 @@ function finalConfig(config: ImageConfig, labels: Record<string, string> = {}): 
 
 async function stageBase(
   plan: BuildPlan, stage: Stage, stageOutput: (i: number) => Promise<StageOutput>, fromSource: StepContext['fromSource'],
-  options: LocalBuildOptions, nextStepId: () => string,
+  session: BuildSession, nextStepId: () => string,
 ): Promise<StageOutput> {
   const name = stepName(plan, stage, 1, stage.source);
   const stepId = nextStepId();
   const started = Date.now();
-  options.onEvent({ type: 'step.start', stepId, name, line: stage.line, time: started });
+  session.emit({ type: 'step.start', stepId, name, line: stage.line, time: started });
   let base: StageOutput;
   try {
     if ('scratch' in stage.from) base = { config: emptyImageConfig(), layers: [], key: digestOf('scratch') };
@@ -145,22 +136,10 @@ async function stageBase(
   // ONBUILD triggers run in this stage (the planner inserted them) and are not inherited further.
   const config = cloneConfig(base.config);
   delete config.config.OnBuild;
-  options.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
+  session.emit({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
   return { ...base, config };
 }
 
 function imageOutput(image: Image): StageOutput {
   return { config: image.config, layers: image.layers, key: image.manifestDescriptor.digest };
-}
-
-const resolvers = new WeakMap<LocalBuildOptions, (ref: string) => Promise<Image>>();
-
-/** The store's image, else a pull (always a fresh look with `pull`); one resolution per reference per build. */
-async function resolveImage(store: Store, ref: string, options: LocalBuildOptions): Promise<Image> {
-  let resolver = resolvers.get(options);
-  if (!resolver) {
-    resolver = imageResolver(store, { pull: options.pull, signal: options.signal });
-    resolvers.set(options, resolver);
-  }
-  return resolver(ref);
 }

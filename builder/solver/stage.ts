@@ -3,7 +3,8 @@ import { withLocation } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
-import type { CacheBackend } from '../../cache/backend.js';
+import type { CacheBackend, CacheCall, CacheHit, CacheLease } from '../../cache/backend.js';
+import { applyDelta, diffConfig } from '../../cache/config-delta.js';
 import { cacheKey, cacheKeyPreimage } from '../../cache/key.js';
 import { explainMiss, stepIdentity, type StepTrace, type TraceStore } from '../../cache/explain.js';
 import { stepName } from './progress-names.js';
@@ -32,6 +33,7 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   let cmdSetInStage = false;
   const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) } };
   for (const [index, step] of stage.steps.entries()) {
+    run.context.session.checkCancelled();
     const name = stepName(plan, stage, index + 2, step.source);
     try {
       const ctx: StepContext = { ...run.context, config: state.config, layers: state.layers, cmdSetInStage, log: () => {} };
@@ -59,11 +61,27 @@ async function cachedStep(
   const inputs = await stepInputs(step, ctx);
   const keyInput = { parent: state.key, step, inputsDigest: inputs?.digest };
   const key = cacheKey(keyInput);
+  const session = run.context.session;
+  const call: CacheCall = { warn: (message) => session.warn(message), signal: run.context.signal, published: (bytes) => { session.stats.bytesPublished += bytes; } };
+  const hitResult = (hit: CacheHit): StageOutput => {
+    session.stats.hit(hit.backend);
+    if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now(), ...(hit.builtBy ? { builtBy: hit.builtBy } : {}) });
+    if (hit.layer && hit.blobSource) session.remoteLayer(hit.layer, key, hit.blobSource);
+    const config = applyDelta(state.config, hit.delta);
+    return apply(state, hit.layer ? { layer: hit.layer, config } : { config }, key);
+  };
+  let lease: CacheLease | undefined;
   if (!run.noCache) {
-    const hit = await run.cache.get(key);
-    if (hit) {
-      if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now() });
-      return apply(state, hit.layer ? { layer: hit.layer, config: hit.config } : { config: hit.config }, key);
+    if (!session.isBroken(key)) {
+      const hit = await run.cache.get(key, call);
+      if (hit) return hitResult(hit);
+    }
+    session.stats.miss();
+    // Single-flight: a filesystem step that another worker is running right now is waited for, not run twice.
+    if (visible && run.cache.acquire && !session.isBroken(key)) {
+      const acquired = await run.cache.acquire(key, call, () => session.stats.waited());
+      if ('release' in acquired) lease = acquired;
+      else return hitResult(acquired);
     }
   }
   const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
@@ -77,7 +95,8 @@ async function cachedStep(
     run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
   try {
     const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
-    await run.cache.put(key, { ...result, createdBy: step.source, preimage: trace.preimage });
+    const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
+    await run.cache.put(key, { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage }, call, layerPath);
     if (visible) await run.traces.put(identity, trace);
     if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
     return apply(state, result, key);
@@ -85,6 +104,8 @@ async function cachedStep(
     const located = withLocation(err, run.plan.file, step.line);
     if (visible) run.onEvent({ type: 'step.error', stepId, name, code: located.code, message: located.message, line: step.line, time: Date.now() });
     throw located;
+  } finally {
+    await lease?.release();
   }
 }
 

@@ -1,0 +1,139 @@
+/**
+ * The one composition root. Only the engine opens the Store, the Snapshots, build leases and the cache backends;
+ * the CLI (cli/build.ts), the farm worker (worker/processor.ts) and the daemon call `engine.build()`.
+ *
+ * Stable entry point: `engine.build(request, { signal, onEvent })` → `{ manifest, config, tags, cache }`.
+ * Every BuildEvent of the build (warnings included) goes to `onEvent`, logs already clipped; the last one is
+ * `build.done`. Errors are BuildErrors. Cache failures never fail a build: they become `warning` events.
+ */
+import { stat } from 'node:fs/promises';
+import os from 'node:os';
+import type { BuilderConfig } from './config.js';
+import { BuildError, errorMessage } from './errors.js';
+import type { EventSink } from './events.js';
+import { storeSnapshots } from './snapshot/store-snapshots.js';
+import type { Snapshots } from './snapshot/snapshots.js';
+import { withBuildLease } from './store/gc-lease.js';
+import { Store } from './store/store.js';
+import type { LocalBuildOptions } from './solver/request.js';
+import { BuildSession, type CacheStats } from './solver/session.js';
+import { solve, type BuildResult } from './solver/solve.js';
+import type { CacheBackend } from '../cache/backend.js';
+import { LocalCache } from '../cache/local.js';
+
+/** Which cache the engine uses. `shared` and `tiered` need Redis (the index) and a registry repository (the blobs). */
+export type CacheOptions =
+  | { type: 'local' }
+  | { type: 'shared' | 'tiered'; redisUrl: string; repo: string; maxRecords?: number; leaseMs?: number; waitLimitMs?: number };
+
+export interface EngineOptions {
+  /** BUILDER_ROOT; the default root when absent. */
+  root?: string;
+  cache?: CacheOptions;
+  /** Who this engine is, in shared records and `CACHED (built by …)`: `host:pid` by default. */
+  workerName?: string;
+  /** Registry settings (mirrors, insecure hosts) for the cache repository; read from the config file when absent. */
+  config?: BuilderConfig;
+}
+
+/** What one build needs besides the request. */
+export interface BuildCall {
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export type EngineBuildRequest = Omit<LocalBuildOptions, 'signal'>;
+
+export interface EngineBuildResult extends BuildResult {
+  /** Cache counters of this build: hits by backend, misses, single-flight waits, bytes fetched and published. */
+  cache: ReturnType<CacheStats['toJSON']>;
+}
+
+export interface Engine {
+  readonly store: Store;
+  readonly snapshots: Snapshots;
+  readonly cache: CacheBackend;
+  build(request: EngineBuildRequest, call?: BuildCall): Promise<EngineBuildResult>;
+  close(): Promise<void>;
+}
+
+/** A broken cached blob restarts the build at most this many times (each time with that record dropped). */
+const REPAIR_ATTEMPTS = 4;
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const store = await Store.open(options.root);
+  const local = new LocalCache(store.cacheDir, (digest) => stat(store.blobPath(digest)).then((s) => s.size, () => undefined));
+  let cache: CacheBackend = local;
+  const cacheOptions = options.cache ?? { type: 'local' };
+  const preferredSources: string[] = [];
+  if (cacheOptions.type !== 'local') {
+    const { SharedCache } = await import('../cache/shared.js');
+    const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? defaultWorkerName(), config: options.config });
+    preferredSources.push(cacheOptions.repo);
+    if (cacheOptions.type === 'shared') cache = shared;
+    else cache = new (await import('../cache/tiered.js')).TieredCache(local, shared);
+  }
+  const snapshots = storeSnapshots(store, () => preferredSources);
+
+  return {
+    store, snapshots, cache,
+    async build(request, call = {}) {
+      const session = new BuildSession(call.onEvent ?? (() => {}), call.signal);
+      const started = Date.now();
+      try {
+        // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
+        const result = await withBuildLease(store.root, () => solveWithRepair(store, snapshots, cache, { ...request, signal: call.signal }, session));
+        await rememberBlobSources(store, session);
+        session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
+        return { ...result, cache: session.stats.toJSON() };
+      } catch (err) {
+        const error = err instanceof BuildError ? err : new BuildError('INTERNAL', errorMessage(err), { cause: err });
+        session.emit({ type: 'build.done', durationMs: Date.now() - started, time: Date.now(), error: { code: error.code, message: error.message, line: error.line } });
+        throw error;
+      } finally {
+        await session.close();
+      }
+    },
+    async close() {
+      await cache.close?.();
+    },
+  };
+}
+
+/**
+ * A cache hit may name a layer that lives only in a registry; when its files are needed and it cannot be fetched
+ * (gone, wrong bytes, registry down), the record is dropped and the build starts again: the step then runs.
+ */
+async function solveWithRepair(store: Store, snapshots: Snapshots, cache: CacheBackend, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
+  const { BlobUnavailableError } = await import('./registry/blob-fetch.js');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await solve({ store, snapshots, cache }, options, session);
+    } catch (err) {
+      const remote = err instanceof BlobUnavailableError ? session.remoteLayers.get(err.digest) : undefined;
+      if (!remote || attempt >= REPAIR_ATTEMPTS || session.signal?.aborted) throw err;
+      session.warn(`cache: ${err instanceof Error ? err.message : String(err)}; running the step that made it again`);
+      session.markBroken(remote.key);
+      session.remoteLayers.delete(err instanceof BlobUnavailableError ? err.digest : '');
+      await cache.forget?.(remote.key).catch(() => undefined);
+    }
+  }
+}
+
+/** Lazily cached layers: remember where they live, so a push mounts them and a later `run` or export fetches them. */
+async function rememberBlobSources(store: Store, session: BuildSession): Promise<void> {
+  if (session.remoteLayers.size === 0) return;
+  const { BlobSources } = await import('./registry/blob-sources.js');
+  const { splitRepository } = await import('./registry/blob-fetch.js');
+  const bySource = new Map<string, string[]>();
+  for (const [digest, { source }] of session.remoteLayers) bySource.set(source, [...(bySource.get(source) ?? []), digest]);
+  const sources = new BlobSources(store.root);
+  for (const [source, digests] of bySource) {
+    const { authority, repository } = splitRepository(source);
+    await sources.record(digests, authority, repository).catch(() => undefined);
+  }
+}
+
+export function defaultWorkerName(): string {
+  return `${os.hostname()}:${process.pid}`;
+}

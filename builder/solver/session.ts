@@ -1,0 +1,97 @@
+/**
+ * A BuildSession is everything that lives exactly as long as one build: the one event sink (step logs clipped
+ * here, once, for every front door), warnings as `warning` events, memos (remote downloads, image resolutions)
+ * and the cleanups that run when the build ends. Nothing per build lives in a module-level map.
+ */
+import { rm } from 'node:fs/promises';
+import { BuildError } from '../errors.js';
+import type { Layer } from '../image/types.js';
+import { STEP_LOG_LIMIT, type BuildEvent, type EventSink } from '../events.js';
+
+/** Cache counters of one build: for the build record and /metrics. */
+export class CacheStats {
+  hits: Record<string, number> = {};
+  misses = 0;
+  waits = 0;
+  bytesFetched = 0;
+  bytesPublished = 0;
+  hit(backend: string): void { this.hits[backend] = (this.hits[backend] ?? 0) + 1; }
+  miss(): void { this.misses++; }
+  waited(): void { this.waits++; }
+  toJSON(): { hits: Record<string, number>; misses: number; waits: number; bytesFetched: number; bytesPublished: number } {
+    return { hits: this.hits, misses: this.misses, waits: this.waits, bytesFetched: this.bytesFetched, bytesPublished: this.bytesPublished };
+  }
+}
+
+export class BuildSession {
+  readonly stats = new CacheStats();
+  /** Layers a cache hit named that are not in the local store: digest → the key that named it and where it lives. */
+  readonly remoteLayers = new Map<string, { key: string; source: string; layer: Layer }>();
+  private readonly broken = new Set<string>();
+  private readonly logged = new Map<string, number>();
+  private readonly warned = new Set<string>();
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  private readonly memos = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly sink: EventSink, readonly signal?: AbortSignal) {}
+
+  /** The build's event sink; a step's log beyond STEP_LOG_LIMIT is dropped after one note. */
+  readonly emit = (event: BuildEvent): void => {
+    if (event.type === 'step.log') {
+      const before = this.logged.get(event.stepId) ?? 0;
+      const after = before + event.data.length;
+      this.logged.set(event.stepId, after);
+      if (after > STEP_LOG_LIMIT) {
+        if (before <= STEP_LOG_LIMIT) this.sink({ ...event, data: '\n[output clipped, log limit 2MiB reached]\n' });
+        return;
+      }
+    }
+    this.sink(event);
+  };
+
+  /** A warning event, once per distinct message: a cache that is down would otherwise warn at every step. */
+  readonly warn = (message: string, stepId?: string): void => {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.emit({ type: 'warning', message, ...(stepId ? { stepId } : {}), time: Date.now() });
+  };
+
+  /** One computation per key per build (a download, a clone, an image resolution). A failure is forgotten so a later ask retries. */
+  memo<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    let entry = this.memos.get(key) as Promise<T> | undefined;
+    if (!entry) {
+      entry = compute();
+      this.memos.set(key, entry);
+      entry.catch(() => this.memos.delete(key));
+    }
+    return entry;
+  }
+
+  /** Runs when the build ends, whatever its outcome. */
+  onCleanup(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /** Removes `dir` when the build ends. */
+  removeAtEnd(dir: string): void {
+    this.onCleanup(() => rm(dir, { recursive: true, force: true }));
+  }
+
+  /** Runs every cleanup (newest first); cleanups never fail the build. */
+  async close(): Promise<void> {
+    for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  }
+
+  remoteLayer(layer: Layer, key: string, source: string): void {
+    if (!this.remoteLayers.has(layer.digest)) this.remoteLayers.set(layer.digest, { key, source, layer });
+  }
+
+  /** A key whose record proved broken in this build (its blob gone or corrupt): it misses from now on. */
+  markBroken(key: string): void { this.broken.add(key); }
+  isBroken(key: string): boolean { return this.broken.has(key); }
+
+  /** Throws the build's cancellation if it was cancelled: long loops call this between items. */
+  checkCancelled(): void {
+    if (this.signal?.aborted) throw new BuildError('CANCELLED', 'build cancelled');
+  }
+}
