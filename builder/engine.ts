@@ -68,18 +68,23 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const preferredSources: string[] = [];
   if (cacheOptions.type !== 'local') {
     const { SharedCache } = await import('../cache/shared.js');
-    const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? defaultWorkerName(), config: options.config });
+    const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? process.env.BUILDER_WORKER_NAME ?? defaultWorkerName(), config: options.config });
     preferredSources.push(cacheOptions.repo);
     if (cacheOptions.type === 'shared') cache = shared;
     else cache = new (await import('../cache/tiered.js')).TieredCache(local, shared);
   }
-  const snapshots = storeSnapshots(store, () => preferredSources);
+  const active = new Set<BuildSession>();
+  // Snapshots are shared by every build of the engine: a fetched layer is counted for the builds whose hits named it.
+  const snapshots = storeSnapshots(store, () => preferredSources, (layer, bytes) => {
+    for (const session of active) if (session.remoteLayers.has(layer.digest)) session.stats.bytesFetched += bytes;
+  });
 
   return {
     store, snapshots, cache,
     async build(request, call = {}) {
       const session = new BuildSession(call.onEvent ?? (() => {}), call.signal);
       const started = Date.now();
+      active.add(session);
       try {
         // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
         const result = await withBuildLease(store.root, () => solveWithRepair(store, snapshots, cache, { ...request, signal: call.signal }, session));
@@ -91,6 +96,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         session.emit({ type: 'build.done', durationMs: Date.now() - started, time: Date.now(), error: { code: error.code, message: error.message, line: error.line } });
         throw error;
       } finally {
+        active.delete(session);
         await session.close();
       }
     },
@@ -132,6 +138,24 @@ async function rememberBlobSources(store: Store, session: BuildSession): Promise
     const { authority, repository } = splitRepository(source);
     await sources.record(digests, authority, repository).catch(() => undefined);
   }
+}
+
+/**
+ * The cache a CLI build uses: BUILDER_CACHE_REPO (HOST/REPO) with BUILDER_CACHE_REDIS (or BUILDER_REDIS_URL) joins the
+ * farm's shared cache (tiered: local first); BUILDER_CACHE_MODE=shared skips local records. Without them: local.
+ */
+export function cacheOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CacheOptions {
+  const repo = env.BUILDER_CACHE_REPO;
+  const redisUrl = env.BUILDER_CACHE_REDIS ?? env.BUILDER_REDIS_URL;
+  if (!repo || !redisUrl) return { type: 'local' };
+  const number = (name: string): number | undefined => {
+    const value = Number(env[name]);
+    return Number.isInteger(value) && value > 0 ? value : undefined;
+  };
+  return {
+    type: env.BUILDER_CACHE_MODE === 'shared' ? 'shared' : 'tiered', redisUrl, repo,
+    leaseMs: number('BUILDER_CACHE_LEASE_MS'), waitLimitMs: number('BUILDER_CACHE_WAIT_MS'), maxRecords: number('BUILDER_CACHE_MAX_RECORDS'),
+  };
 }
 
 export function defaultWorkerName(): string {

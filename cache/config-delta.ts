@@ -122,10 +122,12 @@ export function applyDelta(before: ImageConfig, delta: ConfigDelta): ImageConfig
   for (const key of delta.unset ?? []) delete config[key];
   if (delta.env) {
     const env = [...(out.config.Env ?? [])];
-    const index = new Map(env.map((entry, i) => [nameOf(entry), i]));
+    // A scan, not a Map of names: building a Map of the whole Env at every step was the n² of a long ENV list.
     for (const entry of delta.env) {
-      const at = index.get(nameOf(entry));
-      if (at === undefined) { index.set(nameOf(entry), env.length); env.push(entry); } else env[at] = entry;
+      const prefix = entry.slice(0, entry.indexOf('=') + 1 || entry.length);
+      const at = env.findIndex((existing) => existing.startsWith(prefix));
+      if (at < 0) env.push(entry);
+      else env[at] = entry;
     }
     out.config.Env = env;
   }

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { BuildError, errorMessage } from '../errors.js';
 import type { BuildEvent } from '../events.js';
-import { createEngine } from '../engine.js';
+import { cacheOptionsFromEnv, createEngine } from '../engine.js';
 import { withBuildLease } from '../store/gc-lease.js';
 import type { Store } from '../store/store.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
@@ -43,7 +43,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const buildArgs = parseBuildArgs(flags.buildArg);
   const secrets = await loadSecrets(flags.secret ?? []);
   if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');
-  const engine = await createEngine({ root: global.root });
+  const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
   const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { planBuild } from '../dockerfile/plan.js';
+import { checkDockerfileSize, checkStepCount } from '../dockerfile/limits.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
 import { withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
@@ -44,7 +45,9 @@ export async function solve(parts: SolveParts, options: LocalBuildOptions, sessi
 }
 
 async function buildImage({ store, snapshots, cache }: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
-  const content = await readFile(options.dockerfilePath, 'utf8');
+  const bytes = await readFile(options.dockerfilePath);
+  checkDockerfileSize(options.dockerfileName, bytes.length);
+  const content = bytes.toString('utf8');
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal });
   const named = new NamedContexts(options.buildContexts);
@@ -63,6 +66,8 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     },
   });
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
+  checkStepCount(plan);
+  session.checkCancelled();
   const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;

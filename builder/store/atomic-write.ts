@@ -1,3 +1,4 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, unlink } from 'node:fs/promises';
 
@@ -31,5 +32,20 @@ export async function writeFileAtomic(
     });
   } finally {
     if (!overwrite) await unlink(temp).catch(() => undefined);
+  }
+}
+
+/**
+ * The same for a small file that need not survive a power cut (a cache record): synchronous, because for a few
+ * hundred bytes the thread-pool round trips of open/write/close/rename cost far more than the work.
+ */
+export function writeSmallFileAtomicSync(path: string, content: string): void {
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(temp, content);
+  try {
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
   }
 }

@@ -1,0 +1,212 @@
+/**
+ * The farm's shared cache against real parts: Redis (the index), docker-registry (the blobs), real runc builds.
+ * Engines in this process stand for workers with their own stores; single-flight and a killed lease holder use
+ * separate CLI processes. Every failure of the cache (Redis down, registry down, a blob gone, a blob with wrong
+ * bytes) must leave the build succeeding with a warning.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createEngine, type CacheOptions, type Engine, type EngineBuildResult } from '../builder/engine.js';
+import type { BuildEvent } from '../builder/events.js';
+import { pushImage } from '../builder/registry/push.js';
+import { makeFixtureRoot } from './helpers/busybox-fixture.js';
+import { cliMain, expectSuccess, runCli, runCommand } from './helpers/cli.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { registryBlobPath, startRegistry, type RegistryServer } from './helpers/registry-server.js';
+import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+
+interface Built { result: EngineBuildResult; events: BuildEvent[] }
+
+describe('shared cache (Redis index + registry blobs)', function () {
+  this.timeout(180_000);
+  let work = '';
+  let redis: RedisServer;
+  let registry: RegistryServer;
+  let cacheRepo = '';
+  const engines: Engine[] = [];
+
+  before(async () => {
+    work = await makeTempDir('shared-cache');
+    [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+    cacheRepo = `${registry.host}/farm/cache`;
+  });
+  after(async () => {
+    for (const engine of engines) await engine.close();
+    await redis?.stop();
+    await registry?.stop();
+    await removeTempDir(work);
+  });
+
+  let counter = 0;
+  /** A worker: a fresh store with only busybox in it, on the shared cache. */
+  async function worker(name: string, cache: Partial<CacheOptions> = {}): Promise<Engine> {
+    const root = await makeFixtureRoot(`sc-${name}`, work);
+    const engine = await createEngine({ root, workerName: name, cache: { type: 'tiered', redisUrl: redis.url, repo: cacheRepo, ...cache } as CacheOptions });
+    engines.push(engine);
+    return engine;
+  }
+  async function context(files: Record<string, string>): Promise<string> {
+    const dir = path.join(work, `ctx-${++counter}`);
+    await mkdir(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
+    return dir;
+  }
+  async function build(engine: Engine, dir: string, tags: string[] = []): Promise<Built> {
+    const events: BuildEvent[] = [];
+    const result = await engine.build({
+      contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags, buildArgs: {}, noCache: false, network: 'none',
+    }, { onEvent: (event) => events.push(event) });
+    return { result, events };
+  }
+  const of = <T extends BuildEvent['type']>(events: BuildEvent[], type: T): Extract<BuildEvent, { type: T }>[] =>
+    events.filter((e): e is Extract<BuildEvent, { type: T }> => e.type === type);
+
+  it('a build on worker A is fully cached on worker B with an empty store: same digest, no layer downloaded, push uploads no layer', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox\nCOPY app.txt /app/\nRUN cat /app/app.txt > /app/copy && echo built > /app/run\nENV MODE=prod\nCMD ["cat", "/app/run"]\n',
+      'app.txt': `shared ${Date.now()}\n`,
+    });
+    const a = await build(await worker('worker-a'), dir);
+    assert.equal(of(a.events, 'step.cached').length, 0);
+    const b = await worker('worker-b');
+    const second = await build(b, dir, [`${registry.host}/app/pushed:1`]);
+    assert.equal(second.result.manifest.digest, a.result.manifest.digest, 'same image digest on both workers');
+    const cached = of(second.events, 'step.cached');
+    assert.equal(cached.length, 2, 'COPY and RUN cached');
+    assert.ok(cached.every((e) => e.builtBy === 'worker-a'), 'each names the worker that built it');
+    assert.equal(of(second.events, 'step.start').filter((e) => e.name.includes('RUN') || e.name.includes('COPY')).length, 0);
+    assert.equal(second.result.cache.bytesFetched, 0);
+    assert.equal((second.result.cache.hits.shared ?? 0) > 0, true);
+    const layers = (await b.store.resolve(`${registry.host}/app/pushed:1`))!.manifest.layers;
+    const built = layers.slice(-2);
+    for (const layer of built) assert.equal(await b.store.hasBlob(layer.digest), false, `${layer.digest} stays in the cache registry`);
+
+    const pushed = await pushImage(b.store, `${registry.host}/app/pushed:1`, `${registry.host}/app/pushed:1`);
+    // The built layers are mounted from the cache repository; busybox's layer came from a local archive (in a farm
+    // the base is pulled, and blob-sources.json makes it a mount too).
+    for (const layer of built) assert.equal(pushed.blobs![layer.digest], 'mounted', `layer ${layer.digest} was not mounted`);
+    const inspected = expectSuccess(await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/app/pushed:1`]), 'skopeo inspect');
+    assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, a.result.manifest.digest);
+
+    // A step on top needs the files: the layer is fetched then, and only then.
+    const more = await context({ Dockerfile: (await readFile(path.join(dir, 'Dockerfile'), 'utf8')) + 'RUN cat /app/run /app/copy\n', 'app.txt': await readFile(path.join(dir, 'app.txt'), 'utf8') });
+    const third = await build(b, more);
+    assert.ok(third.result.cache.bytesFetched > 0, 'the cached layers were fetched for the RUN on top');
+    const logs = of(third.events, 'step.log').map((e) => e.data).join('');
+    assert.match(logs, /built\nshared /);
+  });
+
+  it('cache failures only warn: a blob gone from the cache registry, a blob with wrong bytes, Redis down, the registry down', async () => {
+    const dockerfile = (tag: string): string => `FROM busybox\nRUN echo ${tag} > /made\nRUN cat /made\n`;
+    // A record whose blob was deleted: the step runs again and the record is repaired.
+    const gone = await context({ Dockerfile: dockerfile(`gone-${Date.now()}`) });
+    const first = await build(await worker('maker'), gone);
+    const layerDigest = (await readManifestLayers(engines.at(-1)!, first.result.manifest.digest)).at(-1)!;
+    await rm(registryBlobPath(registry.storageDir, layerDigest), { force: true });
+    const repaired = await build(await worker('after-delete'), gone);
+    assert.ok(of(repaired.events, 'warning').some((w) => w.message.includes('gone from')), JSON.stringify(of(repaired.events, 'warning')));
+    assert.ok(of(repaired.events, 'step.start').some((e) => e.name.includes('RUN echo gone-')), 'the step ran again');
+    assert.equal(repaired.result.manifest.digest === first.result.manifest.digest, false, 'a new layer (new timestamps), not the missing one');
+    const again = await build(await worker('after-repair'), gone);
+    assert.equal(again.result.manifest.digest, repaired.result.manifest.digest, 'the repaired record serves the next worker');
+
+    // A blob whose bytes do not match its digest (same size): found when its files are needed; the step runs again.
+    const corrupt = await context({ Dockerfile: dockerfile(`corrupt-${Date.now()}`) });
+    const made = await build(await worker('maker2'), corrupt);
+    const digest = (await readManifestLayers(engines.at(-1)!, made.result.manifest.digest)).at(-1)!;
+    const blobFile = registryBlobPath(registry.storageDir, digest);
+    const bytes = await readFile(blobFile);
+    await writeFile(blobFile, Buffer.alloc(bytes.length, 7));
+    // One new step on top needs the files of the corrupt layer.
+    await writeFile(path.join(corrupt, 'Dockerfile'), `${await readFile(path.join(corrupt, 'Dockerfile'), 'utf8')}RUN cat /made && echo healed\n`);
+    const healed = await build(await worker('after-corrupt'), corrupt);
+    assert.ok(of(healed.events, 'warning').some((w) => /does not match|could not be fetched/.test(w.message)), JSON.stringify(of(healed.events, 'warning')));
+    assert.match(of(healed.events, 'step.log').map((e) => e.data).join(''), /corrupt-/, 'the step ran and its output is right');
+
+    // The registry down: the index still answers, the layer cannot be checked: a miss, a warning, a good build.
+    const regDown = await context({ Dockerfile: dockerfile(`regdown-${Date.now()}`) });
+    await build(await worker('maker3'), regDown);
+    const lonely = await worker('registry-down');
+    await registry.stop();
+    try {
+      const built = await build(lonely, regDown);
+      assert.ok(of(built.events, 'warning').some((w) => w.message.includes('shared cache')));
+      assert.match(of(built.events, 'step.log').map((e) => e.data).join(''), /regdown-/);
+    } finally {
+      registry = await restartRegistry(registry);
+    }
+
+    // Redis down: every lookup misses with one warning; the build is correct.
+    const redisDown = await context({ Dockerfile: dockerfile(`redisdown-${Date.now()}`) });
+    const offline = await worker('redis-down');
+    await redis.stop();
+    const built = await build(offline, redisDown);
+    assert.equal(of(built.events, 'warning').filter((w) => w.message.includes('shared cache')).length, 1, 'warned once');
+    assert.match(of(built.events, 'step.log').map((e) => e.data).join(''), /redisdown-/);
+    redis = await startRedis();
+  });
+
+  /** The registry helper's restart keeps port and storage; stop() removed them, so start a new one and point the cache at it. */
+  async function restartRegistry(old: RegistryServer): Promise<RegistryServer> {
+    void old;
+    const fresh = await startRegistry();
+    cacheRepo = `${fresh.host}/farm/cache`;
+    return fresh;
+  }
+
+  async function readManifestLayers(engine: Engine, digest: string): Promise<string[]> {
+    const manifest = JSON.parse((await engine.store.readBlob(digest)).toString()) as { layers: { digest: string }[] };
+    return manifest.layers.map((l) => l.digest);
+  }
+
+  it('single-flight across processes: the same new step on two workers at once runs once; a SIGKILLed holder is taken over', async () => {
+    const env = (name: string): Record<string, string> => ({
+      BUILDER_CACHE_REPO: cacheRepo, BUILDER_CACHE_REDIS: redis.url, BUILDER_WORKER_NAME: name, BUILDER_CACHE_LEASE_MS: '1500',
+    });
+    const dir = await context({ Dockerfile: `FROM busybox\nRUN sleep 2 && echo once-${Date.now()} > /out\nRUN cat /out\n` });
+    const [rootA, rootB] = await Promise.all([makeFixtureRoot('sf-a', work), makeFixtureRoot('sf-b', work)]);
+    const [a, b] = await Promise.all([
+      runCli(['build', '--progress=plain', '--network=none', dir], { root: rootA, env: env('cli-a') }),
+      runCli(['build', '--progress=plain', '--network=none', dir], { root: rootB, env: env('cli-b') }),
+    ]);
+    expectSuccess(a, 'worker a');
+    expectSuccess(b, 'worker b');
+    const outcomes = [a, b].map((r) => stepOutcome(r.stderr, 'RUN sleep 2'));
+    assert.deepEqual(outcomes.map((o) => o.split(' ')[0]).sort(), ['CACHED', 'DONE'], `the RUN ran on one worker only:\n${a.stderr}\n---\n${b.stderr}`);
+    assert.ok(outcomes.some((o) => /^CACHED \(built by cli-[ab]\)$/.test(o)), `the waiter says who built it: ${outcomes.join(' | ')}`);
+    assert.equal(a.stdout.trim().split('\n').pop(), b.stdout.trim().split('\n').pop(), 'same image');
+
+    // The holder is killed mid-step: its lease expires and the waiter runs the step itself.
+    const slow = await context({ Dockerfile: `FROM busybox\nRUN sleep 6 && echo slow-${Date.now()}\n` });
+    const [rootC, rootD] = await Promise.all([makeFixtureRoot('sf-c', work), makeFixtureRoot('sf-d', work)]);
+    const holder = spawn(process.execPath, [cliMain, 'build', '--progress=plain', '--network=none', slow], {
+      env: { ...process.env, ...env('holder'), BUILDER_ROOT: rootC }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let holderOutput = '';
+    holder.stderr!.on('data', (chunk: Buffer) => (holderOutput += chunk.toString()));
+    await until(() => holderOutput.includes('RUN sleep 6'), 30_000);
+    const waiting = runCli(['build', '--progress=plain', '--network=none', slow], { root: rootD, env: env('taker') });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    holder.kill('SIGKILL');
+    const taken = expectSuccess(await waiting, 'the waiter');
+    assert.match(taken.stderr, /slow-/, 'the waiter ran the step itself');
+  });
+});
+
+/** `DONE 2.1s` or `CACHED (built by …)` for the progress step whose name contains `name`. */
+function stepOutcome(stderr: string, name: string): string {
+  const lines = stderr.split('\n');
+  const id = lines.find((l) => l.includes(`] ${name}`))?.split(' ')[0];
+  const line = lines.find((l) => id !== undefined && (l.startsWith(`${id} DONE`) || l.startsWith(`${id} CACHED`)));
+  return line ? line.slice(id!.length + 1) : 'none';
+}
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
