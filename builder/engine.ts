@@ -20,6 +20,7 @@ import { BuildSession, type CacheStats } from './solver/session.js';
 import { solve, type BuildResult } from './solver/solve.js';
 import type { CacheBackend } from '../cache/backend.js';
 import { LocalCache } from '../cache/local.js';
+import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer-format.js';
 
 /** Which cache the engine uses. `shared` and `tiered` need Redis (the index) and a registry repository (the blobs). */
 export type CacheOptions =
@@ -42,7 +43,12 @@ export interface BuildCall {
   onEvent?: EventSink;
 }
 
-export type EngineBuildRequest = Omit<LocalBuildOptions, 'signal'>;
+export type EngineBuildRequest = Omit<LocalBuildOptions, 'signal'> & {
+  /** `--cache-from`: read these caches too (records now, layers when needed). */
+  cacheFrom?: CacheImportSpec[];
+  /** `--cache-to`: export the records this build used. */
+  cacheTo?: CacheExportSpec[];
+};
 
 export interface EngineBuildResult extends BuildResult {
   /** Cache counters of this build: hits by backend, misses, single-flight waits, bytes fetched and published. */
@@ -75,7 +81,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   }
   const active = new Set<BuildSession>();
   // Snapshots are shared by every build of the engine: a fetched layer is counted for the builds whose hits named it.
-  const snapshots = storeSnapshots(store, () => preferredSources, (layer, bytes) => {
+  const sourcesFor = (digest: string): string[] => {
+    const named = [...active].map((session) => session.remoteLayers.get(digest)?.source).filter((s): s is string => s !== undefined);
+    return [...named, ...preferredSources];
+  };
+  const snapshots = storeSnapshots(store, sourcesFor, (layer, bytes) => {
     for (const session of active) if (session.remoteLayers.has(layer.digest)) session.stats.bytesFetched += bytes;
   });
 
@@ -87,7 +97,13 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       active.add(session);
       try {
         // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
-        const result = await withBuildLease(store.root, () => solveWithRepair(store, snapshots, cache, { ...request, signal: call.signal }, session));
+        const { cacheFrom = [], cacheTo = [], ...options } = request;
+        const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
+        const result = await withBuildLease(store.root, async () => {
+          const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session);
+          for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
+          return built;
+        });
         await rememberBlobSources(store, session);
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };
@@ -123,6 +139,36 @@ async function solveWithRepair(store: Store, snapshots: Snapshots, cache: CacheB
       session.remoteLayers.delete(err instanceof BlobUnavailableError ? err.digest : '');
       await cache.forget?.(remote.key).catch(() => undefined);
     }
+  }
+}
+
+/** `--cache-from`: an import that cannot be read is a warning, never a failed build. */
+async function withImports(store: Store, cache: CacheBackend, specs: CacheImportSpec[], session: BuildSession): Promise<CacheBackend> {
+  const { importCache, WithImports } = await import('../cache/transfer.js');
+  const imports: CacheBackend[] = [];
+  for (const spec of specs) {
+    const where = spec.type === 'local' ? spec.src : spec.ref;
+    try {
+      imports.push(await importCache(store, spec, session.signal));
+    } catch (err) {
+      session.warn(`--cache-from ${where}: ${errorMessage(err)}; building without it`);
+    }
+  }
+  return imports.length > 0 ? new WithImports(cache, imports) : cache;
+}
+
+/** `--cache-to`: the records of the final image's stages (`mode=min`) or of every stage (`mode=max`). */
+async function exportUsed(store: Store, spec: CacheExportSpec, imageStages: number[], session: BuildSession): Promise<void> {
+  const records = new Map<string, import('../cache/backend.js').CacheEntry>();
+  for (const [stage, used] of session.usedRecords) {
+    if (spec.mode === 'max' || imageStages.includes(stage)) for (const [key, entry] of used) records.set(key, entry);
+  }
+  const where = spec.type === 'local' ? spec.dest : spec.ref;
+  try {
+    const { exportCache } = await import('../cache/transfer.js');
+    await exportCache(store, records, spec, session.signal);
+  } catch (err) {
+    session.warn(`--cache-to ${where}: exporting the cache failed: ${errorMessage(err)}`);
   }
 }
 

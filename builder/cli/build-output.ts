@@ -9,6 +9,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.js';
+import { parseFlagFields } from './flag-fields.js';
 import { lowerDirs } from '../exec/commit.js';
 import type { Descriptor } from '../image/types.js';
 import { mountReadonly } from '../snapshot/mount.js';
@@ -30,12 +31,7 @@ const TYPES: readonly string[] = ['oci', 'docker', 'tar', 'local'];
 export function parseOutput(value: string): OutputSpec {
   if (value === '-') return { type: 'tar', dest: '-' };
   if (!value.includes('=')) return { type: 'local', dest: value };
-  const fields = new Map<string, string>();
-  for (const part of value.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new BuildError('INVALID_ARGUMENT', `invalid --output "${value}": want type=TYPE,dest=PATH`);
-    fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-  }
+  const fields = parseFlagFields(value, '--output');
   const type = fields.get('type') ?? 'local';
   if (!TYPES.includes(type)) {
     const hint = type === 'registry' || type === 'image' ? ' (use -t and --push for images)' : '';

@@ -4,6 +4,7 @@ import type { BuildEvent } from '../events.js';
 import { cacheOptionsFromEnv, createEngine } from '../engine.js';
 import { withBuildLease } from '../store/gc-lease.js';
 import type { Store } from '../store/store.js';
+import { parseCacheFrom, parseCacheTo } from './cache-flags.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
 import { parseOutput, writeOutput } from './build-output.js';
 import { registerSource } from './excerpt.js';
@@ -32,6 +33,8 @@ export interface BuildFlags {
   label?: string[];
   output?: string[];
   buildContext?: string[];
+  cacheTo?: string[];
+  cacheFrom?: string[];
 }
 
 /** `builder build`: progress on stderr, the image id on stdout. */
@@ -41,6 +44,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
   registerSource(dockerfileName, dockerfilePath);
   const buildArgs = parseBuildArgs(flags.buildArg);
+  const cacheTo = (flags.cacheTo ?? []).map(parseCacheTo);
+  const cacheFrom = (flags.cacheFrom ?? []).map(parseCacheFrom);
   const secrets = await loadSecrets(flags.secret ?? []);
   if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');
   const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
@@ -70,6 +75,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       pull: flags.pull === true,
       labels: parseLabels(flags.label ?? []),
       buildContexts,
+      cacheTo,
+      cacheFrom,
     }, { onEvent, signal: abort.signal });
     // Writing outputs reads the image's blobs and snapshots: keep a concurrent prune off them meanwhile.
     if (outputs.length > 0) {

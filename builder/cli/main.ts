@@ -43,6 +43,8 @@ program.command('build')
   .option('--token <token>', 'API token for --remote (default $BUILDER_TOKEN)')
   .option('--label <k=v>', 'set a label on the image; repeatable', collect, [])
   .option('-o, --output <spec>', 'also write the result: type=oci|docker|tar|local,dest=PATH (DIR = local, - = tar on stdout); repeatable', collect, [])
+  .option('--cache-to <spec>', 'export the build cache: type=registry,ref=HOST/REPO:TAG[,mode=min|max] or type=local,dest=DIR; repeatable', collect, [])
+  .option('--cache-from <spec>', 'also use this cache: type=registry,ref=HOST/REPO:TAG or type=local,src=DIR; repeatable', collect, [])
   .option('--build-context <name=value>', 'named context for FROM/--from: NAME=DIR or NAME=docker-image://REF; repeatable', collect, [])
   .action(async (context: string, opts) => {
     if (opts.remote) {

@@ -20,6 +20,8 @@ export interface UploadOptions {
   mountFrom: string[];
   /** Called with each chunk's byte count as the registry accepts it. */
   onBytes?: (bytes: number) => void;
+  /** Called once an upload is unavoidable (no HEAD hit, no mount): brings a lazily cached blob into the store. */
+  beforeUpload?: () => Promise<void>;
 }
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
@@ -34,6 +36,7 @@ export async function uploadBlob(client: RegistryClient, blobPath: string, descr
     ? await client.startUpload(`${what} (starting the upload)`)
     : await client.startUpload(`${what} (mounting from ${from})`, { digest: descriptor.digest, from });
   if (started === 'mounted') return 'mounted';
+  await options.beforeUpload?.();
   let session: string = started;
   let offset = 0;
   let resumed = false;

@@ -10,6 +10,7 @@ import type { Descriptor } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import { Authorizer } from './auth.js';
 import { BlobSources } from './blob-sources.js';
+import { fetchBlob } from './blob-fetch.js';
 import { DEFAULT_CHUNK_SIZE, uploadBlob, type UploadOutcome } from './blob-upload.js';
 import { RegistryClient } from './client.js';
 import { registryEndpoint } from './endpoints.js';
@@ -67,6 +68,10 @@ export async function pushImage(store: Store, source: string, destination: strin
     const outcome = await uploadBlob(client, store.blobPath(blob.digest), blob, `uploading ${kind} ${blob.digest} to ${name}`, {
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
       mountFrom: mountFrom.get(blob.digest) ?? [],
+      // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
+      beforeUpload: async () => {
+        if (!(await store.hasBlob(blob.digest))) await fetchBlob(store, blob, { config, signal: options.signal });
+      },
     });
     outcomes[blob.digest] = outcome;
     const said = { exists: 'Layer already exists', mounted: 'Mounted', uploaded: 'Pushed' }[outcome];

@@ -7,12 +7,12 @@ import { Snapshots } from './snapshots.js';
  * fetched from the registries known to hold it, `preferredSources()` first, when its files are first needed.
  */
 export function storeSnapshots(
-  store: Store, preferredSources: () => string[] = () => [], onFetched?: (layer: Layer, bytes: number) => void,
+  store: Store, preferredSources: (digest: string) => string[] = () => [], onFetched?: (layer: Layer, bytes: number) => void,
 ): Snapshots {
   return new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest), async (layer: Layer) => {
     // Imported on first use: a build whose layers are all local never loads the registry client.
     const { fetchBlob } = await import('../registry/blob-fetch.js');
-    const bytes = await fetchBlob(store, layer, { sources: preferredSources() });
+    const bytes = await fetchBlob(store, layer, { sources: preferredSources(layer.digest) });
     onFetched?.(layer, bytes);
   });
 }

@@ -6,6 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import type { Layer } from '../image/types.js';
+import type { CacheEntry } from '../../cache/backend.js';
 import { STEP_LOG_LIMIT, type BuildEvent, type EventSink } from '../events.js';
 
 /** Cache counters of one build: for the build record and /metrics. */
@@ -28,6 +29,8 @@ export class BuildSession {
   /** Layers a cache hit named that are not in the local store: digest → the key that named it and where it lives. */
   readonly remoteLayers = new Map<string, { key: string; source: string; layer: Layer }>();
   private readonly broken = new Set<string>();
+  /** The records this build used (hits and new ones), by stage index, for `--cache-to`. */
+  readonly usedRecords = new Map<number, Map<string, CacheEntry>>();
   private readonly logged = new Map<string, number>();
   private readonly warned = new Set<string>();
   private readonly cleanups: (() => Promise<void>)[] = [];
@@ -80,6 +83,12 @@ export class BuildSession {
   /** Runs every cleanup (newest first); cleanups never fail the build. */
   async close(): Promise<void> {
     for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  }
+
+  used(stage: number, key: string, entry: CacheEntry): void {
+    let records = this.usedRecords.get(stage);
+    if (!records) this.usedRecords.set(stage, (records = new Map()));
+    records.set(key, { layer: entry.layer, delta: entry.delta, createdBy: entry.createdBy, preimage: entry.preimage });
   }
 
   remoteLayer(layer: Layer, key: string, source: string): void {

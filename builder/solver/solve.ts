@@ -27,6 +27,8 @@ export interface BuildResult {
   manifest: Descriptor;
   config: ImageConfig;
   tags: string[];
+  /** The target stage and the stages it is FROM (transitively): whose steps make the final image (`mode=min`). */
+  imageStages?: number[];
 }
 
 /** What a build uses that outlives it: opened once by the engine (builder/engine.ts). */
@@ -109,7 +111,11 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const config = finalConfig(final.config, options.labels);
   const manifest = await writeImage(store, config, final.layers);
   for (const tag of options.tags) await store.tag(tag, manifest);
-  return { manifest, config, tags: options.tags };
+  const imageStages: number[] = [];
+  for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
+    imageStages.push(stage.index);
+  }
+  return { manifest, config, tags: options.tags, imageStages };
 }
 
 /** The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest. */

@@ -67,6 +67,7 @@ async function cachedStep(
     session.stats.hit(hit.backend);
     if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now(), ...(hit.builtBy ? { builtBy: hit.builtBy } : {}) });
     if (hit.layer && hit.blobSource) session.remoteLayer(hit.layer, key, hit.blobSource);
+    session.used(run.stage.index, key, hit);
     const config = applyDelta(state.config, hit.delta);
     return apply(state, hit.layer ? { layer: hit.layer, config } : { config }, key);
   };
@@ -96,7 +97,9 @@ async function cachedStep(
   try {
     const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
     const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
-    await run.cache.put(key, { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage }, call, layerPath);
+    const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
+    await run.cache.put(key, entry, call, layerPath);
+    session.used(run.stage.index, key, entry);
     if (visible) await run.traces.put(identity, trace);
     if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
     return apply(state, result, key);
