@@ -15,6 +15,9 @@ export class FarmMetrics {
   private readonly steps: Counter;
   private cached = 0;
   private executed = 0;
+  private readonly lookups: Counter;
+  private readonly waits: Counter;
+  private readonly cacheBytes: Counter;
 
   constructor(private readonly records: BuildRecords, queue: Queue<BuildRequest>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'builder_api_' });
@@ -31,6 +34,21 @@ export class FarmMetrics {
         for (const [state, count] of Object.entries(await records.countByState())) this.set({ state }, count);
       },
     });
+    // What KEDA scales on: every job that needs or holds a worker now. Delayed jobs count only once due (a retry in
+    // backoff needs no worker yet); KEDA's Redis list scaler would see the wait list only.
+    new Gauge({
+      name: 'builder_queue_depth_total', help: 'Jobs that need a worker: waiting + prioritized + due delayed + active', registers: [this.registry],
+      async collect() {
+        const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
+        const now = Date.now();
+        const delayed = await queue.getDelayed(0, 999);
+        const due = delayed.filter((job) => job.timestamp + (job.opts.delay ?? 0) <= now).length;
+        this.set(Object.values(counts).reduce((a, b) => a + b, 0) + due);
+      },
+    });
+    this.lookups = new Counter({ name: 'builder_cache_lookups_total', help: 'Step cache lookups of finished builds', labelNames: ['backend', 'result'], registers: [this.registry] });
+    this.waits = new Counter({ name: 'builder_cache_singleflight_waits_total', help: 'Steps a worker waited for another worker to finish', registers: [this.registry] });
+    this.cacheBytes = new Counter({ name: 'builder_cache_bytes_total', help: 'Layer bytes fetched from / published to the cache registry', labelNames: ['direction'], registers: [this.registry] });
     this.duration = new Histogram({
       name: 'builder_build_duration_seconds', help: 'Wall time of finished builds, from start on a worker to the end', labelNames: ['state'],
       buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800], registers: [this.registry],
@@ -61,6 +79,13 @@ export class FarmMetrics {
         this.duration.observe({ state: finished.state }, finished.durationMs / 1000);
         this.steps.inc({ cached: 'true' }, finished.cachedSteps);
         this.steps.inc({ cached: 'false' }, finished.executedSteps);
+        if (finished.cache) {
+          for (const [backend, hits] of Object.entries(finished.cache.hits)) this.lookups.inc({ backend, result: 'hit' }, hits);
+          this.lookups.inc({ backend: 'all', result: 'miss' }, finished.cache.misses);
+          this.waits.inc(finished.cache.waits);
+          this.cacheBytes.inc({ direction: 'fetched' }, finished.cache.bytesFetched);
+          this.cacheBytes.inc({ direction: 'published' }, finished.cache.bytesPublished);
+        }
         this.cached += finished.cachedSteps;
         this.executed += finished.executedSteps;
       }

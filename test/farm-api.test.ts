@@ -176,6 +176,19 @@ describe('farm API (inject, real Redis)', function () {
     for (const name of ['builder_queue_depth', 'builder_builds{state="cancelled"}', 'builder_build_duration_seconds', 'builder_cache_hit_ratio']) {
       assert.ok(metrics.includes(name), `${name} in /metrics`);
     }
+    assert.match(metrics, /^builder_queue_depth_total \d+$/m);
+
+    // The cache counters come from the finished-builds feed the workers append to.
+    await h.ctx.records.recordFinished({
+      state: 'succeeded', durationMs: 900, cachedSteps: 3, executedSteps: 1,
+      cache: { hits: { shared: 2, local: 1 }, misses: 1, waits: 1, bytesFetched: 1234, bytesPublished: 567 },
+    });
+    const after = (await h.app.inject({ url: '/metrics' })).body;
+    assert.match(after, /^builder_cache_lookups_total\{backend="shared",result="hit"\} 2$/m);
+    assert.match(after, /^builder_cache_lookups_total\{backend="all",result="miss"\} 1$/m);
+    assert.match(after, /^builder_cache_singleflight_waits_total 1$/m);
+    assert.match(after, /^builder_cache_bytes_total\{direction="fetched"\} 1234$/m);
+    assert.match(after, /^builder_cache_bytes_total\{direction="published"\} 567$/m);
     const doc = (await h.app.inject({ url: '/docs/json' })).json();
     assert.equal(doc.openapi.startsWith('3.'), true);
     assert.ok(doc.paths['/v1/builds/{id}/logs']);

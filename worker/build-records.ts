@@ -34,6 +34,8 @@ export interface BuildRecord {
   steps: StepRecord[];
   imageDigest?: string;
   pushed: { reference: string; digest: string }[];
+  /** Cache counters of the last attempt: hits by backend, misses, single-flight waits, bytes fetched/published. */
+  cache?: BuildCacheStats;
   error?: { code: string; message: string; file?: string; line?: number };
   cancelReason?: string;
   /** Worker host names that ran it, one per attempt. */
@@ -41,11 +43,21 @@ export interface BuildRecord {
 }
 
 /** The finished-builds feed the API's metrics read (duration histogram, cache hit ratio). */
+/** One build's cache counters (the engine's `result.cache`). */
+export interface BuildCacheStats {
+  hits: Record<string, number>;
+  misses: number;
+  waits: number;
+  bytesFetched: number;
+  bytesPublished: number;
+}
+
 export interface FinishedBuild {
   state: BuildState;
   durationMs: number;
   cachedSteps: number;
   executedSteps: number;
+  cache?: BuildCacheStats;
 }
 
 export class BuildRecords {

@@ -125,6 +125,7 @@ async function finish(
   const finishedAt = Date.now();
   await deps.records.update(id, (r) => ({
     ...r, state: outcome.state, finishedAt, imageDigest: outcome.imageDigest, pushed: outcome.pushed ?? [], error: outcome.error,
+    ...(publisher.cacheStats ? { cache: publisher.cacheStats } : {}),
   }));
   await publisher.finish({
     type: 'build.done', imageDigest: outcome.imageDigest, durationMs: finishedAt - started, time: finishedAt,
@@ -132,5 +133,6 @@ async function finish(
   });
   await deps.records.recordFinished({
     state: outcome.state, durationMs: finishedAt - started, cachedSteps: publisher.cachedSteps, executedSteps: publisher.executedSteps,
+    ...(publisher.cacheStats ? { cache: publisher.cacheStats } : {}),
   });
 }

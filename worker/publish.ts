@@ -4,7 +4,7 @@
  * worker publishes the one final `build.done` after pushing, so a failed push is the build's outcome.
  */
 import type { BuildEvent } from '../builder/events.js';
-import type { BuildRecords, StepRecord } from './build-records.js';
+import type { BuildCacheStats, BuildRecords, StepRecord } from './build-records.js';
 
 export class EventPublisher {
   private chain: Promise<void> = Promise.resolve();
@@ -12,7 +12,7 @@ export class EventPublisher {
   cachedSteps = 0;
   executedSteps = 0;
   /** The engine's cache counters for this build, once it finished. */
-  cacheStats?: { hits: Record<string, number>; misses: number; waits: number; bytesFetched: number; bytesPublished: number };
+  cacheStats?: BuildCacheStats;
 
   constructor(private readonly records: BuildRecords, private readonly id: string) {}
 
