@@ -7,6 +7,25 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { BuildRequest } from '../builder/request.js';
 import type { BuildRecords, FinishedBuild } from '../worker/build-records.js';
 
+/** What needs or holds a worker now; `depth` is what the autoscaler scales on (k8s/autoscaling.yaml). */
+export interface QueueDepth {
+  depth: number;
+  waiting: number;
+  prioritized: number;
+  dueDelayed: number;
+  active: number;
+}
+
+export async function queueDepth(queue: Queue<BuildRequest>): Promise<QueueDepth> {
+  const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
+  const now = Date.now();
+  // At most the 1000 soonest delayed jobs are looked at: beyond that the answer is "scale to max" anyway.
+  const delayed = await queue.getDelayed(0, 999);
+  const dueDelayed = delayed.filter((job) => job.timestamp + (job.opts.delay ?? 0) <= now).length;
+  const [waiting, prioritized, active] = [counts.waiting ?? 0, counts.prioritized ?? 0, counts.active ?? 0];
+  return { depth: waiting + prioritized + active + dueDelayed, waiting, prioritized, dueDelayed, active };
+}
+
 export class FarmMetrics {
   readonly registry = new Registry();
   private lastFinished = '$';
@@ -39,11 +58,7 @@ export class FarmMetrics {
     new Gauge({
       name: 'builder_queue_depth_total', help: 'Jobs that need a worker: waiting + prioritized + due delayed + active', registers: [this.registry],
       async collect() {
-        const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
-        const now = Date.now();
-        const delayed = await queue.getDelayed(0, 999);
-        const due = delayed.filter((job) => job.timestamp + (job.opts.delay ?? 0) <= now).length;
-        this.set(Object.values(counts).reduce((a, b) => a + b, 0) + due);
+        this.set((await queueDepth(queue)).depth);
       },
     });
     this.lookups = new Counter({ name: 'builder_cache_lookups_total', help: 'Step cache lookups of finished builds', labelNames: ['backend', 'result'], registers: [this.registry] });

@@ -177,6 +177,8 @@ describe('farm API (inject, real Redis)', function () {
       assert.ok(metrics.includes(name), `${name} in /metrics`);
     }
     assert.match(metrics, /^builder_queue_depth_total \d+$/m);
+    const depth = (await h.app.inject({ url: '/queue-depth' })).json() as { depth: number; waiting: number; prioritized: number; dueDelayed: number; active: number };
+    assert.equal(depth.depth, depth.waiting + depth.prioritized + depth.dueDelayed + depth.active);
 
     // The cache counters come from the finished-builds feed the workers append to.
     await h.ctx.records.recordFinished({

@@ -69,5 +69,44 @@ describe('k8s manifests', () => {
     assert.equal(farm.api.tokens.length, 2);
     assert.deepEqual(farm.api.tokens[1]!.scopes, ['read']);
     assert.equal(farm.webhooks.repositories[0]!.repository, 'org/app');
+    // The shared cache: repository from the ConfigMap, Redis from the Secret.
+    assert.equal(farm.worker.cacheRepo, 'registry.builder.svc.cluster.local:5000/builder/cache');
+    assert.equal(farm.redisUrl, 'redis://redis:6379');
+    // SIGTERM's drain fits inside the pod's grace period, with room to requeue.
+    const grace = worker.spec!.template.spec.terminationGracePeriodSeconds as number;
+    assert.ok(grace >= farm.worker.gracePeriodMs / 1000 + 10, `terminationGracePeriodSeconds ${grace} vs grace_period_ms ${farm.worker.gracePeriodMs}`);
+  });
+
+  it('every manifest validates against the Kubernetes OpenAPI schemas; the ScaledObject against KEDA\'s CRD schema', async () => {
+    const models: Record<string, Record<string, new (data: unknown) => { validate(): void }>> = {
+      v1: (await import('kubernetes-models/v1')) as never,
+      'apps/v1': (await import('kubernetes-models/apps/v1')) as never,
+      'policy/v1': (await import('kubernetes-models/policy/v1')) as never,
+      'keda.sh/v1alpha1': (await import('@kubernetes-models/keda/keda.sh/v1alpha1')) as never,
+    };
+    const raw = docs as unknown as { apiVersion: string; kind: string; metadata: { name: string } }[];
+    for (const doc of raw) {
+      const Model = models[doc.apiVersion]?.[doc.kind];
+      if (doc.apiVersion === 'kustomize.config.k8s.io/v1beta1') continue;
+      assert.ok(Model, `a schema for ${doc.apiVersion} ${doc.kind}`);
+      assert.doesNotThrow(() => new Model(doc).validate(), `${doc.kind} ${doc.metadata.name} is valid`);
+    }
+    // The validator does catch mistakes (a test that cannot fail proves nothing).
+    const Scaled = models['keda.sh/v1alpha1']!.ScaledObject!;
+    assert.throws(() => new Scaled({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'x' }, spec: { triggers: 'none' } }).validate());
+  });
+
+  it('KEDA scales the worker Deployment on the API\'s /queue-depth; a PodDisruptionBudget covers the workers', () => {
+    const scaled = named('ScaledObject', 'builder-worker')!;
+    assert.equal(scaled.spec!.scaleTargetRef.name, 'builder-worker');
+    assert.ok(named('Deployment', scaled.spec!.scaleTargetRef.name));
+    assert.ok(scaled.spec!.minReplicaCount >= 1 && scaled.spec!.maxReplicaCount > scaled.spec!.minReplicaCount);
+    const trigger = scaled.spec!.triggers[0];
+    assert.equal(trigger.type, 'metrics-api');
+    assert.match(trigger.metadata.url, /^http:\/\/builder-api\.builder\.svc\.cluster\.local:8080\/queue-depth$/);
+    assert.equal(trigger.metadata.valueLocation, 'depth');
+    const pdb = named('PodDisruptionBudget', 'builder-worker')!;
+    const worker = named('Deployment', 'builder-worker')!;
+    assert.ok(matches(pdb.spec!.selector.matchLabels, worker.spec!.template.metadata.labels));
   });
 });

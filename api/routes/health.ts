@@ -1,7 +1,7 @@
-/** `/healthz` (the process answers), `/readyz` (Redis answers), `/metrics` (Prometheus). No auth: probes and scrapers. */
+/** `/healthz` (the process answers), `/readyz` (Redis answers), `/metrics` (Prometheus), `/queue-depth` (JSON, for the autoscaler). No auth: probes and scrapers. */
 import type { FastifyInstance } from 'fastify';
 import type { FarmContext } from '../app.js';
-import { FarmMetrics } from '../metrics.js';
+import { FarmMetrics, queueDepth } from '../metrics.js';
 
 const READY_TIMEOUT_MS = 1000;
 
@@ -22,6 +22,9 @@ export async function healthRoutes(app: FastifyInstance, ctx: FarmContext): Prom
       return reply.code(503).send({ statusCode: 503, code: 'REDIS_UNAVAILABLE', message: `Redis is not reachable: ${(err as Error).message}` });
     }
   });
+
+  // For KEDA's metrics-api scaler (k8s/autoscaling.yaml): no Prometheus needed between the queue and the scaler.
+  app.get('/queue-depth', { schema: { summary: 'Jobs that need a worker: waiting + prioritized + due delayed + active' } }, async () => queueDepth(ctx.queue));
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) => {
     const { contentType, body } = await metrics.render();
