@@ -18,6 +18,8 @@ export interface StepRecord {
   line?: number;
   state: 'running' | 'done' | 'cached' | 'failed';
   cached: boolean;
+  /** For a step cached from another worker's record: that worker. */
+  builtBy?: string;
   startedAt: number;
   durationMs?: number;
 }

@@ -49,7 +49,7 @@ export function applyStep(steps: StepRecord[], event: BuildEvent): StepRecord[] 
     case 'step.start':
       return [...steps, { stepId: event.stepId, name: event.name, line: event.line, state: 'running', cached: false, startedAt: event.time }];
     case 'step.cached':
-      return [...steps, { stepId: event.stepId, name: event.name, line: event.line, state: 'cached', cached: true, startedAt: event.time, durationMs: 0 }];
+      return [...steps, { stepId: event.stepId, name: event.name, line: event.line, state: 'cached', cached: true, ...(event.builtBy ? { builtBy: event.builtBy } : {}), startedAt: event.time, durationMs: 0 }];
     case 'step.done':
       return steps.map((s) => (s.stepId === event.stepId ? { ...s, state: 'done', durationMs: event.durationMs } : s));
     case 'step.error':

@@ -1,0 +1,78 @@
+/**
+ * The farm with a shared cache, end to end: `builder worker --cache-repo` processes, real Redis, real registry.
+ * A commit built on one worker is fully cached on a fresh worker (empty store): same digest, no layer fetched,
+ * and its push mounts the layers from the cache repository. Two workers given the same new commit at once run
+ * each RUN once in the farm.
+ */
+import { strict as assert } from 'node:assert';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { AUTH, startHarness, tarOf, type Harness } from '../api/test-harness.js';
+
+describe('farm shared cache (worker processes + Redis + registry)', function () {
+  this.timeout(180_000);
+  let h: Harness;
+  let url = '';
+  let registry = '';
+
+  before(async () => {
+    h = await startHarness({ registry: true });
+    registry = h.registry!.host;
+    url = await h.listen();
+  });
+  after(async () => h?.close());
+
+  const post = async (tar: Buffer, tag: string): Promise<string> => {
+    const response = await fetch(`${url}/v1/builds?t=${encodeURIComponent(tag)}&push=true`, {
+      method: 'POST', headers: { ...AUTH, 'content-type': 'application/x-tar' }, body: new Uint8Array(tar),
+    });
+    const answer = (await response.json()) as { id: string; message?: string };
+    assert.equal(response.status, 202, answer.message);
+    return answer.id;
+  };
+  const stop = async (child: ChildProcess): Promise<void> => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const cacheEnv = (): Record<string, string> => ({ BUILDER_CACHE_REPO: `${registry}/farm/cache` });
+
+  it('a fresh worker hits what another worker built: same digest, nothing fetched, push mounts the layers', async () => {
+    const tar = await tarOf({ Dockerfile: 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n', 'app.txt': `farm ${Date.now()}\n` });
+    const first = await h.startWorker(cacheEnv());
+    const built = await h.waitFor(await post(tar, `${registry}/farm/app:a`), ['succeeded', 'failed']);
+    assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
+    await stop(first);
+    const fresh = await h.startWorker(cacheEnv());
+    const again = await h.waitFor(await post(tar, `${registry}/farm/app:b`), ['succeeded', 'failed']);
+    assert.equal(again.state, 'succeeded', JSON.stringify(again.error));
+    assert.equal(again.imageDigest, built.imageDigest);
+    const steps = again.steps.filter((s) => /COPY|RUN/.test(s.name));
+    assert.ok(steps.length === 2 && steps.every((s) => s.cached && s.builtBy === built.workers[0]), JSON.stringify(again.steps));
+    assert.equal(again.cache?.bytesFetched, 0);
+    assert.ok((again.cache?.hits.shared ?? 0) >= 2, JSON.stringify(again.cache));
+    // The pushed image's built layers never came to the fresh worker's store: the push mounted them.
+    const manifest = await (await fetch(`http://${registry}/v2/farm/app/manifests/b`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    })).json() as { layers: { digest: string }[] };
+    for (const layer of manifest.layers.slice(1)) {
+      assert.equal(existsSync(path.join(h.dir, 'worker-1', 'oci', 'blobs', 'sha256', layer.digest.slice(7))), false, `${layer.digest} was downloaded`);
+    }
+    await stop(fresh);
+  });
+
+  it('two workers given the same new commit at once: each RUN runs once in the farm', async () => {
+    const workers = await Promise.all([h.startWorker(cacheEnv()), h.startWorker(cacheEnv())]);
+    const tar = await tarOf({ Dockerfile: `FROM busybox\nRUN sleep 2 && echo ${Date.now()} > /a\nRUN sleep 1 && cat /a > /b\n` });
+    const ids = [await post(tar, `${registry}/farm/same:1`), await post(tar, `${registry}/farm/same:2`)];
+    const records = await Promise.all(ids.map((id) => h.waitFor(id, ['succeeded', 'failed'])));
+    for (const record of records) assert.equal(record.state, 'succeeded', JSON.stringify(record.error));
+    assert.equal(records[0]!.imageDigest, records[1]!.imageDigest);
+    for (const name of ['RUN sleep 2', 'RUN sleep 1']) {
+      const outcomes = records.map((r) => r.steps.find((s) => s.name.includes(name))!);
+      assert.equal(outcomes.filter((s) => s.state === 'done').length, 1, `${name} ran once: ${JSON.stringify(outcomes)}`);
+    }
+    for (const child of workers) await stop(child);
+  });
+});
