@@ -1,6 +1,7 @@
 import type { Layer } from '../builder/image/types.js';
 import type { ConfigDelta } from './config-delta.js';
 import type { CacheKey, CacheKeyPreimage } from './key.js';
+import type { StepTrace } from './explain.js';
 
 /**
  * What a step produced: its layer (none for metadata-only steps or empty diffs) and what it changed in the
@@ -55,6 +56,9 @@ export interface CacheBackend {
    * another holder finished it meanwhile. Backends without a farm return a lease at once.
    */
   acquire?(key: CacheKey, call: CacheCall, onWait: (holder: string) => void): Promise<CacheLease | CacheHit>;
+  /** Miss explanations shared across workers (cache/explain.ts traces), for backends that span machines. */
+  getTrace?(identity: string, call: CacheCall): Promise<StepTrace | undefined>;
+  putTrace?(identity: string, trace: StepTrace, call: CacheCall): Promise<void>;
   /** Forgets a record found to be broken (its blob is gone or corrupt) so the next build repairs it. */
   forget?(key: CacheKey): Promise<void>;
   close?(): Promise<void>;

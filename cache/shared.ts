@@ -17,6 +17,7 @@ import type { Store } from '../builder/store/store.js';
 import type { RegistryClient } from '../builder/registry/client.js';
 import type { CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
 import type { CacheKey } from './key.js';
+import type { StepTrace } from './explain.js';
 
 export interface SharedCacheOptions {
   redisUrl: string;
@@ -42,6 +43,7 @@ interface SharedRecord extends CacheEntry {
 
 /** After a failure the backend is skipped this long, so a Redis that is down costs one timeout, not one per step. */
 const DOWN_MS = 15_000;
+const TRACE_TTL_S = 30 * 24 * 3600;
 
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -180,6 +182,23 @@ export class SharedCache implements CacheBackend {
     const oldest = await this.redis.zpopmin(`${this.prefix}lru`, count - max);
     const keys = oldest.filter((_, i) => i % 2 === 0);
     if (keys.length > 0) await this.redis.del(...keys.map((k) => `${this.prefix}rec:${k}`));
+  }
+
+  async getTrace(identity: string, call: CacheCall): Promise<StepTrace | undefined> {
+    if (!this.available()) return undefined;
+    try {
+      const text = await this.redis.get(`${this.prefix}trace:${identity}`);
+      return text ? (JSON.parse(text) as StepTrace) : undefined;
+    } catch (err) {
+      this.down(call, `reading a miss explanation at ${this.options.redisUrl}`, err);
+      return undefined;
+    }
+  }
+
+  async putTrace(identity: string, trace: StepTrace, call: CacheCall): Promise<void> {
+    if (!this.available()) return;
+    // Traces explain the next miss at the same place; a month without a build of that place forgets them.
+    await this.redis.set(`${this.prefix}trace:${identity}`, JSON.stringify(trace), 'EX', TRACE_TTL_S).catch((err: unknown) => this.down(call, 'writing a miss explanation', err));
   }
 
   async forget(key: CacheKey): Promise<void> {

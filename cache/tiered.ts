@@ -1,5 +1,6 @@
 import type { CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
 import type { CacheKey } from './key.js';
+import type { StepTrace } from './explain.js';
 
 /**
  * Local records first (no network for what this machine built), then the shared index. What is built here is
@@ -21,6 +22,14 @@ export class TieredCache implements CacheBackend {
 
   acquire(key: CacheKey, call: CacheCall, onWait: (holder: string) => void): Promise<CacheLease | CacheHit> {
     return this.shared.acquire ? this.shared.acquire(key, call, onWait) : Promise.resolve({ release: async () => {} });
+  }
+
+  async getTrace(identity: string, call: CacheCall): Promise<StepTrace | undefined> {
+    return this.shared.getTrace?.(identity, call);
+  }
+
+  async putTrace(identity: string, trace: StepTrace, call: CacheCall): Promise<void> {
+    await this.shared.putTrace?.(identity, trace, call);
   }
 
   async forget(key: CacheKey): Promise<void> {

@@ -150,6 +150,14 @@ export class WithImports implements CacheBackend {
     return this.primary.acquire?.bind(this.primary);
   }
 
+  get getTrace(): CacheBackend['getTrace'] {
+    return this.primary.getTrace?.bind(this.primary);
+  }
+
+  get putTrace(): CacheBackend['putTrace'] {
+    return this.primary.putTrace?.bind(this.primary);
+  }
+
   async forget(key: string): Promise<void> {
     await this.primary.forget?.(key);
     for (const source of this.imports) await source.forget?.(key);

@@ -98,6 +98,15 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.match(logs, /built\nshared /);
   });
 
+  it('a miss is explained on any worker: the trace another worker left says what changed', async () => {
+    const dir = await context({ Dockerfile: 'FROM busybox\nCOPY notes.txt /\nRUN cat /notes.txt\n', 'notes.txt': `v1 ${Date.now()}\n` });
+    await build(await worker('explainer-a'), dir, ['explain/app:1']);
+    await writeFile(path.join(dir, 'notes.txt'), `v2 ${Date.now()}\n`);
+    const other = await build(await worker('explainer-b'), dir, ['explain/app:1']);
+    const copy = of(other.events, 'step.start').find((e) => e.name.includes('COPY notes.txt'));
+    assert.equal(copy?.reason, 'notes.txt content changed');
+  });
+
   it('cache failures only warn: a blob gone from the cache registry, a blob with wrong bytes, Redis down, the registry down', async () => {
     const dockerfile = (tag: string): string => `FROM busybox\nRUN echo ${tag} > /made\nRUN cat /made\n`;
     // A record whose blob was deleted: the step runs again and the record is repaired.

@@ -88,7 +88,9 @@ async function cachedStep(
   const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
   let reason: string | undefined;
   if (visible) {
-    reason = run.noCache ? 'cache disabled (--no-cache)' : explainMiss(await run.traces.get(identity), trace, misses.lastMissed);
+    // This machine's trace first; else the one any worker of the farm left (shared backends).
+    const previous = run.noCache ? undefined : (await run.traces.get(identity)) ?? (await run.cache.getTrace?.(identity, call));
+    reason = run.noCache ? 'cache disabled (--no-cache)' : explainMiss(previous, trace, misses.lastMissed);
     misses.lastMissed = name;
   }
   if (visible) run.onEvent({ type: 'step.start', stepId, name, line: step.line, time: Date.now(), reason });
@@ -100,7 +102,10 @@ async function cachedStep(
     const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
     await run.cache.put(key, entry, call, layerPath);
     session.used(run.stage.index, key, entry);
-    if (visible) await run.traces.put(identity, trace);
+    if (visible) {
+      await run.traces.put(identity, trace);
+      await run.cache.putTrace?.(identity, trace, call);
+    }
     if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
     return apply(state, result, key);
   } catch (err) {
