@@ -65,6 +65,15 @@ export class SharedCache implements CacheBackend {
     this.redis.on('error', () => undefined); // reported per call, as a warning
   }
 
+  /** Redis key names, for the GC (cache/shared-gc.ts). */
+  key(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  registryClient(): Promise<RegistryClient> {
+    return this.registry();
+  }
+
   get repo(): string {
     return this.options.repo;
   }
@@ -122,6 +131,8 @@ export class SharedCache implements CacheBackend {
       }
       blobSource = record.blobRepo ?? this.options.repo;
     }
+    // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.
+    if (record.layer) this.redis.zadd(`${this.prefix}inuse`, Date.now(), record.layer.digest).catch(() => undefined);
     this.redis.zadd(`${this.prefix}lru`, Date.now(), key).catch(() => undefined);
     const builtBy = record.builtBy && record.builtBy !== this.options.workerName ? record.builtBy : undefined;
     return {
@@ -153,6 +164,7 @@ export class SharedCache implements CacheBackend {
           chunkSize: DEFAULT_CHUNK_SIZE, mountFrom: [],
         });
         if (outcome === 'uploaded') uploaded = entry.layer.size;
+        await this.redis.sadd(`${this.prefix}blobs`, entry.layer.digest);
       } catch (err) {
         this.down(call, `publishing a layer to ${this.options.repo}`, err);
         return;

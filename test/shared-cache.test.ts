@@ -107,6 +107,23 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.equal(copy?.reason, 'notes.txt content changed');
   });
 
+  it('prune --shared deletes cache blobs no record names, and keeps those in use', async () => {
+    const dir = await context({ Dockerfile: `FROM busybox\nRUN echo gc-${Date.now()} > /gc\n` });
+    const maker = await worker('gc-maker');
+    const made = await build(maker, dir);
+    const digest = (await readManifestLayers(maker, made.result.manifest.digest)).at(-1)!;
+    const env = { BUILDER_CACHE_REPO: cacheRepo, BUILDER_REDIS_URL: redis.url, BUILDER_GC_GRACE: '0s' };
+    const root = path.join(work, 'gc-root');
+    const kept = expectSuccess(await runCli(['prune', '--shared', '--force'], { root, env }), 'prune --shared');
+    assert.doesNotMatch(kept.stdout, new RegExp(digest), 'a referenced blob stays');
+    const all = expectSuccess(await runCli(['prune', '--shared', '--all', '--force'], { root, env }), 'prune --shared --all');
+    assert.match(all.stdout, new RegExp(`deleted: ${digest}`));
+    const head = await fetch(`http://${cacheRepo.replace('/', '/v2/')}/blobs/${digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 404);
+    const refused = await runCli(['prune', '--shared'], { root, env });
+    assert.match(refused.stderr, /confirm with --force/);
+  });
+
   it('cache failures only warn: a blob gone from the cache registry, a blob with wrong bytes, Redis down, the registry down', async () => {
     const dockerfile = (tag: string): string => `FROM busybox\nRUN echo ${tag} > /made\nRUN cat /made\n`;
     // A record whose blob was deleted: the step runs again and the record is repaired.

@@ -14,7 +14,13 @@ export function registerGcCommands(program: Command): void {
       .option('--keep-storage <size>', 'remove least recently used cache until the store is at most this size (e.g. 10g)')
       .option('--filter <filter>', 'only cache unused for longer than this: until=DURATION (e.g. until=24h); repeatable', collect, [])
       .option('-f, --force', 'do not prompt for confirmation')
-      .action(async (opts: { all?: boolean; keepStorage?: string; filter: string[]; force?: boolean }) => {
+      .option('--shared', "prune the farm's shared cache instead: blobs in BUILDER_CACHE_REPO no record of the Redis index (BUILDER_REDIS_URL) names")
+      .action(async (opts: { all?: boolean; keepStorage?: string; filter: string[]; force?: boolean; shared?: boolean }) => {
+        if (opts.shared) {
+          const { pruneSharedCommand } = await import('./prune-shared.js');
+          await pruneSharedCommand(opts);
+          return;
+        }
         const { pruneCommand } = await import('./prune.js');
         await pruneCommand(opts, globals());
       });

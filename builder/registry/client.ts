@@ -93,6 +93,14 @@ export class RegistryClient {
     });
   }
 
+  /** Deletes a blob from the repository (the registry must allow deletes); true when it was there. */
+  async deleteBlob(digest: string, what: string): Promise<boolean> {
+    return this.send({ method: 'DELETE', url: this.url(`blobs/${digest}`), what, accept: [404] }, async (response) => {
+      await response.body?.cancel();
+      return response.status !== 404;
+    });
+  }
+
   /** PUTs a manifest under a tag or digest; returns the digest the registry reports. */
   async putManifest(reference: string, bytes: Buffer, mediaType: string, what: string): Promise<string | undefined> {
     return this.send(
