@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { isGzipMagic } from '../builder/layer/compression-magic.js';
 import { BuildError, errorMessage } from '../builder/errors.js';
 import { cleanEntryPath } from '../builder/layer/safe-path.js';
 import { readTar } from '../builder/layer/tar-reader.js';
@@ -21,7 +22,7 @@ export class PayloadTooLarge extends Error {
 }
 
 export function isGzip(data: Buffer): boolean {
-  return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
+  return isGzipMagic(data);
 }
 
 /** Walks the archive without writing anything; throws ARCHIVE_INVALID naming the bad entry. */

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar, { type ExtractEvents } from 'tar-stream';
+import { isGzipMagic } from '../layer/compression-magic.js';
 import { BuildError, errorMessage } from '../errors.js';
 import { applyMeta, clearForArchiveEntry, ensureDirInRoot, type EntryMeta, type Owner } from './dest-fs.js';
 import { resolveInRoot } from './root-path.js';
@@ -20,7 +21,7 @@ type TarEntry = ExtractEvents['entry'][1];
 export async function detectArchive(hostPath: string): Promise<ArchiveKind | undefined> {
   const head = await readHead(hostPath, 512);
   let kind: ArchiveKind;
-  if (head[0] === 0x1f && head[1] === 0x8b) kind = 'gzip';
+  if (isGzipMagic(head)) kind = 'gzip';
   else if (head.subarray(0, 3).toString('latin1') === 'BZh') kind = 'bzip2';
   else if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) kind = 'xz';
   else return isTarHeader(head) ? 'tar' : undefined;

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { isGzipMagic } from './compression-magic.js';
 import { BuildError, errorMessage } from '../errors.js';
 import { extractTarStream } from './extract-tar.js';
 
@@ -38,7 +39,7 @@ export async function extractLayer(blobPath: string, targetDir: string): Promise
   }
   const file = createReadStream(blobPath, { highWaterMark: 256 * 1024 });
   let input: Readable = file;
-  if (head[0] === 0x1f && head[1] === 0x8b) {
+  if (isGzipMagic(head)) {
     const gunzip = createGunzip({ chunkSize: 128 * 1024 });
     file.on('error', (err) => gunzip.destroy(err));
     input = file.pipe(gunzip);

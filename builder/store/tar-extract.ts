@@ -31,17 +31,10 @@ export function archivePath(name: string): string | undefined {
   return normalized;
 }
 
-/** True when the file starts with the gzip magic bytes. */
-export async function isGzipFile(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(2);
-    const { bytesRead } = await handle.read(head, 0, 2, 0);
-    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    await handle.close();
-  }
-}
+import { isGzipFile } from '../layer/compression-magic.js';
+
+/** Re-exported for the archive loader. */
+export { isGzipFile };
 
 /** sha256 of a readable's bytes, streamed. */
 export async function digestOf(stream: Readable): Promise<{ digest: string; size: number }> {
