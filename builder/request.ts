@@ -75,3 +75,22 @@ export function validateGitSource(url: string, ref: string): void {
 export function isCommitSha(ref: string): boolean {
   return SHA.test(ref);
 }
+
+/**
+ * Build args as `NAME=VALUE` strings (the CLI's `--build-arg`, the API's `buildarg`). A bare `NAME` takes its value
+ * from `env` when given (skipped when unset, as docker does); without `env` it is an error. `flag` names the option.
+ */
+export function parseBuildArgs(args: string[], options: { env?: NodeJS.ProcessEnv; flag?: string } = {}): Record<string, string> {
+  const flag = options.flag ?? '--build-arg';
+  const out: Record<string, string> = {};
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || (eq < 0 && !options.env)) {
+      throw new BuildError('INVALID_ARGUMENT', `invalid ${flag} "${arg}": want NAME=VALUE`);
+    }
+    if (eq >= 0) out[name] = arg.slice(eq + 1);
+    else if (options.env![name] !== undefined) out[name] = options.env![name]!;
+  }
+  return out;
+}

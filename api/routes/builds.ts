@@ -1,7 +1,7 @@
 /** `/v1/builds`: submit (tar upload or git JSON), status, list, cancel. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BuildError } from '../../builder/errors.js';
-import { validateBuildRequest, type BuildRequest, type ContextSource } from '../../builder/request.js';
+import { parseBuildArgs, validateBuildRequest, type BuildRequest, type ContextSource } from '../../builder/request.js';
 import { isTerminal, type BuildRecord, type BuildState } from '../../worker/build-records.js';
 import type { FarmContext } from '../app.js';
 import { requireScope } from '../auth.js';
@@ -74,12 +74,7 @@ async function uploadRequest(ctx: FarmContext, request: FastifyRequest): Promise
   const context: ContextSource = await storeContext(ctx.records, request.body as Buffer, {
     maxUnpackedBytes: ctx.farm.api.maxUnpackedBytes, ttlSeconds: ctx.farm.api.contextTtlSeconds,
   });
-  const buildArgs: Record<string, string> = {};
-  for (const arg of options.buildarg ?? []) {
-    const eq = arg.indexOf('=');
-    if (eq <= 0) throw new BuildError('INVALID_ARGUMENT', `invalid buildarg "${arg}": want NAME=VALUE`);
-    buildArgs[arg.slice(0, eq)] = arg.slice(eq + 1);
-  }
+  const buildArgs = parseBuildArgs(options.buildarg ?? [], { flag: 'buildarg' });
   return {
     context, dockerfile: options.dockerfile ?? 'Dockerfile', tags: options.t ?? [], buildArgs, target: options.target,
     noCache: options.nocache ?? false, push: options.push ?? false, repository: 'upload',

@@ -1,3 +1,4 @@
+import { parseBuildArgs as parseBuildArgList } from '../request.js';
 import { BuildError } from '../errors.js';
 
 /** Options every command accepts (set on the program). */
@@ -23,13 +24,5 @@ export function parsePositiveInt(text: string | undefined, flag: string): number
 
 /** `--build-arg K=V`, or `--build-arg K` taking the value from the environment (skipped when unset, as docker does). */
 export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const arg of args) {
-    const eq = arg.indexOf('=');
-    const name = eq < 0 ? arg : arg.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new BuildError('INVALID_ARGUMENT', `invalid --build-arg "${arg}": want NAME=VALUE`);
-    if (eq >= 0) out[name] = arg.slice(eq + 1);
-    else if (env[name] !== undefined) out[name] = env[name]!;
-  }
-  return out;
+  return parseBuildArgList(args, { env });
 }
