@@ -42,7 +42,7 @@ program.command('build')
   .option('--remote <url>', 'build on a build farm (builder serve) instead of locally')
   .option('--token <token>', 'API token for --remote (default $BUILDER_TOKEN)')
   .option('--label <k=v>', 'set a label on the image; repeatable', collect, [])
-  .option('-o, --output <spec>', 'also write the result: type=oci|docker|tar|local,dest=PATH (DIR = local, - = tar on stdout); repeatable', collect, [])
+  .option('-o, --output <spec>', 'also write the result: type=oci|docker|tar|local,dest=PATH (DIR = local, - = tar on stdout), type=image|registry[,name=REF][,push=true]; oci-mediatypes=false for a Docker v2s2 manifest; repeatable', collect, [])
   .option('--build-context <name=value>', 'named context for FROM/--from: NAME=DIR or NAME=docker-image://REF; repeatable', collect, [])
   .action(async (context: string, opts) => {
     if (opts.remote) {

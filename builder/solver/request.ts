@@ -1,3 +1,4 @@
+import type { ManifestFormat } from '../image/media-types.js';
 import type { EventSink } from '../events.js';
 import type { NamedContext } from './named-context.js';
 
@@ -28,6 +29,8 @@ export interface LocalBuildOptions {
   buildContexts?: Record<string, NamedContext>;
   onEvent: EventSink;
   signal?: AbortSignal;
+  /** The manifest's media-type family: OCI (default) or Docker v2 schema 2 (`oci-mediatypes=false`). */
+  manifestFormat?: ManifestFormat;
   /** Re-check base image tags against their registries (`--pull`); missing base images are always pulled. */
   pull?: boolean;
 }

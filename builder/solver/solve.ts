@@ -111,7 +111,7 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
-  const manifest = await writeImage(store, config, final.layers);
+  const manifest = await writeImage(store, config, final.layers, options.manifestFormat);
   for (const tag of options.tags) await store.tag(tag, manifest);
   return { manifest, config, tags: options.tags };
 }
