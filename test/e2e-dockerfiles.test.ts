@@ -3,10 +3,13 @@
  * checked through `builder inspect` and `builder run --rm`, or for negative cases through the
  * error text and exit code. BUILDER_CASE=<name> runs one case.
  */
+import { strict as assert } from 'node:assert';
+import path from 'node:path';
 import { errorCodes, type ErrorCode } from '../builder/errors.js';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { checkCase, discoverCases, type Engine } from './helpers/cases.js';
 import { expectSuccess, runCli } from './helpers/cli.js';
+import { validateLayout } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 function builderEngine(root: string): Engine {
@@ -57,4 +60,10 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
       });
     });
   }
+
+  // Runs after every case (mocha keeps order): the whole store the cases wrote, against the OCI image-spec schemas.
+  it('every manifest, index and config the cases wrote is valid OCI (image-spec schemas, media types, digests)', async function () {
+    const problems = await validateLayout(path.join(root, 'oci'));
+    assert.deepEqual(problems, [], problems.join('\n'));
+  });
 });

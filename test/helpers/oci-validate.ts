@@ -8,12 +8,16 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import AjvDraft04 from 'ajv-draft-04';
 import type { ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
 import { repoRoot } from './cli.js';
+
+const execFileAsync = promisify(execFile);
 
 export type OciKind = 'manifest' | 'index' | 'config' | 'layout';
 
@@ -180,4 +184,28 @@ export async function validateRegistryImage(host: string, repository: string, re
     return blob.ok ? Buffer.from(await blob.arrayBuffer()) : undefined;
   };
   return validateTree(blobs, { mediaType, digest: sha256(bytes), size: bytes.length }, `${host}/${repository}:${reference}`);
+}
+
+/**
+ * Validates an image archive (`builder save`, `--output type=oci|docker`): the OCI layout inside, when there
+ * is one, and every config docker's manifest.json names (with one layer file per diff_id).
+ */
+export async function validateArchive(archive: string, scratchDir: string): Promise<string[]> {
+  const dir = await mkdtemp(path.join(scratchDir, 'validate-'));
+  try {
+    await execFileAsync('tar', ['-xf', archive, '-C', dir]);
+    const problems = existsSync(path.join(dir, 'oci-layout')) ? await validateLayout(dir) : [];
+    if (!existsSync(path.join(dir, 'manifest.json'))) return problems.length > 0 || existsSync(path.join(dir, 'oci-layout')) ? problems : [`${archive}: neither oci-layout nor manifest.json`];
+    const items = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as { Config: string; Layers: string[] }[];
+    for (const [i, item] of items.entries()) {
+      const where = `${archive} manifest.json[${i}]`;
+      const config = JSON.parse(await readFile(path.join(dir, item.Config), 'utf8')) as { rootfs?: { diff_ids?: unknown[] } };
+      problems.push(...validateDocument('config', config, `${where} config`));
+      if (config.rootfs?.diff_ids?.length !== item.Layers.length) problems.push(`${where}: ${item.Layers.length} layers but ${config.rootfs?.diff_ids?.length ?? 0} diff_ids`);
+      for (const layer of item.Layers) if (!existsSync(path.join(dir, layer))) problems.push(`${where}: layer file ${layer} is missing`);
+    }
+    return problems;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
