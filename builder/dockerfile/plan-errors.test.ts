@@ -15,8 +15,8 @@ async function planError(content: string, extra: Partial<PlanOptions> = {}): Pro
 
 describe('dockerfile/plan errors', () => {
   const cases: [string, ErrorCode, number | undefined, RegExp][] = [
-    ['', 'NO_FROM', 1, /^the Dockerfile \(app\/Dockerfile\) cannot be empty$/],
-    ['# only a comment\n', 'NO_FROM', 1, /cannot be empty/],
+    ['', 'NO_FROM', 1, /^failed to parse app\/Dockerfile: file with no instructions$/],
+    ['# only a comment\n', 'NO_FROM', 1, /file with no instructions/],
     ['ARG A=1\n', 'NO_FROM', undefined, /no stages to build/],
     ['FROM busybox\nRUNN make\n', 'UNKNOWN_INSTRUCTION', 2, /^unknown instruction: RUNN \(did you mean RUN\?\)$/],
     ['FROM busybox\nENTRYPIONT x\n', 'UNKNOWN_INSTRUCTION', 2, /did you mean ENTRYPOINT\?/],

@@ -34,8 +34,8 @@ export async function planBuild(options: PlanOptions): Promise<BuildPlan> {
     throw locate(err, file);
   }
   if (parsed.instructions.length === 0) {
-    // NO_FROM at line 1, as test-dockerfiles/err-empty expects: an empty file is a file without a stage.
-    throw new BuildError('NO_FROM', `the Dockerfile (${file}) cannot be empty`, { file, line: 1 });
+    // BuildKit's words (parser.go), so a user searching for them finds the cause; only comments counts as empty too.
+    throw new BuildError('NO_FROM', `failed to parse ${file}: file with no instructions`, { file, line: 1 });
   }
   const planner = new Planner(options, parsed.escapeChar);
   for (const instruction of parsed.instructions) await planner.add(instruction);

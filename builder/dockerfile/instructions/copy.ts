@@ -1,6 +1,6 @@
 /** COPY and ADD: flags, sources and destination (last argument), heredoc sources. */
 import { BuildError } from '../../errors.js';
-import { expandHeredoc, expandWord } from '../expand.js';
+import { expandHeredoc, expandHeredocBody, expandWord } from '../expand.js';
 import { checkFlags, type FlagSpec } from '../flags.js';
 import type { ParsedInstruction } from '../parse.js';
 import type { CopyStep } from '../types.js';
@@ -40,7 +40,7 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
   const fromValue = flag('from');
   if (fromValue === '') throw new BuildError('DOCKERFILE_INVALID', '--from requires a stage name, index or image');
   const heredocs = instruction.heredocs.map((heredoc) =>
-    heredoc.expand ? { ...heredoc, content: expandHeredoc(heredoc.content, context.lookup, context.escapeChar) } : heredoc,
+    heredoc.expand ? { ...heredoc, content: expandHeredocBody(heredoc.content, context.lookup) } : heredoc,
   );
   const step: CopyStep = {
     op: isAdd ? 'ADD' : 'COPY',
