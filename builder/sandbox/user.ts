@@ -38,7 +38,8 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
     uid: matched?.uid ?? userId ?? 0,
     gid: matched?.gid ?? 0,
     additionalGids: [],
-    home: matched?.home || '/',
+    // A passwd entry with an empty home field gives HOME= (runc's GetExecUser keeps it); only an unknown user gets /.
+    home: matched ? matched.home : '/',
   };
   // Docker's containers always carry the primary gid in the supplementary list too.
   result.additionalGids = [result.gid];
