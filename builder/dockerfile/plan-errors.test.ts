@@ -28,7 +28,7 @@ describe('dockerfile/plan errors', () => {
     ['FROM busybox\nCOPY --foo a b\n', 'DOCKERFILE_PARSE', 2, /^unknown flag: --foo$/],
     ['FROM busybox\nADD --from=x a b\n', 'DOCKERFILE_PARSE', 2, /^unknown flag: --from$/],
     ['FROM busybox\nCOPY --from a b\n', 'DOCKERFILE_PARSE', 2, /missing a value on flag: --from/],
-    ['FROM busybox\nCOPY --chmod=999 a b\n', 'DOCKERFILE_INVALID', 2, /invalid chmod parameter: 999/],
+    ['FROM busybox\nCOPY --chmod=999 a b\n', 'DOCKERFILE_INVALID', 2, /invalid chmod parameter: '999'. it should be octal string and between 0 and 07777/],
     ['FROM busybox\nSHELL /bin/bash -c\n', 'DOCKERFILE_PARSE', 2, /SHELL requires the arguments to be in JSON form/],
     ['FROM busybox\nHEALTHCHECK --interval=5x CMD true\n', 'DOCKERFILE_INVALID', 2, /invalid duration for --interval/],
     ['FROM busybox\nHEALTHCHECK --timeout=10us CMD true\n', 'DOCKERFILE_INVALID', 2, /cannot be less than 1ms/],

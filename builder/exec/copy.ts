@@ -75,6 +75,8 @@ async function openSource(step: CopyStep, ctx: StepContext): Promise<{ copySourc
 }
 
 function parseChmod(chmod: string): number {
-  if (!/^[0-7]{1,4}$/.test(chmod)) throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
+  if (!/^[0-7]+$/.test(chmod) || parseInt(chmod, 8) > 0o7777) {
+    throw new BuildError('DOCKERFILE_INVALID', `--chmod=${chmod}: only octal modes (0 to 07777) are supported when copying, not symbolic ones yet`);
+  }
   return parseInt(chmod, 8);
 }

@@ -11,8 +11,14 @@ import { findHeredocMarkers } from '../heredoc.js';
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
 const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool' };
 
-/** Octal (`755`, `0644`) or symbolic (`u+x,g-w`) modes, as BuildKit accepts them. */
-const CHMOD = /^(0?[0-7]{3,4}|[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*)$/;
+/** Symbolic (`u+x,g-w`) modes, as BuildKit accepts them; octal ones are checked by value. */
+const SYMBOLIC_CHMOD = /^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$/;
+
+/** BuildKit's convert_copy.go: any octal string up to 07777 (`0` included), else a symbolic mode. */
+function checkChmod(chmod: string): void {
+  if (/^[0-7]+$/.test(chmod) ? parseInt(chmod, 8) <= 0o7777 : SYMBOLIC_CHMOD.test(chmod)) return;
+  throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: '${chmod}'. it should be octal string and between 0 and 07777`);
+}
 
 export function copy(instruction: ParsedInstruction, context: InstructionContext): CopyStep {
   const isAdd = instruction.keyword === 'ADD';
@@ -34,9 +40,7 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
   if (args.length < 2) throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires at least two arguments`);
 
   const chmod = flag('chmod');
-  if (chmod !== undefined && !CHMOD.test(chmod)) {
-    throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
-  }
+  if (chmod !== undefined) checkChmod(chmod);
   const fromValue = flag('from');
   if (fromValue === '') throw new BuildError('DOCKERFILE_INVALID', '--from requires a stage name, index or image');
   const heredocs = instruction.heredocs.map((heredoc) =>
