@@ -7,6 +7,7 @@ import type { CopyStep } from '../types.js';
 import { parseJsonArray, splitRawWords } from '../words.js';
 import { stepBase, type InstructionContext } from './context.js';
 import { findHeredocMarkers } from '../heredoc.js';
+import { isGitSource } from '../../exec/add-git.js';
 
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
 const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool' };
@@ -38,11 +39,22 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
     args = splitRawWords(instruction.rest, context.escapeChar).map((word) => markers.get(word) ?? expand(word));
   }
   if (args.length < 2) throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires at least two arguments`);
+  if (!isAdd) {
+    // BuildKit's words (convert_copy.go): only ADD fetches URLs and git repositories.
+    for (const source of args.slice(0, -1)) {
+      if (isGitSource(source)) throw new BuildError('DOCKERFILE_INVALID', "source can't be a git ref for COPY");
+      if (source.startsWith('http://') || source.startsWith('https://')) throw new BuildError('DOCKERFILE_INVALID', "source can't be a URL for COPY");
+    }
+  }
 
   const chmod = flag('chmod');
   if (chmod !== undefined) checkChmod(chmod);
-  const fromValue = flag('from');
+  const fromValue = flags.get('from')?.[0];
   if (fromValue === '') throw new BuildError('DOCKERFILE_INVALID', '--from requires a stage name, index or image');
+  // BuildKit resolves --from before any variable is known, and says so rather than guessing.
+  if (fromValue !== undefined && expandWord(fromValue, {}, context.escapeChar) !== fromValue) {
+    throw new BuildError('DOCKERFILE_INVALID', 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
+  }
   const heredocs = instruction.heredocs.map((heredoc) =>
     heredoc.expand ? { ...heredoc, content: expandHeredocBody(heredoc.content, context.lookup) } : heredoc,
   );
