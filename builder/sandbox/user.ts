@@ -60,6 +60,33 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
   return result;
 }
 
+/**
+ * A COPY/ADD `--chown` as BuildKit's readUser resolves it (solver/llbsolver/ops/user_linux.go): a numeric
+ * user is uid and gid at once; a name found in /etc/passwd gives its uid and gid, a name not found gives
+ * 0:0 without an error; a group name found in /etc/group replaces the gid, one not found leaves it.
+ */
+export async function resolveChown(rootfs: string, chown: string): Promise<{ uid: number; gid: number }> {
+  const [userArg, groupArg] = splitOnce(chown.trim(), ':');
+  const owner = { uid: 0, gid: 0 };
+  const userId = parseId(userArg);
+  if (userId !== undefined) {
+    owner.uid = userId;
+    owner.gid = userId;
+  } else if (userArg !== '') {
+    const entry = parsePasswd(await readInRoot(rootfs, '/etc/passwd')).find((candidate) => candidate.name === userArg);
+    if (entry) Object.assign(owner, { uid: entry.uid, gid: entry.gid });
+  }
+  if (groupArg !== undefined && groupArg !== '') {
+    const groupId = parseId(groupArg);
+    if (groupId !== undefined) owner.gid = groupId;
+    else {
+      const group = parseGroup(await readInRoot(rootfs, '/etc/group')).find((candidate) => candidate.name === groupArg);
+      if (group) owner.gid = group.gid;
+    }
+  }
+  return owner;
+}
+
 function splitOnce(value: string, separator: string): [string, string?] {
   const at = value.indexOf(separator);
   return at < 0 ? [value] : [value.slice(0, at), value.slice(at + 1)];
