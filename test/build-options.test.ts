@@ -9,6 +9,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, runCommand, type CliResult } from './helpers/cli.js';
+import { validateArchive } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 describe('build options (CLI)', function () {
@@ -92,6 +93,7 @@ describe('build options (CLI)', function () {
       const file = `${out}/image-${transport.split('-')[0]}.tar`;
       const inspect = expectSuccess(await runCommand('skopeo', ['inspect', '--config', `${transport}:${file}`]), `skopeo inspect ${transport}`);
       assert.equal((JSON.parse(inspect.stdout) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids.length, 3);
+      assert.deepEqual(await validateArchive(file, scratch), []);
     }
     const listing = execFileSync('tar', ['-tf', `${out}/rootfs.tar`], { encoding: 'utf8' }).split('\n');
     assert.ok(listing.includes('x') && listing.includes('y') && listing.includes('bin/busybox'), listing.slice(0, 20).join(' '));

@@ -3,10 +3,13 @@
  * checked through `builder inspect` and `builder run --rm`, or for negative cases through the
  * error text and exit code. BUILDER_CASE=<name> runs one case.
  */
+import { strict as assert } from 'node:assert';
+import path from 'node:path';
 import { errorCodes, type ErrorCode } from '../builder/errors.js';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { checkCase, discoverCases, type Engine } from './helpers/cases.js';
 import { expectSuccess, runCli } from './helpers/cli.js';
+import { validateLayout } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 function builderEngine(root: string): Engine {
@@ -27,7 +30,7 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
   let root = '';
   let scratch = '';
   let emptyContext = '';
-  const only = process.env.BUILDER_CASE;
+  const only = process.env.BUILDER_CASE?.split(',').filter(Boolean);
 
   before(async function () {
     root = await makeTempDir('e2e-root');
@@ -42,7 +45,7 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
     await removeTempDir(emptyContext);
   });
 
-  const cases = discoverCases().filter((testCase) => !only || testCase.name === only);
+  const cases = discoverCases().filter((testCase) => !only || only.includes(testCase.name));
   it('has the case corpus', function () {
     if (!only && cases.length < 36) throw new Error(`expected at least 36 cases in test-dockerfiles/, found ${cases.length}`);
   });
@@ -57,4 +60,10 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
       });
     });
   }
+
+  // Runs after every case (mocha keeps order): the whole store the cases wrote, against the OCI image-spec schemas.
+  it('every manifest, index and config the cases wrote is valid OCI (image-spec schemas, media types, digests)', async function () {
+    const problems = await validateLayout(path.join(root, 'oci'));
+    assert.deepEqual(problems, [], problems.join('\n'));
+  });
 });

@@ -42,14 +42,15 @@ interface Outcome {
 const MIN_CASES = 80;
 // Each case runs both engines at once, so 3 cases keep 2 cores busy without starving runc.
 const CONCURRENCY = Number(process.env.BUILDER_PARITY_CONCURRENCY ?? 3);
-const only = process.env.BUILDER_CASE;
+/** BUILDER_CASE=a,b runs only those cases (comma-separated). */
+const only = process.env.BUILDER_CASE?.split(',').filter(Boolean);
 /** Docker tags carry the pid: two suite runs at once must not remove each other's images. */
 const dockerTag = (name: string): string => `parity-${process.pid}-${name}:latest`;
 const show = (result: CliResult): string => `exit ${result.code}\n${result.stderr.trim().split('\n').slice(-12).join('\n')}`;
 
 describe('parity with Docker/BuildKit (test-dockerfiles)', function () {
   this.timeout(300_000);
-  const cases = discoverCases().filter((testCase) => !only || testCase.name === only);
+  const cases = discoverCases().filter((testCase) => !only || only.includes(testCase.name));
   const outcomes = new Map<string, Promise<Outcome>>();
   const queue = new PQueue({ concurrency: CONCURRENCY });
   let dockerd: DockerdState = { reachable: false, startedByUs: false };

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, runCommand } from './helpers/cli.js';
 import { DOCKER, dockerReachable } from './helpers/docker-oracle-engine.js';
+import { validateArchive } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 const IMAGE = 'peer-app';
@@ -103,6 +104,7 @@ describe('peers read our images', function () {
       expectSuccess(await runCli(['tag', IMAGE, tag], { root }), 'builder tag');
       const archive = path.join(work, `save-${format}.tar`);
       expectSuccess(await runCli(['save', '-o', archive, '--format', format, tag], { root }), 'builder save');
+      assert.deepEqual(await validateArchive(archive, work), []);
       dockerTags.push(tag);
       const load = expectSuccess(await runCommand(DOCKER, ['load', '-i', archive]), 'docker load');
       assert.match(load.stdout, new RegExp(tag.replace(/[.:]/g, '\\$&')));

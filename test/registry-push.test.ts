@@ -15,6 +15,7 @@ import { Store } from '../builder/store/store.js';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, runCommand } from './helpers/cli.js';
 import { startRegistry, type RegistryServer } from './helpers/registry-server.js';
+import { validateRegistryImage } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 const dockerReady = async (): Promise<boolean> => existsSync('/var/run/docker.sock') && (await runCommand('docker', ['version'])).code === 0;
@@ -53,6 +54,7 @@ describe('registry push (real docker-registry)', function () {
     const inspected = JSON.parse(expectSuccess(await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]), 'skopeo inspect').stdout) as { Digest: string; Layers: string[] };
     assert.equal(inspected.Digest, digest);
     assert.equal(inspected.Layers.length, 2);
+    assert.deepEqual(await validateRegistryImage(registry.host, 'app/hello', 'v1'), []);
     expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `dir:${path.join(work, 'copied')}`]), 'skopeo copy');
 
     if (!(await dockerReady())) return;

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseBuildContexts, parseLabels } from './build-contexts.js';
-import { parseOutput } from './build-output.js';
+import { outputFormat, parseOutput } from './build-output.js';
 
 describe('build output and context flags', function () {
   it('parses --output like docker buildx', function () {
@@ -12,7 +12,15 @@ describe('build output and context flags', function () {
     assert.deepEqual(parseOutput('./dir'), { type: 'local', dest: './dir' });
     assert.deepEqual(parseOutput('-'), { type: 'tar', dest: '-' });
     assert.deepEqual(parseOutput('dest=x'), { type: 'local', dest: 'x' });
-    assert.throws(() => parseOutput('type=registry,dest=x'), /--push/);
+    assert.throws(() => parseOutput('type=registry,dest=x'), /unsupported attribute dest/);
+    assert.deepEqual(parseOutput('type=registry,name=h/r:t'), { type: 'image', names: ['h/r:t'], push: true });
+    assert.deepEqual(parseOutput('type=image,push=true,oci-mediatypes=false'), { type: 'image', names: [], push: true, ociMediaTypes: false });
+    assert.deepEqual(parseOutput('type=oci,dest=o.tar,oci-mediatypes=true'), { type: 'oci', dest: 'o.tar', ociMediaTypes: true });
+    assert.throws(() => parseOutput('type=image,oci-mediatypes=maybe'), /want true or false/);
+    assert.throws(() => parseOutput('type=local,dest=d,oci-mediatypes=false'), /unsupported attribute oci-mediatypes/);
+    assert.equal(outputFormat([parseOutput('type=image,oci-mediatypes=false'), parseOutput('d')]), 'docker');
+    assert.equal(outputFormat([]), 'oci');
+    assert.throws(() => outputFormat([parseOutput('type=image,oci-mediatypes=false'), parseOutput('type=image,oci-mediatypes=true')]), /one manifest format/);
     assert.throws(() => parseOutput('type=tar'), /needs dest/);
     assert.throws(() => parseOutput('type=tar,dest=x,compression=zstd'), /unsupported attribute compression/);
   });

@@ -2,6 +2,8 @@
  * `build --output`: besides the image in the store, write the result somewhere, as BuildKit's exporters:
  * `type=oci|docker,dest=FILE` an image archive; `type=tar,dest=FILE` a tar of the final filesystem;
  * `type=local,dest=DIR` that filesystem as files. `-o DIR` means local, `-o -` a tar on stdout.
+ * `type=image[,name=…][,push=true]` / `type=registry` name (and push) the image in the store;
+ * `oci-mediatypes=false` on any of them writes a Docker v2 schema 2 manifest instead of an OCI one.
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -11,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.js';
 import { parseFlagFields } from './flag-fields.js';
 import { lowerDirs } from '../exec/commit.js';
+import type { ManifestFormat } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
 import { mountReadonly } from '../snapshot/mount.js';
 import { storeSnapshots } from '../snapshot/store-snapshots.js';
@@ -19,34 +22,78 @@ import type { Store } from '../store/store.js';
 
 export type OutputType = 'oci' | 'docker' | 'tar' | 'local';
 
-/** One `--output`: what to write and where (`-` is stdout, for the archive types). */
-export interface OutputSpec {
+/** One `--output` that writes files: what to write and where (`-` is stdout, for the archive types). */
+export interface FileOutputSpec {
   type: OutputType;
   dest: string;
+  /** `oci-mediatypes=true|false` on an archive: the image's manifest family (undefined: not said). */
+  ociMediaTypes?: boolean;
 }
 
-const TYPES: readonly string[] = ['oci', 'docker', 'tar', 'local'];
+/** `type=image` / `type=registry`: the image in the store, under extra `name`s, pushed when `push`. */
+export interface ImageOutputSpec {
+  type: 'image';
+  names: string[];
+  push: boolean;
+  ociMediaTypes?: boolean;
+}
 
-/** Parses `type=…,dest=…` or the short forms `DIR` and `-`. */
+export type OutputSpec = FileOutputSpec | ImageOutputSpec;
+
+const TYPES: readonly string[] = ['oci', 'docker', 'tar', 'local', 'image', 'registry'];
+const ATTRIBUTES: Record<string, readonly string[]> = {
+  oci: ['dest', 'oci-mediatypes'],
+  docker: ['dest', 'oci-mediatypes'],
+  tar: ['dest'],
+  local: ['dest'],
+  image: ['name', 'push', 'oci-mediatypes'],
+  registry: ['name', 'push', 'oci-mediatypes'],
+};
+
+function parseBool(value: string, what: string): boolean {
+  if (/^(true|1)$/i.test(value) || value === '') return true;
+  if (/^(false|0)$/i.test(value)) return false;
+  throw new BuildError('INVALID_ARGUMENT', `invalid --output ${what}="${value}": want true or false`);
+}
+
+/** Parses `type=…,dest=…` or the short forms `DIR` and `-`, as docker buildx does. */
 export function parseOutput(value: string): OutputSpec {
   if (value === '-') return { type: 'tar', dest: '-' };
   if (!value.includes('=')) return { type: 'local', dest: value };
   const fields = parseFlagFields(value, '--output');
   const type = fields.get('type') ?? 'local';
-  if (!TYPES.includes(type)) {
-    const hint = type === 'registry' || type === 'image' ? ' (use -t and --push for images)' : '';
-    throw new BuildError('INVALID_ARGUMENT', `invalid --output type "${type}": want one of ${TYPES.join(', ')}${hint}`);
+  if (!TYPES.includes(type)) throw new BuildError('INVALID_ARGUMENT', `invalid --output type "${type}": want one of ${TYPES.join(', ')}`);
+  const unknown = [...fields.keys()].filter((key) => key !== 'type' && !ATTRIBUTES[type]!.includes(key));
+  if (unknown.length > 0) throw new BuildError('INVALID_ARGUMENT', `--output type=${type}: unsupported attribute ${unknown.join(', ')}`);
+  const media = fields.get('oci-mediatypes');
+  const ociMediaTypes = media === undefined ? undefined : parseBool(media, 'oci-mediatypes');
+  if (type === 'image' || type === 'registry') {
+    const name = fields.get('name');
+    const push = type === 'registry' || parseBool(fields.get('push') ?? 'false', 'push');
+    const spec: ImageOutputSpec = { type: 'image', names: name ? [name] : [], push };
+    if (ociMediaTypes !== undefined) spec.ociMediaTypes = ociMediaTypes;
+    return spec;
   }
-  const unknown = [...fields.keys()].filter((key) => key !== 'type' && key !== 'dest');
-  if (unknown.length > 0) throw new BuildError('INVALID_ARGUMENT', `--output: unsupported attribute ${unknown.join(', ')}`);
   const dest = fields.get('dest');
   if (!dest) throw new BuildError('INVALID_ARGUMENT', `--output type=${type} needs dest=PATH`);
   if (type === 'local' && dest === '-') throw new BuildError('INVALID_ARGUMENT', '--output type=local needs a directory, not stdout');
-  return { type: type as OutputType, dest };
+  const spec: FileOutputSpec = { type: type as OutputType, dest };
+  if (ociMediaTypes !== undefined) spec.ociMediaTypes = ociMediaTypes;
+  return spec;
+}
+
+/**
+ * The media-type family the build writes: OCI unless an output says `oci-mediatypes=false`. One build
+ * writes one manifest, so outputs that disagree are an error rather than a silent pick.
+ */
+export function outputFormat(specs: OutputSpec[]): ManifestFormat {
+  const said = new Set(specs.map((spec) => spec.ociMediaTypes).filter((v): v is boolean => v !== undefined));
+  if (said.size > 1) throw new BuildError('INVALID_ARGUMENT', '--output: oci-mediatypes=true and oci-mediatypes=false in one build; one image has one manifest format');
+  return said.has(false) ? 'docker' : 'oci';
 }
 
 /** The built image as the given output. `tags` name it inside image archives (an untagged build is saved by digest). */
-export async function writeOutput(store: Store, manifest: Descriptor, tags: string[], spec: OutputSpec): Promise<void> {
+export async function writeOutput(store: Store, manifest: Descriptor, tags: string[], spec: FileOutputSpec): Promise<void> {
   if (spec.type === 'oci' || spec.type === 'docker') {
     const names = tags.length > 0 ? tags : [manifest.digest];
     if (spec.dest !== '-') {

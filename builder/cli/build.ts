@@ -6,7 +6,7 @@ import { withBuildLease } from '../store/gc-lease.js';
 import type { Store } from '../store/store.js';
 import { parseCacheFrom, parseCacheTo } from './cache-flags.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
-import { parseOutput, writeOutput } from './build-output.js';
+import { outputFormat, parseOutput, writeOutput, type FileOutputSpec } from './build-output.js';
 import { registerSource } from './excerpt.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
 import { plainProgress } from './progress.js';
@@ -40,14 +40,18 @@ export interface BuildFlags {
 /** `builder build`: progress on stderr, the image id on stdout. */
 export async function buildCommand(contextArg: string, flags: BuildFlags, global: GlobalOptions): Promise<number> {
   const { contextDir, dockerfilePath, dockerfileName } = await resolveBuildContext(contextArg, flags.file);
-  const outputs = (flags.output ?? []).map(parseOutput);
+  const specs = (flags.output ?? []).map(parseOutput);
+  const outputs = specs.filter((spec): spec is FileOutputSpec => spec.type !== 'image');
+  const manifestFormat = outputFormat(specs);
+  const tags = [...flags.tag, ...specs.flatMap((spec) => (spec.type === 'image' ? spec.names : []))];
+  const push = flags.push === true || specs.some((spec) => spec.type === 'image' && spec.push);
   const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
   registerSource(dockerfileName, dockerfilePath);
   const buildArgs = parseBuildArgs(flags.buildArg);
   const cacheTo = (flags.cacheTo ?? []).map(parseCacheTo);
   const cacheFrom = (flags.cacheFrom ?? []).map(parseCacheFrom);
   const secrets = await loadSecrets(flags.secret ?? []);
-  if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');
+  if (push && tags.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag (or --output type=image,name=…) to push to');
   const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
   const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
@@ -62,8 +66,9 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       contextDir,
       dockerfilePath,
       dockerfileName,
-      tags: flags.tag,
+      tags,
       buildArgs,
+      manifestFormat,
       target: flags.target,
       noCache: !flags.cache,
       noCacheFilter: flags.cacheFilter,
@@ -86,7 +91,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     }
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
     if (!quiet) for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
-    if (flags.push) await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal);
+    if (push) await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal);
     // With `-o -` stdout carries the output itself.
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
     await autoGcAfterBuild(store, quiet);

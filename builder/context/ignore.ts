@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import dockerignoreModule from '@balena/dockerignore';
+import { checkPatterns } from './pattern-check.js';
 
 /** Decides whether a path (relative to the context root, `/`-separated, no leading `./`) is excluded. */
 export type IgnoreMatcher = (relativePath: string) => boolean;
@@ -12,29 +13,45 @@ const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.
 const matchersWithoutExceptions = new WeakSet<IgnoreMatcher>();
 
 /**
- * Builds a matcher from dockerignore-syntax patterns (`!` exceptions, `**`, parent dirs exclude their children).
- * Blank lines and `#` comments are dropped, as Docker does.
+ * Builds a matcher from dockerignore-syntax patterns (`!` exceptions, `**`, parent dirs exclude their children),
+ * cleaned as moby/patternmatcher cleans them (`./a`, `//a`, `a//b/` → `a`, `a/b`). Blank lines are dropped;
+ * `#` comments are dropped by the .dockerignore reader, not here. A malformed pattern is an error.
  */
-export function createMatcher(patterns: string[]): IgnoreMatcher {
+export function createMatcher(patterns: string[], what = '--exclude pattern'): IgnoreMatcher {
   const cleaned = patterns
     .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'))
-    // Docker treats a leading `/` (or `./`) as the context root; the library expects a relative pattern.
+    .filter((line) => line !== '')
     .map((line) => {
       const negated = line.startsWith('!');
       let body = negated ? line.slice(1).trim() : line;
-      body = path.posix.normalize(body).replace(/^\/+/, '');
+      if (body !== '') body = path.posix.normalize(body).replace(/^\/+/, '').replace(/\/+$/, '');
       if (body === '.') body = '';
       return negated ? `!${body}` : body;
-    })
-    .filter((line) => line !== '' && line !== '!');
-  const rules = dockerignore({ ignorecase: false }).add(cleaned);
+    });
+  checkPatterns(cleaned, what);
+  // The library reads a leading `#` as a comment; here it is a pattern (comments never reach this), so escape it.
+  const forLibrary = cleaned.filter((line) => line !== '').map((line) => line.replace(/^(!?)#/, '$1\\#'));
+  const rules = dockerignore({ ignorecase: false }).add(forLibrary);
   const matcher: IgnoreMatcher = (relativePath) => {
     const normalized = normalizeRel(relativePath);
     return normalized !== '' && rules.ignores(normalized);
   };
   if (!cleaned.some((line) => line.startsWith('!'))) matchersWithoutExceptions.add(matcher);
   return matcher;
+}
+
+/**
+ * The patterns of a .dockerignore file as moby/patternmatcher's ignorefile.ReadAll reads them: a UTF-8 BOM
+ * is dropped, a line is a comment only when `#` is its very first character (`  #x` is a pattern), then
+ * the line is trimmed.
+ */
+export function readIgnoreFile(text: string): string[] {
+  return text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
 }
 
 /** True when nothing below an excluded directory can be re-included, so a walk need not descend into it. */
@@ -61,7 +78,14 @@ export async function loadIgnore(contextDir: string, dockerfilePath?: string): P
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
-    return createMatcher(text.split(/\r?\n/));
+    try {
+      return createMatcher(readIgnoreFile(text), path.basename(candidate));
+    } catch (err) {
+      // BuildKit fails when the context is read, i.e. at the first step that uses it: so do we, with its line.
+      return () => {
+        throw err;
+      };
+    }
   }
   return createMatcher([]);
 }

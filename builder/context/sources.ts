@@ -45,12 +45,7 @@ export async function resolveSources(source: CopySource, options: CopyOptions): 
       resolved.push({ kind: 'inline', name: inline.name, content: inline.content });
       continue;
     }
-    if (source.isContext && !written.startsWith('/')) {
-      const normalized = path.posix.normalize(written);
-      if (normalized === '..' || normalized.startsWith('../')) {
-        throw new BuildError('COPY_OUTSIDE_CONTEXT', `${op} failed: "${written}" is outside the build context`);
-      }
-    }
+    // `../x` and `/x` name context paths, as in BuildKit (the context is the root `/`): cleaned, never refused.
     const cleaned = cleanPath(written);
     const pivot = parentsPivot(written, options.parents);
     const { base, pattern } = splitWildcards(cleaned);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { BuildError } from '../errors.js';
-import { expandHeredoc, expandWord, expandWords } from './expand.js';
+import { expandHeredoc, expandHeredocBody, expandWord, expandWords } from './expand.js';
 
 const env = { A: 'a', EMPTY: '', SP: 'x  y', PATH: '/usr/local/bin:/usr/bin', FILE: 'dir/sub/name.tar.gz' };
 
@@ -57,6 +57,8 @@ describe('dockerfile/expand', () => {
   });
 
   it('expands heredoc bodies but keeps quotes and unrelated escapes', () => {
+    // BuildKit's testCopyHeredocSpecialSymbols: every escape goes, the escaped character stays.
+    assert.equal(expandHeredocBody('\\\n\\\\\n\\$A $A "$A" \'$A\' a\\b end\\', env), '\n\\\n$A a "a" \'a\' ab end');
     assert.equal(expandHeredoc('echo "$A" \'$A\' \\$A printf "\\n"\n', env), 'echo "a" \'a\' $A printf "\\n"\n');
   });
 

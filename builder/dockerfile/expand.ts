@@ -13,6 +13,8 @@ export interface ExpandOptions {
   escapeChar?: string;
   /** Heredoc bodies: quotes are ordinary characters, only `$` and escapes are processed. */
   keepQuotes?: boolean;
+  /** Remove every escape character (keeping the character after it), as BuildKit's lexer does for a COPY heredoc body. */
+  dropEscapes?: boolean;
 }
 
 function toLookup(env: VariableSource): (name: string) => string | undefined {
@@ -36,6 +38,15 @@ export function expandHeredoc(text: string, env: VariableSource, escapeChar = '\
   return new Lexer(text, toLookup(env), { escapeChar, keepQuotes: true }, false).run().join('');
 }
 
+/**
+ * A COPY/ADD heredoc body with an unquoted name, as BuildKit expands it (ExpandRaw: a lexer with the
+ * backslash as escape whatever `# escape=` says, quotes not processed): `\\$` gives `$`, `\\\\` gives `\\`,
+ * any other `\\c` gives `c`, a backslash before a newline leaves the newline.
+ */
+export function expandHeredocBody(text: string, env: VariableSource): string {
+  return new Lexer(text, toLookup(env), { escapeChar: '\\', keepQuotes: true, dropEscapes: true }, false).run().join('');
+}
+
 const NAME_START = /[A-Za-z_]/;
 const NAME_CHAR = /[A-Za-z0-9_]/;
 
@@ -46,6 +57,7 @@ class Lexer {
   private inWord = false;
   private readonly escape: string;
   private readonly keepQuotes: boolean;
+  private readonly dropEscapes: boolean;
 
   constructor(
     private readonly src: string,
@@ -55,6 +67,7 @@ class Lexer {
   ) {
     this.escape = options.escapeChar ?? '\\';
     this.keepQuotes = options.keepQuotes ?? false;
+    this.dropEscapes = options.dropEscapes ?? false;
   }
 
   run(): string[] {
@@ -92,12 +105,12 @@ class Lexer {
       if (ch === this.escape) {
         this.pos++;
         if (this.pos >= src.length) {
-          this.add(ch);
+          if (!this.dropEscapes) this.add(ch);
           break;
         }
         const next = src[this.pos]!;
-        // Heredoc bodies keep escapes that do not protect a `$`, so `printf "a\n"` survives.
-        if (this.keepQuotes && next !== '$' && next !== this.escape) this.add(ch);
+        // JSON words keep escapes that do not protect a `$`, so `printf "a\n"` survives.
+        if (this.keepQuotes && !this.dropEscapes && next !== '$' && next !== this.escape) this.add(ch);
         this.add(next);
         this.pos++;
       } else if (!this.keepQuotes && ch === "'") {

@@ -18,6 +18,15 @@ describe('dockerfile/parse', () => {
     assert.equal(instructions[1]!.rest, 'echo a   && echo b');
   });
 
+  it('ends an instruction at an escaped escape character (value\\\\ at the end of a line), as BuildKit', () => {
+    const { instructions } = parseDockerfile('FROM busybox\nENV C trailing\\\\backslash\\\\\nENV D=after \\\n\n  # note\n  x\n');
+    assert.deepEqual(instructions.map((i) => [i.keyword, i.line, i.endLine, i.rest]), [
+      ['FROM', 1, 1, 'busybox'],
+      ['ENV', 2, 2, 'C trailing\\\\backslash\\\\'],
+      ['ENV', 3, 6, 'D=after   x'],
+    ]);
+  });
+
   it('honours # escape=` (backtick continuation; backslash is literal)', () => {
     const parsed = parseDockerfile('# escape=`\nFROM busybox\nRUN echo C:\\ `\n  done\n');
     assert.equal(parsed.escapeChar, '`');

@@ -45,14 +45,17 @@ export function parseDockerfile(content: string): ParsedDockerfile {
   }
   const lines = content.split('\n').map((line) => line.replace(/\r$/, ''));
   const instructions: ParsedInstruction[] = [];
-  let nextFree = 0;
-  for (const node of dockerfile.getInstructions()) {
-    const start = node.getRange().start.line;
-    // dockerfile-ast may see instructions inside a heredoc body we already consumed.
-    if (start < nextFree) continue;
-    const instruction = readInstruction(lines, start, escapeChar);
+  // Instruction starts are found here, not taken from dockerfile-ast: it reads `\\` at a line's end as a
+  // continuation, where BuildKit ends the instruction (an escaped escape character is a value).
+  for (let index = 0; index < lines.length;) {
+    const line = lines[index]!;
+    if (isComment(line) || isBlank(line) || trimContinuation(line.trimStart(), escapeChar).text.trim() === '') {
+      index++;
+      continue;
+    }
+    const instruction = readInstruction(lines, index, escapeChar);
     instructions.push(instruction);
-    nextFree = instruction.endLine;
+    index = instruction.endLine;
   }
   return { escapeChar, instructions };
 }
@@ -85,8 +88,12 @@ function readInstruction(lines: readonly string[], start: number, escapeChar: st
   const args = match[2]!.trim();
   const { flags, rest } = extractFlags(args, escapeChar);
   let heredocs: Heredoc[] = [];
-  if (HEREDOC_KEYWORDS.has(keyword)) {
-    const markers = findHeredocMarkers(rest, escapeChar);
+  // `ONBUILD RUN <<EOF` carries its heredocs too (BuildKit's heredocCompoundDirectives).
+  const trigger = keyword === 'ONBUILD' ? /^(\S+)\s*([\s\S]*)$/.exec(rest.trim()) : null;
+  const heredocKeyword = trigger ? trigger[1]!.toUpperCase() : keyword;
+  const heredocArgs = trigger ? trigger[2]! : rest;
+  if (HEREDOC_KEYWORDS.has(heredocKeyword) && !heredocArgs.trimStart().startsWith('[')) {
+    const markers = findHeredocMarkers(heredocArgs, escapeChar);
     if (markers.length > 0) {
       try {
         const bodies = readHeredocBodies(lines, index + 1, markers);
@@ -109,11 +116,17 @@ function readInstruction(lines: readonly string[], start: number, escapeChar: st
   };
 }
 
-/** Removes a trailing escape character (and whitespace after it) that continues the line. */
+const CONTINUATION: Record<string, RegExp> = {
+  '\\': /([^\\])\\[ \t]*$|^\\[ \t]*$/,
+  '`': /([^`])`[ \t]*$|^`[ \t]*$/,
+};
+
+/**
+ * Removes a trailing escape character (and whitespace after it) that continues the line. As in BuildKit's
+ * lineContinuationRegex, an escape character preceded by another one (`value\\`) does not continue.
+ */
 function trimContinuation(line: string, escapeChar: string): { text: string; continued: boolean } {
-  const trimmed = line.replace(/[ \t]+$/, '');
-  if (trimmed.endsWith(escapeChar)) {
-    return { text: trimmed.slice(0, -1), continued: true };
-  }
+  const pattern = CONTINUATION[escapeChar]!;
+  if (pattern.test(line)) return { text: line.replace(pattern, '$1'), continued: true };
   return { text: line, continued: false };
 }

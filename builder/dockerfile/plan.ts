@@ -11,6 +11,7 @@ import { checkKeyword } from './instructions/keywords.js';
 import { checkTrigger } from './instructions/onbuild.js';
 import { parseDockerfile, parseInstruction, type ParsedInstruction } from './parse.js';
 import { ArgScope, platformArgs } from './scope.js';
+import { stageDependencies } from './stage-deps.js';
 import type { BuildPlan, PlanOptions, Stage, StageBase, StageOrImage } from './types.js';
 
 const SCRATCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -34,12 +35,32 @@ export async function planBuild(options: PlanOptions): Promise<BuildPlan> {
     throw locate(err, file);
   }
   if (parsed.instructions.length === 0) {
-    // NO_FROM at line 1, as test-dockerfiles/err-empty expects: an empty file is a file without a stage.
-    throw new BuildError('NO_FROM', `the Dockerfile (${file}) cannot be empty`, { file, line: 1 });
+    // BuildKit's words (parser.go), so a user searching for them finds the cause; only comments counts as empty too.
+    throw new BuildError('NO_FROM', `failed to parse ${file}: file with no instructions`, { file, line: 1 });
   }
-  const planner = new Planner(options, parsed.escapeChar);
+  const planner = new Planner(options, parsed.escapeChar, stageNames(parsed.instructions, parsed.escapeChar));
   for (const instruction of parsed.instructions) await planner.add(instruction);
   return planner.finish();
+}
+
+/**
+ * Every stage's AS name and the stage count, known before planning: BuildKit registers all stages first,
+ * so `COPY --from` may name (or index) a stage defined later in the file.
+ */
+function stageNames(instructions: readonly ParsedInstruction[], escapeChar: string): { names: Map<string, number>; count: number } {
+  const names = new Map<string, number>();
+  let count = 0;
+  for (const instruction of instructions) {
+    if (instruction.keyword !== 'FROM') continue;
+    try {
+      const name = parseFrom(instruction, escapeChar).name;
+      if (name !== undefined && !names.has(name)) names.set(name, count);
+    } catch {
+      // A broken FROM is reported when the planner reaches it.
+    }
+    count++;
+  }
+  return { names, count };
 }
 
 function locate(err: unknown, file: string, line?: number): BuildError {
@@ -65,7 +86,11 @@ class Planner {
   private readonly errors: BuildError[] = [];
   private readonly scope: ArgScope;
 
-  constructor(private readonly options: PlanOptions, private readonly escapeChar: string) {
+  constructor(
+    private readonly options: PlanOptions,
+    private readonly escapeChar: string,
+    private readonly allStages: { names: Map<string, number>; count: number },
+  ) {
     let platform: Map<string, string>;
     try {
       platform = platformArgs(options.platform);
@@ -90,6 +115,7 @@ class Planner {
     if (this.errors.length === 1) throw this.errors[0]!;
     if (this.errors.length > 1) throw new BuildErrors(this.errors);
     if (this.states.length === 0) throw new BuildError('NO_FROM', 'dockerfile contains no stages to build', { file });
+    checkNoCycle(this.states.map((state) => state.stage), file);
     let target = this.states.length - 1;
     if (this.options.target !== undefined) {
       const wanted = this.options.target.toLowerCase();
@@ -192,22 +218,38 @@ class Planner {
     return {
       escapeChar: this.escapeChar,
       lookup: this.lookup(state),
-      resolveFrom: (value) => this.resolveFrom(value, state.stage.index),
+      resolveFrom: (value) => this.resolveFrom(value),
       buildArgs: () => this.visibleArgs(state),
     };
   }
 
-  /** `--from=name|index|image`: earlier stages by name or index; anything else is an image, as in BuildKit. */
-  private resolveFrom(value: string, index: number): StageOrImage {
-    const lower = value.toLowerCase();
-    const named = this.states.findIndex((state, i) => i < index && state.stage.name === lower);
-    if (named >= 0) return { stage: named };
+  /**
+   * `--from=name|index|image` as BuildKit's toCommand resolves it: any stage of the file by name or index
+   * (later ones included; a cycle is refused in finish()), an index past the last stage is an error, and
+   * anything else is an image.
+   */
+  private resolveFrom(value: string): StageOrImage {
+    const named = this.allStages.names.get(value.toLowerCase());
+    if (named !== undefined) return { stage: named };
     if (/^\d+$/.test(value)) {
-      if (Number(value) >= index) {
-        throw new BuildError('UNKNOWN_STAGE', `invalid from flag value ${value}: refers to current or future build stage`);
-      }
+      if (Number(value) >= this.allStages.count) throw new BuildError('UNKNOWN_STAGE', `invalid stage index ${value}`);
       return { stage: Number(value) };
     }
     return { image: value };
   }
+}
+
+/** BuildKit's validateCircularDependency: a stage may not (transitively) read from itself. */
+function checkNoCycle(stages: readonly Stage[], file: string): void {
+  const state = new Map<number, 'visiting' | 'done'>();
+  const visit = (stage: Stage): void => {
+    if (state.get(stage.index) === 'done') return;
+    if (state.get(stage.index) === 'visiting') {
+      throw new BuildError('DOCKERFILE_INVALID', `circular dependency detected on stage: ${stage.name ?? `stage-${stage.index}`}`, { file, line: stage.line });
+    }
+    state.set(stage.index, 'visiting');
+    for (const dep of stageDependencies(stage)) if (stages[dep]) visit(stages[dep]);
+    state.set(stage.index, 'done');
+  };
+  for (const stage of stages) visit(stage);
 }

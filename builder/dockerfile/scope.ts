@@ -60,16 +60,23 @@ export class ArgScope {
   readonly metaLookup = (name: string): string | undefined =>
     this.meta.has(name) ? this.meta.get(name) : this.platform.get(name);
 
-  /** Declares ARGs into `args` (the meta scope when `inStage` is false), defaults expanded with `lookup`; returns the names. */
+  /** Declares ARGs into `args` (the meta scope when `inStage` is false), defaults expanded with `lookup`; returns the names it set. */
   declare(instruction: ParsedInstruction, args: Map<string, string | undefined>, lookup: (name: string) => string | undefined, inStage: boolean): string[] {
     const names: string[] = [];
-    for (const { name, rawDefault } of parseArgs(instruction, this.escapeChar)) {
-      names.push(name);
+    for (const { name: rawName, rawDefault } of parseArgs(instruction, this.escapeChar)) {
+      // A stage ARG's name is expanded (`ARG ${PREFIX}_VAR`), as docker, kaniko, buildah and BuildKit up to
+      // 0.13 do; a meta ARG's name never was. See docs/ARCHITECTURE.md (Dockerfile parity) for BuildKit ≥ 0.14.
+      const name = inStage && rawName.includes('$') ? expandWord(rawName, lookup, this.escapeChar) : rawName;
+      if (name === '') throw new BuildError('DOCKERFILE_PARSE', `ARG name ${rawName} expands to nothing`);
       this.declared.add(name);
       let value: string | undefined;
       if (Object.prototype.hasOwnProperty.call(this.buildArgs, name)) value = this.buildArgs[name];
       else if (rawDefault !== undefined) value = expandWord(rawDefault, lookup, this.escapeChar);
       else value = inStage ? this.metaLookup(name) : this.platform.get(name);
+      // `ARG NAME` with no value anywhere keeps what the stage already has (inherited from its parent stage
+      // or an earlier ARG): BuildKit adds nothing to the build state's env then, so the old value stays.
+      if (value === undefined && args.get(name) !== undefined) continue;
+      names.push(name);
       args.set(name, value);
     }
     return names;

@@ -42,7 +42,12 @@ export function parseJsonArray(text: string): string[] | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) return undefined;
+  if (!Array.isArray(value)) return undefined;
+  // BuildKit's parseJSON: valid JSON that is not an array of strings (`[["a"]]`, `["a", 1]`) is an error,
+  // never the shell form.
+  if (!value.every((item): item is string => typeof item === 'string')) {
+    throw new BuildError('DOCKERFILE_PARSE', 'when using JSON array syntax, arrays must be comprised of strings only');
+  }
   return value;
 }
 

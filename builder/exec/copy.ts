@@ -2,7 +2,7 @@ import type { CopyStep } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
 import { mountReadonly, prepareSnapshot } from '../snapshot/mount.js';
-import { resolveUser } from '../sandbox/user.js';
+import { resolveChown } from '../sandbox/user.js';
 import { digestOf } from '../../cache/key.js';
 import { recordStep, resolveImagePath } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
@@ -15,8 +15,7 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
   let source: { copySource: CopySource; release(): Promise<void> } | undefined;
   try {
     source = await openSource(step, ctx);
-    // BuildKit: a bare numeric --chown uid is also the gid, whatever /etc/passwd says.
-    const chown = step.chown && /^\d+$/.test(step.chown.trim()) ? { uid: Number(step.chown), gid: Number(step.chown) } : step.chown ? await resolveUser(snapshot.merged, step.chown) : undefined;
+    const chown = step.chown ? await resolveChown(snapshot.merged, step.chown) : undefined;
     const options = copyOptions(step, ctx, chown);
     await copyInto(source.copySource, snapshot.merged, options);
     await addRemoteSources(step, ctx, snapshot.merged, options.dest, options.chown, options.chmod);
@@ -75,6 +74,8 @@ async function openSource(step: CopyStep, ctx: StepContext): Promise<{ copySourc
 }
 
 function parseChmod(chmod: string): number {
-  if (!/^[0-7]{1,4}$/.test(chmod)) throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
+  if (!/^[0-7]+$/.test(chmod) || parseInt(chmod, 8) > 0o7777) {
+    throw new BuildError('DOCKERFILE_INVALID', `--chmod=${chmod}: only octal modes (0 to 07777) are supported when copying, not symbolic ones yet`);
+  }
   return parseInt(chmod, 8);
 }

@@ -20,6 +20,21 @@ describe('image/manifest', () => {
     assert.equal(buildManifest({ mediaType: '', digest: sha256('c'), size: 2 }, []).annotations, undefined);
   });
 
+  it('converts every descriptor to the manifest\'s family; the digests stay', () => {
+    const docker = { digest: sha256('l'), diffId: sha256('d'), size: 1, mediaType: MEDIA_TYPES.dockerLayerGzip };
+    const oci = { ...docker, digest: sha256('m'), mediaType: MEDIA_TYPES.ociLayerGzip };
+    const config = { mediaType: MEDIA_TYPES.dockerConfig, digest: sha256('c'), size: 2 };
+    const asOci = buildManifest(config, [docker, oci]);
+    assert.equal(asOci.config.mediaType, MEDIA_TYPES.ociConfig);
+    assert.deepEqual(asOci.layers.map((l) => [l.mediaType, l.digest]), [[MEDIA_TYPES.ociLayerGzip, docker.digest], [MEDIA_TYPES.ociLayerGzip, oci.digest]]);
+    const asDocker = buildManifest(config, [docker, oci, { ...oci, mediaType: MEDIA_TYPES.ociLayer }], { a: 'b' }, 'docker');
+    assert.equal(asDocker.mediaType, MEDIA_TYPES.dockerManifest);
+    assert.equal(asDocker.config.mediaType, MEDIA_TYPES.dockerConfig);
+    assert.deepEqual(asDocker.layers.map((l) => l.mediaType), [MEDIA_TYPES.dockerLayerGzip, MEDIA_TYPES.dockerLayerGzip, MEDIA_TYPES.dockerLayer]);
+    assert.equal(asDocker.annotations, undefined, 'Docker v2s2 has no annotations');
+    assert.throws(() => buildManifest(config, [{ ...oci, mediaType: MEDIA_TYPES.ociLayerZstd }], undefined, 'docker'), /zstd/);
+  });
+
   it('writes config and manifest blobs and returns the manifest descriptor', async () => {
     const { store, cleanup } = await tempStore();
     try {

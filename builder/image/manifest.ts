@@ -1,6 +1,7 @@
 import { BuildError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { MEDIA_TYPES, type Descriptor, type ImageConfig, type ImageManifest, type Layer, type Platform } from './types.js';
+import { configMediaType, layerMediaType, manifestMediaType, type ManifestFormat } from './media-types.js';
+import { type Descriptor, type ImageConfig, type ImageManifest, type Layer, type Platform } from './types.js';
 
 /** Deterministic JSON (fixed key order as written by the code; no whitespace) for config/manifest/index blobs. */
 export function canonicalJson(value: unknown): string {
@@ -8,15 +9,22 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** An OCI image manifest for a config descriptor and layers (base first). */
-export function buildManifest(configDescriptor: Descriptor, layers: Layer[], annotations?: Record<string, string>): ImageManifest {
+/**
+ * An image manifest for a config descriptor and layers (base first), OCI unless `format` says docker
+ * (Docker v2 schema 2). Every descriptor is converted to the manifest's family, so a base pulled in the
+ * other format does not leave its layer types behind.
+ */
+export function buildManifest(
+  configDescriptor: Descriptor, layers: Layer[], annotations?: Record<string, string>, format: ManifestFormat = 'oci',
+): ImageManifest {
   const manifest: ImageManifest = {
     schemaVersion: 2,
-    mediaType: MEDIA_TYPES.ociManifest,
-    config: { mediaType: MEDIA_TYPES.ociConfig, digest: configDescriptor.digest, size: configDescriptor.size },
-    layers: layers.map((layer) => ({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size })),
+    mediaType: manifestMediaType(format),
+    config: { mediaType: configMediaType(format), digest: configDescriptor.digest, size: configDescriptor.size },
+    layers: layers.map((layer) => ({ mediaType: layerMediaType(layer.mediaType, format), digest: layer.digest, size: layer.size })),
   };
-  if (annotations && Object.keys(annotations).length > 0) manifest.annotations = annotations;
+  // Docker v2s2 has no annotations field; dropping them beats a manifest strict readers refuse.
+  if (format === 'oci' && annotations && Object.keys(annotations).length > 0) manifest.annotations = annotations;
   return manifest;
 }
 
@@ -28,14 +36,14 @@ export function platformOf(config: ImageConfig): Platform {
 }
 
 /** Writes config and manifest blobs to the store and returns the manifest descriptor (with platform from config). */
-export async function writeImage(store: Store, config: ImageConfig, layers: Layer[]): Promise<Descriptor> {
+export async function writeImage(store: Store, config: ImageConfig, layers: Layer[], format: ManifestFormat = 'oci'): Promise<Descriptor> {
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length || layers.some((layer, i) => layer.diffId !== diffIds[i])) {
     // A mismatch would make an image no runtime can unpack; it is always an engine bug.
     throw new BuildError('INTERNAL', `image config lists diff_ids [${diffIds.join(', ')}] but the layers are [${layers.map((l) => l.diffId).join(', ')}]`);
   }
   const configBlob = await store.writeBlob(canonicalJson(config));
-  const manifest = buildManifest({ mediaType: MEDIA_TYPES.ociConfig, ...configBlob }, layers);
+  const manifest = buildManifest({ mediaType: configMediaType(format), ...configBlob }, layers, undefined, format);
   const manifestBlob = await store.writeBlob(canonicalJson(manifest));
-  return { mediaType: MEDIA_TYPES.ociManifest, digest: manifestBlob.digest, size: manifestBlob.size, platform: platformOf(config) };
+  return { mediaType: manifestMediaType(format), digest: manifestBlob.digest, size: manifestBlob.size, platform: platformOf(config) };
 }

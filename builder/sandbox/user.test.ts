@@ -3,7 +3,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { makeTempDir, removeTempDir } from './test-rootfs.js';
-import { resolveUser } from './user.js';
+import { resolveChown, resolveUser } from './user.js';
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n';
 const GROUP = 'root:x:0:\nstaff:x:50:app\napp:x:1001:\nwheel:x:10:root,app\n';
@@ -51,6 +51,16 @@ describe('sandbox/user resolveUser', () => {
       err.message === 'unable to find user ghost: no matching entries in passwd file');
     await assert.rejects(resolveUser(empty, 'app'), /unable to find user app: no matching entries in passwd file/);
     await assert.rejects(resolveUser(rootfs, 'app:ghosts'), /unable to find group ghosts: no matching entries in group file/);
+  });
+
+  it('resolves --chown as BuildKit: unknown names are 0 (user) or keep the gid (group), a bare uid is also the gid', async () => {
+    const table: [string, { uid: number; gid: number }][] = [
+      ['app', { uid: 1000, gid: 1001 }], ['1000', { uid: 1000, gid: 1000 }], ['app:staff', { uid: 1000, gid: 50 }],
+      ['nosuch', { uid: 0, gid: 0 }], ['nosuch:staff', { uid: 0, gid: 50 }], ['app:nosuch', { uid: 1000, gid: 1001 }],
+      [':staff', { uid: 0, gid: 50 }], ['12:34', { uid: 12, gid: 34 }],
+    ];
+    for (const [chown, owner] of table) assert.deepEqual(await resolveChown(rootfs, chown), owner, chown);
+    assert.deepEqual(await resolveChown(empty, 'app'), { uid: 0, gid: 0 });
   });
 
   it('never follows /etc/passwd out of the rootfs', async () => {

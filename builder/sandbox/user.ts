@@ -38,7 +38,8 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
     uid: matched?.uid ?? userId ?? 0,
     gid: matched?.gid ?? 0,
     additionalGids: [],
-    home: matched?.home || '/',
+    // A passwd entry with an empty home field gives HOME= (runc's GetExecUser keeps it); only an unknown user gets /.
+    home: matched ? matched.home : '/',
   };
   // Docker's containers always carry the primary gid in the supplementary list too.
   result.additionalGids = [result.gid];
@@ -57,6 +58,33 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
     result.additionalGids = [...new Set([result.gid, ...groups.filter((g) => g.members.includes(name)).map((g) => g.gid)])];
   }
   return result;
+}
+
+/**
+ * A COPY/ADD `--chown` as BuildKit's readUser resolves it (solver/llbsolver/ops/user_linux.go): a numeric
+ * user is uid and gid at once; a name found in /etc/passwd gives its uid and gid, a name not found gives
+ * 0:0 without an error; a group name found in /etc/group replaces the gid, one not found leaves it.
+ */
+export async function resolveChown(rootfs: string, chown: string): Promise<{ uid: number; gid: number }> {
+  const [userArg, groupArg] = splitOnce(chown.trim(), ':');
+  const owner = { uid: 0, gid: 0 };
+  const userId = parseId(userArg);
+  if (userId !== undefined) {
+    owner.uid = userId;
+    owner.gid = userId;
+  } else if (userArg !== '') {
+    const entry = parsePasswd(await readInRoot(rootfs, '/etc/passwd')).find((candidate) => candidate.name === userArg);
+    if (entry) Object.assign(owner, { uid: entry.uid, gid: entry.gid });
+  }
+  if (groupArg !== undefined && groupArg !== '') {
+    const groupId = parseId(groupArg);
+    if (groupId !== undefined) owner.gid = groupId;
+    else {
+      const group = parseGroup(await readInRoot(rootfs, '/etc/group')).find((candidate) => candidate.name === groupArg);
+      if (group) owner.gid = group.gid;
+    }
+  }
+  return owner;
 }
 
 function splitOnce(value: string, separator: string): [string, string?] {

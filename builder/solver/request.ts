@@ -1,3 +1,4 @@
+import type { ManifestFormat } from '../image/media-types.js';
 import type { NamedContext } from './named-context.js';
 
 /** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
@@ -27,6 +28,8 @@ export interface LocalBuildOptions {
   buildContexts?: Record<string, NamedContext>;
   /** Set by the engine from `build(request, { signal })`. */
   signal?: AbortSignal;
+  /** The manifest's media-type family: OCI (default) or Docker v2 schema 2 (`oci-mediatypes=false`). */
+  manifestFormat?: ManifestFormat;
   /** Re-check base image tags against their registries (`--pull`); missing base images are always pulled. */
   pull?: boolean;
 }

@@ -109,7 +109,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
-  const manifest = await writeImage(store, config, final.layers);
+  const manifest = await writeImage(store, config, final.layers, options.manifestFormat);
   for (const tag of options.tags) await store.tag(tag, manifest);
   const imageStages: number[] = [];
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {

@@ -16,6 +16,8 @@ export interface ParityExpectation {
   /** Why Debian's docker.io (BuildKit frontend of 2021) cannot build this case at all. */
   skip?: string;
   ignore?: ParityIgnore[];
+  /** Where current BuildKit differs from the 2021 oracle (or from us, deliberately): why, for readers. */
+  note?: string;
 }
 
 /** The config fields a container sees; history, created and rootfs differ by design. */

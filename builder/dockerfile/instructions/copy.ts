@@ -1,18 +1,25 @@
 /** COPY and ADD: flags, sources and destination (last argument), heredoc sources. */
 import { BuildError } from '../../errors.js';
-import { expandHeredoc, expandWord } from '../expand.js';
+import { expandHeredoc, expandHeredocBody, expandWord } from '../expand.js';
 import { checkFlags, type FlagSpec } from '../flags.js';
 import type { ParsedInstruction } from '../parse.js';
 import type { CopyStep } from '../types.js';
 import { parseJsonArray, splitRawWords } from '../words.js';
 import { stepBase, type InstructionContext } from './context.js';
 import { findHeredocMarkers } from '../heredoc.js';
+import { isGitSource } from '../../exec/add-git.js';
 
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
 const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool' };
 
-/** Octal (`755`, `0644`) or symbolic (`u+x,g-w`) modes, as BuildKit accepts them. */
-const CHMOD = /^(0?[0-7]{3,4}|[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*)$/;
+/** Symbolic (`u+x,g-w`) modes, as BuildKit accepts them; octal ones are checked by value. */
+const SYMBOLIC_CHMOD = /^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$/;
+
+/** BuildKit's convert_copy.go: any octal string up to 07777 (`0` included), else a symbolic mode. */
+function checkChmod(chmod: string): void {
+  if (/^[0-7]+$/.test(chmod) ? parseInt(chmod, 8) <= 0o7777 : SYMBOLIC_CHMOD.test(chmod)) return;
+  throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: '${chmod}'. it should be octal string and between 0 and 07777`);
+}
 
 export function copy(instruction: ParsedInstruction, context: InstructionContext): CopyStep {
   const isAdd = instruction.keyword === 'ADD';
@@ -32,15 +39,24 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
     args = splitRawWords(instruction.rest, context.escapeChar).map((word) => markers.get(word) ?? expand(word));
   }
   if (args.length < 2) throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires at least two arguments`);
+  if (!isAdd) {
+    // BuildKit's words (convert_copy.go): only ADD fetches URLs and git repositories.
+    for (const source of args.slice(0, -1)) {
+      if (isGitSource(source)) throw new BuildError('DOCKERFILE_INVALID', "source can't be a git ref for COPY");
+      if (source.startsWith('http://') || source.startsWith('https://')) throw new BuildError('DOCKERFILE_INVALID', "source can't be a URL for COPY");
+    }
+  }
 
   const chmod = flag('chmod');
-  if (chmod !== undefined && !CHMOD.test(chmod)) {
-    throw new BuildError('DOCKERFILE_INVALID', `invalid chmod parameter: ${chmod}`);
-  }
-  const fromValue = flag('from');
+  if (chmod !== undefined) checkChmod(chmod);
+  const fromValue = flags.get('from')?.[0];
   if (fromValue === '') throw new BuildError('DOCKERFILE_INVALID', '--from requires a stage name, index or image');
+  // BuildKit resolves --from before any variable is known, and says so rather than guessing.
+  if (fromValue !== undefined && expandWord(fromValue, {}, context.escapeChar) !== fromValue) {
+    throw new BuildError('DOCKERFILE_INVALID', 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
+  }
   const heredocs = instruction.heredocs.map((heredoc) =>
-    heredoc.expand ? { ...heredoc, content: expandHeredoc(heredoc.content, context.lookup, context.escapeChar) } : heredoc,
+    heredoc.expand ? { ...heredoc, content: expandHeredocBody(heredoc.content, context.lookup) } : heredoc,
   );
   const step: CopyStep = {
     op: isAdd ? 'ADD' : 'COPY',

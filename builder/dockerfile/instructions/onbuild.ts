@@ -21,5 +21,7 @@ export function onbuild(instruction: ParsedInstruction): OnbuildStep {
   checkFlags(instruction.flags, {});
   if (instruction.rest === '') throw new BuildError('DOCKERFILE_PARSE', 'ONBUILD requires at least one argument');
   checkTrigger(instruction.rest);
-  return { op: 'ONBUILD', ...stepBase(instruction), trigger: instruction.rest };
+  // As BuildKit's parseOnBuild: heredoc bodies follow the trigger line, each closed by its name.
+  const trigger = instruction.heredocs.reduce((text, heredoc) => `${text}\n${heredoc.content}${heredoc.name}`, instruction.rest);
+  return { op: 'ONBUILD', ...stepBase(instruction), trigger };
 }
