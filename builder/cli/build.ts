@@ -7,6 +7,7 @@ import { Store } from '../store/store.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
 import { parseOutput, writeOutput } from './build-output.js';
 import { registerSource } from './excerpt.js';
+import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
 import { plainProgress } from './progress.js';
 import { loadSecrets } from './secrets.js';
@@ -39,7 +40,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const { contextDir, dockerfilePath, dockerfileName } = await resolveBuildContext(contextArg, flags.file);
   const outputs = (flags.output ?? []).map(parseOutput);
   const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
-  registerSource(dockerfileName, dockerfilePath);
+  // The same resolution and checks as the build's own read, so an error excerpt quotes only the real Dockerfile.
+  registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
   const buildArgs = parseBuildArgs(flags.buildArg);
   const secrets = await loadSecrets(flags.secret ?? []);
   if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');

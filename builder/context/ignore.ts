@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import dockerignoreModule from '@balena/dockerignore';
+import { readContextFile } from './context-file.js';
 
 /** Decides whether a path (relative to the context root, `/`-separated, no leading `./`) is excluded. */
 export type IgnoreMatcher = (relativePath: string) => boolean;
@@ -45,6 +45,7 @@ export function canSkipExcludedDir(matcher: IgnoreMatcher): boolean {
 /**
  * Reads `<dockerfile>.dockerignore` beside the Dockerfile if present (e.g. `Dockerfile.dockerignore`,
  * `app.Dockerfile.dockerignore`), else `.dockerignore` at the context root. No file → matches nothing.
+ * Both are resolved inside the context like COPY sources (a link cannot make us read a host file).
  */
 export async function loadIgnore(contextDir: string, dockerfilePath?: string): Promise<IgnoreMatcher> {
   const candidates: string[] = [];
@@ -54,17 +55,14 @@ export async function loadIgnore(contextDir: string, dockerfilePath?: string): P
   }
   candidates.push(path.join(contextDir, '.dockerignore'));
   for (const candidate of candidates) {
-    let text: string;
-    try {
-      text = await readFile(candidate, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    return createMatcher(text.split(/\r?\n/));
+    const file = await readContextFile(contextDir, candidate, { what: 'ignore file', maxBytes: MAX_IGNORE_BYTES });
+    if (!file) continue;
+    return createMatcher(file.content.toString('utf8').split(/\r?\n/));
   }
   return createMatcher([]);
 }
+
+const MAX_IGNORE_BYTES = 1024 * 1024;
 
 function normalizeRel(relativePath: string): string {
   const normalized = path.posix.normalize(relativePath).replace(/^\/+/, '');

@@ -30,8 +30,12 @@ export interface ParsedDockerfile {
   instructions: ParsedInstruction[];
 }
 
+/** BuildKit's limit (bufio.MaxScanTokenSize - 1): a longer physical line is refused before dockerfile-ast sees it. */
+export const MAX_LINE_BYTES = 65535;
+
 export function parseDockerfile(content: string): ParsedDockerfile {
   content = content.replace(/^\uFEFF/, '');
+  checkLineLengths(content);
   const dockerfile = DockerfileParser.parse(content);
   let escapeChar = '\\';
   for (const directive of dockerfile.getDirectives()) {
@@ -62,6 +66,19 @@ export function parseInstruction(text: string, line: number, escapeChar = '\\'):
   const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
   const parsed = readInstruction(lines, 0, escapeChar);
   return { ...parsed, line, endLine: line };
+}
+
+function checkLineLengths(content: string): void {
+  let start = 0;
+  for (let line = 1; start <= content.length; line++) {
+    let end = content.indexOf('\n', start);
+    if (end === -1) end = content.length;
+    // A UTF-16 length of at most a quarter of the limit cannot exceed it in UTF-8 bytes.
+    if (end - start > MAX_LINE_BYTES / 4 && Buffer.byteLength(content.slice(start, end)) > MAX_LINE_BYTES) {
+      throw new BuildError('DOCKERFILE_PARSE', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, { line });
+    }
+    start = end + 1;
+  }
 }
 
 const isComment = (line: string): boolean => /^\s*#/.test(line);

@@ -74,12 +74,12 @@ describe('dockerfile/plan scope', () => {
 
   it('resolves FROM and --from by stage name (case-insensitive) or index; other values are images', async () => {
     const result = await plan(
-      'FROM busybox AS Build\nFROM build\nFROM 0\nCOPY --from=BUILD /a /a\nCOPY --from=1 /b /b\nCOPY --from=later /c /c\nRUN --mount=type=bind,from=build,target=/m x\nFROM busybox AS later\n',
+      'FROM busybox AS Build\nFROM build\nFROM 0\nCOPY --from=BUILD /a /a\nCOPY --from=1 /b /b\nCOPY --from=other /c /c\nRUN --mount=type=bind,from=build,target=/m x\nFROM busybox AS later\n',
     );
     assert.equal(result.stages[0]!.name, 'build');
     assert.deepEqual(result.stages.map((s) => s.from), [{ image: 'busybox' }, { stage: 0 }, { stage: 0 }, { image: 'busybox' }]);
     const steps = result.stages[2]!.steps;
-    assert.deepEqual(steps.slice(0, 3).map((s) => s.op !== 'RUN' && 'from' in s && s.from), [{ stage: 0 }, { stage: 1 }, { image: 'later' }]);
+    assert.deepEqual(steps.slice(0, 3).map((s) => s.op !== 'RUN' && 'from' in s && s.from), [{ stage: 0 }, { stage: 1 }, { image: 'other' }]);
     assert.deepEqual((steps[3] as RunStep).mounts[0], { type: 'bind', target: '/m', readonly: true, from: { stage: 0 } });
     assert.equal(result.target, 3);
   });

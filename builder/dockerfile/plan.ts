@@ -7,7 +7,7 @@ import { expandWord } from './expand.js';
 import { handlers } from './instructions/index.js';
 import type { InstructionContext } from './instructions/context.js';
 import { parseFrom } from './instructions/from.js';
-import { checkKeyword } from './instructions/keywords.js';
+import { checkKeyword, KEYWORDS } from './instructions/keywords.js';
 import { checkTrigger } from './instructions/onbuild.js';
 import { parseDockerfile, parseInstruction, type ParsedInstruction } from './parse.js';
 import { ArgScope, platformArgs } from './scope.js';
@@ -37,9 +37,32 @@ export async function planBuild(options: PlanOptions): Promise<BuildPlan> {
     // NO_FROM at line 1, as test-dockerfiles/err-empty expects: an empty file is a file without a stage.
     throw new BuildError('NO_FROM', `the Dockerfile (${file}) cannot be empty`, { file, line: 1 });
   }
-  const planner = new Planner(options, parsed.escapeChar);
+  const first = parsed.instructions[0]!;
+  // A file whose first instruction is no keyword is not a Dockerfile (a mistaken -f, a link to another file):
+  // report that one line, not one error (and one quoted line) per line of the file.
+  if (!KNOWN_FIRST.has(first.keyword)) {
+    try {
+      checkKeyword(first.keyword);
+    } catch (err) {
+      throw locate(err, file, first.line);
+    }
+  }
+  const planner = new Planner(options, parsed.escapeChar, stageNames(parsed.instructions, parsed.escapeChar));
   for (const instruction of parsed.instructions) await planner.add(instruction);
   return planner.finish();
+}
+
+const KNOWN_FIRST: ReadonlySet<string> = new Set(KEYWORDS);
+
+/** Every stage's `AS` name by index (undefined when unnamed or broken), so `--from` can tell a later stage from an image. */
+function stageNames(instructions: readonly ParsedInstruction[], escapeChar: string): (string | undefined)[] {
+  return instructions.filter((i) => i.keyword === 'FROM').map((i) => {
+    try {
+      return parseFrom(i, escapeChar).name;
+    } catch {
+      return undefined;
+    }
+  });
 }
 
 function locate(err: unknown, file: string, line?: number): BuildError {
@@ -65,7 +88,7 @@ class Planner {
   private readonly errors: BuildError[] = [];
   private readonly scope: ArgScope;
 
-  constructor(private readonly options: PlanOptions, private readonly escapeChar: string) {
+  constructor(private readonly options: PlanOptions, private readonly escapeChar: string, private readonly stageNames: readonly (string | undefined)[]) {
     let platform: Map<string, string>;
     try {
       platform = platformArgs(options.platform);
@@ -207,6 +230,12 @@ class Planner {
         throw new BuildError('UNKNOWN_STAGE', `invalid from flag value ${value}: refers to current or future build stage`);
       }
       return { stage: Number(value) };
+    }
+    // The name of this stage or a later one is not an image to pull (BuildKit: a cycle, or a stage not built yet).
+    const later = this.stageNames.findIndex((name, i) => i >= index && name === lower);
+    if (later === index) throw new BuildError('UNKNOWN_STAGE', `circular dependency detected on stage: ${lower}`);
+    if (later > index) {
+      throw new BuildError('UNKNOWN_STAGE', `invalid from flag value ${value}: refers to current or future build stage (stage "${lower}" is defined later)`);
     }
     return { image: value };
   }

@@ -1,7 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { planBuild } from '../dockerfile/plan.js';
+import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
 import { BuildError, withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
@@ -48,7 +49,8 @@ export async function build(store: Store, options: LocalBuildOptions): Promise<B
 }
 
 async function buildImage(store: Store, options: LocalBuildOptions): Promise<BuildResult> {
-  const content = await readFile(options.dockerfilePath, 'utf8');
+  // Resolved inside the context like a COPY source, size-capped: a Dockerfile link cannot read the host's files.
+  const { content } = await readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName);
   const named = new NamedContexts(options.buildContexts);
   const plan = await planBuild({
     file: options.dockerfileName,

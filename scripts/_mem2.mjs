@@ -1,0 +1,16 @@
+import { DockerfileParser } from 'dockerfile-ast';
+const n = Number(process.argv[2]);
+const kind = process.argv[3];
+let content;
+if (kind === 'lines') content = 'FROM scratch\n' + ('RUN echo ' + 'a'.repeat(90) + '\n').repeat(n / 100);
+else if (kind === 'cont') content = 'FROM scratch\nRUN echo \\\n' + ('a'.repeat(90) + ' \\\n').repeat(n / 93) + 'x\n';
+else content = 'FROM scratch\nRUN echo ' + 'a'.repeat(n) + '\n';
+global.gc?.();
+const before = process.memoryUsage().rss;
+let peak = before;
+const t = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 2);
+const t0 = Date.now();
+const d = DockerfileParser.parse(content);
+peak = Math.max(peak, process.memoryUsage().rss);
+clearInterval(t);
+console.log(kind, n, 'ms', Date.now() - t0, 'peakMB', ((peak - before) / 1e6).toFixed(0), 'x', ((peak-before)/n).toFixed(0));
