@@ -6,6 +6,7 @@
 import { loadConfig, type BuilderConfig } from '../builder/config.js';
 import { BuildError } from '../builder/errors.js';
 import { validateTag } from '../builder/request.js';
+import { gitPolicyFromConfig, type GitPolicy } from '../builder/git-policy.js';
 
 /** Scopes a token can hold: `read` (status, logs, list), `build` (submit), `cancel`. */
 export type TokenScope = 'read' | 'build' | 'cancel';
@@ -61,6 +62,8 @@ export interface FarmConfig {
     network: 'host' | 'none';
   };
   webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
+  /** `[git]`: which git URLs submissions, webhooks and ADD may fetch (https and ssh by default). */
+  git: GitPolicy;
 }
 
 type Section = Record<string, unknown>;
@@ -184,6 +187,7 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       gracePeriodMs: num(worker, 'worker', 'grace_period_ms', 60_000),
       network,
     },
+    git: gitPolicyFromConfig(raw.git === undefined ? undefined : section(raw, 'git')),
     webhooks: {
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),
       gitlabToken: env.BUILDER_GITLAB_WEBHOOK_TOKEN ?? str(hooks, 'webhooks', 'gitlab_token'),

@@ -13,6 +13,7 @@ import { build } from '../builder/solver/solve.js';
 import type { Store } from '../builder/store/store.js';
 import type { BuildRecords, BuildRecord, BuildState } from './build-records.js';
 import { fetchContext } from './fetch-context.js';
+import { checkGitUrl, type GitPolicy } from '../builder/git-policy.js';
 import { EventPublisher } from './publish.js';
 
 /** Why a running build's AbortController fired. */
@@ -26,6 +27,8 @@ export interface ProcessorDeps {
   hostname: string;
   attempts: number;
   network: 'host' | 'none';
+  /** The farm's [git] policy: checked again here (the API may run with another config) and applied to ADD. */
+  gitPolicy: GitPolicy;
   active: Map<string, { controller: AbortController; reason?: AbortReason }>;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -54,7 +57,8 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       if (!running || running.state === 'cancelled') return { state: 'cancelled' };
       if (running.cancelReason) entry.controller.abort();
       const request = running.request;
-      await fetchContext(request.context, workDir, records, entry.controller.signal);
+      if (request.context.kind === 'git') checkGitUrl(request.context.url, deps.gitPolicy);
+      await fetchContext(request.context, workDir, records, entry.controller.signal, deps.gitPolicy.schemes.includes('file'));
       checkCancelled(entry.controller.signal);
       const dockerfilePath = path.join(workDir, request.dockerfile);
       if (!(await stat(dockerfilePath).then((s) => s.isFile(), () => false))) {
@@ -62,7 +66,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       }
       const result = await build(deps.store, {
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
-        target: request.target, noCache: request.noCache, network: deps.network, onEvent: publisher.onEvent, signal: entry.controller.signal,
+        target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy, onEvent: publisher.onEvent, signal: entry.controller.signal,
       });
       const pushed: BuildRecord['pushed'] = [];
       if (request.push) {

@@ -84,7 +84,7 @@ async function handlePush(ctx: FarmContext, reply: import('fastify').FastifyRepl
     context: { kind: 'git', url: rule.url ?? push.cloneUrl, ref: push.after }, dockerfile: rule.dockerfile,
     tags: rule.tags.map((tag) => expandTemplate(tag, values)), buildArgs: {}, noCache: false, push: rule.push,
     repository: push.repository, trigger: { kind: 'webhook', provider: push.provider, delivery: push.delivery, branch, sha: push.after },
-  });
+  }, ctx.farm.git);
   // Without a delivery id, the commit itself is the key: the same push is still built once.
   const id = derivedId(push.provider, push.delivery || `${push.repository}\0${branch}\0${push.after}`);
   const submitted = await submitBuild(ctx.records, ctx.queue, request, { id, priority: ctx.farm.api.webhookPriority, attempts: ctx.farm.worker.attempts });

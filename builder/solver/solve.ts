@@ -88,7 +88,7 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
     store, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
-    secrets: options.secrets,
+    secrets: options.secrets, gitPolicy: options.gitPolicy,
   };
 
   const stageOutput = (index: number): Promise<StageOutput> => {
