@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { BuildError, errorMessage } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import { build } from '../solver/solve.js';
@@ -49,9 +50,19 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      // A second signal: stop waiting for the cleanup and die by it. What the build leaves (a container, a
+      // mount, a bundle) carries our pid and is reaped by the next build or prune (store/reap.ts).
+      for (const name of STOP_SIGNALS) process.off(name, onSignal);
+      process.kill(process.pid, signal);
+      return;
+    }
+    signalled = signal;
+    abort.abort();
+  };
+  for (const name of STOP_SIGNALS) process.on(name, onSignal);
   try {
     // build() holds a GC lease of its own while it runs.
     const result = await build(store, {
@@ -87,11 +98,18 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
     await autoGcAfterBuild(store, quiet);
     return 0;
+  } catch (err) {
+    if (!signalled || !(err instanceof BuildError) || err.code !== 'CANCELLED') throw err;
+    // Cleaned up after the signal: exit as a process ended by it would (SIGTERM → 143), as docker does.
+    process.stderr.write(`ERROR: build cancelled (${signalled})\n`);
+    return 128 + os.constants.signals[signalled];
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }
 }
+
+/** Signals that cancel a build: Ctrl-C, a service manager's stop, a closed terminal. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** SOURCE_DATE_EPOCH from `--build-arg` or the environment, as BuildKit takes it. */
 function sourceDateEpoch(buildArgs: Record<string, string>): number | undefined {
