@@ -61,7 +61,11 @@ async function cachedStep(
   const key = cacheKey(keyInput);
   if (!run.noCache) {
     const hit = await run.cache.get(key);
-    if (hit) {
+    if (hit && !continuesLayers(state, hit)) {
+      // The key names the parent *step*, not the layer it made: after a non-reproducible parent was rebuilt
+      // (--no-cache, or a build killed between two steps) this record sits on the old layer. Run it again.
+      process.stderr.write(`WARNING: cache record for "${step.source.slice(0, 80)}" belongs to an earlier build of the step before it; running it again\n`);
+    } else if (hit) {
       if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now() });
       return apply(state, hit.layer ? { layer: hit.layer, config: hit.config } : { config: hit.config }, key);
     }
@@ -86,6 +90,13 @@ async function cachedStep(
     if (visible) run.onEvent({ type: 'step.error', stepId, name, code: located.code, message: located.message, line: step.line, time: Date.now() });
     throw located;
   }
+}
+
+/** Whether a record's config has exactly the layers before it plus its own (what the image will list). */
+function continuesLayers(state: StageOutput, hit: { layer?: { diffId: string }; config: StepResult['config'] }): boolean {
+  const expected = [...state.layers.map((layer) => layer.diffId), ...(hit.layer ? [hit.layer.diffId] : [])];
+  const recorded = hit.config.rootfs?.diff_ids;
+  return recorded === undefined || (recorded.length === expected.length && recorded.every((id, i) => id === expected[i]));
 }
 
 function apply(state: StageOutput, result: StepResult, key: string): StageOutput {
