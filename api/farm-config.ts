@@ -61,7 +61,11 @@ export interface FarmConfig {
     gracePeriodMs: number;
     network: 'host' | 'none';
   };
-  webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
+  webhooks: {
+    githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[];
+    /** A push of the same repository + commit + Dockerfile + tags within this many seconds is not built again (0: off). */
+    dedupeWindowSeconds: number;
+  };
   /** `[git]`: which git URLs submissions, webhooks and ADD may fetch (https and ssh by default). */
   git: GitPolicy;
 }
@@ -192,6 +196,7 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),
       gitlabToken: env.BUILDER_GITLAB_WEBHOOK_TOKEN ?? str(hooks, 'webhooks', 'gitlab_token'),
       repositories: parseRules(pick(hooks, 'repositories')),
+      dedupeWindowSeconds: num(hooks, 'webhooks', 'dedupe_window_seconds', 3600),
     },
   };
 }
