@@ -1,6 +1,7 @@
 import path from 'node:path';
 import dockerignoreModule from '@balena/dockerignore';
 import { readContextFile } from './context-file.js';
+import { BuildError } from '../errors.js';
 
 /** Decides whether a path (relative to the context root, `/`-separated, no leading `./`) is excluded. */
 export type IgnoreMatcher = (relativePath: string) => boolean;
@@ -25,9 +26,10 @@ export function createMatcher(patterns: string[]): IgnoreMatcher {
       let body = negated ? line.slice(1).trim() : line;
       body = path.posix.normalize(body).replace(/^\/+/, '');
       if (body === '.') body = '';
-      return negated ? `!${body}` : body;
+      return negated ? `!${escapeRegexMeta(body)}` : escapeRegexMeta(body);
     })
     .filter((line) => line !== '' && line !== '!');
+  for (const line of cleaned) checkPattern(line);
   const rules = dockerignore({ ignorecase: false }).add(cleaned);
   const matcher: IgnoreMatcher = (relativePath) => {
     const normalized = normalizeRel(relativePath);
@@ -35,6 +37,39 @@ export function createMatcher(patterns: string[]): IgnoreMatcher {
   };
   if (!cleaned.some((line) => line.startsWith('!'))) matchersWithoutExceptions.add(matcher);
   return matcher;
+}
+
+/**
+ * The library turns patterns into RegExps without escaping `(`, `)`, `+`, `|`, `{`, `}`, `^` and `$`, so `a(b`
+ * threw "Invalid regular expression" at the user and `x+` matched `xx`. Docker (Go filepath.Match) reads them
+ * literally: escape them outside `[…]` classes.
+ */
+function escapeRegexMeta(pattern: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '\\' && i + 1 < pattern.length) {
+      out += ch + pattern[++i]!;
+    } else if (inClass) {
+      if (ch === ']') inClass = false;
+      out += ch;
+    } else if (ch === '[') {
+      inClass = true;
+      out += ch;
+    } else out += '()+|{}^$'.includes(ch) ? `\\${ch}` : ch;
+  }
+  return out;
+}
+
+/** A pattern the library cannot compile (a class like `[z-a]`) is the user's error, said as such. */
+function checkPattern(line: string): void {
+  try {
+    dockerignore({ ignorecase: false }).add([line]).ignores('probe');
+  } catch (err) {
+    const shown = line.length > 100 ? `${line.slice(0, 100)}…` : line;
+    throw new BuildError('INVALID_ARGUMENT', `invalid .dockerignore pattern "${shown}": ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, '')}`);
+  }
 }
 
 /** True when nothing below an excluded directory can be re-included, so a walk need not descend into it. */

@@ -96,7 +96,8 @@ function readInstruction(lines: readonly string[], start: number, escapeChar: st
     text += part.text;
     continued = part.continued;
   }
-  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim())!;
+  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim());
+  if (!match) throw new BuildError('DOCKERFILE_PARSE', 'empty instruction: a line continuation with nothing before or after it', { line: start + 1 });
   const written = match[1]!;
   const keyword = written.toUpperCase();
   const args = match[2]!.trim();
