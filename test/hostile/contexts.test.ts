@@ -123,6 +123,14 @@ describe('hostile contexts (CLI)', function () {
     assert.equal(await readFile(path.join(dest, 'd', 'g'), 'utf8'), 'planted\n');
   });
 
+  it('a local ADD gzip bomb stops at BUILDER_ADD_MAX_UNPACKED_BYTES (off by default, as docker)', async function () {
+    const dir = await context({ Dockerfile: 'FROM busybox\nADD bomb.tgz /x/\n' });
+    execFileSync('sh', ['-c', 'dd if=/dev/zero of=zeros bs=1M count=64 2>/dev/null && tar czf bomb.tgz zeros && rm zeros'], { cwd: dir });
+    const result = await build(['--no-cache', dir], { BUILDER_ADD_MAX_UNPACKED_BYTES: String(8 * 1024 * 1024) });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /Dockerfile:2: ADD failed: archive bomb\.tgz unpacks to more than 8388608 bytes/);
+  });
+
   it('COPY --from naming its own stage or a later one is an error, not a registry pull', async function () {
     const self = await build([await context({ Dockerfile: 'FROM busybox AS a\nCOPY --from=a /x /x\n' })]);
     assert.match(self.stderr, /Dockerfile:2: circular dependency detected on stage: a/);
