@@ -11,8 +11,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RUNC_ROOT } from '../../builder/sandbox/runc-root.js';
 import { makeFixtureRoot } from '../helpers/busybox-fixture.js';
-import { cliMain, expectSuccess, runCli } from '../helpers/cli.js';
+import { cliMain, expectSuccess, runCli, runCommand } from '../helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-root.js';
+import { startRegistry } from '../helpers/registry-server.js';
 import { mountsUnder } from './escape-check.js';
 
 /** What a process left: runc containers and bundles whose owner file names `pid`, and mounts under the store. */
@@ -35,6 +36,12 @@ function leftovers(pid: number, root: string): { containers: string[]; bundles: 
   });
   const bundles = readdirSync('/tmp').filter((n) => n.startsWith('builder-bundle-')).map((n) => path.join('/tmp', n)).filter(ownedBy);
   return { containers, bundles, mounts: mountsUnder(root) };
+}
+
+/** Starts any CLI command; resolves when it has exited. */
+function startCli(root: string, args: string[]): { child: ChildProcess; exited: Promise<unknown> } {
+  const child = spawn(process.execPath, [cliMain, ...args], { env: { ...process.env, BUILDER_ROOT: root }, stdio: 'ignore' });
+  return { child, exited: new Promise((resolve) => child.on('exit', resolve)) };
 }
 
 function startBuild(root: string, args: string[]): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
@@ -159,6 +166,52 @@ describe('faults: killed builds leave nothing behind (CLI)', function () {
     assert.equal(run.stdout.trim(), String(4 + 200_000));
     expectSuccess(await runCli(['prune', '-f', '--all'], { root }), 'prune --all');
     assert.deepEqual(mountsUnder(root), []);
+  });
+
+  it('SIGKILL at random points of a push: the next push completes, and the registry holds the image', async function () {
+    const registry = await startRegistry();
+    try {
+      const dir = path.join(scratch, 'pushed');
+      await mkdir(dir);
+      await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN head -c 3000000 /dev/urandom > /a\nRUN head -c 3000000 /dev/urandom > /b\n');
+      const ref = `${registry.host}/faults/pushed:1`;
+      expectSuccess(await runCli(['build', '-t', ref, dir], { root }), 'build');
+      for (const delay of [120, 250, 400, 80, 600, 330]) {
+        const { child, exited } = startCli(root, ['push', ref]);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        child.kill('SIGKILL');
+        faults++;
+        await exited;
+      }
+      expectSuccess(await runCli(['push', ref], { root }), 'push after kills');
+      const inspected = expectSuccess(await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]), 'skopeo inspect');
+      const local = JSON.parse(expectSuccess(await runCli(['inspect', ref], { root }), 'inspect').stdout) as [{ Digest: string }];
+      assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, local[0].Digest);
+      expectSuccess(await runCommand('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${path.join(scratch, 'pulled')}:x`]), 'skopeo copy verifies every blob');
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  it('SIGKILL at random points of a prune: images still run, and the next prune finishes the job', async function () {
+    for (const name of ['gc-a', 'gc-b', 'gc-c']) {
+      const dir = path.join(scratch, name);
+      await mkdir(dir);
+      await writeFile(path.join(dir, 'Dockerfile'), `FROM busybox\nRUN echo ${name} > /n && head -c 2000000 /dev/urandom > /r\n`);
+      expectSuccess(await runCli(['build', '-t', name, dir], { root }), `build ${name}`);
+    }
+    expectSuccess(await runCli(['rmi', 'gc-b', 'gc-c'], { root }), 'rmi');
+    for (const delay of [30, 90, 160, 60, 250]) {
+      const { child, exited } = startCli(root, ['prune', '-f', '--all']);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill('SIGKILL');
+      faults++;
+      await exited;
+    }
+    expectSuccess(await runCli(['prune', '-f', '--all'], { root }), 'prune after kills');
+    const run = expectSuccess(await runCli(['run', '--rm', 'gc-a', 'cat', '/n'], { root }), 'run gc-a');
+    assert.equal(run.stdout, 'gc-a\n');
+    assert.deepEqual(readdirSync(path.join(root, 'tmp')), [], 'prune left temp entries');
   });
 
   it('two builds and a prune racing on one store all succeed and leave a consistent store', async function () {
