@@ -13,6 +13,7 @@ import { build } from '../builder/solver/solve.js';
 import type { Store } from '../builder/store/store.js';
 import type { BuildRecords, BuildRecord, BuildState } from './build-records.js';
 import { fetchContext } from './fetch-context.js';
+import { locateContextFile } from '../builder/context/context-file.js';
 import { checkGitUrl, type GitPolicy } from '../builder/git-policy.js';
 import { EventPublisher } from './publish.js';
 
@@ -61,7 +62,8 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       await fetchContext(request.context, workDir, records, entry.controller.signal, deps.gitPolicy.schemes.includes('file'));
       checkCancelled(entry.controller.signal);
       const dockerfilePath = path.join(workDir, request.dockerfile);
-      if (!(await stat(dockerfilePath).then((s) => s.isFile(), () => false))) {
+      // Resolved inside the context: a link out of it must not tell the submitter what exists on the worker.
+      if (!(await stat(await locateContextFile(workDir, dockerfilePath)).then((s) => s.isFile(), () => false))) {
         throw new BuildError('INVALID_ARGUMENT', `Dockerfile "${request.dockerfile}" not found in the build context`);
       }
       const result = await build(deps.store, {
