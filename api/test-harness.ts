@@ -47,6 +47,8 @@ export interface HarnessOptions {
   maxContextBytes?: number;
   /** The `[git]` section; by default file:// is allowed below the harness dir and the fake paths the tests use. */
   git?: string;
+  /** Redis with an fsynced append-only file, so `redis.restart()` loses nothing. */
+  persistentRedis?: boolean;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -54,7 +56,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   let redis: RedisServer | undefined;
   let registry: RegistryServer | undefined;
   try {
-    redis = await startRedis();
+    redis = await startRedis({ persist: options.persistentRedis });
     if (options.registry) registry = await startRegistry();
     return await harnessWith(dir, redis, registry, options);
   } catch (err) {
