@@ -6,6 +6,7 @@
 import { loadConfig, type BuilderConfig } from '../builder/config.js';
 import { BuildError } from '../builder/errors.js';
 import { validateTag } from '../builder/request.js';
+import { gitPolicyFromConfig, type GitPolicy } from '../builder/git-policy.js';
 
 /** Scopes a token can hold: `read` (status, logs, list), `build` (submit), `cancel`. */
 export type TokenScope = 'read' | 'build' | 'cancel';
@@ -66,7 +67,13 @@ export interface FarmConfig {
     /** LRU bound of the shared index, in records. */
     cacheMaxRecords: number;
   };
-  webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
+  webhooks: {
+    githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[];
+    /** A push of the same repository + commit + Dockerfile + tags within this many seconds is not built again (0: off). */
+    dedupeWindowSeconds: number;
+  };
+  /** `[git]`: which git URLs submissions, webhooks and ADD may fetch (https and ssh by default). */
+  git: GitPolicy;
 }
 
 type Section = Record<string, unknown>;
@@ -193,10 +200,12 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       cacheMode: str(worker, 'worker', 'cache_mode') === 'shared' ? 'shared' : 'tiered',
       cacheMaxRecords: Math.max(1, num(worker, 'worker', 'cache_max_records', 100_000)),
     },
+    git: gitPolicyFromConfig(raw.git === undefined ? undefined : section(raw, 'git')),
     webhooks: {
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),
       gitlabToken: env.BUILDER_GITLAB_WEBHOOK_TOKEN ?? str(hooks, 'webhooks', 'gitlab_token'),
       repositories: parseRules(pick(hooks, 'repositories')),
+      dedupeWindowSeconds: num(hooks, 'webhooks', 'dedupe_window_seconds', 3600),
     },
   };
 }

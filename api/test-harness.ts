@@ -41,12 +41,22 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { registry?: boolean; config?: string | ((registryHost: string) => string); maxContextBytes?: number } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  registry?: boolean;
+  config?: string | ((registryHost: string) => string);
+  maxContextBytes?: number;
+  /** The `[git]` section; by default file:// is allowed below the harness dir and the fake paths the tests use. */
+  git?: string;
+  /** Redis with an fsynced append-only file, so `redis.restart()` loses nothing. */
+  persistentRedis?: boolean;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await makeTempDir('farm');
   let redis: RedisServer | undefined;
   let registry: RegistryServer | undefined;
   try {
-    redis = await startRedis();
+    redis = await startRedis({ persist: options.persistentRedis });
     if (options.registry) registry = await startRegistry();
     return await harnessWith(dir, redis, registry, options);
   } catch (err) {
@@ -58,7 +68,7 @@ export async function startHarness(options: { registry?: boolean; config?: strin
 }
 
 async function harnessWith(
-  dir: string, redis: RedisServer, registry: RegistryServer | undefined, options: Parameters<typeof startHarness>[0] = {},
+  dir: string, redis: RedisServer, registry: RegistryServer | undefined, options: HarnessOptions = {},
 ): Promise<Harness> {
   const queue = `test-${randomUUID()}`;
   const configFile = path.join(dir, 'builder.toml');
@@ -66,6 +76,7 @@ async function harnessWith(
     '[worker]', 'stalled_interval_ms = 1000', 'lock_duration_ms = 4000', 'grace_period_ms = 2000', 'attempts = 2',
     '[api]', `max_context_bytes = ${options.maxContextBytes ?? 8 * 1024 * 1024}`,
     ...(registry ? [`[registry."${registry.host}"]`, 'http = true'] : []),
+    options.git ?? `[git]\nschemes = ["https", "ssh", "file"]\nfile_paths = ["${dir}", "/nonexistent", "/x"]`,
     typeof options.config === 'function' ? options.config(registry?.host ?? '') : (options.config ?? ''),
   ];
   await writeFile(configFile, lines.join('\n') + '\n');

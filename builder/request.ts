@@ -4,6 +4,7 @@
  */
 import { BuildError } from './errors.js';
 import { parseReference } from './image/reference.js';
+import { checkGitUrl, DEFAULT_GIT_POLICY, type GitPolicy } from './git-policy.js';
 
 /** Where the build context comes from. */
 export type ContextSource =
@@ -33,7 +34,7 @@ const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHA = /^[0-9a-f]{40}$/;
 
 /** Checks the user-controlled fields of a request; throws INVALID_* BuildErrors that name the field. */
-export function validateBuildRequest(request: BuildRequest): BuildRequest {
+export function validateBuildRequest(request: BuildRequest, gitPolicy: GitPolicy = DEFAULT_GIT_POLICY): BuildRequest {
   const dockerfile = request.dockerfile.trim() || 'Dockerfile';
   if (dockerfile.startsWith('/') || dockerfile.split('/').includes('..')) {
     throw new BuildError('INVALID_ARGUMENT', `invalid dockerfile "${request.dockerfile}": it must be a relative path inside the context`);
@@ -46,7 +47,7 @@ export function validateBuildRequest(request: BuildRequest): BuildRequest {
   if (request.push && request.tags.length === 0) {
     throw new BuildError('INVALID_ARGUMENT', 'push needs at least one tag (registry/repository:tag)');
   }
-  if (request.context.kind === 'git') validateGitSource(request.context.url, request.context.ref);
+  if (request.context.kind === 'git') validateGitSource(request.context.url, request.context.ref, gitPolicy);
   return { ...request, dockerfile };
 }
 
@@ -60,12 +61,9 @@ export function validateTag(tag: string): void {
   if (tag.includes('@')) throw new BuildError('INVALID_REFERENCE', `invalid tag "${tag}": a tag cannot carry a digest`);
 }
 
-/** Only URLs git can clone without a shell and without reading local secrets through odd transports. */
-export function validateGitSource(url: string, ref: string): void {
-  if (!/^(https?|git|ssh|file):\/\//.test(url) && !/^[\w.-]+@[\w.-]+:/.test(url)) {
-    throw new BuildError('INVALID_ARGUMENT', `invalid git url "${url}": want https://, ssh://, git://, file:// or user@host:path`);
-  }
-  if (url.startsWith('-') || /\s/.test(url)) throw new BuildError('INVALID_ARGUMENT', `invalid git url "${url}"`);
+/** Only URLs the farm's [git] policy allows (git-policy.ts), and refs that cannot be read as options or revisions. */
+export function validateGitSource(url: string, ref: string, gitPolicy: GitPolicy = DEFAULT_GIT_POLICY): void {
+  checkGitUrl(url, gitPolicy);
   if (ref === '' || ref.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(ref)) {
     throw new BuildError('INVALID_ARGUMENT', `invalid git ref "${ref}": want a branch, tag or commit sha`);
   }

@@ -12,9 +12,9 @@ import type { BuildRecords } from './build-records.js';
 
 const GIT_TIMEOUT_MS = 5 * 60_000;
 
-export async function fetchContext(source: ContextSource, dir: string, records: BuildRecords, signal?: AbortSignal): Promise<void> {
+export async function fetchContext(source: ContextSource, dir: string, records: BuildRecords, signal?: AbortSignal, allowFile = false): Promise<void> {
   if (source.kind === 'upload') await extractUpload(source, dir, records);
-  else await gitFetch(source.url, source.ref, dir, signal);
+  else await gitFetch(source.url, source.ref, dir, signal, allowFile);
 }
 
 async function extractUpload(source: Extract<ContextSource, { kind: 'upload' }>, dir: string, records: BuildRecords): Promise<void> {
@@ -32,10 +32,12 @@ async function extractUpload(source: Extract<ContextSource, { kind: 'upload' }>,
 }
 
 /** `git fetch --depth 1 origin <ref>` works for branches, tags and (protocol v2) commit shas alike. */
-async function gitFetch(url: string, ref: string, dir: string, signal?: AbortSignal): Promise<void> {
+async function gitFetch(url: string, ref: string, dir: string, signal: AbortSignal | undefined, allowFile: boolean): Promise<void> {
+  // The URL was checked against the [git] policy; git's own protocol rule backs it (no ext::, file:// only if allowed).
+  const protocols = ['-c', 'protocol.ext.allow=never', '-c', `protocol.file.allow=${allowFile ? 'always' : 'never'}`];
   await git(['init', '-q', dir], dir, url, ref, signal);
   await git(['-C', dir, 'remote', 'add', 'origin', url], dir, url, ref, signal);
-  await git(['-C', dir, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], dir, url, ref, signal);
+  await git(['-C', dir, ...protocols, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], dir, url, ref, signal);
   await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], dir, url, ref, signal);
 }
 

@@ -12,6 +12,8 @@ import type { BuildRequest } from '../builder/request.js';
 import type { Engine } from '../builder/engine.js';
 import type { BuildRecords, BuildRecord, BuildState } from './build-records.js';
 import { fetchContext } from './fetch-context.js';
+import { locateContextFile } from '../builder/context/context-file.js';
+import { checkGitUrl, type GitPolicy } from '../builder/git-policy.js';
 import { EventPublisher } from './publish.js';
 
 /** Why a running build's AbortController fired. */
@@ -25,6 +27,8 @@ export interface ProcessorDeps {
   hostname: string;
   attempts: number;
   network: 'host' | 'none';
+  /** The farm's [git] policy: checked again here (the API may run with another config) and applied to ADD. */
+  gitPolicy: GitPolicy;
   active: Map<string, { controller: AbortController; reason?: AbortReason }>;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -53,15 +57,17 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       if (!running || running.state === 'cancelled') return { state: 'cancelled' };
       if (running.cancelReason) entry.controller.abort();
       const request = running.request;
-      await fetchContext(request.context, workDir, records, entry.controller.signal);
+      if (request.context.kind === 'git') checkGitUrl(request.context.url, deps.gitPolicy);
+      await fetchContext(request.context, workDir, records, entry.controller.signal, deps.gitPolicy.schemes.includes('file'));
       checkCancelled(entry.controller.signal);
       const dockerfilePath = path.join(workDir, request.dockerfile);
-      if (!(await stat(dockerfilePath).then((s) => s.isFile(), () => false))) {
+      // Resolved inside the context: a link out of it must not tell the submitter what exists on the worker.
+      if (!(await stat(await locateContextFile(workDir, dockerfilePath)).then((s) => s.isFile(), () => false))) {
         throw new BuildError('INVALID_ARGUMENT', `Dockerfile "${request.dockerfile}" not found in the build context`);
       }
       const result = await deps.engine.build({
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
-        target: request.target, noCache: request.noCache, network: deps.network,
+        target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy,
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal });
       publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = [];

@@ -28,7 +28,7 @@ export async function buildsRoutes(app: FastifyInstance, ctx: FarmContext): Prom
     const buildRequest = Buffer.isBuffer(request.body) ? await uploadRequest(ctx, request) : gitRequest(request.body, request.tokenName!);
     const key = request.headers['idempotency-key'];
     const id = typeof key === 'string' && key !== '' ? derivedId(`api\0${request.tokenName}`, key) : undefined;
-    const submitted = await submitBuild(records, queue, validateBuildRequest(buildRequest), {
+    const submitted = await submitBuild(records, queue, validateBuildRequest(buildRequest, farm.git), {
       id, priority: farm.api.interactivePriority, attempts: farm.worker.attempts,
     });
     return reply.code(202).send({ id: submitted.id, duplicate: !submitted.created });

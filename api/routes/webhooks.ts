@@ -84,12 +84,30 @@ async function handlePush(ctx: FarmContext, reply: import('fastify').FastifyRepl
     context: { kind: 'git', url: rule.url ?? push.cloneUrl, ref: push.after }, dockerfile: rule.dockerfile,
     tags: rule.tags.map((tag) => expandTemplate(tag, values)), buildArgs: {}, noCache: false, push: rule.push,
     repository: push.repository, trigger: { kind: 'webhook', provider: push.provider, delivery: push.delivery, branch, sha: push.after },
-  });
+  }, ctx.farm.git);
   // Without a delivery id, the commit itself is the key: the same push is still built once.
   const id = derivedId(push.provider, push.delivery || `${push.repository}\0${branch}\0${push.after}`);
+  const earlier = await claimCommit(ctx, request, id);
+  if (earlier !== undefined) return reply.code(202).send({ id: earlier, duplicate: true });
   const submitted = await submitBuild(ctx.records, ctx.queue, request, { id, priority: ctx.farm.api.webhookPriority, attempts: ctx.farm.worker.attempts });
   if (submitted.created) await supersede(ctx, push.repository, branch, id, push.after);
   return reply.code(202).send({ id, duplicate: !submitted.created });
+}
+
+/**
+ * A replayed delivery under a new delivery id (the signature stays valid, the id is not signed by GitHub) must
+ * not build again: the same repository, commit, Dockerfile and tags within `[webhooks] dedupe_window_seconds`
+ * are one build. Returns the earlier build's id, or undefined when this one is the first.
+ */
+async function claimCommit(ctx: FarmContext, request: BuildRequest, id: string): Promise<string | undefined> {
+  const window = ctx.farm.webhooks.dedupeWindowSeconds;
+  if (window <= 0 || request.context.kind !== 'git') return undefined;
+  const what = [request.repository, request.context.ref, request.dockerfile, ...[...request.tags].sort()].join('\0');
+  const key = `${ctx.records.prefix}:webhook-commit:${derivedId('commit', what)}`;
+  const claimed = await ctx.redis.set(key, id, 'EX', window, 'NX');
+  if (claimed === 'OK') return undefined;
+  const earlier = await ctx.redis.get(key);
+  return earlier === null || earlier === id ? undefined : earlier;
 }
 
 /** Remembers the newest build of the branch; the one it replaces is cancelled if it has not started. */

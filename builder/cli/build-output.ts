@@ -135,10 +135,34 @@ function exec(command: string, args: string[], stdout: 'inherit' | 'ignore' = 'i
   });
 }
 
-/** cp -a keeps owners, modes, times, links, devices and xattrs. */
+/**
+ * Copies the image's filesystem into `dest`, keeping owners, modes, times, links, devices and xattrs, and never
+ * writing *through* a symlink already in `dest`: `cp -a` opens an existing `dest/f -> /outside/file` and
+ * overwrites the target, and copies into a linked directory. GNU tar's extraction instead unlinks what is in
+ * the way (a link where the image has a file or directory is replaced; `--keep-directory-symlink` is not given).
+ */
 async function copyTree(from: string, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
-  await exec('cp', ['-a', '--no-target-directory', `${from}/.`, dest]);
+  await new Promise<void>((resolve, reject) => {
+    const pack = spawn('tar', ['-C', from, '-c', '-f', '-', '--numeric-owner', '--xattrs', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const unpack = spawn('tar', ['-C', dest, '-x', '-f', '-', '--numeric-owner', '--same-owner', '-p', '--xattrs', '--xattrs-include=*'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    pack.stdout.pipe(unpack.stdin);
+    unpack.stdin.on('error', () => undefined); // a failing extractor closes its input early; its exit code says why
+    let stderr = '';
+    pack.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    unpack.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const codes: (number | null)[] = [];
+    const done = (code: number | null): void => {
+      codes.push(code);
+      if (codes.length < 2) return;
+      if (codes.every((c) => c === 0)) resolve();
+      else reject(new BuildError('INVALID_ARGUMENT', `writing the build output to ${dest} failed: ${stderr.trim().slice(0, 400)}`));
+    };
+    for (const child of [pack, unpack]) {
+      child.on('error', (err) => reject(new BuildError('INTERNAL', `cannot run tar: ${err.message}`, { cause: err })));
+      child.on('close', done);
+    }
+  });
 }
 
 /** A tar with names relative to the root (`bin/sh`, not `./bin/sh`), as BuildKit's tar exporter writes them. */

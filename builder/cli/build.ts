@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { BuildError, errorMessage } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import { cacheOptionsFromEnv, createEngine } from '../engine.js';
@@ -8,6 +9,7 @@ import { parseCacheFrom, parseCacheTo } from './cache-flags.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
 import { outputFormat, parseOutput, writeOutput, type FileOutputSpec } from './build-output.js';
 import { registerSource } from './excerpt.js';
+import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
 import { plainProgress } from './progress.js';
 import { loadSecrets } from './secrets.js';
@@ -46,7 +48,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const tags = [...flags.tag, ...specs.flatMap((spec) => (spec.type === 'image' ? spec.names : []))];
   const push = flags.push === true || specs.some((spec) => spec.type === 'image' && spec.push);
   const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
-  registerSource(dockerfileName, dockerfilePath);
+  // The same resolution and checks as the build's own read, so an error excerpt quotes only the real Dockerfile.
+  registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
   const buildArgs = parseBuildArgs(flags.buildArg);
   const cacheTo = (flags.cacheTo ?? []).map(parseCacheTo);
   const cacheFrom = (flags.cacheFrom ?? []).map(parseCacheFrom);
@@ -57,9 +60,19 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      // A second signal: stop waiting for the cleanup and die by it. What the build leaves (a container, a
+      // mount, a bundle) carries our pid and is reaped by the next build or prune (store/reap.ts).
+      for (const name of STOP_SIGNALS) process.off(name, onSignal);
+      process.kill(process.pid, signal);
+      return;
+    }
+    signalled = signal;
+    abort.abort();
+  };
+  for (const name of STOP_SIGNALS) process.on(name, onSignal);
   try {
     // engine.build() holds a GC lease of its own while it runs.
     const result = await engine.build({
@@ -96,12 +109,19 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
     await autoGcAfterBuild(store, quiet);
     return 0;
+  } catch (err) {
+    if (!signalled || !(err instanceof BuildError) || err.code !== 'CANCELLED') throw err;
+    // Cleaned up after the signal: exit as a process ended by it would (SIGTERM → 143), as docker does.
+    process.stderr.write(`ERROR: build cancelled (${signalled})\n`);
+    return 128 + os.constants.signals[signalled];
   } finally {
     await engine.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }
 }
+
+/** Signals that cancel a build: Ctrl-C, a service manager's stop, a closed terminal. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** SOURCE_DATE_EPOCH from `--build-arg` or the environment, as BuildKit takes it. */
 function sourceDateEpoch(buildArgs: Record<string, string>): number | undefined {

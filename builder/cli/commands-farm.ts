@@ -14,16 +14,17 @@ interface FarmFlags {
   queue?: string;
 }
 
-/** Resolves on the first SIGTERM or SIGINT. */
+/** SIGHUP too: a closed terminal must drain like a stop, not kill the process with its builds' containers. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/** Resolves on the first SIGTERM, SIGINT or SIGHUP. */
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const handler = (signal: NodeJS.Signals): void => {
-      process.off('SIGTERM', handler);
-      process.off('SIGINT', handler);
+      for (const name of STOP_SIGNALS) process.off(name, handler);
       resolve(signal);
     };
-    process.on('SIGTERM', handler);
-    process.on('SIGINT', handler);
+    for (const name of STOP_SIGNALS) process.on(name, handler);
   });
 }
 
@@ -83,14 +84,12 @@ export function registerFarmCommands(program: Command): void {
       await untilSignal();
       // A second signal while draining ends the grace period: running builds are requeued at once.
       const hurry = (): void => worker.requeueRunning();
-      process.once('SIGTERM', hurry);
-      process.once('SIGINT', hurry);
+      for (const name of STOP_SIGNALS) process.once(name, hurry);
       try {
         await worker.drain();
       } finally {
         await engine.close();
-        process.off('SIGTERM', hurry);
-        process.off('SIGINT', hurry);
+        for (const name of STOP_SIGNALS) process.off(name, hurry);
       }
     });
 }

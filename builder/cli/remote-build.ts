@@ -12,6 +12,7 @@ import { BuildError, errorCodes, type ErrorCode } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { BuildFlags } from './build.js';
 import { registerSource } from './excerpt.js';
+import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { parseBuildArgs, type GlobalOptions } from './options.js';
 import { plainProgress } from './progress.js';
 
@@ -29,7 +30,7 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   if (path.isAbsolute(dockerfileName)) {
     throw new BuildError('INVALID_ARGUMENT', `remote builds need the Dockerfile inside the context: ${dockerfilePath} is outside ${contextDir}`);
   }
-  registerSource(dockerfileName, dockerfilePath);
+  registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
   const base = flags.remote.replace(/\/+$/, '');
   const token = flags.token ?? process.env.BUILDER_TOKEN;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};

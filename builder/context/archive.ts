@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, open, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar, { type ExtractEvents } from 'tar-stream';
@@ -37,7 +37,10 @@ export async function detectArchive(hostPath: string): Promise<ArchiveKind | und
 export async function extractArchive(hostPath: string, kind: ArchiveKind, destRoot: string, destDirInImage: string): Promise<void> {
   const extract = tar.extract();
   const dirMetas: EntryMeta[] = [];
-  const feed = pipeline(openDecompressed(hostPath, kind), extract);
+  const limit = maxUnpackedBytes();
+  const feed = limit === undefined
+    ? pipeline(openDecompressed(hostPath, kind), extract)
+    : pipeline(openDecompressed(hostPath, kind), unpackedLimit(limit, path.basename(hostPath)), extract);
   try {
     for await (const entry of extract) {
       await extractEntry(entry, destRoot, destDirInImage, dirMetas);
@@ -104,6 +107,30 @@ async function extractEntry(entry: TarEntry, destRoot: string, destDir: string, 
       return;
   }
   await applyMeta(meta);
+}
+
+/**
+ * `BUILDER_ADD_MAX_UNPACKED_BYTES`: the most an ADDed local archive may unpack to (a 10 MB gzip can hold
+ * terabytes of zeros). Unset means no limit, as in docker; a farm sets it in the worker's environment.
+ */
+export function maxUnpackedBytes(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const value = env.BUILDER_ADD_MAX_UNPACKED_BYTES;
+  if (value === undefined || value === '' || value === '0') return undefined;
+  if (!/^\d+$/.test(value)) throw new BuildError('INVALID_ARGUMENT', `invalid BUILDER_ADD_MAX_UNPACKED_BYTES "${value}": want a number of bytes`);
+  return Number(value);
+}
+
+/** Passes the decompressed tar through, failing once more than `limit` bytes came out. */
+function unpackedLimit(limit: number, name: string): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      if (total > limit) {
+        done(new BuildError('ARCHIVE_INVALID', `ADD failed: archive ${name} unpacks to more than ${limit} bytes (the BUILDER_ADD_MAX_UNPACKED_BYTES limit)`));
+      } else done(null, chunk);
+    },
+  });
 }
 
 /** Normalises a member name relative to the extraction dir; refuses names that climb out of it. */

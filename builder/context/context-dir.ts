@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
+import { locateContextFile } from './context-file.js';
 
 /** The build context directory and the Dockerfile to read, as the CLI resolves them. */
 export interface ResolvedContext {
@@ -34,7 +35,8 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
       dockerfilePath = path.join(contextDir, dockerfileArg);
     }
   }
-  const dockerfileStat = await stat(dockerfilePath).catch(() => undefined);
+  // Inside the context the Dockerfile is resolved there (a link to /x means <context>/x), as the build reads it.
+  const dockerfileStat = await stat(await locateContextFile(contextDir, dockerfilePath)).catch(() => undefined);
   if (!dockerfileStat) {
     throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: no such file or directory`);
   }

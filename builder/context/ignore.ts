@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import dockerignoreModule from '@balena/dockerignore';
 import { checkPatterns } from './pattern-check.js';
+import { readContextFile } from './context-file.js';
+import { BuildError } from '../errors.js';
 
 /** Decides whether a path (relative to the context root, `/`-separated, no leading `./`) is excluded. */
 export type IgnoreMatcher = (relativePath: string) => boolean;
@@ -29,8 +30,10 @@ export function createMatcher(patterns: string[], what = '--exclude pattern'): I
       return negated ? `!${body}` : body;
     });
   checkPatterns(cleaned, what);
-  // The library reads a leading `#` as a comment; here it is a pattern (comments never reach this), so escape it.
-  const forLibrary = cleaned.filter((line) => line !== '').map((line) => line.replace(/^(!?)#/, '$1\\#'));
+  // The library reads a leading `#` as a comment; here it is a pattern (comments never reach this), so escape it,
+  // and it compiles patterns to RegExps without escaping ( ) + | { } ^ $, which Go's filepath.Match reads literally.
+  const forLibrary = cleaned.filter((line) => line !== '' && line !== '!').map((line) => escapeRegexMeta(line).replace(/^(!?)#/, '$1\\#'));
+  for (const line of forLibrary) checkPattern(line);
   const rules = dockerignore({ ignorecase: false }).add(forLibrary);
   const matcher: IgnoreMatcher = (relativePath) => {
     const normalized = normalizeRel(relativePath);
@@ -54,6 +57,39 @@ export function readIgnoreFile(text: string): string[] {
     .filter((line) => line !== '');
 }
 
+/**
+ * The library turns patterns into RegExps without escaping `(`, `)`, `+`, `|`, `{`, `}`, `^` and `$`, so `a(b`
+ * threw "Invalid regular expression" at the user and `x+` matched `xx`. Docker (Go filepath.Match) reads them
+ * literally: escape them outside `[…]` classes.
+ */
+function escapeRegexMeta(pattern: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '\\' && i + 1 < pattern.length) {
+      out += ch + pattern[++i]!;
+    } else if (inClass) {
+      if (ch === ']') inClass = false;
+      out += ch;
+    } else if (ch === '[') {
+      inClass = true;
+      out += ch;
+    } else out += '()+|{}^$'.includes(ch) ? `\\${ch}` : ch;
+  }
+  return out;
+}
+
+/** A pattern the library cannot compile (a class like `[z-a]`) is the user's error, said as such. */
+function checkPattern(line: string): void {
+  try {
+    dockerignore({ ignorecase: false }).add([line]).ignores('probe');
+  } catch (err) {
+    const shown = line.length > 100 ? `${line.slice(0, 100)}…` : line;
+    throw new BuildError('INVALID_ARGUMENT', `invalid .dockerignore pattern "${shown}": ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, '')}`);
+  }
+}
+
 /** True when nothing below an excluded directory can be re-included, so a walk need not descend into it. */
 export function canSkipExcludedDir(matcher: IgnoreMatcher): boolean {
   return matchersWithoutExceptions.has(matcher);
@@ -62,6 +98,7 @@ export function canSkipExcludedDir(matcher: IgnoreMatcher): boolean {
 /**
  * Reads `<dockerfile>.dockerignore` beside the Dockerfile if present (e.g. `Dockerfile.dockerignore`,
  * `app.Dockerfile.dockerignore`), else `.dockerignore` at the context root. No file → matches nothing.
+ * Both are resolved inside the context like COPY sources (a link cannot make us read a host file).
  */
 export async function loadIgnore(contextDir: string, dockerfilePath?: string): Promise<IgnoreMatcher> {
   const candidates: string[] = [];
@@ -71,13 +108,9 @@ export async function loadIgnore(contextDir: string, dockerfilePath?: string): P
   }
   candidates.push(path.join(contextDir, '.dockerignore'));
   for (const candidate of candidates) {
-    let text: string;
-    try {
-      text = await readFile(candidate, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
+    const file = await readContextFile(contextDir, candidate, { what: 'ignore file', maxBytes: MAX_IGNORE_BYTES });
+    if (!file) continue;
+    const text = file.content.toString('utf8');
     try {
       return createMatcher(readIgnoreFile(text), path.basename(candidate));
     } catch (err) {
@@ -89,6 +122,8 @@ export async function loadIgnore(contextDir: string, dockerfilePath?: string): P
   }
   return createMatcher([]);
 }
+
+const MAX_IGNORE_BYTES = 1024 * 1024;
 
 function normalizeRel(relativePath: string): string {
   const normalized = path.posix.normalize(relativePath).replace(/^\/+/, '');

@@ -1,5 +1,6 @@
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { BuildError } from '../errors.js';
 
 const MAX_SYMLINKS = 255;
 
@@ -32,7 +33,7 @@ export async function resolveInRoot(rootfs: string, pathInRoot: string): Promise
       resolved.push(part);
       continue;
     }
-    if (++linksFollowed > MAX_SYMLINKS) throw new Error(`too many levels of symbolic links resolving ${pathInRoot}`);
+    if (++linksFollowed > MAX_SYMLINKS) throw new BuildError('COPY_SOURCE_MISSING', `too many levels of symbolic links resolving ${pathInRoot}`);
     const target = await readlink(candidate);
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...splitPath(target));

@@ -48,10 +48,18 @@ export function expandHeredocBody(text: string, env: VariableSource): string {
 }
 
 const NAME_START = /[A-Za-z_]/;
+/** `${A:-${B:-…}}` deeper than this is refused: the lexer recurses once per level (BuildKit has no real Dockerfile this deep either). */
+const MAX_NESTING = 64;
+
+/** A word quoted in an error: enough to find it, never a whole 64 KiB line. */
+function shown(src: string): string {
+  return src.length > 120 ? `${src.slice(0, 120)}…` : src;
+}
 const NAME_CHAR = /[A-Za-z0-9_]/;
 
 class Lexer {
   private pos = 0;
+  private depth = 0;
   private readonly words: string[] = [];
   private current = '';
   private inWord = false;
@@ -171,7 +179,12 @@ class Lexer {
     const ch = src[this.pos];
     if (ch === '{') {
       this.pos++;
-      return this.braced();
+      if (++this.depth > MAX_NESTING) throw parseError(`variable substitutions nested more than ${MAX_NESTING} levels deep in "${shown(src)}"`);
+      try {
+        return this.braced();
+      } finally {
+        this.depth--;
+      }
     }
     if (ch === undefined || !NAME_CHAR.test(ch)) return '$';
     const name = this.readName();
@@ -188,10 +201,10 @@ class Lexer {
   private braced(): string {
     const src = this.src;
     const name = this.readName();
-    if (!name || !(NAME_START.test(name[0]!) || /^\d+$/.test(name))) throw parseError(`bad substitution in "${src}"`);
+    if (!name || !(NAME_START.test(name[0]!) || /^\d+$/.test(name))) throw parseError(`bad substitution in "${shown(src)}"`);
     const value = this.lookup(name);
     let op = src[this.pos];
-    if (op === undefined) throw parseError(`missing '}' in substitution "${src}"`);
+    if (op === undefined) throw parseError(`missing '}' in substitution "${shown(src)}"`);
     if (op === '}') {
       this.pos++;
       return value ?? '';
@@ -201,9 +214,9 @@ class Lexer {
       colon = true;
       this.pos++;
       op = src[this.pos];
-      if (op !== '-' && op !== '+' && op !== '?') throw parseError(`unsupported modifier (:${op ?? ''}) in substitution "${src}"`);
+      if (op !== '-' && op !== '+' && op !== '?') throw parseError(`unsupported modifier (:${op ?? ''}) in substitution "${shown(src)}"`);
     }
-    if (op === undefined || !'-+?#%/'.includes(op)) throw parseError(`unsupported modifier (${op ?? 'end of word'}) in substitution "${src}"`);
+    if (op === undefined || !'-+?#%/'.includes(op)) throw parseError(`unsupported modifier (${op ?? 'end of word'}) in substitution "${shown(src)}"`);
     this.pos++;
     let longest = false;
     let all = false;
@@ -220,7 +233,7 @@ class Lexer {
       this.pos++;
       replacement = this.subWord('}');
     }
-    if (src[this.pos] !== '}') throw parseError(`missing '}' in substitution "${src}"`);
+    if (src[this.pos] !== '}') throw parseError(`missing '}' in substitution "${shown(src)}"`);
     this.pos++;
     const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
     switch (op) {

@@ -1,25 +1,16 @@
 /**
  * Bounds on what one build may ask of the engine: a Dockerfile of 200,000 lines used to write 37 GB of cache
  * records (issue 14). The cost is linear now, but a farm still needs a ceiling that says so in plain words.
- * Overridable with BUILDER_MAX_DOCKERFILE_BYTES and BUILDER_MAX_STEPS.
+ * Overridable with BUILDER_MAX_STEPS; the Dockerfile's byte size is capped where it is read (read-dockerfile.ts).
  */
 import { BuildError } from '../errors.js';
 import type { BuildPlan } from './types.js';
 
-export const DEFAULT_MAX_DOCKERFILE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_STEPS = 50_000;
 
 function limit(name: string, fallback: number): number {
   const value = Number(process.env[name]);
   return Number.isInteger(value) && value > 0 ? value : fallback;
-}
-
-/** Throws when the Dockerfile text is larger than the limit. */
-export function checkDockerfileSize(file: string, bytes: number): void {
-  const max = limit('BUILDER_MAX_DOCKERFILE_BYTES', DEFAULT_MAX_DOCKERFILE_BYTES);
-  if (bytes > max) {
-    throw new BuildError('DOCKERFILE_INVALID', `${file} is ${bytes} bytes, more than the ${max} a build accepts (BUILDER_MAX_DOCKERFILE_BYTES)`);
-  }
 }
 
 /** Throws when the plan has more instructions than the limit. */

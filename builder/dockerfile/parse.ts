@@ -30,8 +30,12 @@ export interface ParsedDockerfile {
   instructions: ParsedInstruction[];
 }
 
+/** BuildKit's limit (bufio.MaxScanTokenSize - 1): a longer physical line is refused before dockerfile-ast sees it. */
+export const MAX_LINE_BYTES = 65535;
+
 export function parseDockerfile(content: string): ParsedDockerfile {
   content = content.replace(/^\uFEFF/, '');
+  checkLineLengths(content);
   const dockerfile = DockerfileParser.parse(content);
   let escapeChar = '\\';
   for (const directive of dockerfile.getDirectives()) {
@@ -67,6 +71,19 @@ export function parseInstruction(text: string, line: number, escapeChar = '\\'):
   return { ...parsed, line, endLine: line };
 }
 
+function checkLineLengths(content: string): void {
+  let start = 0;
+  for (let line = 1; start <= content.length; line++) {
+    let end = content.indexOf('\n', start);
+    if (end === -1) end = content.length;
+    // A UTF-16 length of at most a quarter of the limit cannot exceed it in UTF-8 bytes.
+    if (end - start > MAX_LINE_BYTES / 4 && Buffer.byteLength(content.slice(start, end)) > MAX_LINE_BYTES) {
+      throw new BuildError('DOCKERFILE_PARSE', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, { line });
+    }
+    start = end + 1;
+  }
+}
+
 const isComment = (line: string): boolean => /^\s*#/.test(line);
 const isBlank = (line: string): boolean => line.trim() === '';
 
@@ -82,7 +99,8 @@ function readInstruction(lines: readonly string[], start: number, escapeChar: st
     text += part.text;
     continued = part.continued;
   }
-  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim())!;
+  const match = /^(\S+)\s*([\s\S]*)$/.exec(text.trim());
+  if (!match) throw new BuildError('DOCKERFILE_PARSE', 'empty instruction: a line continuation with nothing before or after it', { line: start + 1 });
   const written = match[1]!;
   const keyword = written.toUpperCase();
   const args = match[2]!.trim();

@@ -7,7 +7,7 @@ import { expandWord } from './expand.js';
 import { handlers } from './instructions/index.js';
 import type { InstructionContext } from './instructions/context.js';
 import { parseFrom } from './instructions/from.js';
-import { checkKeyword } from './instructions/keywords.js';
+import { checkKeyword, KEYWORDS } from './instructions/keywords.js';
 import { checkTrigger } from './instructions/onbuild.js';
 import { parseDockerfile, parseInstruction, type ParsedInstruction } from './parse.js';
 import { ArgScope, platformArgs } from './scope.js';
@@ -38,6 +38,16 @@ export async function planBuild(options: PlanOptions): Promise<BuildPlan> {
     // BuildKit's words (parser.go), so a user searching for them finds the cause; only comments counts as empty too.
     throw new BuildError('NO_FROM', `failed to parse ${file}: file with no instructions`, { file, line: 1 });
   }
+  const first = parsed.instructions[0]!;
+  // A file whose first instruction is no keyword is not a Dockerfile (a mistaken -f, a link to another file):
+  // report that one line, not one error (and one quoted line) per line of the file.
+  if (!KNOWN_FIRST.has(first.keyword)) {
+    try {
+      checkKeyword(first.keyword);
+    } catch (err) {
+      throw locate(err, file, first.line);
+    }
+  }
   const planner = new Planner(options, parsed.escapeChar, stageNames(parsed.instructions, parsed.escapeChar));
   for (const instruction of parsed.instructions) await planner.add(instruction);
   return planner.finish();
@@ -62,6 +72,8 @@ function stageNames(instructions: readonly ParsedInstruction[], escapeChar: stri
   }
   return { names, count };
 }
+
+const KNOWN_FIRST: ReadonlySet<string> = new Set(KEYWORDS);
 
 function locate(err: unknown, file: string, line?: number): BuildError {
   const error = err instanceof BuildError ? err : new BuildError('INTERNAL', errorMessage(err), { cause: err });

@@ -100,7 +100,7 @@ export async function lsRemoteCommit(source: GitSource, signal?: AbortSignal): P
 }
 
 /** Fetches `source.ref` into `<dir>/tree` (depth 1 where the remote allows it) and checks it out, submodules included. */
-export async function checkoutGit(source: GitSource, dir: string, signal?: AbortSignal): Promise<GitCheckout> {
+export async function checkoutGit(source: GitSource, dir: string, signal?: AbortSignal, allowFileSubmodules = true): Promise<GitCheckout> {
   const tree = path.join(dir, 'tree');
   const ref = source.ref ?? 'HEAD';
   await mustGit(['init', '-q', tree], 'git init failed', undefined, signal);
@@ -116,7 +116,7 @@ export async function checkoutGit(source: GitSource, dir: string, signal?: Abort
     await mustGit(['checkout', '-q', commit.stdout.trim()], `checking out ${ref} of ${source.url} failed`, tree, signal);
   }
   if (await exists(path.join(tree, '.gitmodules'))) {
-    await mustGit(['-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], `fetching submodules of ${source.url} failed`, tree, signal);
+    await mustGit(['-c', `protocol.file.allow=${allowFileSubmodules ? 'always' : 'never'}`, '-c', 'protocol.ext.allow=never', 'submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], `fetching submodules of ${source.url} failed`, tree, signal);
   }
   const commit = (await mustGit(['rev-parse', 'HEAD'], 'git rev-parse failed', tree, signal)).trim();
   if (source.subdir) {

@@ -19,6 +19,7 @@ import { copyInto } from '../context/copy.js';
 import { resolveInRoot } from '../context/root-path.js';
 import { isDirDest } from '../context/sources.js';
 import { digestOf } from '../../cache/key.js';
+import { checkGitUrl, PERMISSIVE_GIT_POLICY } from '../git-policy.js';
 import { checkoutGit, gitCacheRecord, isGitSource, lsRemoteCommit, parseGitSource, type GitCheckout } from './add-git.js';
 import type { StepContext } from './types.js';
 
@@ -121,7 +122,9 @@ async function hashFile(filePath: string, algorithm: string): Promise<string> {
 /** A checkout for this build; without --keep-git-dir its .git is dropped right away. */
 function clone(ctx: StepContext, source: string, keepGitDir: boolean): Promise<GitCheckout & { tree: string }> {
   return memoized(ctx, `git:${keepGitDir}:${source}`, async (dir) => {
-    const checkout = await checkoutGit(parseGitSource(source)!, dir, ctx.signal);
+    const policy = ctx.gitPolicy ?? PERMISSIVE_GIT_POLICY;
+    // Submodules follow the same rule as the repository: file:// ones only where the policy allows file://.
+    const checkout = await checkoutGit(parseGitSource(source)!, dir, ctx.signal, policy.schemes.includes('file'));
     const tree = path.join(dir, 'tree');
     if (!keepGitDir) await rm(path.join(tree, '.git'), { recursive: true, force: true });
     return { ...checkout, tree };
@@ -150,6 +153,7 @@ export async function remoteInputsDigest(step: CopyStep, ctx: StepContext): Prom
   for (const source of remote) {
     const git = parseGitSource(source);
     if (git) {
+      checkGitUrl(git.url, ctx.gitPolicy ?? PERMISSIVE_GIT_POLICY);
       const commit = (await lsRemoteCommit(git, ctx.signal)) ?? (await clone(ctx, source, step.keepGitDir === true)).commit;
       records.push(gitCacheRecord(git, commit, step.keepGitDir === true));
     } else if (step.checksum !== undefined) {

@@ -4,6 +4,7 @@ import type { Store } from '../store/store.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { IgnoreMatcher } from '../context/ignore.js';
 import type { BuildSession } from '../solver/session.js';
+import type { GitPolicy } from '../git-policy.js';
 
 /** A stage's filesystem as seen from another stage (`COPY --from`): its layers, bottom first. */
 export interface StageOutput {
@@ -38,6 +39,8 @@ export interface StepContext {
   pidsLimit?: number;
   /** Build secrets by id (`--secret`), for `RUN --mount=type=secret`; never part of a cache key. */
   secrets?: ReadonlyMap<string, Buffer>;
+  /** Which git URLs `ADD <git url>` may fetch; the farm passes its [git] policy, the CLI allows all. */
+  gitPolicy?: GitPolicy;
 }
 
 export interface StepResult {

@@ -159,7 +159,10 @@ export async function createLayer(upperdir: string, outFile: string, options: Cr
     await handle.close();
     await rm(outFile, { force: true });
     if (err instanceof BuildError) throw err;
-    throw new BuildError('INTERNAL', `creating a layer from ${upperdir} failed: ${errorMessage(err)}`, { cause: err });
+    const full = (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT';
+    // A full store is the user's to fix (and nothing half-written stays: the temp blob is removed).
+    const hint = full ? ' (the builder store\'s file system is full: free space, e.g. `builder prune`, and build again)' : '';
+    throw new BuildError('INTERNAL', `creating a layer from ${upperdir} failed: ${errorMessage(err)}${hint}`, { cause: err });
   }
   await handle.close();
   return layer;

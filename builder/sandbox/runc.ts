@@ -9,8 +9,10 @@ import { recordMountStubs } from './mount-stubs.js';
 import { buildRuntimeSpec, defaultHostname, type RunSpec } from './spec.js';
 import { resolveUser } from './user.js';
 
-/** Our own runc state dir, so `runc list` of other tools never sees (or touches) our containers. */
-export const RUNC_ROOT = '/run/builder-runc';
+import { RUNC_ROOT } from './runc-root.js';
+import { writeOwner } from '../store/owner.js';
+
+export { RUNC_ROOT };
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 const KILL_DEADLINE_MS = 2000;
 
@@ -56,6 +58,8 @@ export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
   if (made.status === 'rejected') throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
   const bundle = made.value;
   try {
+    // The process waiting on `runc run` owns the container: if it dies, store/reap.ts deletes what it left.
+    await writeOwner(bundle);
     if (user.status === 'rejected') throw user.reason;
     const resolved = user.value;
     const hostname = spec.hostname ?? defaultHostname({ id, network: spec.network });

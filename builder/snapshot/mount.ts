@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
+import { writeOwner } from '../store/owner.js';
 
 /** A writable overlay: the step runs in `merged`; its changes land in `upperdir`. */
 export interface MutableSnapshot {
@@ -92,6 +93,8 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
   await mkdir(workRoot, { recursive: true });
   const dir = await mkdtemp(join(resolve(workRoot), 'mnt-'));
   try {
+    // Who made the mount: a later build or prune unmounts and removes it once that process is gone (store/reap.ts).
+    await writeOwner(dir);
     await Promise.all(['l', 'merged', 'empty', ...(writable ? ['upper', 'work'] : [])].map((name) => mkdir(join(dir, name))));
     // A repeated lowerdir makes the mount fail with ELOOP; the top-most copy alone gives the same view.
     const lowers = lowerdirs.map((lower) => resolve(lower)).filter((lower, index, all) => all.lastIndexOf(lower) === index);

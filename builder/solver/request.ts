@@ -1,5 +1,6 @@
 import type { ManifestFormat } from '../image/media-types.js';
 import type { NamedContext } from './named-context.js';
+import type { GitPolicy } from '../git-policy.js';
 
 /** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
 export interface LocalBuildOptions {
@@ -32,4 +33,6 @@ export interface LocalBuildOptions {
   manifestFormat?: ManifestFormat;
   /** Re-check base image tags against their registries (`--pull`); missing base images are always pulled. */
   pull?: boolean;
+  /** Which git URLs `ADD <git url>` may fetch (default: any; the farm passes its [git] policy). */
+  gitPolicy?: GitPolicy;
 }

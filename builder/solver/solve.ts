@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { planBuild } from '../dockerfile/plan.js';
-import { checkDockerfileSize, checkStepCount } from '../dockerfile/limits.js';
+import { checkStepCount } from '../dockerfile/limits.js';
+import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
 import { withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
@@ -47,9 +47,8 @@ export async function solve(parts: SolveParts, options: LocalBuildOptions, sessi
 }
 
 async function buildImage({ store, snapshots, cache }: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
-  const bytes = await readFile(options.dockerfilePath);
-  checkDockerfileSize(options.dockerfileName, bytes.length);
-  const content = bytes.toString('utf8');
+  // Resolved inside the context like a COPY source, size-capped: a Dockerfile link cannot read the host's files.
+  const { content } = await readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName);
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal });
   const named = new NamedContexts(options.buildContexts);
@@ -85,7 +84,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
     store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
-    secrets: options.secrets,
+    secrets: options.secrets, gitPolicy: options.gitPolicy,
   };
 
   const stageOutput = (index: number): Promise<StageOutput> => {

@@ -117,6 +117,13 @@ async function cachedStep(
   }
 }
 
+/** Whether a record's config has exactly the layers before it plus its own (what the image will list). */
+function continuesLayers(state: StageOutput, hit: { layer?: { diffId: string }; config: StepResult['config'] }): boolean {
+  const expected = [...state.layers.map((layer) => layer.diffId), ...(hit.layer ? [hit.layer.diffId] : [])];
+  const recorded = hit.config.rootfs?.diff_ids;
+  return recorded === undefined || (recorded.length === expected.length && recorded.every((id, i) => id === expected[i]));
+}
+
 function apply(state: StageOutput, result: StepResult, key: string): StageOutput {
   return { config: result.config, layers: result.layer ? [...state.layers, result.layer] : state.layers, key };
 }

@@ -10,6 +10,7 @@ import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { isProcessAlive, withFileLock } from './file-lock.js';
+import { reapDeadBuilds } from './reap.js';
 
 const WAIT_STEP_MS = 50;
 const WAIT_LIMIT_MS = 10 * 60 * 1000;
@@ -81,6 +82,8 @@ export async function withBuildLease<T>(root: string, fn: () => Promise<T>): Pro
     await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
   }
   try {
+    // What a killed builder left (a running container, a mount GC cannot remove, a bundle) is cleaned up here.
+    await reapDeadBuilds(join(root, 'tmp'));
     return await fn();
   } finally {
     await unlink(lease).catch(() => undefined);

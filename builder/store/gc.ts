@@ -13,6 +13,7 @@ import { scanStore } from './gc-scan.js';
 import { SnapshotSizes } from './gc-size.js';
 import { snapshotSizesPath, writeGcState } from './gc-state.js';
 import { staleTempEntries, Trash } from './gc-tmp.js';
+import { reapDeadBuilds } from './reap.js';
 import type { Store } from './store.js';
 
 export type { PruneOptions } from './gc-plan.js';
@@ -32,6 +33,8 @@ export interface PruneReport {
   sizeAfter: number;
   /** Builds were running: only records were removed; their blobs and snapshots go in a later prune. */
   deferred: boolean;
+  /** Containers, mounts and bundles of killed builders that were removed (store/reap.ts). */
+  reaped: number;
 }
 
 /** Options of one run beyond the policy. */
@@ -71,6 +74,8 @@ export async function prune(store: Store, options: PruneRun = {}): Promise<Prune
       return { plan, existing };
     });
     const { plan } = removed;
+    // Dead builders' mounts first: staleTempEntries skips any dir with a mount inside.
+    const reaped = await reapDeadBuilds(store.tmpDir);
     const temp = await staleTempEntries(store.tmpDir, Date.now(), buildsActive);
     for (const entry of temp) await trash.add(entry.path);
     const reclaimedManaged = plan.sizeBefore - plan.sizeAfter;
@@ -83,6 +88,7 @@ export async function prune(store: Store, options: PruneRun = {}): Promise<Prune
       reclaimed: reclaimedManaged + temp.reduce((sum, entry) => sum + entry.size, 0),
       sizeAfter: plan.sizeAfter,
       deferred: buildsActive,
+      reaped: reaped.containers.length + reaped.mounts.length + reaped.bundles.length,
     };
     await sizes.save(removed.existing);
     await writeGcState(store, { size: plan.sizeAfter, measuredAtMs });

@@ -17,6 +17,13 @@ export interface RedisServer {
   port: number;
   /** Kills Redis and removes its temp dir. Idempotent. */
   stop(): Promise<void>;
+  /** SIGKILLs Redis and starts it again on the same port and dir (with `persist`, the data survives). */
+  restart(): Promise<void>;
+}
+
+export interface RedisOptions {
+  /** Append-only file, fsync on every write: what a farm's Redis runs with, so a restart loses no job. */
+  persist?: boolean;
 }
 
 /** Answers when `PING` gets `+PONG`. */
@@ -38,34 +45,50 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'redis-'));
   const port = await freePort();
   let output = '';
-  const child: ChildProcess = spawn(REDIS_BINARY, [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-    '--protected-mode', 'yes', '--loglevel', 'warning',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
-  child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
+  const persistence = options.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const launch = (): ChildProcess => {
+    const started = spawn(REDIS_BINARY, [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir,
+      '--protected-mode', 'yes', '--loglevel', 'warning',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    started.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
+    started.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
+    return started;
+  };
+  let child = launch();
   let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
+  const kill = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGKILL');
       await exited;
     }
+  };
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await kill();
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 10_000;
-  while (!(await ping(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error(`redis-server on port ${port} did not start: ${output}`);
+  const waitReady = async (): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!(await ping(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`redis-server on port ${port} did not start: ${output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 30));
     }
-    await new Promise((resolve) => setTimeout(resolve, 30));
-  }
-  return { url: `redis://127.0.0.1:${port}`, port, stop };
+  };
+  await waitReady();
+  const restart = async (): Promise<void> => {
+    await kill();
+    child = launch();
+    await waitReady();
+  };
+  return { url: `redis://127.0.0.1:${port}`, port, stop, restart };
 }

@@ -12,6 +12,8 @@ const KNOWN: ReadonlySet<string> = new Set(KEYWORDS);
 /** Throws UNKNOWN_INSTRUCTION (with a suggestion when one is close) for an unknown keyword. */
 export function checkKeyword(keyword: string): void {
   if (KNOWN.has(keyword.toUpperCase())) return;
-  const close = suggest(keyword, KEYWORDS);
-  throw new BuildError('UNKNOWN_INSTRUCTION', `unknown instruction: ${keyword}${close ? ` (did you mean ${close}?)` : ''}`);
+  // Clipped: the "keyword" of a file that is not a Dockerfile may be a whole long line of it.
+  const shown = keyword.length > 64 ? `${keyword.slice(0, 64)}…` : keyword;
+  const close = keyword.length > 64 ? undefined : suggest(keyword, KEYWORDS);
+  throw new BuildError('UNKNOWN_INSTRUCTION', `unknown instruction: ${shown}${close ? ` (did you mean ${close}?)` : ''}`);
 }
