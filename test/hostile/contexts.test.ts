@@ -131,11 +131,12 @@ describe('hostile contexts (CLI)', function () {
     assert.match(result.stderr, /Dockerfile:2: ADD failed: archive bomb\.tgz unpacks to more than 8388608 bytes/);
   });
 
-  it('COPY --from naming its own stage or a later one is an error, not a registry pull', async function () {
+  it('COPY --from in a cycle of stages is an error, not a registry pull', async function () {
     const self = await build([await context({ Dockerfile: 'FROM busybox AS a\nCOPY --from=a /x /x\n' })]);
-    assert.match(self.stderr, /Dockerfile:2: circular dependency detected on stage: a/);
-    const later = await build([await context({ Dockerfile: 'FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n' })]);
-    assert.match(later.stderr, /Dockerfile:2: invalid from flag value b: refers to current or future build stage/);
+    assert.match(self.stderr, /Dockerfile:1: circular dependency detected on stage: a/);
+    // A later stage is a stage, as in BuildKit (not an image named b); a cycle through it is refused.
+    const later = await build([await context({ Dockerfile: 'FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n' })]);
+    assert.match(later.stderr, /circular dependency detected on stage/);
     assert.doesNotMatch(self.stderr + later.stderr, /pull|registry/i);
   });
 });
