@@ -5,7 +5,29 @@ export type BuildEvent =
   | { type: 'step.log'; stepId: string; stream: 'stdout' | 'stderr'; data: string; time: number }
   | { type: 'step.done'; stepId: string; name: string; durationMs: number; time: number; reason?: string }
   | { type: 'step.error'; stepId: string; name: string; code: string; message: string; line?: number; time: number }
-  | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } };
+  | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } }
+  | TransferEvent;
+
+/**
+ * One blob of a pull or push (docker pull's per-layer line). `id` is the short digest (12 hex); `current`/`total`
+ * are bytes. A FROM pull inside a build carries no stepId: it happens while the plan resolves its base images.
+ */
+export interface TransferEvent {
+  type: 'transfer';
+  direction: 'pull' | 'push';
+  /** The image being pulled or pushed, as the user named it. */
+  ref: string;
+  id: string;
+  status: TransferStatus;
+  current?: number;
+  total?: number;
+  /** `mounted`: the repository the blob was mounted from. */
+  from?: string;
+  time: number;
+}
+
+/** pull: waiting → downloading → complete, or exists. push: waiting → uploading → pushed, or mounted / layer-exists. */
+export type TransferStatus = 'waiting' | 'downloading' | 'complete' | 'exists' | 'uploading' | 'pushed' | 'mounted' | 'layer-exists';
 
 export type EventSink = (event: BuildEvent) => void;
 

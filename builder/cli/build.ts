@@ -8,7 +8,7 @@ import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-co
 import { parseOutput, writeOutput } from './build-output.js';
 import { registerSource } from './excerpt.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
-import { plainProgress } from './progress.js';
+import { buildProgress } from './progress-mode.js';
 import { loadSecrets } from './secrets.js';
 
 export interface BuildFlags {
@@ -18,7 +18,9 @@ export interface BuildFlags {
   target?: string;
   cache: boolean;
   cacheFilter?: string[];
-  progress: 'auto' | 'plain' | 'tty' | 'quiet';
+  progress: 'auto' | 'plain' | 'tty' | 'rawjson' | 'quiet';
+  /** `--metadata-file FILE`: buildx's JSON result for CI. */
+  metadataFile?: string;
   network: 'host' | 'none' | 'default';
   iidfile?: string;
   quiet?: boolean;
@@ -45,7 +47,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   if (flags.push && flags.tag.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag to push to');
   const store = await Store.open(global.root);
   const quiet = flags.quiet === true || flags.progress === 'quiet';
-  const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
+  const progress = buildProgress(quiet ? 'quiet' : flags.progress);
+  const onEvent: (event: BuildEvent) => void = progress.onEvent;
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
@@ -79,13 +82,18 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       });
     }
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
-    if (!quiet) for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
-    if (flags.push) await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal);
+    if (!quiet && progress.mode !== 'rawjson') for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
+    const pushed = flags.push ? await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal, flags.progress) : [];
+    if (flags.metadataFile) {
+      const { buildMetadata, writeMetadataFile } = await import('./metadata-file.js');
+      await writeMetadataFile(flags.metadataFile, await buildMetadata(store, result.manifest, result.tags, pushed));
+    }
     // With `-o -` stdout carries the output itself.
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
     await autoGcAfterBuild(store, quiet);
     return 0;
   } finally {
+    progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

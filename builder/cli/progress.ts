@@ -1,5 +1,6 @@
 import type { BuildEvent } from '../events.js';
 import { STEP_LOG_LIMIT } from '../events.js';
+import { transferLine } from './progress-transfer.js';
 
 /**
  * BuildKit's plain progress: `#3 [2/5] RUN make`, output lines with seconds since the step began,
@@ -43,6 +44,12 @@ export function plainProgress(write: (text: string) => void = (t) => process.std
       case 'step.error':
         flush(event.stepId);
         write(`${event.stepId} ERROR: ${event.message}\n`);
+        break;
+      case 'transfer':
+        // A base-image pull: one line per layer when it is finished, as docker pull without a terminal.
+        if (event.status !== 'waiting' && event.status !== 'downloading' && event.status !== 'uploading') {
+          write(`${event.direction} ${event.ref}: ${transferLine(event, false, 0)}\n`);
+        }
         break;
       case 'build.done':
         if (!event.error) write(`writing image ${event.imageDigest} done in ${(event.durationMs / 1000).toFixed(1)}s\n`);

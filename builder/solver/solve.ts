@@ -159,7 +159,7 @@ const resolvers = new WeakMap<LocalBuildOptions, (ref: string) => Promise<Image>
 async function resolveImage(store: Store, ref: string, options: LocalBuildOptions): Promise<Image> {
   let resolver = resolvers.get(options);
   if (!resolver) {
-    resolver = imageResolver(store, { pull: options.pull, signal: options.signal });
+    resolver = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: options.onEvent });
     resolvers.set(options, resolver);
   }
   return resolver(ref);
