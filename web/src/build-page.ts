@@ -49,7 +49,7 @@ export function buildPage(root: HTMLElement, id: string, signal: AbortSignal): v
       ...row('Repository', b.repository),
       ...row('Ref', b.request.context.ref ?? b.request.context.kind),
       ...row('Tags', b.request.tags.join(' ') || '—'),
-      ...row('Trigger', triggerText(b)),
+      ...row('Trigger', triggerText({ ...b, trigger: b.request.trigger }), 'trigger'),
       ...row('Worker', b.workers.join(', ') || (b.state === 'queued' ? `queued${b.queuePosition !== undefined ? ` (position ${b.queuePosition + 1})` : ''}` : '—')),
       ...row('Duration', started ? formatDuration((b.finishedAt ?? finishedAt ?? Date.now()) - started) : '—'),
     );

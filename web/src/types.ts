@@ -30,7 +30,7 @@ export interface StepRecord {
 }
 
 export interface BuildDetail extends BuildSummary {
-  request: { dockerfile: string; tags: string[]; context: { kind: string; url?: string; ref?: string } };
+  request: { dockerfile: string; tags: string[]; context: { kind: string; url?: string; ref?: string }; trigger?: Trigger };
   steps: StepRecord[];
   imageDigest?: string;
   pushed: { reference: string; digest: string }[];
