@@ -29,7 +29,7 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
       console.log('      skipped: /usr/bin/chromium is missing (apt-get install chromium; scripts/setup.sh does)');
       this.skip();
     }
-    h = await startHarness();
+    h = await startHarness({ registry: true });
     url = await h.listen();
     await h.startWorker();
     browser = await launchBrowser();
@@ -42,8 +42,8 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     await h?.close();
   });
 
-  const submit = async (files: Record<string, string>): Promise<string> => {
-    const response = await fetch(`${url}/v1/builds?t=web/app:1`, {
+  const submit = async (files: Record<string, string>, query = 't=web/app:1'): Promise<string> => {
+    const response = await fetch(`${url}/v1/builds?${query}`, {
       method: 'POST', headers: { ...AUTH, 'content-type': 'application/x-tar' }, body: new Uint8Array(await tarOf(files)),
     });
     const answer = (await response.json()) as { id: string; message?: string };
@@ -71,7 +71,7 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
   });
 
   it('streams a running build live, and continues after a reload and a dropped connection with no gap or duplicate', async function () {
-    const id = await submit({ Dockerfile: SLOW });
+    const id = await submit({ Dockerfile: SLOW }, `t=${h.registry!.host}/web/app:1&push=true`);
     await page.goto(`${url}/#/`);
     await page.locator(`tr[data-build="${id}"]`).waitFor();
     await page.goto(`${url}/#/builds/${id}`);
@@ -89,8 +89,10 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     assert.deepEqual(numbered(await logText()), Array.from({ length: LINES }, (_, i) => i + 1), 'every line once, in order');
     await page.getByTestId('state').filter({ hasText: 'succeeded' }).waitFor();
     assert.equal(await page.getByTestId('trigger').textContent(), 'api (ci)');
+    await page.getByTestId('pushed').filter({ hasText: `${h.registry!.host}/web/app:1@sha256:` }).waitFor();
     assert.match((await page.getByTestId('steps').textContent()) ?? '', /cache miss: no earlier build of this step/);
     assert.equal(await page.locator('.step .step-bar').count(), 2);
+    await page.getByTestId('queue-depth').filter({ hasText: '0 running' }).waitFor();
     await screenshot('farm-build-page.png');
   });
 
@@ -115,7 +117,7 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     await page.locator('tr.state-failed').first().waitFor();
     const rows = page.locator('tr[data-build]');
     assert.equal(await rows.count(), 3);
-    assert.match((await page.locator('tr.state-succeeded').textContent()) ?? '', /upload.*web\/app:1.*api \(ci\).*\d+\.\ds.*0 cached \/ 2 run/);
+    assert.match((await page.locator('tr.state-succeeded').textContent()) ?? '', /upload.*\/web\/app:1.*api \(ci\).*\d+\.\ds.*0 cached \/ 2 run/);
     await screenshot('farm-build-list.png');
   });
 });

@@ -13,7 +13,7 @@ import type { BuildEvent } from '../events.js';
 import type { BuildFlags } from './build.js';
 import { registerSource } from './excerpt.js';
 import { parseBuildArgs, type GlobalOptions } from './options.js';
-import { plainProgress } from './progress.js';
+import { buildProgress } from './progress-mode.js';
 
 export interface RemoteFlags extends BuildFlags {
   push?: boolean;
@@ -46,7 +46,8 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   const { id } = (await submitted.json()) as { id: string };
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   if (!quiet) process.stderr.write(`remote build ${id} on ${base}\n`);
-  const print = quiet ? () => {} : plainProgress();
+  const progress = buildProgress(quiet ? 'quiet' : flags.progress);
+  const print = progress.onEvent;
 
   const cancel = (): void => { void fetch(`${base}/v1/builds/${id}`, { method: 'DELETE', headers }).catch(() => undefined); };
   process.once('SIGINT', cancel);
@@ -55,6 +56,7 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   try {
     done = await followLogs(`${base}/v1/builds/${id}/logs`, headers, print);
   } finally {
+    progress.stop();
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
