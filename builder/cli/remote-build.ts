@@ -13,6 +13,7 @@ import type { BuildEvent } from '../events.js';
 import type { BuildFlags } from './build.js';
 import { registerSource } from './excerpt.js';
 import { parseBuildArgs, type GlobalOptions } from './options.js';
+import { SseParser } from '../../api/sse-parser.js';
 import { buildProgress } from './progress-mode.js';
 
 export interface RemoteFlags extends BuildFlags {
@@ -101,21 +102,18 @@ async function followLogs(url: string, headers: Record<string, string>, print: (
     try {
       const response = await request(url, { headers: { ...headers, accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) } });
       const decoder = new TextDecoder();
-      let buffer = '';
+      let done: Extract<BuildEvent, { type: 'build.done' }> | undefined;
+      const parser = new SseParser((message) => {
+        if (done) return;
+        if (message.id) lastId = message.id;
+        const event = JSON.parse(message.data) as BuildEvent;
+        // build.done too: the tty view draws its last frame (and a failed step's box) on it.
+        if (event.type === 'build.done') done = event;
+        print(event);
+      });
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const id = /^id: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (!data) continue;
-          if (id) lastId = id;
-          const event = JSON.parse(data) as BuildEvent;
-          if (event.type === 'build.done') return event;
-          print(event);
-        }
+        parser.push(decoder.decode(chunk, { stream: true }));
+        if (done) return done;
       }
     } catch (err) {
       if (err instanceof BuildError && err.code !== 'REGISTRY_UNAVAILABLE') throw err;

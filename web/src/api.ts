@@ -1,6 +1,6 @@
 /** The page's only way out: fetch to this origin with the session's bearer token. */
 import type { BuildEvent } from '../../builder/events.js';
-import { SseParser } from './sse.js';
+import { SseParser } from '../../api/sse-parser.js';
 
 const TOKEN_KEY = 'builder.token';
 

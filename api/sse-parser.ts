@@ -1,6 +1,7 @@
 /**
- * Server-Sent Events over fetch: EventSource cannot send an Authorization header, and the token must not go
- * into the URL, so the page reads the text/event-stream body itself (the WHATWG parsing rules, minus retry:).
+ * Server-Sent Events read from a fetch body (the WHATWG parsing rules, minus retry:). Shared by the farm page,
+ * which cannot use EventSource (no Authorization header, and the token must not go into the URL), and by
+ * `builder build --remote`. No Node or DOM APIs, so both compile it.
  */
 export interface SseMessage {
   id?: string;
