@@ -66,6 +66,24 @@ describe('transfer progress and --metadata-file (real docker-registry)', functio
     assert.equal(repeat.stderr.match(/^[0-9a-f]{12}: Already exists$/gm)?.length, 2, repeat.stderr);
   });
 
+  it('a FROM pull inside a build shows its layers: one line each when piped, a collapsing step on a terminal', async function () {
+    const base = `${registry.host}/team/app:v1`;
+    const dir = path.join(work, 'from-pull');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'Dockerfile'), `FROM ${base}\nRUN echo on-top > /top\n`);
+    const piped = expectSuccess(await runCli(['build', dir], { root: path.join(work, 'from-root-1') }), 'build FROM a registry image');
+    assert.equal(piped.stderr.match(new RegExp(`^pull ${base.replace(/[.]/g, '\\.')}: [0-9a-f]{12}: Pull complete$`, 'gm'))?.length, 2, piped.stderr);
+    if (!tmuxAvailable()) return;
+    const screen = await TmuxScreen.start(`node ${cliMain} build ${dir}`, 120, 30, { BUILDER_ROOT: path.join(work, 'from-root-2'), BUILDER_LOOPBACK_ONLY: '1' });
+    try {
+      const last = await screen.waitFor((s) => s.includes('[exit 0]'), 'the build');
+      assert.match(last, new RegExp(`^ => \\[internal\\] pull ${base.replace(/[.]/g, '\\.')}\\s+\\d+\\.\\ds$`, 'm'), last);
+      assert.match(last, /FINISHED/);
+    } finally {
+      await screen.stop();
+    }
+  });
+
   it('draws the per-layer lines on a terminal', async function () {
     if (!tmuxAvailable()) {
       console.log('      skipped: tmux is not installed');

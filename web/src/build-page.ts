@@ -129,6 +129,10 @@ export function buildPage(root: HTMLElement, id: string, signal: AbortSignal): v
         for (const view of views.values()) if (view.state === 'running') { view.state = 'failed'; view.endedAt = event.time; }
         appendLog(event.error ? `ERROR: ${event.error.message}` : `build finished in ${(event.durationMs / 1000).toFixed(1)}s: ${event.imageDigest ?? ''}`);
         break;
+      case 'transfer':
+        // A base-image pull on the worker: one line per layer once it is there, as plain progress prints it.
+        if (event.status === 'complete' || event.status === 'exists') appendLog(`pull ${event.ref}: ${event.id}: ${event.status === 'exists' ? 'Already exists' : 'Pull complete'}`);
+        break;
       default:
         break;
     }
