@@ -84,6 +84,29 @@ describe('transfer progress and --metadata-file (real docker-registry)', functio
     }
   });
 
+  it('shows a moving bar with bytes and a rate while a large layer downloads', async function () {
+    if (!tmuxAvailable()) {
+      console.log('      skipped: tmux is not installed');
+      this.skip();
+    }
+    const ref = `${registry.host}/team/big:1`;
+    const dir = path.join(work, 'big');
+    await mkdir(dir, { recursive: true });
+    // Random bytes do not compress: a 120 MB blob takes long enough on loopback for the screen to catch it moving.
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN head -c 120000000 /dev/urandom > /big\n');
+    expectSuccess(await runCli(['build', '-q', '-t', ref, '--push', dir], { root }), 'build and push a large layer');
+    const screen = await TmuxScreen.start(`node ${cliMain} pull ${ref}`, 120, 30, { BUILDER_ROOT: path.join(work, 'big-root'), BUILDER_LOOPBACK_ONLY: '1' });
+    try {
+      const moving = await screen.waitFor((s) => /Downloading \[=*>? *\] [\d.]+[kMG]?B\/120MB/.test(s), 'a download bar', 30_000);
+      assert.match(moving, /^[0-9a-f]{12}: Downloading \[={0,49}> *\] [\d.]+[kM]?B\/120MB( [\d.]+[kMG]?B\/s)?$/m);
+      const last = await screen.waitFor((s) => s.includes('[exit 0]'), 'the pull');
+      assert.equal(last.match(/^[0-9a-f]{12}: Pull complete\s*$/gm)?.length, 2, last);
+      assert.ok(!last.includes('Downloading'), 'finished layers replace their bars');
+    } finally {
+      await screen.stop();
+    }
+  });
+
   it('draws the per-layer lines on a terminal', async function () {
     if (!tmuxAvailable()) {
       console.log('      skipped: tmux is not installed');
