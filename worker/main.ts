@@ -41,16 +41,15 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
     abort(id, { kind: 'cancel', message: reason });
   });
 
-  const hostname = `${os.hostname()}:${process.pid}`;
   const processor = createProcessor({
-    records, store, builderConfig, hostname, attempts: farm.worker.attempts,
+    records, store, builderConfig, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
     network: farm.worker.network, active, log: (message, fields) => logger.info(fields ?? {}, message),
   });
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const worker = new Worker<BuildRequest, BuildOutcome>(farm.queue, processor, {
     connection: bullConnection,
     // The name shows in Queue.getWorkers(): the farm page lists workers by it.
-    name: hostname,
+    name: `${os.hostname()}:${process.pid}`,
     concurrency: farm.worker.concurrency,
     stalledInterval: farm.worker.stalledIntervalMs,
     lockDuration: farm.worker.lockDurationMs,

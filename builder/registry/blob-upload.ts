@@ -18,10 +18,10 @@ export interface UploadOptions {
   chunkSize: number;
   /** Other repositories (same registry) that are known to hold the blob. */
   mountFrom: string[];
-  /** Called with each chunk's byte count as the registry accepts it. */
-  onBytes?: (bytes: number) => void;
   /** Called as bytes are read into the request, with the blob offset reached (for progress bars). */
   onSent?: (offset: number) => void;
+  /** Called with each chunk's byte count as the registry accepts it. */
+  onBytes?: (bytes: number) => void;
 }
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;

@@ -71,9 +71,9 @@ export async function pushImage(store: Store, source: string, destination: strin
   await Promise.all(blobs.map((blob) => queue.add(async () => {
     const kind = blob === image.manifest.config ? 'config' : 'layer';
     const outcome = await uploadBlob(client, store.blobPath(blob.digest), blob, `uploading ${kind} ${blob.digest} to ${name}`, {
+      onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
       mountFrom: mountFrom.get(blob.digest) ?? [],
-      onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
     });
     outcomes[blob.digest] = outcome;
     if (kind === 'layer') {
