@@ -3,10 +3,16 @@ export type BuildEvent =
   | { type: 'step.start'; stepId: string; name: string; line?: number; time: number; /** why the cache could not be used */ reason?: string }
   | { type: 'step.cached'; stepId: string; name: string; line?: number; time: number }
   | { type: 'step.log'; stepId: string; stream: 'stdout' | 'stderr'; data: string; time: number }
+  | TransferEvent
   | { type: 'step.done'; stepId: string; name: string; durationMs: number; time: number; reason?: string }
   | { type: 'step.error'; stepId: string; name: string; code: string; message: string; line?: number; time: number }
-  | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } }
-  | TransferEvent;
+  | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } };
+
+
+export type EventSink = (event: BuildEvent) => void;
+
+/** Step logs are clipped at this many bytes; the rest is dropped with a note. */
+export const STEP_LOG_LIMIT = 2 * 1024 * 1024;
 
 /**
  * One blob of a pull or push (docker pull's per-layer line). `id` is the short digest (12 hex); `current`/`total`
@@ -28,8 +34,3 @@ export interface TransferEvent {
 
 /** pull: waiting → downloading → complete, or exists. push: waiting → uploading → pushed, or mounted / layer-exists. */
 export type TransferStatus = 'waiting' | 'downloading' | 'complete' | 'exists' | 'uploading' | 'pushed' | 'mounted' | 'layer-exists';
-
-export type EventSink = (event: BuildEvent) => void;
-
-/** Step logs are clipped at this many bytes; the rest is dropped with a note. */
-export const STEP_LOG_LIMIT = 2 * 1024 * 1024;

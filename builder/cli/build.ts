@@ -93,9 +93,9 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     await autoGcAfterBuild(store, quiet);
     return 0;
   } finally {
-    progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    progress.stop();
   }
 }
 

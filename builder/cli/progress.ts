@@ -1,6 +1,6 @@
+import { transferLine } from './progress-transfer.js';
 import type { BuildEvent } from '../events.js';
 import { STEP_LOG_LIMIT } from '../events.js';
-import { transferLine } from './progress-transfer.js';
 
 /**
  * BuildKit's plain progress: `#3 [2/5] RUN make`, output lines with seconds since the step began,
