@@ -8,7 +8,6 @@ export type BuildEvent =
   | { type: 'step.error'; stepId: string; name: string; code: string; message: string; line?: number; time: number }
   | { type: 'build.done'; imageDigest?: string; durationMs: number; time: number; error?: { code: string; message: string; line?: number } };
 
-
 export type EventSink = (event: BuildEvent) => void;
 
 /** Step logs are clipped at this many bytes; the rest is dropped with a note. */

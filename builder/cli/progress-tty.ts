@@ -39,6 +39,7 @@ export class TtyProgress {
   private readonly started: number;
   private printed = 0;
   private finished?: Extract<BuildEvent, { type: 'build.done' }>;
+  private readonly warnings: string[] = [];
   private timer?: NodeJS.Timeout;
   private dirty = false;
 
@@ -47,6 +48,12 @@ export class TtyProgress {
   }
 
   readonly onEvent = (event: BuildEvent): void => {
+    if (this.finished) {
+      // After the last frame (e.g. a cache export's warning): plain lines below it, no more redraws.
+      const other = event as { type: string; message?: unknown };
+      if (other.type === 'warning' && typeof other.message === 'string') this.out.write(`${paint(`WARNING: ${other.message}`, 'yellow', this.out.color)}\n`);
+      return;
+    }
     this.apply(event);
     if (event.type === 'build.done') {
       this.stop();
@@ -109,6 +116,12 @@ export class TtyProgress {
         }
         break;
       }
+      default: {
+        // `warning` (a broken cache record, an unreachable shared cache): listed under the steps, as BuildKit does.
+        const other = event as { type: string; message?: unknown };
+        if (other.type === 'warning' && typeof other.message === 'string') this.warnings.push(other.message);
+        break;
+      }
       case 'build.done':
         this.finished = event;
         for (const vertex of this.vertices.values()) {
@@ -141,6 +154,7 @@ export class TtyProgress {
         for (const line of shown) lines.push(paint(fit(` => => # ${line}`, width), 'dim', this.out.color));
       }
     }
+    for (const warning of this.warnings) lines.push(paint(fit(` WARNING: ${printable(warning)}`, width), 'yellow', this.out.color));
     if (this.finished?.imageDigest) lines.push(paint(fit(` => writing image ${this.finished.imageDigest}`, width), 'blue', this.out.color));
     return lines;
   }

@@ -67,6 +67,16 @@ describe('progress views', function () {
     assert.ok(!final.some((l) => l.includes('# cc')), 'the output lines are gone');
     assert.ok(!frames.join('').includes('\x1b[3'), 'no colour when colour is off');
 
+    // The cache's `warning` event (another branch adds it to the union): after the last frame, a plain line.
+    tty.onEvent({ type: 'warning', message: 'cache export failed', time: 5_600 } as unknown as BuildEvent);
+    assert.equal(frames.at(-1), 'WARNING: cache export failed\n');
+
+    const warned = view(false);
+    warned.onEvent({ type: 'step.start', stepId: '#1', name: '[1/1] RUN x', time: 1_000 });
+    warned.onEvent({ type: 'warning', message: 'cache record for "[1/1] RUN x" is broken', time: 1_000 } as unknown as BuildEvent);
+    warned.stop();
+    assert.ok(warned.render(false).includes(' WARNING: cache record for "[1/1] RUN x" is broken'), 'listed under the steps while running');
+
     const coloured = view(true);
     coloured.onEvent({ type: 'step.cached', stepId: '#1', name: '[1/1] COPY a b', time: 1_000 });
     coloured.stop();
