@@ -17,10 +17,12 @@ describe('progress views', function () {
     ];
     for (const [isTTY, env, mode, color] of cases) {
       const info = terminalInfo(fakeStream(isTTY), env);
-      assert.equal(resolveProgressMode('auto', info), mode, JSON.stringify(env));
+      assert.equal(resolveProgressMode('auto', info, {}), mode, JSON.stringify(env));
       assert.equal(info.color, color, JSON.stringify(env));
     }
-    assert.equal(resolveProgressMode('rawjson', terminalInfo(fakeStream(true), {})), 'rawjson');
+    assert.equal(resolveProgressMode('rawjson', terminalInfo(fakeStream(true), {}), {}), 'rawjson');
+    assert.equal(resolveProgressMode('auto', terminalInfo(fakeStream(true), {}), { BUILDKIT_PROGRESS: 'plain' }), 'plain', 'BUILDKIT_PROGRESS as buildx');
+    assert.equal(resolveProgressMode('tty', terminalInfo(fakeStream(true), {}), { BUILDKIT_PROGRESS: 'plain' }), 'tty', 'an explicit flag wins');
   });
 
   it('draws docker pull lines: bar, bytes, rate and the final words', function () {

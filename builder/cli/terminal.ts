@@ -23,8 +23,13 @@ export function terminalInfo(stream: NodeJS.WriteStream = process.stderr, env: N
   };
 }
 
-export function resolveProgressMode(requested: string, terminal: TerminalInfo): ProgressMode {
-  if (requested === 'auto') return terminal.isTTY ? 'tty' : 'plain';
+/** `auto` follows BUILDKIT_PROGRESS when it names a mode, as buildx does, else the terminal. */
+export function resolveProgressMode(requested: string, terminal: TerminalInfo, env: NodeJS.ProcessEnv = process.env): ProgressMode {
+  if (requested === 'auto') {
+    const fromEnv = env.BUILDKIT_PROGRESS;
+    if (fromEnv && fromEnv !== 'auto' && ['plain', 'tty', 'rawjson', 'quiet'].includes(fromEnv)) return resolveProgressMode(fromEnv, terminal, env);
+    return terminal.isTTY ? 'tty' : 'plain';
+  }
   if (requested === 'plain' || requested === 'tty' || requested === 'rawjson' || requested === 'quiet') return requested;
   return 'plain';
 }
