@@ -18,7 +18,7 @@ export class TmuxScreen {
     const socket = `builder-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'; `).join('');
     const result = await runCommand('tmux', ['-L', socket, '-f', '/dev/null', 'new-session', '-d', '-s', 'test', '-x', String(columns), '-y', String(rows),
-      `${exports}${shellCommand}; echo "[exit $?]"; sleep 600`], { env: { TERM: 'xterm-256color' } });
+      `unset BUILDKIT_PROGRESS; ${exports}${shellCommand}; echo "[exit $?]"; sleep 600`], { env: { TERM: 'xterm-256color' } });
     if (result.code !== 0) throw new Error(`tmux new-session failed: ${result.stderr}`);
     return new TmuxScreen(socket, 'test');
   }
