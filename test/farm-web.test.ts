@@ -19,6 +19,7 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
   let url: string;
   let browser: Browser;
   let page: Page;
+  const blocked: string[] = [];
 
   before(async function () {
     if (process.getuid?.() !== 0) {
@@ -35,7 +36,11 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     browser = await launchBrowser();
     page = await browser.context.newPage();
     // Nothing but the API: any other request fails the test.
-    await page.route('**/*', (route) => (route.request().url().startsWith(url) ? route.continue() : route.abort()));
+    await page.route('**/*', (route) => {
+      if (route.request().url().startsWith(url)) return route.continue();
+      blocked.push(route.request().url());
+      return route.abort();
+    });
   });
   after(async function () {
     await browser?.close();
@@ -106,9 +111,13 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     assert.ok(await page.getByTestId('cancel').isDisabled());
   });
 
-  it('shows a failed build with its error and Dockerfile line, and the list shows every build', async function () {
+  it('shows a failed build with its error and Dockerfile line, and the list updates live', async function () {
+    await page.goto(`${url}/#/`);
+    await page.getByTestId('build-list').waitFor();
     const id = await submit({ Dockerfile: 'FROM busybox\nRUN echo fine\nRUN echo broken && exit 3\n' });
-    await page.goto(`${url}/#/builds/${id}`);
+    // No navigation: the open list shows the new build and then its failure.
+    await page.locator(`tr[data-build="${id}"].state-failed`).waitFor({ timeout: 60_000 });
+    await page.locator(`tr[data-build="${id}"] a`).click();
     await page.getByTestId('error-line').filter({ hasText: 'Dockerfile:3:' }).waitFor({ timeout: 60_000 });
     assert.match((await page.getByTestId('error').textContent()) ?? '', /RUN_FAILED.*exit code: 3/);
     assert.match(await logText(), /^#3 broken$/m);
@@ -119,5 +128,6 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     assert.equal(await rows.count(), 3);
     assert.match((await page.locator('tr.state-succeeded').textContent()) ?? '', /upload.*\/web\/app:1.*api \(ci\).*\d+\.\ds.*0 cached \/ 2 run/);
     await screenshot('farm-build-list.png');
+    assert.deepEqual(blocked, [], 'the page asked for nothing but the API');
   });
 });
