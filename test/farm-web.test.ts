@@ -7,7 +7,9 @@ import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { AUTH, startHarness, tarOf, type Harness } from '../api/test-harness.js';
-import { repoRoot } from './helpers/cli.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cliMain, repoRoot } from './helpers/cli.js';
+import { TmuxScreen, tmuxAvailable } from './helpers/tmux.js';
 import { chromiumAvailable, launchBrowser, type Browser } from './helpers/browser.js';
 
 const LINES = 14;
@@ -129,5 +131,24 @@ describe('farm web page (headless Chromium, real API + worker)', function () {
     assert.match((await page.locator('tr.state-succeeded').textContent()) ?? '', /upload.*\/web\/app:1.*api \(ci\).*\d+\.\ds.*0 cached \/ 2 run/);
     await screenshot('farm-build-list.png');
     assert.deepEqual(blocked, [], 'the page asked for nothing but the API');
+  });
+
+  it('builder build --remote shows the same live terminal view', async function () {
+    if (!tmuxAvailable()) {
+      console.log('      skipped: tmux is not installed');
+      this.skip();
+    }
+    const dir = path.join(h.dir, 'remote-tty');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN for i in 1 2 3; do echo remote-$i; sleep 0.5; done\n');
+    const screen = await TmuxScreen.start(`node ${cliMain} build --remote ${url} --token ci-token ${dir}`, 100, 30, { BUILDER_ROOT: path.join(h.dir, 'remote-cli-root') });
+    try {
+      await screen.waitFor((s) => s.includes('# remote-1'), 'the live output tail');
+      const last = await screen.waitFor((s) => s.includes('[exit 0]'), 'the remote build');
+      assert.match(last, /^\[\+\] Building \d+\.\ds \(2\/2\) FINISHED$/m);
+      assert.match(last, /^ => \[2\/2\] RUN for i in 1 2 3; do echo remote-\$i; sleep 0\.5; done\s+\d+\.\ds$/m);
+    } finally {
+      await screen.stop();
+    }
   });
 });
