@@ -18,11 +18,11 @@ export interface BuildFlags {
   target?: string;
   cache: boolean;
   cacheFilter?: string[];
-  progress: 'auto' | 'plain' | 'tty' | 'rawjson' | 'quiet';
-  /** `--metadata-file FILE`: buildx's JSON result for CI. */
-  metadataFile?: string;
+  progress: 'auto' | 'plain' | 'tty' | 'quiet';
   network: 'host' | 'none' | 'default';
   iidfile?: string;
+  /** `--metadata-file FILE`: buildx's JSON result for CI. (`--progress` also takes `rawjson`.) */
+  metadataFile?: string;
   quiet?: boolean;
   memory?: string;
   pidsLimit?: string;
@@ -95,7 +95,6 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    progress.stop();
   }
 }
 

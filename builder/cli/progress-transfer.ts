@@ -67,7 +67,7 @@ export class TransferProgress {
     const firstBytes = known?.firstAt !== undefined ? known.firstBytes : (event.current ?? 0);
     this.layers.set(event.id, { event, firstAt, firstBytes });
     this.dirty = true;
-    this.timer ??= setInterval(() => this.draw(), FRAME_MS);
+    this.timer ??= setInterval(() => this.draw(), FRAME_MS).unref();
   };
 
   /** A line that is not about one blob (`Digest: …`); printed below the layer lines, which stay finished. */

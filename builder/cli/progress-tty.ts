@@ -63,7 +63,8 @@ export class TtyProgress {
     }
     this.dirty = true;
     // The timer only runs while something is on screen: a CLI that never builds leaves no handle behind.
-    this.timer ??= setInterval(() => this.draw(false), FRAME_MS);
+    // unref: build.done (sent on success and failure) stops it, and it must never keep the CLI alive.
+    this.timer ??= setInterval(() => this.draw(false), FRAME_MS).unref();
   };
 
   stop(): void {
