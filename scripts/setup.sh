@@ -18,12 +18,13 @@ done
 
 # package:command that proves it is there (used when dpkg is unavailable)
 wanted=(runc:runc busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz apache2-utils:htpasswd
-  bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry
-  tmux:tmux chromium:chromium)  # tmux: the tty progress tests; chromium: the farm web page tests
+  bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry)
 # docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well
 # (it starts dockerd itself through scripts/start-dockerd.sh when none is running).
 if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)
 elif [ "$(id -u)" = 0 ]; then wanted+=(docker.io:dockerd); fi
+# tmux: the tty progress tests read a real terminal; chromium: the farm web page tests (headless, playwright-core).
+wanted+=(tmux:tmux chromium:chromium)
 
 missing=()
 if command -v dpkg-query >/dev/null; then
