@@ -57,6 +57,8 @@ export class TtyProgress {
     this.apply(event);
     if (event.type === 'build.done') {
       this.stop();
+      // A build that failed before any step (a Dockerfile error) has no frame to show: the error says it all.
+      if (this.vertices.size === 0 && event.error) return;
       this.draw(true);
       this.printErrorBox();
       return;
