@@ -12,7 +12,7 @@ const BAR_WIDTH = 50;
 const FRAME_MS = 100;
 
 /** docker's status words. */
-export function transferLine(event: TransferEvent, tty: boolean, bytesPerSecond: number): string {
+export function transferLine(event: TransferEvent, tty: boolean, bytesPerSecond: number, barWidth = BAR_WIDTH): string {
   switch (event.status) {
     case 'waiting': return `${event.id}: ${event.direction === 'pull' ? 'Pulling fs layer' : 'Preparing'}`;
     case 'exists': return `${event.id}: Already exists`;
@@ -26,16 +26,22 @@ export function transferLine(event: TransferEvent, tty: boolean, bytesPerSecond:
       const current = event.current ?? 0;
       if (!tty || event.total === undefined || event.total <= 0) return `${event.id}: ${verb} ${formatBytes(current)}`;
       const rate = bytesPerSecond > 0 ? ` ${formatBytes(bytesPerSecond)}/s` : '';
-      return `${event.id}: ${verb} ${bar(current / event.total)} ${formatBytes(current)}/${formatBytes(event.total)}${rate}`;
+      return `${event.id}: ${verb} ${bar(current / event.total, barWidth)} ${formatBytes(current)}/${formatBytes(event.total)}${rate}`;
     }
   }
 }
 
-/** `[=====>      ]`, docker's 50-column bar. */
-export function bar(fraction: number): string {
-  const filled = Math.max(0, Math.min(BAR_WIDTH, Math.floor(fraction * BAR_WIDTH)));
-  if (filled >= BAR_WIDTH) return `[${'='.repeat(BAR_WIDTH)}]`;
-  return `[${'='.repeat(filled)}>${' '.repeat(BAR_WIDTH - filled - 1)}]`;
+/** `[=====>      ]`, docker's 50-column bar (narrower where the line must fit a small terminal). */
+export function bar(fraction: number, width = BAR_WIDTH): string {
+  const filled = Math.max(0, Math.min(width, Math.floor(fraction * width)));
+  if (filled >= width) return `[${'='.repeat(width)}]`;
+  return `[${'='.repeat(filled)}>${' '.repeat(width - filled - 1)}]`;
+}
+
+/** Bytes per second since a blob started moving; 0 until there is enough time to say. */
+export function transferRate(event: TransferEvent, firstAt: number | undefined, firstBytes: number, now: number): number {
+  const seconds = firstAt !== undefined ? (now - firstAt) / 1000 : 0;
+  return seconds > 0.2 ? ((event.current ?? 0) - firstBytes) / seconds : 0;
 }
 
 const FINAL = new Set<TransferEvent['status']>(['complete', 'exists', 'pushed', 'layer-exists', 'mounted']);
@@ -90,11 +96,8 @@ export class TransferProgress {
     this.dirty = false;
     const width = Math.max(20, this.columns() - 1);
     const now = this.now();
-    const lines = [...this.layers.values()].map(({ event, firstAt, firstBytes }) => {
-      const seconds = firstAt !== undefined ? (now - firstAt) / 1000 : 0;
-      const rate = seconds > 0.2 ? ((event.current ?? 0) - firstBytes) / seconds : 0;
-      return fit(transferLine(event, true, rate), width);
-    });
+    const lines = [...this.layers.values()].map(({ event, firstAt, firstBytes }) =>
+      fit(transferLine(event, true, transferRate(event, firstAt, firstBytes, now)), width));
     const up = this.printed > 0 ? `\x1b[${this.printed}F` : '';
     this.write(`${up}${lines.map((l) => `${l}\x1b[K`).join('\n')}\n`);
     this.printed = lines.length;

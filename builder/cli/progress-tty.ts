@@ -5,7 +5,7 @@
  * step's output tail is printed in BuildKit's `------` box before the CLI's error and `>>>` excerpt.
  */
 import type { BuildEvent, TransferEvent } from '../events.js';
-import { formatBytes, transferLine } from './progress-transfer.js';
+import { transferLine, transferRate } from './progress-transfer.js';
 import { fit, formatSeconds, paint, printable, type Colour } from './terminal.js';
 
 /** Where the frame goes and how big the terminal is now (it may be resized while a build runs). */
@@ -27,7 +27,7 @@ interface Vertex {
   tail: string[];
   partial: string;
   /** Base-image pull: its layers, by short digest. */
-  transfers?: Map<string, TransferEvent>;
+  transfers?: Map<string, { event: TransferEvent; firstAt?: number; firstBytes: number }>;
 }
 
 const LIVE_LOG_LINES = 6;
@@ -108,8 +108,14 @@ export class TtyProgress {
           vertex = { id, name: `[internal] ${event.direction} ${event.ref}`, state: 'running', startedAt: event.time, tail: [], partial: '', transfers: new Map() };
           this.vertices.set(id, vertex);
         }
-        vertex.transfers!.set(event.id, event);
-        const all = [...vertex.transfers!.values()];
+        const known = vertex.transfers!.get(event.id);
+        const moving = event.status === 'downloading' || event.status === 'uploading';
+        vertex.transfers!.set(event.id, {
+          event,
+          firstAt: known?.firstAt ?? (moving ? event.time : undefined),
+          firstBytes: known?.firstAt !== undefined ? known.firstBytes : (event.current ?? 0),
+        });
+        const all = [...vertex.transfers!.values()].map((t) => t.event);
         if (all.every((t) => t.status !== 'waiting' && t.status !== 'downloading' && t.status !== 'uploading')) {
           vertex.state = 'done';
           vertex.endedAt = event.time;
@@ -150,7 +156,11 @@ export class TtyProgress {
       lines.push(this.vertexLine(vertex, now, width));
       if (vertex.reason && vertex.state !== 'cached') lines.push(paint(fit(` => => cache miss: ${vertex.reason}`, width), 'dim', this.out.color));
       if (vertex.transfers && vertex.state === 'running') {
-        for (const transfer of vertex.transfers.values()) lines.push(fit(` => => ${transferSubLine(transfer)}`, width));
+        // docker pull's line under the step; the bar shrinks so bytes and rate still fit the terminal.
+        const barWidth = Math.max(10, Math.min(50, width - 60));
+        for (const { event, firstAt, firstBytes } of vertex.transfers.values()) {
+          lines.push(fit(` => => ${transferLine(event, true, transferRate(event, firstAt, firstBytes, now), barWidth)}`, width));
+        }
       }
       if (vertex.state === 'running' && !final) {
         const shown = [...vertex.tail, ...(vertex.partial ? [printable(vertex.partial)] : [])].slice(-LIVE_LOG_LINES);
@@ -194,11 +204,4 @@ export class TtyProgress {
       this.out.write(`${box.join('\n')}\n`);
     }
   }
-}
-
-function transferSubLine(transfer: TransferEvent): string {
-  if (transfer.total !== undefined && (transfer.status === 'downloading' || transfer.status === 'uploading')) {
-    return `sha256:${transfer.id} ${formatBytes(transfer.current ?? 0)} / ${formatBytes(transfer.total)}`;
-  }
-  return transferLine(transfer, false, 0);
 }

@@ -46,7 +46,7 @@ describe('progress views', function () {
   it('renders the frame with a live timer, collapses finished steps and honours the colour switch', function () {
     let now = 1_000;
     const frames: string[] = [];
-    const view = (color: boolean): TtyProgress => new TtyProgress({ write: (t) => frames.push(t), columns: () => 60, rows: () => 20, color }, () => now);
+    const view = (color: boolean, columns = 60): TtyProgress => new TtyProgress({ write: (t) => frames.push(t), columns: () => columns, rows: () => 20, color }, () => now);
     const tty = view(false);
     const events: BuildEvent[] = [
       { type: 'step.cached', stepId: '#1', name: '[1/3] COPY a b', time: 1_000 },
@@ -78,6 +78,18 @@ describe('progress views', function () {
     warned.onEvent({ type: 'warning', message: 'cache record for "[1/1] RUN x" is broken', time: 1_000 } as unknown as BuildEvent);
     warned.stop();
     assert.ok(warned.render(false).includes(' WARNING: cache record for "[1/1] RUN x" is broken'), 'listed under the steps while running');
+
+    const pulling = view(false, 80);
+    const layer = (current: number, time: number): BuildEvent =>
+      ({ type: 'transfer', direction: 'pull', ref: 'host/base:1', id: 'e454d8c171be', status: 'downloading', current, total: 100_000_000, time });
+    pulling.onEvent(layer(0, 1_000));
+    now = 2_000;
+    pulling.onEvent(layer(50_000_000, 2_000));
+    pulling.stop();
+    const pull = pulling.render(false);
+    assert.match(pull[1]!, /^ => \[internal\] pull host\/base:1\s+1\.0s$/);
+    assert.equal(pull[2], ` => => e454d8c171be: Downloading ${bar(0.5, 19)} 50MB/100MB 50MB/s`, 'a FROM pull shows bar, bytes and rate; the bar shrinks to fit 80 columns');
+    assert.ok(pull.every((line) => line.length <= 79));
 
     const coloured = view(true);
     coloured.onEvent({ type: 'step.cached', stepId: '#1', name: '[1/1] COPY a b', time: 1_000 });

@@ -52,7 +52,6 @@ export function fit(text: string, width: number): string {
 /** Removes ANSI escapes and control characters a step printed, keeping what follows the last `\r` (progress bars). */
 export function printable(line: string): string {
   const afterCr = line.slice(line.lastIndexOf('\r') + 1);
-  // eslint-disable-next-line no-control-regex
   return afterCr.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/\t/g, '  ');
 }
 
