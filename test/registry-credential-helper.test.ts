@@ -10,6 +10,7 @@ import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { startRegistry, type RegistryServer } from './helpers/registry-server.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+import { startTokenIssuer } from './helpers/token-issuer.js';
 
 const USER = 'carol';
 const PASSWORD = 'helper-kept-s3cret';
@@ -107,6 +108,27 @@ describe('credential helpers (credsStore, credHelpers) with an htpasswd registry
     await writeFile(path.join(helperDir, `${key}.json`), JSON.stringify({ ServerURL: registry.host, Username: USER, Secret: PASSWORD }));
     noSecret(expectSuccess(await cli(dockerConfig, ['push', 'busybox', `${registry.host}/team/other:v2`]), 'push'));
     noSecret(expectSuccess(await cli(dockerConfig, ['pull', `${registry.host}/team/other:v2`], { root: path.join(work, 'root-2') }), 'pull'));
+  });
+
+  it('an identity token from the helper (Username "<token>") is traded with the OAuth2 refresh grant', async function () {
+    const IDENTITY = 'identity-token-never-printed';
+    const issuer = await startTokenIssuer({ users: {}, refreshTokens: { [IDENTITY]: USER } });
+    const tokenRegistry = await startRegistry({ token: issuer });
+    try {
+      const dockerConfig = path.join(work, 'docker-identity');
+      await mkdir(dockerConfig, { recursive: true });
+      await writeFile(path.join(dockerConfig, 'config.json'), JSON.stringify({ credHelpers: { [tokenRegistry.host]: 'testpass' } }));
+      const key = Buffer.from(tokenRegistry.host).toString('hex');
+      await writeFile(path.join(helperDir, `${key}.json`), JSON.stringify({ ServerURL: tokenRegistry.host, Username: '<token>', Secret: IDENTITY }));
+      const pushed = expectSuccess(await cli(dockerConfig, ['push', 'busybox', `${tokenRegistry.host}/team/idtok:v1`]), 'push with an identity token');
+      const pulled = expectSuccess(await cli(dockerConfig, ['pull', `${tokenRegistry.host}/team/idtok:v1`], { root: path.join(work, 'root-idtok') }), 'pull');
+      for (const result of [pushed, pulled]) assert.ok(!result.stderr.includes(IDENTITY) && !result.stdout.includes(IDENTITY), 'the identity token leaked');
+      assert.ok(issuer.requests.length > 0);
+      assert.ok(issuer.requests.every((r) => r.grant === 'refresh_token' && r.authenticated && r.account === USER), JSON.stringify(issuer.requests));
+    } finally {
+      await tokenRegistry.stop();
+      await issuer.stop();
+    }
   });
 
   it('a configured helper that is not installed is a clear error', async function () {

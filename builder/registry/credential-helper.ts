@@ -1,7 +1,8 @@
 /**
  * docker's credential helpers (docker-credential-helpers protocol): `docker-credential-<name> <action>` with
  * the input on stdin and JSON on stdout.
- *   get   stdin: server URL            stdout: {"ServerURL","Username","Secret"}; "credentials not found" → none
+ *   get   stdin: server URL            stdout: {"ServerURL","Username","Secret"}; "credentials not found" → none;
+ *                                      Username "<token>" makes Secret an identity token (OAuth2 refresh token)
  *   store stdin: {"ServerURL","Username","Secret"}
  *   erase stdin: server URL
  *   list  stdout: {"<server URL>": "<username>", …}
@@ -67,6 +68,8 @@ export async function helperGet(name: string, server: string): Promise<Credentia
     throw new BuildError('REGISTRY_AUTH', `credential helper docker-credential-${name} get for ${server} printed no Username/Secret`);
   }
   if (entry.Secret === '') return undefined;
+  // docker's convention: this username means the secret is an identity token, not a password.
+  if (entry.Username === '<token>') return { username: entry.Username, password: '', identityToken: entry.Secret };
   return { username: entry.Username, password: entry.Secret };
 }
 

@@ -15,6 +15,11 @@ import { helperErase, helperGet, helperStore } from './credential-helper.js';
 export interface Credentials {
   username: string;
   password: string;
+  /**
+   * docker's identity token (a helper's `Username: "<token>"`, or `identitytoken` in the file): an OAuth2
+   * refresh token the token server trades for access tokens, instead of Basic credentials.
+   */
+  identityToken?: string;
 }
 
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
@@ -31,7 +36,7 @@ export function credentialKey(server: string): string {
 }
 
 type DockerConfigFile = Record<string, unknown> & {
-  auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
   credsStore?: unknown;
   credHelpers?: unknown;
 };
@@ -87,6 +92,7 @@ export async function findCredentials(server: string, file = dockerConfigPath())
   const auths = config.auths ?? {};
   for (const [key, entry] of Object.entries(auths)) {
     if (credentialKey(key) !== wanted || typeof entry !== 'object' || entry === null) continue;
+    if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') return { username: '<token>', password: '', identityToken: entry.identitytoken };
     if (typeof entry.auth === 'string' && entry.auth !== '') {
       const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
