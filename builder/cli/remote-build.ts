@@ -26,6 +26,8 @@ const RECONNECTS = 5;
 
 export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags, global: GlobalOptions): Promise<number> {
   void global;
+  // The farm's record has no manifest descriptor or config digest to write buildx's keys from.
+  if (flags.metadataFile) throw new BuildError('INVALID_ARGUMENT', '--metadata-file is not supported with --remote yet: read the digest from GET /v1/builds/<id>');
   const { contextDir, dockerfilePath, dockerfileName } = await resolveContext(contextArg, flags.file);
   if (path.isAbsolute(dockerfileName)) {
     throw new BuildError('INVALID_ARGUMENT', `remote builds need the Dockerfile inside the context: ${dockerfilePath} is outside ${contextDir}`);
