@@ -1,4 +1,7 @@
-/** The API's JSON as the page reads it (GET /v1/builds, /v1/builds/:id, /v1/farm). */
+/**
+ * The API's JSON as the page reads it (GET /v1/builds, /v1/builds/:id, /v1/farm). It mirrors worker/build-records.ts's
+ * BuildRecord on purpose: that module pulls in ioredis and Node types, which the page's DOM-typed build cannot import.
+ */
 export type BuildState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export type Trigger = { kind: 'api'; tokenName: string } | { kind: 'webhook'; provider: string; branch: string; sha: string };
