@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
-import { cliMain } from './helpers/cli.js';
+import { cliMain, runCli } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 import { TmuxScreen, tmuxAvailable } from './helpers/tmux.js';
 
@@ -94,13 +94,41 @@ describe('tty progress (real pty through tmux)', function () {
     assert.ok(!last.includes('[4/4]'), 'the step after the failure never starts');
   });
 
-  it('prints plain progress when stderr is piped, and with TERM=dumb', async function () {
+  it('colours finished steps, and NO_COLOR keeps the live view without colour', async function () {
+    const dir = await context('colour', 'FROM busybox\nRUN echo colour > /c\n');
+    screen = await TmuxScreen.start(`${build(dir)} && echo SPLIT && export NO_COLOR=1 && ${build(dir)}`, 100, 40, env());
+    await screen.waitFor((s) => (s.match(/FINISHED/g) ?? []).length === 2 && s.includes('[exit 0]'), 'both builds');
+    const [coloured, plain] = screen.capture(true).split('SPLIT');
+    assert.match(coloured!, /\x1b\[[0-9;]*34m/, 'blue for finished steps');
+    assert.match(plain!, /\[\+\] Building [\d.]+s \(2\/2\) FINISHED/, 'still the live view');
+    // tmux writes its own resets (39m, 0m) at the seams: only real colours count.
+    assert.doesNotMatch(plain!, /\x1b\[[0-9;]*3[0-7]m/, 'no colour with NO_COLOR');
+  });
+
+  it('--progress=rawjson prints one BuildEvent per line', async function () {
+    const dir = await context('rawjson', 'FROM busybox\nRUN echo json-line\n');
+    const result = await runCli(['build', '--no-cache', '--progress=rawjson', dir], { root });
+    assert.equal(result.code, 0, result.stderr);
+    const events = result.stderr.trim().split('\n').map((line) => JSON.parse(line) as { type: string; data?: string });
+    assert.deepEqual([...new Set(events.map((e) => e.type))].sort(), ['build.done', 'step.done', 'step.log', 'step.start']);
+    assert.ok(events.some((e) => e.type === 'step.log' && e.data === 'json-line\n'));
+    assert.equal(events.at(-1)?.type, 'build.done');
+  });
+
+  it('prints plain progress when stderr is piped, and on a TERM=dumb terminal', async function () {
     const dir = await context('piped', SLOW);
-    screen = await TmuxScreen.start(`${build(dir)} 2>&1 | cat; TERM=dumb ${build(dir)} 2>&1 | tail -n 3`, 120, 40, env());
-    const last = await screen.waitFor((s) => (s.match(/\[exit 0\]/g) ?? []).length >= 1 && s.includes('naming to tty-test done') && /writing image[^\n]*\n[^\n]*naming/.test(s), 'both builds', 90_000);
-    assert.match(last, /^#2 \[2\/3\] RUN for i in/m);
-    assert.match(last, /^#2 \d+\.\d{3} tick-1$/m);
-    assert.match(last, /^#2 DONE \d+\.\ds$/m);
-    assert.ok(!last.includes('[+] Building'), 'no live view without a terminal');
+    screen = await TmuxScreen.start(`${build(dir)} 2>&1 | cat`, 120, 40, env());
+    const piped = await screen.waitFor((s) => s.includes('[exit 0]'), 'the piped build', 90_000);
+    assert.match(piped, /^#2 \[2\/3\] RUN for i in/m);
+    assert.match(piped, /^#2 \d+\.\d{3} tick-1$/m);
+    assert.match(piped, /^#2 DONE \d+\.\ds$/m);
+    assert.ok(!piped.includes('[+] Building'), 'no live view without a terminal');
+    await screen.stop();
+
+    // Straight to the terminal this time (no pipe): only TERM=dumb turns the live view off.
+    screen = await TmuxScreen.start(`export TERM=dumb && ${build(dir)}`, 120, 40, env());
+    const dumb = await screen.waitFor((s) => s.includes('[exit 0]'), 'the TERM=dumb build', 90_000);
+    assert.match(dumb, /^#2 DONE \d+\.\ds$/m);
+    assert.ok(!dumb.includes('[+] Building'), 'no live view on a dumb terminal');
   });
 });

@@ -23,9 +23,10 @@ export class TmuxScreen {
     return new TmuxScreen(socket, 'test');
   }
 
-  /** The visible screen, trailing blank lines trimmed. */
-  capture(): string {
-    return execFileSync('tmux', ['-L', this.socket, 'capture-pane', '-p', '-t', this.session], { encoding: 'utf8' }).replace(/\s+$/, '');
+  /** The visible screen, trailing blank lines trimmed; `escapes` keeps the colour (SGR) sequences tmux saw. */
+  capture(escapes = false): string {
+    const args = ['-L', this.socket, 'capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.session];
+    return execFileSync('tmux', args, { encoding: 'utf8' }).replace(/\s+$/, '');
   }
 
   /** Polls the screen until `test` holds (every 100 ms), or throws with the last screen after `timeoutMs`. */
