@@ -14,6 +14,7 @@ import { buildsRoutes } from './routes/builds.js';
 import { healthRoutes } from './routes/health.js';
 import { logsRoutes } from './routes/logs.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { webRoutes } from './routes/web.js';
 
 /** What every route reads: the config and the shared Redis state. */
 export interface FarmContext {
@@ -47,6 +48,7 @@ export async function buildApp(ctx: FarmContext, options: { logger?: FastifyServ
   await app.register(async (scope) => { await logsRoutes(scope, ctx); });
   await app.register(async (scope) => { await webhookRoutes(scope, ctx); });
   await app.register(async (scope) => { await healthRoutes(scope, ctx); });
+  await app.register(async (scope) => { await webRoutes(scope, ctx); });
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -23,6 +23,8 @@ wanted=(runc:runc busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr
 # (it starts dockerd itself through scripts/start-dockerd.sh when none is running).
 if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)
 elif [ "$(id -u)" = 0 ]; then wanted+=(docker.io:dockerd); fi
+# tmux: the tty progress tests read a real terminal; chromium: the farm web page tests (headless, playwright-core).
+wanted+=(tmux:tmux chromium:chromium)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

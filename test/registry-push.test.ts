@@ -71,9 +71,10 @@ describe('registry push (real docker-registry)', function () {
     const ref = `${registry.host}/app/hello:v1`;
     const again = expectSuccess(await runCli(['push', ref], { root }), 'second push');
     assert.doesNotMatch(again.stderr, /Pushed|Mounted/);
-    assert.equal(again.stderr.match(/already exists/g)?.length, 3);
+    // docker's lines: one per layer (the config is pushed too, but not listed).
+    assert.equal(again.stderr.match(/Layer already exists/g)?.length, 2);
     const other = expectSuccess(await runCli(['push', ref, `${registry.host}/elsewhere/hello:v2`], { root }), 'push to another repository');
-    assert.equal(other.stderr.match(/Mounted/g)?.length, 3, other.stderr);
+    assert.equal(other.stderr.match(/Mounted from app\/hello/g)?.length, 2, other.stderr);
     assert.doesNotMatch(other.stderr, /Pushed/);
     expectSuccess(await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/elsewhere/hello:v2`]), 'inspect the mounted copy');
   });

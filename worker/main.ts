@@ -48,6 +48,8 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const worker = new Worker<BuildRequest, BuildOutcome>(farm.queue, processor, {
     connection: bullConnection,
+    // The name shows in Queue.getWorkers(): the farm page lists workers by it.
+    name: `${os.hostname()}:${process.pid}`,
     concurrency: farm.worker.concurrency,
     stalledInterval: farm.worker.stalledIntervalMs,
     lockDuration: farm.worker.lockDurationMs,

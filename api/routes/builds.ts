@@ -116,5 +116,9 @@ function summary(record: BuildRecord): Record<string, unknown> {
   return {
     id: record.id, state: record.state, repository: record.repository, tags: record.request.tags, createdAt: record.createdAt,
     startedAt: record.startedAt, finishedAt: record.finishedAt, imageDigest: record.imageDigest, error: record.error,
+    // For the farm page's list: what triggered it, where it ran, and how much the cache saved.
+    ref: record.request.context.kind === 'git' ? record.request.context.ref : undefined, trigger: record.request.trigger,
+    worker: record.workers.at(-1), cachedSteps: record.steps.filter((s) => s.cached).length,
+    runSteps: record.steps.filter((s) => !s.cached).length,
   };
 }

@@ -11,7 +11,7 @@ import { outputFormat, parseOutput, writeOutput, type FileOutputSpec } from './b
 import { registerSource } from './excerpt.js';
 import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
-import { plainProgress } from './progress.js';
+import { buildProgress } from './progress-mode.js';
 import { loadSecrets } from './secrets.js';
 
 export interface BuildFlags {
@@ -24,6 +24,8 @@ export interface BuildFlags {
   progress: 'auto' | 'plain' | 'tty' | 'quiet';
   network: 'host' | 'none' | 'default';
   iidfile?: string;
+  /** `--metadata-file FILE`: buildx's JSON result for CI. (`--progress` also takes `rawjson`.) */
+  metadataFile?: string;
   quiet?: boolean;
   memory?: string;
   pidsLimit?: string;
@@ -58,7 +60,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
   const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
-  const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
+  const progress = buildProgress(quiet ? 'quiet' : flags.progress);
+  const onEvent: (event: BuildEvent) => void = progress.onEvent;
   const abort = new AbortController();
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -103,8 +106,12 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       });
     }
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
-    if (!quiet) for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
-    if (push) await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal);
+    if (!quiet && progress.mode !== 'rawjson') for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
+    const pushed = push ? await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal, flags.progress) : [];
+    if (flags.metadataFile) {
+      const { buildMetadata, writeMetadataFile } = await import('./metadata-file.js');
+      await writeMetadataFile(flags.metadataFile, await buildMetadata(store, result.manifest, result.tags, pushed));
+    }
     // With `-o -` stdout carries the output itself.
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
     await autoGcAfterBuild(store, quiet);

@@ -1,3 +1,4 @@
+import { transferLine } from './progress-transfer.js';
 import type { BuildEvent } from '../events.js';
 
 /**
@@ -38,6 +39,12 @@ export function plainProgress(write: (text: string) => void = (t) => process.std
       case 'step.error':
         flush(event.stepId);
         write(`${event.stepId} ERROR: ${event.message}\n`);
+        break;
+      case 'transfer':
+        // A base-image pull: one line per layer when it is finished, as docker pull without a terminal.
+        if (event.status !== 'waiting' && event.status !== 'downloading' && event.status !== 'uploading') {
+          write(`${event.direction} ${event.ref}: ${transferLine(event, false, 0)}\n`);
+        }
         break;
       case 'build.done':
         if (!event.error) write(`writing image ${event.imageDigest} done in ${(event.durationMs / 1000).toFixed(1)}s\n`);

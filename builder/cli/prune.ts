@@ -4,6 +4,7 @@ import { gcGraceMs } from '../store/gc-auto.js';
 import { parseByteSize, parsePruneFilters } from '../store/gc-options.js';
 import { Store } from '../store/store.js';
 import type { GlobalOptions } from './options.js';
+import { formatBytes } from './terminal.js';
 
 /** `builder prune` flags, as `docker builder prune`. */
 export interface PruneFlags {
@@ -13,17 +14,8 @@ export interface PruneFlags {
   force?: boolean;
 }
 
-/** Bytes as docker prints them (go-units HumanSize: decimal units, 4 significant digits): `12.35MB`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? Math.round(value) : Number(value.toPrecision(4))}${units[unit]}`;
-}
+// formatBytes lives in terminal.ts so progress can use it without loading the GC; re-exported for existing callers.
+export { formatBytes };
 
 async function confirm(question: string): Promise<boolean> {
   process.stderr.write(question);

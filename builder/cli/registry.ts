@@ -7,6 +7,7 @@ import { pullImage } from '../registry/pull.js';
 import { pushImage } from '../registry/push.js';
 import { withBuildLease } from '../store/gc-lease.js';
 import { Store } from '../store/store.js';
+import type { TransferSink } from '../registry/transfer-report.js';
 import type { GlobalOptions } from './options.js';
 
 export interface PullFlags {
@@ -20,7 +21,14 @@ export interface LoginFlags {
   passwordStdin?: boolean;
 }
 
-const progress = (quiet: boolean | undefined) => (quiet ? undefined : (message: string) => process.stderr.write(`${message}\n`));
+import { transferProgress } from './progress-mode.js';
+
+/** The pull/push options that print progress: per-layer lines (a bar on a terminal) and notes. */
+function progressOptions(quiet: boolean | undefined, requested?: string): { onProgress?: (message: string) => void; onTransfer?: TransferSink; finish(): void } {
+  const view = transferProgress(quiet, requested);
+  if (!view) return { finish: () => {} };
+  return { onProgress: view.note, onTransfer: view.onTransfer, finish: view.finish };
+}
 
 /** Runs `task` with an AbortSignal that Ctrl-C / SIGTERM trips. */
 async function withSignals<T>(task: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -40,7 +48,12 @@ export async function pullCommand(ref: string, flags: PullFlags, global: GlobalO
   const store = await Store.open(global.root);
   const config = await loadConfig();
   // The lease keeps a concurrent `builder prune` from deleting blobs before the tag names them.
-  await withBuildLease(store.root, () => withSignals((signal) => pullImage(store, ref, { platform: flags.platform, config, onProgress: progress(flags.quiet), signal })));
+  const progress = progressOptions(flags.quiet);
+  try {
+    await withBuildLease(store.root, () => withSignals((signal) => pullImage(store, ref, { platform: flags.platform, config, ...progress, signal })));
+  } finally {
+    progress.finish();
+  }
   process.stdout.write(`${fullName(parseReference(ref))}\n`);
   return 0;
 }
@@ -49,7 +62,14 @@ export async function pullCommand(ref: string, flags: PullFlags, global: GlobalO
 export async function pushCommand(source: string, destination: string | undefined, flags: { quiet?: boolean }, global: GlobalOptions): Promise<number> {
   const store = await Store.open(global.root);
   const config = await loadConfig();
-  const result = await withSignals((signal) => pushImage(store, source, destination ?? source, { config, onProgress: progress(flags.quiet), signal }));
+  const progress = progressOptions(flags.quiet);
+  let result;
+  try {
+    progress.onProgress?.(`The push refers to repository [${repositoryOf(destination ?? source)}]`);
+    result = await withSignals((signal) => pushImage(store, source, destination ?? source, { config, ...progress, signal }));
+  } finally {
+    progress.finish();
+  }
   process.stdout.write(`${result.reference}@${result.digest}\n`);
   return 0;
 }
@@ -77,11 +97,26 @@ export async function logoutCommand(server: string | undefined): Promise<number>
   return 0;
 }
 
-/** `builder build --push`: each tag to its registry, one after another (their blobs are shared). */
-export async function pushTags(store: Store, tags: string[], quiet: boolean, signal?: AbortSignal): Promise<void> {
+/** `builder build --push`: each tag to its registry, one after another (their blobs are shared). Returns `name@digest`s. */
+export async function pushTags(store: Store, tags: string[], quiet: boolean, signal?: AbortSignal, requested?: string): Promise<string[]> {
   const config = await loadConfig();
+  const pushed: string[] = [];
   for (const tag of tags) {
-    const result = await pushImage(store, tag, tag, { config, onProgress: progress(quiet), signal });
-    if (!quiet) process.stderr.write(`pushed ${result.reference}@${result.digest}\n`);
+    const progress = progressOptions(quiet, requested);
+    try {
+      progress.onProgress?.(`The push refers to repository [${repositoryOf(tag)}]`);
+      const result = await pushImage(store, tag, tag, { config, ...progress, signal });
+      pushed.push(`${result.reference}@${result.digest}`);
+      progress.onProgress?.(`pushed ${result.reference}@${result.digest}`);
+    } finally {
+      progress.finish();
+    }
   }
+  return pushed;
+}
+
+/** `host/repo` of a reference, as docker's "The push refers to repository [...]" line shows it. */
+function repositoryOf(ref: string): string {
+  const parsed = parseReference(ref);
+  return `${parsed.registry}/${parsed.repository}`;
 }

@@ -14,7 +14,8 @@ import type { BuildFlags } from './build.js';
 import { registerSource } from './excerpt.js';
 import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { parseBuildArgs, type GlobalOptions } from './options.js';
-import { plainProgress } from './progress.js';
+import { SseParser } from '../../api/sse-parser.js';
+import { buildProgress } from './progress-mode.js';
 
 export interface RemoteFlags extends BuildFlags {
   push?: boolean;
@@ -26,6 +27,8 @@ const RECONNECTS = 5;
 
 export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags, global: GlobalOptions): Promise<number> {
   void global;
+  // The farm's record has no manifest descriptor or config digest to write buildx's keys from.
+  if (flags.metadataFile) throw new BuildError('INVALID_ARGUMENT', '--metadata-file is not supported with --remote yet: read the digest from GET /v1/builds/<id>');
   const { contextDir, dockerfilePath, dockerfileName } = await resolveContext(contextArg, flags.file);
   if (path.isAbsolute(dockerfileName)) {
     throw new BuildError('INVALID_ARGUMENT', `remote builds need the Dockerfile inside the context: ${dockerfilePath} is outside ${contextDir}`);
@@ -47,7 +50,8 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   const { id } = (await submitted.json()) as { id: string };
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   if (!quiet) process.stderr.write(`remote build ${id} on ${base}\n`);
-  const print = quiet ? () => {} : plainProgress();
+  const progress = buildProgress(quiet ? 'quiet' : flags.progress);
+  const print = progress.onEvent;
 
   const cancel = (): void => { void fetch(`${base}/v1/builds/${id}`, { method: 'DELETE', headers }).catch(() => undefined); };
   process.once('SIGINT', cancel);
@@ -56,6 +60,7 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   try {
     done = await followLogs(`${base}/v1/builds/${id}/logs`, headers, print);
   } finally {
+    progress.stop();
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
@@ -100,21 +105,18 @@ async function followLogs(url: string, headers: Record<string, string>, print: (
     try {
       const response = await request(url, { headers: { ...headers, accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) } });
       const decoder = new TextDecoder();
-      let buffer = '';
+      let done: Extract<BuildEvent, { type: 'build.done' }> | undefined;
+      const parser = new SseParser((message) => {
+        if (done) return;
+        if (message.id) lastId = message.id;
+        const event = JSON.parse(message.data) as BuildEvent;
+        // build.done too: the tty view draws its last frame (and a failed step's box) on it.
+        if (event.type === 'build.done') done = event;
+        print(event);
+      });
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const id = /^id: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (!data) continue;
-          if (id) lastId = id;
-          const event = JSON.parse(data) as BuildEvent;
-          if (event.type === 'build.done') return event;
-          print(event);
-        }
+        parser.push(decoder.decode(chunk, { stream: true }));
+        if (done) return done;
       }
     } catch (err) {
       if (err instanceof BuildError && err.code !== 'REGISTRY_UNAVAILABLE') throw err;

@@ -31,10 +31,10 @@ describe('registry auth pieces', function () {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'docker-config-'));
     try {
       const file = path.join(dir, 'config.json');
-      await writeFile(file, JSON.stringify({ auths: { 'other:1': { auth: Buffer.from('o:p').toString('base64') } }, credsStore: 'none' }));
+      await writeFile(file, JSON.stringify({ auths: { 'other:1': { auth: Buffer.from('o:p').toString('base64') } }, psFormat: 'table {{.ID}}' }));
       await saveCredentials('docker.io', { username: 'u', password: 'p:w' }, file);
-      const saved = JSON.parse(await readFile(file, 'utf8')) as { auths: Record<string, unknown>; credsStore: string };
-      assert.equal(saved.credsStore, 'none');
+      const saved = JSON.parse(await readFile(file, 'utf8')) as { auths: Record<string, unknown>; psFormat: string };
+      assert.equal(saved.psFormat, 'table {{.ID}}');
       assert.ok(saved.auths['https://index.docker.io/v1/']);
       assert.deepEqual(await findCredentials('registry-1.docker.io', file), { username: 'u', password: 'p:w' });
       assert.deepEqual(await findCredentials('other:1', file), { username: 'o', password: 'p' });

@@ -59,6 +59,7 @@ export class Authorizer {
     if (!challenge) return undefined;
     const credentials = await this.credentialsFor(authority);
     if (challenge.scheme === 'basic') {
+      if (credentials?.identityToken) throw new BuildError('REGISTRY_AUTH', `${authority} asks for Basic auth, but its stored credential is an identity token (run \`builder login ${authority}\`)`);
       return credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : undefined;
     }
     const token = await this.token(authority, challenge, scopes, credentials);
@@ -120,18 +121,28 @@ async function fetchToken(authority: string, challenge: Challenge, scopes: strin
   } catch {
     throw new BuildError('REGISTRY_AUTH', `${authority} sent a Bearer challenge with an invalid realm`);
   }
-  if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-  for (const scope of scopes) url.searchParams.append('scope', scope);
   const headers: Record<string, string> = {};
-  if (credentials) {
-    url.searchParams.set('account', credentials.username);
-    headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  let init: RequestInit = { headers };
+  if (credentials?.identityToken) {
+    // docker's identity token: the OAuth2 refresh-token grant (distribution's token auth spec, "OAuth2 Token").
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.identityToken, client_id: 'builder' });
+    if (challenge.params.service) form.set('service', challenge.params.service);
+    if (scopes.length > 0) form.set('scope', scopes.join(' '));
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    init = { method: 'POST', headers, body: form.toString() };
+  } else {
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
+    if (credentials) {
+      url.searchParams.set('account', credentials.username);
+      headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    }
   }
   const what = `getting a token for ${authority} from ${url.origin}${url.pathname}`;
   let response: Response;
   assertHostAllowed(url);
   try {
-    response = await fetch(url, { headers });
+    response = await fetch(url, init);
   } catch (err) {
     throw new BuildError('REGISTRY_UNAVAILABLE', `${what}: ${(err as Error).message}`);
   }

@@ -12,14 +12,16 @@ import { backoffMs, cancelled, isRetryableNetworkError, networkErrorText, sleep 
 
 const DOWNLOAD_ATTEMPTS = 6;
 
-/** Downloads `descriptor` into the store unless the store has it. Returns the bytes transferred. */
-export async function downloadBlob(client: RegistryClient, store: Store, descriptor: Descriptor, what: string): Promise<number> {
+/** Downloads `descriptor` into the store unless the store has it. Returns the bytes transferred. `onReceived` gets the bytes so far. */
+export async function downloadBlob(
+  client: RegistryClient, store: Store, descriptor: Descriptor, what: string, onReceived?: (received: number) => void,
+): Promise<number> {
   if (await store.hasBlob(descriptor.digest)) return 0;
   const temp = store.tempPath('pull');
   const file = await open(temp, 'w');
   let moved = false;
   try {
-    const state = { hash: createHash('sha256'), received: 0 };
+    const state: DownloadState = { hash: createHash('sha256'), received: 0, onReceived };
     for (let attempt = 0; ; attempt++) {
       try {
         await fetchInto(client, file, state, descriptor, what);
@@ -54,6 +56,7 @@ export async function downloadBlob(client: RegistryClient, store: Store, descrip
 interface DownloadState {
   hash: Hash;
   received: number;
+  onReceived?: (received: number) => void;
 }
 
 async function fetchInto(client: RegistryClient, file: FileHandle, state: DownloadState, descriptor: Descriptor, what: string): Promise<void> {
@@ -74,6 +77,7 @@ async function fetchInto(client: RegistryClient, file: FileHandle, state: Downlo
       await writeAll(file, chunk, state.received);
       state.hash.update(chunk);
       state.received += chunk.length;
+      state.onReceived?.(state.received);
     }
   }).catch((err: unknown) => {
     if (err instanceof BuildError || !isRetryableNetworkError(err)) throw err;

@@ -18,6 +18,8 @@ export interface UploadOptions {
   chunkSize: number;
   /** Other repositories (same registry) that are known to hold the blob. */
   mountFrom: string[];
+  /** Called as bytes are read into the request, with the blob offset reached (for progress bars). */
+  onSent?: (offset: number) => void;
   /** Called with each chunk's byte count as the registry accepts it. */
   onBytes?: (bytes: number) => void;
   /** Called once an upload is unavoidable (no HEAD hit, no mount): brings a lazily cached blob into the store. */
@@ -43,13 +45,13 @@ export async function uploadBlob(client: RegistryClient, blobPath: string, descr
   for (let failures = 0; ; ) {
     try {
       if (offset === 0 && descriptor.size <= options.chunkSize) {
-        await putBlob(client, session, blobPath, descriptor, 0, what);
+        await putBlob(client, session, blobPath, descriptor, 0, what, options.onSent);
         options.onBytes?.(descriptor.size);
         return 'uploaded';
       }
       while (offset < descriptor.size) {
         const end = Math.min(offset + options.chunkSize, descriptor.size);
-        session = await patchChunk(client, session, blobPath, offset, end, what);
+        session = await patchChunk(client, session, blobPath, offset, end, what, options.onSent);
         options.onBytes?.(end - offset);
         offset = end;
       }
@@ -84,18 +86,25 @@ function isResumable(err: BuildError): boolean {
   return err.code === 'REGISTRY_UNAVAILABLE' || / HTTP 416\b/.test(err.message);
 }
 
-function fileStream(blobPath: string, start: number, end: number): AsyncIterable<Uint8Array> {
-  // createReadStream's end is inclusive.
-  return createReadStream(blobPath, { start, end: end - 1, highWaterMark: 1024 * 1024 });
+async function* fileStream(blobPath: string, start: number, end: number, onSent?: (offset: number) => void): AsyncIterable<Uint8Array> {
+  // createReadStream's end is inclusive. fetch pulls the next chunk only when it has sent the last, so the offset read ≈ sent.
+  let offset = start;
+  for await (const chunk of createReadStream(blobPath, { start, end: end - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    yield chunk;
+    offset += chunk.length;
+    onSent?.(offset);
+  }
 }
 
-async function patchChunk(client: RegistryClient, session: string, blobPath: string, start: number, end: number, what: string): Promise<string> {
+async function patchChunk(
+  client: RegistryClient, session: string, blobPath: string, start: number, end: number, what: string, onSent?: (offset: number) => void,
+): Promise<string> {
   return client.send(
     {
       method: 'PATCH',
       url: session,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
-      body: () => fileStream(blobPath, start, end),
+      body: () => fileStream(blobPath, start, end, onSent),
       what,
       retry: false,
     },
@@ -107,7 +116,9 @@ async function patchChunk(client: RegistryClient, session: string, blobPath: str
 }
 
 /** The closing PUT: carries the bytes from `from` on (all of them for a monolithic upload, none after chunks). */
-async function putBlob(client: RegistryClient, session: string, blobPath: string, descriptor: Descriptor, from: number, what: string): Promise<void> {
+async function putBlob(
+  client: RegistryClient, session: string, blobPath: string, descriptor: Descriptor, from: number, what: string, onSent?: (offset: number) => void,
+): Promise<void> {
   const url = new URL(session);
   url.searchParams.set('digest', descriptor.digest);
   const length = descriptor.size - from;
@@ -116,7 +127,7 @@ async function putBlob(client: RegistryClient, session: string, blobPath: string
       method: 'PUT',
       url: url.toString(),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      ...(length > 0 ? { body: () => fileStream(blobPath, from, descriptor.size) } : {}),
+      ...(length > 0 ? { body: () => fileStream(blobPath, from, descriptor.size, onSent) } : {}),
       what,
       retry: false,
     },

@@ -16,6 +16,7 @@ import { downloadBlob } from './blob-download.js';
 import { RegistryClient } from './client.js';
 import { pullEndpoints, type Endpoint } from './endpoints.js';
 import { checkManifest, type ParsedManifest } from './manifest-check.js';
+import { TransferReport, type TransferSink } from './transfer-report.js';
 import { chooseManifest, DEFAULT_PLATFORM, formatPlatform, parsePlatform } from './platform.js';
 
 /** Options of a pull. */
@@ -24,6 +25,8 @@ export interface PullOptions {
   platform?: string;
   config?: BuilderConfig;
   onProgress?: (message: string) => void;
+  /** Per-layer progress (docker pull's lines); the CLI renders it. */
+  onTransfer?: TransferSink;
   signal?: AbortSignal;
 }
 
@@ -82,11 +85,16 @@ async function pullFrom(
   }
 
   const queue = new PQueue({ concurrency: LAYER_CONCURRENCY });
+  const report = new TransferReport('pull', familiarName(reference), options.onTransfer);
   let downloaded = 0;
+  for (const layer of manifest.layers) report.status(layer.digest, (await store.hasBlob(layer.digest)) ? 'exists' : 'waiting');
   await Promise.all(manifest.layers.map((layer) => queue.add(async () => {
-    const bytes = await downloadBlob(client, store, layer, what(`downloading layer ${layer.digest}`));
+    const bytes = await downloadBlob(client, store, layer, what(`downloading layer ${layer.digest}`), (received) => {
+      report.status(layer.digest, 'downloading', { current: received, total: layer.size });
+    });
     downloaded += bytes;
-    options.onProgress?.(`${layer.digest.slice(7, 19)}: ${bytes === 0 ? 'already exists' : 'pull complete'}`);
+    if (bytes > 0) report.status(layer.digest, 'complete', { current: bytes, total: layer.size });
+    if (!options.onTransfer) options.onProgress?.(`${layer.digest.slice(7, 19)}: ${bytes === 0 ? 'already exists' : 'pull complete'}`);
   }, { throwOnTimeout: true })));
 
   // Keep the index too, so a later `name@<index digest>` resolves offline.

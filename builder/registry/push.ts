@@ -15,11 +15,14 @@ import { DEFAULT_CHUNK_SIZE, uploadBlob, type UploadOutcome } from './blob-uploa
 import { RegistryClient } from './client.js';
 import { registryEndpoint } from './endpoints.js';
 import { sha256Digest } from './manifest-check.js';
+import { TransferReport, type TransferSink } from './transfer-report.js';
 
 /** Options of a push. */
 export interface PushOptions {
   config?: BuilderConfig;
   onProgress?: (message: string) => void;
+  /** Per-blob progress (docker push's lines); the CLI renders it. */
+  onTransfer?: TransferSink;
   signal?: AbortSignal;
   /** Blobs larger than this are uploaded in chunks of this size (default 64 MiB). */
   chunkSize?: number;
@@ -63,9 +66,13 @@ export async function pushImage(store: Store, source: string, destination: strin
 
   const outcomes: Record<string, UploadOutcome> = {};
   const queue = new PQueue({ concurrency: BLOB_CONCURRENCY });
+  const report = new TransferReport('push', name, options.onTransfer);
+  // docker lists layers only; the config is pushed too but not shown.
+  for (const layer of image.manifest.layers) report.status(layer.digest, 'waiting');
   await Promise.all(blobs.map((blob) => queue.add(async () => {
     const kind = blob === image.manifest.config ? 'config' : 'layer';
     const outcome = await uploadBlob(client, store.blobPath(blob.digest), blob, `uploading ${kind} ${blob.digest} to ${name}`, {
+      onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
       mountFrom: mountFrom.get(blob.digest) ?? [],
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
@@ -74,8 +81,14 @@ export async function pushImage(store: Store, source: string, destination: strin
       },
     });
     outcomes[blob.digest] = outcome;
-    const said = { exists: 'Layer already exists', mounted: 'Mounted', uploaded: 'Pushed' }[outcome];
-    options.onProgress?.(`${blob.digest.slice(7, 19)}: ${said}`);
+    if (kind === 'layer') {
+      const status = ({ exists: 'layer-exists', mounted: 'mounted', uploaded: 'pushed' } as const)[outcome];
+      report.status(blob.digest, status, { from: outcome === 'mounted' ? mountFrom.get(blob.digest)?.[0] : undefined });
+    }
+    if (!options.onTransfer) {
+      const said = { exists: 'Layer already exists', mounted: 'Mounted', uploaded: 'Pushed' }[outcome];
+      options.onProgress?.(`${blob.digest.slice(7, 19)}: ${said}`);
+    }
   }, { throwOnTimeout: true })));
 
   const tagOrDigest = target.digest ?? target.tag ?? 'latest';

@@ -7,6 +7,7 @@ import { BuildError } from '../errors.js';
 import { fullName, parseReference } from '../image/reference.js';
 import type { Image } from '../image/types.js';
 import type { Store } from '../store/store.js';
+import type { TransferSink } from './transfer-report.js';
 
 /** Options of a build's image resolver. */
 export interface ResolveOptions {
@@ -15,6 +16,8 @@ export interface ResolveOptions {
   platform?: string;
   config?: BuilderConfig;
   onProgress?: (message: string) => void;
+  /** Per-layer progress of the pulls (a build passes its event sink). */
+  onTransfer?: TransferSink;
   signal?: AbortSignal;
 }
 
@@ -26,7 +29,7 @@ export function imageResolver(store: Store, options: ResolveOptions = {}): (ref:
     // Imported on first use: most builds find every base image in the store.
     config ??= options.config ? Promise.resolve(options.config) : import('../config.js').then((m) => m.loadConfig());
     const { pullImage } = await import('./pull.js');
-    return pullImage(store, ref, { config: await config, platform: options.platform, onProgress: options.onProgress, signal: options.signal });
+    return pullImage(store, ref, { config: await config, platform: options.platform, onProgress: options.onProgress, onTransfer: options.onTransfer, signal: options.signal });
   };
   const resolve = async (ref: string): Promise<Image> => {
     const reference = parseReference(ref);

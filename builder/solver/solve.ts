@@ -50,7 +50,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   // Resolved inside the context like a COPY source, size-capped: a Dockerfile link cannot read the host's files.
   const { content } = await readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName);
   // One resolution per reference per build (a fresh look at the registry with --pull).
-  const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal });
+  const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: session.emit });
   const named = new NamedContexts(options.buildContexts);
   const plan = await planBuild({
     file: options.dockerfileName,

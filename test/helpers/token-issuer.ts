@@ -14,6 +14,8 @@ import path from 'node:path';
 /** One token request as the issuer saw it. */
 export interface TokenRequest {
   account?: string;
+  /** `refresh_token` for an OAuth2 POST with an identity token, else `basic`/anonymous GET. */
+  grant?: 'refresh_token';
   scopes: string[];
   /** Whether Basic credentials were sent and matched. */
   authenticated: boolean;
@@ -34,7 +36,12 @@ export interface TokenIssuer {
 const base64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
 /** Starts the issuer. `users` may push and pull; anonymous requests get no access at all. */
-export async function startTokenIssuer(options: { users: Record<string, string>; expiresInSeconds?: number }): Promise<TokenIssuer> {
+export async function startTokenIssuer(options: {
+  users: Record<string, string>;
+  expiresInSeconds?: number;
+  /** Identity (refresh) tokens → user: accepted by `POST` with `grant_type=refresh_token`, as docker's token servers do. */
+  refreshTokens?: Record<string, string>;
+}): Promise<TokenIssuer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'token-issuer-'));
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPath = path.join(dir, 'key.pem');
@@ -60,7 +67,25 @@ export async function startTokenIssuer(options: { users: Record<string, string>;
     return `${signingInput}.${base64url(signature)}`;
   };
 
+  const handleRefresh = (request: IncomingMessage, response: ServerResponse): void => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const form = new URLSearchParams(body);
+      const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+      const user = form.get('grant_type') === 'refresh_token' ? options.refreshTokens?.[form.get('refresh_token') ?? ''] : undefined;
+      requests.push({ ...(user ? { account: user } : {}), grant: 'refresh_token', scopes, authenticated: user !== undefined });
+      if (!user) {
+        response.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"invalid refresh token"}');
+        return;
+      }
+      const token = sign(user, scopes);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, expires_in: expiresIn }));
+    });
+  };
+
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    if (request.method === 'POST') return handleRefresh(request, response);
     const url = new URL(request.url ?? '/', 'http://localhost');
     const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const basic = /^Basic (.+)$/i.exec(request.headers.authorization ?? '');
