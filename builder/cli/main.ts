@@ -4,6 +4,8 @@ import { handleError } from './handle-error.js';
 import { registerRegistryCommands } from './commands-registry.js';
 import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
+import { registerNetworkCommands } from './commands-network.js';
+import { registerVolumeCommands } from './commands-volume.js';
 
 /**
  * The one exit point of the CLI. Command modules are imported lazily so `builder run` starts fast.
@@ -94,6 +96,9 @@ registerGcCommands(program);
 registerRegistryCommands(program);
 
 registerFarmCommands(program);
+
+registerNetworkCommands(program);
+registerVolumeCommands(program);
 
 try {
   await program.parseAsync(process.argv);

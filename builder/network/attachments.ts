@@ -75,3 +75,16 @@ export function allocateAddress(table: AttachmentTable, network: NetworkRecord):
 export function usersOf(table: AttachmentTable, networkId: string): AttachmentRecord[] {
   return Object.values(table.containers).filter((r) => r.endpoints.some((e) => e.network.id === networkId));
 }
+
+/**
+ * A running container by name, id or unique id prefix, from the attachment table. `network connect` of a
+ * stopped container (kept in its config only) is the containers side's to record.
+ */
+export function findAttached(table: AttachmentTable, ref: string): AttachmentRecord {
+  const all = Object.values(table.containers);
+  const exact = all.find((r) => r.name === ref || r.containerId === ref);
+  if (exact) return exact;
+  const byPrefix = /^[0-9a-f]+$/.test(ref) ? all.filter((r) => r.containerId.startsWith(ref)) : [];
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+}
