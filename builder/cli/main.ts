@@ -71,6 +71,13 @@ program.command('run')
   .option('--name <name>', 'container name')
   .option('--memory <size>', 'memory limit (e.g. 512m)')
   .option('--pids-limit <n>', 'process limit')
+  .option('--cap-add <cap>', 'add a Linux capability; repeatable', collect, [])
+  .option('--cap-drop <cap>', 'drop a Linux capability (ALL drops all); repeatable', collect, [])
+  .option('--privileged', 'give the container every capability this machine allows, no seccomp, unmasked /proc and /sys')
+  .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges[=false]; repeatable', collect, [])
+  .option('--read-only', 'mount the container\'s root filesystem read-only')
+  .option('-h, --hostname <name>', 'container host name')
+  .option('--cpus <n>', 'number of CPUs (quota)')
   .passThroughOptions()
   .action(async (image: string, command: string[], opts) => {
     const { runCommand } = await import('./run.js');

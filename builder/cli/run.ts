@@ -1,4 +1,6 @@
+import { BuildError } from '../errors.js';
 import { runContainer } from '../run/run-container.js';
+import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { type GlobalOptions, parsePositiveInt, parseSize } from './options.js';
 
 export interface RunFlags {
@@ -14,6 +16,13 @@ export interface RunFlags {
   name?: string;
   memory?: string;
   pidsLimit?: string;
+  capAdd: string[];
+  capDrop: string[];
+  privileged?: boolean;
+  securityOpt: string[];
+  readOnly?: boolean;
+  hostname?: string;
+  cpus?: string;
 }
 
 /** `builder run`: the container's exit code becomes ours; signals reach the container. */
@@ -33,6 +42,18 @@ export async function runCommand(image: string, command: string[], flags: RunFla
     name: flags.name,
     memoryBytes: parseSize(flags.memory),
     pidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit'),
+    security: parseSecurityOpts(flags.securityOpt, { capAdd: flags.capAdd, capDrop: flags.capDrop, privileged: flags.privileged }),
+    readonlyRootfs: flags.readOnly === true,
+    hostname: flags.hostname,
+    cpus: parseCpus(flags.cpus),
     root: global.root,
   });
+}
+
+/** `--cpus 1.5`: a positive number of CPUs. */
+export function parseCpus(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const cpus = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || !(cpus > 0)) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${value}" for "--cpus" flag: expected a positive number`);
+  return cpus;
 }
