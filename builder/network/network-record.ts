@@ -106,7 +106,8 @@ async function createLocked(root: string, options: CreateNetworkOptions, isDefau
   const record: NetworkRecord = {
     id, name: options.name, driver: 'bridge', subnet: `${formatIpv4(subnet.base)}/${subnet.prefix}`, gateway,
     internal: options.internal ?? false, labels: options.labels ?? {}, created: new Date().toISOString(),
-    bridge: `bldr-${id.slice(0, 10)}`, dnsEnabled: options.name !== DEFAULT_NETWORK,
+    // No DNS by name on the default bridge (docker's rule) nor on builder's own networks.
+    bridge: `bldr-${id.slice(0, 10)}`, dnsEnabled: !isDefault,
   };
   await writeFileAtomic(recordPath(root, record.name), `${JSON.stringify(record, null, 2)}\n`);
   return record;
