@@ -167,6 +167,24 @@ describe('network attach (netavark, real netns)', function () {
     assert.deepEqual(left.filter((c) => ids.includes(c)), []);
   });
 
+  it('reaps attachments whose owner process died (a builder killed during a RUN)', async () => {
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    const net = openNetworking(root);
+    const orphan = id();
+    const live = id();
+    await net.attach({ containerId: orphan, name: orphan, hostname: 'o', endpoints: [{ network: 'appnet', aliases: [] }], ports: [], ownerPid: gone.pid });
+    await net.attach({ containerId: live, name: live, hostname: 'l', endpoints: [{ network: 'appnet', aliases: [] }], ports: [], ownerPid: process.pid });
+    try {
+      assert.deepEqual(await net.reapOrphans(), [orphan]);
+      await assert.rejects(access(`/run/netns/${netnsName(orphan)}`));
+      assert.ok((await readAttachments(root)).containers[live]);
+    } finally {
+      await net.detach(live);
+      await net.detach(orphan);
+    }
+  });
+
   it('an unknown network is NETWORK_NOT_FOUND and sets up nothing', async () => {
     const containerId = id();
     await assert.rejects(

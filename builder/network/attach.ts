@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
-import { withFileLock } from '../store/file-lock.js';
+import { isProcessAlive, withFileLock } from '../store/file-lock.js';
 import { allocateAddress, readAttachments, usersOf, writeAttachments, type AttachmentRecord, type AttachmentTable, type EndpointRecord } from './attachments.js';
 import { hostDns } from './etc-files.js';
 import { parseCidr } from './ipv4.js';
@@ -44,6 +44,7 @@ export class NetavarkNetworking implements ContainerNetworking {
       const ports = endpoints.length === 0 ? [] : await allocatePorts(table, request.ports, request.containerId);
       const record: AttachmentRecord = {
         containerId: request.containerId, name: request.name, netnsPath, endpoints, ports, portsNetwork: endpoints[0]?.network.name,
+        ...(request.ownerPid ? { ownerPid: request.ownerPid } : {}),
       };
       table.containers[request.containerId] = record;
       await writeAttachments(this.root, table);
@@ -112,6 +113,15 @@ export class NetavarkNetworking implements ContainerNetworking {
       if (portsGo) record.ports = [];
       await writeAttachments(this.root, table);
       await removeIdleBridges(table, [endpoint.network]);
+    });
+  }
+
+  /** Tears down attachments whose owner process died (a builder killed during a RUN); returns their ids. */
+  async reapOrphans(): Promise<string[]> {
+    return withFileLock(networkLockPath(this.root), async () => {
+      const dead = Object.values((await readAttachments(this.root)).containers).filter((r) => r.ownerPid !== undefined && !isProcessAlive(r.ownerPid));
+      for (const record of dead) await this.detachLocked(record.containerId);
+      return dead.map((r) => r.containerId);
     });
   }
 

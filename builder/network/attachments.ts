@@ -28,6 +28,8 @@ export interface AttachmentRecord {
   ports: PortBinding[];
   /** Ports are forwarded to this network's address (the first joined). */
   portsNetwork?: string;
+  /** Set for a RUN step's attachment: the builder process that owns it; a dead owner's attachment is reaped. */
+  ownerPid?: number;
 }
 
 export interface AttachmentTable {

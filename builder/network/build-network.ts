@@ -102,6 +102,8 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
     made = (async () => {
       const network = await ensureReservedNetwork(root, { name: BUILD_NETWORK });
       await installFirewall(network, policy);
+      // RUNs of a builder that was killed keep their netns and address until someone reaps them.
+      await new NetavarkNetworking(root).reapOrphans();
       return network;
     })();
     made.catch(() => ready.delete(key));
@@ -115,7 +117,7 @@ export async function withBuildNetwork<T>(root: string, runId: string, policy: B
   const network = await ensureBuildNetwork(root, policy);
   const networking = new NetavarkNetworking(root);
   const attachment = await networking.attachResolved(
-    { containerId: runId, name: runId, hostname: runId, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [] },
+    { containerId: runId, name: runId, hostname: runId, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [], ownerPid: process.pid },
     [network],
   );
   try {
