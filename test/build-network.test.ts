@@ -12,7 +12,7 @@ import path from 'node:path';
 import { farmConfig } from '../api/farm-config.js';
 import { BuildError } from '../builder/errors.js';
 import type { BuildEvent } from '../builder/events.js';
-import { removeBuildFirewall } from '../builder/network/build-network.js';
+import { cleanupBuildNetwork } from '../builder/network/build-network.js';
 import { netavarkBinaries } from '../builder/network/netavark.js';
 import { build } from '../builder/solver/solve.js';
 import { Store } from '../builder/store/store.js';
@@ -50,7 +50,7 @@ describe('farm build network (isolated RUN)', function () {
   });
   after(async () => {
     server?.close();
-    if (root) await removeBuildFirewall(root);
+    if (root) await cleanupBuildNetwork(root);
     if (root) await removeTempDir(root);
     if (scratch) await removeTempDir(scratch);
   });

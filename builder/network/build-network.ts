@@ -91,6 +91,12 @@ export async function removeBuildFirewall(root: string): Promise<void> {
   for (const key of ready.keys()) if (key.startsWith(`${root}\0`)) ready.delete(key);
 }
 
+/** For a store that goes away: tears down its RUN attachments whose builders died, then its firewall chains. */
+export async function cleanupBuildNetwork(root: string): Promise<void> {
+  await new NetavarkNetworking(root).reapOrphans();
+  await removeBuildFirewall(root);
+}
+
 const ready = new Map<string, Promise<NetworkRecord>>();
 
 /** The build network's record and firewall, once per process and policy (a reboot restarts the worker too). */
