@@ -16,7 +16,7 @@ import { netnsName } from './attach.js';
 import { readAttachments } from './attachments.js';
 import { renderResolvConf } from './etc-files.js';
 import { createNetwork, openNetworking } from './index.js';
-import { netavarkBinaries } from './netavark.js';
+import { netavarkBinaries, netavarkConfigDir } from './netavark.js';
 import type { Attachment } from './types.js';
 
 const id = (): string => randomBytes(32).toString('hex');
@@ -50,6 +50,7 @@ describe('network attach (netavark, real netns)', function () {
   after(async () => {
     for (const child of processes) child.kill('SIGKILL');
     for (const dir of netnsEtc) await rm(dir, { recursive: true, force: true });
+    if (root) await rm(netavarkConfigDir(root), { recursive: true, force: true });
     if (root) await removeTempDir(root);
   });
 

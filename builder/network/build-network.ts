@@ -9,9 +9,11 @@
  * Rejections are TCP resets / ICMP unreachable, so a probe fails at once instead of hanging.
  */
 import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import { NetavarkNetworking } from './attach.js';
 import { parseCidr } from './ipv4.js';
+import { netavarkConfigDir } from './netavark.js';
 import { ensureReservedNetwork, listNetworkRecords, type NetworkRecord } from './network-record.js';
 
 export type BuildNetworkMode = 'host' | 'none' | 'isolated';
@@ -24,6 +26,7 @@ export interface BuildNetworkPolicy {
 }
 
 export const BUILD_NETWORK = 'builder-build';
+const BRIDGE_HOLDER = 'builder-build-bridge-holder';
 /** Always refused: loopback, link-local (metadata services), builder's own container networks. */
 export const BUILTIN_DENY = ['127.0.0.0/8', '169.254.0.0/16', '10.213.0.0/16'];
 
@@ -93,8 +96,12 @@ export async function removeBuildFirewall(root: string): Promise<void> {
 
 /** For a store that goes away: tears down its RUN attachments whose builders died, then its firewall chains. */
 export async function cleanupBuildNetwork(root: string): Promise<void> {
-  await new NetavarkNetworking(root).reapOrphans();
+  const networking = new NetavarkNetworking(root);
+  await networking.reapOrphans();
+  await networking.detach(BRIDGE_HOLDER);
   await removeBuildFirewall(root);
+  const { readAttachments } = await import('./attachments.js');
+  if (Object.keys((await readAttachments(root)).containers).length === 0) await rm(netavarkConfigDir(root), { recursive: true, force: true });
 }
 
 const ready = new Map<string, Promise<NetworkRecord>>();
@@ -108,8 +115,14 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
     made = (async () => {
       const network = await ensureReservedNetwork(root, { name: BUILD_NETWORK });
       await installFirewall(network, policy);
+      const networking = new NetavarkNetworking(root);
       // RUNs of a builder that was killed keep their netns and address until someone reaps them.
-      await new NetavarkNetworking(root).reapOrphans();
+      await networking.reapOrphans();
+      // An idle netns that stays attached keeps the bridge up: netavark deletes a bridge with its last veth,
+      // and re-creating it (and its NAT rules) costs ~150 ms per RUN. Nothing runs in it.
+      if (!(await networking.inspect(BRIDGE_HOLDER))) {
+        await networking.attachResolved({ containerId: BRIDGE_HOLDER, name: BRIDGE_HOLDER, hostname: BRIDGE_HOLDER, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [] }, [network]);
+      }
       return network;
     })();
     made.catch(() => ready.delete(key));
