@@ -15,16 +15,20 @@ import { BuildError } from '../errors.js';
 import { netnsName } from './attach.js';
 import { readAttachments } from './attachments.js';
 import { renderResolvConf } from './etc-files.js';
-import { createNetwork, openNetworking } from './index.js';
+import { createNetwork, inspectNetwork, openNetworking } from './index.js';
 import { netavarkBinaries, netavarkConfigDir } from './netavark.js';
 import type { Attachment } from './types.js';
 
 const id = (): string => randomBytes(32).toString('hex');
 
-async function iptablesRules(): Promise<string> {
+/** The rules that mention one of `needles` (our subnets, ports): other users of this machine's iptables change theirs meanwhile. */
+async function iptablesRules(needles: string[]): Promise<string> {
   const saved = await runCommand('iptables-save', []);
-  // Counters and comments with dates change on their own; rules are what matter.
-  return saved.stdout.split('\n').filter((l) => l.startsWith('-A')).sort().join('\n');
+  return saved.stdout.split('\n').filter((l) => l.startsWith('-A') && needles.some((n) => l.includes(n))).sort().join('\n');
+}
+
+async function subnetOf(root: string, name: string): Promise<string> {
+  return (await inspectNetwork(root, name)).IPAM.Config[0]!.Subnet;
 }
 
 async function httpGet(url: string): Promise<string> {
@@ -102,7 +106,8 @@ describe('network attach (netavark, real netns)', function () {
   it('publishes a port on 127.0.0.1 that answers from the host and closes after detach; detach is idempotent and cleans its rules', async () => {
     await createNetwork(root, { name: 'pubnet' });
     const net = openNetworking(root);
-    const before = await iptablesRules();
+    const subnet = await subnetOf(root, 'pubnet');
+    const before = await iptablesRules([subnet]);
     const webId = id();
     const web = await net.attach({ containerId: webId, name: 'pubweb', hostname: 'pubweb', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     const port = web.ports[0]!.hostPort;
@@ -110,14 +115,14 @@ describe('network attach (netavark, real netns)', function () {
       assert.ok(port > 0);
       await serve(web);
       assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from web\n');
-      assert.notEqual(await iptablesRules(), before);
+      assert.notEqual(await iptablesRules([subnet, `--dport ${port} `]), before);
     } finally {
       await net.detach(webId);
     }
     await assert.rejects(httpGet(`http://127.0.0.1:${port}/`));
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${port} `]), before);
     await net.detach(webId);
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${port} `]), before);
     await assert.rejects(access(`/run/netns/${netnsName(webId)}`));
   });
 
@@ -126,7 +131,8 @@ describe('network attach (netavark, real netns)', function () {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const taken = (blocker.address() as { port: number }).port;
-    const before = await iptablesRules();
+    const subnet = await subnetOf(root, 'pubnet');
+    const before = await iptablesRules([subnet, `--dport ${taken} `]);
     const containerId = id();
     try {
       await assert.rejects(
@@ -136,7 +142,7 @@ describe('network attach (netavark, real netns)', function () {
     } finally {
       blocker.close();
     }
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${taken} `]), before);
     await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
     assert.equal((await readAttachments(root)).containers[containerId], undefined);
     // A port another container published is taken too, though no socket holds it (DNAT).
@@ -151,7 +157,7 @@ describe('network attach (netavark, real netns)', function () {
     } finally {
       await net.detach(first);
     }
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${taken} `]), before);
   });
 
   it('concurrent attaches get distinct addresses', async () => {
