@@ -12,7 +12,9 @@ import path from 'node:path';
 import { farmConfig } from '../api/farm-config.js';
 import { BuildError } from '../builder/errors.js';
 import type { BuildEvent } from '../builder/events.js';
-import { cleanupBuildNetwork } from '../builder/network/build-network.js';
+import { spawn } from 'node:child_process';
+import { NetavarkNetworking } from '../builder/network/attach.js';
+import { cleanupBuildNetwork, withBuildNetwork } from '../builder/network/build-network.js';
 import { netavarkBinaries } from '../builder/network/netavark.js';
 import { build } from '../builder/solver/solve.js';
 import { Store } from '../builder/store/store.js';
@@ -96,6 +98,35 @@ describe('farm build network (isolated RUN)', function () {
     const netns = await runCommand('ip', ['netns', 'list']);
     // RUN netns are builder-builder-<12 hex>; the idle bridge holder stays by design.
     assert.doesNotMatch(netns.stdout, /builder-builder-[0-9a-f]{12}\b/);
+  });
+
+  it('two RUNs on the build network cannot reach each other (isolated bridge ports)', async () => {
+    const www = path.join(scratch, 'www');
+    await mkdir(www, { recursive: true });
+    await writeFile(path.join(www, 'index.html'), 'other build\n');
+    const policy = { allowCidrs: [], denyCidrs: [] };
+    await withBuildNetwork(root, 'builder-aaaaaaaaaaaa', policy, async (serverNetns) => {
+      const name = path.basename(serverNetns);
+      const httpd = spawn('ip', ['netns', 'exec', name, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
+      try {
+        const own = await runCommand('ip', ['netns', 'exec', name, 'busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1/']);
+        const deadline = Date.now() + 3000;
+        while (own.code !== 0 && Date.now() < deadline) Object.assign(own, await runCommand('ip', ['netns', 'exec', name, 'busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1/']));
+        assert.equal(own.stdout, 'other build\n');
+        const ip = (await new NetavarkNetworking(root).inspect('builder-aaaaaaaaaaaa'))!.endpoints[0]!.ipAddress;
+        await withBuildNetwork(root, 'builder-bbbbbbbbbbbb', policy, async (clientNetns) => {
+          const probe = await runCommand('ip', ['netns', 'exec', path.basename(clientNetns), 'busybox', 'timeout', '3', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`]);
+          assert.notEqual(probe.code, 0, `the other RUN answered: ${probe.stdout}`);
+          // Where br_netfilter is loaded (as here) the FORWARD chain already drops this; the isolated flag on both
+          // RUN ports is what holds where it is not.
+          const bridge = (await new NetavarkNetworking(root).inspect('builder-bbbbbbbbbbbb'))!.endpoints[0]!.networkId;
+          const ports = JSON.parse((await runCommand('ip', ['-d', '-j', 'link', 'show', 'master', `bldr-${bridge.slice(0, 10)}`])).stdout) as { linkinfo?: { info_slave_data?: { isolated?: boolean } } }[];
+          assert.equal(ports.filter((p) => p.linkinfo?.info_slave_data?.isolated === true).length, 2, JSON.stringify(ports.map((p) => p.linkinfo?.info_slave_data)));
+        });
+      } finally {
+        httpd.kill('SIGKILL');
+      }
+    });
   });
 
   it('RUN --network=host on the farm needs the entitlement', async () => {

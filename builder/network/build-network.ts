@@ -10,6 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { NetavarkNetworking } from './attach.js';
 import { parseCidr } from './ipv4.js';
@@ -140,8 +141,37 @@ export async function withBuildNetwork<T>(root: string, runId: string, policy: B
     [network],
   );
   try {
+    await isolatePort(attachment.netnsPath);
     return await fn(attachment.netnsPath);
   } finally {
     await networking.detach(runId);
   }
+}
+
+function ipJson(args: string[]): Promise<{ ifindex: number; ifname: string; link_index?: number }[]> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['-j', ...args], (err, stdout, stderr) => {
+      if (err) reject(new BuildError('SANDBOX_FAILED', `build network: ip ${args.join(' ')} failed: ${stderr.trim()}`));
+      else resolve(JSON.parse(stdout || '[]') as { ifindex: number; ifname: string; link_index?: number }[]);
+    });
+  });
+}
+
+/**
+ * Marks the RUN's host-side veth an isolated bridge port: isolated ports cannot talk to each other, only
+ * through the bridge (where the firewall is). Bridged traffic never passes iptables (no br_netfilter), so
+ * without this two RUNs of different builds on one worker could reach each other.
+ */
+async function isolatePort(netnsPath: string): Promise<void> {
+  const [eth0] = await ipJson(['-n', path.basename(netnsPath), 'link', 'show', 'eth0']);
+  const peer = eth0?.link_index;
+  if (peer === undefined) throw new BuildError('SANDBOX_FAILED', 'build network: cannot find the host side of the RUN\'s veth');
+  const host = (await ipJson(['link', 'show'])).find((link) => link.ifindex === peer);
+  if (!host) throw new BuildError('SANDBOX_FAILED', 'build network: cannot find the host side of the RUN\'s veth');
+  await new Promise<void>((resolve, reject) => {
+    execFile('ip', ['link', 'set', 'dev', host.ifname, 'type', 'bridge_slave', 'isolated', 'on'], (err, _stdout, stderr) => {
+      if (err) reject(new BuildError('SANDBOX_FAILED', `build network: cannot isolate ${host.ifname}: ${stderr.trim()}`));
+      else resolve();
+    });
+  });
 }
