@@ -192,6 +192,22 @@ describe('network attach (netavark, real netns)', function () {
     }
   });
 
+  it('--network none: a netns with only lo, up', async () => {
+    const net = openNetworking(root);
+    const containerId = id();
+    const attachment = await net.attach({ containerId, name: 'lonely', hostname: 'lonely', endpoints: [], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    try {
+      assert.deepEqual(attachment.endpoints, []);
+      assert.deepEqual(attachment.ports, []);
+      const links = await runCommand('ip', ['-n', path.basename(attachment.netnsPath), '-o', 'addr', 'show']);
+      assert.match(links.stdout, /lo\s+inet 127\.0\.0\.1\/8/);
+      assert.doesNotMatch(links.stdout, /eth0/);
+    } finally {
+      await net.detach(containerId);
+    }
+    await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
+  });
+
   it('an unknown network is NETWORK_NOT_FOUND and sets up nothing', async () => {
     const containerId = id();
     await assert.rejects(
