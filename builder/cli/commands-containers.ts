@@ -81,6 +81,11 @@ export function registerContainerCommands(program: Command, setExit: (code: numb
       const { Containers } = await import('../containers/service.js');
       await (await Containers.open(globals().root)).cleanup(id);
     });
+  container.command('healthcheck', { hidden: true }).description('Run one healthcheck (run by the health timer)').argument('<id>').argument('<runtime-id>')
+    .action(async (id: string, runtimeId: string) => {
+      const { Containers } = await import('../containers/service.js');
+      setExit((await (await Containers.open(globals().root)).healthcheck(id, runtimeId)) ? 0 : 1);
+    });
   container.command('revive').description('Start --restart always|unless-stopped containers after a reboot (for a systemd unit)')
     .action(async () => {
       const { Containers } = await import('../containers/service.js');

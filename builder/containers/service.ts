@@ -210,6 +210,32 @@ export class Containers {
     });
   }
 
+  /**
+   * One healthcheck of run `runtimeId` (the timer's callback). False when that run is over, which ends the timer.
+   * The check runs without the lock (it may take its whole timeout); only the result is written under it.
+   */
+  async healthcheck(id: string, runtimeId: string): Promise<boolean> {
+    const { applyResult, healthEnabled, runCheck } = await import('./health.js');
+    const paths = new ContainerPaths(this.containersDir, id);
+    const record = await readRecord(paths);
+    const config = record?.config.Healthcheck;
+    const current = async () => observe(paths, await readState(paths));
+    const before = await current();
+    if (!record || !healthEnabled(config) || before.runtimeId !== runtimeId || !isActive(before.status)) return false;
+    if (before.status === 'paused') return true;
+    const result = await runCheck(config, async (cmd, stdout) => {
+      const { Id } = await this.execCreate(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      return this.execStart(Id, { stdout, stderr: stdout });
+    });
+    return withContainerLock(paths, async () => {
+      const state = await readState(paths);
+      if (state.runtimeId !== runtimeId || !isActive(state.status)) return false;
+      const health = applyResult(state.health ?? { Status: 'starting', FailingStreak: 0, Log: [] }, config, result, state.startedAt);
+      await writeState(paths, { ...state, health });
+      return true;
+    });
+  }
+
   async top(ref: string, psArgs?: string): Promise<TopResponse> {
     const { top } = await import('./top.js');
     const { paths, record } = await this.find(ref);

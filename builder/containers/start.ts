@@ -5,6 +5,7 @@ import type { PortBinding } from '../network/types.js';
 import { writeBundle } from '../sandbox/runc.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { remountSnapshot } from '../snapshot/mount.js';
+import { healthEnabled, startHealthTimer } from './health.js';
 import { bootId, launchMonitor, processStart, runc } from './monitor.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
@@ -88,11 +89,11 @@ export async function startContainer(
       throw err;
     }
     const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitor.monitorPid), bootId()]);
+    startHealthTimer(root, record, runtimeId);
     return {
       ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid: monitor.monitorPid, monitorStart, bootId: boot,
       exitCode: 0, error: '', startedAt: new Date().toISOString(), stoppedByUser: false, runtimeId,
-      attachment, mounts, health: config.Healthcheck && config.Healthcheck.Test?.[0] !== 'NONE' && (config.Healthcheck.Test?.length ?? 0) > 0
-        ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
+      attachment, mounts, health: healthEnabled(config.Healthcheck) ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
     };
   } catch (err) {
     if (attached) await detachNetwork(root, record.id).catch(() => undefined);
