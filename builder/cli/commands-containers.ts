@@ -76,10 +76,10 @@ export function registerContainerCommands(program: Command, setExit: (code: numb
     .action(async (opts) => setExit(await (await load()).pruneCommand(opts, globals())));
   container.command('inspect').description('Show container details as JSON').argument('<containers...>')
     .action(async (refs: string[]) => setExit(await (await import('./container-inspect.js')).inspectAny(refs, globals(), 'container')));
-  container.command('cleanup', { hidden: true }).description('Record a container\'s exit (run by its monitor)').argument('<id>')
-    .action(async (id: string) => {
+  container.command('cleanup', { hidden: true }).description('Record a container\'s exit (run by its monitor)').argument('<id>').argument('[runtime-id]')
+    .action(async (id: string, runtimeId?: string) => {
       const { Containers } = await import('../containers/service.js');
-      await (await Containers.open(globals().root)).cleanup(id);
+      await (await Containers.open(globals().root)).cleanup(id, runtimeId);
     });
   container.command('healthcheck', { hidden: true }).description('Run one healthcheck (run by the health timer)').argument('<id>').argument('<runtime-id>')
     .action(async (id: string, runtimeId: string) => {

@@ -49,7 +49,7 @@ export async function launchMonitor(
     '--runtime-arg', '--root', '--runtime-arg', RUNC_ROOT,
     '--runtime-arg', '--log-format=json', '--runtime-arg', '--log', '--runtime-arg', path.join(paths.bundle, 'runc.log'),
     '--exit-command', process.execPath,
-    ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id].flatMap((arg) => ['--exit-command-arg', arg]),
+    ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id, runtimeId].flatMap((arg) => ['--exit-command-arg', arg]),
     ...(options.tty ? ['-t'] : []),
   ];
   const child = spawn(conmonBin, args, {

@@ -181,13 +181,14 @@ export class Containers {
    * The monitor's exit command (`builder container cleanup ID`): records the exit, then applies the restart
    * policy (with docker's growing delay) or --rm. Does nothing when a user command already recorded the exit.
    */
-  async cleanup(id: string): Promise<void> {
+  async cleanup(id: string, runtimeId?: string): Promise<void> {
     const paths = new ContainerPaths(this.containersDir, id);
     const record = await readRecord(paths);
     if (!record) return;
     const next = await withContainerLock(paths, async () => {
       const state = await readState(paths);
-      if (!state.runtimeId) return 'none' as const;
+      // A later run (restart) is not this monitor's to record.
+      if (!state.runtimeId || (runtimeId !== undefined && state.runtimeId !== runtimeId)) return 'none' as const;
       const finished = await finalizeExit(this.root, paths, state);
       if (shouldRestart(record, finished)) {
         await writeState(paths, { ...finished, status: 'restarting' });
