@@ -1,0 +1,107 @@
+/**
+ * The farm's build network (issue 14 item 2), for real: RUN steps on the `isolated` network (the farm
+ * worker's default) cannot reach a TCP listener on the host's loopback nor on the host's own
+ * non-loopback address; the same RUN on the host network can (so the test can fail). Only host-local
+ * addresses are ever contacted: nothing leaves the machine.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { farmConfig } from '../api/farm-config.js';
+import { BuildError } from '../builder/errors.js';
+import type { BuildEvent } from '../builder/events.js';
+import { cleanupBuildNetwork } from '../builder/network/build-network.js';
+import { netavarkBinaries } from '../builder/network/netavark.js';
+import { build } from '../builder/solver/solve.js';
+import { Store } from '../builder/store/store.js';
+import { makeFixtureRoot } from './helpers/busybox-fixture.js';
+import { runCommand } from './helpers/cli.js';
+import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+
+function hostAddress(): string | undefined {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
+  }
+  return undefined;
+}
+
+describe('farm build network (isolated RUN)', function () {
+  this.timeout(120_000);
+  let root = '';
+  let scratch = '';
+  let counter = 0;
+  let server: Server | undefined;
+  let port = 0;
+  let connections = 0;
+  let address: string | undefined;
+
+  before(async function () {
+    if (process.getuid?.() !== 0) { console.log('    skipped: needs root'); this.skip(); }
+    try { await netavarkBinaries(); } catch (err) { console.log(`    skipped: ${(err as Error).message}`); this.skip(); }
+    address = hostAddress();
+    scratch = await makeTempDir('build-net-scratch');
+    root = await makeFixtureRoot('build-net-root', scratch);
+    // One listener on every host address: loopback and the machine's own address.
+    server = createServer((socket) => { connections++; socket.end('secret\n'); });
+    await new Promise<void>((resolve) => server!.listen(0, '0.0.0.0', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  after(async () => {
+    server?.close();
+    if (root) await cleanupBuildNetwork(root);
+    if (root) await removeTempDir(root);
+    if (scratch) await removeTempDir(scratch);
+  });
+
+  async function runBuild(dockerfile: string, network: 'host' | 'isolated', allowHostNetwork = false): Promise<string> {
+    const dir = path.join(scratch, `ctx-${++counter}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'Dockerfile'), dockerfile);
+    let output = '';
+    const onEvent = (event: BuildEvent): void => { if (event.type === 'step.log') output += event.data; };
+    await build(await Store.open(root), {
+      contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [], buildArgs: {},
+      noCache: true, network, allowHostNetwork, networkPolicy: { allowCidrs: [], denyCidrs: [] }, onEvent,
+    });
+    return output;
+  }
+
+  /** A RUN that tries each address and prints what happened, with the time it took. */
+  const probe = (targets: string[]): string => `FROM busybox\nRUN ${targets.map((t) => `s=$(date +%s); if echo hi | timeout 5 nc ${t} ${port} >/dev/null 2>&1; then r=REACHED; else r=BLOCKED; fi; echo "${t} $r $(( $(date +%s) - s ))s"`).join('; ')}\n`;
+
+  it('the farm worker defaults to the isolated network, without the network.host entitlement', () => {
+    const config = farmConfig({}, {});
+    assert.equal(config.worker.network, 'isolated');
+    assert.equal(config.worker.allowHostNetwork, false);
+    assert.equal(farmConfig({ worker: { allow_host_network: true, deny_cidrs: ['10.0.0.0/8'] } }, {}).worker.networkPolicy.denyCidrs[0], '10.0.0.0/8');
+  });
+
+  it('an isolated RUN cannot connect to the host loopback nor to the host address; a host-network RUN can', async () => {
+    const targets = ['127.0.0.1', ...(address ? [address] : [])];
+    const before = connections;
+    const isolated = await runBuild(`${probe(targets)}RUN ip route\n`, 'isolated');
+    // It has a network (a default route through the build bridge): what stops it is the firewall.
+    assert.match(isolated, /^default via 10\.213\.\d+\.1 dev eth0/m, isolated);
+    for (const target of targets) assert.match(isolated, new RegExp(`^${target.replace(/\./g, '\\.')} BLOCKED [0-2]s$`, 'm'), isolated);
+    assert.equal(connections, before, 'a connection reached the host listener');
+    // The control: with the host's network the same probe gets through, so the assertion above can fail.
+    const host = await runBuild(probe(targets), 'host');
+    for (const target of targets) assert.match(host, new RegExp(`^${target.replace(/\./g, '\\.')} REACHED`, 'm'), host);
+    assert.ok(connections > before);
+  });
+
+  it('leaves no netns and no address behind after the RUN', async () => {
+    const netns = await runCommand('ip', ['netns', 'list']);
+    assert.doesNotMatch(netns.stdout, /builder-builder-/);
+  });
+
+  it('RUN --network=host on the farm needs the entitlement', async () => {
+    await assert.rejects(
+      runBuild('FROM busybox\nRUN --network=host true\n', 'isolated'),
+      (err: unknown) => err instanceof BuildError && /network\.host entitlement/.test(err.message) && err.line === 2,
+    );
+    await runBuild('FROM busybox\nRUN --network=host true\n', 'isolated', true);
+  });
+});
