@@ -6,10 +6,37 @@
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+
+/** A port nobody listens on now (the kernel's choice). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The body of http://127.0.0.1:PORT/, or undefined when nothing answers in time. */
+function fetchPage(port: number, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/', timeout: timeoutMs }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      response.on('end', () => resolve(body));
+    });
+    request.on('timeout', () => { request.destroy(); resolve(undefined); });
+    request.on('error', () => resolve(undefined));
+  });
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -199,6 +226,39 @@ describe('containers (CLI, runc, conmon)', function () {
     const rm = await cli(['run', '--rm', '-d', 'busybox', 'true']);
     assert.equal(rm.code, 0);
     await until('--rm removal', async () => (await containerDirs()).length === before.length);
+  });
+
+  it('web: published port on 127.0.0.1, stop closes it, pause silences it; a user network resolves names; volumes keep data', async function () {
+    const hostPort = await freePort();
+    await ok(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${hostPort}:80`, 'web']);
+    await until('the page', async () => (await fetchPage(hostPort)) === 'hello from web\n');
+    assert.match(await ok(['ps', '--filter', 'name=web', '--format', '{{.Status}} {{.Ports}}']), new RegExp(`^Up .* 127\\.0\\.0\\.1:${hostPort}->80/tcp\n$`));
+    assert.equal((await ok(['port', 'web', '80'])).trim(), `127.0.0.1:${hostPort}`);
+    await until('the request in the log', async () => /response:200/.test((await cli(['logs', 'web'])).stderr + (await cli(['logs', 'web'])).stdout));
+    await ok(['stop', '-t', '1', 'web']);
+    assert.equal(await fetchPage(hostPort), undefined, 'the port is closed after stop');
+    await ok(['start', 'web']);
+    await until('the page again', async () => (await fetchPage(hostPort)) === 'hello from web\n');
+    await ok(['pause', 'web']);
+    assert.equal(await fetchPage(hostPort, 700), undefined, 'a paused server does not answer');
+    await ok(['unpause', 'web']);
+    assert.equal(await fetchPage(hostPort), 'hello from web\n');
+    const taken = await cli(['run', '-d', '--name', 'web-clash', '-p', `127.0.0.1:${hostPort}:80`, 'web']);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr, new RegExp(`${hostPort}`));
+    assert.equal(await status('web-clash'), '', 'a port clash leaves no container');
+
+    await ok(['network', 'create', 'ct-net']);
+    await ok(['run', '-d', '--name', 'named-web', '--network', 'ct-net', '--network-alias', 'www', 'web']);
+    const byName = await cli(['run', '--rm', '--network', 'ct-net', 'busybox', 'sh', '-c', 'wget -qO- http://named-web/ && wget -qO- http://www/']);
+    assert.equal(byName.stdout, 'hello from web\nhello from web\n', byName.stderr);
+
+    await ok(['run', '--rm', '-v', 'ct-data:/data', 'busybox', 'sh', '-c', 'echo kept > /data/f']);
+    assert.equal(await ok(['run', '--rm', '-v', 'ct-data:/data', 'busybox', 'cat', '/data/f']), 'kept\n');
+    assert.equal(await ok(['run', '--rm', '-v', 'ct-www:/www', 'web', 'cat', '/www/index.html']), 'hello from web\n', 'copy-up into a new volume');
+    await ok(['rm', '-f', 'web', 'named-web']);
+    await ok(['network', 'rm', 'ct-net']);
+    await ok(['volume', 'rm', 'ct-data', 'ct-www']);
   });
 
   it('bad input gets docker\'s errors and leaves nothing half-made', async () => {

@@ -59,7 +59,9 @@ export async function runServiceContainer(image: string, command: string[], flag
     await service.start(id);
   } catch (err) {
     const code = startFailureExitCode(err);
-    if (flags.rm) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
+    // Bad input found only at start (a taken port, an unknown network or volume) leaves no half-made container.
+    const badInput = err instanceof BuildError && ['PORT_IN_USE', 'NETWORK_NOT_FOUND', 'VOLUME_NOT_FOUND', 'INVALID_ARGUMENT', 'NOT_SUPPORTED'].includes(err.code);
+    if (flags.rm || badInput) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
     if (code === undefined) throw err;
     process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
     return code;

@@ -79,7 +79,7 @@ export async function startContainer(
     }, paths.bundle, undefined, {
       extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
-      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains,
+      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,
     });
     const monitor = await launchMonitor(paths, runtimeId, { tty: config.Tty === true, root, name: record.name });
     try {
