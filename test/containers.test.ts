@@ -261,6 +261,19 @@ describe('containers (CLI, runc, conmon)', function () {
     await ok(['volume', 'rm', 'ct-data', 'ct-www']);
   });
 
+  it('GC: rmi names the container using the image; system df counts containers; system prune removes stopped ones', async () => {
+    await ok(['tag', 'web', 'web-gc']);
+    await ok(['create', '--name', 'gc-user', 'web-gc']);
+    await ok(['rmi', 'web']);
+    const refused = await cli(['rmi', 'web-gc']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /unable to remove repository reference "web-gc" \(must force\) - container [0-9a-f]{12} is using its referenced image/);
+    assert.match(await ok(['system', 'df']), /^Containers +1 +0 +/m);
+    assert.match(await ok(['system', 'prune', '-f']), /Deleted Containers:\n[0-9a-f]{64}\n/);
+    await ok(['tag', 'web-gc', 'web']);
+    await ok(['rmi', 'web-gc']);
+  });
+
   it('bad input gets docker\'s errors and leaves nothing half-made', async () => {
     const before = await containerDirs();
     const unknown = await cli(['stop', 'no-such-ctr']);

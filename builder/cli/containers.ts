@@ -4,6 +4,7 @@ import { BuildError, errorMessage } from '../errors.js';
 import { formatRows, portsText, psTable, table } from './container-output.js';
 import { createBody, type CreateFlags } from './container-flags.js';
 import type { GlobalOptions } from './options.js';
+import { formatBytes } from './prune.js';
 
 /** Runs `action` for each ref as docker does: one failure is reported and the others still run; exit 1 if any failed. */
 async function eachRef(refs: string[], action: (ref: string) => Promise<void>, print = true): Promise<number> {
@@ -126,14 +127,6 @@ export async function pruneCommand(opts: { force?: boolean; filter: string[] }, 
   if (result.ContainersDeleted.length > 0) process.stdout.write(`Deleted Containers:\n${result.ContainersDeleted.join('\n')}\n\n`);
   process.stdout.write(`Total reclaimed space: ${formatBytes(result.SpaceReclaimed)}\n`);
   return 0;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
-  return `${unit === 0 ? value : value.toFixed(3).replace(/\.?0+$/, '')}${units[unit]}`;
 }
 
 export async function psCommand(opts: { all?: boolean; quiet?: boolean; filter: string[]; format?: string; noTrunc?: boolean; last?: string; latest?: boolean }, global: GlobalOptions): Promise<number> {

@@ -322,7 +322,7 @@ export class Containers {
   async prune(filters: Record<string, string[]> = {}): Promise<PruneResponse> {
     const deleted: string[] = [];
     let reclaimed = 0;
-    const { treeSize } = await import('./archive.js');
+    const { treeSize } = await import('../store/gc-size.js');
     for (const summary of await this.list({ all: true, filters })) {
       if (isActive(summary.State)) continue;
       const { paths, record } = await this.find(summary.Id);
