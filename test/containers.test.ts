@@ -285,14 +285,14 @@ describe('containers (CLI, runc, conmon)', function () {
     assert.match(clash.stderr, /The container name "\/taken" is already in use by container "[0-9a-f]{64}"/);
     assert.equal((await containerDirs()).length, before.length + 1);
     for (const [args, message] of [
-      [['-p', '80:99999'], /invalid argument "80:99999" for "-p, --publish" flag/],
-      [['-v', 'relative/path:/x'], /"relative\/path" is neither an absolute host path nor a volume name/],
-      [['--mount', 'type=nfs,target=/x'], /unknown mount type "nfs"/],
+      [['-p', '80:99999'], /invalid containerPort: 99999/],
+      [['-v', 'relative/path:/x'], /"relative\/path" includes invalid characters for a local volume name/],
+      [['--mount', 'type=nfs,target=/x'], /mount type unknown/],
       [['--restart', 'sometimes'], /invalid restart policy 'sometimes'/],
       [['--rm', '--restart', 'always'], /Conflicting options: --restart and --rm/],
       [['--name', 'bad name!'], /invalid container name/],
       [['--cap-add', 'WINGS'], /unknown capability: "WINGS"/],
-      [['-v', '/no/such/host/dir:/x'], /bind source path does not exist: \/no\/such\/host\/dir/],
+      [['--mount', 'type=bind,source=/no/such/host/dir,target=/x'], /bind source path does not exist: \/no\/such\/host\/dir/],
     ] as [string[], RegExp][]) {
       const result = await cli(['run', '-d', ...args, 'busybox', 'true']);
       assert.notEqual(result.code, 0, args.join(' '));

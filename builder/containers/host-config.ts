@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { containerCapabilities } from '../sandbox/capabilities.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
+import { parseVolumeFlag } from '../volume/parse-mount.js';
 import type { HostConfig } from './docker-types.js';
 
 const RESTART_POLICIES = ['', 'no', 'always', 'unless-stopped', 'on-failure'];
@@ -34,12 +34,8 @@ export function checkHostConfig(hostConfig: HostConfig): string[] {
   containerCapabilities(parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
     capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
   }));
-  for (const bind of hostConfig.Binds ?? []) {
-    const source = bind.split(':')[0] ?? '';
-    if (path.isAbsolute(source) && !existsSync(source)) {
-      throw new BuildError('INVALID_ARGUMENT', `invalid mount config for type "bind": bind source path does not exist: ${source}`);
-    }
-  }
+  // -v (Binds) creates a missing host directory, as docker; --mount does not.
+  for (const bind of hostConfig.Binds ?? []) parseVolumeFlag(bind);
   for (const mount of hostConfig.Mounts ?? []) {
     if (mount.Type === 'bind' && !existsSync(mount.Source ?? '')) {
       throw new BuildError('INVALID_ARGUMENT', `invalid mount config for type "bind": bind source path does not exist: ${mount.Source ?? ''}`);
