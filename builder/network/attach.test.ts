@@ -192,6 +192,22 @@ describe('network attach (netavark, real netns)', function () {
     }
   });
 
+  it('after a reboot (netns files gone) the addresses and ports of vanished containers are free again', async () => {
+    const net = openNetworking(root);
+    const before = id();
+    const first = await net.attach({ containerId: before, name: 'old', hostname: 'old', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    await runCommand('ip', ['netns', 'delete', path.basename(first.netnsPath)]);
+    const after = id();
+    const second = await net.attach({ containerId: after, name: 'new', hostname: 'new', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ ...first.ports[0]! }] });
+    try {
+      assert.equal(second.ports[0]!.hostPort, first.ports[0]!.hostPort);
+      assert.equal(second.endpoints[0]!.ipAddress, first.endpoints[0]!.ipAddress);
+      assert.equal((await readAttachments(root)).containers[before], undefined);
+    } finally {
+      await net.detach(after);
+    }
+  });
+
   it('--network none: a netns with only lo, up', async () => {
     const net = openNetworking(root);
     const containerId = id();

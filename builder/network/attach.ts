@@ -39,6 +39,7 @@ export class NetavarkNetworking implements ContainerNetworking {
       }
       // Safe to call again after a crash half-way: whatever an earlier attempt left goes first.
       if ((await readAttachments(this.root)).containers[request.containerId]) await this.detachLocked(request.containerId);
+      await this.reapVanished();
       const table = await readAttachments(this.root);
       const netnsPath = `/run/netns/${netnsName(request.containerId)}`;
       const endpoints: EndpointRecord[] = networks.map((network, index) => ({
@@ -146,6 +147,16 @@ export class NetavarkNetworking implements ContainerNetworking {
       networks.push(network);
     }
     return networks;
+  }
+
+  /**
+   * An attachment whose netns file is gone (a reboot empties /run/netns; a crash before the netns was made)
+   * cannot be in use: free its addresses and ports, so a restarted machine does not answer PORT_IN_USE forever.
+   */
+  private async reapVanished(): Promise<void> {
+    for (const record of Object.values((await readAttachments(this.root)).containers)) {
+      if (!(await exists(record.netnsPath))) await this.detachLocked(record.containerId);
+    }
   }
 
   private async detachLocked(containerId: string): Promise<void> {
