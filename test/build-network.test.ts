@@ -15,6 +15,7 @@ import type { BuildEvent } from '../builder/events.js';
 import { spawn } from 'node:child_process';
 import { NetavarkNetworking } from '../builder/network/attach.js';
 import { cleanupBuildNetwork, withBuildNetwork } from '../builder/network/build-network.js';
+import { hostDns } from '../builder/network/etc-files.js';
 import { netavarkBinaries } from '../builder/network/netavark.js';
 import { build } from '../builder/solver/solve.js';
 import { Store } from '../builder/store/store.js';
@@ -83,7 +84,12 @@ describe('farm build network (isolated RUN)', function () {
   it('an isolated RUN cannot connect to the host loopback nor to the host address; a host-network RUN can', async () => {
     const targets = ['127.0.0.1', ...(address ? [address] : [])];
     const before = connections;
-    const isolated = await runBuild(`${probe(targets)}RUN ip route\n`, 'isolated');
+    // The fixture has no /etc/resolv.conf (real base images do): the first RUN makes one for the next to get.
+    const isolated = await runBuild(`${probe(targets)}RUN touch /etc/resolv.conf\nRUN ip route; cat /etc/resolv.conf; hostname\n`, 'isolated');
+    // The host's resolvers without loopback ones (unreachable from the netns, and refused anyway).
+    for (const server of hostDns().servers) assert.match(isolated, new RegExp(`^nameserver ${server.replace(/\./g, '\\.')}$`, 'm'));
+    assert.doesNotMatch(isolated, /^nameserver 127\./m);
+    assert.match(isolated, /^buildkitsandbox$/m);
     // It has a network (a default route through the build bridge): what stops it is the firewall.
     assert.match(isolated, /^default via 10\.213\.\d+\.1 dev eth0/m, isolated);
     for (const target of targets) assert.match(isolated, new RegExp(`^${target.replace(/\./g, '\\.')} BLOCKED [0-2]s$`, 'm'), isolated);
