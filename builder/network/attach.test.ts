@@ -174,6 +174,24 @@ describe('network attach (netavark, real netns)', function () {
     assert.deepEqual(left.filter((c) => ids.includes(c)), []);
   });
 
+  it('concurrent attaches from several processes get distinct addresses (the lock is a file lock)', async () => {
+    const script = `
+      const { openNetworking } = await import(${JSON.stringify(new URL('./index.js', import.meta.url).href)});
+      const { randomBytes } = await import('node:crypto');
+      const net = openNetworking(process.argv[1]);
+      const ids = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')];
+      const out = await Promise.all(ids.map((containerId) => net.attach({ containerId, name: containerId.slice(0, 8), hostname: 'x', endpoints: [{ network: 'appnet', aliases: [] }], ports: [] })));
+      console.log(JSON.stringify(out.map((a, i) => [ids[i], a.endpoints[0].ipAddress])));`;
+    const results = await Promise.all(Array.from({ length: 4 }, () => runCommand(process.execPath, ['--input-type=module', '-e', script, root])));
+    const pairs = results.flatMap((r) => { assert.equal(r.code, 0, r.stderr); return JSON.parse(r.stdout) as [string, string][]; });
+    try {
+      assert.equal(pairs.length, 8);
+      assert.equal(new Set(pairs.map(([, ip]) => ip)).size, 8, pairs.map(([, ip]) => ip).join(' '));
+    } finally {
+      for (const [containerId] of pairs) await openNetworking(root).detach(containerId);
+    }
+  });
+
   it('reaps attachments whose owner process died (a builder killed during a RUN)', async () => {
     const gone = spawn('true');
     await new Promise((resolve) => gone.once('exit', resolve));
