@@ -13,9 +13,11 @@ import { farmConfig } from '../api/farm-config.js';
 import { BuildError } from '../builder/errors.js';
 import type { BuildEvent } from '../builder/events.js';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { NetavarkNetworking } from '../builder/network/attach.js';
 import { cleanupBuildNetwork, withBuildNetwork } from '../builder/network/build-network.js';
 import { hostDns } from '../builder/network/etc-files.js';
+import { createNetwork } from '../builder/network/index.js';
 import { netavarkBinaries } from '../builder/network/netavark.js';
 import { build } from '../builder/solver/solve.js';
 import { Store } from '../builder/store/store.js';
@@ -58,7 +60,7 @@ describe('farm build network (isolated RUN)', function () {
     if (scratch) await removeTempDir(scratch);
   });
 
-  async function runBuild(dockerfile: string, network: 'host' | 'isolated', allowHostNetwork = false): Promise<string> {
+  async function runBuild(dockerfile: string, network: 'host' | 'isolated', allowHostNetwork = false, networkPolicy = { allowCidrs: [] as string[], denyCidrs: [] as string[] }): Promise<string> {
     const dir = path.join(scratch, `ctx-${++counter}`);
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'Dockerfile'), dockerfile);
@@ -66,7 +68,7 @@ describe('farm build network (isolated RUN)', function () {
     const onEvent = (event: BuildEvent): void => { if (event.type === 'step.log') output += event.data; };
     await build(await Store.open(root), {
       contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [], buildArgs: {},
-      noCache: true, network, allowHostNetwork, networkPolicy: { allowCidrs: [], denyCidrs: [] }, onEvent,
+      noCache: true, network, allowHostNetwork, networkPolicy, onEvent,
     });
     return output;
   }
@@ -133,6 +135,31 @@ describe('farm build network (isolated RUN)', function () {
         httpd.kill('SIGKILL');
       }
     });
+  });
+
+  it('deny_cidrs refuse a range, allow_cidrs make an exception (target: a container on a builder bridge)', async () => {
+    // A container on a user network outside builder's pool, so only the configured policy decides.
+    // Not --internal: an internal network is unreachable from other networks by design (as docker's). Only serves.
+    await createNetwork(root, { name: 'target', subnet: '10.77.9.0/24' });
+    const net = new NetavarkNetworking(root);
+    const svc = randomBytes(32).toString('hex');
+    const attachment = await net.attach({ containerId: svc, name: 'svc', hostname: 'svc', endpoints: [{ network: 'target', aliases: [] }], ports: [] });
+    const www = path.join(scratch, 'www-target');
+    await mkdir(www, { recursive: true });
+    await writeFile(path.join(www, 'index.html'), 'target\n');
+    const httpd = spawn('ip', ['netns', 'exec', path.basename(attachment.netnsPath), 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
+    const ip = attachment.endpoints[0]!.ipAddress;
+    const fetchRun = `FROM busybox\nRUN if timeout 5 wget -q -O - http://${ip}/ >/dev/null 2>&1; then echo TARGET REACHED; else echo TARGET BLOCKED; fi\n`;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.match(await runBuild(fetchRun, 'isolated'), /TARGET REACHED/);
+      assert.match(await runBuild(fetchRun, 'isolated', false, { allowCidrs: [], denyCidrs: ['10.77.9.0/24'] }), /TARGET BLOCKED/);
+      assert.match(await runBuild(fetchRun, 'isolated', false, { allowCidrs: [`${ip}/32`], denyCidrs: ['10.77.0.0/16'] }), /TARGET REACHED/);
+      await assert.rejects(runBuild(fetchRun, 'isolated', false, { allowCidrs: [], denyCidrs: ['10.77.9.0'] }), /not an IPv4 CIDR/);
+    } finally {
+      httpd.kill('SIGKILL');
+      await net.detach(svc);
+    }
   });
 
   it('RUN --network=host on the farm needs the entitlement', async () => {
