@@ -26,7 +26,9 @@ export interface ProcessorDeps {
   builderConfig: BuilderConfig;
   hostname: string;
   attempts: number;
-  network: 'host' | 'none';
+  network: 'host' | 'none' | 'isolated';
+  allowHostNetwork?: boolean;
+  networkPolicy?: { allowCidrs: string[]; denyCidrs: string[] };
   /** The farm's [git] policy: checked again here (the API may run with another config) and applied to ADD. */
   gitPolicy: GitPolicy;
   active: Map<string, { controller: AbortController; reason?: AbortReason }>;
@@ -67,7 +69,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       }
       const result = await deps.engine.build({
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
-        target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy,
+        target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy, allowHostNetwork: deps.allowHostNetwork ?? false, networkPolicy: deps.networkPolicy,
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal });
       publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = [];

@@ -22,7 +22,7 @@ export interface BuildFlags {
   cache: boolean;
   cacheFilter?: string[];
   progress: 'auto' | 'plain' | 'tty' | 'quiet';
-  network: 'host' | 'none' | 'default';
+  network: 'host' | 'none' | 'default' | 'isolated';
   iidfile?: string;
   /** `--metadata-file FILE`: buildx's JSON result for CI. (`--progress` also takes `rawjson`.) */
   metadataFile?: string;
@@ -88,7 +88,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       target: flags.target,
       noCache: !flags.cache,
       noCacheFilter: flags.cacheFilter,
-      network: flags.network === 'none' ? 'none' : 'host',
+      network: flags.network === 'none' ? 'none' : flags.network === 'isolated' ? 'isolated' : 'host',
       sourceDateEpoch: sourceDateEpoch(buildArgs),
       memoryBytes: parseSize(flags.memory),
       pidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit'),

@@ -33,7 +33,14 @@ export async function tagCommand(source: string, target: string, global: GlobalO
 export async function rmiCommand(names: string[], global: GlobalOptions): Promise<number> {
   const store = await Store.open(global.root);
   let code = 0;
+  const { imageUsers } = await import('../containers/image-users.js');
   for (const name of names) {
+    const users = await imageUsers(store, name);
+    if (users) {
+      process.stderr.write(`Error: conflict: unable to remove repository reference "${name}" (must force) - container ${users.container.slice(0, 12)} is using its referenced image ${users.imageId.replace(/^sha256:/, '').slice(0, 12)}\n`);
+      code = 1;
+      continue;
+    }
     if (await store.untag(name)) process.stdout.write(`Untagged: ${normalizeTag(name)}\n`);
     else {
       process.stderr.write(`Error: No such image: ${name}\n`);
@@ -45,6 +52,12 @@ export async function rmiCommand(names: string[], global: GlobalOptions): Promis
 
 /** JSON shaped like `docker image inspect`, plus the manifest digest. */
 export async function inspectCommand(names: string[], global: GlobalOptions): Promise<number> {
+  process.stdout.write(`${JSON.stringify(await inspectImages(names, global), null, 4)}\n`);
+  return 0;
+}
+
+/** docker image inspect's objects for `names` (IMAGE_NOT_FOUND for an unknown one). */
+export async function inspectImages(names: string[], global: GlobalOptions): Promise<unknown[]> {
   const store = await Store.open(global.root);
   const tags = await store.listImages();
   const out = [];
@@ -64,8 +77,7 @@ export async function inspectCommand(names: string[], global: GlobalOptions): Pr
       History: image.config.history ?? [],
     });
   }
-  process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
-  return 0;
+  return out;
 }
 
 export async function mustResolve(store: Store, name: string): Promise<Image> {

@@ -12,6 +12,8 @@ export interface PortBinding {
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';
+  /** Additive: `-p 8000-8010:80` — attach picks the first free host port in [hostPort, hostPortEnd], as docker. */
+  hostPortEnd?: number;
 }
 
 /** One network a container joins, with its DNS aliases (`--network-alias`). The container's name is always resolvable too. */
@@ -29,6 +31,8 @@ export interface AttachRequest {
   /** Bridge networks to join; empty for `--network none` (a netns with only lo). `host` is never passed here. */
   endpoints: EndpointRequest[];
   ports: PortBinding[];
+  /** Additive: the process that owns this attachment (RUN steps); when it is dead, reapOrphans() tears it down. */
+  ownerPid?: number;
 }
 
 /** One joined network, in the terms docker inspect's NetworkSettings.Networks uses. */

@@ -1,6 +1,7 @@
 import type { ManifestFormat } from '../image/media-types.js';
 import type { NamedContext } from './named-context.js';
 import type { GitPolicy } from '../git-policy.js';
+import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
 
 /** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
 export interface LocalBuildOptions {
@@ -14,7 +15,10 @@ export interface LocalBuildOptions {
   noCache: boolean;
   /** Stages (names or indexes) that run without the cache, like `--no-cache-filter`. */
   noCacheFilter?: string[];
-  network: 'host' | 'none';
+  network: BuildNetworkMode;
+  /** See StepContext.allowHostNetwork. */
+  allowHostNetwork?: boolean;
+  networkPolicy?: BuildNetworkPolicy;
   /** Clamp timestamps for reproducible images (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
   /** How many RUN/COPY steps of independent stages may execute at once. */

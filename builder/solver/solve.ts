@@ -82,7 +82,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     return imageOutput(await resolveImage(named.imageRef(name)));
   };
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
-    store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
+    store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets, gitPolicy: options.gitPolicy,
   };
