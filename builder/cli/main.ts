@@ -4,6 +4,7 @@ import { handleError } from './handle-error.js';
 import { registerRegistryCommands } from './commands-registry.js';
 import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
+import { registerDaemonCommand } from './daemon.js';
 
 /**
  * The one exit point of the CLI. Command modules are imported lazily so `builder run` starts fast.
@@ -94,6 +95,8 @@ registerGcCommands(program);
 registerRegistryCommands(program);
 
 registerFarmCommands(program);
+
+registerDaemonCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,70 @@
+/** `/_ping`, `/version`, `/info`, `/events`, and docker's clear 501 for what builder does not have (swarm, plugins, search). */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { API_VERSION, BUILDER_VERSION, MIN_API_VERSION, type DaemonContext } from './daemon-context.js';
+import { notSupported } from './errors.js';
+import { streamEvents } from './events.js';
+
+const GIT_COMMIT = 'builder';
+
+export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
+  const ping = async (_req: unknown, reply: FastifyReply) => {
+    reply.header('Cache-Control', 'no-cache, no-store, must-revalidate').header('Pragma', 'no-cache').type('text/plain; charset=utf-8');
+    return 'OK';
+  };
+  // fastify answers HEAD /_ping from this route too (without a body), which is what the CLI sends first.
+  app.get('/_ping', ping);
+
+  app.get('/version', async () => {
+    const details = { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: GIT_COMMIT, GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: goArch(), KernelVersion: os.release(), BuildTime: '' };
+    return {
+      Platform: { Name: 'builder' },
+      Components: [{ Name: 'Engine', Version: BUILDER_VERSION, Details: details }],
+      Version: BUILDER_VERSION,
+      ...details,
+    };
+  });
+
+  app.get('/info', async () => {
+    const images = await ctx.store.listImages();
+    return {
+      ID: `builder-${os.hostname()}`,
+      Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0,
+      Images: new Set(images.map((i) => i.manifest.digest)).size,
+      Driver: 'overlay', DriverStatus: [['Backing Filesystem', 'overlayfs snapshots']],
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
+      MemoryLimit: true, SwapLimit: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, PidsLimit: true,
+      IPv4Forwarding: true, Debug: false, NFd: 0, NGoroutines: 0, SystemTime: new Date().toISOString(),
+      LoggingDriver: 'json-file', CgroupDriver: 'cgroupfs', CgroupVersion: cgroupVersion(), NEventsListener: 0,
+      KernelVersion: os.release(), OperatingSystem: 'builder', OSVersion: '', OSType: 'linux', Architecture: os.machine(),
+      IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ['127.0.0.0/8'], Mirrors: [] },
+      NCPU: os.cpus().length, MemTotal: os.totalmem(), DockerRootDir: ctx.root, Name: os.hostname(), Labels: [],
+      ExperimentalBuild: false, ServerVersion: BUILDER_VERSION, Runtimes: { runc: { path: 'runc' } }, DefaultRuntime: 'runc',
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true, Isolation: '', InitBinary: '', SecurityOptions: [], Warnings: [],
+      ContainerdCommit: { ID: '' }, RuncCommit: { ID: '' }, InitCommit: { ID: '' },
+    };
+  });
+
+  app.get('/events', (request, reply) => streamEvents(ctx, request, reply));
+
+  // Docker's "not supported" for the parts of dockerd builder does not have.
+  for (const [prefix, what] of [
+    ['/swarm', 'swarm mode'], ['/nodes', 'swarm mode'], ['/services', 'swarm mode'], ['/tasks', 'swarm mode'],
+    ['/secrets', 'swarm mode'], ['/configs', 'swarm mode'], ['/plugins', 'plugins'], ['/images/search', 'docker search'],
+    ['/session', 'BuildKit sessions (use DOCKER_BUILDKIT=0)'], ['/grpc', 'BuildKit (use DOCKER_BUILDKIT=0)'],
+    ['/distribution', 'distribution inspection'], ['/commit', 'commit'], ['/auth', 'login through the daemon (docker login writes the client config)'],
+  ] as const) {
+    app.all(prefix, async () => { throw notSupported(what); });
+    app.all(`${prefix}/*`, async () => { throw notSupported(what); });
+  }
+}
+
+function goArch(): string {
+  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
+}
+
+function cgroupVersion(): string {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
+}
