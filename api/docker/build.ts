@@ -69,6 +69,12 @@ async function unpackContext(body: NodeJS.ReadableStream, dir: string, limit: nu
   }
 }
 
+/** The name errors show: `docker build -f -` sends the Dockerfile as `.dockerfile.<random>`, which users never typed. */
+function dockerfileName(param: string): string {
+  const base = path.basename(param);
+  return /^\.dockerfile\.[0-9a-f]+$/.test(base) ? 'Dockerfile' : base;
+}
+
 export function buildRoutes(app: FastifyInstance, ctx: DaemonContext): void {
   app.post('/build', (request, reply) => buildRoute(ctx, request, reply));
   app.post('/build/prune', async () => {
@@ -99,7 +105,7 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
       await stream.run(async () => {
         try {
           const result = await engineBuild(ctx, {
-            contextDir, dockerfilePath, dockerfileName: path.basename(params.dockerfile), tags: params.tags,
+            contextDir, dockerfilePath, dockerfileName: dockerfileName(params.dockerfile), tags: params.tags,
             buildArgs: params.buildArgs, target: params.target, noCache: params.noCache, network: params.network,
             memoryBytes: params.memoryBytes, labels: params.labels, pull: params.pull, onEvent, signal: stream.signal,
           });

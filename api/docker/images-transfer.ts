@@ -17,11 +17,10 @@ type Query = Record<string, string | string[] | undefined>;
 
 /** The engine's progress lines (`abc123def456: pull complete`) as docker's status messages. */
 export function progressMessage(line: string): JsonMessage {
-  const match = /^([0-9a-f]{12}|[\w][\w.-]{0,127}): (.+)$/.exec(line);
-  if (match && !/^(Digest|Status|WARNING)$/.test(match[1]!)) {
-    const status = match[2]!.charAt(0).toUpperCase() + match[2]!.slice(1);
-    return { status: status.replace(/^Pulling from [^/]+\//, 'Pulling from '), id: match[1]! };
-  }
+  const layer = /^([0-9a-f]{12}): (.+)$/.exec(line);
+  if (layer) return { status: layer[2]!.charAt(0).toUpperCase() + layer[2]!.slice(1), id: layer[1]! };
+  const pulling = /^(\S+): pulling from \S+?\/(.+)$/.exec(line);
+  if (pulling) return { status: `Pulling from ${pulling[2]!}`, id: pulling[1]! };
   return { status: line };
 }
 
@@ -61,14 +60,18 @@ export function imageTransferRoutes(app: FastifyInstance, ctx: DaemonContext): v
       const { pullImage } = await import('../../builder/registry/pull.js');
       const config = await loadConfig();
       let downloaded = false;
+      let held: JsonMessage | undefined;
       await withBuildLease(ctx.store.root, () => pullImage(ctx.store, ref, {
         platform, config, credentials, signal: stream.signal,
         onProgress: (line) => {
           if (/: pull complete$/.test(line)) downloaded = true;
           if (line.startsWith('Status: ')) return;
-          stream.write(progressMessage(line));
+          // "Pulling from" waits for the next line: a missing image is then a plain 404, as dockerd answers.
+          if (held) stream.write(held);
+          held = progressMessage(line);
         },
       }));
+      if (held) stream.write(held);
       stream.write({ status: downloaded ? `Status: Downloaded newer image for ${name}` : `Status: Image is up to date for ${name}` });
       ctx.events.publish('image', 'pull', name, { name });
     }));
