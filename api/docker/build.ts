@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BuildError, errorMessage } from '../../builder/errors.js';
+import { BuildError, BuildErrors, errorMessage } from '../../builder/errors.js';
 import type { BuildEvent } from '../../builder/events.js';
 import { extractTarStream } from '../../builder/layer/extract-tar.js';
 import type { LocalBuildOptions } from '../../builder/solver/request.js';
@@ -75,6 +75,22 @@ function dockerfileName(param: string): string {
   return /^\.dockerfile\.[0-9a-f]+$/.test(base) ? 'Dockerfile' : base;
 }
 
+/** What builder's own CLI needs to print an engine error exactly as an embedded build does. */
+export interface SerializedBuildError {
+  code: BuildError['code'];
+  message: string;
+  file?: string;
+  line?: number;
+  detail?: string;
+  errors?: SerializedBuildError[];
+}
+
+function serializeError(err: BuildError): SerializedBuildError {
+  const out: SerializedBuildError = { code: err.code, message: err.message, file: err.file, line: err.line, detail: err.detail };
+  if (err instanceof BuildErrors) out.errors = err.errors.map(serializeError);
+  return out;
+}
+
 export function buildRoutes(app: FastifyInstance, ctx: DaemonContext): void {
   app.post('/build', (request, reply) => buildRoute(ctx, request, reply));
   app.post('/build/prune', async () => {
@@ -118,6 +134,7 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
           }
         } catch (err) {
           if (err instanceof BuildError && err.code === 'CANCELLED') request.log.info('build cancelled: the client went away');
+          if (rawEvents && err instanceof BuildError) stream.write({ aux: { builderError: serializeError(err) } });
           stream.write(buildErrorMessage(err));
         }
       });
