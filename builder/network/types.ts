@@ -12,6 +12,8 @@ export interface PortBinding {
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';
+  /** Additive: `-p 8000-8010:80` — attach picks the first free host port in [hostPort, hostPortEnd], as docker. */
+  hostPortEnd?: number;
 }
 
 /** One network a container joins, with its DNS aliases (`--network-alias`). The container's name is always resolvable too. */

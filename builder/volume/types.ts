@@ -15,6 +15,8 @@ export interface MountRequest {
   nocopy?: boolean;
   /** tmpfs size/mode and bind propagation options, as mount(8) options. */
   options?: string[];
+  /** Additive: a bind source that is missing is created as a directory (docker's `-v`; `--mount` refuses instead). */
+  createHostDir?: boolean;
 }
 
 /** A mount ready for the runtime spec. */

@@ -1,0 +1,178 @@
+/**
+ * Real netns, veth, iptables and aardvark-dns through netavark. "Containers" are busybox processes run
+ * with `ip netns exec` in the netns attach made; /etc/netns/<name>/resolv.conf is how `ip netns exec`
+ * gives them the rendered resolv.conf. Traffic stays on builder's bridges and the host's loopback.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { runCommand } from '../../test/helpers/cli.js';
+import { makeTempDir, removeTempDir } from '../../test/helpers/temp-root.js';
+import { BuildError } from '../errors.js';
+import { netnsName } from './attach.js';
+import { readAttachments } from './attachments.js';
+import { renderResolvConf } from './etc-files.js';
+import { createNetwork, openNetworking } from './index.js';
+import { netavarkBinaries } from './netavark.js';
+import type { Attachment } from './types.js';
+
+const id = (): string => randomBytes(32).toString('hex');
+
+async function iptablesRules(): Promise<string> {
+  const saved = await runCommand('iptables-save', []);
+  // Counters and comments with dates change on their own; rules are what matter.
+  return saved.stdout.split('\n').filter((l) => l.startsWith('-A')).sort().join('\n');
+}
+
+async function httpGet(url: string): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  return response.text();
+}
+
+describe('network attach (netavark, real netns)', function () {
+  this.timeout(60_000);
+  let root = '';
+  let www = '';
+  const processes: ChildProcess[] = [];
+  const netnsEtc: string[] = [];
+
+  before(async function () {
+    if (process.getuid?.() !== 0) { console.log('    skipped: needs root'); this.skip(); }
+    try { await netavarkBinaries(); } catch (err) { console.log(`    skipped: ${(err as Error).message}`); this.skip(); }
+    root = await makeTempDir('builder-net');
+    www = path.join(root, 'www');
+    await mkdir(www);
+    await writeFile(path.join(www, 'index.html'), 'hello from web\n');
+  });
+  after(async () => {
+    for (const child of processes) child.kill('SIGKILL');
+    for (const dir of netnsEtc) await rm(dir, { recursive: true, force: true });
+    if (root) await removeTempDir(root);
+  });
+
+  /** Runs busybox in the attachment's netns with its rendered resolv.conf. */
+  async function inNetns(attachment: Attachment, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const name = path.basename(attachment.netnsPath);
+    const etc = `/etc/netns/${name}`;
+    await mkdir(etc, { recursive: true });
+    netnsEtc.push(etc);
+    await writeFile(path.join(etc, 'resolv.conf'), renderResolvConf(attachment));
+    return runCommand('ip', ['netns', 'exec', name, 'busybox', ...args]);
+  }
+
+  async function serve(attachment: Attachment): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', path.basename(attachment.netnsPath), 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
+    processes.push(child);
+    // Wait until it listens: a connection from inside the netns succeeds.
+    for (let i = 0; i < 50; i++) {
+      const probe = await runCommand('ip', ['netns', 'exec', path.basename(attachment.netnsPath), 'busybox', 'wget', '-q', '-O', '/dev/null', 'http://127.0.0.1/']);
+      if (probe.code === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('httpd did not start');
+  }
+
+  it('two containers on a user network resolve each other by name and alias and talk over TCP', async () => {
+    await createNetwork(root, { name: 'appnet', internal: true });
+    const net = openNetworking(root);
+    const webId = id();
+    const clientId = id();
+    const web = await net.attach({ containerId: webId, name: 'web', hostname: 'web', endpoints: [{ network: 'appnet', aliases: ['www'] }], ports: [] });
+    const client = await net.attach({ containerId: clientId, name: 'client', hostname: 'client', endpoints: [{ network: 'appnet', aliases: [] }], ports: [] });
+    try {
+      assert.notEqual(web.endpoints[0]!.ipAddress, client.endpoints[0]!.ipAddress);
+      assert.deepEqual(client.dnsServers, [client.endpoints[0]!.gateway]);
+      await serve(web);
+      for (const host of ['web', 'www']) {
+        const fetched = await inNetns(client, ['wget', '-q', '-O', '-', `http://${host}/`]);
+        assert.equal(fetched.stdout, 'hello from web\n', `${host}: ${fetched.stderr}`);
+      }
+      const lookup = await inNetns(web, ['nslookup', 'client']);
+      assert.match(lookup.stdout, new RegExp(client.endpoints[0]!.ipAddress.replace(/\./g, '\\.')));
+    } finally {
+      await net.detach(webId);
+      await net.detach(clientId);
+    }
+  });
+
+  it('publishes a port on 127.0.0.1 that answers from the host and closes after detach; detach is idempotent and cleans its rules', async () => {
+    await createNetwork(root, { name: 'pubnet' });
+    const net = openNetworking(root);
+    const before = await iptablesRules();
+    const webId = id();
+    const web = await net.attach({ containerId: webId, name: 'pubweb', hostname: 'pubweb', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const port = web.ports[0]!.hostPort;
+    try {
+      assert.ok(port > 0);
+      await serve(web);
+      assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from web\n');
+      assert.notEqual(await iptablesRules(), before);
+    } finally {
+      await net.detach(webId);
+    }
+    await assert.rejects(httpGet(`http://127.0.0.1:${port}/`));
+    assert.equal(await iptablesRules(), before);
+    await net.detach(webId);
+    assert.equal(await iptablesRules(), before);
+    await assert.rejects(access(`/run/netns/${netnsName(webId)}`));
+  });
+
+  it('a host port already taken gives PORT_IN_USE and leaves no netns, rule or address behind', async () => {
+    const net = openNetworking(root);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as { port: number }).port;
+    const before = await iptablesRules();
+    const containerId = id();
+    try {
+      await assert.rejects(
+        net.attach({ containerId, name: 'clash', hostname: 'clash', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: taken, containerPort: 80, protocol: 'tcp' }] }),
+        (err: unknown) => err instanceof BuildError && err.code === 'PORT_IN_USE' && err.message.includes(`127.0.0.1:${taken}`),
+      );
+    } finally {
+      blocker.close();
+    }
+    assert.equal(await iptablesRules(), before);
+    await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
+    assert.equal((await readAttachments(root)).containers[containerId], undefined);
+    // A port another container published is taken too, though no socket holds it (DNAT).
+    const first = id();
+    const second = id();
+    const published = await net.attach({ containerId: first, name: 'p1', hostname: 'p1', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    try {
+      await assert.rejects(
+        net.attach({ containerId: second, name: 'p2', hostname: 'p2', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '0.0.0.0', hostPort: published.ports[0]!.hostPort, containerPort: 80, protocol: 'tcp' }] }),
+        (err: unknown) => err instanceof BuildError && err.code === 'PORT_IN_USE',
+      );
+    } finally {
+      await net.detach(first);
+    }
+    assert.equal(await iptablesRules(), before);
+  });
+
+  it('concurrent attaches get distinct addresses', async () => {
+    const net = openNetworking(root);
+    const ids = Array.from({ length: 6 }, id);
+    const attachments = await Promise.all(ids.map((containerId, i) => net.attach({ containerId, name: `c${i}`, hostname: `c${i}`, endpoints: [{ network: 'appnet', aliases: [] }], ports: [] })));
+    try {
+      const addresses = attachments.map((a) => a.endpoints[0]!.ipAddress);
+      assert.equal(new Set(addresses).size, ids.length, addresses.join(' '));
+    } finally {
+      await Promise.all(ids.map((containerId) => net.detach(containerId)));
+    }
+    const left = Object.keys((await readAttachments(root)).containers);
+    assert.deepEqual(left.filter((c) => ids.includes(c)), []);
+  });
+
+  it('an unknown network is NETWORK_NOT_FOUND and sets up nothing', async () => {
+    const containerId = id();
+    await assert.rejects(
+      openNetworking(root).attach({ containerId, name: 'x', hostname: 'x', endpoints: [{ network: 'nosuchnet', aliases: [] }], ports: [] }),
+      (err: unknown) => err instanceof BuildError && err.code === 'NETWORK_NOT_FOUND',
+    );
+    await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
+  });
+});

@@ -1,0 +1,123 @@
+/**
+ * Networks in the Docker Engine API's shapes (GET /networks, /networks/{id}, POST /networks/create,
+ * DELETE, POST /networks/prune), so the CLI prints them and `builder daemon` serves them unchanged.
+ */
+import { BuildError } from '../errors.js';
+import { withFileLock } from '../store/file-lock.js';
+import { readAttachments, usersOf, type AttachmentTable } from './attachments.js';
+import { parseCidr } from './ipv4.js';
+import {
+  createNetworkRecord, deleteNetworkRecord, DEFAULT_NETWORK, findNetwork, listNetworkRecords, networkLockPath,
+  RESERVED_NETWORKS, type CreateNetworkOptions, type NetworkRecord,
+} from './network-record.js';
+
+export interface DockerNetworkContainer {
+  Name: string;
+  EndpointID: string;
+  MacAddress: string;
+  IPv4Address: string;
+  IPv6Address: string;
+}
+
+/** docker's NetworkResource (types.NetworkResource in moby). */
+export interface DockerNetwork {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: 'bridge';
+  EnableIPv6: boolean;
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway: string }[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Containers: Record<string, DockerNetworkContainer>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** docker's network filters: name (substring), id (prefix), label (key or key=value), driver. */
+export interface NetworkFilters {
+  name?: string[];
+  id?: string[];
+  label?: string[];
+  driver?: string[];
+}
+
+function toDocker(record: NetworkRecord, table: AttachmentTable): DockerNetwork {
+  const prefix = parseCidr(record.subnet).prefix;
+  const containers: Record<string, DockerNetworkContainer> = {};
+  for (const user of usersOf(table, record.id)) {
+    const endpoint = user.endpoints.find((e) => e.network.id === record.id)!;
+    containers[user.containerId] = {
+      Name: user.name, EndpointID: endpoint.endpointId, MacAddress: endpoint.macAddress, IPv4Address: `${endpoint.ip}/${prefix}`, IPv6Address: '',
+    };
+  }
+  return {
+    Name: record.name, Id: record.id, Created: record.created, Scope: 'local', Driver: 'bridge', EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: record.subnet, Gateway: record.gateway }] },
+    Internal: record.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
+    Containers: containers,
+    Options: record.name === DEFAULT_NETWORK ? { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': record.bridge } : { 'com.docker.network.bridge.name': record.bridge },
+    Labels: record.labels,
+  };
+}
+
+function matches(record: NetworkRecord, filters: NetworkFilters): boolean {
+  const any = (values: string[] | undefined, test: (v: string) => boolean): boolean => !values || values.length === 0 || values.some(test);
+  return any(filters.name, (v) => record.name.includes(v))
+    && any(filters.id, (v) => record.id.startsWith(v))
+    && any(filters.driver, (v) => v === record.driver)
+    && any(filters.label, (v) => {
+      const [key, ...rest] = v.split('=');
+      return rest.length === 0 ? key! in record.labels : record.labels[key!] === rest.join('=');
+    });
+}
+
+export async function listNetworks(root: string, filters: NetworkFilters = {}): Promise<DockerNetwork[]> {
+  const [records, table] = await Promise.all([listNetworkRecords(root), readAttachments(root)]);
+  return records.filter((r) => !RESERVED_NETWORKS.has(r.name) && matches(r, filters)).map((r) => toDocker(r, table));
+}
+
+export async function inspectNetwork(root: string, ref: string): Promise<DockerNetwork> {
+  const record = await findNetwork(root, ref);
+  return toDocker(record, await readAttachments(root));
+}
+
+export async function createNetwork(root: string, options: CreateNetworkOptions): Promise<{ Id: string; Warning: string }> {
+  const record = await createNetworkRecord(root, options);
+  return { Id: record.id, Warning: '' };
+}
+
+/** Refuses the default network and networks with containers (docker's "has active endpoints"). */
+export async function removeNetwork(root: string, ref: string): Promise<void> {
+  const record = await findNetwork(root, ref);
+  if (record.name === DEFAULT_NETWORK || RESERVED_NETWORKS.has(record.name)) {
+    throw new BuildError('CONFLICT', `${record.name} is a pre-defined network and cannot be removed`);
+  }
+  await withFileLock(networkLockPath(root), async () => {
+    const users = usersOf(await readAttachments(root), record.id);
+    if (users.length > 0) {
+      throw new BuildError('CONFLICT', `error while removing network: network ${record.name} id ${record.id} has active endpoints (${users.map((u) => u.name || u.containerId.slice(0, 12)).join(', ')})`);
+    }
+    await deleteNetworkRecord(root, record.name);
+  });
+}
+
+/** Removes every user network no container is on; returns their names (docker's NetworksDeleted). */
+export async function pruneNetworks(root: string, filters: NetworkFilters = {}): Promise<{ NetworksDeleted: string[] }> {
+  const deleted: string[] = [];
+  const records = await listNetworkRecords(root);
+  await withFileLock(networkLockPath(root), async () => {
+    const table = await readAttachments(root);
+    for (const record of records) {
+      if (record.name === DEFAULT_NETWORK || RESERVED_NETWORKS.has(record.name) || !matches(record, filters)) continue;
+      if (usersOf(table, record.id).length > 0) continue;
+      await deleteNetworkRecord(root, record.name);
+      deleted.push(record.name);
+    }
+  });
+  return { NetworksDeleted: deleted };
+}
