@@ -142,6 +142,31 @@ describe('builder daemon with the docker CLI', function () {
     assert.ok(onlyTags.stdout.trim().split('\n').every((l) => l === 'tag'), onlyTags.stdout);
   });
 
+  it('creates, lists, inspects and removes networks and volumes', async () => {
+    const created = await daemon.docker(['network', 'create', '--subnet', '10.213.250.0/24', '--label', 'team=a', 'daemon-net']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout.trim(), /^[0-9a-f]{64}$/);
+    const ls = await daemon.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']);
+    assert.ok(ls.stdout.split('\n').includes('daemon-net bridge'), ls.stdout);
+    const inspect = await daemon.docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}} {{.Labels.team}}', 'daemon-net']);
+    assert.equal(inspect.stdout.trim(), '10.213.250.0/24 a');
+    assert.equal((await daemon.docker(['network', 'rm', 'daemon-net'])).code, 0);
+    const gone = await daemon.docker(['network', 'inspect', 'daemon-net']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /not found/);
+
+    assert.equal((await daemon.docker(['volume', 'create', '--label', 'k=v', 'daemon-vol'])).code, 0);
+    const volumes = await daemon.docker(['volume', 'ls', '--filter', 'label=k=v', '--format', '{{.Name}}']);
+    assert.equal(volumes.stdout.trim(), 'daemon-vol');
+    const mountpoint = await daemon.docker(['volume', 'inspect', '-f', '{{.Mountpoint}}', 'daemon-vol']);
+    assert.equal(mountpoint.stdout.trim(), path.join(daemon.root, 'volumes', 'daemon-vol', '_data'));
+    assert.equal((await daemon.docker(['volume', 'rm', 'daemon-vol'])).code, 0);
+    const missing = await daemon.docker(['volume', 'rm', 'daemon-vol']);
+    assert.match(missing.stderr, /Error response from daemon: .*no such volume/);
+    const events = await daemon.docker(['events', '--since', '0', '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=volume', '--filter', 'type=network', '--format', '{{.Type}} {{.Action}}']);
+    assert.deepEqual(events.stdout.trim().split('\n'), ['network create', 'network destroy', 'volume create', 'volume destroy']);
+  });
+
   it('answers docker\'s not-supported error for swarm and search', async () => {
     const swarm = await daemon.docker(['swarm', 'init']);
     assert.equal(swarm.code, 1);

@@ -9,7 +9,9 @@ import { DockerApiError, badRequest, toDockerError } from './errors.js';
 import { buildRoutes } from './build.js';
 import { imageRoutes } from './images.js';
 import { imageTransferRoutes } from './images-transfer.js';
+import { networkRoutes } from './networks.js';
 import { runSideRoutes } from './run-side.js';
+import { volumeRoutes } from './volumes.js';
 import { systemRoutes } from './system.js';
 
 const VERSIONED = /^\/v(\d+\.\d+)(\/.*)$/;
@@ -96,6 +98,8 @@ export function createDockerApp(ctx: DaemonContext, options: DockerAppOptions = 
   imageRoutes(app, ctx);
   imageTransferRoutes(app, ctx);
   buildRoutes(app, ctx);
+  networkRoutes(app, ctx);
+  volumeRoutes(app, ctx);
   runSideRoutes(app, ctx);
   return app;
 }
