@@ -45,6 +45,12 @@ export async function rmiCommand(names: string[], global: GlobalOptions): Promis
 
 /** JSON shaped like `docker image inspect`, plus the manifest digest. */
 export async function inspectCommand(names: string[], global: GlobalOptions): Promise<number> {
+  process.stdout.write(`${JSON.stringify(await inspectImages(names, global), null, 4)}\n`);
+  return 0;
+}
+
+/** docker image inspect's objects for `names` (IMAGE_NOT_FOUND for an unknown one). */
+export async function inspectImages(names: string[], global: GlobalOptions): Promise<unknown[]> {
   const store = await Store.open(global.root);
   const tags = await store.listImages();
   const out = [];
@@ -64,8 +70,7 @@ export async function inspectCommand(names: string[], global: GlobalOptions): Pr
       History: image.config.history ?? [],
     });
   }
-  process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
-  return 0;
+  return out;
 }
 
 export async function mustResolve(store: Store, name: string): Promise<Image> {

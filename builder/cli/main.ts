@@ -5,6 +5,8 @@ import { registerRegistryCommands } from './commands-registry.js';
 import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
 import { registerDaemonCommand } from './daemon.js';
+import { registerContainerCommands } from './commands-containers.js';
+import { addCreateFlags } from './container-flags.js';
 
 /**
  * The one exit point of the CLI. Command modules are imported lazily so `builder run` starts fast.
@@ -64,22 +66,11 @@ program.command('build')
     exitCode = await buildCommand(context, opts, program.opts());
   });
 
-program.command('run')
+addCreateFlags(program.command('run')
   .description('Run a command in a new container')
   .argument('<image>')
   .argument('[command...]')
-  .option('--rm', 'remove the container when it exits')
-  .option('-i, --interactive', 'keep stdin open')
-  .option('-t, --tty', 'allocate a terminal')
-  .option('-e, --env <K=V>', 'set an environment variable; repeatable', collect, [])
-  .option('-v, --volume <host:ctr[:ro]>', 'bind mount; repeatable', collect, [])
-  .addOption(new Option('--network <mode>', 'network').choices(['host', 'none']).default('host'))
-  .option('--entrypoint <cmd>', 'override the entrypoint')
-  .option('-w, --workdir <dir>', 'working directory')
-  .option('-u, --user <user>', 'user[:group]')
-  .option('--name <name>', 'container name')
-  .option('--memory <size>', 'memory limit (e.g. 512m)')
-  .option('--pids-limit <n>', 'process limit')
+  .option('-d, --detach', 'run in the background and print the container id'))
   .passThroughOptions()
   .action(async (image: string, command: string[], opts) => {
     const { runCommand } = await import('./run.js');
@@ -92,8 +83,11 @@ program.command('tag').description('Create a tag TARGET that refers to SOURCE').
   .action(async (source: string, target: string) => { exitCode = await (await import('./images.js')).tagCommand(source, target, program.opts()); });
 program.command('rmi').description('Remove image tags').argument('<images...>')
   .action(async (images: string[]) => { exitCode = await (await import('./images.js')).rmiCommand(images, program.opts()); });
-program.command('inspect').description('Show image details as JSON').argument('<images...>')
-  .action(async (images: string[]) => { exitCode = await (await import('./images.js')).inspectCommand(images, program.opts()); });
+program.command('inspect').description('Show details of containers or images as JSON').argument('<names...>')
+  .option('--type <type>', 'container or image')
+  .action(async (names: string[], opts: { type?: string }) => {
+    exitCode = await (await import('./container-inspect.js')).inspectAny(names, program.opts(), opts.type);
+  });
 program.command('load').description('Load images from a docker-archive or OCI archive').requiredOption('-i, --input <file>', 'archive')
   .action(async (opts) => { exitCode = await (await import('./archive.js')).loadCommand(opts.input, program.opts()); });
 program.command('save').description('Save images to an archive').requiredOption('-o, --output <file>', 'archive').argument('<images...>')
@@ -107,6 +101,8 @@ registerRegistryCommands(program);
 registerFarmCommands(program);
 
 registerDaemonCommand(program);
+
+registerContainerCommands(program, (code) => { exitCode = code; });
 
 try {
   await program.parseAsync(process.argv);

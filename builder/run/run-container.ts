@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { runSandbox } from '../sandbox/runc.js';
+import type { SecurityOptions } from '../sandbox/spec.js';
 import { prepareSnapshot, type MutableSnapshot } from '../snapshot/mount.js';
 import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
@@ -29,6 +30,11 @@ export interface RunContainerOptions {
   name?: string;
   memoryBytes?: number;
   pidsLimit?: number;
+  /** --cap-add/--cap-drop/--privileged/--security-opt. */
+  security?: SecurityOptions;
+  readonlyRootfs?: boolean;
+  hostname?: string;
+  cpus?: number;
   /** BUILDER_ROOT; default the store's default root. */
   root?: string;
 }
@@ -60,7 +66,7 @@ export async function runContainer(options: RunContainerOptions): Promise<number
   const image = await store.resolve(options.image);
   if (!image) throw new BuildError('IMAGE_NOT_FOUND', `image "${options.image}" not found: build, pull or load it first`);
   const id = randomBytes(32).toString('hex');
-  const hostname = id.slice(0, 12);
+  const hostname = options.hostname ?? id.slice(0, 12);
   const containerProc = containerProcess(
     image.config.config ?? {},
     { cmd: options.cmd, entrypoint: options.entrypoint, env: options.env, workdir: options.workdir, user: options.user },
@@ -82,7 +88,7 @@ export async function runContainer(options: RunContainerOptions): Promise<number
     if (!options.rm) await writeRecord(containerDir, record);
     snapshot = await prepareSnapshot(containerDir, lowerdirs);
     const { exitCode } = await runSandbox({
-      id: `builder-${hostname}`,
+      id: `builder-${id.slice(0, 12)}`,
       rootfs: snapshot.merged,
       ...containerProc,
       network: options.network ?? 'none',
@@ -94,6 +100,9 @@ export async function runContainer(options: RunContainerOptions): Promise<number
       memoryBytes: options.memoryBytes,
       pidsLimit: options.pidsLimit,
       forwardSignals: true,
+      security: options.security,
+      readonlyRootfs: options.readonlyRootfs,
+      cpus: options.cpus,
     });
     if (!options.rm) await writeRecord(containerDir, { ...record, exitCode, upperdir: snapshot.upperdir });
     return exitCode;

@@ -5,6 +5,17 @@ import type { RuntimeMount } from './spec.js';
 
 const ETC_FILES = ['hosts', 'hostname', 'resolv.conf'] as const;
 
+/** What a long-running container adds: `--add-host`, its own address, the network's DNS servers. */
+export interface EtcExtras {
+  /** `name:ip` entries, docker's ExtraHosts. */
+  extraHosts?: string[];
+  /** The container's address on its first network (hosts gets `ip hostname`). */
+  ipAddress?: string;
+  /** nameserver lines instead of the host's resolv.conf (user networks' DNS). */
+  dnsServers?: string[];
+  searchDomains?: string[];
+}
+
 /**
  * Writes this container's /etc/hosts, /etc/hostname and /etc/resolv.conf into the bundle dir and
  * returns the bind mounts that put them in place. The sandbox must never change the build layer:
@@ -19,6 +30,7 @@ export async function prepareEtcFiles(
   rootfs: string,
   hostname: string,
   network: 'host' | 'none',
+  extra: EtcExtras = {},
 ): Promise<RuntimeMount[]> {
   const root = path.resolve(rootfs);
   const etcExists = await isKind(await resolveInRoot(root, '/etc'), 'dir');
@@ -32,19 +44,28 @@ export async function prepareEtcFiles(
       destination = '/' + path.relative(root, resolved);
     }
     const source = path.join(bundleDir, name);
-    await writeEtcFile(source, name, hostname, network);
+    await writeEtcFile(source, name, hostname, network, extra);
     return { destination, type: 'bind', source, options: ['rbind', 'rprivate'] };
   }));
   return mounts.filter((mount): mount is RuntimeMount => mount !== undefined);
 }
 
-async function writeEtcFile(source: string, name: (typeof ETC_FILES)[number], hostname: string, network: 'host' | 'none'): Promise<void> {
+async function writeEtcFile(
+  source: string, name: (typeof ETC_FILES)[number], hostname: string, network: 'host' | 'none', extra: EtcExtras,
+): Promise<void> {
   if (name === 'hostname') return writeFile(source, `${hostname}\n`);
   if (name === 'hosts') {
-    return writeFile(
-      source,
-      `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-    );
+    const own = extra.ipAddress ? `${extra.ipAddress}\t${hostname}\n` : '';
+    const added = (extra.extraHosts ?? []).map((entry) => {
+      const at = entry.indexOf(':');
+      return `${entry.slice(at + 1)}\t${entry.slice(0, at)}\n`;
+    }).join('');
+    const loopbackName = extra.ipAddress ? '' : ` ${hostname}`;
+    return writeFile(source, `127.0.0.1\tlocalhost${loopbackName}\n::1\tlocalhost ip6-localhost ip6-loopback\n${own}${added}`);
+  }
+  if (extra.dnsServers && extra.dnsServers.length > 0) {
+    const search = extra.searchDomains && extra.searchDomains.length > 0 ? `search ${extra.searchDomains.join(' ')}\n` : '';
+    return writeFile(source, `${search}${extra.dnsServers.map((server) => `nameserver ${server}\n`).join('')}`);
   }
   // With no network there is nothing to ask; with host network the host's resolver config applies.
   if (network === 'none') return writeFile(source, '');

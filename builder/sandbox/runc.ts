@@ -4,10 +4,10 @@ import { access, constants as fsConstants, mkdtemp, readFile, rm, stat, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
-import { prepareEtcFiles } from './etc-files.js';
-import { recordMountStubs } from './mount-stubs.js';
-import { buildRuntimeSpec, defaultHostname, type RunSpec } from './spec.js';
-import { resolveUser } from './user.js';
+import { prepareEtcFiles, type EtcExtras } from './etc-files.js';
+import { recordMountStubs, type MountStubs } from './mount-stubs.js';
+import { buildRuntimeSpec, defaultHostname, type RunSpec, type RuntimeSpec } from './spec.js';
+import { resolveUser, type ResolvedUser } from './user.js';
 
 /** Our own runc state dir, so `runc list` of other tools never sees (or touches) our containers. */
 export const RUNC_ROOT = '/run/builder-runc';
@@ -21,7 +21,7 @@ export async function checkSandboxPrerequisites(): Promise<void> {
   await runcPath();
 }
 
-function runcPath(): Promise<string> {
+export function runcPath(): Promise<string> {
   prerequisites ??= (async () => {
     if (process.getuid?.() !== 0) throw new BuildError('NOT_ROOT', 'builder needs root to run containers (runc, overlayfs)');
     for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
@@ -57,14 +57,7 @@ export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
   const bundle = made.value;
   try {
     if (user.status === 'rejected') throw user.reason;
-    const resolved = user.value;
-    const hostname = spec.hostname ?? defaultHostname({ id, network: spec.network });
-    const etcMounts = await prepareEtcFiles(bundle, spec.rootfs, hostname, spec.network);
-    const config = buildRuntimeSpec({ ...spec, id, hostname }, resolved, etcMounts);
-    // Mounts nested in /dev, /proc or /sys land on fresh kernel filesystems, not in the rootfs.
-    const targets = config.mounts.map((mount) => mount.destination).filter((d) => !/^\/(dev|proc|sys)\/./.test(d));
-    const stubs = await recordMountStubs(spec.rootfs, targets);
-    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value);
     try {
       const exitCode = await runContainerProcess(runc, id, bundle, spec);
       return { exitCode: await classifyExit(exitCode, bundle) };
@@ -74,6 +67,27 @@ export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
   } finally {
     await rm(bundle, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes a runc bundle for `spec` into `bundle`: config.json plus the generated /etc files. Returns the mount
+ * stubs runc will create in the rootfs (a build removes them after the run; a kept container may keep them).
+ */
+export async function writeBundle(
+  spec: RunSpec & { id: string },
+  bundle: string,
+  resolvedUser?: ResolvedUser,
+  etc: EtcExtras = {},
+): Promise<{ config: RuntimeSpec; stubs: MountStubs }> {
+  const resolved = resolvedUser ?? await resolveUser(spec.rootfs, spec.user);
+  const hostname = spec.hostname ?? defaultHostname({ id: spec.id, network: spec.network });
+  const etcMounts = await prepareEtcFiles(bundle, spec.rootfs, hostname, spec.network, etc);
+  const config = buildRuntimeSpec({ ...spec, hostname }, resolved, etcMounts);
+  // Mounts nested in /dev, /proc or /sys land on fresh kernel filesystems, not in the rootfs.
+  const targets = config.mounts.map((mount) => mount.destination).filter((d) => !/^\/(dev|proc|sys)\/./.test(d));
+  const stubs = await recordMountStubs(spec.rootfs, targets);
+  await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+  return { config, stubs };
 }
 
 function stdioFor(spec: RunSpec): StdioOptions {

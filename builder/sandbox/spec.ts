@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { containerCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
+import { seccompFor, type RuntimeSeccomp } from './seccomp.js';
+
+export { DEFAULT_CAPABILITIES };
 
 /** A mount the caller adds to the container (build `RUN --mount`, `builder run -v`). */
 export interface SandboxMount {
@@ -46,6 +50,23 @@ export interface RunSpec {
   signal?: AbortSignal;
   /** Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 received by this process to the container. Default: stdio === 'inherit'. */
   forwardSignals?: boolean;
+  /** Capabilities, seccomp and privileged mode; default docker's (default caps, default seccomp profile). */
+  security?: SecurityOptions;
+  /** Join this network namespace (a bridge attachment's netns file) instead of a fresh one. */
+  netnsPath?: string;
+  /** CPU quota in CPUs (`--cpus 1.5`). */
+  cpus?: number;
+}
+
+/** `--cap-add/--cap-drop`, `--privileged`, `--security-opt seccomp=unconfined|FILE` and `no-new-privileges`. */
+export interface SecurityOptions {
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  /** 'default' (containers-common's profile, hardened to docker's), 'unconfined', or a profile file path. */
+  seccomp?: string;
+  /** Default true (docker's default is false; builder keeps its stricter default, `no-new-privileges=false` turns it off). */
+  noNewPrivileges?: boolean;
 }
 
 /** Half the RAM: a runaway RUN cannot take the machine down, while real builds (compilers, linkers) fit. */
@@ -53,12 +74,6 @@ export const DEFAULT_MEMORY_BYTES = Math.floor(os.totalmem() / 2);
 /** Far above any real build's process count, low enough that a fork bomb hits it within milliseconds. */
 export const DEFAULT_PIDS_LIMIT = 4096;
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** Docker's default capability set (mask 0xa80425fb). */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-];
 
 const MASKED_PATHS = [
   '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
@@ -79,6 +94,7 @@ export interface RuntimeSpec {
     env: string[];
     cwd: string;
     capabilities: { bounding: string[]; effective: string[]; permitted: string[] };
+    apparmorProfile?: string;
     rlimits: { type: string; hard: number; soft: number }[];
     noNewPrivileges: boolean;
   };
@@ -91,8 +107,10 @@ export interface RuntimeSpec {
       devices: { allow: boolean; access: string }[];
       memory: { limit: number; swap?: number };
       pids: { limit: number };
+      cpu?: { quota: number; period: number };
     };
-    namespaces: { type: string }[];
+    namespaces: { type: string; path?: string }[];
+    seccomp?: RuntimeSeccomp;
     maskedPaths: string[];
     readonlyPaths: string[];
   };
@@ -107,9 +125,15 @@ export function buildRuntimeSpec(
   resolved: { uid: number; gid: number; additionalGids: number[]; home?: string },
   extraMounts: RuntimeMount[] = [],
 ): RuntimeSpec {
-  const namespaces = ['pid', 'ipc', 'uts', 'mount'];
-  if (spec.network !== 'host') namespaces.push('network');
+  const namespaces: { type: string; path?: string }[] = ['pid', 'ipc', 'uts', 'mount'].map((type) => ({ type }));
+  if (spec.netnsPath) namespaces.push({ type: 'network', path: spec.netnsPath });
+  else if (spec.network !== 'host') namespaces.push({ type: 'network' });
   const nofile = nofileLimit();
+  const security = spec.security ?? {};
+  const privileged = security.privileged === true;
+  const caps = containerCapabilities(security);
+  const seccompMode = security.seccomp ?? 'default';
+  const seccomp = privileged || seccompMode === 'unconfined' ? undefined : seccompFor(caps, seccompMode === 'default' ? undefined : seccompMode);
   return {
     ociVersion: '1.0.2',
     process: {
@@ -119,23 +143,26 @@ export function buildRuntimeSpec(
       env: defaultEnv(spec.env, resolved.home ?? '/', spec.tty === true),
       cwd: spec.cwd || '/',
       // As docker ≥ 23: no inheritable/ambient, so a non-root user keeps no effective caps after exec.
-      capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
-      noNewPrivileges: true,
+      noNewPrivileges: security.noNewPrivileges ?? true,
     },
     root: { path: path.resolve(spec.rootfs), readonly: spec.readonlyRootfs === true },
     hostname: spec.hostname ?? defaultHostname(spec),
-    mounts: [...standardMounts(), ...(spec.mounts ?? []).map(toRuntimeMount), ...extraMounts],
+    mounts: [...standardMounts(privileged), ...(spec.mounts ?? []).map(toRuntimeMount), ...extraMounts],
     linux: {
       cgroupsPath: `/builder/${spec.id}`,
       resources: {
         devices: [{ allow: false, access: 'rwm' }],
         memory: memoryResources(spec.memoryBytes ?? DEFAULT_MEMORY_BYTES),
         pids: { limit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT },
+        ...(spec.cpus ? { cpu: { quota: Math.round(spec.cpus * 100_000), period: 100_000 } } : {}),
       },
-      namespaces: namespaces.map((type) => ({ type })),
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
+      namespaces,
+      // --privileged: docker unmasks /proc and /sys and allows every device.
+      maskedPaths: privileged ? [] : MASKED_PATHS,
+      readonlyPaths: privileged ? [] : READONLY_PATHS,
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }
@@ -154,7 +181,8 @@ function defaultEnv(env: string[], home: string, tty: boolean): string[] {
   return result;
 }
 
-function standardMounts(): RuntimeMount[] {
+function standardMounts(privileged = false): RuntimeMount[] {
+  const ro = privileged ? [] : ['ro'];
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -164,8 +192,8 @@ function standardMounts(): RuntimeMount[] {
     },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ...ro] },
   ];
 }
 

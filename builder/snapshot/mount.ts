@@ -2,7 +2,7 @@
 import { release } from 'node:os';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 
@@ -86,7 +86,7 @@ async function removeMountDir(dir: string): Promise<void> {
  * through short symlinks (`l/0`, `l/1`, …) relative to the mount's cwd, so 100+ layers fit in the one-page
  * option string. Returns the directory and the merged path.
  */
-async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boolean): Promise<{ dir: string; merged: string }> {
+async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boolean, volatile = true): Promise<{ dir: string; merged: string }> {
   const safetyOptions = await checkOverlay();
   if (lowerdirs.length > 500) throw new BuildError('SANDBOX_FAILED', `an image with ${lowerdirs.length} layers exceeds overlayfs's limit of 500`);
   await mkdir(workRoot, { recursive: true });
@@ -107,7 +107,7 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
     const lowerOption = lowers.map((_, index) => `l/${index.toString(36)}`).reverse().join(':');
     // volatile (Linux ≥ 5.10) skips the syncfs of the whole upper filesystem at unmount, 100+ ms per step;
     // the upperdir is read back through the page cache right away, so durability is the store's job.
-    const writableOptions = ['upperdir=upper', 'workdir=work', ...(supportsVolatile() ? ['volatile'] : [])];
+    const writableOptions = ['upperdir=upper', 'workdir=work', ...(volatile && supportsVolatile() ? ['volatile'] : [])];
     const options = [`lowerdir=${lowerOption}`, ...(writable ? writableOptions : []), ...safetyOptions];
     const { code, stderr } = await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), 'merged'], dir);
     if (code !== 0) {
@@ -127,8 +127,9 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
  * Writable overlay of `lowerdirs` (bottom → top, base layer first) with a fresh upperdir under `workRoot`.
  * `workRoot` must be on the same filesystem as the snapshots directory so the upperdir can be adopted by rename.
  */
-export async function prepareSnapshot(workRoot: string, lowerdirs: string[]): Promise<MutableSnapshot> {
-  const { dir, merged } = await mountOverlay(workRoot, lowerdirs, true);
+export async function prepareSnapshot(workRoot: string, lowerdirs: string[], options: { volatile?: boolean } = {}): Promise<MutableSnapshot> {
+  // A long-lived container is remounted after unmount or reboot, which overlayfs refuses after a volatile mount.
+  const { dir, merged } = await mountOverlay(workRoot, lowerdirs, true, options.volatile ?? true);
   let mounted = true;
   let released = false;
   const unmount = async () => {
@@ -163,4 +164,25 @@ export async function mountReadonly(workRoot: string, lowerdirs: string[]): Prom
       released = true;
     },
   };
+}
+
+/**
+ * Mounts again a writable overlay that prepareSnapshot made (non-volatile) in `dir`, after an unmount or a reboot:
+ * the same `l/N` lowerdir links, upperdir and workdir. A no-op when `dir/merged` is already a mount.
+ */
+export async function remountSnapshot(dir: string): Promise<string> {
+  const merged = join(dir, 'merged');
+  const [self, parent] = await Promise.all([stat(merged), stat(dir)]);
+  if (self.dev !== parent.dev) return merged;
+  const safetyOptions = await checkOverlay();
+  const links = (await readdir(join(dir, 'l'))).sort((a, b) => parseInt(b, 36) - parseInt(a, 36));
+  const options = [`lowerdir=${links.map((link) => `l/${link}`).join(':')}`, 'upperdir=upper', 'workdir=work', ...safetyOptions];
+  const { code, stderr } = await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), 'merged'], dir);
+  if (code !== 0) throw new BuildError('SANDBOX_FAILED', `cannot mount the container's filesystem again: ${stderr}`);
+  return merged;
+}
+
+/** Unmounts `dir/merged` if mounted (the directory stays for a later remountSnapshot). */
+export async function unmountSnapshot(dir: string): Promise<void> {
+  await umount(join(dir, 'merged'));
 }

@@ -1,0 +1,35 @@
+import { Containers } from '../containers/service.js';
+import { BuildError } from '../errors.js';
+import { inspectImages } from './images.js';
+import type { GlobalOptions } from './options.js';
+
+/**
+ * `inspect` as docker's: each name is looked up as a container, then as an image (`--type` narrows it);
+ * one JSON array; a name that is neither is an error after the others were printed.
+ */
+export async function inspectAny(names: string[], global: GlobalOptions, type?: string): Promise<number> {
+  if (type !== undefined && type !== 'container' && type !== 'image') throw new BuildError('INVALID_ARGUMENT', `"${type}" is not a valid value for --type`);
+  const service = await Containers.open(global.root);
+  const out: unknown[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    if (type !== 'image') {
+      const container = await service.inspect(name).catch((err: unknown) => {
+        if (err instanceof BuildError && err.code === 'CONTAINER_NOT_FOUND') return undefined;
+        throw err;
+      });
+      if (container) { out.push(container); continue; }
+    }
+    if (type !== 'container') {
+      const image = await inspectImages([name], global).catch(() => undefined);
+      if (image) { out.push(...image); continue; }
+    }
+    missing.push(name);
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+  for (const name of missing) process.stderr.write(`ERROR: No such ${type ?? 'object'}: ${name}\n`);
+  if (missing.length > 0 && out.length === 0 && names.length === 1) return 1;
+  return missing.length > 0 ? 1 : 0;
+}
+
+

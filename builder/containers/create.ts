@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BuildError } from '../errors.js';
+import type { ContainerConfig } from '../image/types.js';
+import { mergeEnv } from '../run/container-args.js';
+import { prepareSnapshot, unmountSnapshot } from '../snapshot/mount.js';
+import { Snapshots } from '../snapshot/snapshots.js';
+import { Store } from '../store/store.js';
+import type { ContainerConfigBody, ContainerCreateBody, ContainerCreateResponse, HostConfig } from './docker-types.js';
+import { releaseName, reserveName, validateName } from './lookup.js';
+import { ContainerPaths, initialState, writeRecord, writeState, type ContainerRecord } from './record.js';
+import { checkHostConfig } from './host-config.js';
+import { randomName } from './names.js';
+
+/**
+ * POST /containers/create: merges the image config with the body as docker does, claims the name, mounts the
+ * container's overlay (non-volatile: it is remounted after a reboot) and writes the record. All or nothing: on any
+ * failure the name, the mount and the directory are gone again.
+ */
+export async function createContainer(root: string, body: ContainerCreateBody, requestedName?: string): Promise<ContainerCreateResponse> {
+  if (!body.Image) throw new BuildError('INVALID_ARGUMENT', 'no image specified');
+  const hostConfig = body.HostConfig ?? {};
+  const warnings = checkHostConfig(hostConfig);
+  const store = await Store.open(root);
+  const image = await store.resolve(body.Image);
+  if (!image) throw new BuildError('IMAGE_NOT_FOUND', `No such image: ${body.Image} (build, pull or load it first)`);
+  const id = randomBytes(32).toString('hex');
+  const name = requestedName !== undefined && requestedName !== '' ? validateName(requestedName) : randomName(id);
+  const config = mergeConfig(image.config.config ?? {}, body, id);
+  const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
+  if (args.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no command specified');
+  if (config.WorkingDir && !path.isAbsolute(config.WorkingDir)) {
+    throw new BuildError('INVALID_ARGUMENT', `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
+  }
+
+  await reserveName(store.containersDir, name, id);
+  const paths = new ContainerPaths(store.containersDir, id);
+  try {
+    const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
+    const lowerdirs = await Promise.all(image.layers.map((layer) => snapshots.ensure(layer)));
+    await mkdir(paths.dir, { recursive: true });
+    const snapshot = await prepareSnapshot(paths.dir, lowerdirs, { volatile: false });
+    const record: ContainerRecord = {
+      id, name, created: new Date().toISOString(), image: body.Image,
+      imageDigest: image.manifestDescriptor.digest, imageId: image.manifest.config.digest,
+      config, hostConfig: normalizeHostConfig(hostConfig), networkingConfig: body.NetworkingConfig,
+      path: args[0]!, args: args.slice(1), rootfsDir: path.dirname(snapshot.merged), lowerdirs,
+    };
+    await writeState(paths, initialState());
+    // The record is written last: a directory without it is not a container (and GC's scan skips it).
+    await writeRecord(paths, record);
+    return { Id: id, Warnings: warnings };
+  } catch (err) {
+    for (const entry of await readdir(paths.dir).catch(() => [] as string[])) {
+      if (entry.startsWith('mnt-')) await unmountSnapshot(path.join(paths.dir, entry)).catch(() => undefined);
+    }
+    await rm(paths.dir, { recursive: true, force: true });
+    await releaseName(store.containersDir, name, id);
+    throw err;
+  }
+}
+
+/** Docker's merge of image config and create body (daemon/create.go merge + runconfig). */
+export function mergeConfig(image: ContainerConfig, body: ContainerConfigBody, id: string): ContainerConfigBody {
+  const entrypointGiven = body.Entrypoint !== undefined && body.Entrypoint !== null;
+  const entrypoint = entrypointGiven ? (body.Entrypoint!.length === 1 && body.Entrypoint![0] === '' ? [] : body.Entrypoint!) : (image.Entrypoint ?? []);
+  const cmd = body.Cmd && body.Cmd.length > 0 ? body.Cmd : entrypointGiven ? [] : (image.Cmd ?? []);
+  const health = body.Healthcheck ?? image.Healthcheck;
+  return {
+    ...body,
+    Hostname: body.Hostname || id.slice(0, 12),
+    User: body.User || image.User || '',
+    Env: mergeEnv(image.Env ?? [], body.Env ?? []),
+    Cmd: cmd,
+    Entrypoint: entrypoint,
+    WorkingDir: body.WorkingDir || image.WorkingDir || '',
+    Labels: { ...(image.Labels ?? {}), ...(body.Labels ?? {}) },
+    ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
+    Volumes: { ...(image.Volumes ?? {}), ...(body.Volumes ?? {}) },
+    ...(health ? { Healthcheck: { ...(image.Healthcheck ?? {}), ...health } } : {}),
+    StopSignal: body.StopSignal || image.StopSignal || 'SIGTERM',
+    Image: body.Image,
+  };
+}
+
+function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
+  return {
+    ...hostConfig,
+    NetworkMode: hostConfig.NetworkMode || 'default',
+    RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
+    LogConfig: { Type: 'k8s-file', Config: {} },
+  };
+}

@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BuildError } from '../errors.js';
+import { mergeEnv } from '../run/container-args.js';
+import { RUNC_ROOT, runcPath } from '../sandbox/runc.js';
+import type { RuntimeSpec } from '../sandbox/spec.js';
+import { resolveUser } from '../sandbox/user.js';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import type { ExecCreateBody, ExecInspect, ExecStdio } from './docker-types.js';
+import { ContainerPaths, listIds, readRecord, type ContainerRecord, type ContainerStateRecord } from './record.js';
+
+/** One exec session, in containers/<id>/exec/<execId>.json. */
+interface ExecRecord {
+  id: string;
+  containerId: string;
+  body: ExecCreateBody;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+}
+
+async function writeExec(paths: ContainerPaths, exec: ExecRecord): Promise<void> {
+  await mkdir(paths.execDir, { recursive: true });
+  await writeFileAtomic(path.join(paths.execDir, `${exec.id}.json`), JSON.stringify(exec), { sync: false });
+}
+
+async function findExec(containersDir: string, execId: string): Promise<{ paths: ContainerPaths; exec: ExecRecord }> {
+  for (const id of await listIds(containersDir)) {
+    const paths = new ContainerPaths(containersDir, id);
+    const text = await readFile(path.join(paths.execDir, `${execId}.json`), 'utf8').catch(() => undefined);
+    if (text) return { paths, exec: JSON.parse(text) as ExecRecord };
+  }
+  throw new BuildError('CONTAINER_NOT_FOUND', `No such exec instance: ${execId}`);
+}
+
+export async function execCreate(paths: ContainerPaths, record: ContainerRecord, body: ExecCreateBody): Promise<{ Id: string }> {
+  if (!body.Cmd || body.Cmd.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no exec command specified');
+  if (body.WorkingDir && !path.isAbsolute(body.WorkingDir)) {
+    throw new BuildError('INVALID_ARGUMENT', `the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
+  }
+  const exec: ExecRecord = { id: randomBytes(32).toString('hex'), containerId: record.id, body, running: false, exitCode: null, pid: 0 };
+  await writeExec(paths, exec);
+  return { Id: exec.id };
+}
+
+/**
+ * `runc exec` with a process spec derived from the container's own (same caps, seccomp, rlimits) and the exec's
+ * Cmd, Env, User, WorkingDir and Tty. Resolves the exit code.
+ */
+export async function execStart(
+  containersDir: string, execId: string, stdio: ExecStdio, currentState: (id: string) => Promise<ContainerStateRecord>,
+): Promise<number> {
+  const { paths, exec } = await findExec(containersDir, execId);
+  const record = await readRecord(paths);
+  const state = await currentState(exec.containerId);
+  if (!record || state.status !== 'running' || !state.runtimeId) {
+    throw new BuildError('CONFLICT', `container ${exec.containerId.slice(0, 12)} is not running`);
+  }
+  if (exec.running || exec.exitCode !== null) throw new BuildError('CONFLICT', `exec ${execId} has already run`);
+  const spec = JSON.parse(await readFile(path.join(paths.bundle, 'config.json'), 'utf8')) as RuntimeSpec;
+  const body = exec.body;
+  const user = body.User ? await resolveUser(spec.root.path, body.User) : undefined;
+  const processSpec = {
+    ...spec.process,
+    terminal: body.Tty === true,
+    args: body.Cmd,
+    env: mergeEnv(spec.process.env, body.Env ?? []),
+    cwd: body.WorkingDir || spec.process.cwd,
+    ...(user ? { user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, umask: 0o022 } } : {}),
+  };
+  const processFile = path.join(paths.execDir, `${execId}.process.json`);
+  await writeFileAtomic(processFile, JSON.stringify(processSpec), { sync: false });
+  const inherit = stdio.stdin === process.stdin && stdio.stdout === process.stdout;
+  const args = ['--root', RUNC_ROOT, 'exec', '--process', processFile, ...(body.Tty ? ['--tty'] : []), state.runtimeId];
+  const child = spawn(await runcPath(), args, {
+    stdio: inherit ? [body.AttachStdin ? 'inherit' : 'ignore', 'inherit', 'inherit'] : [stdio.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  if (!inherit) {
+    if (stdio.stdin && child.stdin) stdio.stdin.pipe(child.stdin);
+    if (stdio.stdout) child.stdout?.pipe(stdio.stdout, { end: false });
+    if (stdio.stderr) child.stderr?.pipe(stdio.stderr, { end: false });
+  }
+  await writeExec(paths, { ...exec, running: true, pid: child.pid ?? 0 });
+  const exitCode = await new Promise<number>((resolve, reject) => {
+    child.once('error', (err) => reject(new BuildError('SANDBOX_FAILED', `cannot run runc exec: ${err.message}`)));
+    child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? 9 : 0)));
+  });
+  await writeExec(paths, { ...exec, running: false, exitCode, pid: 0 });
+  return exitCode;
+}
+
+export async function execInspect(containersDir: string, execId: string): Promise<ExecInspect> {
+  const { exec } = await findExec(containersDir, execId);
+  return {
+    ID: exec.id, Running: exec.running, ExitCode: exec.exitCode,
+    ProcessConfig: {
+      tty: exec.body.Tty === true, entrypoint: exec.body.Cmd[0] ?? '', arguments: exec.body.Cmd.slice(1),
+      privileged: exec.body.Privileged === true, user: exec.body.User ?? '',
+    },
+    OpenStdin: exec.body.AttachStdin === true, OpenStderr: exec.body.AttachStderr !== false, OpenStdout: exec.body.AttachStdout !== false,
+    ContainerID: exec.containerId, Pid: exec.pid,
+  };
+}
+
+/** Lists exec ids of a container (for inspect's ExecIDs). */
+export async function execIds(paths: ContainerPaths): Promise<string[]> {
+  return (await readdir(paths.execDir).catch(() => [] as string[])).filter((f) => /^[0-9a-f]{64}\.json$/.test(f)).map((f) => f.slice(0, 64));
+}

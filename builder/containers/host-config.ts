@@ -1,0 +1,32 @@
+import { BuildError } from '../errors.js';
+import type { HostConfig } from './docker-types.js';
+
+const RESTART_POLICIES = ['', 'no', 'always', 'unless-stopped', 'on-failure'];
+
+/** Docker's checks of a HostConfig before anything is made; returns docker's warnings. */
+export function checkHostConfig(hostConfig: HostConfig): string[] {
+  const warnings: string[] = [];
+  const policy = hostConfig.RestartPolicy?.Name ?? '';
+  if (!RESTART_POLICIES.includes(policy)) {
+    throw new BuildError('INVALID_ARGUMENT', `invalid restart policy '${policy}': use no, always, unless-stopped or on-failure[:max-retries]`);
+  }
+  const retries = hostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
+  if (retries < 0) throw new BuildError('INVALID_ARGUMENT', 'invalid restart policy: maximum retry count cannot be negative');
+  if (retries > 0 && policy !== 'on-failure') {
+    throw new BuildError('INVALID_ARGUMENT', `invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  }
+  if (hostConfig.AutoRemove && policy !== '' && policy !== 'no') {
+    throw new BuildError('INVALID_ARGUMENT', 'Conflicting options: --restart and --rm');
+  }
+  if (hostConfig.Memory !== undefined && hostConfig.Memory !== 0 && hostConfig.Memory < 6 * 1024 * 1024) {
+    throw new BuildError('INVALID_ARGUMENT', 'Minimum memory limit allowed is 6MB');
+  }
+  if (hostConfig.NanoCpus !== undefined && hostConfig.NanoCpus < 0) throw new BuildError('INVALID_ARGUMENT', 'Range of CPUs is from 0.01 to the number of CPUs available');
+  for (const host of hostConfig.ExtraHosts ?? []) {
+    const at = host.indexOf(':');
+    if (at <= 0 || at === host.length - 1) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${host}" for "--add-host" flag: expected HOST:IP`);
+  }
+  const mode = hostConfig.NetworkMode ?? '';
+  if (mode.startsWith('container:')) throw new BuildError('NOT_SUPPORTED', '--network container:NAME is not supported by builder');
+  return warnings;
+}

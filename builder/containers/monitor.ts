@@ -1,0 +1,143 @@
+import { execFile, spawn } from 'node:child_process';
+import { access, constants as fsConstants, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BuildError, errorMessage } from '../errors.js';
+import { RUNC_ROOT, runcPath } from '../sandbox/runc.js';
+import type { ContainerPaths } from './record.js';
+
+/**
+ * The monitor is Debian's conmon (Podman's): one small C process per container that runs `runc create`, holds the
+ * container's stdio, writes the k8s-file log, writes exits/<id> with the exit code and then runs our exit command
+ * (`builder container cleanup <id>`), which applies the restart policy and --rm. conmon stays ~1 MB RSS;
+ * a Node monitor would be ~40 MB per container.
+ */
+export interface MonitorStart {
+  monitorPid: number;
+  pid: number;
+}
+
+const CLI_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+
+let conmon: Promise<string> | undefined;
+function conmonPath(): Promise<string> {
+  conmon ??= (async () => {
+    for (const dir of (process.env.PATH ?? '/usr/bin:/usr/sbin').split(':').concat(['/usr/bin', '/usr/libexec/podman'])) {
+      const candidate = path.join(dir || '.', 'conmon');
+      if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
+    }
+    throw new BuildError('RUNC_MISSING', 'conmon not found: detached containers need it (apt-get install conmon)');
+  })();
+  conmon.catch(() => { conmon = undefined; });
+  return conmon;
+}
+
+/**
+ * Launches conmon for runtime id `runtimeId` over `paths.bundle`; resolves when `runc create` finished, with the
+ * container's pid. The container is then created but not started (`runc start` does that).
+ */
+export async function launchMonitor(
+  paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string },
+): Promise<MonitorStart> {
+  const [conmonBin, runc] = await Promise.all([conmonPath(), runcPath()]);
+  await rm(paths.exitDir, { recursive: true, force: true });
+  await mkdir(paths.exitDir, { recursive: true });
+  const args = [
+    '--api-version', '1', '-c', runtimeId, '-u', runtimeId, '-r', runc, '-b', paths.bundle, '-n', options.name,
+    '-p', path.join(paths.bundle, 'pidfile'), '-P', paths.conmonPid, '--exit-dir', paths.exitDir,
+    '-l', `k8s-file:${paths.log}`, '--log-level', 'error', '--socket-dir-path', path.join(paths.dir, 'sockets'), '--full-attach',
+    '--runtime-arg', '--root', '--runtime-arg', RUNC_ROOT,
+    '--runtime-arg', '--log-format=json', '--runtime-arg', '--log', '--runtime-arg', path.join(paths.bundle, 'runc.log'),
+    '--exit-command', process.execPath,
+    ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id].flatMap((arg) => ['--exit-command-arg', arg]),
+    ...(options.tty ? ['-t'] : []),
+  ];
+  const child = spawn(conmonBin, args, {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    detached: true,
+  });
+  child.unref();
+  const sync = child.stdio[3] as NodeJS.ReadableStream;
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const message = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    sync.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('}')) resolve(text);
+    });
+    sync.on('end', () => resolve(text));
+    child.once('error', (err) => reject(new BuildError('SANDBOX_FAILED', `cannot start conmon: ${err.message}`)));
+  });
+  (sync as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+  child.stderr?.removeAllListeners('data');
+  (child.stderr as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+  let parsed: { data?: number; message?: string };
+  try {
+    parsed = JSON.parse(message.slice(message.indexOf('{'), message.indexOf('}') + 1)) as { data?: number; message?: string };
+  } catch {
+    throw new BuildError('SANDBOX_FAILED', `conmon did not report the container's start${stderr ? `: ${stderr.trim()}` : ''}`);
+  }
+  if (!parsed.data || parsed.data < 0) {
+    const runcLog = await readRuncErrors(paths.bundle);
+    throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
+  }
+  const monitorPid = Number((await readFile(paths.conmonPid, 'utf8').catch(() => '0')).trim());
+  return { monitorPid, pid: parsed.data };
+}
+
+/** runc's own error lines from the bundle's JSON log. */
+export async function readRuncErrors(bundle: string): Promise<string | undefined> {
+  const log = await readFile(path.join(bundle, 'runc.log'), 'utf8').catch(() => '');
+  const errors = log.split('\n').flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      return entry.level === 'error' || entry.level === 'fatal' ? [entry.msg ?? ''] : [];
+    } catch {
+      return [];
+    }
+  });
+  return errors.length > 0 ? errors.join('; ') : undefined;
+}
+
+/** Runs `runc --root RUNC_ROOT ...args`; rejects with runc's stderr. */
+export async function runc(args: string[]): Promise<string> {
+  const bin = await runcPath();
+  return new Promise((resolve, reject) => {
+    execFile(bin, ['--root', RUNC_ROOT, ...args], (err, stdout, stderr) => {
+      if (err) reject(new BuildError('SANDBOX_FAILED', `runc ${args[0]} failed: ${(stderr || errorMessage(err)).trim()}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** The start time field of /proc/<pid>/stat: with the pid it names one process for the whole boot. */
+export async function processStart(pid: number): Promise<string | undefined> {
+  if (!pid) return undefined;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!stat) return undefined;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Zombies are dead for our purposes.
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
+}
+
+export async function bootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+}
+
+/** Whether the process recorded as (pid, start) still runs in this boot. */
+export async function isSameProcess(pid: number | undefined, start: string | undefined, recordedBoot: string | undefined): Promise<boolean> {
+  if (!pid || !start) return false;
+  if (recordedBoot && recordedBoot !== await bootId()) return false;
+  return (await processStart(pid)) === start;
+}
+
+/** The exit code conmon wrote, if it did. */
+export async function readExitFile(paths: ContainerPaths, runtimeId: string): Promise<number | undefined> {
+  const text = await readFile(path.join(paths.exitDir, runtimeId), 'utf8').catch(() => undefined);
+  if (text === undefined || text.trim() === '') return undefined;
+  const code = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(code) ? undefined : code;
+}

@@ -1,0 +1,125 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { BuildError } from '../errors.js';
+import type { Attachment, ContainerNetworking } from '../network/types.js';
+import type { SandboxMount } from '../sandbox/spec.js';
+import type { MountRequest, ResolvedMount, VolumeManager } from '../volume/types.js';
+import type { MountPoint } from './docker-types.js';
+import type { ContainerRecord } from './record.js';
+
+/**
+ * The network and volume stacks live in builder/network and builder/volume (another branch builds them behind
+ * the contracts in their types.ts). They are imported by name at run time, so this code works before they land:
+ * host/none networking and bind/tmpfs mounts need neither.
+ */
+async function optionalModule<T>(specifier: string, exportName: string, root: string): Promise<T | undefined> {
+  try {
+    const loaded = (await import(specifier)) as Record<string, unknown>;
+    const open = loaded[exportName];
+    return typeof open === 'function' ? (open as (root: string) => T)(root) : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+export const openNetworking = (root: string): Promise<ContainerNetworking | undefined> => optionalModule('../network/index.js', 'openNetworking', root);
+export const openVolumes = (root: string): Promise<VolumeManager | undefined> => optionalModule('../volume/index.js', 'openVolumes', root);
+
+/** What the runtime spec gets for a network mode. */
+export type NetworkPlan = { kind: 'host' | 'none' } | { kind: 'bridge'; networks: string[] };
+
+/** `default` is docker's bridge; until builder/network is present it keeps today's host networking. */
+export async function planNetwork(root: string, record: ContainerRecord): Promise<NetworkPlan> {
+  const mode = record.hostConfig.NetworkMode || 'default';
+  if (mode === 'host' || mode === 'none') return { kind: mode };
+  const networking = await openNetworking(root);
+  if (!networking) {
+    if (mode === 'default') return { kind: 'host' };
+    throw new BuildError('NOT_SUPPORTED', `--network ${mode}: bridge networks are not available in this build of builder; use --network host or none`);
+  }
+  const extra = Object.keys(record.networkingConfig?.EndpointsConfig ?? {}).filter((name) => name !== mode);
+  return { kind: 'bridge', networks: [mode === 'default' ? 'bridge' : mode, ...extra] };
+}
+
+export async function attachNetwork(root: string, record: ContainerRecord, plan: NetworkPlan, ports: import('../network/types.js').PortBinding[]): Promise<Attachment | undefined> {
+  if (plan.kind !== 'bridge') return undefined;
+  const networking = (await openNetworking(root))!;
+  const endpoints = plan.networks.map((network) => ({
+    network, aliases: record.networkingConfig?.EndpointsConfig?.[network]?.Aliases ?? [],
+  }));
+  return networking.attach({ containerId: record.id, name: record.name, hostname: record.config.Hostname ?? record.id.slice(0, 12), endpoints, ports });
+}
+
+export async function detachNetwork(root: string, id: string): Promise<void> {
+  const networking = await openNetworking(root);
+  await networking?.detach(id);
+}
+
+/** Binds and --mount entries of the record as contract requests (the image's VOLUMEs as anonymous volumes). */
+export function mountRequests(record: ContainerRecord): MountRequest[] {
+  const requests: MountRequest[] = [];
+  for (const bind of record.hostConfig.Binds ?? []) {
+    const parts = bind.split(':');
+    const [source = '', target = '', mode = ''] = parts;
+    const flags = mode.split(',');
+    requests.push({
+      type: path.isAbsolute(source) ? 'bind' : 'volume', source, target,
+      readonly: flags.includes('ro'), nocopy: flags.includes('nocopy'),
+    });
+  }
+  for (const mount of record.hostConfig.Mounts ?? []) {
+    requests.push({
+      type: mount.Type, source: mount.Source || undefined, target: mount.Target, readonly: mount.ReadOnly === true,
+      nocopy: mount.VolumeOptions?.NoCopy === true,
+      options: mount.Type === 'tmpfs' ? tmpfsOptions(mount.TmpfsOptions) : undefined,
+    });
+  }
+  const explicit = new Set(requests.map((request) => request.target));
+  for (const target of Object.keys(record.config.Volumes ?? {})) {
+    if (!explicit.has(target)) requests.push({ type: 'volume', target, readonly: false });
+  }
+  return requests;
+}
+
+function tmpfsOptions(options: { SizeBytes?: number; Mode?: number } | undefined): string[] {
+  return [
+    ...(options?.SizeBytes ? [`size=${options.SizeBytes}`] : []),
+    ...(options?.Mode ? [`mode=${options.Mode.toString(8)}`] : []),
+  ];
+}
+
+/** Resolves mounts: binds and tmpfs here, volumes through builder/volume (anonymous VOLUMEs are skipped without it). */
+export async function resolveMounts(root: string, record: ContainerRecord, rootfs: string): Promise<ResolvedMount[]> {
+  const requests = mountRequests(record);
+  const volumes = await openVolumes(root);
+  if (volumes) return volumes.prepare(record.id, requests, rootfs);
+  const resolved: ResolvedMount[] = [];
+  for (const request of requests) {
+    if (request.type === 'volume') {
+      if (request.source === undefined) continue;
+      throw new BuildError('NOT_SUPPORTED', `volume "${request.source}": named volumes are not available in this build of builder; bind an absolute host path instead`);
+    }
+    if (request.type === 'bind') {
+      if (!(await stat(request.source ?? '').then(() => true, () => false))) {
+        throw new BuildError('INVALID_ARGUMENT', `invalid mount config: bind source path does not exist: ${request.source}`);
+      }
+      resolved.push({ type: 'bind', source: request.source!, target: request.target, readonly: request.readonly });
+    } else {
+      resolved.push({ type: 'tmpfs', source: 'tmpfs', target: request.target, readonly: request.readonly, options: request.options });
+    }
+  }
+  return resolved;
+}
+
+export function toSandboxMounts(mounts: ResolvedMount[]): SandboxMount[] {
+  return mounts.map((mount) => ({ type: mount.type, source: mount.source, target: mount.target, readonly: mount.readonly, options: mount.options }));
+}
+
+/** docker inspect's Mounts[]. */
+export function mountPoints(mounts: ResolvedMount[] | undefined): MountPoint[] {
+  return (mounts ?? []).map((mount) => ({
+    Type: mount.volumeName ? 'volume' : mount.type, ...(mount.volumeName ? { Name: mount.volumeName, Driver: 'local' } : {}),
+    Source: mount.source, Destination: mount.target, Mode: mount.readonly ? 'ro' : '', RW: !mount.readonly,
+    Propagation: mount.type === 'bind' && !mount.volumeName ? 'rprivate' : '',
+  }));
+}

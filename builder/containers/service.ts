@@ -1,0 +1,313 @@
+import { BuildError } from '../errors.js';
+import { defaultRoot } from '../store/store.js';
+import { createContainer } from './create.js';
+import type {
+  ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary, ExecCreateBody, ExecInspect,
+  ExecStdio, ListOptions, LogEntry, LogsOptions, PathStat, PruneResponse, RemoveOptions, StatsResponse, TopResponse,
+  WaitCondition, WaitResponse,
+} from './docker-types.js';
+import { checkFilters, matchesFilters } from './filters.js';
+import { inspectContainer, summarize } from './inspect.js';
+import {
+  finalizeExit, killContainer, removeContainer, restartDelayMs, setPaused, shouldRestart, stopContainer,
+} from './lifecycle.js';
+import { readLogs } from './logs.js';
+import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
+import {
+  ContainerPaths, listIds, readRecord, readState, withContainerLock, writeRecord, writeState, type ContainerRecord,
+} from './record.js';
+import { startContainer } from './start.js';
+import { checkTransition, isActive } from './state.js';
+import { observe } from './truth.js';
+import path from 'node:path';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The container service: every container command of the CLI and every /containers endpoint of `builder daemon`
+ * calls these methods. `ref` is a full id, a unique id prefix or a name (docker's lookup order). Methods take and
+ * return Docker Engine API shapes; errors are BuildErrors (CONTAINER_NOT_FOUND 404, CONFLICT 409, …). Every
+ * command that changes a container runs under that container's lock.
+ */
+export class Containers {
+  readonly containersDir: string;
+  private constructor(readonly root: string) {
+    this.containersDir = path.join(root, 'containers');
+  }
+
+  /** Opens the service over a store root ($BUILDER_ROOT by default). */
+  static async open(root?: string): Promise<Containers> {
+    return new Containers(root ?? defaultRoot());
+  }
+
+  /** Resolves a reference to the container's id, paths and record. */
+  async find(ref: string): Promise<{ paths: ContainerPaths; record: ContainerRecord }> {
+    const id = await lookupContainer(this.containersDir, ref);
+    const paths = new ContainerPaths(this.containersDir, id);
+    const record = await readRecord(paths);
+    if (!record) throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+    return { paths, record };
+  }
+
+  /** POST /containers/create: the record, the name and the rootfs; state `created`. */
+  async create(body: ContainerCreateBody, name?: string): Promise<ContainerCreateResponse> {
+    return createContainer(this.root, body, name);
+  }
+
+  /** POST /containers/{id}/start: launches the monitor and the process; starting a running container is a no-op. */
+  async start(ref: string): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, async () => {
+      let state = await observe(paths, await readState(paths));
+      if (state.status === 'running') return;
+      checkTransition('start', state.status, ref);
+      if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
+      try {
+        await writeState(paths, await startContainer(this.root, paths, record, state));
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const exitCode = /executable file not found|no such file/.test(message) ? 127 : /permission denied/.test(message) ? 126 : 128;
+        await writeState(paths, { ...state, exitCode, error: message });
+        throw err;
+      }
+    });
+  }
+
+  /** Stop signal, then SIGKILL after `timeoutSeconds` (default the container's StopTimeout, else 10); honours --rm. */
+  async stop(ref: string, options: { timeoutSeconds?: number; signal?: string } = {}): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, async () => {
+      await stopContainer(this.root, paths, record, options);
+      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true });
+    });
+  }
+
+  async kill(ref: string, signal = 'KILL'): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, async () => {
+      const state = await killContainer(this.root, paths, record, signal);
+      if (!isActive(state.status) && record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true });
+    });
+  }
+
+  async restart(ref: string, options: { timeoutSeconds?: number; signal?: string } = {}): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, async () => {
+      const stopped = await stopContainer(this.root, paths, record, options);
+      await writeState(paths, await startContainer(this.root, paths, record, stopped));
+    });
+  }
+
+  async pause(ref: string): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, () => setPaused(paths, record, true));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, () => setPaused(paths, record, false));
+  }
+
+  /** Blocks until the condition holds: `not-running` (default), `next-exit`, or `removed`. */
+  async wait(ref: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<WaitResponse> {
+    const { paths } = await this.find(ref);
+    const first = await readState(paths);
+    for (;;) {
+      if (signal?.aborted) throw new BuildError('CANCELLED', 'wait cancelled');
+      const raw = await readState(paths).catch(() => undefined);
+      const gone = raw === undefined || (await readRecord(paths)) === undefined;
+      if (gone) {
+        if (condition === 'removed' || condition === 'not-running') return { StatusCode: first.exitCode, Error: null };
+        throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+      }
+      const state = await observe(paths, raw);
+      const result = { StatusCode: state.exitCode, Error: state.error ? { Message: state.error } : null };
+      if (condition === 'not-running' && !isActive(state.status)) return result;
+      if (condition === 'next-exit' && !isActive(state.status) && state.finishedAt !== first.finishedAt) return result;
+      await sleep(50);
+    }
+  }
+
+  async remove(ref: string, options: RemoveOptions = {}): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, () => removeContainer(this.root, paths, record, options));
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const name = validateName(newName);
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, async () => {
+      if (record.name === name) throw new BuildError('CONFLICT', `Renaming a container with the same name as its current name`);
+      await reserveName(this.containersDir, name, record.id);
+      await writeRecord(paths, { ...record, name });
+      await releaseName(this.containersDir, record.name, record.id);
+    });
+  }
+
+  /** GET /containers/json: running ones unless `all`, newest first, docker's filters. */
+  async list(options: ListOptions = {}): Promise<ContainerSummary[]> {
+    const filters = options.filters ?? {};
+    checkFilters(filters);
+    await this.reviveAfterReboot();
+    const ids = await listIds(this.containersDir);
+    const rows = await Promise.all(ids.map(async (id) => {
+      const paths = new ContainerPaths(this.containersDir, id);
+      const record = await readRecord(paths).catch(() => undefined);
+      if (!record) return undefined;
+      const state = await observe(paths, await readState(paths));
+      if (!options.all && !isActive(state.status) && !filters.status) return undefined;
+      return matchesFilters(record, state, filters) ? summarize(record, state) : undefined;
+    }));
+    const summaries = rows.filter((row): row is ContainerSummary => row !== undefined).sort((a, b) => b.Created - a.Created || a.Id.localeCompare(b.Id));
+    return options.limit && options.limit > 0 ? summaries.slice(0, options.limit) : summaries;
+  }
+
+  async inspect(ref: string): Promise<ContainerInspect> {
+    const { paths, record } = await this.find(ref);
+    return inspectContainer(paths, record, await observe(paths, await readState(paths)));
+  }
+
+  /** Log lines in order; with `follow` the iterable ends when the container stops (or `signal` aborts). */
+  async *logs(ref: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
+    const { paths } = await this.find(ref);
+    const running = async (): Promise<boolean> => {
+      const state = await readState(paths).catch(() => undefined);
+      return state !== undefined && isActive((await observe(paths, state)).status);
+    };
+    yield* readLogs(paths.log, options, running);
+  }
+
+  /**
+   * The monitor's exit command (`builder container cleanup ID`): records the exit, then applies the restart
+   * policy (with docker's growing delay) or --rm. Does nothing when a user command already recorded the exit.
+   */
+  async cleanup(id: string): Promise<void> {
+    const paths = new ContainerPaths(this.containersDir, id);
+    const record = await readRecord(paths);
+    if (!record) return;
+    const next = await withContainerLock(paths, async () => {
+      const state = await readState(paths);
+      if (!state.runtimeId) return 'none' as const;
+      const finished = await finalizeExit(this.root, paths, state);
+      if (shouldRestart(record, finished)) {
+        await writeState(paths, { ...finished, status: 'restarting' });
+        return 'restart' as const;
+      }
+      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true });
+      return 'none' as const;
+    });
+    if (next !== 'restart') return;
+    await sleep(restartDelayMs((await readState(paths)).restartCount));
+    await withContainerLock(paths, async () => {
+      const state = await readState(paths);
+      // A stop or rm during the delay wins.
+      if (state.status !== 'restarting' || state.stoppedByUser) return;
+      try {
+        await writeState(paths, await startContainer(this.root, paths, record, { ...state, restartCount: state.restartCount + 1 }));
+      } catch (err) {
+        await writeState(paths, { ...state, status: 'exited', error: err instanceof Error ? err.message : String(err) });
+      }
+    });
+  }
+
+  async top(ref: string, psArgs?: string): Promise<TopResponse> {
+    const { top } = await import('./top.js');
+    const { paths, record } = await this.find(ref);
+    return top(paths, record, await observe(paths, await readState(paths)), psArgs);
+  }
+
+  async stats(ref: string): Promise<StatsResponse> {
+    const { stats } = await import('./top.js');
+    const { paths, record } = await this.find(ref);
+    return stats(record, await observe(paths, await readState(paths)));
+  }
+
+  async execCreate(ref: string, body: ExecCreateBody): Promise<{ Id: string }> {
+    const { execCreate } = await import('./exec.js');
+    const { paths, record } = await this.find(ref);
+    const state = await observe(paths, await readState(paths));
+    checkTransition('exec', state.status, ref);
+    return execCreate(paths, record, body);
+  }
+
+  /** Runs the exec session with the given stdio; resolves its exit code. */
+  async execStart(execId: string, stdio: ExecStdio): Promise<number> {
+    const { execStart } = await import('./exec.js');
+    return execStart(this.containersDir, execId, stdio, async (id) => {
+      const paths = new ContainerPaths(this.containersDir, id);
+      return observe(paths, await readState(paths));
+    });
+  }
+
+  async execInspect(execId: string): Promise<ExecInspect> {
+    const { execInspect } = await import('./exec.js');
+    return execInspect(this.containersDir, execId);
+  }
+
+  async archiveStat(ref: string, containerPath: string): Promise<PathStat> {
+    const { archiveStat } = await import('./archive.js');
+    const { record } = await this.find(ref);
+    return archiveStat(record, containerPath);
+  }
+
+  /** GET /containers/{id}/archive: a tar of `path` (resolved inside the container's rootfs, links never followed out). */
+  async archiveGet(ref: string, containerPath: string): Promise<{ stat: PathStat; tar: NodeJS.ReadableStream }> {
+    const { archiveGet } = await import('./archive.js');
+    const { record } = await this.find(ref);
+    return archiveGet(record, containerPath);
+  }
+
+  /** PUT /containers/{id}/archive: extracts `tar` into directory `path` inside the container. */
+  async archivePut(ref: string, containerPath: string, tar: NodeJS.ReadableStream): Promise<void> {
+    const { archivePut } = await import('./archive.js');
+    const { paths, record } = await this.find(ref);
+    await withContainerLock(paths, () => archivePut(record, containerPath, tar));
+  }
+
+  /**
+   * `--restart always|unless-stopped` containers come back after a reboot on the next container command (or
+   * `builder container revive` from the systemd unit in docs/). One file read when nothing rebooted.
+   */
+  async reviveAfterReboot(): Promise<string[]> {
+    const { bootId } = await import('./monitor.js');
+    const { readFile } = await import('node:fs/promises');
+    const { writeFileAtomic } = await import('../store/atomic-write.js');
+    const marker = path.join(this.containersDir, '.boot-id');
+    const boot = await bootId();
+    const seen = (await readFile(marker, 'utf8').catch(() => '')).trim();
+    if (seen === boot) return [];
+    await writeFileAtomic(marker, boot).catch(() => undefined);
+    if (seen === '') return [];
+    const revived: string[] = [];
+    for (const id of await listIds(this.containersDir)) {
+      const paths = new ContainerPaths(this.containersDir, id);
+      const record = await readRecord(paths).catch(() => undefined);
+      const policy = record?.hostConfig.RestartPolicy?.Name;
+      if (!record || (policy !== 'always' && policy !== 'unless-stopped')) continue;
+      const state = await readState(paths);
+      if (state.stoppedByUser || state.bootId === boot) continue;
+      await this.start(id).then(() => revived.push(id), () => undefined);
+    }
+    return revived;
+  }
+
+  /** POST /containers/prune: removes every stopped container. */
+  async prune(filters: Record<string, string[]> = {}): Promise<PruneResponse> {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    const { treeSize } = await import('./archive.js');
+    for (const summary of await this.list({ all: true, filters })) {
+      if (isActive(summary.State)) continue;
+      const { paths, record } = await this.find(summary.Id);
+      const size = await treeSize(path.join(record.rootfsDir, 'upper')).catch(() => 0);
+      try {
+        await withContainerLock(paths, () => removeContainer(this.root, paths, record, {}));
+        deleted.push(summary.Id);
+        reclaimed += size;
+      } catch {
+        // Started meanwhile, or removed by another command: not ours to prune.
+      }
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
+  }
+}

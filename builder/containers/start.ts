@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { BuildError } from '../errors.js';
+import type { PortBinding } from '../network/types.js';
+import { writeBundle } from '../sandbox/runc.js';
+import { parseSecurityOpts } from '../sandbox/security-opt.js';
+import { remountSnapshot } from '../snapshot/mount.js';
+import { bootId, launchMonitor, processStart, runc } from './monitor.js';
+import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
+import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
+
+const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/docker-init'];
+
+/** HostConfig.PortBindings (+ PublishAllPorts over ExposedPorts) as the network contract's bindings. */
+export function portBindings(record: ContainerRecord): PortBinding[] {
+  const bindings: PortBinding[] = [];
+  const seen = new Set<string>();
+  for (const [key, hosts] of Object.entries(record.hostConfig.PortBindings ?? {})) {
+    const [port = '', proto = 'tcp'] = key.split('/');
+    seen.add(`${port}/${proto}`);
+    for (const host of hosts ?? [{}]) {
+      bindings.push({
+        hostIp: host.HostIp || '0.0.0.0', hostPort: Number(host.HostPort || 0), containerPort: Number(port),
+        protocol: proto === 'udp' ? 'udp' : 'tcp',
+      });
+    }
+  }
+  if (record.hostConfig.PublishAllPorts) {
+    for (const key of Object.keys(record.config.ExposedPorts ?? {})) {
+      const [port = '', proto = 'tcp'] = key.split('/');
+      if (seen.has(`${port}/${proto}`)) continue;
+      bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
+    }
+  }
+  return bindings;
+}
+
+/**
+ * Starts a created or exited container (the caller holds its lock): mounts its filesystem again if needed,
+ * attaches networks and volumes, writes a fresh bundle, launches the monitor (runc create) and runs `runc start`.
+ * On failure everything this start made is undone and the container keeps its previous state.
+ */
+export async function startContainer(
+  root: string, paths: ContainerPaths, record: ContainerRecord, state: ContainerStateRecord,
+): Promise<ContainerStateRecord> {
+  const merged = await remountSnapshot(record.rootfsDir);
+  const plan = await planNetwork(root, record);
+  const mounts = await resolveMounts(root, record, merged);
+  const runtimeId = `builder-${record.id.slice(0, 12)}-${Date.now().toString(36)}`;
+  let attached = false;
+  try {
+    const attachment = await attachNetwork(root, record, plan, portBindings(record));
+    attached = attachment !== undefined;
+    const config = record.config;
+    const hostConfig = record.hostConfig;
+    let args = [record.path, ...record.args];
+    const sandboxMounts = toSandboxMounts(mounts);
+    if (hostConfig.Init) {
+      const init = INIT_BINARIES.find((file) => existsSync(file));
+      if (!init) throw new BuildError('NOT_SUPPORTED', '--init needs tini on this machine (apt-get install tini)');
+      sandboxMounts.push({ type: 'bind', source: init, target: '/sbin/docker-init', readonly: true });
+      args = ['/sbin/docker-init', '--', ...args];
+    }
+    const hostname = config.Hostname || record.id.slice(0, 12);
+    await rm(paths.bundle, { recursive: true, force: true });
+    await mkdir(paths.bundle, { recursive: true });
+    await writeBundle({
+      id: runtimeId, rootfs: merged, args,
+      env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],
+      cwd: config.WorkingDir || '/', user: config.User ?? '',
+      network: plan.kind === 'host' ? 'host' : 'none', netnsPath: attachment?.netnsPath, hostname,
+      mounts: sandboxMounts, readonlyRootfs: hostConfig.ReadonlyRootfs === true, tty: config.Tty === true,
+      memoryBytes: hostConfig.Memory || undefined, pidsLimit: hostConfig.PidsLimit ?? undefined,
+      cpus: hostConfig.NanoCpus ? hostConfig.NanoCpus / 1e9 : undefined,
+      security: parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
+        capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
+      }),
+    }, paths.bundle, undefined, {
+      extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
+      dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
+      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains,
+    });
+    const monitor = await launchMonitor(paths, runtimeId, { tty: config.Tty === true, root, name: record.name });
+    try {
+      await runc(['start', runtimeId]);
+    } catch (err) {
+      await runc(['delete', '--force', runtimeId]).catch(() => undefined);
+      throw err;
+    }
+    const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitor.monitorPid), bootId()]);
+    return {
+      ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid: monitor.monitorPid, monitorStart, bootId: boot,
+      exitCode: 0, error: '', startedAt: new Date().toISOString(), stoppedByUser: false, runtimeId,
+      attachment, mounts, health: config.Healthcheck && config.Healthcheck.Test?.[0] !== 'NONE' && (config.Healthcheck.Test?.length ?? 0) > 0
+        ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
+    };
+  } catch (err) {
+    if (attached) await detachNetwork(root, record.id).catch(() => undefined);
+    throw startError(err);
+  }
+}
+
+/** runc's "executable file not found" becomes docker's message (the CLI maps it to exit code 127, permission denied to 126). */
+function startError(err: unknown): unknown {
+  if (!(err instanceof BuildError)) return err;
+  const notFound = /exec: "?([^":]+)"?: (executable file not found in \$PATH|no such file or directory)/.exec(err.message);
+  if (notFound) return new BuildError('SANDBOX_FAILED', `failed to create task for container: exec: "${notFound[1]}": ${notFound[2]}`);
+  if (/exec: .*permission denied/.test(err.message)) return new BuildError('SANDBOX_FAILED', `failed to create task for container: ${err.message}`);
+  return err;
+}
