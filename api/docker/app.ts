@@ -2,21 +2,26 @@
  * The Docker Engine API as a fastify app (podman's compat API is the model): versioned (`/v1.47/…`) and
  * unversioned paths, docker's headers, `{"message"}` errors, and one file per endpoint group.
  */
-import type { IncomingMessage, RequestListener, Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { API_VERSION, BUILDER_VERSION, MIN_API_VERSION, versionNumber, type DaemonContext } from './daemon-context.js';
 import { DockerApiError, badRequest, toDockerError } from './errors.js';
+import { upgradeBodies } from './raw-stream.js';
 import { buildRoutes } from './build.js';
 import { imageRoutes } from './images.js';
 import { imageTransferRoutes } from './images-transfer.js';
 import { networkRoutes } from './networks.js';
-import { runSideRoutes } from './run-side.js';
+import { archiveRoutes } from './archive.js';
+import { containerStreamRoutes } from './container-streams.js';
+import { containerRoutes } from './containers.js';
+import { execRoutes } from './exec.js';
 import { volumeRoutes } from './volumes.js';
 import { systemRoutes } from './system.js';
 
 const VERSIONED = /^\/v(\d+\.\d+)(\/.*)$/;
 /** The API version each request asked for (from its path), for handlers whose answer depends on it. */
 const requestedVersion = new WeakMap<IncomingMessage, string>();
+
 
 
 export interface DockerAppOptions {
@@ -94,12 +99,49 @@ export function createDockerApp(ctx: DaemonContext, options: DockerAppOptions = 
     void reply.status(404).type('application/json').send({ message: 'page not found' });
   });
 
+  // attach and exec start arrive as `Connection: Upgrade`: Node then detaches its HTTP parser and hands over the
+  // socket, which must stay half-open (the CLI closes its write side when it has no stdin). Route them as usual.
+  // Their small JSON body (exec start's {"Detach":false}) is still on the socket: read it into the request first.
+  app.server.on('upgrade', (req: IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
+    const length = Math.min(Number(req.headers['content-length'] ?? 0) || 0, 1024 * 1024);
+    let buffered = head;
+    const route = (): void => {
+      socket.off('data', collect);
+      socket.pause();
+      const rest = buffered.subarray(length);
+      if (rest.length > 0) socket.unshift(rest);
+      // fastify must not wait for a body the socket no longer delivers: hand it over beside the request.
+      if (length > 0) {
+        const text = buffered.subarray(0, length).toString('utf8');
+        try {
+          upgradeBodies.set(req, JSON.parse(text));
+        } catch {
+          upgradeBodies.set(req, text);
+        }
+      }
+      delete req.headers['content-length'];
+      delete req.headers['content-type'];
+      const res = new ServerResponse(req);
+      res.assignSocket(socket);
+      app.routing(req, res);
+    };
+    const collect = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length >= length) route();
+    };
+    if (buffered.length >= length) route();
+    else socket.on('data', collect);
+  });
+
   systemRoutes(app, ctx);
   imageRoutes(app, ctx);
   imageTransferRoutes(app, ctx);
   buildRoutes(app, ctx);
   networkRoutes(app, ctx);
   volumeRoutes(app, ctx);
-  runSideRoutes(app, ctx);
+  containerRoutes(app, ctx);
+  containerStreamRoutes(app, ctx);
+  execRoutes(app, ctx);
+  archiveRoutes(app, ctx);
   return app;
 }
