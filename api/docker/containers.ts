@@ -116,7 +116,10 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
     try {
       const waited = await svc.wait(found.Id, condition, abort.signal);
       const result = condition === 'removed' && lastExit !== undefined ? { ...waited, StatusCode: lastExit } : waited;
-      ctx.events.publish('container', 'die', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '', exitCode: String(result.StatusCode) });
+      const attributes = { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' };
+      ctx.events.publish('container', 'die', found.Id, { ...attributes, exitCode: String(result.StatusCode) });
+      // A --rm container is removed by its monitor, not through the API: say so once the wait saw it go.
+      if (condition === 'removed') ctx.events.publish('container', 'destroy', found.Id, attributes);
       reply.raw.end(`${JSON.stringify(result)}\n`);
     } catch (err) {
       reply.raw.end(`${JSON.stringify({ StatusCode: -1, Error: { Message: err instanceof Error ? err.message : String(err) } })}\n`);

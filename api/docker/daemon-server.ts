@@ -48,14 +48,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     closing ??= (async () => {
       shutdown.abort();
       for (const running of ctx.running) running.abort();
+      // A ref'd timer bounds every wait, so shutdown ends even when a hijacked socket never reports its close.
+      const bounded = (task: Promise<unknown>, ms: number): Promise<unknown> =>
+        Promise.race([task, new Promise((resolve) => setTimeout(resolve, ms))]);
       await Promise.all(apps.map(async (app) => {
-        await new Promise<void>((resolve) => {
+        await bounded(new Promise<void>((resolve) => {
           app.server.close(() => resolve());
-          // Streams were told to end; anything still open (an idle keep-alive, a silent hijack) is cut.
-          setTimeout(() => app.server.closeAllConnections(), 2000).unref();
           app.server.closeIdleConnections();
-        });
-        await app.close();
+        }), 2000);
+        // Streams were told to end; anything still open (a silent upload, an attach) is cut.
+        app.server.closeAllConnections();
+        await bounded(app.close(), 2000);
       }));
     })();
     return closing;
