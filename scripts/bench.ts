@@ -115,6 +115,7 @@ async function main(): Promise<void> {
     }
     await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
     if (!onlyCases || onlyCases.includes('farm')) await farmReport(scratch.dir, busyboxTar);
+    if (!onlyCases || onlyCases.includes('daemon')) await daemonReport(scratch.dir, busyboxTar);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -182,6 +183,16 @@ async function farmReport(scratchDir: string, busyboxTar: string): Promise<void>
   if (options['no-write']) return;
   const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
   await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'farm', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
+}
+
+/** builder daemon vs dockerd (scripts/bench-lib/daemon-bench.ts), between its own markers. */
+async function daemonReport(scratchDir: string, busyboxTar: string): Promise<void> {
+  const { runDaemonBench } = await import('./bench-lib/daemon-bench.js');
+  const body = await runDaemonBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log });
+  console.log(`\n${body}`);
+  if (options['no-write']) return;
+  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'daemon', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
 }
 
 function describe(err: unknown): string {
