@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { API_VERSION, BUILDER_VERSION, MIN_API_VERSION, type DaemonContext } from './daemon-context.js';
 import { notSupported } from './errors.js';
+import { containerService } from './containers.js';
 import { streamEvents } from './events.js';
 
 const GIT_COMMIT = 'builder';
@@ -28,9 +29,12 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
 
   app.get('/info', async () => {
     const images = await ctx.store.listImages();
+    const containers = await (await containerService(ctx)).list({ all: true }).catch(() => []);
+    const count = (state: string): number => containers.filter((c) => c.State === state).length;
     return {
       ID: `builder-${os.hostname()}`,
-      Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0,
+      Containers: containers.length, ContainersRunning: count('running'), ContainersPaused: count('paused'),
+      ContainersStopped: containers.length - count('running') - count('paused'),
       Images: new Set(images.map((i) => i.manifest.digest)).size,
       Driver: 'overlay', DriverStatus: [['Backing Filesystem', 'overlayfs snapshots']],
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
@@ -47,6 +51,24 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     };
   });
 
+  app.get('/system/df', async () => {
+    const { tagsByManifest } = await import('./image-shapes.js');
+    const images: Record<string, unknown>[] = [];
+    let layersSize = 0;
+    for (const [manifestDigest, tags] of await tagsByManifest(ctx.store)) {
+      const image = await ctx.store.resolve(manifestDigest);
+      if (!image) continue;
+      const { imageSummary } = await import('./image-shapes.js');
+      const summary = imageSummary(image, tags);
+      layersSize += Number(summary.Size);
+      images.push({ ...summary, Containers: 0 });
+    }
+    const containers = await (await containerService(ctx)).list({ all: true }).catch(() => []);
+    const { listVolumes } = await import('../../builder/volume/volume-api.js');
+    const volumes = (await listVolumes(ctx.store.root).catch(() => ({ Volumes: [] }))).Volumes.map((v) => ({ ...v, UsageData: { Size: -1, RefCount: 0 } }));
+    return { LayersSize: layersSize, Images: images, Containers: containers, Volumes: volumes, BuildCache: [] };
+  });
+
   app.get('/events', (request, reply) => streamEvents(ctx, request, reply));
 
   // Docker's "not supported" for the parts of dockerd builder does not have.
@@ -54,7 +76,8 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     ['/swarm', 'swarm mode'], ['/nodes', 'swarm mode'], ['/services', 'swarm mode'], ['/tasks', 'swarm mode'],
     ['/secrets', 'swarm mode'], ['/configs', 'swarm mode'], ['/plugins', 'plugins'], ['/images/search', 'docker search'],
     ['/session', 'BuildKit sessions (use DOCKER_BUILDKIT=0)'], ['/grpc', 'BuildKit (use DOCKER_BUILDKIT=0)'],
-    ['/distribution', 'distribution inspection'], ['/commit', 'commit'], ['/auth', 'login through the daemon (docker login writes the client config)'],
+    ['/distribution', 'distribution inspection'], ['/containers/:id/export', 'docker export'], ['/containers/:id/changes', 'docker diff'],
+    ['/containers/:id/update', 'docker update'], ['/commit', 'commit'], ['/auth', 'login through the daemon (docker login writes the client config)'],
   ] as const) {
     app.all(prefix, async () => { throw notSupported(what); });
     app.all(`${prefix}/*`, async () => { throw notSupported(what); });
