@@ -3,6 +3,7 @@
  * build prints, and dockerode (a Docker SDK) as an independent client.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -77,5 +78,24 @@ describe('builder daemon with builder\'s CLI and dockerode', function () {
     const removed = await docker.getImage('sdk/copy:v1').remove();
     assert.deepEqual(removed, [{ Untagged: 'sdk/copy:v1' }]);
     await assert.rejects(docker.getImage('sdk/copy:v1').inspect(), (err: { statusCode?: number }) => err.statusCode === 404);
+  });
+
+  it('dockerode creates, starts, waits for and reads the logs of a container', async function () {
+    if (!existsSync('/usr/bin/conmon')) {
+      console.log('    skipped: conmon is not installed');
+      return this.skip();
+    }
+    const docker = new Docker({ socketPath: daemon.socket });
+    const container = await docker.createContainer({ Image: 'busybox', Cmd: ['sh', '-c', 'echo sdk-out; echo sdk-err >&2; exit 6'], name: 'sdk-run' });
+    await container.start();
+    assert.equal((await container.wait()).StatusCode, 6);
+    const logs = await container.logs({ stdout: true, stderr: true, follow: false });
+    // Multiplexed frames: [stream, 0, 0, 0, size] + payload.
+    const frames: string[] = [];
+    for (let at = 0; at + 8 <= logs.length; at += 8 + logs.readUInt32BE(at + 4)) frames.push(`${logs[at]}:${logs.subarray(at + 8, at + 8 + logs.readUInt32BE(at + 4)).toString()}`);
+    assert.deepEqual(frames, ['1:sdk-out\n', '2:sdk-err\n']);
+    assert.equal((await container.inspect()).State.ExitCode, 6);
+    await container.remove();
+    await assert.rejects(container.inspect(), (err: { statusCode?: number }) => err.statusCode === 404);
   });
 });
