@@ -67,7 +67,8 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     const raw = hijack(request, reply, !tty);
     const abort = new AbortController();
     raw.socket.on('close', () => abort.abort());
-    raw.socket.on('data', () => undefined); // stdin is read and dropped (see above)
+    // stdin is read and dropped (see above); reading also sees the client's FIN, so the socket can close.
+    raw.socket.on('data', () => undefined).resume();
     ctx.shutdown.addEventListener('abort', () => abort.abort(), { once: true });
     if (!queryBool(query, 'stream') && !withLogs) return raw.end();
     let fd: number | undefined;

@@ -49,8 +49,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       shutdown.abort();
       for (const running of ctx.running) running.abort();
       // A ref'd timer bounds every wait, so shutdown ends even when a hijacked socket never reports its close.
-      const bounded = (task: Promise<unknown>, ms: number): Promise<unknown> =>
-        Promise.race([task, new Promise((resolve) => setTimeout(resolve, ms))]);
+      const bounded = async (task: Promise<unknown>, ms: number): Promise<void> => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([task, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]);
+        clearTimeout(timer);
+      };
       await Promise.all(apps.map(async (app) => {
         await bounded(new Promise<void>((resolve) => {
           app.server.close(() => resolve());

@@ -36,7 +36,7 @@ export function execRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     const raw = hijack(request, reply, !tty);
     const stdin = new PassThrough();
     if (inspect.OpenStdin) raw.socket.pipe(stdin);
-    else raw.socket.on('data', () => undefined);
+    else raw.socket.on('data', () => undefined).resume(); // the upgrade left it paused: read to see the FIN
     raw.socket.on('end', () => stdin.end());
     try {
       await svc.execStart(execId(request), { stdin: inspect.OpenStdin ? stdin : undefined, stdout: raw.stdout, stderr: raw.stderr });
