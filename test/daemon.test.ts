@@ -128,6 +128,37 @@ describe('builder daemon with the docker CLI', function () {
     });
   });
 
+  describe('with a registry that needs a password', () => {
+    let registry: RegistryServer;
+    before(async function () {
+      if (!existsSync('/usr/bin/docker-registry') || !existsSync('/usr/bin/htpasswd')) {
+        console.log('    skipped: docker-registry or htpasswd is not installed');
+        return this.skip();
+      }
+      registry = await startRegistry({ htpasswd: { user: 'alice', password: 'wonderland' } });
+    });
+    after(async () => registry?.stop());
+
+    it('docker login checks through the daemon; push and pull send X-Registry-Auth', async () => {
+      const bad = await daemon.docker(['login', '-u', 'alice', '--password-stdin', registry.host], { input: 'wrong\n' });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /401 Unauthorized/);
+      const name = `${registry.host}/private/app:1`;
+      assert.equal((await daemon.docker(['tag', 'busybox', name])).code, 0);
+      const anonymous = await daemon.docker(['push', name]);
+      assert.notEqual(anonymous.code, 0, 'no credentials yet: the push is refused');
+      const good = await daemon.docker(['login', '-u', 'alice', '--password-stdin', registry.host], { input: 'wonderland\n' });
+      assert.equal(good.code, 0, good.stderr);
+      assert.match(good.stdout, /Login Succeeded/);
+      const pushed = await daemon.docker(['push', name]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.equal((await daemon.docker(['rmi', name])).code, 0);
+      const pulled = await daemon.docker(['pull', name]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal((await daemon.docker(['logout', registry.host])).code, 0);
+    });
+  });
+
   it('streams image events with since/until and filters', async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     assert.equal((await daemon.docker(['tag', 'app:1', 'evt:1'])).code, 0);

@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { API_VERSION, BUILDER_VERSION, MIN_API_VERSION, type DaemonContext } from './daemon-context.js';
-import { notSupported } from './errors.js';
+import { BuildError } from '../../builder/errors.js';
+import { objectBody, optString } from './body.js';
+import { DockerApiError, badRequest, notSupported } from './errors.js';
 import { containerService } from './containers.js';
 import { streamEvents } from './events.js';
 
@@ -69,6 +71,23 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     return { LayersSize: layersSize, Images: images, Containers: containers, Volumes: volumes, BuildCache: [] };
   });
 
+  // `docker login`: the daemon proves the credentials; the CLI keeps them in its own config.
+  app.post('/auth', async (request) => {
+    const body = objectBody(request.body, 'auth request');
+    const username = optString(body, 'username') ?? '';
+    const password = optString(body, 'password') ?? optString(body, 'identitytoken') ?? '';
+    const server = optString(body, 'serveraddress') ?? '';
+    if (!username || !password) throw badRequest('username and password are required');
+    const [{ checkCredentials }, { loadConfig }] = await Promise.all([import('../../builder/registry/login.js'), import('../../builder/config.js')]);
+    try {
+      await checkCredentials(server, { username, password }, await loadConfig());
+    } catch (err) {
+      if (err instanceof BuildError && err.code === 'REGISTRY_AUTH') throw new DockerApiError(401, `login attempt to ${server || 'docker.io'} failed with status: 401 Unauthorized`);
+      throw err;
+    }
+    return { Status: 'Login Succeeded', IdentityToken: '' };
+  });
+
   app.get('/events', (request, reply) => streamEvents(ctx, request, reply));
 
   // Docker's "not supported" for the parts of dockerd builder does not have.
@@ -77,7 +96,7 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     ['/secrets', 'swarm mode'], ['/configs', 'swarm mode'], ['/plugins', 'plugins'], ['/images/search', 'docker search'],
     ['/session', 'BuildKit sessions (use DOCKER_BUILDKIT=0)'], ['/grpc', 'BuildKit (use DOCKER_BUILDKIT=0)'],
     ['/distribution', 'distribution inspection'], ['/containers/:id/export', 'docker export'], ['/containers/:id/changes', 'docker diff'],
-    ['/containers/:id/update', 'docker update'], ['/commit', 'commit'], ['/auth', 'login through the daemon (docker login writes the client config)'],
+    ['/containers/:id/update', 'docker update'], ['/commit', 'commit'],
   ] as const) {
     app.all(prefix, async () => { throw notSupported(what); });
     app.all(`${prefix}/*`, async () => { throw notSupported(what); });
