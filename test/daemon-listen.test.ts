@@ -69,6 +69,43 @@ describe('builder daemon listeners', function () {
     }
   });
 
+  it('demands TLS client certificates with --tlsverify', async function () {
+    if (!existsSync('/usr/bin/openssl')) {
+      console.log('    skipped: openssl is not installed');
+      return this.skip();
+    }
+    const certs = path.join(dir, 'certs');
+    await mkdir(certs, { recursive: true });
+    const ssl = async (args: string[]): Promise<void> => {
+      const result = await runCommand('openssl', args, { cwd: certs });
+      assert.equal(result.code, 0, result.stderr);
+    };
+    await ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', 'ca-key.pem', '-out', 'ca.pem']);
+    await writeFile(path.join(certs, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    await writeFile(path.join(certs, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+    for (const who of ['server', 'client']) {
+      await ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who}`, '-keyout', `${who}-key.pem`, '-out', `${who}.csr`]);
+      await ssl(['x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '1', '-extfile', `${who}.ext`, '-out', `${who}.pem`]);
+    }
+    const port = await freePort();
+    const child = spawn(process.execPath, [cliMain, '--root', path.join(dir, 'root'), 'daemon', '-H', `tcp://127.0.0.1:${port}`, '--tlsverify',
+      '--tlscacert', path.join(certs, 'ca.pem'), '--tlscert', path.join(certs, 'server.pem'), '--tlskey', path.join(certs, 'server-key.pem'), '--log-level', 'warn'], { stdio: 'ignore' });
+    try {
+      const env = { DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_CONFIG: path.join(dir, 'tls-config') };
+      const tls = ['--tlsverify', '--tlscacert', path.join(certs, 'ca.pem'), '--tlscert', path.join(certs, 'client.pem'), '--tlskey', path.join(certs, 'client-key.pem')];
+      let ok = await runCommand(DOCKER_CLI, [...tls, 'version', '--format', '{{.Server.Version}}'], { env });
+      for (let i = 0; i < 50 && ok.code !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ok = await runCommand(DOCKER_CLI, [...tls, 'version', '--format', '{{.Server.Version}}'], { env });
+      }
+      assert.equal(ok.stdout.trim(), '0.1.0', ok.stderr);
+      const noClientCert = await runCommand(DOCKER_CLI, ['--tlsverify', '--tlscacert', path.join(certs, 'ca.pem'), 'version'], { env });
+      assert.notEqual(noClientCert.code, 0, 'a client without a certificate is refused');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('requires the bearer token on a token TCP listener', async () => {
     const port = await freePort();
     const tokenFile = path.join(dir, 'token');
