@@ -59,6 +59,21 @@ describe('builder daemon with the docker CLI', function () {
     assert.equal(again.stdout.trim(), id, 'a no-op rebuild gives the same image id');
   });
 
+  it('passes build args, labels and target through', async () => {
+    await writeFile(path.join(ctxDir, 'Dockerfile.params'), 'FROM busybox AS base\nARG WHO=nobody\nRUN echo "hello $WHO" > /who\nFROM base AS final\nRUN false\n');
+    const built = await daemon.docker(['build', '-f', path.join(ctxDir, 'Dockerfile.params'), '--target', 'base', '--build-arg', 'WHO=daemon', '--label', 'team=builders', '-t', 'params:1', ctxDir]);
+    assert.equal(built.code, 0, built.stderr);
+    const labels = await daemon.docker(['inspect', '-f', '{{.Config.Labels.team}}', 'params:1']);
+    assert.equal(labels.stdout.trim(), 'builders');
+    if (existsSync('/usr/bin/conmon')) {
+      const ran = await daemon.docker(['run', '--rm', 'params:1', 'cat', '/who']);
+      assert.equal(ran.stdout, 'hello daemon\n', ran.stderr);
+    }
+    const platform = await daemon.docker(['build', '--platform', 'linux/s390x', '-f', path.join(ctxDir, 'Dockerfile.params'), ctxDir]);
+    assert.notEqual(platform.code, 0);
+    assert.match(platform.stderr, /Error response from daemon: platform "linux\/s390x" is not supported/);
+  });
+
   it('fails a build with the RUN exit code and the Dockerfile line', async () => {
     const failed = await daemon.docker(['build', '-f', path.join(ctxDir, 'Dockerfile.bad'), ctxDir]);
     assert.equal(failed.code, 3, failed.stdout + failed.stderr);
