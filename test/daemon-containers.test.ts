@@ -125,4 +125,14 @@ describe('builder daemon runs containers for the docker CLI', function () {
     const actions = events.stdout.trim().split('\n');
     for (const action of ['create', 'start', 'die', 'destroy']) assert.ok(actions.includes(action), events.stdout);
   });
+
+  it('publishes die for a detached container that exits on its own', async () => {
+    const until = Math.floor(Date.now() / 1000) + 6;
+    const watching = daemon.docker(['events', '--until', String(until), '--filter', 'event=die', '--format', '{{.Actor.Attributes.name}}']);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await daemon.docker(['run', '-d', '--name', 'short-lived', 'busybox', 'sh', '-c', 'sleep 1'])).code, 0);
+    const events = await watching;
+    assert.ok(events.stdout.split('\n').includes('short-lived'), events.stdout + events.stderr);
+    await daemon.docker(['rm', '-f', 'short-lived']);
+  });
 });

@@ -8,6 +8,7 @@ import { BuildError } from '../../builder/errors.js';
 import { Store } from '../../builder/store/store.js';
 import { createDockerApp } from './app.js';
 import { makeDaemonContext, type DaemonContext } from './daemon-context.js';
+import { watchExits } from './exit-watcher.js';
 import { bearerCheck, isLoopback, listenOn, parseHost, tlsServerFactory, type ListenAddress, type TlsFiles } from './listen.js';
 
 export interface DaemonOptions {
@@ -41,6 +42,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const store = await Store.open(options.root);
   const shutdown = new AbortController();
   const ctx = makeDaemonContext(store, { maxBodyBytes: options.maxBodyBytes, shutdown: shutdown.signal });
+  watchExits(ctx);
   const apps: FastifyInstance[] = [];
   const logger = { level: options.logLevel ?? 'info', stream: process.stderr };
   let closing: Promise<void> | undefined;

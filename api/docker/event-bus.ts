@@ -24,6 +24,8 @@ const KEEP = 1024;
 export class EventBus {
   private readonly emitter = new EventEmitter();
   private readonly recent: DockerEvent[] = [];
+  private streams = 0;
+  private readonly listenerCallbacks: ((count: number) => void)[] = [];
 
   constructor() {
     // One listener per `docker events` client; many may be attached.
@@ -56,8 +58,22 @@ export class EventBus {
     return this.recent.filter((event) => event.timeNano >= sinceNs);
   }
 
-  subscribe(listener: (event: DockerEvent) => void): () => void {
+  /** For streams (`GET /events`): counted, so work done only for listeners can stop when the last one leaves. */
+  subscribe(listener: (event: DockerEvent) => void, options: { stream?: boolean } = {}): () => void {
     this.emitter.on('event', listener);
-    return () => this.emitter.off('event', listener);
+    if (options.stream) this.changeListeners(+1);
+    return () => {
+      this.emitter.off('event', listener);
+      if (options.stream) this.changeListeners(-1);
+    };
+  }
+
+  onListeners(callback: (count: number) => void): void {
+    this.listenerCallbacks.push(callback);
+  }
+
+  private changeListeners(delta: number): void {
+    this.streams += delta;
+    for (const callback of this.listenerCallbacks) callback(this.streams);
   }
 }

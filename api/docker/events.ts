@@ -54,7 +54,7 @@ export async function streamEvents(ctx: DaemonContext, request: FastifyRequest, 
   if (sinceNs !== undefined) for (const event of ctx.events.since(sinceNs)) send(event);
   const remaining = untilNs === undefined ? undefined : untilNs / 1e6 - Date.now();
   if (remaining !== undefined && remaining <= 0) return void out.end();
-  const unsubscribe = ctx.events.subscribe(send);
+  const unsubscribe = ctx.events.subscribe(send, { stream: true });
   await new Promise<void>((resolve) => {
     const timer = remaining === undefined ? undefined : setTimeout(resolve, remaining);
     out.on('close', () => resolve());
