@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { BuildError, BuildErrors } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { SerializedBuildError } from '../../api/docker/build.js';
-import { resolveBuildContext } from './build-contexts.js';
+import { resolveContext } from '../context/context-dir.js';
 import type { BuildFlags } from './build.js';
 import { daemonRequest, unreachable, type DaemonTarget } from './daemon-client.js';
 import { registerSource } from './excerpt.js';
@@ -28,7 +28,10 @@ function toBuildError(e: SerializedBuildError): BuildError {
 }
 
 export async function daemonBuildCommand(target: DaemonTarget, contextArg: string, flags: BuildFlags): Promise<number> {
-  const { contextDir, dockerfilePath, dockerfileName } = await resolveBuildContext(contextArg, flags.file);
+  // A plain directory needs only context-dir.ts; stdin contexts need the archive readers (imported then).
+  const { contextDir, dockerfilePath, dockerfileName } = contextArg === '-' || flags.file === '-'
+    ? await (await import('./build-contexts.js')).resolveBuildContext(contextArg, flags.file)
+    : await resolveContext(contextArg, flags.file);
   const relative = path.relative(contextDir, dockerfilePath);
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
     throw new BuildError('INVALID_ARGUMENT', `through the daemon the Dockerfile must be inside the context (${dockerfilePath}); use --no-daemon`);
