@@ -17,9 +17,18 @@ import { registerSource } from './excerpt.js';
 import { parseBuildArgs, parseSize } from './options.js';
 import { plainProgress } from './progress.js';
 
-/** Flags the daemon's `/build` has no parameter for: with these the build stays in this process. */
-export function needsEmbedded(flags: BuildFlags): boolean {
-  return Boolean(flags.secret?.length || flags.output?.length || flags.buildContext?.length || flags.cacheFilter?.length || flags.pidsLimit || flags.push);
+/**
+ * Builds the daemon's `/build` cannot take as they are, which stay in this process: flags it has no parameter for,
+ * and a Dockerfile outside the context (`-f -`, `-f /elsewhere/Dockerfile`), which the tar would not carry.
+ */
+export function needsEmbedded(flags: BuildFlags, contextArg: string): boolean {
+  if (flags.secret?.length || flags.output?.length || flags.buildContext?.length || flags.cacheFilter?.length || flags.pidsLimit || flags.push) return true;
+  if (flags.file === '-') return true;
+  if (flags.file && contextArg !== '-') {
+    const relative = path.relative(path.resolve(contextArg), path.resolve(flags.file));
+    if (relative.startsWith('..') || path.isAbsolute(relative)) return true;
+  }
+  return false;
 }
 
 function toBuildError(e: SerializedBuildError): BuildError {

@@ -57,7 +57,7 @@ program.command('build')
     const daemon = findDaemon({ noDaemon: opts.daemon === false, rootGiven: program.opts().root !== undefined });
     if (daemon) {
       const { daemonBuildCommand, needsEmbedded } = await import('./daemon-build.js');
-      if (!needsEmbedded(opts)) {
+      if (!needsEmbedded(opts, context)) {
         exitCode = await daemonBuildCommand(daemon, context, opts);
         return;
       }
