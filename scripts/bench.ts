@@ -115,8 +115,11 @@ async function main(): Promise<void> {
       reports.push({ section, rows });
     }
     await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
-    if (!onlyCases || onlyCases.includes('farm')) await farmReport(scratch.dir, busyboxTar);
-    if (!onlyCases || onlyCases.includes('network')) await networkReport(scratch.dir);
+    const wants = (name: string): boolean => !onlyCases || onlyCases.includes(name);
+    const scratchDir = scratch.dir;
+    if (wants('farm')) await sectionReport('farm', () => runFarmBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
+    if (wants('network')) await sectionReport('network', () => runNetworkBench({ scratchDir, log }));
+    if (wants('daemon')) await sectionReport('daemon', async () => (await import('./bench-lib/daemon-bench.js')).runDaemonBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -177,22 +180,16 @@ async function report(
   }
 }
 
-/** The build farm section (scripts/bench-lib/farm-bench.ts): its own table, between its own markers. */
-async function farmReport(scratchDir: string, busyboxTar: string): Promise<void> {
-  const body = await runFarmBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log });
+/**
+ * A section with its own table (farm, network, daemon, …; each in scripts/bench-lib/), printed and written into
+ * BENCHMARKS.md between its own markers.
+ */
+async function sectionReport(name: string, produce: () => Promise<string>): Promise<void> {
+  const body = await produce();
   console.log(`\n${body}`);
   if (options['no-write']) return;
   const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
-  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'farm', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
-}
-
-/** The networking section (scripts/bench-lib/network-bench.ts): its own table, between its own markers. */
-async function networkReport(scratchDir: string): Promise<void> {
-  const body = await runNetworkBench({ scratchDir, log });
-  console.log(`\n${body}`);
-  if (options['no-write']) return;
-  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
-  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'network', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), name, `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
 }
 
 function describe(err: unknown): string {

@@ -4,6 +4,7 @@ import { handleError } from './handle-error.js';
 import { registerRegistryCommands } from './commands-registry.js';
 import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
+import { registerDaemonCommand } from './daemon.js';
 import { registerContainerCommands } from './commands-containers.js';
 import { addCreateFlags } from './container-flags.js';
 import { registerNetworkCommands } from './commands-network.js';
@@ -44,6 +45,7 @@ program.command('build')
   .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable', collect, [])
   .option('--pull', 'always look for newer versions of the base images')
   .option('--push', 'push every -t tag to its registry after the build')
+  .option('--no-daemon', 'build in this process even when a builder daemon answers (BUILDER_HOST or /run/builder/docker.sock)')
   .option('--remote <url>', 'build on a build farm (builder serve) instead of locally')
   .option('--token <token>', 'API token for --remote (default $BUILDER_TOKEN)')
   .option('--label <k=v>', 'set a label on the image; repeatable', collect, [])
@@ -55,6 +57,15 @@ program.command('build')
     if (opts.remote) {
       exitCode = await (await import('./remote-build.js')).remoteBuildCommand(context, opts, program.opts());
       return;
+    }
+    const { findDaemon } = await import('./daemon-client.js');
+    const daemon = findDaemon({ noDaemon: opts.daemon === false, rootGiven: program.opts().root !== undefined });
+    if (daemon) {
+      const { daemonBuildCommand, needsEmbedded } = await import('./daemon-build.js');
+      if (!needsEmbedded(opts, context)) {
+        exitCode = await daemonBuildCommand(daemon, context, opts);
+        return;
+      }
     }
     const { buildCommand } = await import('./build.js');
     exitCode = await buildCommand(context, opts, program.opts());
@@ -93,6 +104,8 @@ registerGcCommands(program);
 registerRegistryCommands(program);
 
 registerFarmCommands(program);
+
+registerDaemonCommand(program);
 
 registerContainerCommands(program, (code) => { exitCode = code; });
 registerNetworkCommands(program);

@@ -77,6 +77,17 @@ class ByteSource {
     }
   }
 
+  /**
+   * Skips an entry's padding; a stream that ends exactly where the padding should start is accepted as the end of
+   * the archive, as Go's archive/tar does (the docker CLI sends `docker build -f -` contexts without the padding
+   * and trailer of their last entry).
+   */
+  async skipPadding(size: number): Promise<void> {
+    if (size === 0) return;
+    while (this.buffered === 0) if (!(await this.fill())) return;
+    await this.skip(size);
+  }
+
   /** Reads (and hashes) whatever follows the end-of-archive marker. */
   async drain(): Promise<void> {
     this.chunks = [];
@@ -160,11 +171,14 @@ export function readTar(input: Readable): { entries: AsyncGenerator<TarEntry>; d
             left -= chunk.length;
             yield chunk;
           }
-          await source.skip(paddingFor(bodySize));
+          await source.skipPadding(paddingFor(bodySize));
         },
       };
       // The consumer skipped the body (or stopped half-way is its own bug): move past it.
-      if (!consumed) await source.skip(bodySize + paddingFor(bodySize));
+      if (!consumed) {
+        await source.skip(bodySize);
+        await source.skipPadding(paddingFor(bodySize));
+      }
     }
     await source.drain();
     finalDigest = 'sha256:' + source.hash.digest('hex');

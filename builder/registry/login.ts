@@ -14,13 +14,18 @@ export function loginServer(server: string | undefined): string {
 
 /** Checks `credentials` with `GET /v2/` (and the token flow when the registry asks for one), then stores them. */
 export async function login(server: string, credentials: Credentials, config: BuilderConfig, signal?: AbortSignal): Promise<void> {
+  await checkCredentials(server, credentials, config, signal);
+  await saveCredentials(loginServer(server), credentials);
+}
+
+/** Proves `credentials` against the registry without storing them (the daemon's POST /auth). */
+export async function checkCredentials(server: string, credentials: Credentials, config: BuilderConfig, signal?: AbortSignal): Promise<void> {
   const registry = loginServer(server);
   const endpoint = registryEndpoint(registry, config);
   const auth = new Authorizer(async () => credentials);
   await send({ authority: endpoint.authority, auth, scopes: [], signal }, { method: 'GET', url: `${endpoint.baseUrl}/v2/`, what: `logging in to ${registry}` }, async (response) => {
     await response.body?.cancel();
   });
-  await saveCredentials(registry, credentials);
 }
 
 /** Removes stored credentials; false when there were none. */

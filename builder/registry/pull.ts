@@ -10,7 +10,7 @@ import { familiarName, fullName, parseReference, type Reference } from '../image
 import type { Descriptor, Image, ImageConfig } from '../image/types.js';
 import { loadImage } from '../store/image-lookup.js';
 import type { Store } from '../store/store.js';
-import { Authorizer } from './auth.js';
+import { Authorizer, type CredentialSource } from './auth.js';
 import { BlobSources } from './blob-sources.js';
 import { downloadBlob } from './blob-download.js';
 import { RegistryClient } from './client.js';
@@ -28,6 +28,8 @@ export interface PullOptions {
   /** Per-layer progress (docker pull's lines); the CLI renders it. */
   onTransfer?: TransferSink;
   signal?: AbortSignal;
+  /** Where credentials come from (default: docker's config file); the daemon passes X-Registry-Auth. */
+  credentials?: CredentialSource;
 }
 
 const LAYER_CONCURRENCY = 4;
@@ -37,7 +39,7 @@ export async function pullImage(store: Store, ref: string, options: PullOptions 
   const reference = parseReference(ref);
   const config = options.config ?? (await loadConfig());
   const platform = parsePlatform(options.platform ?? DEFAULT_PLATFORM);
-  const auth = new Authorizer();
+  const auth = new Authorizer(options.credentials);
   const endpoints = pullEndpoints(reference.registry, config);
   for (const [i, endpoint] of endpoints.entries()) {
     try {

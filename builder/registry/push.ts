@@ -8,7 +8,7 @@ import { BuildError } from '../errors.js';
 import { fullName, parseReference } from '../image/reference.js';
 import type { Descriptor } from '../image/types.js';
 import type { Store } from '../store/store.js';
-import { Authorizer } from './auth.js';
+import { Authorizer, type CredentialSource } from './auth.js';
 import { BlobSources } from './blob-sources.js';
 import { fetchBlob } from './blob-fetch.js';
 import { DEFAULT_CHUNK_SIZE, uploadBlob, type UploadOutcome } from './blob-upload.js';
@@ -26,6 +26,8 @@ export interface PushOptions {
   signal?: AbortSignal;
   /** Blobs larger than this are uploaded in chunks of this size (default 64 MiB). */
   chunkSize?: number;
+  /** Where credentials come from (default: docker's config file); the daemon passes X-Registry-Auth. */
+  credentials?: CredentialSource;
 }
 
 /** What a push did, blob by blob; for progress and tests. */
@@ -44,7 +46,7 @@ export async function pushImage(store: Store, source: string, destination: strin
   const target = parseReference(destination);
   const config = options.config ?? (await loadConfig());
   const endpoint = registryEndpoint(target.registry, config);
-  const client = new RegistryClient(endpoint, target.repository, new Authorizer(), 'pull,push', options.signal);
+  const client = new RegistryClient(endpoint, target.repository, new Authorizer(options.credentials), 'pull,push', options.signal);
   const name = fullName(target);
   const sources = new BlobSources(store.root);
 

@@ -1,0 +1,99 @@
+/**
+ * `GET /containers/{id}/logs` (multiplexed frames unless the container has a TTY; follow, tail, since, until,
+ * timestamps) and `POST /containers/{id}/attach`, the hijacked stream `docker run` and `docker start -a` read.
+ * Attach follows the container's log from the moment of attaching (conmon owns the process's stdio); stdin is not
+ * forwarded, since the monitor keeps no stdin pipe open.
+ */
+import { closeSync, openSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { readLogs } from '../../builder/containers/logs.js';
+import type { LogEntry } from '../../builder/containers/docker-types.js';
+import type { DaemonContext } from './daemon-context.js';
+import { badRequest } from './errors.js';
+import { containerService, idParam } from './containers.js';
+import { parseTimestamp } from './events.js';
+import { queryBool, queryString, type Query } from './images-query.js';
+import { frame, hijack } from './raw-stream.js';
+
+function entryBytes(entry: LogEntry, timestamps: boolean): Buffer {
+  return Buffer.from(timestamps ? `${entry.time} ${entry.line}` : entry.line);
+}
+
+export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext): void {
+  app.get('/containers/:id/logs', async (request, reply) => {
+    const query = request.query as Query;
+    const svc = await containerService(ctx);
+    const found = await svc.inspect(idParam(request));
+    const stdout = queryBool(query, 'stdout');
+    const stderr = queryBool(query, 'stderr');
+    if (!stdout && !stderr) throw badRequest('you must choose at least one stream');
+    const tailText = queryString(query, 'tail');
+    if (tailText !== undefined && tailText !== 'all' && tailText !== '' && !/^\d+$/.test(tailText)) throw badRequest(`invalid tail: "${tailText}"`);
+    const since = parseTimestamp(queryString(query, 'since'), 'since');
+    const until = parseTimestamp(queryString(query, 'until'), 'until');
+    const timestamps = queryBool(query, 'timestamps');
+    const tty = found.Config.Tty === true;
+    const abort = new AbortController();
+    reply.hijack();
+    reply.raw.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    reply.raw.flushHeaders();
+    reply.raw.on('close', () => abort.abort());
+    ctx.shutdown.addEventListener('abort', () => abort.abort(), { once: true });
+    try {
+      for await (const entry of svc.logs(found.Id, {
+        follow: queryBool(query, 'follow'), stdout, stderr, timestamps,
+        since: since === undefined ? undefined : since / 1e9, until: until === undefined ? undefined : until / 1e9,
+        tail: tailText === undefined || tailText === '' || tailText === 'all' ? 'all' : Number(tailText), signal: abort.signal,
+      })) {
+        if (abort.signal.aborted) break;
+        const bytes = entryBytes(entry, timestamps);
+        reply.raw.write(tty ? bytes : frame(entry.stream === 'stdout' ? 1 : 2, bytes));
+      }
+    } finally {
+      if (!reply.raw.writableEnded) reply.raw.end();
+    }
+  });
+
+  app.post('/containers/:id/attach', async (request, reply) => {
+    const query = request.query as Query;
+    const svc = await containerService(ctx);
+    const found = await svc.inspect(idParam(request));
+    const wantStdout = queryBool(query, 'stdout');
+    const wantStderr = queryBool(query, 'stderr');
+    const withLogs = queryBool(query, 'logs');
+    const tty = found.Config.Tty === true;
+    // Lines written from here on belong to this attach (a second of slack for a start racing the attach).
+    const since = withLogs ? 0 : Date.now() / 1000 - 1;
+    const raw = hijack(request, reply, !tty);
+    const abort = new AbortController();
+    raw.socket.on('close', () => abort.abort());
+    // stdin is read and dropped (see above); reading also sees the client's FIN, so the socket can close.
+    raw.socket.on('data', () => undefined).resume();
+    ctx.shutdown.addEventListener('abort', () => abort.abort(), { once: true });
+    if (!queryBool(query, 'stream') && !withLogs) return raw.end();
+    let fd: number | undefined;
+    try {
+      // Wait for the start that `docker run` sends after attaching.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const state = (await svc.inspect(found.Id).catch(() => undefined))?.State;
+        if (abort.signal.aborted || !state || state.Status !== 'created' || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Hold the log open: a --rm container's log is deleted with it right after it exits, and its last lines
+      // must still reach us. /proc/self/fd/N keeps naming the file after the unlink.
+      fd = openSync(found.LogPath, 'r');
+      const running = async (): Promise<boolean> => (await svc.inspect(found.Id).catch(() => undefined))?.State.Running === true;
+      for await (const entry of readLogs(`/proc/self/fd/${fd}`, { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal }, running)) {
+        if (abort.signal.aborted) break;
+        (entry.stream === 'stdout' ? raw.stdout : raw.stderr).write(Buffer.from(entry.line));
+      }
+    } catch (err) {
+      request.log.debug({ err }, 'attach ended');
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+      await new Promise((resolve) => setImmediate(resolve));
+      raw.end();
+    }
+  });
+}

@@ -1,0 +1,56 @@
+/** Exec: create, start (hijacked like attach; multiplexed without a TTY), inspect, resize. */
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ExecCreateBody } from '../../builder/containers/docker-types.js';
+import type { DaemonContext } from './daemon-context.js';
+import { objectBody, optBool } from './body.js';
+import { badRequest } from './errors.js';
+import { containerService, idParam } from './containers.js';
+import { hijack, upgradeBodies } from './raw-stream.js';
+
+const execId = (request: FastifyRequest): string => (request.params as { id: string }).id;
+
+export function execRoutes(app: FastifyInstance, ctx: DaemonContext): void {
+  app.post('/containers/:id/exec', async (request, reply) => {
+    const body = objectBody(request.body, 'exec create request');
+    const cmd = body.Cmd;
+    if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((c) => typeof c === 'string')) throw badRequest('No exec command specified (Cmd must be a non-empty list of strings)');
+    for (const key of ['AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'Privileged']) optBool(body, key);
+    const svc = await containerService(ctx);
+    const created = await svc.execCreate(idParam(request), body as unknown as ExecCreateBody);
+    const found = await svc.inspect(idParam(request));
+    ctx.events.publish('container', `exec_create: ${cmd.join(' ')}`, found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '', execID: created.Id });
+    return reply.status(201).send(created);
+  });
+
+  app.post('/exec/:id/start', async (request, reply) => {
+    const body = objectBody(request.body ?? upgradeBodies.get(request.raw), 'exec start request');
+    const detach = optBool(body, 'Detach') === true;
+    const svc = await containerService(ctx);
+    const inspect = await svc.execInspect(execId(request));
+    const tty = inspect.ProcessConfig?.tty === true;
+    if (detach) {
+      void svc.execStart(execId(request), {}).catch((err: unknown) => request.log.warn({ err }, 'detached exec failed'));
+      return reply.status(200).send();
+    }
+    const raw = hijack(request, reply, !tty);
+    const stdin = new PassThrough();
+    if (inspect.OpenStdin) raw.socket.pipe(stdin);
+    else raw.socket.on('data', () => undefined).resume(); // the upgrade left it paused: read to see the FIN
+    raw.socket.on('end', () => stdin.end());
+    try {
+      await svc.execStart(execId(request), { stdin: inspect.OpenStdin ? stdin : undefined, stdout: raw.stdout, stderr: raw.stderr });
+    } catch (err) {
+      raw.stderr.write(Buffer.from(`${err instanceof Error ? err.message : String(err)}\n`));
+    } finally {
+      await new Promise((resolve) => setImmediate(resolve));
+      raw.end();
+    }
+  });
+
+  app.get('/exec/:id/json', async (request) => (await containerService(ctx)).execInspect(execId(request)));
+  app.post('/exec/:id/resize', async (request, reply) => {
+    await (await containerService(ctx)).execInspect(execId(request));
+    return reply.status(200).send();
+  });
+}

@@ -1,0 +1,40 @@
+/** Query-string helpers shared by the endpoint groups, and image lookup with docker's 404. */
+import { BuildError } from '../../builder/errors.js';
+import type { Image } from '../../builder/image/types.js';
+import type { DaemonContext } from './daemon-context.js';
+import { badRequest, notFound } from './errors.js';
+
+export type Query = Record<string, string | string[] | undefined>;
+
+/** docker's booleans in query strings: `1`, `true`, `True`. */
+export function queryBool(query: Query, name: string): boolean {
+  const value = query[name];
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  if (last === undefined || last === '') return false;
+  if (/^(1|true)$/i.test(last)) return true;
+  if (/^(0|false)$/i.test(last)) return false;
+  throw badRequest(`invalid boolean for ${name}: "${last}"`);
+}
+
+export function queryString(query: Query, name: string): string | undefined {
+  const value = query[name];
+  return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+/** `NAME/suffix` of a wildcard route → NAME, or undefined when it does not end in suffix. */
+export function nameBefore(path: string, suffix: string): string | undefined {
+  return path.endsWith(`/${suffix}`) ? path.slice(0, -suffix.length - 1) : undefined;
+}
+
+export async function resolveImage(ctx: DaemonContext, name: string): Promise<Image> {
+  let image: Image | undefined;
+  try {
+    image = await ctx.store.resolve(name);
+  } catch (err) {
+    // An unparsable name is simply not an image we have, as dockerd answers.
+    if (!(err instanceof BuildError && err.code === 'INVALID_REFERENCE' && !/ambiguous/.test(err.message))) throw err;
+  }
+  if (!image) throw notFound(`No such image: ${name}`);
+  return image;
+}
+
