@@ -115,6 +115,7 @@ async function main(): Promise<void> {
     }
     await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
     if (!onlyCases || onlyCases.includes('farm')) await farmReport(scratch.dir, busyboxTar);
+    if (!onlyCases || onlyCases.includes('shared-cache')) await sharedCacheReport(scratch.dir, busyboxTar);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -182,6 +183,16 @@ async function farmReport(scratchDir: string, busyboxTar: string): Promise<void>
   if (options['no-write']) return;
   const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
   await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'farm', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
+}
+
+/** The shared cache section (scripts/bench-lib/shared-cache-bench.ts). */
+async function sharedCacheReport(scratchDir: string, busyboxTar: string): Promise<void> {
+  const { runSharedCacheBench } = await import('./bench-lib/shared-cache-bench.js');
+  const body = await runSharedCacheBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log });
+  console.log(`\n${body}`);
+  if (options['no-write']) return;
+  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'shared-cache', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
 }
 
 function describe(err: unknown): string {
