@@ -167,6 +167,12 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
     return { name: t.name, token: t.token, scopes: parseScopes(t.scopes, `[api] tokens[${i}] scopes`) };
   });
   if (env.BUILDER_API_TOKENS) tokens.push(...parseTokenList(env.BUILDER_API_TOKENS));
+  const cacheMode = str(worker, 'worker', 'cache_mode') ?? 'tiered';
+  if (cacheMode !== 'shared' && cacheMode !== 'tiered') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] cache_mode must be shared or tiered');
+  const cacheRepo = env.BUILDER_CACHE_REPO ?? str(worker, 'worker', 'cache_repo');
+  if (cacheRepo !== undefined && !/^[^/\s]+\/[a-z0-9._/-]+$/.test(cacheRepo)) {
+    throw new BuildError('INVALID_ARGUMENT', `config: [worker] cache_repo / BUILDER_CACHE_REPO "${cacheRepo}" is not HOST/REPOSITORY`);
+  }
   const network = str(worker, 'worker', 'network') ?? 'host';
   if (network !== 'host' && network !== 'none') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] network must be host or none');
   return {
@@ -189,8 +195,8 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       lockDurationMs: num(worker, 'worker', 'lock_duration_ms', 30_000),
       gracePeriodMs: num(worker, 'worker', 'grace_period_ms', 60_000),
       network,
-      cacheRepo: env.BUILDER_CACHE_REPO ?? str(worker, 'worker', 'cache_repo'),
-      cacheMode: str(worker, 'worker', 'cache_mode') === 'shared' ? 'shared' : 'tiered',
+      cacheRepo,
+      cacheMode,
       cacheMaxRecords: Math.max(1, num(worker, 'worker', 'cache_max_records', 100_000)),
     },
     webhooks: {
