@@ -39,7 +39,8 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
   const cacheEnv = (): Record<string, string> => ({ BUILDER_CACHE_REPO: `${registry}/farm/cache` });
 
   it('a fresh worker hits what another worker built: same digest, nothing fetched, push mounts the layers', async () => {
-    const tar = await tarOf({ Dockerfile: 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n', 'app.txt': `farm ${Date.now()}\n` });
+    const appText = `farm ${Date.now()}\n`;
+    const tar = await tarOf({ Dockerfile: 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n', 'app.txt': appText });
     const first = await h.startWorker(cacheEnv());
     const built = await h.waitFor(await post(tar, `${registry}/farm/app:a`), ['succeeded', 'failed']);
     assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
@@ -60,6 +61,22 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
       assert.equal(existsSync(path.join(h.dir, 'worker-1', 'oci', 'blobs', 'sha256', layer.digest.slice(7))), false, `${layer.digest} was downloaded`);
     }
     await stop(fresh);
+
+    // The farm also exported the records as an artifact: a laptop build with --cache-from hits them.
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const laptop = path.join(h.dir, 'laptop');
+    await mkdir(laptop, { recursive: true });
+    await writeFile(path.join(laptop, 'Dockerfile'), 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n');
+    await writeFile(path.join(laptop, 'app.txt'), appText);
+    const { makeFixtureRoot } = await import('./helpers/busybox-fixture.js');
+    const { expectSuccess, runCli } = await import('./helpers/cli.js');
+    const local = expectSuccess(await runCli(['build', '--progress=plain', '--cache-from', `type=registry,ref=${registry}/farm/cache:farm-app-b`, laptop],
+      { root: await makeFixtureRoot('laptop', h.dir) }), 'laptop build');
+    assert.equal(local.stdout.trim().split('\n').pop(), built.imageDigest, 'the same image');
+    assert.equal(local.stderr.split('\n').filter((l) => /^#\d+ CACHED/.test(l)).length, 2, local.stderr);
+    const { cacheTagFor } = await import('../worker/processor.js');
+    assert.equal(cacheTagFor('registry:5000/org/app:main'), 'org-app-main');
+    assert.equal(cacheTagFor('app:1.0'), 'app-1.0');
   });
 
   it('two workers given the same new commit at once: each RUN runs once in the farm', async () => {

@@ -42,7 +42,7 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   });
 
   const processor = createProcessor({
-    records, engine, builderConfig, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
+    records, engine, builderConfig, cacheRepo: farm.worker.cacheRepo, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
     network: farm.worker.network, active, log: (message, fields) => logger.info(fields ?? {}, message),
   });
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });
