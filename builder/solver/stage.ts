@@ -1,5 +1,5 @@
 import type { BuildPlan, Stage, Step } from '../dockerfile/types.js';
-import { withLocation } from '../errors.js';
+import { errorMessage, withLocation } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
@@ -33,7 +33,7 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   let cmdSetInStage = false;
   const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) } };
   for (const [index, step] of stage.steps.entries()) {
-    run.context.session.checkCancelled();
+    await run.context.session.checkpoint();
     const name = stepName(plan, stage, index + 2, step.source);
     try {
       const ctx: StepContext = { ...run.context, config: state.config, layers: state.layers, cmdSetInStage, log: () => {} };
