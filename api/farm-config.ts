@@ -65,6 +65,8 @@ export interface FarmConfig {
     cacheMode: 'shared' | 'tiered';
     /** LRU bound of the shared index, in records. */
     cacheMaxRecords: number;
+    /** Every this many seconds one worker of the farm (a Redis lock) runs `prune --shared`; 0 = never. */
+    cacheGcIntervalS: number;
   };
   webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
 }
@@ -198,6 +200,8 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       cacheRepo,
       cacheMode,
       cacheMaxRecords: Math.max(1, num(worker, 'worker', 'cache_max_records', 100_000)),
+      cacheGcIntervalS: Math.max(0, env.BUILDER_CACHE_GC_INTERVAL_S !== undefined && /^\d+$/.test(env.BUILDER_CACHE_GC_INTERVAL_S)
+        ? Number(env.BUILDER_CACHE_GC_INTERVAL_S) : num(worker, 'worker', 'cache_gc_interval_s', 0)),
     },
     webhooks: {
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),

@@ -92,4 +92,32 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
     }
     for (const child of workers) await stop(child);
   });
+
+  it('a worker with [worker] cache_gc_interval_s prunes blobs no record names (once per interval for the farm)', async () => {
+    const tar = await tarOf({ Dockerfile: `FROM busybox\nRUN echo gc-${Date.now()} > /gc\n` });
+    const maker = await h.startWorker(cacheEnv());
+    const record = await h.waitFor(await post(tar, `${registry}/farm/gc:1`), ['succeeded', 'failed']);
+    assert.equal(record.state, 'succeeded', JSON.stringify(record.error));
+    await stop(maker);
+    const manifest = await (await fetch(`http://${registry}/v2/farm/gc/manifests/1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    })).json() as { layers: { digest: string }[] };
+    const digest = manifest.layers.at(-1)!.digest;
+    const inCache = async (): Promise<number> => (await fetch(`http://${registry}/v2/farm/cache/blobs/${digest}`, { method: 'HEAD' })).status;
+    assert.equal(await inCache(), 200);
+    // The index forgets every record (as LRU eviction would); the blob is now garbage.
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(h.redis.url);
+    const keys = await redis.keys(`builder:cache:${registry}/farm/cache:rec:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    const collector = await h.startWorker({ ...cacheEnv(), BUILDER_CACHE_GC_INTERVAL_S: '1', BUILDER_GC_GRACE: '0s' });
+    const deadline = Date.now() + 20_000;
+    while ((await inCache()) !== 404) {
+      assert.ok(Date.now() < deadline, 'the periodic GC deleted the unreferenced blob');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal((await fetch(`http://${registry}/v2/farm/gc/blobs/${digest}`, { method: 'HEAD' })).status, 200, 'the pushed image keeps its own copy');
+    await stop(collector);
+  });
 });
