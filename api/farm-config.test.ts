@@ -34,6 +34,16 @@ describe('farm config', () => {
     assert.throws(() => farmConfig({ webhooks: { repositories: { 'org/app': { tags: ['Bad:{sha}'] } } } }, {}), /invalid tag/);
   });
 
+  it('reads the shared cache settings, BUILDER_CACHE_REPO winning, and rejects bad ones', () => {
+    const farm = farmConfig({ worker: { cache_repo: 'reg:5000/file/cache', cache_mode: 'shared', cache_max_records: 50 } }, { BUILDER_CACHE_REPO: 'reg:5000/env/cache' });
+    assert.equal(farm.worker.cacheRepo, 'reg:5000/env/cache');
+    assert.equal(farm.worker.cacheMode, 'shared');
+    assert.equal(farm.worker.cacheMaxRecords, 50);
+    assert.equal(farmConfig({}, {}).worker.cacheRepo, undefined, 'no shared cache unless asked');
+    assert.throws(() => farmConfig({ worker: { cache_mode: 'remote' } }, {}), /cache_mode must be shared or tiered/);
+    assert.throws(() => farmConfig({}, { BUILDER_CACHE_REPO: 'no-repository' }), /is not HOST\/REPOSITORY/);
+  });
+
   it('expands tag templates; a branch with / becomes a valid tag', () => {
     const values = { sha: '0123456789abcdef0123456789abcdef01234567', branch: 'feature/x', repo: 'org/app' };
     assert.equal(expandTemplate('reg/app:{branch}', values), 'reg/app:feature-x');

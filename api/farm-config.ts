@@ -71,6 +71,8 @@ export interface FarmConfig {
     cacheMode: 'shared' | 'tiered';
     /** LRU bound of the shared index, in records. */
     cacheMaxRecords: number;
+    /** Every this many seconds one worker of the farm (a Redis lock) runs `prune --shared`; 0 = never. */
+    cacheGcIntervalS: number;
   };
   webhooks: {
     githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[];
@@ -185,6 +187,12 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
   }
   const allowHost = pick(worker, 'allow_host_network') ?? false;
   if (typeof allowHost !== 'boolean') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] allow_host_network must be true or false');
+  const cacheMode = str(worker, 'worker', 'cache_mode') ?? 'tiered';
+  if (cacheMode !== 'shared' && cacheMode !== 'tiered') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] cache_mode must be shared or tiered');
+  const cacheRepo = env.BUILDER_CACHE_REPO ?? str(worker, 'worker', 'cache_repo');
+  if (cacheRepo !== undefined && !/^[^/\s]+\/[a-z0-9._/-]+$/.test(cacheRepo)) {
+    throw new BuildError('INVALID_ARGUMENT', `config: [worker] cache_repo / BUILDER_CACHE_REPO "${cacheRepo}" is not HOST/REPOSITORY`);
+  }
   return {
     redisUrl: env.BUILDER_REDIS_URL ?? str(worker, 'worker', 'redis') ?? str(api, 'api', 'redis') ?? 'redis://127.0.0.1:6379',
     queue: env.BUILDER_QUEUE ?? str(worker, 'worker', 'queue') ?? 'builds',
@@ -210,9 +218,11 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
         allowCidrs: strings(pick(worker, 'allow_cidrs'), '[worker] allow_cidrs'),
         denyCidrs: strings(pick(worker, 'deny_cidrs'), '[worker] deny_cidrs'),
       },
-      cacheRepo: env.BUILDER_CACHE_REPO ?? str(worker, 'worker', 'cache_repo'),
-      cacheMode: str(worker, 'worker', 'cache_mode') === 'shared' ? 'shared' : 'tiered',
+      cacheRepo,
+      cacheMode,
       cacheMaxRecords: Math.max(1, num(worker, 'worker', 'cache_max_records', 100_000)),
+      cacheGcIntervalS: Math.max(0, env.BUILDER_CACHE_GC_INTERVAL_S !== undefined && /^\d+$/.test(env.BUILDER_CACHE_GC_INTERVAL_S)
+        ? Number(env.BUILDER_CACHE_GC_INTERVAL_S) : num(worker, 'worker', 'cache_gc_interval_s', 0)),
     },
     git: gitPolicyFromConfig(raw.git === undefined ? undefined : section(raw, 'git')),
     webhooks: {

@@ -158,6 +158,8 @@ export class SharedCache implements CacheBackend {
     if (entry.layer) {
       if (!layerPath) return;
       try {
+        // Stamped in use before the upload: a `prune --shared` between the upload and the record must not take it.
+        await this.redis.zadd(`${this.prefix}inuse`, Date.now(), entry.layer.digest);
         const { uploadBlob, DEFAULT_CHUNK_SIZE } = await import('../builder/registry/blob-upload.js');
         const client = await this.registry();
         const outcome = await uploadBlob(client, layerPath, entry.layer, `publishing layer ${entry.layer.digest} to the cache ${this.options.repo}`, {

@@ -39,7 +39,8 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
   const cacheEnv = (): Record<string, string> => ({ BUILDER_CACHE_REPO: `${registry}/farm/cache` });
 
   it('a fresh worker hits what another worker built: same digest, nothing fetched, push mounts the layers', async () => {
-    const tar = await tarOf({ Dockerfile: 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n', 'app.txt': `farm ${Date.now()}\n` });
+    const appText = `farm ${Date.now()}\n`;
+    const tar = await tarOf({ Dockerfile: 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n', 'app.txt': appText });
     const first = await h.startWorker(cacheEnv());
     const built = await h.waitFor(await post(tar, `${registry}/farm/app:a`), ['succeeded', 'failed']);
     assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
@@ -60,6 +61,22 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
       assert.equal(existsSync(path.join(h.dir, 'worker-1', 'oci', 'blobs', 'sha256', layer.digest.slice(7))), false, `${layer.digest} was downloaded`);
     }
     await stop(fresh);
+
+    // The farm also exported the records as an artifact: a laptop build with --cache-from hits them.
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const laptop = path.join(h.dir, 'laptop');
+    await mkdir(laptop, { recursive: true });
+    await writeFile(path.join(laptop, 'Dockerfile'), 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n');
+    await writeFile(path.join(laptop, 'app.txt'), appText);
+    const { makeFixtureRoot } = await import('./helpers/busybox-fixture.js');
+    const { expectSuccess, runCli } = await import('./helpers/cli.js');
+    const local = expectSuccess(await runCli(['build', '--progress=plain', '--cache-from', `type=registry,ref=${registry}/farm/cache:farm-app-b`, laptop],
+      { root: await makeFixtureRoot('laptop', h.dir) }), 'laptop build');
+    assert.equal(local.stdout.trim().split('\n').pop(), built.imageDigest, 'the same image');
+    assert.equal(local.stderr.split('\n').filter((l) => /^#\d+ CACHED/.test(l)).length, 2, local.stderr);
+    const { cacheTagFor } = await import('../worker/processor.js');
+    assert.equal(cacheTagFor('registry:5000/org/app:main'), 'org-app-main');
+    assert.equal(cacheTagFor('app:1.0'), 'app-1.0');
   });
 
   it('two workers given the same new commit at once: each RUN runs once in the farm', async () => {
@@ -74,5 +91,33 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
       assert.equal(outcomes.filter((s) => s.state === 'done').length, 1, `${name} ran once: ${JSON.stringify(outcomes)}`);
     }
     for (const child of workers) await stop(child);
+  });
+
+  it('a worker with [worker] cache_gc_interval_s prunes blobs no record names (once per interval for the farm)', async () => {
+    const tar = await tarOf({ Dockerfile: `FROM busybox\nRUN echo gc-${Date.now()} > /gc\n` });
+    const maker = await h.startWorker(cacheEnv());
+    const record = await h.waitFor(await post(tar, `${registry}/farm/gc:1`), ['succeeded', 'failed']);
+    assert.equal(record.state, 'succeeded', JSON.stringify(record.error));
+    await stop(maker);
+    const manifest = await (await fetch(`http://${registry}/v2/farm/gc/manifests/1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    })).json() as { layers: { digest: string }[] };
+    const digest = manifest.layers.at(-1)!.digest;
+    const inCache = async (): Promise<number> => (await fetch(`http://${registry}/v2/farm/cache/blobs/${digest}`, { method: 'HEAD' })).status;
+    assert.equal(await inCache(), 200);
+    // The index forgets every record (as LRU eviction would); the blob is now garbage.
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(h.redis.url);
+    const keys = await redis.keys(`builder:cache:${registry}/farm/cache:rec:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    const collector = await h.startWorker({ ...cacheEnv(), BUILDER_CACHE_GC_INTERVAL_S: '1', BUILDER_GC_GRACE: '0s' });
+    const deadline = Date.now() + 20_000;
+    while ((await inCache()) !== 404) {
+      assert.ok(Date.now() < deadline, 'the periodic GC deleted the unreferenced blob');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal((await fetch(`http://${registry}/v2/farm/gc/blobs/${digest}`, { method: 'HEAD' })).status, 200, 'the pushed image keeps its own copy');
+    await stop(collector);
   });
 });

@@ -3,9 +3,10 @@
  * bounded size, and the size/step caps refuse larger ones with a clear error. Speed is in BENCHMARKS.md, not here.
  */
 import { strict as assert } from 'node:assert';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { runCli, expectSuccess } from './helpers/cli.js';
+import { cliMain, runCli, expectSuccess } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 describe('long Dockerfiles', function () {
@@ -27,6 +28,28 @@ describe('long Dockerfiles', function () {
     let largest = 0;
     for (const name of records) largest = Math.max(largest, (await stat(path.join(cacheDir, name))).size);
     assert.ok(largest < 1024, `largest record is ${largest} bytes`);
+  });
+
+  it('a build of many steps stops at SIGTERM: cancelled, nothing tagged', async () => {
+    const lines = ['FROM scratch', ...Array.from({ length: 20_000 }, (_, i) => `ENV CANCEL_${i}=value-${i}`)];
+    const cancelDir = path.join(dir, 'cancel');
+    await mkdir(cancelDir, { recursive: true });
+    await writeFile(path.join(cancelDir, 'Dockerfile'), `${lines.join('\n')}\n`);
+    const root = path.join(dir, 'root-cancel');
+    const child = spawn(process.execPath, [cliMain, 'build', '-q', '-t', 'cancelled:1', cancelDir], { env: { ...process.env, BUILDER_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Wait until the steps are running (records appear), then ask it to stop.
+    for (let i = 0; i < 400 && (await readdir(path.join(root, 'cache')).catch(() => [])).length < 100; i++) await new Promise((r) => setTimeout(r, 25));
+    child.kill('SIGTERM');
+    const code = await exited;
+    assert.notEqual(code, 0);
+    assert.match(stderr, /cancelled/i);
+    const records = (await readdir(path.join(root, 'cache'))).filter((name) => name.endsWith('.json')).length;
+    assert.ok(records < 20_000, `stopped part-way (${records} records)`);
+    const images = expectSuccess(await runCli(['images'], { root }), 'images');
+    assert.doesNotMatch(images.stdout, /cancelled/);
   });
 
   it('refuses a Dockerfile over the step or size limit, naming the limit', async () => {

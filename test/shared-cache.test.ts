@@ -96,6 +96,14 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.ok(third.result.cache.bytesFetched > 0, 'the cached layers were fetched for the RUN on top');
     const logs = of(third.events, 'step.log').map((e) => e.data).join('');
     assert.match(logs, /built\nshared /);
+
+    // `builder run` (another process) of an image whose layers a cache hit named fetches what it lacks from where the
+    // build recorded they live (registry/blob-sources.json).
+    const c = await worker('worker-c');
+    await build(c, dir, ['lazy/run:1']);
+    for (const layer of built) assert.equal(await c.store.hasBlob(layer.digest), false);
+    const ran = expectSuccess(await runCli(['run', '--rm', '--network=none', 'lazy/run:1'], { root: c.store.root }), 'builder run');
+    assert.equal(ran.stdout, 'built\n');
   });
 
   it('a miss is explained on any worker: the trace another worker left says what changed', async () => {

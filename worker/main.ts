@@ -42,7 +42,7 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   });
 
   const processor = createProcessor({
-    records, engine, builderConfig, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
+    records, engine, builderConfig, cacheRepo: farm.worker.cacheRepo, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
     network: farm.worker.network, allowHostNetwork: farm.worker.allowHostNetwork, networkPolicy: farm.worker.networkPolicy, gitPolicy: farm.git, active, log: (message, fields) => logger.info(fields ?? {}, message),
   });
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });
@@ -59,6 +59,12 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   worker.on('failed', (job, err) => logger.info({ id: job?.id, err: err.message }, 'build failed'));
   worker.on('completed', (job) => logger.info({ id: job.id }, 'build finished'));
   await worker.waitUntilReady();
+  const gc = farm.worker.cacheRepo && farm.worker.cacheGcIntervalS > 0
+    ? await (await import('./shared-gc-timer.js')).startSharedGc({
+      redisUrl: farm.redisUrl, repo: farm.worker.cacheRepo, store: engine.store, workerName: `${os.hostname()}:${process.pid}`,
+      intervalS: farm.worker.cacheGcIntervalS, log: (message, fields) => logger.info(fields ?? {}, message),
+    })
+    : undefined;
   logger.info({ queue: farm.queue, concurrency: farm.worker.concurrency }, 'worker ready');
 
   let draining: Promise<void> | undefined;
@@ -76,6 +82,7 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
           await worker.close();
         } finally {
           clearTimeout(timer);
+          await gc?.stop().catch(() => undefined);
           await subscriber.quit().catch(() => undefined);
           await redis.quit().catch(() => undefined);
           await bullConnection.quit().catch(() => undefined);

@@ -24,6 +24,8 @@ export interface ProcessorDeps {
   records: BuildRecords;
   engine: Engine;
   builderConfig: BuilderConfig;
+  /** The farm's cache repository: each tagged build also exports its records there, for `--cache-from` outside the farm. */
+  cacheRepo?: string;
   hostname: string;
   attempts: number;
   network: 'host' | 'none' | 'isolated';
@@ -70,6 +72,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       const result = await deps.engine.build({
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
         target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy, allowHostNetwork: deps.allowHostNetwork ?? false, networkPolicy: deps.networkPolicy,
+        cacheTo: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, mode: 'max' }] : [],
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal });
       publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = [];
@@ -90,6 +93,17 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   };
+}
+
+/**
+ * The artifact tag a build's records are exported under in the cache repository: the image reference without its
+ * registry, as a tag (`registry:5000/org/app:main` → `org-app-main`). A laptop then builds with
+ * `--cache-from type=registry,ref=<cache repo>:org-app-main` and hits what the farm built (its layers are already there).
+ */
+export function cacheTagFor(imageTag: string): string {
+  const withoutRegistry = /^[^/]*[.:][^/]*\//.test(imageTag) || imageTag.startsWith('localhost/') ? imageTag.slice(imageTag.indexOf('/') + 1) : imageTag;
+  const tag = withoutRegistry.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+  return tag === '' ? 'latest' : tag;
 }
 
 function checkCancelled(signal: AbortSignal): void {

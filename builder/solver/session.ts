@@ -103,4 +103,18 @@ export class BuildSession {
   checkCancelled(): void {
     if (this.signal?.aborted) throw new BuildError('CANCELLED', 'build cancelled');
   }
+
+  private sinceYield = 0;
+
+  /**
+   * For loops whose items may all complete without I/O (cached metadata steps read small records synchronously):
+   * every few items, let the event loop run, so a signal (SIGTERM → abort) is seen at all, then check it.
+   */
+  async checkpoint(): Promise<void> {
+    if (++this.sinceYield >= 64) {
+      this.sinceYield = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.checkCancelled();
+  }
 }

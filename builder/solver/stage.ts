@@ -1,5 +1,5 @@
 import type { BuildPlan, Stage, Step } from '../dockerfile/types.js';
-import { withLocation } from '../errors.js';
+import { errorMessage, withLocation } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
@@ -33,7 +33,7 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   let cmdSetInStage = false;
   const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) } };
   for (const [index, step] of stage.steps.entries()) {
-    run.context.session.checkCancelled();
+    await run.context.session.checkpoint();
     const name = stepName(plan, stage, index + 2, step.source);
     try {
       const ctx: StepContext = { ...run.context, config: state.config, layers: state.layers, cmdSetInStage, log: () => {} };
@@ -85,33 +85,39 @@ async function cachedStep(
       else return hitResult(acquired);
     }
   }
-  const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
-  let reason: string | undefined;
-  if (visible) {
-    // This machine's trace first; else the one any worker of the farm left (shared backends).
-    const previous = run.noCache ? undefined : (await run.traces.get(identity)) ?? (await run.cache.getTrace?.(identity, call));
-    reason = run.noCache ? 'cache disabled (--no-cache)' : explainMiss(previous, trace, misses.lastMissed);
-    misses.lastMissed = name;
-  }
-  if (visible) run.onEvent({ type: 'step.start', stepId, name, line: step.line, time: Date.now(), reason });
-  const log = (stream: 'stdout' | 'stderr', data: Buffer): void =>
-    run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
-  try {
-    const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
-    const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
-    const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
-    await run.cache.put(key, entry, call, layerPath);
-    session.used(run.stage.index, key, entry);
+  // Everything after a miss runs under the lease (when one was taken), so no path can leave it held.
+  const runMissed = async (): Promise<StageOutput> => {
+    const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
+    let reason: string | undefined;
     if (visible) {
-      await run.traces.put(identity, trace);
-      await run.cache.putTrace?.(identity, trace, call);
+      // This machine's trace first; else the one any worker of the farm left (shared backends).
+      const previous = run.noCache ? undefined : (await run.traces.get(identity)) ?? (await run.cache.getTrace?.(identity, call));
+      reason = run.noCache ? 'cache disabled (--no-cache)' : explainMiss(previous, trace, misses.lastMissed);
+      misses.lastMissed = name;
     }
-    if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
-    return apply(state, result, key);
-  } catch (err) {
-    const located = withLocation(err, run.plan.file, step.line);
-    if (visible) run.onEvent({ type: 'step.error', stepId, name, code: located.code, message: located.message, line: step.line, time: Date.now() });
-    throw located;
+    if (visible) run.onEvent({ type: 'step.start', stepId, name, line: step.line, time: Date.now(), reason });
+    const log = (stream: 'stdout' | 'stderr', data: Buffer): void =>
+      run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
+    try {
+      const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
+      const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
+      const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
+      await run.cache.put(key, entry, call, layerPath);
+      session.used(run.stage.index, key, entry);
+      if (visible) {
+        await run.traces.put(identity, trace);
+        await run.cache.putTrace?.(identity, trace, call);
+      }
+      if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
+      return apply(state, result, key);
+    } catch (err) {
+      const located = withLocation(err, run.plan.file, step.line);
+      if (visible) run.onEvent({ type: 'step.error', stepId, name, code: located.code, message: located.message, line: step.line, time: Date.now() });
+      throw located;
+    }
+  };
+  try {
+    return await runMissed();
   } finally {
     await lease?.release();
   }
