@@ -47,7 +47,7 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
 
   const cases = discoverCases().filter((testCase) => !only || only.includes(testCase.name));
   it('has the case corpus', function () {
-    if (!only && cases.length < 36) throw new Error(`expected at least 36 cases in test-dockerfiles/, found ${cases.length}`);
+    if (!only && cases.length < 170) throw new Error(`expected at least 170 cases in test-dockerfiles/, found ${cases.length}`);
   });
 
   for (const testCase of cases) {

@@ -116,6 +116,24 @@ describe('image format: media types every OCI tool accepts', function () {
     assert.equal(inspected.Layers.length, 3);
   });
 
+  it('builder save of a base pulled as Docker v2s2 writes an OCI twin manifest that umoci unpacks', async function () {
+    const pulledRoot = path.join(work, 'pulled-v2s2');
+    const ref = `${registry.host}/base/busybox:docker`;
+    expectSuccess(await runCli(['pull', ref], { root: pulledRoot }), 'builder pull');
+    const saved = path.join(work, 'saved-v2s2');
+    expectSuccess(await runCli(['save', '-o', `${saved}.tar`, ref], { root: pulledRoot }), 'builder save');
+    await mkdir(saved);
+    expectSuccess(await runCommand('tar', ['-xf', `${saved}.tar`, '-C', saved]), 'untar');
+    assertValid(await validateLayout(saved));
+    const index = JSON.parse(await readFile(path.join(saved, 'index.json'), 'utf8')) as { manifests: { mediaType: string }[] };
+    assert.deepEqual(index.manifests.map((m) => m.mediaType), [OCI.manifest]);
+    const bundle = path.join(work, 'bundle-saved-v2s2');
+    expectSuccess(await runCommand('umoci', ['unpack', '--image', `${saved}:${ref}`, bundle]), 'umoci unpack');
+    assert.ok(existsSync(path.join(bundle, 'rootfs', 'bin', 'busybox')));
+    // The store keeps the pulled manifest as the registry served it (pull by digest stays valid).
+    assertValid(await validateLayout(path.join(pulledRoot, 'oci')));
+  });
+
   it('oci-mediatypes=false writes a Docker v2s2 manifest throughout: store, push, --output type=oci', async function () {
     const ref = `${registry.host}/app/docker-types:v1`;
     const archive = path.join(work, 'docker-types.tar');

@@ -39,7 +39,7 @@ interface Outcome {
   stale?: string[];
 }
 
-const MIN_CASES = 80;
+const MIN_CASES = 170;
 // Each case runs both engines at once, so 3 cases keep 2 cores busy without starving runc.
 const CONCURRENCY = Number(process.env.BUILDER_PARITY_CONCURRENCY ?? 3);
 /** BUILDER_CASE=a,b runs only those cases (comma-separated). */

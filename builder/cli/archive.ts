@@ -13,6 +13,7 @@ export async function loadCommand(input: string, global: GlobalOptions): Promise
 export async function saveCommand(names: string[], output: string, format: 'oci' | 'docker', global: GlobalOptions): Promise<number> {
   const store = await Store.open(global.root);
   for (const name of names) await mustResolve(store, name);
-  await saveImages(store, names, output, format);
+  // An OCI archive from `save` holds OCI manifests only, so OCI-only tools read every image in it.
+  await saveImages(store, names, output, format, true);
   return 0;
 }

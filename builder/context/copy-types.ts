@@ -15,8 +15,8 @@ export interface CopyOptions {
   /** Absolute path inside the image; a trailing slash is significant. */
   dest: string;
   chown?: { uid: number; gid: number };
-  /** From --chmod: replaces the permission bits of copied files and dirs (setuid/setgid/sticky kept). */
-  chmod?: number;
+  /** From --chmod: octal bits that replace the permission bits (setuid/setgid/sticky kept), or a symbolic mode applied to each file's own. */
+  chmod?: number | string;
   /** ADD: local tar archives (plain, gzip, bzip2, xz, detected by content) are extracted into dest. */
   add: boolean;
   /** COPY --exclude patterns (dockerignore syntax). */

@@ -30,7 +30,7 @@ export async function copyInto(source: CopySource, destRoot: string, options: Co
       const target = await fileTarget(destRoot, options.dest, item.name, createdOwner);
       await clearForFile(target, options.dest);
       await writeFile(target, item.content);
-      await applyMeta({ hostPath: target, owner: createdOwner, mode: options.chmod ?? 0o644, atime: now, mtime: now, symlink: false });
+      await applyMeta({ hostPath: target, owner: createdOwner, mode: modeFor({ mode: 0o644, isDirectory: () => false }, options.chmod), atime: now, mtime: now, symlink: false });
       continue;
     }
     const destInImage = options.parents ? path.posix.join(options.dest, item.parentsRel) : options.dest;

@@ -1,3 +1,4 @@
+import { applySymbolicMode } from './chmod.js';
 import type { Stats } from 'node:fs';
 import { chmod, chown, lchown, lstat, lutimes, mkdir, rm, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
@@ -80,7 +81,8 @@ export function ownerFor(stat: Stats, isContext: boolean, chown: Owner | undefin
 }
 
 /** --chmod replaces the permission bits but keeps setuid/setgid/sticky, as BuildKit does. */
-export function modeFor(stat: Stats, chmod: number | undefined): number {
+export function modeFor(stat: Pick<Stats, 'mode' | 'isDirectory'>, chmod: number | string | undefined): number {
   const mode = stat.mode & 0o7777;
+  if (typeof chmod === 'string') return applySymbolicMode(chmod, mode, stat.isDirectory());
   return chmod === undefined ? mode : (mode & 0o7000) | (chmod & 0o7777);
 }

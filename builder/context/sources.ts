@@ -35,7 +35,8 @@ export type ResolvedSource = InlineSource | PathSource;
 /** Resolves every source of a COPY/ADD, in order, with Docker's errors for missing or escaping sources. */
 export async function resolveSources(source: CopySource, options: CopyOptions): Promise<ResolvedSource[]> {
   const op = options.add ? 'ADD' : 'COPY';
-  if (options.sources.length > 1 && !isDirDest(options.dest)) throw needsDirDest(op);
+  // Several sources (or wildcard matches) onto a dest without a trailing `/` are copied one after the other
+  // onto that path, as BuildKit's copier does (the reference asks for a `/`, BuildKit does not enforce it).
   const exclude = options.exclude.length > 0 ? createMatcher(options.exclude) : undefined;
   const ignore = source.isContext ? source.ignore : undefined;
   const resolved: ResolvedSource[] = [];
@@ -54,7 +55,6 @@ export async function resolveSources(source: CopySource, options: CopyOptions): 
       continue;
     }
     const matches = await matchWildcard(source.root, base, pattern, ignore, exclude);
-    if (matches.length > 1 && !isDirDest(options.dest)) throw needsDirDest(op);
     for (const rel of matches) resolved.push(await resolveLiteral(source, ignore, op, written, rel, pivot));
   }
   // A wildcard that matches nothing is not an error: BuildKit copies nothing (AllowEmptyWildcard).
@@ -134,11 +134,4 @@ async function matchWildcard(
   };
   await visit(baseHost, '', 1);
   return matches;
-}
-
-function needsDirDest(op: string): BuildError {
-  return new BuildError(
-    'DOCKERFILE_INVALID',
-    `When using ${op} with more than one source file, the destination must be a directory and end with a /`,
-  );
 }

@@ -58,6 +58,13 @@ describe('dockerfile/parse', () => {
     assert.equal(instructions[2]!.source, 'COPY <<-A <<"B" /dst/');
   });
 
+  it('reads heredocs of an ONBUILD trigger (ONBUILD RUN <<EOF), not of ONBUILD RUN ["json"]', () => {
+    const { instructions } = parseDockerfile('FROM busybox\nONBUILD RUN <<EOF\necho hi\nEOF\nONBUILD RUN ["a", "<<X"]\nUSER me\n');
+    assert.deepEqual(instructions.map((i) => [i.keyword, i.line, i.endLine]), [['FROM', 1, 1], ['ONBUILD', 2, 4], ['ONBUILD', 5, 5], ['USER', 6, 6]]);
+    assert.deepEqual(instructions[1]!.heredocs, [{ name: 'EOF', content: 'echo hi\n', chomp: false, expand: true }]);
+    assert.deepEqual(instructions[2]!.heredocs, []);
+  });
+
   it('reports an unterminated heredoc at its instruction', () => {
     assert.throws(() => parseDockerfile('FROM busybox\nRUN <<EOF\necho\n'), (err: unknown) => err instanceof BuildError && err.line === 2 && /unterminated heredoc/.test(err.message));
   });

@@ -56,9 +56,11 @@ describe('dockerfile/plan scope', () => {
       platform: 'linux/arm64/v8', buildArgs: { HTTP_PROXY: 'http://127.0.0.1:3128' },
     });
     assert.deepEqual(result.stages[0]!.from, { image: 'busybox:arm64' });
-    assert.deepEqual(runArgs(result.stages[0]!.steps[0]), [['HTTP_PROXY', 'http://127.0.0.1:3128']]);
+    // BuildKit's proxyEnvList: both spellings.
+    const proxy: [string, string][] = [['HTTP_PROXY', 'http://127.0.0.1:3128'], ['http_proxy', 'http://127.0.0.1:3128']];
+    assert.deepEqual(runArgs(result.stages[0]!.steps[0]), proxy);
     assert.deepEqual(runArgs(result.stages[0]!.steps[1]), [
-      ['HTTP_PROXY', 'http://127.0.0.1:3128'], ['TARGETARCH', 'arm64'], ['TARGETPLATFORM', 'linux/arm64/v8'], ['TARGETVARIANT', 'v8'],
+      proxy[0], ['TARGETARCH', 'arm64'], ['TARGETPLATFORM', 'linux/arm64/v8'], ['TARGETVARIANT', 'v8'], proxy[1],
     ]);
     assert.deepEqual(result.unusedBuildArgs, []);
   });

@@ -64,7 +64,7 @@ function stageNames(instructions: readonly ParsedInstruction[], escapeChar: stri
     if (instruction.keyword !== 'FROM') continue;
     try {
       const name = parseFrom(instruction, escapeChar).name;
-      if (name !== undefined && !names.has(name)) names.set(name, count);
+      if (name !== undefined) names.set(name, count);
     } catch {
       // A broken FROM is reported when the planner reaches it.
     }
@@ -150,12 +150,9 @@ class Planner {
     const image = expandWord(parts.image, this.scope.metaLookup, this.escapeChar);
     if (image === '') throw new BuildError('DOCKERFILE_INVALID', `base name (${parts.image}) should not be blank`);
     if (parts.platform !== undefined) state.stage.platform = expandWord(parts.platform, this.scope.metaLookup, this.escapeChar);
-    if (parts.name !== undefined) {
-      if (this.states.some((other) => other.stage.name === parts.name)) {
-        throw new BuildError('DOCKERFILE_INVALID', `duplicate stage name "${parts.name}"`);
-      }
-      state.stage.name = parts.name;
-    }
+    // A repeated stage name is only a lint warning in BuildKit (DuplicateStageName): FROM sees the latest
+    // stage of that name so far, --from the last one in the file.
+    if (parts.name !== undefined) state.stage.name = parts.name;
     const from = this.baseOf(image, index);
     state.stage.from = from;
     let triggers: readonly string[] = [];
@@ -186,7 +183,10 @@ class Planner {
   private baseOf(image: string, index: number): StageBase {
     const lower = image.toLowerCase();
     if (lower === 'scratch') return { scratch: true };
-    const named = this.states.findIndex((state, i) => i < index && state.stage.name === lower);
+    let named = -1;
+    this.states.forEach((state, i) => {
+      if (i < index && state.stage.name === lower) named = i;
+    });
     if (named >= 0) return { stage: named };
     if (/^\d+$/.test(image) && Number(image) < index) return { stage: Number(image) };
     return { image };

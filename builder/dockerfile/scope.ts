@@ -9,9 +9,8 @@ import { checkFlags } from './flags.js';
 import type { ParsedInstruction } from './parse.js';
 import { splitRawWords } from './words.js';
 
-export const PROXY_ARGS: ReadonlySet<string> = new Set(
-  ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY'].flatMap((name) => [name, name.toLowerCase()]),
-);
+const PROXY_UPPER = ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY'] as const;
+export const PROXY_ARGS: ReadonlySet<string> = new Set(PROXY_UPPER.flatMap((name) => [name, name.toLowerCase()]));
 
 const NODE_ARCH: Record<string, [string, string]> = {
   x64: ['amd64', ''], arm64: ['arm64', ''], arm: ['arm', 'v7'], ia32: ['386', ''], ppc64: ['ppc64le', ''], s390x: ['s390x', ''], riscv64: ['riscv64', ''],
@@ -86,13 +85,21 @@ export class ArgScope {
     this.declare(instruction, this.meta, this.metaLookup, false);
   }
 
-  /** ARGs with values for a RUN, plus undeclared proxy args given as build args; sorted by name. */
+  /**
+   * ARGs with values for a RUN, plus the proxy build args (declared or not); sorted by name. As BuildKit's
+   * proxyEnvFromBuildArgs + proxyEnvList: a proxy arg given in either case sets both `HTTP_PROXY` and
+   * `http_proxy` (the lower-case spelling wins when both are given), after the ARGs.
+   */
   runArgs(args: Map<string, string | undefined>): [string, string][] {
     const result = new Map<string, string>();
-    for (const name of PROXY_ARGS) {
-      if (Object.prototype.hasOwnProperty.call(this.buildArgs, name)) result.set(name, this.buildArgs[name]!);
-    }
     for (const [name, value] of args) if (value !== undefined) result.set(name, value);
+    for (const upper of PROXY_UPPER) {
+      const given = Object.keys(this.buildArgs).filter((key) => key.toUpperCase() === upper).sort();
+      const value = given.length > 0 ? this.buildArgs[given[given.length - 1]!]! : '';
+      if (value === '') continue;
+      result.set(upper, value);
+      result.set(upper.toLowerCase(), value);
+    }
     return [...result].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 

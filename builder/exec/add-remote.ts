@@ -168,7 +168,7 @@ export async function remoteInputsDigest(step: CopyStep, ctx: StepContext): Prom
 
 /** Copies an ADD's remote sources into `destRoot` at `dest` (absolute in the image). Never extracts archives. */
 export async function addRemoteSources(
-  step: CopyStep, ctx: StepContext, destRoot: string, dest: string, chown: { uid: number; gid: number } | undefined, chmodBits: number | undefined,
+  step: CopyStep, ctx: StepContext, destRoot: string, dest: string, chown: { uid: number; gid: number } | undefined, chmodBits: number | string | undefined,
 ): Promise<void> {
   const remote = step.sources.filter((source) => isRemoteSource(step, source));
   if (remote.length === 0) return;

@@ -1,5 +1,4 @@
 import type { CopyStep } from '../dockerfile/types.js';
-import { BuildError } from '../errors.js';
 import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
 import { mountReadonly, prepareSnapshot } from '../snapshot/mount.js';
 import { resolveChown } from '../sandbox/user.js';
@@ -73,9 +72,7 @@ async function openSource(step: CopyStep, ctx: StepContext): Promise<{ copySourc
   return { copySource: { root: mounted.merged, isContext: false }, release: () => mounted.release() };
 }
 
-function parseChmod(chmod: string): number {
-  if (!/^[0-7]+$/.test(chmod) || parseInt(chmod, 8) > 0o7777) {
-    throw new BuildError('DOCKERFILE_INVALID', `--chmod=${chmod}: only octal modes (0 to 07777) are supported when copying, not symbolic ones yet`);
-  }
-  return parseInt(chmod, 8);
+/** Octal bits, or the symbolic mode itself (the planner checked it) for the copier to apply per file. */
+function parseChmod(chmod: string): number | string {
+  return /^[0-7]+$/.test(chmod) ? parseInt(chmod, 8) : chmod;
 }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { RunStep } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
@@ -13,12 +15,30 @@ import type { BuildNetworkMode } from '../network/build-network.js';
 /** How many trailing output lines a RUN failure quotes. */
 const TAIL_LINES = 10;
 
+/** Where BuildKit mounts a `RUN <<EOF` script that starts with `#!`, so it runs as a file under its own interpreter. */
+const PIPES_DIR = '/dev/pipes';
+
+/** The heredoc a RUN consists of alone (`RUN <<EOF`), if so. */
+function soleHeredoc(step: RunStep): RunStep['heredocs'][number] | undefined {
+  const command = step.args[0] ?? '';
+  const only = /^\s*<<-?\s*(["']?)([A-Za-z0-9_]+)\1\s*$/.exec(command);
+  return only && step.form === 'shell' && step.heredocs.length === 1 ? step.heredocs[0] : undefined;
+}
+
+/** A sole heredoc starting with `#!` (BuildKit's dispatchRun): written to a file and run by path. */
+function shebangScript(step: RunStep): { name: string; content: string } | undefined {
+  const doc = soleHeredoc(step);
+  return doc && doc.content.startsWith('#!') ? { name: doc.name, content: doc.content } : undefined;
+}
+
 /** The argv a RUN executes: exec form as written; shell form under the stage SHELL, heredocs included. */
 export function runArgv(step: RunStep, shell: string[]): string[] {
   if (step.form === 'exec') return [...step.args];
   const command = step.args[0] ?? '';
-  const only = /^\s*<<-?\s*(["']?)([A-Za-z0-9_]+)\1\s*$/.exec(command);
-  if (only && step.heredocs.length === 1) return [...shell, step.heredocs[0]!.content];
+  const script = shebangScript(step);
+  if (script) return [...shell, path.posix.join(PIPES_DIR, script.name)];
+  const sole = soleHeredoc(step);
+  if (sole) return [...shell, sole.content];
   if (step.heredocs.length === 0) return [...shell, command];
   // The shell understands heredocs itself: hand it the command followed by each body and delimiter.
   const bodies = step.heredocs.map((doc) => `${doc.content.endsWith('\n') || doc.content === '' ? doc.content : `${doc.content}\n`}${doc.name}`);
@@ -34,7 +54,10 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
   let mounts: PreparedRunMounts | undefined;
   try {
     const network = runNetwork(step.network, ctx);
-    const prepared = mounts = await prepareRunMounts(step, ctx);
+    mounts = await prepareRunMounts(step, ctx);
+    const script = shebangScript(step);
+    if (script) mounts = await withScriptMount(mounts, script, ctx.store.tempPath('run-script'));
+    const prepared = mounts;
     const id = `builder-${randomBytes(6).toString('hex')}`;
     const dns = network === 'isolated' ? (await import('../network/etc-files.js')).hostDns() : { servers: [], search: [] };
     const sandbox = (netnsPath?: string): ReturnType<typeof runSandbox> => runSandbox({
@@ -101,6 +124,20 @@ export function runNetwork(requested: RunStep['network'], ctx: Pick<StepContext,
     return 'host';
   }
   return ctx.network;
+}
+
+/** Adds the read-only /dev/pipes holding the script (mode 0755, as BuildKit's Mkfile) to a RUN's mounts. */
+async function withScriptMount(mounts: PreparedRunMounts, script: { name: string; content: string }, dir: string): Promise<PreparedRunMounts> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, script.name), script.content, { mode: 0o755 });
+  return {
+    mounts: [...mounts.mounts, { type: 'bind', source: dir, target: PIPES_DIR, readonly: true }],
+    env: mounts.env,
+    release: async () => {
+      await rm(dir, { recursive: true, force: true });
+      await mounts.release();
+    },
+  };
 }
 
 /** Keeps the last lines of a step's output for its error message. */

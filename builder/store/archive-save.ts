@@ -1,11 +1,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BuildError } from '../errors.js';
-import { canonicalJson } from '../image/manifest.js';
+import { buildManifest, canonicalJson } from '../image/manifest.js';
+import { formatOfManifest } from '../image/media-types.js';
 import { familiarRepository, fullName, normalizeTag, parseReference } from '../image/reference.js';
 import { MEDIA_TYPES, REF_NAME_ANNOTATION, type Descriptor, type Image, type ImageIndex } from '../image/types.js';
 import { CONTAINERD_NAME_ANNOTATION } from './archive-load.js';
@@ -68,14 +69,31 @@ class TarWriter {
   }
 }
 
-async function writeOci(store: Store, items: SaveItem[], out: TarWriter): Promise<void> {
+/**
+ * The manifest an OCI archive names for `image`: its own, or for a Docker v2s2 image (one pulled that way)
+ * an OCI twin with the same config and layer blobs, as `skopeo copy … oci:` makes it, so that OCI-only
+ * tools (umoci) can unpack every image of the archive. Written into the archive when it is new.
+ */
+async function ociManifestFor(image: Image, out: TarWriter, convert: boolean): Promise<Descriptor> {
+  const own: Descriptor = { mediaType: image.manifestDescriptor.mediaType, digest: image.manifestDescriptor.digest, size: image.manifestDescriptor.size };
+  if (!convert || formatOfManifest(image.manifest.mediaType ?? own.mediaType) === 'oci') return own;
+  const bytes = Buffer.from(canonicalJson(buildManifest(image.manifest.config, image.layers, undefined, 'oci')));
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  await out.bytes(`blobs/sha256/${hexOf(digest)}`, bytes);
+  return { mediaType: MEDIA_TYPES.ociManifest, digest, size: bytes.length };
+}
+
+async function writeOci(store: Store, items: SaveItem[], out: TarWriter, convert: boolean): Promise<void> {
   await out.bytes('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
   const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
   for (const { image, tags } of items) {
-    const blobs: Descriptor[] = [...image.manifest.layers, image.manifest.config, image.manifestDescriptor];
+    const blobs: Descriptor[] = [...image.manifest.layers, image.manifest.config];
     for (const blob of blobs) await out.file(`blobs/sha256/${hexOf(blob.digest)}`, store.blobPath(blob.digest), blob.size);
-    const entry: Descriptor = { mediaType: image.manifestDescriptor.mediaType, digest: image.manifestDescriptor.digest, size: image.manifestDescriptor.size };
+    const entry = await ociManifestFor(image, out, convert);
+    if (entry.digest === image.manifestDescriptor.digest) {
+      await out.file(`blobs/sha256/${hexOf(entry.digest)}`, store.blobPath(entry.digest), entry.size);
+    }
     if (image.manifestDescriptor.platform) entry.platform = image.manifestDescriptor.platform;
     if (tags.length === 0) index.manifests.push(entry);
     for (const tag of tags) {
@@ -119,13 +137,17 @@ async function writeDocker(store: Store, items: SaveItem[], out: TarWriter): Pro
  * `builder save`: an OCI archive (OCI layout whose index.json names the given tags, plus docker's manifest.json so
  * `docker load` takes it) or a docker-archive. Written to a temp name beside `outFile`, then renamed.
  */
-export async function saveImages(store: Store, names: string[], outFile: string, format: 'oci' | 'docker'): Promise<void> {
+/**
+ * `convertToOci` (what `builder save` asks for) gives Docker v2s2 images an OCI twin manifest in an OCI archive;
+ * `--output type=oci` keeps the build's own manifest, whose format the build chose (`oci-mediatypes`).
+ */
+export async function saveImages(store: Store, names: string[], outFile: string, format: 'oci' | 'docker', convertToOci = false): Promise<void> {
   const items = await collect(store, names);
   const temp = join(dirname(outFile), `.${basename(outFile)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const out = new TarWriter();
   const writing = pipeline(out.pack as unknown as NodeJS.ReadableStream, createWriteStream(temp));
   try {
-    await (format === 'oci' ? writeOci(store, items, out) : writeDocker(store, items, out));
+    await (format === 'oci' ? writeOci(store, items, out, convertToOci) : writeDocker(store, items, out));
     out.pack.finalize();
     await writing;
     await rename(temp, outFile);

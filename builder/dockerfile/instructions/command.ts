@@ -6,13 +6,13 @@ import type { CmdStep, CommandForm, EntrypointStep, ShellStep } from '../types.j
 import { parseJsonArray } from '../words.js';
 import { stepBase } from './context.js';
 
-/** Exec form when the arguments are a JSON string array, else shell form (one string), as BuildKit decides. */
+/**
+ * Exec form when the arguments are a JSON string array, else shell form (one string), as BuildKit decides.
+ * No arguments at all is the shell form of an empty command (`/bin/sh -c ""`), as BuildKit makes it.
+ */
 export function commandForm(instruction: ParsedInstruction): { form: CommandForm; args: string[] } {
   const json = parseJsonArray(instruction.rest);
   if (json) return { form: 'exec', args: json };
-  if (instruction.rest === '') {
-    throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires at least one argument`);
-  }
   return { form: 'shell', args: [instruction.rest] };
 }
 

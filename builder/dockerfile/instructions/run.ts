@@ -18,7 +18,7 @@ export function run(instruction: ParsedInstruction, context: InstructionContext)
     throw new BuildError('DOCKERFILE_INVALID', `unsupported network mode "${networkValue}" (use none, host or default)`);
   }
   const json = instruction.heredocs.length === 0 ? parseJsonArray(instruction.rest) : undefined;
-  if (!json && instruction.rest === '') throw new BuildError('DOCKERFILE_PARSE', 'RUN requires at least one argument');
+  // No arguments runs `/bin/sh -c ""`, as in BuildKit (its parser accepts a bare RUN).
   return {
     op: 'RUN',
     ...stepBase(instruction),
