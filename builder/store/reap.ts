@@ -12,6 +12,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { RUNC_ROOT } from '../sandbox/runc-root.js';
+import { mountPoints } from './gc-tmp.js';
 import { isOwnerAlive, readOwner } from './owner.js';
 
 export interface ReapReport {
@@ -83,10 +84,7 @@ async function reapBundles(report: ReapReport, inUse: ReadonlySet<string>): Prom
 
 /** Mount points at or below `dir`, deepest first. */
 async function mountsUnder(dir: string): Promise<string[]> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const decode = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-  return mountinfo.split('\n').map((line) => line.split(' ')[4]).filter((f): f is string => f !== undefined).map(decode)
-    .filter((point) => point === dir || point.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  return (await mountPoints()).filter((point) => point === dir || point.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
 }
 
 async function reapMounts(tmpDir: string, report: ReapReport): Promise<void> {
