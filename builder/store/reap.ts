@@ -13,6 +13,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { RUNC_ROOT } from '../sandbox/runc-root.js';
 import { mountPoints } from './gc-tmp.js';
+import { treeSize } from './gc-size.js';
 import { isOwnerAlive, readOwner } from './owner.js';
 
 export interface ReapReport {
@@ -22,6 +23,8 @@ export interface ReapReport {
   mounts: string[];
   /** runc bundle directories deleted. */
   bundles: string[];
+  /** Bytes the removed mount directories held (a killed step's upperdir can be gigabytes). */
+  bytes: number;
 }
 
 const BUNDLE_PREFIX = 'builder-bundle-';
@@ -98,6 +101,7 @@ async function reapMounts(tmpDir: string, report: ReapReport): Promise<void> {
       if ((await exec('umount', [point])).code !== 0 && (await exec('umount', ['-l', point])).code !== 0) stuck = true;
     }
     if (stuck) continue;
+    report.bytes += await treeSize(dir).catch(() => 0);
     await rm(dir, { recursive: true, force: true });
     report.mounts.push(dir);
   }
@@ -108,7 +112,7 @@ async function reapMounts(tmpDir: string, report: ReapReport): Promise<void> {
  * must not fail because an earlier one left a mess; what cannot be removed now is tried again next time.
  */
 export async function reapDeadBuilds(tmpDir: string): Promise<ReapReport> {
-  const report: ReapReport = { containers: [], mounts: [], bundles: [] };
+  const report: ReapReport = { containers: [], mounts: [], bundles: [], bytes: 0 };
   const inUse = await reapContainers(report).catch(() => undefined);
   // A container we could not delete may still use its rootfs and bundle: leave both for the next attempt.
   if (inUse === undefined) return report;
