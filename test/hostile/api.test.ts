@@ -121,15 +121,18 @@ describe('hostile API requests and webhooks (real Redis, one worker)', function 
     const lines: string[] = [];
     const stream = { write: (line: string) => { lines.push(line); } };
     const app = await buildApp(h.ctx, { logger: { serializers: requestSerializers, stream } });
+    let response;
     try {
       const body = await tarWith([{ name: 'Dockerfile', body: 'FROM busybox\n' }]);
       inputs++;
-      const response = await app.inject({ method: 'POST', url: `/v1/builds?t=app:1&buildarg=NPM_TOKEN=${secret}`, headers: { ...AUTH, 'content-type': 'application/x-tar' }, payload: body });
+      response = await app.inject({ method: 'POST', url: `/v1/builds?t=app:1&buildarg=NPM_TOKEN=${secret}`, headers: { ...AUTH, 'content-type': 'application/x-tar' }, payload: body });
       assert.equal(response.statusCode, 202, response.body);
     } finally {
       await app.close();
     }
     assert.ok(lines.some((line) => line.includes('buildarg=NPM_TOKEN%3D***')), lines.join(''));
+    const status = await h.app.inject({ method: 'GET', url: `/v1/builds/${response.json().id}`, headers: { authorization: 'Bearer read-token' } });
+    assert.deepEqual(status.json().request.buildArgs, { NPM_TOKEN: '***' });
     assertNoSecret(lines, [secret]);
     assertNoSecret(lines, ['ci-token']);
   });
