@@ -4,7 +4,8 @@
  */
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { AUTH, startHarness, tarOf, type Harness } from '../../api/test-harness.js';
+import { createHmac } from 'node:crypto';
+import { AUTH, GITHUB_SECRET, GITLAB_TOKEN, startHarness, tarOf, type Harness } from '../../api/test-harness.js';
 
 describe('property: API input handling', function () {
   this.timeout(120_000);
@@ -12,7 +13,7 @@ describe('property: API input handling', function () {
   let count = 0;
   let tar: Buffer;
   before(async function () {
-    h = await startHarness({ git: '' });
+    h = await startHarness({ git: '', config: ['[webhooks.repositories."*"]', 'tags = ["127.0.0.1:5000/hook/app:{sha}"]', 'push = false'].join('\n') });
     tar = await tarOf({ Dockerfile: 'FROM busybox\n' });
   });
   after(async function () {
@@ -42,6 +43,28 @@ describe('property: API input handling', function () {
       const response = await h.app.inject({ method: 'POST', url: '/v1/builds', headers: { ...AUTH, 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
       checkAnswer(response.statusCode, response.body, JSON.stringify(payload));
     }), { numRuns: 300, seed: 1414 });
+  });
+
+  it('any signed webhook payload', async function () {
+    const text = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('refs/heads/main', 'refs/tags/v1', 'a'.repeat(40), '0'.repeat(40), 'file:///x', 'https://h/x.git', 'org/app'));
+    const payload = fc.record({
+      ref: text, after: text, checkout_sha: text,
+      repository: fc.oneof(text, fc.record({ full_name: text, clone_url: text }, { requiredKeys: [] })),
+      project: fc.oneof(text, fc.record({ path_with_namespace: text, git_http_url: text }, { requiredKeys: [] })),
+    }, { requiredKeys: [] });
+    await fc.assert(fc.asyncProperty(payload, fc.string({ maxLength: 12 }), async (body, delivery) => {
+      count += 2;
+      const raw = JSON.stringify(body);
+      const signature = `sha256=${createHmac('sha256', GITHUB_SECRET).update(raw).digest('hex')}`;
+      const github = await h.app.inject({ method: 'POST', url: '/v1/webhooks/github', payload: raw, headers: {
+        'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': signature,
+      } });
+      checkAnswer(github.statusCode, github.body, raw);
+      const gitlab = await h.app.inject({ method: 'POST', url: '/v1/webhooks/gitlab', payload: raw, headers: {
+        'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': GITLAB_TOKEN, 'x-gitlab-event-uuid': delivery,
+      } });
+      checkAnswer(gitlab.statusCode, gitlab.body, raw);
+    }), { numRuns: 200, seed: 1414 });
   });
 
   it('any query string for an upload, and any path under /v1/builds', async function () {
