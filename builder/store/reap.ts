@@ -10,11 +10,11 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { RUNC_ROOT } from '../sandbox/runc-root.js';
 import { mountPoints } from './gc-tmp.js';
 import { treeSize } from './gc-size.js';
-import { isOwnerAlive, readOwner } from './owner.js';
+import { isOwnerAlive, pidInName, readOwner } from './owner.js';
 
 export interface ReapReport {
   /** runc container ids deleted. */
@@ -50,9 +50,12 @@ async function bundleOf(id: string): Promise<string | undefined> {
   }
 }
 
+/** The owner file decides; without one (killed between mkdir and writing it), the pid in the name does. */
 async function ownerIsDead(dir: string): Promise<boolean> {
   const owner = await readOwner(dir);
-  return owner !== undefined && !isOwnerAlive(owner);
+  if (owner !== undefined) return !isOwnerAlive(owner);
+  const pid = pidInName(basename(dir));
+  return pid !== undefined && !isOwnerAlive({ pid });
 }
 
 /** Deletes containers of dead owners; returns the bundles still in use by the containers that remain. */
