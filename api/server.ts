@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type { BuildRequest } from '../builder/request.js';
 import { BuildRecords } from '../worker/build-records.js';
 import { buildApp, type FarmContext } from './app.js';
+import { requestSerializers } from './log-redact.js';
 import type { FarmConfig } from './farm-config.js';
 
 /** A running API. */
@@ -33,7 +34,8 @@ export function farmContext(farm: FarmConfig): FarmContext & { close(): Promise<
 
 export async function startServer(farm: FarmConfig, options: { logger?: boolean } = {}): Promise<FarmServer> {
   const ctx = farmContext(farm);
-  const app = await buildApp(ctx, { logger: options.logger ?? true });
+  // Build arg values never reach the log (api/log-redact.ts).
+  const app = await buildApp(ctx, { logger: (options.logger ?? true) ? { serializers: requestSerializers } : false });
   let address: string;
   try {
     address = await app.listen({ host: farm.api.host, port: farm.api.port });

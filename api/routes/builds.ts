@@ -50,7 +50,9 @@ export async function buildsRoutes(app: FastifyInstance, ctx: FarmContext): Prom
     const { id } = request.params as { id: string };
     const record = await records.get(id);
     if (!record) throw new ApiError(404, 'NOT_FOUND', `no build ${id}`);
-    return { ...record, queuePosition: record.state === 'queued' ? await queuePosition(ctx, id) : undefined };
+    // A `read` token sees every build: build arg values (often tokens) stay with the worker, their names are shown.
+    const shownRequest = { ...record.request, buildArgs: Object.fromEntries(Object.keys(record.request.buildArgs).map((name) => [name, '***'])) };
+    return { ...record, request: shownRequest, queuePosition: record.state === 'queued' ? await queuePosition(ctx, id) : undefined };
   });
 
   app.delete('/v1/builds/:id', {

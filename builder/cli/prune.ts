@@ -42,6 +42,7 @@ function printReport(report: PruneReport): void {
     out.push('Deleted snapshots:');
     for (const snapshot of report.snapshots) out.push(`deleted: ${snapshot.diffId}`);
   }
+  if (report.reaped > 0) out.push(`Reaped ${report.reaped} leftover${report.reaped === 1 ? '' : 's'} of killed builds (containers, mounts, bundles)`);
   if (report.tempEntries > 0) out.push(`Removed ${report.tempEntries} stale temporary ${report.tempEntries === 1 ? 'entry' : 'entries'}`);
   if (out.length > 0) out.push('');
   out.push(`Total reclaimed space: ${formatBytes(report.reclaimed)}`);

@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, constants as fsConstants, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants as fsConstants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
@@ -10,7 +10,7 @@ import { buildRuntimeSpec, defaultHostname, type RunSpec, type RuntimeSpec } fro
 import { resolveUser, type ResolvedUser } from './user.js';
 
 import { RUNC_ROOT } from './runc-root.js';
-import { writeOwner } from '../store/owner.js';
+import { makeOwnedDir } from '../store/owner.js';
 
 export { RUNC_ROOT };
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -54,12 +54,12 @@ export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
   if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
-  const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), mkdtemp(path.join(os.tmpdir(), 'builder-bundle-'))]);
+  const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), makeOwnedDir(os.tmpdir(), 'builder-bundle')]);
   if (made.status === 'rejected') throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
+  // The process waiting on `runc run` owns the container (owner.json in the bundle): if it dies, store/reap.ts
+  // deletes what it left.
   const bundle = made.value;
   try {
-    // The process waiting on `runc run` owns the container: if it dies, store/reap.ts deletes what it left.
-    await writeOwner(bundle);
     if (user.status === 'rejected') throw user.reason;
     const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc);
     try {

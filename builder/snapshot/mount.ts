@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
-import { writeOwner } from '../store/owner.js';
+import { makeOwnedDir } from '../store/owner.js';
 
 /** A writable overlay: the step runs in `merged`; its changes land in `upperdir`. */
 export interface MutableSnapshot {
@@ -91,10 +91,10 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
   const safetyOptions = await checkOverlay();
   if (lowerdirs.length > 500) throw new BuildError('SANDBOX_FAILED', `an image with ${lowerdirs.length} layers exceeds overlayfs's limit of 500`);
   await mkdir(workRoot, { recursive: true });
-  const dir = await mkdtemp(join(resolve(workRoot), 'mnt-'));
+  // Who made the mount (pid in the name, owner.json inside): once that process is gone, a later build or prune
+  // unmounts and removes it (store/reap.ts).
+  const dir = await makeOwnedDir(resolve(workRoot), 'mnt');
   try {
-    // Who made the mount: a later build or prune unmounts and removes it once that process is gone (store/reap.ts).
-    await writeOwner(dir);
     await Promise.all(['l', 'merged', 'empty', ...(writable ? ['upper', 'work'] : [])].map((name) => mkdir(join(dir, name))));
     // A repeated lowerdir makes the mount fail with ELOOP; the top-most copy alone gives the same view.
     const lowers = lowerdirs.map((lower) => resolve(lower)).filter((lower, index, all) => all.lastIndexOf(lower) === index);

@@ -14,8 +14,8 @@ export interface TempEntry {
 }
 
 
-/** Mount points at or below any of `dirs` (a temp dir with a live overlay inside belongs to a running step). */
-async function mountPoints(): Promise<string[]> {
+/** Every mount point of this mount namespace (a temp dir with a live overlay inside belongs to a running step). */
+export async function mountPoints(): Promise<string[]> {
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   const decode = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
   return mountinfo.split('\n').map((line) => line.split(' ')[4]).filter((f): f is string => f !== undefined).map(decode);

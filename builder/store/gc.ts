@@ -85,7 +85,7 @@ export async function prune(store: Store, options: PruneRun = {}): Promise<Prune
       snapshots: plan.snapshots.map((s) => ({ diffId: s.diffId, size: sizes.known(s.hex) ?? 0 })),
       cacheFiles: plan.looseFiles.length,
       tempEntries: temp.length,
-      reclaimed: reclaimedManaged + temp.reduce((sum, entry) => sum + entry.size, 0),
+      reclaimed: reclaimedManaged + temp.reduce((sum, entry) => sum + entry.size, 0) + reaped.bytes,
       sizeAfter: plan.sizeAfter,
       deferred: buildsActive,
       reaped: reaped.containers.length + reaped.mounts.length + reaped.bundles.length,

@@ -4,7 +4,8 @@
  * a dead owner left; the start time tells a reused pid from the original process, which a bare pid cannot.
  */
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isProcessAlive } from './file-lock.js';
 
@@ -32,6 +33,23 @@ let self: Owner | undefined;
 export function currentOwner(): Owner {
   self ??= { pid: process.pid, start: processStart(process.pid) };
   return self;
+}
+
+/**
+ * Makes `<parent>/<prefix>-<pid>-<hex>` and writes its owner file. The pid in the name covers the moment between
+ * mkdir and the owner file (a kill there leaves an empty dir that GC's dead-pid rule removes).
+ */
+export async function makeOwnedDir(parent: string, prefix: string): Promise<string> {
+  const dir = join(parent, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  await mkdir(dir);
+  await writeOwner(dir);
+  return dir;
+}
+
+/** The pid in a `<prefix>-<pid>-<hex>` name, if any. */
+export function pidInName(name: string): number | undefined {
+  const match = /^[a-z-]+?-(\d+)-[0-9a-f]+$/.exec(name);
+  return match ? Number(match[1]) : undefined;
 }
 
 export async function writeOwner(dir: string): Promise<void> {

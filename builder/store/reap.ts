@@ -10,9 +10,11 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { RUNC_ROOT } from '../sandbox/runc-root.js';
-import { isOwnerAlive, readOwner } from './owner.js';
+import { mountPoints } from './gc-tmp.js';
+import { treeSize } from './gc-size.js';
+import { isOwnerAlive, pidInName, readOwner } from './owner.js';
 
 export interface ReapReport {
   /** runc container ids deleted. */
@@ -21,6 +23,8 @@ export interface ReapReport {
   mounts: string[];
   /** runc bundle directories deleted. */
   bundles: string[];
+  /** Bytes the removed mount directories held (a killed step's upperdir can be gigabytes). */
+  bytes: number;
 }
 
 const BUNDLE_PREFIX = 'builder-bundle-';
@@ -46,9 +50,12 @@ async function bundleOf(id: string): Promise<string | undefined> {
   }
 }
 
+/** The owner file decides; without one (killed between mkdir and writing it), the pid in the name does. */
 async function ownerIsDead(dir: string): Promise<boolean> {
   const owner = await readOwner(dir);
-  return owner !== undefined && !isOwnerAlive(owner);
+  if (owner !== undefined) return !isOwnerAlive(owner);
+  const pid = pidInName(basename(dir));
+  return pid !== undefined && !isOwnerAlive({ pid });
 }
 
 /** Deletes containers of dead owners; returns the bundles still in use by the containers that remain. */
@@ -83,10 +90,7 @@ async function reapBundles(report: ReapReport, inUse: ReadonlySet<string>): Prom
 
 /** Mount points at or below `dir`, deepest first. */
 async function mountsUnder(dir: string): Promise<string[]> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const decode = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-  return mountinfo.split('\n').map((line) => line.split(' ')[4]).filter((f): f is string => f !== undefined).map(decode)
-    .filter((point) => point === dir || point.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  return (await mountPoints()).filter((point) => point === dir || point.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
 }
 
 async function reapMounts(tmpDir: string, report: ReapReport): Promise<void> {
@@ -100,6 +104,7 @@ async function reapMounts(tmpDir: string, report: ReapReport): Promise<void> {
       if ((await exec('umount', [point])).code !== 0 && (await exec('umount', ['-l', point])).code !== 0) stuck = true;
     }
     if (stuck) continue;
+    report.bytes += await treeSize(dir).catch(() => 0);
     await rm(dir, { recursive: true, force: true });
     report.mounts.push(dir);
   }
@@ -110,7 +115,7 @@ async function reapMounts(tmpDir: string, report: ReapReport): Promise<void> {
  * must not fail because an earlier one left a mess; what cannot be removed now is tried again next time.
  */
 export async function reapDeadBuilds(tmpDir: string): Promise<ReapReport> {
-  const report: ReapReport = { containers: [], mounts: [], bundles: [] };
+  const report: ReapReport = { containers: [], mounts: [], bundles: [], bytes: 0 };
   const inUse = await reapContainers(report).catch(() => undefined);
   // A container we could not delete may still use its rootfs and bundle: leave both for the next attempt.
   if (inUse === undefined) return report;

@@ -7,6 +7,8 @@ import { strict as assert } from 'node:assert';
 import { createHmac } from 'node:crypto';
 import tar from 'tar-stream';
 import { AUTH, GITHUB_SECRET, startHarness, type Harness } from '../../api/test-harness.js';
+import { buildApp } from '../../api/app.js';
+import { requestSerializers } from '../../api/log-redact.js';
 import { assertNoSecret, secretMarker } from './escape-check.js';
 
 type Entry = { name: string; body?: string; link?: string; type?: 'symlink' | 'link' | 'file' | 'directory' | 'character-device' };
@@ -113,6 +115,26 @@ describe('hostile API requests and webhooks (real Redis, one worker)', function 
     assert.deepEqual(replay.json(), { id: first.json().id, duplicate: true });
     const otherCommit = await github({ ...good, after: 'c'.repeat(40) }, 'd-4');
     assert.equal(otherCommit.json().duplicate, false);
+  });
+
+  it('the request log redacts build arg values', async function () {
+    const lines: string[] = [];
+    const stream = { write: (line: string) => { lines.push(line); } };
+    const app = await buildApp(h.ctx, { logger: { serializers: requestSerializers, stream } });
+    let response;
+    try {
+      const body = await tarWith([{ name: 'Dockerfile', body: 'FROM busybox\n' }]);
+      inputs++;
+      response = await app.inject({ method: 'POST', url: `/v1/builds?t=app:1&buildarg=NPM_TOKEN=${secret}`, headers: { ...AUTH, 'content-type': 'application/x-tar' }, payload: body });
+      assert.equal(response.statusCode, 202, response.body);
+    } finally {
+      await app.close();
+    }
+    assert.ok(lines.some((line) => line.includes('buildarg=NPM_TOKEN%3D***')), lines.join(''));
+    const status = await h.app.inject({ method: 'GET', url: `/v1/builds/${response.json().id}`, headers: { authorization: 'Bearer read-token' } });
+    assert.deepEqual(status.json().request.buildArgs, { NPM_TOKEN: '***' });
+    assertNoSecret(lines, [secret]);
+    assertNoSecret(lines, ['ci-token']);
   });
 
   it('on the worker: a Dockerfile linking to /proc/self/environ and ADD of a file:// repository fail without leaking', async function () {

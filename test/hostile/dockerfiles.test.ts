@@ -12,6 +12,8 @@ const CORPUS: [string, string, ErrorCode, RegExp][] = [
   ['nesting 10k deep', `FROM busybox\nENV X=${deep(10_000)}\n`, 'DOCKERFILE_PARSE', /nested more than 64 levels/],
   ['nesting via continuations', `FROM busybox\nENV X=${'${A:-\\\n'.repeat(5_000)}x${'}'.repeat(5_000)}\n`, 'DOCKERFILE_PARSE', /nested more than 64 levels/],
   ['a 70 KB line', `FROM busybox\nRUN echo ${'a'.repeat(70_000)}\n`, 'DOCKERFILE_PARSE', /line greater than max allowed size of 65535/],
+  // dockerfile-ast would hold ~190× this in memory (docs/ARCHITECTURE.md "Hardening"): refused before it parses.
+  ['a 10 MB line', `FROM busybox\nRUN echo ${'a'.repeat(10_000_000)}\n`, 'DOCKERFILE_PARSE', /line greater than max allowed size of 65535/],
   ['a 70 KB multi-byte line', `FROM busybox\nRUN echo ${'\u00e9'.repeat(33_000)}\n`, 'DOCKERFILE_PARSE', /line greater than max allowed size/],
   ['bad class in ${A#p}', 'FROM busybox\nENV A=x B=${A#[z-a]}\n', 'DOCKERFILE_INVALID', /invalid pattern "\[z-a\]"/],
   ['bad class in ${A/p/r}', 'FROM busybox\nENV A=x B=${A/[z-a]/y}\n', 'DOCKERFILE_INVALID', /invalid pattern/],

@@ -8,7 +8,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { mountScratchFs, type ScratchFs } from '../../scripts/bench-lib/scratch-fs.js';
 import { busyboxArchive } from '../helpers/busybox-fixture.js';
-import { expectSuccess, runCli } from '../helpers/cli.js';
+import { expectSuccess, runCli, runCommand } from '../helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-root.js';
 import { mountsUnder } from './escape-check.js';
 
@@ -25,6 +25,10 @@ describe('faults: a full store (ENOSPC on a small loop-mounted ext4)', function 
   before(async function () {
     if (process.getuid?.() !== 0) {
       console.log('    skipped: loop mounts and builds need root');
+      this.skip();
+    }
+    if ((await runCommand('sh', ['-c', 'command -v mkfs.ext4'])).code !== 0) {
+      console.log('    skipped: mkfs.ext4 is missing (apt-get install e2fsprogs)');
       this.skip();
     }
     scratch = await makeTempDir('enospc');
