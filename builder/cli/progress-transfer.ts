@@ -50,6 +50,8 @@ const FINAL = new Set<TransferEvent['status']>(['complete', 'exists', 'pushed', 
 export class TransferProgress {
   private readonly layers = new Map<string, { event: TransferEvent; firstAt?: number; firstBytes: number }>();
   private printed = 0;
+  /** Leading layers already drawn in their final state: they stay on screen and leave the redrawn block. */
+  private committed = 0;
   private timer?: NodeJS.Timeout;
   private dirty = false;
 
@@ -89,6 +91,7 @@ export class TransferProgress {
     if (this.tty && this.dirty) this.draw();
     this.layers.clear();
     this.printed = 0;
+    this.committed = 0;
   }
 
   private draw(): void {
@@ -96,12 +99,16 @@ export class TransferProgress {
     this.dirty = false;
     const width = Math.max(20, this.columns() - 1);
     const now = this.now();
-    const lines = [...this.layers.values()].map(({ event, firstAt, firstBytes }) =>
-      fit(transferLine(event, true, transferRate(event, firstAt, firstBytes, now)), width));
+    const block = [...this.layers.values()].slice(this.committed);
+    const lines = block.map(({ event, firstAt, firstBytes }) => fit(transferLine(event, true, transferRate(event, firstAt, firstBytes, now)), width));
     const up = this.printed > 0 ? `\x1b[${this.printed}F` : '';
     this.write(`${up}${lines.map((l) => `${l}\x1b[K`).join('\n')}\n`);
-    this.printed = lines.length;
+    // An image with many layers must not redraw more than the screen holds: finished lines at the top stay put.
+    let settled = 0;
+    while (settled < block.length && FINAL.has(block[settled]!.event.status)) settled++;
+    this.committed += settled;
+    this.printed = lines.length - settled;
     // Keep redrawing while anything moves: the rate changes even between events.
-    if (lines.length > 0 && [...this.layers.values()].some((l) => !FINAL.has(l.event.status))) this.dirty = true;
+    if (block.some((l) => !FINAL.has(l.event.status))) this.dirty = true;
   }
 }

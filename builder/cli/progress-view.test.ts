@@ -41,6 +41,19 @@ describe('progress views', function () {
     const plain = new TransferProgress((t) => lines.push(t), false);
     for (const status of ['waiting', 'downloading', 'downloading', 'complete', 'complete'] as const) plain.onTransfer(event(status, { current: 1, total: 2 }));
     assert.deepEqual(lines, ['a65120d3a65c: Pull complete\n'], 'one line per layer without a terminal');
+
+    // On a terminal, finished layers at the top leave the redrawn block: the cursor never climbs past them.
+    const screen: string[] = [];
+    const tty = new TransferProgress((t) => screen.push(t), true, () => 120);
+    const layer = (id: string, status: TransferEvent['status']): TransferEvent => ({ ...event(status, { current: 1, total: 2 }), id });
+    tty.onTransfer(layer('aaaaaaaaaaaa', 'complete'));
+    tty.onTransfer(layer('bbbbbbbbbbbb', 'downloading'));
+    (tty as unknown as { draw(): void }).draw();
+    tty.onTransfer(layer('bbbbbbbbbbbb', 'downloading'));
+    (tty as unknown as { draw(): void }).draw();
+    tty.finish();
+    assert.ok(screen[0]!.startsWith('aaaaaaaaaaaa: Pull complete\x1b[K\nbbbbbbbbbbbb: Downloading'), screen[0]);
+    assert.ok(screen[1]!.startsWith('\x1b[1Fbbbbbbbbbbbb: Downloading'), 'only the moving line is redrawn');
   });
 
   it('renders the frame with a live timer, collapses finished steps and honours the colour switch', function () {
