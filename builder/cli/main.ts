@@ -5,7 +5,7 @@ import { registerRegistryCommands } from './commands-registry.js';
 import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
 import { registerContainerCommands } from './commands-containers.js';
-import { addCreateFlags } from './container-flags.js';
+import { addCreateFlags } from './container-flag-defs.js';
 import { registerNetworkCommands } from './commands-network.js';
 import { registerVolumeCommands } from './commands-volume.js';
 
