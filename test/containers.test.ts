@@ -210,6 +210,27 @@ describe('containers (CLI, runc, conmon)', function () {
     await ok(['rm', '-f', 'orphan']);
   });
 
+  it('after a reboot, the next command brings back --restart always containers and tells the truth about the others', async () => {
+    await ok(['run', '-d', '--name', 'boot-always', '--restart', 'always', '--network', 'none', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'boot-plain', '--network', 'none', 'busybox', 'sleep', '1000']);
+    // A reboot, as far as builder can tell: every process gone and another boot id.
+    for (const name of ['boot-always', 'boot-plain']) {
+      const info = await inspect(name);
+      const stateFile = path.join(root, 'containers', info.Id, 'state.json');
+      const monitorPid = Number(await readFile(path.join(root, 'containers', info.Id, 'conmon.pid'), 'utf8'));
+      process.kill(monitorPid, 'SIGKILL');
+      process.kill(info.State.Pid as number, 'SIGKILL');
+      await sleep(100);
+      const state = JSON.parse(await readFile(stateFile, 'utf8')) as Record<string, unknown>;
+      await writeFile(stateFile, JSON.stringify({ ...state, bootId: 'an-earlier-boot' }));
+    }
+    await writeFile(path.join(root, 'containers', '.boot-id'), 'an-earlier-boot');
+    const listed = await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
+    assert.match(listed, /^boot-always Up /m);
+    assert.match(listed, /^boot-plain Exited \(255\) /m);
+    await ok(['rm', '-f', 'boot-always', 'boot-plain']);
+  });
+
   it('foreground run returns the exit code; --rm leaves nothing; ps filters and formats', async () => {
     const before = await containerDirs();
     const run = await cli(['run', '--name', 'fg', '-l', 'tier=test', '--env-file', '/dev/null', 'busybox', 'sh', '-c', 'echo out; exit 5']);

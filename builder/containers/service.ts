@@ -40,6 +40,7 @@ export class Containers {
 
   /** Resolves a reference to the container's id, paths and record. */
   async find(ref: string): Promise<{ paths: ContainerPaths; record: ContainerRecord }> {
+    await this.reviveAfterReboot();
     const id = await lookupContainer(this.containersDir, ref);
     const paths = new ContainerPaths(this.containersDir, id);
     const record = await readRecord(paths);
