@@ -6,37 +6,11 @@
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
+import { fetchPage, freePort } from './helpers/http-probe.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
-
-/** A port nobody listens on now (the kernel's choice). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The body of http://127.0.0.1:PORT/, or undefined when nothing answers in time. */
-function fetchPage(port: number, timeoutMs = 2000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const request = http.get({ host: '127.0.0.1', port, path: '/', timeout: timeoutMs }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-      response.on('end', () => resolve(body));
-    });
-    request.on('timeout', () => { request.destroy(); resolve(undefined); });
-    request.on('error', () => resolve(undefined));
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -8,9 +8,8 @@
  * docker's `run -d -p` needs its bridge, which a dockerd started under this project's network rule lacks: n/a then.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
+import { fetchPage, freePort } from '../../test/helpers/http-probe.js';
 import { findExecutable, runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
 
@@ -25,31 +24,9 @@ const CONTAINERS = 50;
 const SAMPLES = 5;
 const LABEL = 'builder.bench=run-side';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const request = http.get({ host: '127.0.0.1', port, path: '/', timeout: 500 }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode === 200));
-    });
-    request.on('timeout', () => { request.destroy(); resolve(false); });
-    request.on('error', () => resolve(false));
-  });
-}
-
 async function untilAnswer(port: number, deadlineMs = 20_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
-  while (!(await answers(port))) {
+  while ((await fetchPage(port, 500)) === undefined) {
     if (Date.now() > deadline) throw new Error(`nothing answered on 127.0.0.1:${port}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
