@@ -80,14 +80,14 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('stop sends the stop signal first: a process that traps it exits 143', async () => {
-    await ok(['run', '-d', '--name', 'term', 'busybox', 'sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done']);
+    await ok(['run', '-d', '--name', 'term', '--network', 'none', 'busybox', 'sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done']);
     await ok(['stop', 'term']);
     assert.match(await status('term'), /^Exited \(143\) /);
     await ok(['rm', 'term']);
   });
 
   it('pause freezes the cgroup, unpause thaws it; exec runs in the container with -e -u -w', async () => {
-    await ok(['run', '-d', '--name', 'frozen', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'frozen', '--network', 'none', 'busybox', 'sleep', '1000']);
     await ok(['pause', 'frozen']);
     const runtimeId = (await inspect('frozen')).NetworkSettings.SandboxID as string;
     const freezer = `/sys/fs/cgroup/freezer/builder/${runtimeId}/freezer.state`;
@@ -111,7 +111,7 @@ describe('containers (CLI, runc, conmon)', function () {
     await writeFile(secret, 'host secret');
     const hostDir = path.join(scratch, 'host-dir');
     await mkdir(hostDir, { recursive: true });
-    await ok(['run', '-d', '--name', 'copy', 'busybox', 'sh', '-c',
+    await ok(['run', '-d', '--name', 'copy', '--network', 'none', 'busybox', 'sh', '-c',
       `mkdir -p /data && echo inside > /data/file.txt && ln -s ${secret} /leak && ln -s ${hostDir} /evil && exec sleep 1000`]);
     await until('the links', async () => (await cli(['exec', 'copy', 'test', '-L', '/evil'])).code === 0 || (await cli(['exec', 'copy', 'test', '-h', '/evil'])).code === 0);
     const out = path.join(scratch, 'out');
@@ -139,13 +139,13 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('--restart on-failure:2 restarts a failing process twice; always survives a kill of the process', async () => {
-    await ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3']);
+    await ok(['run', '-d', '--name', 'flaky', '--network', 'none', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3']);
     await until('two restarts', async () => (await inspect('flaky')).RestartCount === 2 && (await inspect('flaky')).State.Status === 'exited');
     assert.equal((await ok(['logs', 'flaky'])), 'run\nrun\nrun\n');
     assert.match(await status('flaky'), /^Exited \(3\) /);
     await ok(['rm', 'flaky']);
 
-    await ok(['run', '-d', '--name', 'phoenix', '--restart', 'always', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'phoenix', '--network', 'none', '--restart', 'always', 'busybox', 'sleep', '1000']);
     const pid = (await inspect('phoenix')).State.Pid as number;
     process.kill(pid, 'SIGKILL');
     await until('a restart', async () => {
@@ -159,7 +159,7 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('a failing healthcheck turns the status unhealthy, a passing one healthy', async () => {
-    await ok(['run', '-d', '--name', 'doctor', '--health-cmd', 'test -f /ok', '--health-interval', '300ms', '--health-retries', '2', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'doctor', '--network', 'none', '--health-cmd', 'test -f /ok', '--health-interval', '300ms', '--health-retries', '2', 'busybox', 'sleep', '1000']);
     assert.match(await status('doctor'), /\(health: starting\)$/);
     await until('unhealthy', async () => /\(unhealthy\)$/.test(await status('doctor')));
     assert.equal((await inspect('doctor')).State.Health.Status, 'unhealthy');
@@ -170,7 +170,7 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('after kill -9 of the monitor and the process, ps tells the truth', async () => {
-    await ok(['run', '-d', '--name', 'orphan', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'orphan', '--network', 'none', 'busybox', 'sleep', '1000']);
     const info = await inspect('orphan');
     const monitorPid = Number(await readFile(path.join(root, 'containers', info.Id, 'conmon.pid'), 'utf8'));
     process.kill(monitorPid, 'SIGKILL');
