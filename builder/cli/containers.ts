@@ -85,7 +85,9 @@ export async function runServiceContainer(image: string, command: string[], flag
   }
 }
 
-export async function startCommand(refs: string[], opts: { attach?: boolean }, global: GlobalOptions): Promise<number> {
+export async function startCommand(refs: string[], opts: { attach?: boolean; interactive?: boolean }, global: GlobalOptions): Promise<number> {
+  // conmon's attach socket is SOCK_SEQPACKET, which Node cannot open: stdin cannot reach a monitored container.
+  if (opts.interactive) throw new BuildError('NOT_SUPPORTED', 'start -i is not supported: use exec -i, or run -i --rm for an interactive container');
   const service = await Containers.open(global.root);
   if (opts.attach) {
     if (refs.length !== 1) throw new BuildError('INVALID_ARGUMENT', 'you cannot start and attach multiple containers at once');
@@ -202,6 +204,7 @@ function mib(bytes: number): string {
 }
 
 export async function execCommand(ref: string, command: string[], opts: { interactive?: boolean; tty?: boolean; env: string[]; user?: string; workdir?: string; detach?: boolean }, global: GlobalOptions): Promise<number> {
+  if (opts.detach) throw new BuildError('NOT_SUPPORTED', 'exec -d is not supported: run the command in the foreground, or start it with sh -c "cmd &"');
   const service = await Containers.open(global.root);
   if (opts.tty && !process.stdin.isTTY) throw new BuildError('INVALID_ARGUMENT', 'the input device is not a TTY');
   const { Id } = await service.execCreate(ref, {
