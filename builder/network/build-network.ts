@@ -9,7 +9,7 @@
  * Rejections are TCP resets / ICMP unreachable, so a probe fails at once instead of hanging.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { NetavarkNetworking } from './attach.js';
@@ -121,7 +121,9 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
       await networking.reapOrphans();
       // An idle netns that stays attached keeps the bridge up: netavark deletes a bridge with its last veth,
       // and re-creating it (and its NAT rules) costs ~150 ms per RUN. Nothing runs in it.
-      if (!(await networking.inspect(BRIDGE_HOLDER))) {
+      const holder = await networking.inspect(BRIDGE_HOLDER);
+      // After a reboot the record survives but its netns does not: attach again (attach replaces the stale one).
+      if (!holder || !(await stat(holder.netnsPath).then(() => true, () => false))) {
         await networking.attachResolved({ containerId: BRIDGE_HOLDER, name: BRIDGE_HOLDER, hostname: BRIDGE_HOLDER, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [] }, [network]);
       }
       return network;
