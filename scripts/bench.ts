@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { BuildError, errorMessage } from '../builder/errors.js';
 import { benchSections, type BenchSection } from './bench-lib/cases.js';
 import { runFarmBench } from './bench-lib/farm-bench.js';
+import { runNetworkBench } from './bench-lib/network-bench.js';
 import { runCommand } from './bench-lib/proc.js';
 import { machineSummary, renderTable, replaceSection, type CaseOutcome, type Row } from './bench-lib/report.js';
 import { runRunSideBench } from './bench-lib/run-side-bench.js';
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
     await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
     if (!onlyCases || onlyCases.includes('farm')) await farmReport(scratch.dir, busyboxTar);
     if (!onlyCases || onlyCases.includes('run-side')) await runSideReport(scratch.dir, busyboxTar);
+    if (!onlyCases || onlyCases.includes('network')) await networkReport(scratch.dir);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -193,6 +195,15 @@ async function runSideReport(scratchDir: string, busyboxTar: string): Promise<vo
   if (options['no-write']) return;
   const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
   await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'run-side', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()} (shared with other sessions: numbers under contention)`));
+}
+
+/** The networking section (scripts/bench-lib/network-bench.ts): its own table, between its own markers. */
+async function networkReport(scratchDir: string): Promise<void> {
+  const body = await runNetworkBench({ scratchDir, log });
+  console.log(`\n${body}`);
+  if (options['no-write']) return;
+  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'network', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
 }
 
 function describe(err: unknown): string {

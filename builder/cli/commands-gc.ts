@@ -17,6 +17,8 @@ export function registerGcCommands(program: Command): void {
       .action(async (opts: { all?: boolean; keepStorage?: string; filter: string[]; force?: boolean }) => {
         // `system prune` first removes stopped containers (docker's order), so their images become prunable.
         if (withContainers) await (await import('./containers.js')).pruneCommand({ force: true, filter: [] }, globals());
+        // …then networks no container uses (docker's next step).
+        if (withContainers) await (await import('./network.js')).networkPrune({ filter: [] }, globals());
         const { pruneCommand } = await import('./prune.js');
         await pruneCommand(opts, globals());
       });
@@ -30,5 +32,5 @@ export function registerGcCommands(program: Command): void {
       const { systemDfCommand } = await import('./system.js');
       await systemDfCommand(opts, globals());
     });
-  addPruneOptions(system.command('prune').description('Remove stopped containers, then what `builder prune` removes'), true);
+  addPruneOptions(system.command('prune').description('Remove stopped containers and unused networks, then what `builder prune` removes'), true);
 }

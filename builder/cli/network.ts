@@ -4,16 +4,9 @@ import { findAttached, readAttachments } from '../network/attachments.js';
 import { createNetwork, inspectNetwork, listNetworks, openNetworking, pruneNetworks, removeNetwork } from '../network/index.js';
 import { defaultRoot } from '../store/store.js';
 import type { GlobalOptions } from './options.js';
-import { formatTable, parseFilters } from './table.js';
+import { formatTable, inspectEach, parseFilters, parseLabels, removeEach } from './table.js';
 
 const rootOf = (global: GlobalOptions): string => global.root ?? defaultRoot();
-
-function parseLabels(labels: string[]): Record<string, string> {
-  return Object.fromEntries(labels.map((label) => {
-    const eq = label.indexOf('=');
-    return eq < 0 ? [label, ''] : [label.slice(0, eq), label.slice(eq + 1)];
-  }));
-}
 
 export async function networkCreate(name: string, opts: { driver: string; subnet?: string; gateway?: string; internal?: boolean; label: string[] }, global: GlobalOptions): Promise<void> {
   if (opts.gateway && !opts.subnet) throw new BuildError('INVALID_ARGUMENT', 'every ip-range or gateway must have a corresponding subnet');
@@ -34,34 +27,11 @@ export async function networkLs(opts: { quiet?: boolean; filter: string[]; trunc
 }
 
 export async function networkInspect(names: string[], global: GlobalOptions): Promise<void> {
-  const found = [];
-  let missing: BuildError | undefined;
-  for (const name of names) {
-    try {
-      found.push(await inspectNetwork(rootOf(global), name));
-    } catch (err) {
-      if (!(err instanceof BuildError) || err.code !== 'NETWORK_NOT_FOUND') throw err;
-      missing = err;
-    }
-  }
-  // docker prints what it found, then fails for the rest.
-  process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
-  if (missing) throw missing;
+  await inspectEach(names, 'NETWORK_NOT_FOUND', (name) => inspectNetwork(rootOf(global), name));
 }
 
-/** Removes each network in turn, as docker: the ones that can go go, the first failure is reported. */
 export async function networkRm(names: string[], global: GlobalOptions): Promise<void> {
-  let failure: unknown;
-  for (const name of names) {
-    try {
-      await removeNetwork(rootOf(global), name);
-      process.stdout.write(`${name}\n`);
-    } catch (err) {
-      if (failure === undefined) failure = err;
-      else process.stderr.write(`ERROR: ${(err as Error).message}\n`);
-    }
-  }
-  if (failure !== undefined) throw failure;
+  await removeEach(names, (name) => removeNetwork(rootOf(global), name));
 }
 
 export async function networkConnect(network: string, container: string, opts: { alias: string[] }, global: GlobalOptions): Promise<void> {

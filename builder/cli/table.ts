@@ -1,5 +1,7 @@
 import { BuildError } from '../errors.js';
 
+/* docker's shapes for object-management commands (network, volume): tables, filters, labels, inspect/rm of several names. */
+
 /** docker's table layout (its tabwriter: columns at least 10 wide, 3 spaces of padding, last column unpadded). */
 export function formatTable(rows: string[][]): string {
   if (rows.length === 0) return '';
@@ -19,4 +21,43 @@ export function parseFilters(filters: string[], allowed: string[]): Record<strin
     (out[key] ??= []).push(filter.slice(eq + 1));
   }
   return out;
+}
+
+/** `--label k=v` (or `k`) flags → a label map. */
+export function parseLabels(labels: string[]): Record<string, string> {
+  return Object.fromEntries(labels.map((label) => {
+    const eq = label.indexOf('=');
+    return eq < 0 ? [label, ''] : [label.slice(0, eq), label.slice(eq + 1)];
+  }));
+}
+
+/** docker's `inspect A B …`: prints what it found as one JSON array, then fails for what it did not (`notFound` code). */
+export async function inspectEach<T>(names: string[], notFound: string, inspect: (name: string) => Promise<T>): Promise<void> {
+  const found: T[] = [];
+  let missing: BuildError | undefined;
+  for (const name of names) {
+    try {
+      found.push(await inspect(name));
+    } catch (err) {
+      if (!(err instanceof BuildError) || err.code !== notFound) throw err;
+      missing = err;
+    }
+  }
+  process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  if (missing) throw missing;
+}
+
+/** docker's `rm A B …`: removes each in turn, prints the names removed, reports every failure and fails with the first. */
+export async function removeEach(names: string[], remove: (name: string) => Promise<void>): Promise<void> {
+  let failure: unknown;
+  for (const name of names) {
+    try {
+      await remove(name);
+      process.stdout.write(`${name}\n`);
+    } catch (err) {
+      if (failure === undefined) failure = err;
+      else process.stderr.write(`ERROR: ${(err as Error).message}\n`);
+    }
+  }
+  if (failure !== undefined) throw failure;
 }

@@ -4,17 +4,13 @@ import { defaultRoot } from '../store/store.js';
 import { createVolume, inspectVolume, listVolumes, pruneVolumes, removeVolume } from '../volume/index.js';
 import type { GlobalOptions } from './options.js';
 import { formatBytes } from './prune.js';
-import { formatTable, parseFilters } from './table.js';
+import { formatTable, inspectEach, parseFilters, parseLabels, removeEach } from './table.js';
 
 const rootOf = (global: GlobalOptions): string => global.root ?? defaultRoot();
 
 export async function volumeCreate(name: string | undefined, opts: { driver: string; label: string[] }, global: GlobalOptions): Promise<void> {
   if (opts.driver !== 'local') throw new BuildError('NOT_SUPPORTED', `error looking up volume plugin ${opts.driver}: plugin "${opts.driver}" not found`);
-  const labels = Object.fromEntries(opts.label.map((label) => {
-    const eq = label.indexOf('=');
-    return eq < 0 ? [label, ''] : [label.slice(0, eq), label.slice(eq + 1)];
-  }));
-  const volume = await createVolume(rootOf(global), { name, labels });
+  const volume = await createVolume(rootOf(global), { name, labels: parseLabels(opts.label) });
   process.stdout.write(`${volume.Name}\n`);
 }
 
@@ -33,32 +29,11 @@ export async function volumeLs(opts: { quiet?: boolean; filter: string[] }, glob
 }
 
 export async function volumeInspect(names: string[], global: GlobalOptions): Promise<void> {
-  const found = [];
-  let missing: BuildError | undefined;
-  for (const name of names) {
-    try {
-      found.push(await inspectVolume(rootOf(global), name));
-    } catch (err) {
-      if (!(err instanceof BuildError) || err.code !== 'VOLUME_NOT_FOUND') throw err;
-      missing = err;
-    }
-  }
-  process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
-  if (missing) throw missing;
+  await inspectEach(names, 'VOLUME_NOT_FOUND', (name) => inspectVolume(rootOf(global), name));
 }
 
 export async function volumeRm(names: string[], opts: { force?: boolean }, global: GlobalOptions): Promise<void> {
-  let failure: unknown;
-  for (const name of names) {
-    try {
-      await removeVolume(rootOf(global), name, { force: opts.force });
-      process.stdout.write(`${name}\n`);
-    } catch (err) {
-      if (failure === undefined) failure = err;
-      else process.stderr.write(`ERROR: ${(err as Error).message}\n`);
-    }
-  }
-  if (failure !== undefined) throw failure;
+  await removeEach(names, (name) => removeVolume(rootOf(global), name, { force: opts.force }));
 }
 
 export async function volumePrune(opts: { all?: boolean; filter: string[] }, global: GlobalOptions): Promise<void> {

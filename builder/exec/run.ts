@@ -36,6 +36,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
     const network = runNetwork(step.network, ctx);
     const prepared = mounts = await prepareRunMounts(step, ctx);
     const id = `builder-${randomBytes(6).toString('hex')}`;
+    const dns = network === 'isolated' ? (await import('../network/etc-files.js')).hostDns() : { servers: [], search: [] };
     const sandbox = (netnsPath?: string): ReturnType<typeof runSandbox> => runSandbox({
       id,
       rootfs: snapshot.merged,
@@ -44,10 +45,11 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       mounts: prepared.mounts,
       cwd: ctx.config.config.WorkingDir || '/',
       user: ctx.config.config.User ?? '',
-      // In the build netns: the host's resolv.conf (its resolvers are reached through NAT), BuildKit's hostname.
-      network: netnsPath ? 'host' : network === 'none' ? 'none' : 'host',
+      network: network === 'none' ? 'none' : 'host',
+      // In the build netns: the host's resolvers minus loopback ones (reached through NAT), BuildKit's hostname.
       netnsPath,
       hostname: netnsPath ? 'buildkitsandbox' : undefined,
+      etc: netnsPath ? { dnsServers: dns.servers, searchDomains: dns.search } : undefined,
       stdio: 'pipe',
       onStdout: (chunk) => { tail.push(chunk); ctx.log('stdout', chunk); },
       onStderr: (chunk) => { tail.push(chunk); ctx.log('stderr', chunk); },

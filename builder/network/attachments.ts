@@ -42,7 +42,10 @@ function tablePath(root: string): string {
 
 export async function readAttachments(root: string): Promise<AttachmentTable> {
   try {
-    const table = JSON.parse(await readFile(tablePath(root), 'utf8')) as AttachmentTable;
+    const text = await readFile(tablePath(root), 'utf8');
+    // Written without fsync (below): a machine crash may leave it empty, and then nothing in it was alive anyway.
+    if (text.trim() === '') return { containers: {} };
+    const table = JSON.parse(text) as AttachmentTable;
     return { containers: table.containers ?? {} };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { containers: {} };
@@ -50,8 +53,12 @@ export async function readAttachments(root: string): Promise<AttachmentTable> {
   }
 }
 
+/**
+ * No fsync: what the table describes (netns files on /run, iptables rules, veths) does not survive a machine
+ * crash either, so after one the table only has to be readable, not current. Atomic rename still applies.
+ */
 export async function writeAttachments(root: string, table: AttachmentTable): Promise<void> {
-  await writeFileAtomic(tablePath(root), `${JSON.stringify(table)}\n`);
+  await writeFileAtomic(tablePath(root), `${JSON.stringify(table)}\n`, { sync: false });
 }
 
 /** The next free address of the network: above the gateway first, as docker's IPAM. */

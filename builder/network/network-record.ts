@@ -126,6 +126,11 @@ export async function ensureReservedNetwork(root: string, options: CreateNetwork
   return withFileLock(networkLockPath(root), () => createLocked(root, options, true));
 }
 
+/** Whether this very network (same id) still has its record; lock-free, for use under the networks lock. */
+export async function networkExists(root: string, network: NetworkRecord): Promise<boolean> {
+  return (await readRecord(recordPath(root, network.name)))?.id === network.id;
+}
+
 export async function deleteNetworkRecord(root: string, name: string): Promise<void> {
   await unlink(recordPath(root, name)).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;

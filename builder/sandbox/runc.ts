@@ -57,7 +57,7 @@ export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
   const bundle = made.value;
   try {
     if (user.status === 'rejected') throw user.reason;
-    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value);
+    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc);
     try {
       const exitCode = await runContainerProcess(runc, id, bundle, spec);
       return { exitCode: await classifyExit(exitCode, bundle) };

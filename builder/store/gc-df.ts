@@ -8,6 +8,7 @@ import { SnapshotSizes, treeSize } from './gc-size.js';
 import { snapshotSizesPath, writeGcState } from './gc-state.js';
 import { staleTempEntries } from './gc-tmp.js';
 import type { Store } from './store.js';
+import { volumeUsage } from '../volume/volume-api.js';
 
 /** One row of the table. Sizes are apparent bytes, as `du -sb` counts them. */
 export interface UsageRow {
@@ -32,6 +33,8 @@ export interface DiskUsage {
   containers: UsageRow;
   /** Entries in tmp/. */
   temp: UsageRow;
+  /** Local volumes (volumes/<name>/_data); reclaimable = the unused ones (`builder volume prune --all`). */
+  volumes: UsageRow;
   /** blobs + snapshots + cache files: what the automatic GC keeps under its limit. */
   managedSize: number;
   /** Everything above (images are part of blobs, so not added twice). */
@@ -61,6 +64,7 @@ export async function diskUsage(store: Store, options: { graceMs?: number; now?:
   const tempNames = await readdir(store.tmpDir).catch(() => [] as string[]);
   const tempSize = sum(await Promise.all(tempNames.map((name) => treeSize(join(store.tmpDir, name)))));
   const staleTemp = await staleTempEntries(store.tmpDir, now, false);
+  const volumes = await volumeUsage(store.root);
 
   const blobsSize = sum([...scan.blobs.values()].map((b) => b.size));
   const snapshotsSize = sum([...scan.snapshots.values()].map((s) => snapshotSize(s.hex)));
@@ -95,8 +99,9 @@ export async function diskUsage(store: Store, options: { graceMs?: number; now?:
       reclaimable: sum(containerRows.filter((row) => !row.active).map((row) => row.size)),
     },
     temp: { total: tempNames.length, active: tempNames.length - staleTemp.length, size: tempSize, reclaimable: sum(staleTemp.map((e) => e.size)) },
+    volumes,
     managedSize: blobsSize + snapshotsSize + cacheSize,
-    totalSize: blobsSize + snapshotsSize + cacheSize + containerSize + tempSize,
+    totalSize: blobsSize + snapshotsSize + cacheSize + containerSize + tempSize + volumes.size,
   };
   // A fresh measurement is as good as the automatic GC's own.
   await writeGcState(store, { size: usage.managedSize, measuredAtMs: now });
