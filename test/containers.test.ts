@@ -256,6 +256,25 @@ describe('containers (CLI, runc, conmon)', function () {
     await ok(['volume', 'rm', 'ct-data', 'ct-www']);
   });
 
+  it('logs -f follows until the container stops; exec -i passes stdin; stats, info and version answer', async () => {
+    await ok(['run', '-d', '--name', 'chatty', '--network', 'none', '--memory', '64m', 'busybox', 'sh', '-c', 'echo one; sleep 1; echo two; sleep 1000']);
+    const follow = runCli(['logs', '-f', 'chatty'], { root });
+    await until('the second line', async () => (await cli(['logs', 'chatty'])).stdout === 'one\ntwo\n');
+    const piped = await runCli(['exec', '-i', 'chatty', 'sh', '-c', 'tr a-z A-Z'], { root, input: 'shout\n' });
+    assert.equal(piped.stdout, 'SHOUT\n');
+    const stats = await ok(['stats', '--no-stream', 'chatty']);
+    assert.match(stats, /^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS\n[0-9a-f]{12} +chatty +[\d.]+% +[\d.]+MiB \/ 64\.00MiB /);
+    await ok(['stop', '-t', '0', 'chatty']);
+    const followed = await follow;
+    assert.equal(followed.stdout, 'one\ntwo\n', 'logs -f ended with the container');
+    const info = JSON.parse(await ok(['info', '--format', 'json'])) as Record<string, unknown>;
+    assert.equal(info.ContainersStopped, 1);
+    assert.equal(info.Driver, 'overlay');
+    assert.match(String(info.CgroupVersion), /^[12]$/);
+    assert.match(await ok(['version']), /^Client:\n Version: +\d+\.\d+\.\d+/);
+    await ok(['rm', 'chatty']);
+  });
+
   it('GC: rmi names the container using the image; system df counts containers; system prune removes stopped ones', async () => {
     await ok(['tag', 'web', 'web-gc']);
     await ok(['create', '--name', 'gc-user', 'web-gc']);
