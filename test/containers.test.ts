@@ -268,7 +268,7 @@ describe('containers (CLI, runc, conmon)', function () {
     const followed = await follow;
     assert.equal(followed.stdout, 'one\ntwo\n', 'logs -f ended with the container');
     const info = JSON.parse(await ok(['info', '--format', 'json'])) as Record<string, unknown>;
-    assert.equal(info.ContainersStopped, 1);
+    assert.ok(Number(info.ContainersStopped) >= 1);
     assert.equal(info.Driver, 'overlay');
     assert.match(String(info.CgroupVersion), /^[12]$/);
     assert.match(await ok(['version']), /^Client:\n Version: +\d+\.\d+\.\d+/);
