@@ -298,6 +298,9 @@ describe('containers (CLI, runc, conmon)', function () {
     assert.equal(clash.code, 1);
     assert.match(clash.stderr, /The container name "\/taken" is already in use by container "[0-9a-f]{64}"/);
     assert.equal((await containerDirs()).length, before.length + 1);
+    const racing = await Promise.all([1, 2, 3].map(() => cli(['create', '--name', 'raced', 'busybox', 'true'])));
+    assert.equal(racing.filter((result) => result.code === 0).length, 1, 'one of three concurrent creates gets the name');
+    await ok(['rm', 'raced']);
     for (const [args, message] of [
       [['-p', '80:99999'], /invalid containerPort: 99999/],
       [['-v', 'relative/path:/x'], /"relative\/path" includes invalid characters for a local volume name/],
