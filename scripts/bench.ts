@@ -13,6 +13,7 @@ import { runFarmBench } from './bench-lib/farm-bench.js';
 import { runNetworkBench } from './bench-lib/network-bench.js';
 import { runCommand } from './bench-lib/proc.js';
 import { machineSummary, renderTable, replaceSection, type CaseOutcome, type Row } from './bench-lib/report.js';
+import { runRunSideBench } from './bench-lib/run-side-bench.js';
 import { mountScratchFs, unmountTree, type ScratchFs } from './bench-lib/scratch-fs.js';
 import { buildahTool } from './bench-lib/tool-buildah.js';
 import { builderTool } from './bench-lib/tool-builder.js';
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
     const wants = (name: string): boolean => !onlyCases || onlyCases.includes(name);
     const scratchDir = scratch.dir;
     if (wants('farm')) await sectionReport('farm', () => runFarmBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
+    if (wants('run-side')) await sectionReport('run-side', () => runRunSideBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
     if (wants('network')) await sectionReport('network', () => runNetworkBench({ scratchDir, log }));
     if (wants('daemon')) await sectionReport('daemon', async () => (await import('./bench-lib/daemon-bench.js')).runDaemonBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
     if (wants('shared-cache')) await sectionReport('shared-cache', async () => (await import('./bench-lib/shared-cache-bench.js')).runSharedCacheBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));

@@ -15,7 +15,7 @@ import type { BuildEvent } from '../builder/events.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { NetavarkNetworking } from '../builder/network/attach.js';
-import { cleanupBuildNetwork, withBuildNetwork } from '../builder/network/build-network.js';
+import { cleanupBuildNetwork, removeBuildFirewall, withBuildNetwork } from '../builder/network/build-network.js';
 import { hostDns } from '../builder/network/etc-files.js';
 import { createNetwork } from '../builder/network/index.js';
 import { netavarkBinaries } from '../builder/network/netavark.js';
@@ -104,6 +104,13 @@ describe('farm build network (isolated RUN)', function () {
     const host = await runBuild(probe(targets), 'host');
     for (const target of targets) assert.match(host, new RegExp(`^${target.replace(/\./g, '\\.')} REACHED`, 'm'), host);
     assert.ok(connections > before);
+  });
+
+  it('chains removed behind its back are installed again before the next RUN', async () => {
+    await removeBuildFirewall(root);
+    const output = await runBuild(probe(['127.0.0.1', ...(address ? [address] : [])]), 'isolated');
+    assert.doesNotMatch(output, /REACHED/, output);
+    assert.match((await runCommand('iptables', ['-S', 'INPUT'])).stdout, /-j BLDR-IN-/);
   });
 
   it('leaves no netns and no address behind after the RUN', async () => {

@@ -6,37 +6,11 @@
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
+import { fetchPage, freePort } from './helpers/http-probe.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
-
-/** A port nobody listens on now (the kernel's choice). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The body of http://127.0.0.1:PORT/, or undefined when nothing answers in time. */
-function fetchPage(port: number, timeoutMs = 2000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const request = http.get({ host: '127.0.0.1', port, path: '/', timeout: timeoutMs }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-      response.on('end', () => resolve(body));
-    });
-    request.on('timeout', () => { request.destroy(); resolve(undefined); });
-    request.on('error', () => resolve(undefined));
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -106,14 +80,14 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('stop sends the stop signal first: a process that traps it exits 143', async () => {
-    await ok(['run', '-d', '--name', 'term', 'busybox', 'sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done']);
+    await ok(['run', '-d', '--name', 'term', '--network', 'none', 'busybox', 'sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done']);
     await ok(['stop', 'term']);
     assert.match(await status('term'), /^Exited \(143\) /);
     await ok(['rm', 'term']);
   });
 
   it('pause freezes the cgroup, unpause thaws it; exec runs in the container with -e -u -w', async () => {
-    await ok(['run', '-d', '--name', 'frozen', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'frozen', '--network', 'none', 'busybox', 'sleep', '1000']);
     await ok(['pause', 'frozen']);
     const runtimeId = (await inspect('frozen')).NetworkSettings.SandboxID as string;
     const freezer = `/sys/fs/cgroup/freezer/builder/${runtimeId}/freezer.state`;
@@ -137,7 +111,7 @@ describe('containers (CLI, runc, conmon)', function () {
     await writeFile(secret, 'host secret');
     const hostDir = path.join(scratch, 'host-dir');
     await mkdir(hostDir, { recursive: true });
-    await ok(['run', '-d', '--name', 'copy', 'busybox', 'sh', '-c',
+    await ok(['run', '-d', '--name', 'copy', '--network', 'none', 'busybox', 'sh', '-c',
       `mkdir -p /data && echo inside > /data/file.txt && ln -s ${secret} /leak && ln -s ${hostDir} /evil && exec sleep 1000`]);
     await until('the links', async () => (await cli(['exec', 'copy', 'test', '-L', '/evil'])).code === 0 || (await cli(['exec', 'copy', 'test', '-h', '/evil'])).code === 0);
     const out = path.join(scratch, 'out');
@@ -165,13 +139,13 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('--restart on-failure:2 restarts a failing process twice; always survives a kill of the process', async () => {
-    await ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3']);
+    await ok(['run', '-d', '--name', 'flaky', '--network', 'none', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3']);
     await until('two restarts', async () => (await inspect('flaky')).RestartCount === 2 && (await inspect('flaky')).State.Status === 'exited');
     assert.equal((await ok(['logs', 'flaky'])), 'run\nrun\nrun\n');
     assert.match(await status('flaky'), /^Exited \(3\) /);
     await ok(['rm', 'flaky']);
 
-    await ok(['run', '-d', '--name', 'phoenix', '--restart', 'always', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'phoenix', '--network', 'none', '--restart', 'always', 'busybox', 'sleep', '1000']);
     const pid = (await inspect('phoenix')).State.Pid as number;
     process.kill(pid, 'SIGKILL');
     await until('a restart', async () => {
@@ -185,7 +159,7 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('a failing healthcheck turns the status unhealthy, a passing one healthy', async () => {
-    await ok(['run', '-d', '--name', 'doctor', '--health-cmd', 'test -f /ok', '--health-interval', '300ms', '--health-retries', '2', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'doctor', '--network', 'none', '--health-cmd', 'test -f /ok', '--health-interval', '300ms', '--health-retries', '2', 'busybox', 'sleep', '1000']);
     assert.match(await status('doctor'), /\(health: starting\)$/);
     await until('unhealthy', async () => /\(unhealthy\)$/.test(await status('doctor')));
     assert.equal((await inspect('doctor')).State.Health.Status, 'unhealthy');
@@ -196,7 +170,7 @@ describe('containers (CLI, runc, conmon)', function () {
   });
 
   it('after kill -9 of the monitor and the process, ps tells the truth', async () => {
-    await ok(['run', '-d', '--name', 'orphan', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'orphan', '--network', 'none', 'busybox', 'sleep', '1000']);
     const info = await inspect('orphan');
     const monitorPid = Number(await readFile(path.join(root, 'containers', info.Id, 'conmon.pid'), 'utf8'));
     process.kill(monitorPid, 'SIGKILL');
@@ -208,6 +182,27 @@ describe('containers (CLI, runc, conmon)', function () {
     await ok(['start', 'orphan']);
     assert.match(await status('orphan'), /^Up /);
     await ok(['rm', '-f', 'orphan']);
+  });
+
+  it('after a reboot, the next command brings back --restart always containers and tells the truth about the others', async () => {
+    await ok(['run', '-d', '--name', 'boot-always', '--restart', 'always', '--network', 'none', 'busybox', 'sleep', '1000']);
+    await ok(['run', '-d', '--name', 'boot-plain', '--network', 'none', 'busybox', 'sleep', '1000']);
+    // A reboot, as far as builder can tell: every process gone and another boot id.
+    for (const name of ['boot-always', 'boot-plain']) {
+      const info = await inspect(name);
+      const stateFile = path.join(root, 'containers', info.Id, 'state.json');
+      const monitorPid = Number(await readFile(path.join(root, 'containers', info.Id, 'conmon.pid'), 'utf8'));
+      process.kill(monitorPid, 'SIGKILL');
+      process.kill(info.State.Pid as number, 'SIGKILL');
+      await sleep(100);
+      const state = JSON.parse(await readFile(stateFile, 'utf8')) as Record<string, unknown>;
+      await writeFile(stateFile, JSON.stringify({ ...state, bootId: 'an-earlier-boot' }));
+    }
+    await writeFile(path.join(root, 'containers', '.boot-id'), 'an-earlier-boot');
+    const listed = await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
+    assert.match(listed, /^boot-always Up /m);
+    assert.match(listed, /^boot-plain Exited \(255\) /m);
+    await ok(['rm', '-f', 'boot-always', 'boot-plain']);
   });
 
   it('foreground run returns the exit code; --rm leaves nothing; ps filters and formats', async () => {
@@ -261,6 +256,25 @@ describe('containers (CLI, runc, conmon)', function () {
     await ok(['volume', 'rm', 'ct-data', 'ct-www']);
   });
 
+  it('logs -f follows until the container stops; exec -i passes stdin; stats, info and version answer', async () => {
+    await ok(['run', '-d', '--name', 'chatty', '--network', 'none', '--memory', '64m', 'busybox', 'sh', '-c', 'echo one; sleep 1; echo two; sleep 1000']);
+    const follow = runCli(['logs', '-f', 'chatty'], { root });
+    await until('the second line', async () => (await cli(['logs', 'chatty'])).stdout === 'one\ntwo\n');
+    const piped = await runCli(['exec', '-i', 'chatty', 'sh', '-c', 'tr a-z A-Z'], { root, input: 'shout\n' });
+    assert.equal(piped.stdout, 'SHOUT\n');
+    const stats = await ok(['stats', '--no-stream', 'chatty']);
+    assert.match(stats, /^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS\n[0-9a-f]{12} +chatty +[\d.]+% +[\d.]+MiB \/ 64\.00MiB /);
+    await ok(['stop', '-t', '0', 'chatty']);
+    const followed = await follow;
+    assert.equal(followed.stdout, 'one\ntwo\n', 'logs -f ended with the container');
+    const info = JSON.parse(await ok(['info', '--format', 'json'])) as Record<string, unknown>;
+    assert.ok(Number(info.ContainersStopped) >= 1);
+    assert.equal(info.Driver, 'overlay');
+    assert.match(String(info.CgroupVersion), /^[12]$/);
+    assert.match(await ok(['version']), /^Client:\n Version: +\d+\.\d+\.\d+/);
+    await ok(['rm', 'chatty']);
+  });
+
   it('GC: rmi names the container using the image; system df counts containers; system prune removes stopped ones', async () => {
     await ok(['tag', 'web', 'web-gc']);
     await ok(['create', '--name', 'gc-user', 'web-gc']);
@@ -284,6 +298,9 @@ describe('containers (CLI, runc, conmon)', function () {
     assert.equal(clash.code, 1);
     assert.match(clash.stderr, /The container name "\/taken" is already in use by container "[0-9a-f]{64}"/);
     assert.equal((await containerDirs()).length, before.length + 1);
+    const racing = await Promise.all([1, 2, 3].map(() => cli(['create', '--name', 'raced', 'busybox', 'true'])));
+    assert.equal(racing.filter((result) => result.code === 0).length, 1, 'one of three concurrent creates gets the name');
+    await ok(['rm', 'raced']);
     for (const [args, message] of [
       [['-p', '80:99999'], /invalid containerPort: 99999/],
       [['-v', 'relative/path:/x'], /"relative\/path" includes invalid characters for a local volume name/],

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { addCreateFlags, type CreateFlags } from './container-flags.js';
+import { addCreateFlags, type CreateFlags } from './container-flag-defs.js';
 import type { GlobalOptions } from './options.js';
 
 /**

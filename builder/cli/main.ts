@@ -6,7 +6,7 @@ import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerContainerCommands } from './commands-containers.js';
-import { addCreateFlags } from './container-flags.js';
+import { addCreateFlags } from './container-flag-defs.js';
 import { registerNetworkCommands } from './commands-network.js';
 import { registerVolumeCommands } from './commands-volume.js';
 

@@ -26,3 +26,11 @@ export function parsePositiveInt(text: string | undefined, flag: string): number
 export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   return parseBuildArgList(args, { env });
 }
+
+/** `--cpus 1.5`: a positive number of CPUs. */
+export function parseCpus(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const cpus = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || !(cpus > 0)) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${value}" for "--cpus" flag: expected a positive number`);
+  return cpus;
+}

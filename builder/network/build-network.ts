@@ -9,7 +9,7 @@
  * Rejections are TCP resets / ICMP unreachable, so a probe fails at once instead of hanging.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { NetavarkNetworking } from './attach.js';
@@ -105,6 +105,15 @@ export async function cleanupBuildNetwork(root: string): Promise<void> {
   if (Object.keys((await readAttachments(root)).containers).length === 0) await rm(netavarkConfigDir(root), { recursive: true, force: true });
 }
 
+async function hooksInPlace(network: NetworkRecord): Promise<boolean> {
+  const { input, forward } = chainsOf(network);
+  const checks = await Promise.all([
+    iptables(['-C', 'INPUT', '-i', network.bridge, '-j', input]),
+    iptables(['-C', 'FORWARD', '-i', network.bridge, '-j', forward]),
+  ]);
+  return checks.every((c) => c.code === 0);
+}
+
 const ready = new Map<string, Promise<NetworkRecord>>();
 
 /** The build network's record and firewall, once per process and policy (a reboot restarts the worker too). */
@@ -121,7 +130,9 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
       await networking.reapOrphans();
       // An idle netns that stays attached keeps the bridge up: netavark deletes a bridge with its last veth,
       // and re-creating it (and its NAT rules) costs ~150 ms per RUN. Nothing runs in it.
-      if (!(await networking.inspect(BRIDGE_HOLDER))) {
+      const holder = await networking.inspect(BRIDGE_HOLDER);
+      // After a reboot the record survives but its netns does not: attach again (attach replaces the stale one).
+      if (!holder || !(await stat(holder.netnsPath).then(() => true, () => false))) {
         await networking.attachResolved({ containerId: BRIDGE_HOLDER, name: BRIDGE_HOLDER, hostname: BRIDGE_HOLDER, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [] }, [network]);
       }
       return network;
@@ -134,7 +145,14 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
 
 /** Runs `fn` with a fresh netns on the build network; the netns, its address and its rules go afterwards, whatever happens. */
 export async function withBuildNetwork<T>(root: string, runId: string, policy: BuildNetworkPolicy, fn: (netnsPath: string) => Promise<T>): Promise<T> {
-  const network = await ensureBuildNetwork(root, policy);
+  let network = await ensureBuildNetwork(root, policy);
+  // The chains are what keeps a RUN off the worker: if anything removed them since (another process's
+  // cleanup, a firewall reload), install them again rather than run unprotected.
+  if (!(await hooksInPlace(network))) {
+    for (const key of ready.keys()) if (key.startsWith(`${root}\0`)) ready.delete(key);
+    network = await ensureBuildNetwork(root, policy);
+    if (!(await hooksInPlace(network))) throw new BuildError('SANDBOX_FAILED', 'build network: the firewall chains are missing and could not be installed');
+  }
   const networking = new NetavarkNetworking(root);
   const attachment = await networking.attachResolved(
     { containerId: runId, name: runId, hostname: runId, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [], ownerPid: process.pid },
