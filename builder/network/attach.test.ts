@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { runCommand } from '../../test/helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../../test/helpers/temp-root.js';
@@ -15,7 +16,7 @@ import { BuildError } from '../errors.js';
 import { netnsName } from './attach.js';
 import { readAttachments } from './attachments.js';
 import { renderResolvConf } from './etc-files.js';
-import { createNetwork, inspectNetwork, openNetworking } from './index.js';
+import { createNetwork, inspectNetwork, openNetworking, parsePublish } from './index.js';
 import { netavarkBinaries, netavarkConfigDir } from './netavark.js';
 import type { Attachment } from './types.js';
 
@@ -124,6 +125,21 @@ describe('network attach (netavark, real netns)', function () {
     await net.detach(webId);
     assert.equal(await iptablesRules([subnet, `--dport ${port} `]), before);
     await assert.rejects(access(`/run/netns/${netnsName(webId)}`));
+  });
+
+  it('-p HOST:CTR publishes on 0.0.0.0 (docker\'s default): loopback and the host\'s own address both answer', async () => {
+    const net = openNetworking(root);
+    const webId = id();
+    const [binding] = parsePublish('0:80');
+    const web = await net.attach({ containerId: webId, name: 'anyweb', hostname: 'anyweb', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [binding!] });
+    try {
+      assert.equal(web.ports[0]!.hostIp, '0.0.0.0');
+      await serve(web);
+      const own = Object.values(os.networkInterfaces()).flat().find((a) => a?.family === 'IPv4' && !a.internal)?.address;
+      for (const host of ['127.0.0.1', ...(own ? [own] : [])]) assert.equal(await httpGet(`http://${host}:${web.ports[0]!.hostPort}/`), 'hello from web\n', host);
+    } finally {
+      await net.detach(webId);
+    }
   });
 
   it('a host port already taken gives PORT_IN_USE and leaves no netns, rule or address behind', async () => {
