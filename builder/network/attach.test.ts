@@ -142,6 +142,32 @@ describe('network attach (netavark, real netns)', function () {
     }
   });
 
+  it('publishes a udp port (-p 127.0.0.1::53/udp)', async () => {
+    const net = openNetworking(root);
+    const udpId = id();
+    const [binding] = parsePublish('127.0.0.1::5353/udp');
+    const attachment = await net.attach({ containerId: udpId, name: 'udp', hostname: 'udp', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [binding!] });
+    const echo = spawn('ip', ['netns', 'exec', path.basename(attachment.netnsPath), process.execPath, '-e',
+      "const s = require('node:dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from('echo '), m]), r.port, r.address)); s.bind(5353);"], { stdio: 'ignore' });
+    processes.push(echo);
+    try {
+      assert.equal(attachment.ports[0]!.protocol, 'udp');
+      const { createSocket } = await import('node:dgram');
+      const client = createSocket('udp4');
+      const answer = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+      const timer = setInterval(() => client.send('ping', attachment.ports[0]!.hostPort, '127.0.0.1'), 200);
+      try {
+        assert.equal(await Promise.race([answer, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 5000))]), 'echo ping');
+      } finally {
+        clearInterval(timer);
+        client.close();
+      }
+    } finally {
+      echo.kill('SIGKILL');
+      await net.detach(udpId);
+    }
+  });
+
   it('a host port already taken gives PORT_IN_USE and leaves no netns, rule or address behind', async () => {
     const net = openNetworking(root);
     const blocker = createServer();
