@@ -116,6 +116,9 @@ describe('builder daemon runs containers for the docker CLI', function () {
     const back = await daemon.docker(['cp', 'sleeper:/etc/passwd', out]);
     assert.equal(back.code, 0, back.stderr);
     assert.match(await readFile(out, 'utf8'), /^root:x:0:0/);
+    const rmi = await daemon.docker(['rmi', 'busybox']);
+    assert.equal(rmi.code, 1, 'an image a container uses is not removed');
+    assert.match(rmi.stderr, /image is being used by running container [0-9a-f]{12}/);
   });
 
   it('publishes container events', async () => {

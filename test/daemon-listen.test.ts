@@ -43,6 +43,10 @@ describe('builder daemon listeners', function () {
     const socket = daemon.socket;
     assert.equal(await daemon.stop(), 0);
     assert.ok(!existsSync(socket));
+    const grouped = await startTestDaemon('daemon-group', ['--group', '1']);
+    assert.equal(statSync(grouped.socket).gid, 1, '--group lets that group in');
+    assert.equal(statSync(grouped.socket).mode & 0o777, 0o660);
+    assert.equal(await grouped.stop(), 0);
   });
 
   it('refuses TCP off loopback without TLS or a token', async () => {

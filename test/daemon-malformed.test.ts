@@ -123,6 +123,11 @@ describe('builder daemon refuses malformed requests', function () {
     };
     const first = silent();
     silent(); // left open on purpose: after() stops the daemon with it still connected
+    // An upgrade (what attach and exec start use) that announces a body and never sends it.
+    const hijack = net.createConnection(daemon.socket, () => {
+      hijack.write('POST /exec/abc/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+    });
+    hijack.on('error', () => undefined);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const ping = await daemon.request('GET', '/_ping');
     assert.equal(ping.status, 200);

@@ -87,7 +87,7 @@ describe('builder daemon with the docker CLI', function () {
   it('lists, tags, removes and filters images', async () => {
     assert.equal((await daemon.docker(['tag', 'app:1', 'localhost/other:2'])).code, 0);
     const list = await daemon.docker(['images', '--format', '{{.Repository}}:{{.Tag}}']);
-    assert.deepEqual(list.stdout.trim().split('\n').sort(), ['app:1', 'busybox:latest', 'localhost/other:2']);
+    assert.deepEqual(list.stdout.trim().split('\n').sort(), ['app:1', 'busybox:latest', 'localhost/other:2', 'params:1']);
     const filtered = await daemon.docker(['images', '--filter', 'reference=app', '--format', '{{.Repository}}:{{.Tag}}']);
     assert.equal(filtered.stdout.trim(), 'app:1');
     const rmi = await daemon.docker(['rmi', 'localhost/other:2']);

@@ -6,7 +6,7 @@ import { ServerResponse, type IncomingMessage, type RequestListener, type Server
 import Fastify, { type FastifyInstance } from 'fastify';
 import { API_VERSION, BUILDER_VERSION, MIN_API_VERSION, versionNumber, type DaemonContext } from './daemon-context.js';
 import { DockerApiError, badRequest, toDockerError } from './errors.js';
-import { upgradeBodies } from './raw-stream.js';
+import { upgradeBodies, upgradedSockets } from './raw-stream.js';
 import { buildRoutes } from './build.js';
 import { imageRoutes } from './images.js';
 import { imageTransferRoutes } from './images-transfer.js';
@@ -35,6 +35,8 @@ export interface DockerAppOptions {
 export function createDockerApp(ctx: DaemonContext, options: DockerAppOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
+    // One line per request only when debugging (docker clients poll /_ping and /events a lot).
+    disableRequestLogging: !(typeof options.logger === 'object' && ['debug', 'trace'].includes(options.logger.level)),
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     // JSON bodies (container create, exec); build contexts and archives are streamed past this limit.
     bodyLimit: 4 * 1024 * 1024,
@@ -105,7 +107,12 @@ export function createDockerApp(ctx: DaemonContext, options: DockerAppOptions = 
   app.server.on('upgrade', (req: IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
     const length = Math.min(Number(req.headers['content-length'] ?? 0) || 0, 1024 * 1024);
     let buffered = head;
+    upgradedSockets.add(socket);
+    socket.once('close', () => upgradedSockets.delete(socket));
+    // A client that announces a body and never sends it does not keep a socket forever.
+    const silent = setTimeout(() => socket.destroy(), 10_000);
     const route = (): void => {
+      clearTimeout(silent);
       socket.off('data', collect);
       socket.pause();
       const rest = buffered.subarray(length);

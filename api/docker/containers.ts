@@ -13,10 +13,14 @@ import { queryBool, queryString, type Query } from './images-query.js';
 
 const LIST_FILTERS = ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume'] as const;
 
-let service: Promise<Containers> | undefined;
-/** The container service over the daemon's store, opened on first use. */
+const services = new WeakMap<DaemonContext, Promise<Containers>>();
+/** The container service over this daemon's store, opened on first use. */
 export function containerService(ctx: DaemonContext): Promise<Containers> {
-  service ??= import('../../builder/containers/service.js').then(({ Containers: C }) => C.open(ctx.store.root));
+  let service = services.get(ctx);
+  if (!service) {
+    service = import('../../builder/containers/service.js').then(({ Containers: C }) => C.open(ctx.store.root));
+    services.set(ctx, service);
+  }
   return service;
 }
 

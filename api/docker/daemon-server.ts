@@ -9,6 +9,7 @@ import { cacheOptionsFromEnv, createEngine } from '../../builder/engine.js';
 import { createDockerApp } from './app.js';
 import { makeDaemonContext, type DaemonContext } from './daemon-context.js';
 import { watchExits } from './exit-watcher.js';
+import { upgradedSockets } from './raw-stream.js';
 import { bearerCheck, isLoopback, listenOn, parseHost, tlsServerFactory, type ListenAddress, type TlsFiles } from './listen.js';
 
 export interface DaemonOptions {
@@ -63,6 +64,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }), 2000);
         // Streams were told to end; anything still open (a silent upload, an attach) is cut.
         app.server.closeAllConnections();
+        for (const socket of upgradedSockets) socket.destroy();
         await bounded(app.close(), 2000);
       }));
       await engine.close();

@@ -75,6 +75,13 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     const id = image.manifest.config.digest;
     const tags = (await tagsByManifest(ctx.store)).get(image.manifestDescriptor.digest) ?? [];
     const asTag = tagOf(name);
+    const lastName = !(asTag !== undefined && tags.includes(asTag)) || tags.length <= 1;
+    if (lastName && !force) {
+      const user = (await containersUsing(ctx, id))[0];
+      if (user) {
+        throw conflict(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by ${user.State === 'running' ? 'running' : 'stopped'} container ${user.Id.slice(0, 12)}`);
+      }
+    }
     const deleted: Record<string, string>[] = [];
     let remaining = tags;
     if (asTag !== undefined && tags.includes(asTag)) {
@@ -92,6 +99,8 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
       remaining = [];
     }
     if (remaining.length === 0) {
+      // Forced off its last name, an image a container was made from stays (untagged) for that container.
+      if ((await containersUsing(ctx, id)).length > 0) return deleted;
       deleted.push({ Deleted: id });
       ctx.events.publish('image', 'delete', id, { name: asTag ?? name });
     }
@@ -106,6 +115,7 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
       for (const [manifestDigest, tags] of await tagsByManifest(ctx.store)) {
         const image = await ctx.store.resolve(manifestDigest);
         if (!image || !matchesLabels(filters, image.config.config.Labels)) continue;
+        if ((await containersUsing(ctx, image.manifest.config.digest)).length > 0) continue;
         for (const tag of tags) {
           await untag(ctx, tag, image.manifest.config.digest);
           deleted.push({ Untagged: tag });
@@ -119,6 +129,13 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     ctx.events.publish('image', 'prune', '', { reclaimed: String(report.reclaimed) });
     return { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: report.reclaimed };
   });
+}
+
+/** Containers (any state) made from the image with config digest `id`. */
+async function containersUsing(ctx: DaemonContext, id: string): Promise<{ Id: string; State: string }[]> {
+  const { containerService } = await import('./containers.js');
+  const all = await (await containerService(ctx)).list({ all: true }).catch(() => []);
+  return all.filter((c) => c.ImageID === id);
 }
 
 async function untag(ctx: DaemonContext, tag: string, id: string): Promise<void> {

@@ -10,6 +10,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 /** The JSON body of an upgraded request (exec start), read off the socket before routing (app.ts). */
 export const upgradeBodies = new WeakMap<import('node:http').IncomingMessage, unknown>();
 
+/** Sockets taken over by an upgrade: Node's server no longer tracks them, so shutdown destroys them itself. */
+export const upgradedSockets = new Set<import('node:net').Socket>();
+
 export function frame(stream: 1 | 2, payload: Buffer): Buffer {
   const header = Buffer.alloc(8);
   header[0] = stream;
