@@ -151,7 +151,8 @@ async function withImports(store: Store, cache: CacheBackend, specs: CacheImport
     try {
       imports.push(await importCache(store, spec, session.signal));
     } catch (err) {
-      session.warn(`--cache-from ${where}: ${errorMessage(err)}; building without it`);
+      const absent = err instanceof BuildError && err.code === 'REGISTRY_NOT_FOUND';
+      if (!(absent && spec.type === 'registry' && spec.optional)) session.warn(`--cache-from ${where}: ${errorMessage(err)}; building without it`);
     }
   }
   return imports.length > 0 ? new WithImports(cache, imports) : cache;

@@ -4,7 +4,8 @@
  * its blob: that use is stamped in `inuse`). Records themselves are bounded by the index's LRU limit; `--all`
  * empties the index first. Blobs the index never published (pushed by hand) are not touched.
  */
-import { errorMessage } from '../builder/errors.js';
+import { BuildError, errorMessage } from '../builder/errors.js';
+import type { RegistryClient } from '../builder/registry/client.js';
 import type { SharedCache } from './shared.js';
 
 export interface SharedPruneReport {
@@ -12,6 +13,25 @@ export interface SharedPruneReport {
   blobs: string[];
   kept: number;
   failed: string[];
+}
+
+/** Layer digests named by every tagged manifest of the cache repository. */
+async function artifactLayers(client: RegistryClient): Promise<Set<string>> {
+  const layers = new Set<string>();
+  const tags = await client.send({ method: 'GET', url: client.url('tags/list'), what: `listing the tags of ${client.name}`, accept: [404] }, async (response) => {
+    if (response.status === 404) { await response.body?.cancel(); return []; }
+    return ((await response.json()) as { tags?: string[] | null }).tags ?? [];
+  });
+  for (const tag of tags) {
+    // A tag deleted since the listing names nothing; any other failure stops the GC (it cannot know what is in use).
+    const fetched = await client.getManifest(tag, `reading ${client.name}:${tag}`).catch((err: unknown) => {
+      if (err instanceof BuildError && err.code === 'REGISTRY_NOT_FOUND') return undefined;
+      throw err;
+    });
+    const manifest = fetched ? (JSON.parse(fetched.bytes.toString('utf8')) as { layers?: { digest: string }[] }) : {};
+    for (const layer of manifest.layers ?? []) layers.add(layer.digest);
+  }
+  return layers;
 }
 
 export async function pruneShared(cache: SharedCache, options: { all?: boolean; graceMs: number }): Promise<SharedPruneReport> {
@@ -37,6 +57,8 @@ export async function pruneShared(cache: SharedCache, options: { all?: boolean; 
   const published = await redis.smembers(cache.key('blobs'));
   const since = Date.now() - options.graceMs;
   const client = await cache.registryClient();
+  // Cache artifacts (`--cache-to`, and the farm's per-tag exports) in the same repository name blobs too.
+  for (const digest of await artifactLayers(client)) referenced.add(digest);
   const report: SharedPruneReport = { records, blobs: [], kept: 0, failed: [] };
   for (const digest of published) {
     const lastUse = Number(await redis.zscore(cache.key('inuse'), digest) ?? 0);

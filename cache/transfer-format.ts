@@ -18,7 +18,7 @@ export type CacheExportSpec =
   | { type: 'local'; dest: string; mode: 'min' | 'max' };
 
 /** What `--cache-from` reads. */
-export type CacheImportSpec = { type: 'registry'; ref: string } | { type: 'local'; src: string };
+export type CacheImportSpec = { type: 'registry'; ref: string; /** a missing artifact is no warning (the farm's implicit import) */ optional?: boolean } | { type: 'local'; src: string };
 
 export interface RecordsDocument {
   version: string;

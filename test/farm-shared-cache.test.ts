@@ -79,6 +79,26 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
     assert.equal(cacheTagFor('app:1.0'), 'app-1.0');
   });
 
+  it('a laptop\'s --cache-to into the cache repository is read by the farm for the same image tag', async () => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { makeFixtureRoot } = await import('./helpers/busybox-fixture.js');
+    const { expectSuccess, runCli } = await import('./helpers/cli.js');
+    const appText = `laptop ${Date.now()}\n`;
+    const dockerfile = 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n';
+    const laptop = path.join(h.dir, 'laptop-to');
+    await mkdir(laptop, { recursive: true });
+    await writeFile(path.join(laptop, 'Dockerfile'), dockerfile);
+    await writeFile(path.join(laptop, 'app.txt'), appText);
+    const local = expectSuccess(await runCli(['build', '--progress=plain', '--cache-to', `type=registry,ref=${registry}/farm/cache:farm-app-c,mode=max`, laptop],
+      { root: await makeFixtureRoot('laptop-to', h.dir) }), 'laptop build');
+    const worker = await h.startWorker(cacheEnv());
+    const record = await h.waitFor(await post(await tarOf({ Dockerfile: dockerfile, 'app.txt': appText }), `${registry}/farm/app:c`), ['succeeded', 'failed']);
+    assert.equal(record.state, 'succeeded', JSON.stringify(record.error));
+    assert.equal(record.imageDigest, local.stdout.trim().split('\n').pop(), 'the image the laptop built');
+    assert.ok((record.cache?.hits.import ?? 0) >= 2, JSON.stringify(record.cache));
+    await stop(worker);
+  });
+
   it('two workers given the same new commit at once: each RUN runs once in the farm', async () => {
     const workers = await Promise.all([h.startWorker(cacheEnv()), h.startWorker(cacheEnv())]);
     const tar = await tarOf({ Dockerfile: `FROM busybox\nRUN sleep 2 && echo ${Date.now()} > /a\nRUN sleep 1 && cat /a > /b\n` });
@@ -105,6 +125,11 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
     const digest = manifest.layers.at(-1)!.digest;
     const inCache = async (): Promise<number> => (await fetch(`http://${registry}/v2/farm/cache/blobs/${digest}`, { method: 'HEAD' })).status;
     assert.equal(await inCache(), 200);
+    // While the farm's artifact for farm/gc:1 names the blob, the GC keeps it: delete that artifact too.
+    const artifact = await fetch(`http://${registry}/v2/farm/cache/manifests/farm-gc-1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(artifact.status, 200, 'the farm exported the build\'s records as an artifact');
+    const deleted = await fetch(`http://${registry}/v2/farm/cache/manifests/${artifact.headers.get('docker-content-digest')}`, { method: 'DELETE' });
+    assert.equal(deleted.status, 202);
     // The index forgets every record (as LRU eviction would); the blob is now garbage.
     const { Redis } = await import('ioredis');
     const redis = new Redis(h.redis.url);

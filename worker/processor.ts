@@ -72,6 +72,9 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       const result = await deps.engine.build({
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
         target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy, allowHostNetwork: deps.allowHostNetwork ?? false, networkPolicy: deps.networkPolicy,
+        // The artifact of this image's tag in the cache repository: what a laptop pushed with --cache-to is read here,
+        // and what this build used is exported there for the laptops.
+        cacheFrom: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, optional: true }] : [],
         cacheTo: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, mode: 'max' }] : [],
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal });
       publisher.cacheStats = result.cache;
