@@ -22,9 +22,9 @@ export async function mountPoints(): Promise<string[]> {
 }
 
 /**
- * Temp entries that nobody can still be using: named after a dead pid (`blob-<pid>-…`, `trash-<pid>-…`),
- * or older than an hour with no mount inside. While builds run, only dead-pid entries qualify: a
- * long step's `mnt-`/`extract-` dir carries no pid.
+ * Temp entries that nobody can still be using: named after a dead pid (`blob-<pid>-…`, `trash-<pid>-…`,
+ * `mnt-<pid>-…`), or older than an hour with no mount inside. While builds run, only dead-pid entries qualify:
+ * a long step's `extract-` dir carries no pid. Mounted dirs of dead builders are store/reap.ts's.
  */
 export async function staleTempEntries(tmpDir: string, now: number, buildsActive: boolean): Promise<TempEntry[]> {
   const mounts = await mountPoints();
