@@ -35,7 +35,7 @@ if command -v dpkg-query >/dev/null; then
   done
 else
   for entry in "${wanted[@]}"; do
-    command -v "${entry#*:}" >/dev/null || missing+=("$entry")
+    command -v "${entry#*:}" >/dev/null || [ -e "${entry#*:}" ] || missing+=("$entry")
   done
 fi
 
