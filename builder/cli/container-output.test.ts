@@ -18,7 +18,8 @@ const flags = (overrides: Partial<CreateFlags> = {}): CreateFlags => ({
 
 describe('cli: container output and flags', () => {
   it('prints docker ps columns, quoting and truncating COMMAND', () => {
-    const lines = psTable([summary], false).split('\n');
+    // Created is relative to now: set it here, not when the module loaded.
+    const lines = psTable([{ ...summary, Created: Math.floor(Date.now() / 1000) - 200 }], false).split('\n');
     assert.match(lines[0]!, /^CONTAINER ID   IMAGE   COMMAND                  CREATED         STATUS         PORTS                    NAMES$/);
     assert.equal(lines[1], `${'ab'.repeat(6)}   web     "httpd -f -v -p 80 -…"   3 minutes ago   Up 3 minutes   127.0.0.1:8080->80/tcp   web`);
   });
