@@ -75,7 +75,8 @@ export function registerContainerCommands(program: Command, setExit: (code: numb
     .option('--filter <filter>', 'label=…; repeatable', collect, [])
     .action(async (opts) => setExit(await (await load()).pruneCommand(opts, globals())));
   container.command('inspect').description('Show container details as JSON').argument('<containers...>')
-    .action(async (refs: string[]) => setExit(await (await import('./container-inspect.js')).inspectAny(refs, globals(), 'container')));
+    .option('-f, --format <template>', 'Go template subset: {{.State.Status}}, {{json .Config}}')
+    .action(async (refs: string[], opts: { format?: string }) => setExit(await (await import('./container-inspect.js')).inspectAny(refs, globals(), 'container', opts.format)));
   container.command('cleanup', { hidden: true }).description('Record a container\'s exit (run by its monitor)').argument('<id>').argument('[runtime-id]')
     .action(async (id: string, runtimeId?: string) => {
       const { Containers } = await import('../containers/service.js');

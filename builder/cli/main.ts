@@ -90,8 +90,9 @@ program.command('rmi').description('Remove image tags').argument('<images...>')
   .action(async (images: string[]) => { exitCode = await (await import('./images.js')).rmiCommand(images, program.opts()); });
 program.command('inspect').description('Show details of containers or images as JSON').argument('<names...>')
   .option('--type <type>', 'container or image')
-  .action(async (names: string[], opts: { type?: string }) => {
-    exitCode = await (await import('./container-inspect.js')).inspectAny(names, program.opts(), opts.type);
+  .option('-f, --format <template>', 'Go template subset: {{.State.Status}}, {{json .Config}}, {{index .Config.Labels "k"}}')
+  .action(async (names: string[], opts: { type?: string; format?: string }) => {
+    exitCode = await (await import('./container-inspect.js')).inspectAny(names, program.opts(), opts.type, opts.format);
   });
 program.command('load').description('Load images from a docker-archive or OCI archive').requiredOption('-i, --input <file>', 'archive')
   .action(async (opts) => { exitCode = await (await import('./archive.js')).loadCommand(opts.input, program.opts()); });
