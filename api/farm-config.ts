@@ -58,7 +58,12 @@ export interface FarmConfig {
     lockDurationMs: number;
     /** SIGTERM: a running build gets this long to finish, then it is requeued. */
     gracePeriodMs: number;
-    network: 'host' | 'none';
+    /** RUN's network: `isolated` (default) is a netns on builder's build bridge that cannot reach the worker (issue 14). */
+    network: 'host' | 'none' | 'isolated';
+    /** `RUN --network=host` is refused unless this is set (BuildKit's network.host entitlement). */
+    allowHostNetwork: boolean;
+    /** The isolated network's extra allow/deny CIDRs (`allow_cidrs`, `deny_cidrs`). */
+    networkPolicy: { allowCidrs: string[]; denyCidrs: string[] };
   };
   webhooks: { githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[] };
 }
@@ -161,8 +166,12 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
     return { name: t.name, token: t.token, scopes: parseScopes(t.scopes, `[api] tokens[${i}] scopes`) };
   });
   if (env.BUILDER_API_TOKENS) tokens.push(...parseTokenList(env.BUILDER_API_TOKENS));
-  const network = str(worker, 'worker', 'network') ?? 'host';
-  if (network !== 'host' && network !== 'none') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] network must be host or none');
+  const network = env.BUILDER_WORKER_NETWORK ?? str(worker, 'worker', 'network') ?? 'isolated';
+  if (network !== 'host' && network !== 'none' && network !== 'isolated') {
+    throw new BuildError('INVALID_ARGUMENT', 'config: [worker] network must be isolated, host or none');
+  }
+  const allowHost = pick(worker, 'allow_host_network') ?? false;
+  if (typeof allowHost !== 'boolean') throw new BuildError('INVALID_ARGUMENT', 'config: [worker] allow_host_network must be true or false');
   return {
     redisUrl: env.BUILDER_REDIS_URL ?? str(worker, 'worker', 'redis') ?? str(api, 'api', 'redis') ?? 'redis://127.0.0.1:6379',
     queue: env.BUILDER_QUEUE ?? str(worker, 'worker', 'queue') ?? 'builds',
@@ -183,6 +192,11 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
       lockDurationMs: num(worker, 'worker', 'lock_duration_ms', 30_000),
       gracePeriodMs: num(worker, 'worker', 'grace_period_ms', 60_000),
       network,
+      allowHostNetwork: allowHost,
+      networkPolicy: {
+        allowCidrs: strings(pick(worker, 'allow_cidrs'), '[worker] allow_cidrs'),
+        denyCidrs: strings(pick(worker, 'deny_cidrs'), '[worker] deny_cidrs'),
+      },
     },
     webhooks: {
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),

@@ -121,6 +121,9 @@ async function harnessWith(
       await ctx.close();
       await registry?.stop();
       await redis.stop();
+      // Killed workers leave their RUNs' build-network attachments and the build firewall chains (host-wide iptables).
+      const { cleanupBuildNetwork } = await import('../builder/network/build-network.js');
+      for (const { root } of workers) await cleanupBuildNetwork(root).catch(() => undefined);
       await removeTempDir(dir);
     },
   };

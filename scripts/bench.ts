@@ -10,8 +10,10 @@ import { parseArgs } from 'node:util';
 import { BuildError, errorMessage } from '../builder/errors.js';
 import { benchSections, type BenchSection } from './bench-lib/cases.js';
 import { runFarmBench } from './bench-lib/farm-bench.js';
+import { runNetworkBench } from './bench-lib/network-bench.js';
 import { runCommand } from './bench-lib/proc.js';
 import { machineSummary, renderTable, replaceSection, type CaseOutcome, type Row } from './bench-lib/report.js';
+import { runRunSideBench } from './bench-lib/run-side-bench.js';
 import { mountScratchFs, unmountTree, type ScratchFs } from './bench-lib/scratch-fs.js';
 import { buildahTool } from './bench-lib/tool-buildah.js';
 import { builderTool } from './bench-lib/tool-builder.js';
@@ -116,6 +118,8 @@ async function main(): Promise<void> {
     await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
     if (!onlyCases || onlyCases.includes('farm')) await farmReport(scratch.dir, busyboxTar);
     if (!onlyCases || onlyCases.includes('daemon')) await daemonReport(scratch.dir, busyboxTar);
+    if (!onlyCases || onlyCases.includes('run-side')) await runSideReport(scratch.dir, busyboxTar);
+    if (!onlyCases || onlyCases.includes('network')) await networkReport(scratch.dir);
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -193,6 +197,24 @@ async function daemonReport(scratchDir: string, busyboxTar: string): Promise<voi
   if (options['no-write']) return;
   const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
   await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'daemon', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
+}
+
+/** The run-side section (scripts/bench-lib/run-side-bench.ts): containers against docker, its own table. */
+async function runSideReport(scratchDir: string, busyboxTar: string): Promise<void> {
+  const body = await runRunSideBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log });
+  console.log(`\n${body}`);
+  if (options['no-write']) return;
+  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'run-side', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()} (shared with other sessions: numbers under contention)`));
+}
+
+/** The networking section (scripts/bench-lib/network-bench.ts): its own table, between its own markers. */
+async function networkReport(scratchDir: string): Promise<void> {
+  const body = await runNetworkBench({ scratchDir, log });
+  console.log(`\n${body}`);
+  if (options['no-write']) return;
+  const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
+  await writeFile(benchmarksPath, replaceSection(await readFile(benchmarksPath, 'utf8').catch(() => ''), 'network', `${body}\n\n- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n- machine: ${machineSummary()}`));
 }
 
 function describe(err: unknown): string {

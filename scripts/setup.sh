@@ -19,8 +19,8 @@ done
 # package:command that proves it is there (used when dpkg is unavailable)
 wanted=(runc:runc busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz apache2-utils:htpasswd
   bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry
-  netavark:netavark aardvark-dns:aardvark-dns iptables:iptables
-  conmon:conmon golang-github-containers-common:/usr/share/containers/seccomp.json)
+  conmon:conmon golang-github-containers-common:/usr/share/containers/seccomp.json tini:tini-static
+  netavark:netavark aardvark-dns:aardvark-dns iptables:iptables)
 # docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well
 # (it starts dockerd itself through scripts/start-dockerd.sh when none is running).
 if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)
@@ -35,7 +35,7 @@ if command -v dpkg-query >/dev/null; then
   done
 else
   for entry in "${wanted[@]}"; do
-    command -v "${entry#*:}" >/dev/null || missing+=("$entry")
+    command -v "${entry#*:}" >/dev/null || [ -e "${entry#*:}" ] || missing+=("$entry")
   done
 fi
 

@@ -35,6 +35,19 @@ describe('sandbox security: seccomp, capabilities, privileged (CLI)', function (
     assert.match(result.stdout, /^mount=no$/m);
   });
 
+  it('a detached container and exec in it get the same filter', async function () {
+    if (!existsSync('/usr/bin/conmon')) { console.log('    skipped: conmon missing'); this.skip(); }
+    expectSuccess(await runCli(['run', '-d', '--name', 'sec', '--network', 'none', 'busybox', 'sleep', '1000'], { root }), 'run -d');
+    try {
+      const result = expectSuccess(await runCli(['exec', 'sec', 'sh', '-c', PROBE], { root }), 'exec');
+      assert.match(result.stdout, /^Seccomp:\t2$/m);
+      assert.match(result.stdout, /^userns=no$/m);
+      assert.match(result.stdout, /^mount=no$/m);
+    } finally {
+      await runCli(['rm', '-f', 'sec'], { root });
+    }
+  });
+
   it('a RUN step gets the same filter', async () => {
     const context = path.join(scratch, 'ctx');
     await mkdir(context, { recursive: true });

@@ -43,7 +43,7 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
 
   const processor = createProcessor({
     records, store, builderConfig, hostname: `${os.hostname()}:${process.pid}`, attempts: farm.worker.attempts,
-    network: farm.worker.network, active, log: (message, fields) => logger.info(fields ?? {}, message),
+    network: farm.worker.network, allowHostNetwork: farm.worker.allowHostNetwork, networkPolicy: farm.worker.networkPolicy, active, log: (message, fields) => logger.info(fields ?? {}, message),
   });
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const worker = new Worker<BuildRequest, BuildOutcome>(farm.queue, processor, {

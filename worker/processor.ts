@@ -25,7 +25,9 @@ export interface ProcessorDeps {
   builderConfig: BuilderConfig;
   hostname: string;
   attempts: number;
-  network: 'host' | 'none';
+  network: 'host' | 'none' | 'isolated';
+  allowHostNetwork?: boolean;
+  networkPolicy?: { allowCidrs: string[]; denyCidrs: string[] };
   active: Map<string, { controller: AbortController; reason?: AbortReason }>;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -62,7 +64,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       }
       const result = await build(deps.store, {
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
-        target: request.target, noCache: request.noCache, network: deps.network, onEvent: publisher.onEvent, signal: entry.controller.signal,
+        target: request.target, noCache: request.noCache, network: deps.network, allowHostNetwork: deps.allowHostNetwork ?? false, networkPolicy: deps.networkPolicy, onEvent: publisher.onEvent, signal: entry.controller.signal,
       });
       const pushed: BuildRecord['pushed'] = [];
       if (request.push) {

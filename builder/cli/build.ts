@@ -19,7 +19,7 @@ export interface BuildFlags {
   cache: boolean;
   cacheFilter?: string[];
   progress: 'auto' | 'plain' | 'tty' | 'quiet';
-  network: 'host' | 'none' | 'default';
+  network: 'host' | 'none' | 'default' | 'isolated';
   iidfile?: string;
   quiet?: boolean;
   memory?: string;
@@ -61,7 +61,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       target: flags.target,
       noCache: !flags.cache,
       noCacheFilter: flags.cacheFilter,
-      network: flags.network === 'none' ? 'none' : 'host',
+      network: flags.network === 'none' ? 'none' : flags.network === 'isolated' ? 'isolated' : 'host',
       sourceDateEpoch: sourceDateEpoch(buildArgs),
       memoryBytes: parseSize(flags.memory),
       pidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit'),

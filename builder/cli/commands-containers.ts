@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { addCreateFlags, type CreateFlags } from './container-flags.js';
+import { addCreateFlags, type CreateFlags } from './container-flag-defs.js';
 import type { GlobalOptions } from './options.js';
 
 /**
@@ -76,10 +76,15 @@ export function registerContainerCommands(program: Command, setExit: (code: numb
     .action(async (opts) => setExit(await (await load()).pruneCommand(opts, globals())));
   container.command('inspect').description('Show container details as JSON').argument('<containers...>')
     .action(async (refs: string[]) => setExit(await (await import('./container-inspect.js')).inspectAny(refs, globals(), 'container')));
-  container.command('cleanup', { hidden: true }).description('Record a container\'s exit (run by its monitor)').argument('<id>')
-    .action(async (id: string) => {
+  container.command('cleanup', { hidden: true }).description('Record a container\'s exit (run by its monitor)').argument('<id>').argument('[runtime-id]')
+    .action(async (id: string, runtimeId?: string) => {
       const { Containers } = await import('../containers/service.js');
-      await (await Containers.open(globals().root)).cleanup(id);
+      await (await Containers.open(globals().root)).cleanup(id, runtimeId);
+    });
+  container.command('healthcheck', { hidden: true }).description('Run one healthcheck (run by the health timer)').argument('<id>').argument('<runtime-id>')
+    .action(async (id: string, runtimeId: string) => {
+      const { Containers } = await import('../containers/service.js');
+      setExit((await (await Containers.open(globals().root)).healthcheck(id, runtimeId)) ? 0 : 1);
     });
   container.command('revive').description('Start --restart always|unless-stopped containers after a reboot (for a systemd unit)')
     .action(async () => {

@@ -1,67 +1,14 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { type Command } from 'commander';
 import type { ContainerCreateBody, HealthConfig, MountBody, PortMap, RestartPolicy } from '../containers/docker-types.js';
 import { BuildError } from '../errors.js';
+import { parsePublish } from '../network/parse-publish.js';
+import { parseMountFlag, parseVolumeFlag } from '../volume/parse-mount.js';
 import { parsePositiveInt, parseSize } from './options.js';
-import { parseCpus } from './run.js';
+import type { CreateFlags } from './container-flag-defs.js';
+import { parseCpus } from './options.js';
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+export type { CreateFlags };
 
-/** docker run/create flags after commander. */
-export interface CreateFlags {
-  detach?: boolean; name?: string; rm?: boolean; interactive?: boolean; tty?: boolean;
-  publish: string[]; publishAll?: boolean; network?: string; networkAlias: string[];
-  volume: string[]; mount: string[]; restart?: string; stopSignal?: string; stopTimeout?: string;
-  healthCmd?: string; healthInterval?: string; healthRetries?: string; healthTimeout?: string; healthStartPeriod?: string;
-  healthcheck?: boolean; hostname?: string; addHost: string[]; env: string[]; envFile: string[]; label: string[];
-  readOnly?: boolean; capAdd: string[]; capDrop: string[]; cpus?: string; memory?: string; pidsLimit?: string;
-  init?: boolean; privileged?: boolean; securityOpt: string[]; entrypoint?: string; workdir?: string; user?: string;
-  dns: string[];
-}
-
-/** The flags `create` and `run` share, with docker's names. */
-export function addCreateFlags(command: Command): Command {
-  return command
-    .helpOption('--help', 'display help for command')
-    .option('--name <name>', 'container name')
-    .option('--rm', 'remove the container when it exits')
-    .option('-i, --interactive', 'keep stdin open')
-    .option('-t, --tty', 'allocate a terminal')
-    .option('-e, --env <K=V>', 'set an environment variable; repeatable', collect, [])
-    .option('--env-file <file>', 'read environment variables from a file; repeatable', collect, [])
-    .option('-l, --label <k=v>', 'set a label; repeatable', collect, [])
-    .option('-v, --volume <spec>', 'bind mount /host:/ctr[:ro] or volume NAME:/ctr[:ro]; repeatable', collect, [])
-    .option('--mount <spec>', 'type=bind|volume|tmpfs,source=…,target=…[,readonly]; repeatable', collect, [])
-    .option('-p, --publish <spec>', 'publish [IP:][HOST:]CONTAINER[/proto]; repeatable', collect, [])
-    .option('-P, --publish-all', 'publish every EXPOSEd port on a free host port')
-    .option('--network <mode>', 'host, none, bridge or a network name')
-    .option('--network-alias <alias>', 'DNS alias on the network; repeatable', collect, [])
-    .option('--dns <ip>', 'DNS server; repeatable', collect, [])
-    .option('--add-host <host:ip>', 'add a line to /etc/hosts; repeatable', collect, [])
-    .option('-h, --hostname <name>', 'container host name')
-    .option('--restart <policy>', 'no, always, unless-stopped, on-failure[:max-retries]')
-    .option('--stop-signal <signal>', 'signal that stops the container (default SIGTERM)')
-    .option('--stop-timeout <seconds>', 'seconds to wait before SIGKILL on stop (default 10)')
-    .option('--health-cmd <cmd>', 'command to check health')
-    .option('--health-interval <duration>', 'time between checks (e.g. 30s)')
-    .option('--health-timeout <duration>', 'maximum time a check may take')
-    .option('--health-start-period <duration>', 'grace period before failures count')
-    .option('--health-retries <n>', 'failures in a row before unhealthy')
-    .option('--no-healthcheck', 'disable the image\'s HEALTHCHECK')
-    .option('--read-only', 'mount the root filesystem read-only')
-    .option('--cap-add <cap>', 'add a Linux capability; repeatable', collect, [])
-    .option('--cap-drop <cap>', 'drop a Linux capability; repeatable', collect, [])
-    .option('--privileged', 'every capability this machine allows, no seccomp, unmasked /proc and /sys')
-    .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges[=false]; repeatable', collect, [])
-    .option('--cpus <n>', 'number of CPUs')
-    .option('-m, --memory <size>', 'memory limit (e.g. 512m)')
-    .option('--pids-limit <n>', 'process limit')
-    .option('--init', 'run an init (tini) as pid 1 that reaps zombies and forwards signals')
-    .option('--entrypoint <cmd>', 'override the entrypoint')
-    .option('-w, --workdir <dir>', 'working directory')
-    .option('-u, --user <user>', 'user[:group]');
-}
 
 /** Go durations as the docker CLI takes them (`1m30s`, `500ms`) → nanoseconds. */
 export function parseDuration(text: string | undefined, flag: string): number | undefined {
@@ -74,59 +21,30 @@ export function parseDuration(text: string | undefined, flag: string): number | 
   return Math.round(parts.reduce((sum, part) => sum + Number(part[1]) * units[part[2]!]!, 0));
 }
 
-/** `[IP:][HOST:]CONTAINER[/proto]`, HOST may be a range start only; IPv6 in brackets. */
-export function parsePublishFlag(spec: string, ports: PortMap, exposed: Record<string, Record<string, never>>): void {
-  const invalid = (): BuildError => new BuildError('INVALID_ARGUMENT', `invalid argument "${spec}" for "-p, --publish" flag: expected [IP:][HOST:]CONTAINER[/tcp|udp]`);
-  const [address = '', proto = 'tcp', ...rest] = spec.split('/');
-  if (rest.length > 0 || (proto !== 'tcp' && proto !== 'udp')) throw invalid();
-  const match = /^(?:(\[[0-9a-fA-F:]+\]|[0-9.]+):)?(?:(\d*):)?(\d+)$/.exec(address);
-  if (!match) throw invalid();
-  const [, ip = '', host = '', container = ''] = match;
-  const check = (port: string): void => { if (port !== '' && (Number(port) < 1 || Number(port) > 65535)) throw invalid(); };
-  check(host); check(container);
-  const key = `${Number(container)}/${proto}`;
-  exposed[key] = {};
-  (ports[key] ??= []).push({ HostIp: ip.replace(/^\[|\]$/g, ''), HostPort: host });
+/** `-p` through the network stack's parser, into the API's PortBindings / ExposedPorts (as the docker CLI sends them). */
+function addPublish(spec: string, ports: PortMap, exposed: Record<string, Record<string, never>>): void {
+  for (const binding of parsePublish(spec)) {
+    const key = `${binding.containerPort}/${binding.protocol}`;
+    exposed[key] = {};
+    const hostPort = binding.hostPort === 0 ? '' : binding.hostPortEnd ? `${binding.hostPort}-${binding.hostPortEnd}` : String(binding.hostPort);
+    const explicitIp = spec.startsWith('[') || spec.split('/')[0]!.split(':').length === 3;
+    (ports[key] ??= []).push({ HostIp: explicitIp ? binding.hostIp : '', HostPort: hostPort });
+  }
 }
 
-/** `--mount type=bind,source=/x,target=/y,readonly` → HostConfig.Mounts entry. */
-export function parseMountFlag(spec: string): MountBody {
-  const fields = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    const at = part.indexOf('=');
-    fields.set((at < 0 ? part : part.slice(0, at)).trim().toLowerCase(), at < 0 ? 'true' : part.slice(at + 1));
-  }
-  const type = fields.get('type') ?? 'volume';
-  if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs') throw new BuildError('INVALID_ARGUMENT', `invalid argument "${spec}" for "--mount" flag: unknown mount type "${type}"`);
-  const target = fields.get('target') ?? fields.get('destination') ?? fields.get('dst');
-  if (!target || !target.startsWith('/')) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${spec}" for "--mount" flag: target must be an absolute path`);
-  const source = fields.get('source') ?? fields.get('src');
-  if (type === 'bind' && (!source || !path.isAbsolute(source))) {
-    throw new BuildError('INVALID_ARGUMENT', `invalid argument "${spec}" for "--mount" flag: a bind mount needs an absolute source`);
-  }
-  const readonly = ['true', '1'].includes(fields.get('readonly') ?? fields.get('ro') ?? 'false');
-  const size = fields.get('tmpfs-size');
+/** `--mount` through the volume stack's parser, as HostConfig.Mounts. */
+function mountBody(spec: string): MountBody {
+  const request = parseMountFlag(spec);
+  const size = request.options?.find((option) => option.startsWith('size='));
+  const mode = request.options?.find((option) => option.startsWith('mode='));
   return {
-    Type: type, Target: target, ...(source ? { Source: source } : {}), ReadOnly: readonly,
-    ...(type === 'volume' && fields.has('volume-nocopy') ? { VolumeOptions: { NoCopy: true } } : {}),
-    ...(type === 'tmpfs' && size ? { TmpfsOptions: { SizeBytes: parseSize(size) } } : {}),
+    Type: request.type, Target: request.target, ...(request.source ? { Source: request.source } : {}), ReadOnly: request.readonly,
+    ...(request.nocopy ? { VolumeOptions: { NoCopy: true } } : {}),
+    ...(request.type === 'bind' && request.options ? { BindOptions: { Propagation: request.options[0] } } : {}),
+    ...(request.type === 'tmpfs' && (size || mode) ? {
+      TmpfsOptions: { ...(size ? { SizeBytes: Number(size.slice(5)) } : {}), ...(mode ? { Mode: parseInt(mode.slice(5), 8) } : {}) },
+    } : {}),
   };
-}
-
-/** `-v` syntax check (docker's errors); named volumes pass through to the volume stack. */
-function checkVolumeFlag(spec: string): void {
-  const parts = spec.split(':');
-  const invalid = (why: string): BuildError => new BuildError('INVALID_ARGUMENT', `invalid argument "${spec}" for "-v, --volume" flag: ${why}`);
-  if (parts.length === 1) {
-    if (!spec.startsWith('/')) throw invalid('a lone path must be an absolute container path');
-    return;
-  }
-  if (parts.length > 3 || parts[0] === '' || parts[1] === '') throw invalid('expected SOURCE:/container/path[:ro|rw]');
-  if (!parts[1]!.startsWith('/')) throw invalid(`mount path "${parts[1]}" must be absolute`);
-  for (const option of (parts[2] ?? '').split(',').filter(Boolean)) {
-    if (!['ro', 'rw', 'nocopy', 'z', 'Z', 'rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave'].includes(option)) throw invalid(`invalid mode "${option}"`);
-  }
-  if (!parts[0]!.startsWith('/') && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(parts[0]!)) throw invalid(`"${parts[0]}" is neither an absolute host path nor a volume name`);
 }
 
 function parseRestart(text: string | undefined): RestartPolicy | undefined {
@@ -167,8 +85,9 @@ function healthConfig(flags: CreateFlags): HealthConfig | undefined {
 export function createBody(image: string, command: string[], flags: CreateFlags, hostEnv: NodeJS.ProcessEnv = process.env): ContainerCreateBody {
   const ports: PortMap = {};
   const exposed: Record<string, Record<string, never>> = {};
-  for (const spec of flags.publish) parsePublishFlag(spec, ports, exposed);
-  for (const spec of flags.volume) checkVolumeFlag(spec);
+  for (const spec of flags.publish) addPublish(spec, ports, exposed);
+  // Validated here (docker's errors before anything is made); the strings travel in Binds as the docker CLI sends them.
+  const volumeRequests = flags.volume.map((spec) => ({ spec, request: parseVolumeFlag(spec) }));
   const env = [...flags.envFile.flatMap(envFileLines), ...flags.env].flatMap((entry) => {
     if (entry.startsWith('=')) throw new BuildError('INVALID_ARGUMENT', `invalid environment variable: ${entry}`);
     if (entry.includes('=')) return [entry];
@@ -183,7 +102,7 @@ export function createBody(image: string, command: string[], flags: CreateFlags,
   if (stopTimeout !== undefined && !Number.isInteger(stopTimeout)) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${flags.stopTimeout}" for "--stop-timeout" flag`);
   const network = flags.network ?? 'default';
   const cpus = parseCpus(flags.cpus);
-  const volumes = Object.fromEntries(flags.volume.filter((spec) => !spec.includes(':')).map((spec) => [spec, {}]));
+  const volumes = Object.fromEntries(volumeRequests.filter(({ request }) => request.source === undefined).map(({ request }) => [request.target, {}]));
   return {
     Image: image, Hostname: flags.hostname ?? '', User: flags.user ?? '', Tty: flags.tty === true, OpenStdin: flags.interactive === true,
     AttachStdin: flags.interactive === true && !flags.detach, AttachStdout: !flags.detach, AttachStderr: !flags.detach,
@@ -193,7 +112,8 @@ export function createBody(image: string, command: string[], flags: CreateFlags,
     ...(flags.stopSignal ? { StopSignal: flags.stopSignal } : {}), ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
     ...(healthConfig(flags) ? { Healthcheck: healthConfig(flags) } : {}),
     HostConfig: {
-      Binds: flags.volume.filter((spec) => spec.includes(':')), Mounts: flags.mount.map(parseMountFlag), NetworkMode: network,
+      Binds: volumeRequests.filter(({ request }) => request.source !== undefined).map(({ spec, request }) => (request.type === 'bind' ? spec.replace(/^[^:]+/, request.source!) : spec)),
+      Mounts: flags.mount.map(mountBody), NetworkMode: network,
       PortBindings: ports, PublishAllPorts: flags.publishAll === true, RestartPolicy: parseRestart(flags.restart) ?? { Name: 'no', MaximumRetryCount: 0 },
       AutoRemove: flags.rm === true, CapAdd: flags.capAdd, CapDrop: flags.capDrop, Privileged: flags.privileged === true,
       ReadonlyRootfs: flags.readOnly === true, Init: flags.init === true, ExtraHosts: flags.addHost, Dns: flags.dns,

@@ -2,7 +2,7 @@ import { Containers } from '../containers/service.js';
 import { parseFilterFlags } from '../containers/filters.js';
 import { BuildError, errorMessage } from '../errors.js';
 import { formatRows, portsText, psTable, table } from './container-output.js';
-import { createBody, type CreateFlags } from './container-flags.js';
+import type { CreateFlags } from './container-flag-defs.js';
 import type { GlobalOptions } from './options.js';
 
 /** Runs `action` for each ref as docker does: one failure is reported and the others still run; exit 1 if any failed. */
@@ -22,6 +22,7 @@ async function eachRef(refs: string[], action: (ref: string) => Promise<void>, p
 
 export async function createCommand(image: string, command: string[], flags: CreateFlags, global: GlobalOptions): Promise<number> {
   const service = await Containers.open(global.root);
+  const { createBody } = await import('./container-flags.js');
   const created = await service.create(createBody(image, command, flags), flags.name);
   for (const warning of created.Warnings) process.stderr.write(`WARNING: ${warning}\n`);
   process.stdout.write(`${created.Id}\n`);
@@ -50,6 +51,7 @@ export function startFailureExitCode(err: unknown): number | undefined {
  */
 export async function runServiceContainer(image: string, command: string[], flags: CreateFlags, global: GlobalOptions): Promise<number> {
   const service = await Containers.open(global.root);
+  const { createBody } = await import('./container-flags.js');
   const body = createBody(image, command, flags);
   const foregroundRemove = !flags.detach && flags.rm === true;
   // A foreground --rm container is removed by us after the wait, so the wait can still read its exit code.
@@ -59,7 +61,9 @@ export async function runServiceContainer(image: string, command: string[], flag
     await service.start(id);
   } catch (err) {
     const code = startFailureExitCode(err);
-    if (flags.rm) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
+    // Bad input found only at start (a taken port, an unknown network or volume) leaves no half-made container.
+    const badInput = err instanceof BuildError && ['PORT_IN_USE', 'NETWORK_NOT_FOUND', 'VOLUME_NOT_FOUND', 'INVALID_ARGUMENT', 'NOT_SUPPORTED'].includes(err.code);
+    if (flags.rm || badInput) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
     if (code === undefined) throw err;
     process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
     return code;
@@ -81,7 +85,9 @@ export async function runServiceContainer(image: string, command: string[], flag
   }
 }
 
-export async function startCommand(refs: string[], opts: { attach?: boolean }, global: GlobalOptions): Promise<number> {
+export async function startCommand(refs: string[], opts: { attach?: boolean; interactive?: boolean }, global: GlobalOptions): Promise<number> {
+  // conmon's attach socket is SOCK_SEQPACKET, which Node cannot open: stdin cannot reach a monitored container.
+  if (opts.interactive) throw new BuildError('NOT_SUPPORTED', 'start -i is not supported: use exec -i, or run -i --rm for an interactive container');
   const service = await Containers.open(global.root);
   if (opts.attach) {
     if (refs.length !== 1) throw new BuildError('INVALID_ARGUMENT', 'you cannot start and attach multiple containers at once');
@@ -121,17 +127,10 @@ export async function renameCommand(ref: string, name: string, global: GlobalOpt
 
 export async function pruneCommand(opts: { force?: boolean; filter: string[] }, global: GlobalOptions): Promise<number> {
   const result = await (await Containers.open(global.root)).prune(parseFilterFlags(opts.filter));
+  const { formatBytes } = await import('./prune.js');
   if (result.ContainersDeleted.length > 0) process.stdout.write(`Deleted Containers:\n${result.ContainersDeleted.join('\n')}\n\n`);
   process.stdout.write(`Total reclaimed space: ${formatBytes(result.SpaceReclaimed)}\n`);
   return 0;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
-  return `${unit === 0 ? value : value.toFixed(3).replace(/\.?0+$/, '')}${units[unit]}`;
 }
 
 export async function psCommand(opts: { all?: boolean; quiet?: boolean; filter: string[]; format?: string; noTrunc?: boolean; last?: string; latest?: boolean }, global: GlobalOptions): Promise<number> {
@@ -205,6 +204,7 @@ function mib(bytes: number): string {
 }
 
 export async function execCommand(ref: string, command: string[], opts: { interactive?: boolean; tty?: boolean; env: string[]; user?: string; workdir?: string; detach?: boolean }, global: GlobalOptions): Promise<number> {
+  if (opts.detach) throw new BuildError('NOT_SUPPORTED', 'exec -d is not supported: run the command in the foreground, or start it with sh -c "cmd &"');
   const service = await Containers.open(global.root);
   if (opts.tty && !process.stdin.isTTY) throw new BuildError('INVALID_ARGUMENT', 'the input device is not a TTY');
   const { Id } = await service.execCreate(ref, {

@@ -33,7 +33,14 @@ export async function tagCommand(source: string, target: string, global: GlobalO
 export async function rmiCommand(names: string[], global: GlobalOptions): Promise<number> {
   const store = await Store.open(global.root);
   let code = 0;
+  const { imageUsers } = await import('../containers/image-users.js');
   for (const name of names) {
+    const users = await imageUsers(store, name);
+    if (users) {
+      process.stderr.write(`Error: conflict: unable to remove repository reference "${name}" (must force) - container ${users.container.slice(0, 12)} is using its referenced image ${users.imageId.replace(/^sha256:/, '').slice(0, 12)}\n`);
+      code = 1;
+      continue;
+    }
     if (await store.untag(name)) process.stdout.write(`Untagged: ${normalizeTag(name)}\n`);
     else {
       process.stderr.write(`Error: No such image: ${name}\n`);

@@ -6,7 +6,9 @@ import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerContainerCommands } from './commands-containers.js';
-import { addCreateFlags } from './container-flags.js';
+import { addCreateFlags } from './container-flag-defs.js';
+import { registerNetworkCommands } from './commands-network.js';
+import { registerVolumeCommands } from './commands-volume.js';
 
 /**
  * The one exit point of the CLI. Command modules are imported lazily so `builder run` starts fast.
@@ -34,7 +36,7 @@ program.command('build')
   .option('--no-cache', 'do not use the cache')
   .option('--no-cache-filter <stage>', 'do not use the cache for this stage; repeatable', collect, [])
   .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'plain', 'tty', 'quiet']).default('auto'))
-  .addOption(new Option('--network <mode>', 'network for RUN').choices(['host', 'none', 'default']).default('host'))
+  .addOption(new Option('--network <mode>', 'network for RUN (isolated: own netns on builder\'s build bridge, no access to this host)').choices(['host', 'none', 'default', 'isolated']).default('host'))
   .option('--iidfile <file>', 'write the image id (manifest digest) to this file')
   .option('-q, --quiet', 'print only the image id')
   .option('--memory <size>', 'memory limit per RUN (e.g. 2g)')
@@ -103,6 +105,8 @@ registerFarmCommands(program);
 registerDaemonCommand(program);
 
 registerContainerCommands(program, (code) => { exitCode = code; });
+registerNetworkCommands(program);
+registerVolumeCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -33,3 +33,11 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
   }
   return out;
 }
+
+/** `--cpus 1.5`: a positive number of CPUs. */
+export function parseCpus(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const cpus = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || !(cpus > 0)) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${value}" for "--cpus" flag: expected a positive number`);
+  return cpus;
+}

@@ -1,8 +1,7 @@
-import { BuildError } from '../errors.js';
 import { runContainer } from '../run/run-container.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
-import type { CreateFlags } from './container-flags.js';
-import { type GlobalOptions, parsePositiveInt, parseSize } from './options.js';
+import type { CreateFlags } from './container-flag-defs.js';
+import { type GlobalOptions, parseCpus, parsePositiveInt, parseSize } from './options.js';
 
 export type RunFlags = CreateFlags;
 
@@ -49,10 +48,3 @@ export async function runCommand(image: string, command: string[], flags: RunFla
   });
 }
 
-/** `--cpus 1.5`: a positive number of CPUs. */
-export function parseCpus(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const cpus = Number(value);
-  if (!/^\d*\.?\d+$/.test(value) || !(cpus > 0)) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${value}" for "--cpus" flag: expected a positive number`);
-  return cpus;
-}

@@ -17,6 +17,7 @@ const ROWS: [string, keyof Omit<DiskUsage, 'managedSize' | 'totalSize'>][] = [
   ['Snapshots', 'snapshots'],
   ['Build Cache', 'buildCache'],
   ['Containers', 'containers'],
+  ['Local Volumes', 'volumes'],
   ['Temporary', 'temp'],
 ];
 
@@ -34,7 +35,8 @@ export function formatDiskUsage(usage: DiskUsage): string {
   }
   const widths = table[0]!.map((_, col) => Math.max(...table.map((cells) => cells[col]!.length)));
   const lines = table.map((cells) => cells.map((cell, col) => cell.padEnd(widths[col]!)).join('   ').trimEnd());
-  const reclaimableTotal = ROWS.reduce((sum, [, key]) => sum + usage[key].reclaimable, 0);
+  // Volumes are user data: `builder prune` never touches them (`builder volume prune` does).
+  const reclaimableTotal = ROWS.filter(([, key]) => key !== 'volumes').reduce((sum, [, key]) => sum + usage[key].reclaimable, 0);
   lines.push('');
   lines.push(`Images are stored as blobs; their size is part of the Blobs row.`);
   lines.push(`Store total: ${formatBytes(usage.totalSize)} (blobs + snapshots + build cache: ${formatBytes(usage.managedSize)}); reclaimable with \`builder prune --all\`: ${formatBytes(reclaimableTotal)}`);

@@ -72,16 +72,3 @@ export async function archivePut(record: ContainerRecord, containerPath: string,
   await extractTarStream(Readable.from(input as AsyncIterable<Buffer>), dir, { whiteouts: 'none' });
 }
 
-/** Bytes under `dir` (prune's SpaceReclaimed). */
-export async function treeSize(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (at: string): Promise<void> => {
-    for (const entry of await readdir(at, { withFileTypes: true }).catch(() => [])) {
-      const full = path.join(at, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else total += (await lstat(full).catch(() => ({ size: 0 }))).size;
-    }
-  };
-  await walk(dir);
-  return total;
-}

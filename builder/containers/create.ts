@@ -62,7 +62,9 @@ export async function createContainer(root: string, body: ContainerCreateBody, r
 }
 
 /** Docker's merge of image config and create body (daemon/create.go merge + runconfig). */
-export function mergeConfig(image: ContainerConfig, body: ContainerConfigBody, id: string): ContainerConfigBody {
+export function mergeConfig(image: ContainerConfig, createBody: ContainerConfigBody & { HostConfig?: unknown; NetworkingConfig?: unknown }, id: string): ContainerConfigBody {
+  // Config is the create body without its HostConfig and NetworkingConfig.
+  const { HostConfig: _host, NetworkingConfig: _networking, ...body } = createBody;
   const entrypointGiven = body.Entrypoint !== undefined && body.Entrypoint !== null;
   const entrypoint = entrypointGiven ? (body.Entrypoint!.length === 1 && body.Entrypoint![0] === '' ? [] : body.Entrypoint!) : (image.Entrypoint ?? []);
   const cmd = body.Cmd && body.Cmd.length > 0 ? body.Cmd : entrypointGiven ? [] : (image.Cmd ?? []);

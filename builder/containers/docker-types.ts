@@ -3,17 +3,10 @@
  * layer over it and the CLI translates docker-run flags into the same ContainerCreate body the docker CLI
  * sends. Field names and casing are exactly the API's; only the subset builder implements is typed.
  */
+import type { Healthcheck } from '../image/types.js';
 
-export interface HealthConfig {
-  /** `["NONE"]` disables the image's check; `["CMD", ...args]` or `["CMD-SHELL", "cmd"]`. */
-  Test?: string[];
-  /** Nanoseconds; 0 = inherit (docker's default 30 s). */
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
-}
+/** Config.Healthcheck: the image config's shape (`Test` `["NONE"]` disables, `["CMD", …]`, `["CMD-SHELL", cmd]`; durations in ns). */
+export type HealthConfig = Healthcheck;
 
 /** `Config` of ContainerCreate and ContainerInspect. */
 export interface ContainerConfigBody {

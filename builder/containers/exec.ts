@@ -66,7 +66,7 @@ export async function execStart(
     ...spec.process,
     terminal: body.Tty === true,
     args: body.Cmd,
-    env: mergeEnv(spec.process.env, body.Env ?? []),
+    env: mergeEnv(spec.process.env, [...(body.Tty && !spec.process.env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : []), ...(body.Env ?? [])]),
     cwd: body.WorkingDir || spec.process.cwd,
     ...(user ? { user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, umask: 0o022 } } : {}),
   };

@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
 import { BuildError } from '../errors.js';
+import { containerCapabilities } from '../sandbox/capabilities.js';
+import { parseSecurityOpts } from '../sandbox/security-opt.js';
+import { parseVolumeFlag } from '../volume/parse-mount.js';
 import type { HostConfig } from './docker-types.js';
 
 const RESTART_POLICIES = ['', 'no', 'always', 'unless-stopped', 'on-failure'];
@@ -25,6 +29,17 @@ export function checkHostConfig(hostConfig: HostConfig): string[] {
   for (const host of hostConfig.ExtraHosts ?? []) {
     const at = host.indexOf(':');
     if (at <= 0 || at === host.length - 1) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${host}" for "--add-host" flag: expected HOST:IP`);
+  }
+  // Checked now, not at start, so a bad value leaves no container behind.
+  containerCapabilities(parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
+    capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
+  }));
+  // -v (Binds) creates a missing host directory, as docker; --mount does not.
+  for (const bind of hostConfig.Binds ?? []) parseVolumeFlag(bind);
+  for (const mount of hostConfig.Mounts ?? []) {
+    if (mount.Type === 'bind' && !existsSync(mount.Source ?? '')) {
+      throw new BuildError('INVALID_ARGUMENT', `invalid mount config for type "bind": bind source path does not exist: ${mount.Source ?? ''}`);
+    }
   }
   const mode = hostConfig.NetworkMode ?? '';
   if (mode.startsWith('container:')) throw new BuildError('NOT_SUPPORTED', '--network container:NAME is not supported by builder');

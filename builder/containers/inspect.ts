@@ -4,7 +4,7 @@ import type {
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { ZERO_TIME } from './record.js';
 import { mountPoints } from './resources.js';
-import { portBindings } from './start.js';
+import { portBindings } from './ports.js';
 
 /** docker's State object. */
 export function dockerState(state: ContainerStateRecord): ContainerState {

@@ -4,7 +4,7 @@ import { BuildError } from '../errors.js';
 import { unmountSnapshot } from '../snapshot/mount.js';
 import type { RemoveOptions } from './docker-types.js';
 import { releaseName } from './lookup.js';
-import { readExitFile, runc } from './monitor.js';
+import { isSameProcess, readExitFile, runc } from './monitor.js';
 import { readState, writeState, type ContainerPaths, type ContainerRecord, type ContainerStateRecord } from './record.js';
 import { detachNetwork, openVolumes } from './resources.js';
 import { checkTransition, isActive } from './state.js';
@@ -118,13 +118,16 @@ export async function removeContainer(root: string, paths: ContainerPaths, recor
     if (state.status === 'paused') await runc(['resume', state.runtimeId!]).catch(() => undefined);
     await waitForExit(paths, state, 10_000);
   }
+  const monitor = { pid: state.monitorPid, start: state.monitorStart, boot: state.bootId };
   state = await finalizeExit(root, paths, state);
   await writeState(paths, { ...state, status: 'removing' });
   try {
+    // The monitor writes its exit file and log into the dir as it ends: let it finish first.
+    for (let i = 0; i < 100 && await isSameProcess(monitor.pid, monitor.start, monitor.boot); i++) await sleep(20);
     await unmountSnapshot(record.rootfsDir);
     const volumes = await openVolumes(root);
     await volumes?.release(record.id, { removeAnonymous: options.volumes === true });
-    await rm(paths.dir, { recursive: true, force: true });
+    await rm(paths.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   } catch (err) {
     await writeState(paths, { ...state, status: 'dead', error: err instanceof Error ? err.message : String(err) }).catch(() => undefined);
     throw err;

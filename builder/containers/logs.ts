@@ -23,7 +23,9 @@ export async function* readLogs(file: string, options: LogsOptions, isRunning: (
     for (const line of text.split('\n')) {
       const match = /^(\S+) (stdout|stderr) ([PF]) ?(.*)$/s.exec(line);
       if (!match) continue;
-      const [, time = '', stream, tag, content = ''] = match;
+      const [, rawTime = '', stream, tag, content = ''] = match;
+      // conmon writes a +00:00 offset; docker prints RFC 3339 nano with Z.
+      const time = rawTime.replace(/\+00:00$/, 'Z');
       if (partial && partial.stream === stream) partial = { ...partial, line: partial.line + content };
       else partial = { stream: stream as LogEntry['stream'], time, line: content };
       if (tag === 'F') {

@@ -3,7 +3,7 @@ import { access, constants as fsConstants, mkdir, readFile, rm } from 'node:fs/p
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BuildError, errorMessage } from '../errors.js';
-import { RUNC_ROOT, runcPath } from '../sandbox/runc.js';
+import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import type { ContainerPaths } from './record.js';
 
 /**
@@ -49,7 +49,7 @@ export async function launchMonitor(
     '--runtime-arg', '--root', '--runtime-arg', RUNC_ROOT,
     '--runtime-arg', '--log-format=json', '--runtime-arg', '--log', '--runtime-arg', path.join(paths.bundle, 'runc.log'),
     '--exit-command', process.execPath,
-    ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id].flatMap((arg) => ['--exit-command-arg', arg]),
+    ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id, runtimeId].flatMap((arg) => ['--exit-command-arg', arg]),
     ...(options.tty ? ['-t'] : []),
   ];
   const child = spawn(conmonBin, args, {
@@ -80,25 +80,11 @@ export async function launchMonitor(
     throw new BuildError('SANDBOX_FAILED', `conmon did not report the container's start${stderr ? `: ${stderr.trim()}` : ''}`);
   }
   if (!parsed.data || parsed.data < 0) {
-    const runcLog = await readRuncErrors(paths.bundle);
+    const runcLog = await runcLogErrors(paths.bundle);
     throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
   }
   const monitorPid = Number((await readFile(paths.conmonPid, 'utf8').catch(() => '0')).trim());
   return { monitorPid, pid: parsed.data };
-}
-
-/** runc's own error lines from the bundle's JSON log. */
-export async function readRuncErrors(bundle: string): Promise<string | undefined> {
-  const log = await readFile(path.join(bundle, 'runc.log'), 'utf8').catch(() => '');
-  const errors = log.split('\n').flatMap((line) => {
-    try {
-      const entry = JSON.parse(line) as { level?: string; msg?: string };
-      return entry.level === 'error' || entry.level === 'fatal' ? [entry.msg ?? ''] : [];
-    } catch {
-      return [];
-    }
-  });
-  return errors.length > 0 ? errors.join('; ') : undefined;
 }
 
 /** Runs `runc --root RUNC_ROOT ...args`; rejects with runc's stderr. */

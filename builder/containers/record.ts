@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { withFileLock } from '../store/file-lock.js';
@@ -70,7 +70,8 @@ export class ContainerPaths {
   get dir(): string { return path.join(this.containersDir, this.id); }
   get record(): string { return path.join(this.dir, 'container.json'); }
   get state(): string { return path.join(this.dir, 'state.json'); }
-  get lock(): string { return path.join(this.dir, 'lock'); }
+  /** Outside the container's dir, so removing the dir never races a waiter creating the lock inside it. */
+  get lock(): string { return path.join(this.containersDir, '.locks', `${this.id}.lock`); }
   get bundle(): string { return path.join(this.dir, 'bundle'); }
   get log(): string { return path.join(this.dir, 'ctr.log'); }
   get exitDir(): string { return path.join(this.dir, 'exits'); }
@@ -100,7 +101,8 @@ export async function writeState(paths: ContainerPaths, state: ContainerStateRec
 }
 
 /** One lock per container: every command that changes it runs under it, so commands on one container are serialized. */
-export function withContainerLock<T>(paths: ContainerPaths, fn: () => Promise<T>): Promise<T> {
+export async function withContainerLock<T>(paths: ContainerPaths, fn: () => Promise<T>): Promise<T> {
+  await mkdir(path.dirname(paths.lock), { recursive: true });
   return withFileLock(paths.lock, fn);
 }
 

@@ -4,6 +4,7 @@ import { BuildError } from '../errors.js';
 import type { Attachment, ContainerNetworking } from '../network/types.js';
 import type { SandboxMount } from '../sandbox/spec.js';
 import type { MountRequest, ResolvedMount, VolumeManager } from '../volume/types.js';
+import { parseVolumeFlag } from '../volume/parse-mount.js';
 import type { MountPoint } from './docker-types.js';
 import type { ContainerRecord } from './record.js';
 
@@ -58,20 +59,12 @@ export async function detachNetwork(root: string, id: string): Promise<void> {
 /** Binds and --mount entries of the record as contract requests (the image's VOLUMEs as anonymous volumes). */
 export function mountRequests(record: ContainerRecord): MountRequest[] {
   const requests: MountRequest[] = [];
-  for (const bind of record.hostConfig.Binds ?? []) {
-    const parts = bind.split(':');
-    const [source = '', target = '', mode = ''] = parts;
-    const flags = mode.split(',');
-    requests.push({
-      type: path.isAbsolute(source) ? 'bind' : 'volume', source, target,
-      readonly: flags.includes('ro'), nocopy: flags.includes('nocopy'),
-    });
-  }
+  for (const bind of record.hostConfig.Binds ?? []) requests.push(parseVolumeFlag(bind));
   for (const mount of record.hostConfig.Mounts ?? []) {
     requests.push({
       type: mount.Type, source: mount.Source || undefined, target: mount.Target, readonly: mount.ReadOnly === true,
       nocopy: mount.VolumeOptions?.NoCopy === true,
-      options: mount.Type === 'tmpfs' ? tmpfsOptions(mount.TmpfsOptions) : undefined,
+      options: mount.Type === 'tmpfs' ? tmpfsOptions(mount.TmpfsOptions) : mount.BindOptions?.Propagation ? [mount.BindOptions.Propagation] : undefined,
     });
   }
   const explicit = new Set(requests.map((request) => request.target));

@@ -1,6 +1,5 @@
 import { BuildError } from '../errors.js';
 import { defaultRoot } from '../store/store.js';
-import { createContainer } from './create.js';
 import type {
   ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary, ExecCreateBody, ExecInspect,
   ExecStdio, ListOptions, LogEntry, LogsOptions, PathStat, PruneResponse, RemoveOptions, StatsResponse, TopResponse,
@@ -8,20 +7,19 @@ import type {
 } from './docker-types.js';
 import { checkFilters, matchesFilters } from './filters.js';
 import { inspectContainer, summarize } from './inspect.js';
-import {
-  finalizeExit, killContainer, removeContainer, restartDelayMs, setPaused, shouldRestart, stopContainer,
-} from './lifecycle.js';
 import { readLogs } from './logs.js';
 import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
 import {
   ContainerPaths, listIds, readRecord, readState, withContainerLock, writeRecord, writeState, type ContainerRecord,
 } from './record.js';
-import { startContainer } from './start.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
 import path from 'node:path';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
+const lifecycle = () => import('./lifecycle.js');
+const starter = () => import('./start.js');
 
 /**
  * The container service: every container command of the CLI and every /containers endpoint of `builder daemon`
@@ -42,6 +40,7 @@ export class Containers {
 
   /** Resolves a reference to the container's id, paths and record. */
   async find(ref: string): Promise<{ paths: ContainerPaths; record: ContainerRecord }> {
+    await this.reviveAfterReboot();
     const id = await lookupContainer(this.containersDir, ref);
     const paths = new ContainerPaths(this.containersDir, id);
     const record = await readRecord(paths);
@@ -51,11 +50,14 @@ export class Containers {
 
   /** POST /containers/create: the record, the name and the rootfs; state `created`. */
   async create(body: ContainerCreateBody, name?: string): Promise<ContainerCreateResponse> {
+    const { createContainer } = await import('./create.js');
     return createContainer(this.root, body, name);
   }
 
   /** POST /containers/{id}/start: launches the monitor and the process; starting a running container is a no-op. */
   async start(ref: string): Promise<void> {
+    const { finalizeExit } = await lifecycle();
+    const { startContainer } = await starter();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
       let state = await observe(paths, await readState(paths));
@@ -75,6 +77,7 @@ export class Containers {
 
   /** Stop signal, then SIGKILL after `timeoutSeconds` (default the container's StopTimeout, else 10); honours --rm. */
   async stop(ref: string, options: { timeoutSeconds?: number; signal?: string } = {}): Promise<void> {
+    const { removeContainer, stopContainer } = await lifecycle();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
       await stopContainer(this.root, paths, record, options);
@@ -83,6 +86,7 @@ export class Containers {
   }
 
   async kill(ref: string, signal = 'KILL'): Promise<void> {
+    const { killContainer, removeContainer } = await lifecycle();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
       const state = await killContainer(this.root, paths, record, signal);
@@ -91,6 +95,8 @@ export class Containers {
   }
 
   async restart(ref: string, options: { timeoutSeconds?: number; signal?: string } = {}): Promise<void> {
+    const { stopContainer } = await lifecycle();
+    const { startContainer } = await starter();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
       const stopped = await stopContainer(this.root, paths, record, options);
@@ -99,11 +105,13 @@ export class Containers {
   }
 
   async pause(ref: string): Promise<void> {
+    const { setPaused } = await lifecycle();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, () => setPaused(paths, record, true));
   }
 
   async unpause(ref: string): Promise<void> {
+    const { setPaused } = await lifecycle();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, () => setPaused(paths, record, false));
   }
@@ -129,6 +137,7 @@ export class Containers {
   }
 
   async remove(ref: string, options: RemoveOptions = {}): Promise<void> {
+    const { removeContainer } = await lifecycle();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, () => removeContainer(this.root, paths, record, options));
   }
@@ -181,13 +190,16 @@ export class Containers {
    * The monitor's exit command (`builder container cleanup ID`): records the exit, then applies the restart
    * policy (with docker's growing delay) or --rm. Does nothing when a user command already recorded the exit.
    */
-  async cleanup(id: string): Promise<void> {
+  async cleanup(id: string, runtimeId?: string): Promise<void> {
+    const { finalizeExit, removeContainer, restartDelayMs, shouldRestart } = await lifecycle();
+    const { startContainer } = await starter();
     const paths = new ContainerPaths(this.containersDir, id);
     const record = await readRecord(paths);
     if (!record) return;
     const next = await withContainerLock(paths, async () => {
       const state = await readState(paths);
-      if (!state.runtimeId) return 'none' as const;
+      // A later run (restart) is not this monitor's to record.
+      if (!state.runtimeId || (runtimeId !== undefined && state.runtimeId !== runtimeId)) return 'none' as const;
       const finished = await finalizeExit(this.root, paths, state);
       if (shouldRestart(record, finished)) {
         await writeState(paths, { ...finished, status: 'restarting' });
@@ -207,6 +219,32 @@ export class Containers {
       } catch (err) {
         await writeState(paths, { ...state, status: 'exited', error: err instanceof Error ? err.message : String(err) });
       }
+    });
+  }
+
+  /**
+   * One healthcheck of run `runtimeId` (the timer's callback). False when that run is over, which ends the timer.
+   * The check runs without the lock (it may take its whole timeout); only the result is written under it.
+   */
+  async healthcheck(id: string, runtimeId: string): Promise<boolean> {
+    const { applyResult, healthEnabled, runCheck } = await import('./health.js');
+    const paths = new ContainerPaths(this.containersDir, id);
+    const record = await readRecord(paths);
+    const config = record?.config.Healthcheck;
+    const current = async () => observe(paths, await readState(paths));
+    const before = await current();
+    if (!record || !healthEnabled(config) || before.runtimeId !== runtimeId || !isActive(before.status)) return false;
+    if (before.status === 'paused') return true;
+    const result = await runCheck(config, async (cmd, stdout) => {
+      const { Id } = await this.execCreate(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      return this.execStart(Id, { stdout, stderr: stdout });
+    });
+    return withContainerLock(paths, async () => {
+      const state = await readState(paths);
+      if (state.runtimeId !== runtimeId || !isActive(state.status)) return false;
+      const health = applyResult(state.health ?? { Status: 'starting', FailingStreak: 0, Log: [] }, config, result, state.startedAt);
+      await writeState(paths, { ...state, health });
+      return true;
     });
   }
 
@@ -293,9 +331,10 @@ export class Containers {
 
   /** POST /containers/prune: removes every stopped container. */
   async prune(filters: Record<string, string[]> = {}): Promise<PruneResponse> {
+    const { removeContainer } = await lifecycle();
     const deleted: string[] = [];
     let reclaimed = 0;
-    const { treeSize } = await import('./archive.js');
+    const { treeSize } = await import('../store/gc-size.js');
     for (const summary of await this.list({ all: true, filters })) {
       if (isActive(summary.State)) continue;
       const { paths, record } = await this.find(summary.Id);

@@ -1,39 +1,16 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
-import type { PortBinding } from '../network/types.js';
 import { writeBundle } from '../sandbox/runc.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { remountSnapshot } from '../snapshot/mount.js';
+import { healthEnabled, startHealthTimer } from './health.js';
 import { bootId, launchMonitor, processStart, runc } from './monitor.js';
+import { portBindings } from './ports.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
 
 const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/docker-init'];
-
-/** HostConfig.PortBindings (+ PublishAllPorts over ExposedPorts) as the network contract's bindings. */
-export function portBindings(record: ContainerRecord): PortBinding[] {
-  const bindings: PortBinding[] = [];
-  const seen = new Set<string>();
-  for (const [key, hosts] of Object.entries(record.hostConfig.PortBindings ?? {})) {
-    const [port = '', proto = 'tcp'] = key.split('/');
-    seen.add(`${port}/${proto}`);
-    for (const host of hosts ?? [{}]) {
-      bindings.push({
-        hostIp: host.HostIp || '0.0.0.0', hostPort: Number(host.HostPort || 0), containerPort: Number(port),
-        protocol: proto === 'udp' ? 'udp' : 'tcp',
-      });
-    }
-  }
-  if (record.hostConfig.PublishAllPorts) {
-    for (const key of Object.keys(record.config.ExposedPorts ?? {})) {
-      const [port = '', proto = 'tcp'] = key.split('/');
-      if (seen.has(`${port}/${proto}`)) continue;
-      bindings.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
-    }
-  }
-  return bindings;
-}
 
 /**
  * Starts a created or exited container (the caller holds its lock): mounts its filesystem again if needed,
@@ -78,7 +55,7 @@ export async function startContainer(
     }, paths.bundle, undefined, {
       extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
-      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains,
+      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,
     });
     const monitor = await launchMonitor(paths, runtimeId, { tty: config.Tty === true, root, name: record.name });
     try {
@@ -88,11 +65,11 @@ export async function startContainer(
       throw err;
     }
     const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitor.monitorPid), bootId()]);
+    startHealthTimer(root, record, runtimeId);
     return {
       ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid: monitor.monitorPid, monitorStart, bootId: boot,
       exitCode: 0, error: '', startedAt: new Date().toISOString(), stoppedByUser: false, runtimeId,
-      attachment, mounts, health: config.Healthcheck && config.Healthcheck.Test?.[0] !== 'NONE' && (config.Healthcheck.Test?.length ?? 0) > 0
-        ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
+      attachment, mounts, health: healthEnabled(config.Healthcheck) ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
     };
   } catch (err) {
     if (attached) await detachNetwork(root, record.id).catch(() => undefined);

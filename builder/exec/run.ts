@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { RunStep } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
@@ -6,7 +7,8 @@ import { recordStep, runEnv } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { shellOf } from './metadata.js';
 import { prepareRunMounts, tidyMountParents, type PreparedRunMounts } from './run-mounts.js';
-import type { StepHandler } from './types.js';
+import type { StepContext, StepHandler } from './types.js';
+import type { BuildNetworkMode } from '../network/build-network.js';
 
 /** How many trailing output lines a RUN failure quotes. */
 const TAIL_LINES = 10;
@@ -31,22 +33,36 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
   let exitCode: number;
   let mounts: PreparedRunMounts | undefined;
   try {
-    mounts = await prepareRunMounts(step, ctx);
-    ({ exitCode } = await runSandbox({
+    const network = runNetwork(step.network, ctx);
+    const prepared = mounts = await prepareRunMounts(step, ctx);
+    const id = `builder-${randomBytes(6).toString('hex')}`;
+    const dns = network === 'isolated' ? (await import('../network/etc-files.js')).hostDns() : { servers: [], search: [] };
+    const sandbox = (netnsPath?: string): ReturnType<typeof runSandbox> => runSandbox({
+      id,
       rootfs: snapshot.merged,
       args: argv,
-      env: [...runEnv(ctx.config, step.buildArgs), ...mounts.env],
-      mounts: mounts.mounts,
+      env: [...runEnv(ctx.config, step.buildArgs), ...prepared.env],
+      mounts: prepared.mounts,
       cwd: ctx.config.config.WorkingDir || '/',
       user: ctx.config.config.User ?? '',
-      network: step.network === 'none' ? 'none' : step.network === 'host' ? 'host' : ctx.network,
+      network: network === 'none' ? 'none' : 'host',
+      // In the build netns: the host's resolvers minus loopback ones (reached through NAT), BuildKit's hostname.
+      netnsPath,
+      hostname: netnsPath ? 'buildkitsandbox' : undefined,
+      etc: netnsPath ? { dnsServers: dns.servers, searchDomains: dns.search } : undefined,
       stdio: 'pipe',
       onStdout: (chunk) => { tail.push(chunk); ctx.log('stdout', chunk); },
       onStderr: (chunk) => { tail.push(chunk); ctx.log('stderr', chunk); },
       signal: ctx.signal,
       memoryBytes: ctx.memoryBytes,
       pidsLimit: ctx.pidsLimit,
-    }));
+    });
+    if (network === 'isolated') {
+      const { withBuildNetwork } = await import('../network/build-network.js');
+      ({ exitCode } = await withBuildNetwork(ctx.store.root, id, ctx.networkPolicy ?? { allowCidrs: [], denyCidrs: [] }, sandbox));
+    } else {
+      ({ exitCode } = await sandbox());
+    }
   } catch (err) {
     await mounts?.release().catch(() => undefined);
     await snapshot.release();
@@ -71,6 +87,21 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
   const layer = await commitSnapshot(snapshot, ctx);
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
 };
+
+/**
+ * The network one RUN gets: `--network=none|host` as written, else the build's. `host` on a build whose
+ * default is not host needs the entitlement (the farm's `[worker] allow_host_network`, BuildKit's network.host).
+ */
+export function runNetwork(requested: RunStep['network'], ctx: Pick<StepContext, 'network' | 'allowHostNetwork'>): BuildNetworkMode {
+  if (requested === 'none') return 'none';
+  if (requested === 'host') {
+    if (ctx.network !== 'host' && ctx.allowHostNetwork === false) {
+      throw new BuildError('DOCKERFILE_INVALID', 'RUN --network=host is not allowed here: this build farm does not grant the network.host entitlement (set [worker] allow_host_network = true to allow it)');
+    }
+    return 'host';
+  }
+  return ctx.network;
+}
 
 /** Keeps the last lines of a step's output for its error message. */
 class OutputTail {

@@ -3,6 +3,7 @@ import type { ImageConfig, Layer } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { IgnoreMatcher } from '../context/ignore.js';
+import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
 
 /** A stage's filesystem as seen from another stage (`COPY --from`): its layers, bottom first. */
 export interface StageOutput {
@@ -22,7 +23,12 @@ export interface StepContext {
   layers: Layer[];
   contextDir: string;
   ignore: IgnoreMatcher;
-  network: 'host' | 'none';
+  /** RUN's default network; `isolated` is the build network (builder/network/build-network.ts). */
+  network: BuildNetworkMode;
+  /** `RUN --network=host` when the default is not host: the farm's entitlement (BuildKit's network.host). Default true. */
+  allowHostNetwork?: boolean;
+  /** Allow/deny CIDRs of the isolated build network. */
+  networkPolicy?: BuildNetworkPolicy;
   sourceDateEpoch?: number;
   /** Output of a RUN, streamed as it comes. */
   log(stream: 'stdout' | 'stderr', data: Buffer): void;

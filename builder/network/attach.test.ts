@@ -15,16 +15,20 @@ import { BuildError } from '../errors.js';
 import { netnsName } from './attach.js';
 import { readAttachments } from './attachments.js';
 import { renderResolvConf } from './etc-files.js';
-import { createNetwork, openNetworking } from './index.js';
-import { netavarkBinaries } from './netavark.js';
+import { createNetwork, inspectNetwork, openNetworking } from './index.js';
+import { netavarkBinaries, netavarkConfigDir } from './netavark.js';
 import type { Attachment } from './types.js';
 
 const id = (): string => randomBytes(32).toString('hex');
 
-async function iptablesRules(): Promise<string> {
+/** The rules that mention one of `needles` (our subnets, ports): other users of this machine's iptables change theirs meanwhile. */
+async function iptablesRules(needles: string[]): Promise<string> {
   const saved = await runCommand('iptables-save', []);
-  // Counters and comments with dates change on their own; rules are what matter.
-  return saved.stdout.split('\n').filter((l) => l.startsWith('-A')).sort().join('\n');
+  return saved.stdout.split('\n').filter((l) => l.startsWith('-A') && needles.some((n) => l.includes(n))).sort().join('\n');
+}
+
+async function subnetOf(root: string, name: string): Promise<string> {
+  return (await inspectNetwork(root, name)).IPAM.Config[0]!.Subnet;
 }
 
 async function httpGet(url: string): Promise<string> {
@@ -50,6 +54,7 @@ describe('network attach (netavark, real netns)', function () {
   after(async () => {
     for (const child of processes) child.kill('SIGKILL');
     for (const dir of netnsEtc) await rm(dir, { recursive: true, force: true });
+    if (root) await rm(netavarkConfigDir(root), { recursive: true, force: true });
     if (root) await removeTempDir(root);
   });
 
@@ -101,7 +106,8 @@ describe('network attach (netavark, real netns)', function () {
   it('publishes a port on 127.0.0.1 that answers from the host and closes after detach; detach is idempotent and cleans its rules', async () => {
     await createNetwork(root, { name: 'pubnet' });
     const net = openNetworking(root);
-    const before = await iptablesRules();
+    const subnet = await subnetOf(root, 'pubnet');
+    const before = await iptablesRules([subnet]);
     const webId = id();
     const web = await net.attach({ containerId: webId, name: 'pubweb', hostname: 'pubweb', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     const port = web.ports[0]!.hostPort;
@@ -109,14 +115,14 @@ describe('network attach (netavark, real netns)', function () {
       assert.ok(port > 0);
       await serve(web);
       assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from web\n');
-      assert.notEqual(await iptablesRules(), before);
+      assert.notEqual(await iptablesRules([subnet, `--dport ${port} `]), before);
     } finally {
       await net.detach(webId);
     }
     await assert.rejects(httpGet(`http://127.0.0.1:${port}/`));
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${port} `]), before);
     await net.detach(webId);
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${port} `]), before);
     await assert.rejects(access(`/run/netns/${netnsName(webId)}`));
   });
 
@@ -125,7 +131,8 @@ describe('network attach (netavark, real netns)', function () {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const taken = (blocker.address() as { port: number }).port;
-    const before = await iptablesRules();
+    const subnet = await subnetOf(root, 'pubnet');
+    const before = await iptablesRules([subnet, `--dport ${taken} `]);
     const containerId = id();
     try {
       await assert.rejects(
@@ -135,7 +142,7 @@ describe('network attach (netavark, real netns)', function () {
     } finally {
       blocker.close();
     }
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${taken} `]), before);
     await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
     assert.equal((await readAttachments(root)).containers[containerId], undefined);
     // A port another container published is taken too, though no socket holds it (DNAT).
@@ -150,7 +157,7 @@ describe('network attach (netavark, real netns)', function () {
     } finally {
       await net.detach(first);
     }
-    assert.equal(await iptablesRules(), before);
+    assert.equal(await iptablesRules([subnet, `--dport ${taken} `]), before);
   });
 
   it('concurrent attaches get distinct addresses', async () => {
@@ -165,6 +172,74 @@ describe('network attach (netavark, real netns)', function () {
     }
     const left = Object.keys((await readAttachments(root)).containers);
     assert.deepEqual(left.filter((c) => ids.includes(c)), []);
+  });
+
+  it('concurrent attaches from several processes get distinct addresses (the lock is a file lock)', async () => {
+    const script = `
+      const { openNetworking } = await import(${JSON.stringify(new URL('./index.js', import.meta.url).href)});
+      const { randomBytes } = await import('node:crypto');
+      const net = openNetworking(process.argv[1]);
+      const ids = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')];
+      const out = await Promise.all(ids.map((containerId) => net.attach({ containerId, name: containerId.slice(0, 8), hostname: 'x', endpoints: [{ network: 'appnet', aliases: [] }], ports: [] })));
+      console.log(JSON.stringify(out.map((a, i) => [ids[i], a.endpoints[0].ipAddress])));`;
+    const results = await Promise.all(Array.from({ length: 4 }, () => runCommand(process.execPath, ['--input-type=module', '-e', script, root])));
+    const pairs = results.flatMap((r) => { assert.equal(r.code, 0, r.stderr); return JSON.parse(r.stdout) as [string, string][]; });
+    try {
+      assert.equal(pairs.length, 8);
+      assert.equal(new Set(pairs.map(([, ip]) => ip)).size, 8, pairs.map(([, ip]) => ip).join(' '));
+    } finally {
+      for (const [containerId] of pairs) await openNetworking(root).detach(containerId);
+    }
+  });
+
+  it('reaps attachments whose owner process died (a builder killed during a RUN)', async () => {
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    const net = openNetworking(root);
+    const orphan = id();
+    const live = id();
+    await net.attach({ containerId: orphan, name: orphan, hostname: 'o', endpoints: [{ network: 'appnet', aliases: [] }], ports: [], ownerPid: gone.pid });
+    await net.attach({ containerId: live, name: live, hostname: 'l', endpoints: [{ network: 'appnet', aliases: [] }], ports: [], ownerPid: process.pid });
+    try {
+      assert.deepEqual(await net.reapOrphans(), [orphan]);
+      await assert.rejects(access(`/run/netns/${netnsName(orphan)}`));
+      assert.ok((await readAttachments(root)).containers[live]);
+    } finally {
+      await net.detach(live);
+      await net.detach(orphan);
+    }
+  });
+
+  it('after a reboot (netns files gone) the addresses and ports of vanished containers are free again', async () => {
+    const net = openNetworking(root);
+    const before = id();
+    const first = await net.attach({ containerId: before, name: 'old', hostname: 'old', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    await runCommand('ip', ['netns', 'delete', path.basename(first.netnsPath)]);
+    const after = id();
+    const second = await net.attach({ containerId: after, name: 'new', hostname: 'new', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [{ ...first.ports[0]! }] });
+    try {
+      assert.equal(second.ports[0]!.hostPort, first.ports[0]!.hostPort);
+      assert.equal(second.endpoints[0]!.ipAddress, first.endpoints[0]!.ipAddress);
+      assert.equal((await readAttachments(root)).containers[before], undefined);
+    } finally {
+      await net.detach(after);
+    }
+  });
+
+  it('--network none: a netns with only lo, up', async () => {
+    const net = openNetworking(root);
+    const containerId = id();
+    const attachment = await net.attach({ containerId, name: 'lonely', hostname: 'lonely', endpoints: [], ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    try {
+      assert.deepEqual(attachment.endpoints, []);
+      assert.deepEqual(attachment.ports, []);
+      const links = await runCommand('ip', ['-n', path.basename(attachment.netnsPath), '-o', 'addr', 'show']);
+      assert.match(links.stdout, /lo\s+inet 127\.0\.0\.1\/8/);
+      assert.doesNotMatch(links.stdout, /eth0/);
+    } finally {
+      await net.detach(containerId);
+    }
+    await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
   });
 
   it('an unknown network is NETWORK_NOT_FOUND and sets up nothing', async () => {

@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
-import { withFileLock } from '../store/file-lock.js';
+import { isProcessAlive, withFileLock } from '../store/file-lock.js';
 import { allocateAddress, readAttachments, usersOf, writeAttachments, type AttachmentRecord, type AttachmentTable, type EndpointRecord } from './attachments.js';
 import { hostDns } from './etc-files.js';
 import { parseCidr } from './ipv4.js';
 import { ipQuiet, netavarkSetup, netavarkTeardown, type NetavarkRequest } from './netavark.js';
-import { ensureDefaultNetwork, findNetwork, networkLockPath, type NetworkRecord } from './network-record.js';
+import { ensureDefaultNetwork, findNetwork, networkExists, networkLockPath, type NetworkRecord } from './network-record.js';
 import { allocatePorts } from './port-alloc.js';
 import type { AttachRequest, Attachment, ContainerNetworking, Endpoint, EndpointRequest, PortBinding } from './types.js';
 
@@ -33,8 +33,13 @@ export class NetavarkNetworking implements ContainerNetworking {
   /** attach() with the networks already looked up; the farm's build network (not user-visible) comes in here. */
   async attachResolved(request: AttachRequest, networks: NetworkRecord[]): Promise<Attachment> {
     return withFileLock(networkLockPath(this.root), async () => {
+      // A network removed between lookup and lock must not be joined.
+      for (const network of networks) {
+        if (!(await networkExists(this.root, network))) throw new BuildError('NETWORK_NOT_FOUND', `network ${network.name} not found`);
+      }
       // Safe to call again after a crash half-way: whatever an earlier attempt left goes first.
       if ((await readAttachments(this.root)).containers[request.containerId]) await this.detachLocked(request.containerId);
+      await this.reapVanished();
       const table = await readAttachments(this.root);
       const netnsPath = `/run/netns/${netnsName(request.containerId)}`;
       const endpoints: EndpointRecord[] = networks.map((network, index) => ({
@@ -44,11 +49,14 @@ export class NetavarkNetworking implements ContainerNetworking {
       const ports = endpoints.length === 0 ? [] : await allocatePorts(table, request.ports, request.containerId);
       const record: AttachmentRecord = {
         containerId: request.containerId, name: request.name, netnsPath, endpoints, ports, portsNetwork: endpoints[0]?.network.name,
+        ...(request.ownerPid ? { ownerPid: request.ownerPid } : {}),
       };
       table.containers[request.containerId] = record;
       await writeAttachments(this.root, table);
       try {
         await createNetns(netnsPath);
+        // `--network none`: a netns with only lo, which a fresh netns has down (netavark brings it up otherwise).
+        if (endpoints.length === 0) await ipQuiet(['-n', netnsName(request.containerId), 'link', 'set', 'lo', 'up']);
         if (endpoints.length > 0) {
           const [first, ...rest] = endpoints;
           await this.setup(record, [first!], ports);
@@ -115,6 +123,15 @@ export class NetavarkNetworking implements ContainerNetworking {
     });
   }
 
+  /** Tears down attachments whose owner process died (a builder killed during a RUN); returns their ids. */
+  async reapOrphans(): Promise<string[]> {
+    return withFileLock(networkLockPath(this.root), async () => {
+      const dead = Object.values((await readAttachments(this.root)).containers).filter((r) => r.ownerPid !== undefined && !isProcessAlive(r.ownerPid));
+      for (const record of dead) await this.detachLocked(record.containerId);
+      return dead.map((r) => r.containerId);
+    });
+  }
+
   /** The current attachment of a container, if it has one (for inspect and the daemon). */
   async inspect(containerId: string): Promise<Attachment | undefined> {
     const record = (await readAttachments(this.root)).containers[containerId];
@@ -130,6 +147,16 @@ export class NetavarkNetworking implements ContainerNetworking {
       networks.push(network);
     }
     return networks;
+  }
+
+  /**
+   * An attachment whose netns file is gone (a reboot empties /run/netns; a crash before the netns was made)
+   * cannot be in use: free its addresses and ports, so a restarted machine does not answer PORT_IN_USE forever.
+   */
+  private async reapVanished(): Promise<void> {
+    for (const record of Object.values((await readAttachments(this.root)).containers)) {
+      if (!(await exists(record.netnsPath))) await this.detachLocked(record.containerId);
+    }
   }
 
   private async detachLocked(containerId: string): Promise<void> {

@@ -28,6 +28,8 @@ export interface AttachmentRecord {
   ports: PortBinding[];
   /** Ports are forwarded to this network's address (the first joined). */
   portsNetwork?: string;
+  /** Set for a RUN step's attachment: the builder process that owns it; a dead owner's attachment is reaped. */
+  ownerPid?: number;
 }
 
 export interface AttachmentTable {
@@ -40,7 +42,10 @@ function tablePath(root: string): string {
 
 export async function readAttachments(root: string): Promise<AttachmentTable> {
   try {
-    const table = JSON.parse(await readFile(tablePath(root), 'utf8')) as AttachmentTable;
+    const text = await readFile(tablePath(root), 'utf8');
+    // Written without fsync (below): a machine crash may leave it empty, and then nothing in it was alive anyway.
+    if (text.trim() === '') return { containers: {} };
+    const table = JSON.parse(text) as AttachmentTable;
     return { containers: table.containers ?? {} };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { containers: {} };
@@ -48,8 +53,12 @@ export async function readAttachments(root: string): Promise<AttachmentTable> {
   }
 }
 
+/**
+ * No fsync: what the table describes (netns files on /run, iptables rules, veths) does not survive a machine
+ * crash either, so after one the table only has to be readable, not current. Atomic rename still applies.
+ */
 export async function writeAttachments(root: string, table: AttachmentTable): Promise<void> {
-  await writeFileAtomic(tablePath(root), `${JSON.stringify(table)}\n`);
+  await writeFileAtomic(tablePath(root), `${JSON.stringify(table)}\n`, { sync: false });
 }
 
 /** The next free address of the network: above the gateway first, as docker's IPAM. */
@@ -74,4 +83,17 @@ export function allocateAddress(table: AttachmentTable, network: NetworkRecord):
 /** Containers that hold an endpoint on this network (for `network rm` and inspect's Containers). */
 export function usersOf(table: AttachmentTable, networkId: string): AttachmentRecord[] {
   return Object.values(table.containers).filter((r) => r.endpoints.some((e) => e.network.id === networkId));
+}
+
+/**
+ * A running container by name, id or unique id prefix, from the attachment table. `network connect` of a
+ * stopped container (kept in its config only) is the containers side's to record.
+ */
+export function findAttached(table: AttachmentTable, ref: string): AttachmentRecord {
+  const all = Object.values(table.containers);
+  const exact = all.find((r) => r.name === ref || r.containerId === ref);
+  if (exact) return exact;
+  const byPrefix = /^[0-9a-f]+$/.test(ref) ? all.filter((r) => r.containerId.startsWith(ref)) : [];
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
 }

@@ -106,7 +106,8 @@ async function createLocked(root: string, options: CreateNetworkOptions, isDefau
   const record: NetworkRecord = {
     id, name: options.name, driver: 'bridge', subnet: `${formatIpv4(subnet.base)}/${subnet.prefix}`, gateway,
     internal: options.internal ?? false, labels: options.labels ?? {}, created: new Date().toISOString(),
-    bridge: `bldr-${id.slice(0, 10)}`, dnsEnabled: options.name !== DEFAULT_NETWORK,
+    // No DNS by name on the default bridge (docker's rule) nor on builder's own networks.
+    bridge: `bldr-${id.slice(0, 10)}`, dnsEnabled: !isDefault,
   };
   await writeFileAtomic(recordPath(root, record.name), `${JSON.stringify(record, null, 2)}\n`);
   return record;
@@ -123,6 +124,11 @@ export async function ensureDefaultNetwork(root: string): Promise<void> {
 export async function ensureReservedNetwork(root: string, options: CreateNetworkOptions): Promise<NetworkRecord> {
   await ensureDefaultNetwork(root);
   return withFileLock(networkLockPath(root), () => createLocked(root, options, true));
+}
+
+/** Whether this very network (same id) still has its record; lock-free, for use under the networks lock. */
+export async function networkExists(root: string, network: NetworkRecord): Promise<boolean> {
+  return (await readRecord(recordPath(root, network.name)))?.id === network.id;
 }
 
 export async function deleteNetworkRecord(root: string, name: string): Promise<void> {

@@ -31,6 +31,8 @@ export interface AttachRequest {
   /** Bridge networks to join; empty for `--network none` (a netns with only lo). `host` is never passed here. */
   endpoints: EndpointRequest[];
   ports: PortBinding[];
+  /** Additive: the process that owns this attachment (RUN steps); when it is dead, reapOrphans() tears it down. */
+  ownerPid?: number;
 }
 
 /** One joined network, in the terms docker inspect's NetworkSettings.Networks uses. */

@@ -57,7 +57,8 @@ describe('run/run-container runContainer', function () {
     assert.equal(await runContainer({ ...base(), cmd: ['sh', '-c', 'echo kept > /kept.txt'] }), 0);
     assert.deepEqual(await readdir(store.containersDir), before);
     assert.equal(await runContainer({ ...base(), rm: false, name: 'keeper', cmd: ['sh', '-c', 'echo kept > /kept.txt; exit 3'] }), 3);
-    const created = (await readdir(store.containersDir)).filter((id) => !before.includes(id));
+    // containers/ also holds .names/ and .locks/ now: count container directories only.
+    const created = (await readdir(store.containersDir)).filter((id) => !before.includes(id) && /^[0-9a-f]{64}$/.test(id));
     assert.equal(created.length, 1);
     const record = JSON.parse(await readFile(path.join(store.containersDir, created[0]!, 'container.json'), 'utf8')) as ContainerRecord;
     assert.equal(record.exitCode, 3);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { runSandbox } from '../sandbox/runc.js';
@@ -8,6 +8,8 @@ import { prepareSnapshot, type MutableSnapshot } from '../snapshot/mount.js';
 import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
 import { containerProcess, parseVolumes } from './container-args.js';
+import { DirectRunRecord } from '../containers/direct-record.js';
+import { releaseName } from '../containers/lookup.js';
 
 /** `builder run` flags, named as docker run's. */
 export interface RunContainerOptions {
@@ -39,7 +41,7 @@ export interface RunContainerOptions {
   root?: string;
 }
 
-/** What stays in containers/<id>/container.json for a container run without --rm. */
+/** The direct path's fields of containers/<id>/container.json (a kept run is also a service record: containers/direct-record.ts). */
 export interface ContainerRecord {
   id: string;
   name?: string;
@@ -51,8 +53,6 @@ export interface ContainerRecord {
   /** The container's writable layer (kept for inspection or a later commit). */
   upperdir?: string;
 }
-
-const RECORD = 'container.json';
 
 /**
  * Runs an image as a container: the image's layers as overlay lowerdirs, a fresh upperdir under
@@ -74,19 +74,29 @@ export async function runContainer(options: RunContainerOptions): Promise<number
   );
   const mounts = await parseVolumes(options.volumes ?? []);
   const containerDir = path.join(store.containersDir, id);
-  if (options.name !== undefined) await checkNameFree(store.containersDir, options.name);
+  // A kept container is a service container (ps, start, rm know it); its name is claimed before anything is made.
+  const name = options.rm ? options.name : await DirectRunRecord.claim(store.containersDir, id, options.name);
 
   const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
   const lowerdirs = await Promise.all(image.layers.map((layer) => snapshots.ensure(layer)));
   await mkdir(containerDir, { recursive: true });
-  const record: ContainerRecord = {
-    id, name: options.name, image: options.image, imageDigest: image.manifestDescriptor.digest,
-    args: containerProc.args, created: new Date().toISOString(),
-  };
   let snapshot: MutableSnapshot | undefined;
+  let kept: DirectRunRecord | undefined;
   try {
-    if (!options.rm) await writeRecord(containerDir, record);
-    snapshot = await prepareSnapshot(containerDir, lowerdirs);
+    // Kept containers are mounted non-volatile: `start` mounts them again later.
+    snapshot = await prepareSnapshot(containerDir, lowerdirs, { volatile: options.rm === true });
+    if (!options.rm) {
+      kept = await DirectRunRecord.begin(store.containersDir, {
+        id, name: name!, image: options.image, imageRef: image, process: containerProc, hostname, tty: options.tty === true,
+        interactive: options.interactive === true, rootfsDir: path.dirname(snapshot.merged), lowerdirs,
+        hostConfig: {
+          NetworkMode: options.network ?? 'host', Binds: options.volumes ?? [], Memory: options.memoryBytes ?? 0,
+          PidsLimit: options.pidsLimit ?? null, ReadonlyRootfs: options.readonlyRootfs === true,
+          CapAdd: options.security?.capAdd ?? [], CapDrop: options.security?.capDrop ?? [], Privileged: options.security?.privileged === true,
+          NanoCpus: options.cpus ? Math.round(options.cpus * 1e9) : 0,
+        },
+      });
+    }
     const { exitCode } = await runSandbox({
       id: `builder-${id.slice(0, 12)}`,
       rootfs: snapshot.merged,
@@ -104,8 +114,16 @@ export async function runContainer(options: RunContainerOptions): Promise<number
       readonlyRootfs: options.readonlyRootfs,
       cpus: options.cpus,
     });
-    if (!options.rm) await writeRecord(containerDir, { ...record, exitCode, upperdir: snapshot.upperdir });
+    await kept?.finish(exitCode, snapshot.upperdir);
     return exitCode;
+  } catch (err) {
+    if (!options.rm && !kept) {
+      await snapshot?.release();
+      await rm(containerDir, { recursive: true, force: true });
+      if (name !== undefined) await releaseName(store.containersDir, name, id);
+      snapshot = undefined;
+    }
+    throw err;
   } finally {
     if (options.rm) {
       await snapshot?.release();
@@ -116,22 +134,3 @@ export async function runContainer(options: RunContainerOptions): Promise<number
   }
 }
 
-async function writeRecord(containerDir: string, record: ContainerRecord): Promise<void> {
-  await writeFile(path.join(containerDir, RECORD), JSON.stringify(record, null, 2) + '\n');
-}
-
-/** Names are unique among kept containers, as in docker. */
-async function checkNameFree(containersDir: string, name: string): Promise<void> {
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-    throw new BuildError('INVALID_ARGUMENT', `invalid container name "${name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  }
-  const ids = await readdir(containersDir).catch(() => [] as string[]);
-  for (const id of ids) {
-    const text = await readFile(path.join(containersDir, id, RECORD), 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
-    const record = JSON.parse(text) as ContainerRecord;
-    if (record.name === name) {
-      throw new BuildError('INVALID_ARGUMENT', `the container name "${name}" is already in use by container ${id}: remove it (rm -rf ${path.join(containersDir, id)}) or choose another name`);
-    }
-  }
-}

@@ -14,6 +14,8 @@ export interface EtcExtras {
   /** nameserver lines instead of the host's resolv.conf (user networks' DNS). */
   dnsServers?: string[];
   searchDomains?: string[];
+  /** A long-lived container may get the files created in its own upperdir (a build layer must not). */
+  createMissing?: boolean;
 }
 
 /**
@@ -40,8 +42,9 @@ export async function prepareEtcFiles(
       destination = `/etc/${name}`;
     } else {
       const resolved = await resolveInRoot(root, `/etc/${name}`);
-      if (!(await isKind(resolved, 'file'))) return undefined;
-      destination = '/' + path.relative(root, resolved);
+      if (await isKind(resolved, 'file')) destination = '/' + path.relative(root, resolved);
+      else if (extra.createMissing && !(await lstat(resolved).then(() => true, () => false))) destination = `/etc/${name}`;
+      else return undefined;
     }
     const source = path.join(bundleDir, name);
     await writeEtcFile(source, name, hostname, network, extra);

@@ -57,7 +57,7 @@ export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
   const bundle = made.value;
   try {
     if (user.status === 'rejected') throw user.reason;
-    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value);
+    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc);
     try {
       const exitCode = await runContainerProcess(runc, id, bundle, spec);
       return { exitCode: await classifyExit(exitCode, bundle) };
@@ -164,6 +164,15 @@ async function exists(file: string): Promise<boolean> {
  */
 async function classifyExit(exitCode: number, bundle: string): Promise<number> {
   if (exitCode === 0) return 0;
+  const message = await runcLogErrors(bundle);
+  if (message === undefined) return exitCode;
+  if (/exec: .*(executable file not found|no such file or directory)/.test(message)) return 127;
+  if (/exec: .*permission denied/.test(message)) return 126;
+  throw new BuildError('SANDBOX_FAILED', `cannot start container: ${message}`);
+}
+
+/** runc's own error lines from a bundle's JSON log (`--log BUNDLE/runc.log --log-format json`), joined; undefined if none. */
+export async function runcLogErrors(bundle: string): Promise<string | undefined> {
   const log = await readFile(path.join(bundle, 'runc.log'), 'utf8').catch(() => '');
   const errors = log.split('\n').flatMap((line) => {
     try {
@@ -173,9 +182,5 @@ async function classifyExit(exitCode: number, bundle: string): Promise<number> {
       return [];
     }
   });
-  if (errors.length === 0) return exitCode;
-  const message = errors.join('; ');
-  if (/exec: .*(executable file not found|no such file or directory)/.test(message)) return 127;
-  if (/exec: .*permission denied/.test(message)) return 126;
-  throw new BuildError('SANDBOX_FAILED', `cannot start container: ${message}`);
+  return errors.length > 0 ? errors.join('; ') : undefined;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { EtcExtras } from './etc-files.js';
 import { containerCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
 import { seccompFor, type RuntimeSeccomp } from './seccomp.js';
 
@@ -54,6 +55,8 @@ export interface RunSpec {
   security?: SecurityOptions;
   /** Join this network namespace (a bridge attachment's netns file) instead of a fresh one. */
   netnsPath?: string;
+  /** What the generated /etc files add (DNS servers of the RUN's build network, hosts entries). */
+  etc?: EtcExtras;
   /** CPU quota in CPUs (`--cpus 1.5`). */
   cpus?: number;
 }

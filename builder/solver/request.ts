@@ -1,5 +1,6 @@
 import type { EventSink } from '../events.js';
 import type { NamedContext } from './named-context.js';
+import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
 
 /** A build of a local context directory: what the CLI sends, and what a worker makes of a BuildRequest. */
 export interface LocalBuildOptions {
@@ -13,7 +14,10 @@ export interface LocalBuildOptions {
   noCache: boolean;
   /** Stages (names or indexes) that run without the cache, like `--no-cache-filter`. */
   noCacheFilter?: string[];
-  network: 'host' | 'none';
+  network: BuildNetworkMode;
+  /** See StepContext.allowHostNetwork. */
+  allowHostNetwork?: boolean;
+  networkPolicy?: BuildNetworkPolicy;
   /** Clamp timestamps for reproducible images (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
   /** How many RUN/COPY steps of independent stages may execute at once. */

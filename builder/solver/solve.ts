@@ -84,7 +84,7 @@ async function buildImage(store: Store, options: LocalBuildOptions): Promise<Bui
     return imageOutput(await resolveImage(store, named.imageRef(name), options));
   };
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
-    store, snapshots, contextDir: options.contextDir, ignore, network: options.network, sourceDateEpoch: options.sourceDateEpoch,
+    store, snapshots, contextDir: options.contextDir, ignore, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets,
   };

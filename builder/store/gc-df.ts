@@ -1,5 +1,5 @@
 /** `builder system df`: what the store holds and what `builder prune --all` would give back. */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock } from './file-lock.js';
 import { DEFAULT_UNTIL_MS, planPrune } from './gc-plan.js';
@@ -8,6 +8,7 @@ import { SnapshotSizes, treeSize } from './gc-size.js';
 import { snapshotSizesPath, writeGcState } from './gc-state.js';
 import { staleTempEntries } from './gc-tmp.js';
 import type { Store } from './store.js';
+import { volumeUsage } from '../volume/volume-api.js';
 
 /** One row of the table. Sizes are apparent bytes, as `du -sb` counts them. */
 export interface UsageRow {
@@ -32,6 +33,8 @@ export interface DiskUsage {
   containers: UsageRow;
   /** Entries in tmp/. */
   temp: UsageRow;
+  /** Local volumes (volumes/<name>/_data); reclaimable = the unused ones (`builder volume prune --all`). */
+  volumes: UsageRow;
   /** blobs + snapshots + cache files: what the automatic GC keeps under its limit. */
   managedSize: number;
   /** Everything above (images are part of blobs, so not added twice). */
@@ -56,11 +59,12 @@ export async function diskUsage(store: Store, options: { graceMs?: number; now?:
   const removedSnapshots = new Set(plan.snapshots.map((s) => s.diffId));
   const containerManifests = new Set(scan.containerImages.map((image) => image.manifestDigest));
 
-  const containerNames = await readdir(store.containersDir).catch(() => [] as string[]);
-  const containerSize = sum(await Promise.all(containerNames.map((name) => treeSize(join(store.containersDir, name)))));
+  const containerRows = await containerUsage(store.containersDir);
+  const containerSize = sum(containerRows.map((row) => row.size));
   const tempNames = await readdir(store.tmpDir).catch(() => [] as string[]);
   const tempSize = sum(await Promise.all(tempNames.map((name) => treeSize(join(store.tmpDir, name)))));
   const staleTemp = await staleTempEntries(store.tmpDir, now, false);
+  const volumes = await volumeUsage(store.root);
 
   const blobsSize = sum([...scan.blobs.values()].map((b) => b.size));
   const snapshotsSize = sum([...scan.snapshots.values()].map((s) => snapshotSize(s.hex)));
@@ -90,12 +94,33 @@ export async function diskUsage(store: Store, options: { graceMs?: number; now?:
       size: cacheSize,
       reclaimable: sum(plan.records.map((r) => r.size)) + sum(plan.looseFiles.map((f) => f.size)),
     },
-    containers: { total: containerNames.length, active: 0, size: containerSize, reclaimable: 0 },
+    containers: {
+      total: containerRows.length, active: containerRows.filter((row) => row.active).length, size: containerSize,
+      reclaimable: sum(containerRows.filter((row) => !row.active).map((row) => row.size)),
+    },
     temp: { total: tempNames.length, active: tempNames.length - staleTemp.length, size: tempSize, reclaimable: sum(staleTemp.map((e) => e.size)) },
+    volumes,
     managedSize: blobsSize + snapshotsSize + cacheSize,
-    totalSize: blobsSize + snapshotsSize + cacheSize + containerSize + tempSize,
+    totalSize: blobsSize + snapshotsSize + cacheSize + containerSize + tempSize + volumes.size,
   };
   // A fresh measurement is as good as the automatic GC's own.
   await writeGcState(store, { size: usage.managedSize, measuredAtMs: now });
   return usage;
+}
+
+/**
+ * Containers and their writable layers (the upper dir of each mnt- mount, plus logs): the merged mount is not walked,
+ * it is the image. Active = running or paused by its last recorded state; `container prune` frees the rest.
+ */
+async function containerUsage(containersDir: string): Promise<{ size: number; active: boolean }[]> {
+  const ids = (await readdir(containersDir).catch(() => [] as string[])).filter((name) => /^[0-9a-f]{64}$/.test(name));
+  return Promise.all(ids.map(async (id) => {
+    const dir = join(containersDir, id);
+    let size = 0;
+    for (const entry of await readdir(dir).catch(() => [] as string[])) {
+      size += await treeSize(entry.startsWith('mnt-') ? join(dir, entry, 'upper') : join(dir, entry)).catch(() => 0);
+    }
+    const state = await readFile(join(dir, 'state.json'), 'utf8').then((text) => JSON.parse(text) as { status?: string }, () => ({ status: undefined }));
+    return { size, active: state.status === 'running' || state.status === 'paused' || state.status === 'restarting' };
+  }));
 }

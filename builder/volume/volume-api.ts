@@ -65,9 +65,9 @@ export async function inspectVolume(root: string, name: string): Promise<DockerV
   return toDocker(root, await getVolume(root, name));
 }
 
-/** As docker: creating a volume that exists returns it unchanged. */
+/** As docker: creating a volume that exists returns it unchanged; one made without a name is not "anonymous" (prune -a removes it). */
 export async function createVolume(root: string, options: { name?: string; labels?: Record<string, string> }): Promise<DockerVolume> {
-  const { record } = await withVolumesLock(root, () => createVolumeLocked(root, options));
+  const { record } = await withVolumesLock(root, () => createVolumeLocked(root, { ...options, anonymous: false }));
   return toDocker(root, record);
 }
 

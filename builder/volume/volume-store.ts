@@ -69,8 +69,8 @@ export async function listVolumeRecords(root: string): Promise<VolumeRecord[]> {
  * Creates the volume if missing (call under the lock); an existing one is returned as it is, as docker does.
  * The record is written last, after _data exists, so a crash never leaves a record without its data dir.
  */
-export async function createVolumeLocked(root: string, options: { name?: string; labels?: Record<string, string> }): Promise<{ record: VolumeRecord; created: boolean }> {
-  const anonymous = options.name === undefined;
+export async function createVolumeLocked(root: string, options: { name?: string; labels?: Record<string, string>; anonymous?: boolean }): Promise<{ record: VolumeRecord; created: boolean }> {
+  const anonymous = options.anonymous ?? options.name === undefined;
   const name = options.name ?? randomBytes(32).toString('hex');
   validateVolumeName(name);
   const existing = await readVolume(root, name);
