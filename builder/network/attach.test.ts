@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { runCommand } from '../../test/helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../../test/helpers/temp-root.js';
@@ -15,7 +16,7 @@ import { BuildError } from '../errors.js';
 import { netnsName } from './attach.js';
 import { readAttachments } from './attachments.js';
 import { renderResolvConf } from './etc-files.js';
-import { createNetwork, inspectNetwork, openNetworking } from './index.js';
+import { createNetwork, inspectNetwork, openNetworking, parsePublish } from './index.js';
 import { netavarkBinaries, netavarkConfigDir } from './netavark.js';
 import type { Attachment } from './types.js';
 
@@ -124,6 +125,47 @@ describe('network attach (netavark, real netns)', function () {
     await net.detach(webId);
     assert.equal(await iptablesRules([subnet, `--dport ${port} `]), before);
     await assert.rejects(access(`/run/netns/${netnsName(webId)}`));
+  });
+
+  it('-p HOST:CTR publishes on 0.0.0.0 (docker\'s default): loopback and the host\'s own address both answer', async () => {
+    const net = openNetworking(root);
+    const webId = id();
+    const [binding] = parsePublish('0:80');
+    const web = await net.attach({ containerId: webId, name: 'anyweb', hostname: 'anyweb', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [binding!] });
+    try {
+      assert.equal(web.ports[0]!.hostIp, '0.0.0.0');
+      await serve(web);
+      const own = Object.values(os.networkInterfaces()).flat().find((a) => a?.family === 'IPv4' && !a.internal)?.address;
+      for (const host of ['127.0.0.1', ...(own ? [own] : [])]) assert.equal(await httpGet(`http://${host}:${web.ports[0]!.hostPort}/`), 'hello from web\n', host);
+    } finally {
+      await net.detach(webId);
+    }
+  });
+
+  it('publishes a udp port (-p 127.0.0.1::53/udp)', async () => {
+    const net = openNetworking(root);
+    const udpId = id();
+    const [binding] = parsePublish('127.0.0.1::5353/udp');
+    const attachment = await net.attach({ containerId: udpId, name: 'udp', hostname: 'udp', endpoints: [{ network: 'pubnet', aliases: [] }], ports: [binding!] });
+    const echo = spawn('ip', ['netns', 'exec', path.basename(attachment.netnsPath), process.execPath, '-e',
+      "const s = require('node:dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from('echo '), m]), r.port, r.address)); s.bind(5353);"], { stdio: 'ignore' });
+    processes.push(echo);
+    try {
+      assert.equal(attachment.ports[0]!.protocol, 'udp');
+      const { createSocket } = await import('node:dgram');
+      const client = createSocket('udp4');
+      const answer = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+      const timer = setInterval(() => client.send('ping', attachment.ports[0]!.hostPort, '127.0.0.1'), 200);
+      try {
+        assert.equal(await Promise.race([answer, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 5000))]), 'echo ping');
+      } finally {
+        clearInterval(timer);
+        client.close();
+      }
+    } finally {
+      echo.kill('SIGKILL');
+      await net.detach(udpId);
+    }
   });
 
   it('a host port already taken gives PORT_IN_USE and leaves no netns, rule or address behind', async () => {

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import { isProcessAlive, withFileLock } from '../store/file-lock.js';
 import { allocateAddress, readAttachments, usersOf, writeAttachments, type AttachmentRecord, type AttachmentTable, type EndpointRecord } from './attachments.js';
+import { waitForDns } from './dns-ready.js';
 import { hostDns } from './etc-files.js';
 import { parseCidr } from './ipv4.js';
 import { ipQuiet, netavarkSetup, netavarkTeardown, type NetavarkRequest } from './netavark.js';
@@ -27,7 +28,9 @@ export class NetavarkNetworking implements ContainerNetworking {
 
   async attach(request: AttachRequest): Promise<Attachment> {
     const networks = await this.resolveNetworks(request.endpoints);
-    return this.attachResolved(request, networks);
+    const attachment = await this.attachResolved(request, networks);
+    await dnsReady(attachment.endpoints, networks, request.name);
+    return attachment;
   }
 
   /** attach() with the networks already looked up; the farm's build network (not user-visible) comes in here. */
@@ -104,6 +107,9 @@ export class NetavarkNetworking implements ContainerNetworking {
       }
       await writeAttachments(this.root, table);
       return toEndpoint(added);
+    }).then(async (added) => {
+      await dnsReady([added], [network!], endpoint.name);
+      return added;
     });
   }
 
@@ -200,6 +206,13 @@ export class NetavarkNetworking implements ContainerNetworking {
       })),
     };
   }
+}
+
+/** Returns once aardvark-dns answers the container's name on each DNS-enabled network it joined (at most ~3 s). */
+async function dnsReady(endpoints: Endpoint[], networks: NetworkRecord[], name: string): Promise<void> {
+  await Promise.all(endpoints.map(async (endpoint) => {
+    if (networks.find((n) => n.id === endpoint.networkId)?.dnsEnabled && name) await waitForDns(endpoint.gateway, name);
+  }));
 }
 
 async function createNetns(netnsPath: string): Promise<void> {

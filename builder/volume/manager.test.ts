@@ -96,6 +96,13 @@ describe('volumes (local driver)', () => {
     assert.deepEqual(mounts.map((m) => m.volumeName), ['explicit']);
     await assert.rejects(
       volumes.prepare(await container(), [
+        { type: 'volume', source: 'one', target: '/same', readonly: false },
+        { type: 'tmpfs', target: '/same', readonly: false },
+      ], rootfs),
+      (err: unknown) => err instanceof BuildError && err.message === 'Duplicate mount point: /same',
+    );
+    await assert.rejects(
+      volumes.prepare(await container(), [
         { type: 'volume', source: 'halfway', target: '/a', readonly: false },
         { type: 'bind', source: path.join(root, 'missing'), target: '/b', readonly: false },
       ], rootfs),
