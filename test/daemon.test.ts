@@ -74,6 +74,24 @@ describe('builder daemon with the docker CLI', function () {
     assert.match(platform.stderr, /Error response from daemon: platform "linux\/s390x" is not supported/);
   });
 
+  it('builds a git repository named by remote= (what API clients send)', async () => {
+    const repo = path.join(daemon.dir, 'repo');
+    await mkdir(path.join(repo, 'app'), { recursive: true });
+    await writeFile(path.join(repo, 'app', 'Dockerfile'), 'FROM busybox\nCOPY hello /hello\n');
+    await writeFile(path.join(repo, 'app', 'hello'), 'from git\n');
+    const git = (args: string[]) => runCommand('git', ['-C', repo, '-c', 'user.email=t@example.invalid', '-c', 'user.name=t', ...args]);
+    for (const args of [['init', '-q', '-b', 'main'], ['add', '.'], ['commit', '-qm', 'x']]) assert.equal((await git(args)).code, 0);
+    const remote = encodeURIComponent(`file://${repo}#main:app`);
+    const res = await daemon.request('POST', `/build?remote=${remote}&t=fromgit:1`, { headers: { 'Content-Type': 'application/x-tar' } });
+    assert.equal(res.status, 200, res.body);
+    assert.match(res.body, /Successfully tagged fromgit:1/);
+    const traversal = await daemon.request('POST', `/build?remote=${encodeURIComponent(`file://${repo}#main:../x`)}`);
+    assert.equal(traversal.status, 400);
+    const tarball = await daemon.request('POST', `/build?remote=${encodeURIComponent('http://127.0.0.1:9/context.tar')}`);
+    assert.equal(tarball.status, 501);
+    assert.equal((await daemon.docker(['rmi', 'fromgit:1'])).code, 0);
+  });
+
   it('fails a build with the RUN exit code and the Dockerfile line', async () => {
     const failed = await daemon.docker(['build', '-f', path.join(ctxDir, 'Dockerfile.bad'), ctxDir]);
     assert.equal(failed.code, 3, failed.stdout + failed.stderr);

@@ -32,7 +32,7 @@ async function extractUpload(source: Extract<ContextSource, { kind: 'upload' }>,
 }
 
 /** `git fetch --depth 1 origin <ref>` works for branches, tags and (protocol v2) commit shas alike. */
-async function gitFetch(url: string, ref: string, dir: string, signal?: AbortSignal): Promise<void> {
+export async function gitFetch(url: string, ref: string, dir: string, signal?: AbortSignal): Promise<void> {
   await git(['init', '-q', dir], dir, url, ref, signal);
   await git(['-C', dir, 'remote', 'add', 'origin', url], dir, url, ref, signal);
   await git(['-C', dir, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], dir, url, ref, signal);
