@@ -32,7 +32,7 @@ async function extractUpload(source: Extract<ContextSource, { kind: 'upload' }>,
 }
 
 /** `git fetch --depth 1 origin <ref>` works for branches, tags and (protocol v2) commit shas alike. */
-async function gitFetch(url: string, ref: string, dir: string, signal: AbortSignal | undefined, allowFile: boolean): Promise<void> {
+export async function gitFetch(url: string, ref: string, dir: string, signal: AbortSignal | undefined, allowFile: boolean): Promise<void> {
   // The URL was checked against the [git] policy; git's own protocol rule backs it (no ext::, file:// only if allowed).
   const protocols = ['-c', 'protocol.ext.allow=never', '-c', `protocol.file.allow=${allowFile ? 'always' : 'never'}`];
   await git(['init', '-q', dir], dir, url, ref, signal);

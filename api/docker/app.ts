@@ -35,8 +35,6 @@ export interface DockerAppOptions {
 export function createDockerApp(ctx: DaemonContext, options: DockerAppOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
-    // One line per request only when debugging (docker clients poll /_ping and /events a lot).
-    disableRequestLogging: !(typeof options.logger === 'object' && ['debug', 'trace'].includes(options.logger.level)),
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     // JSON bodies (container create, exec); build contexts and archives are streamed past this limit.
     bodyLimit: 4 * 1024 * 1024,

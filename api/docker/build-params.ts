@@ -17,6 +17,21 @@ export interface BuildParams {
   quiet: boolean;
   network: 'host' | 'none';
   memoryBytes?: number;
+  /** `remote=URL#ref:subdir`: a git repository to build instead of an uploaded tar. */
+  git?: { url: string; ref: string; subdir: string };
+}
+
+/** docker's git remotes: `https://…/x.git`, `git://…`, `ssh://…`, `git@host:path`, `file://…`, with `#ref:subdir`. */
+export function isGitRemote(remote: string): boolean {
+  const url = remote.split('#')[0]!;
+  return /^(git|ssh|file):\/\//.test(url) || /^[\w.-]+@[\w.-]+:/.test(url) || (/^https?:\/\//.test(url) && url.endsWith('.git'));
+}
+
+function gitRemote(remote: string): BuildParams['git'] {
+  const [url = '', fragment = ''] = remote.split('#', 2);
+  const [ref = '', subdir = ''] = fragment.split(':', 2);
+  if (subdir.split('/').includes('..') || subdir.startsWith('/')) throw badRequest(`invalid remote subdirectory "${subdir}"`);
+  return { url, ref: ref || 'HEAD', subdir };
 }
 
 function jsonParam(query: Query, name: string): unknown {
@@ -47,7 +62,8 @@ const HOST_PLATFORM = `linux/${({ x64: 'amd64', arm64: 'arm64' } as Record<strin
 
 export function parseBuildParams(query: Query, _ctx: DaemonContext): BuildParams {
   if (queryString(query, 'version') === '2') throw notSupported('BuildKit builds (version=2); use DOCKER_BUILDKIT=0');
-  if (queryString(query, 'remote')) throw notSupported('remote build contexts (remote=); send the context as a tar');
+  const remote = queryString(query, 'remote') || undefined;
+  if (remote && !isGitRemote(remote)) throw notSupported(`remote build contexts other than git repositories (remote=${remote.slice(0, 100)})`);
   const t = query.t;
   const tags = (t === undefined ? [] : Array.isArray(t) ? t : [t]).filter((tag) => tag !== '');
   const cacheFrom = jsonParam(query, 'cachefrom');
@@ -76,5 +92,6 @@ export function parseBuildParams(query: Query, _ctx: DaemonContext): BuildParams
     quiet: queryBool(query, 'q'),
     network,
     memoryBytes: memory && Number(memory) > 0 ? Number(memory) : undefined,
+    git: remote ? gitRemote(remote) : undefined,
   };
 }

@@ -101,10 +101,24 @@ export function buildRoutes(app: FastifyInstance, ctx: DaemonContext): void {
 
 async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const params = parseBuildParams(request.query as Query, ctx);
-  const contextDir = ctx.store.tempPath('daemon-context');
-  await mkdir(contextDir, { recursive: true, mode: 0o700 });
+  const workDir = ctx.store.tempPath('daemon-context');
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
   try {
-    await unpackContext(limitedBody(request, ctx.maxBodyBytes), contextDir, ctx.maxBodyBytes);
+    let contextDir = workDir;
+    if (params.git) {
+      // `remote=` git repository: fetched like the farm's git contexts (no prompt, plain refs, url schemes checked).
+      const [{ validateGitSource }, { gitFetch }] = await Promise.all([import('../../builder/request.js'), import('../../worker/fetch-context.js')]);
+      try {
+        validateGitSource(params.git.url, params.git.ref);
+        // Whoever reaches the daemon's socket is root here, as for the local CLI: any git URL the user names.
+        await gitFetch(params.git.url, params.git.ref, workDir, undefined, true);
+      } catch (err) {
+        throw badRequest(`unable to prepare context: ${errorMessage(err)}`);
+      }
+      contextDir = path.join(workDir, params.git.subdir);
+    } else {
+      await unpackContext(limitedBody(request, ctx.maxBodyBytes), contextDir, ctx.maxBodyBytes);
+    }
     const dockerfilePath = path.resolve(contextDir, params.dockerfile);
     if (path.relative(contextDir, dockerfilePath).startsWith('..')) throw badRequest(`the Dockerfile (${params.dockerfile}) must be within the build context`);
     if (!(await stat(dockerfilePath).then((s) => s.isFile(), () => false))) throw badRequest(`Cannot locate specified Dockerfile: ${params.dockerfile}`);
@@ -141,6 +155,6 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
       ctx.running.delete(stream.abort);
     }
   } finally {
-    await rm(contextDir, { recursive: true, force: true });
+    await rm(workDir, { recursive: true, force: true });
   }
 }

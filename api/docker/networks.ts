@@ -1,8 +1,9 @@
-/** Networks: thin layer over builder/network's Docker-shaped functions; connect/disconnect wait for containers. */
-import type { FastifyInstance } from 'fastify';
+/** Networks: thin layer over builder/network's Docker-shaped functions and its netavark attachments. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DaemonContext } from './daemon-context.js';
 import { objectBody, optBool, optString, optStringMap } from './body.js';
-import { badRequest, notSupported } from './errors.js';
+import { badRequest } from './errors.js';
+import { containerService } from './containers.js';
 import { parseFilters, type Filters } from './filters.js';
 import { queryString, type Query } from './images-query.js';
 
@@ -55,7 +56,29 @@ export function networkRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     return { NetworksDeleted: result.NetworksDeleted.length > 0 ? result.NetworksDeleted : null };
   });
 
-  for (const action of ['connect', 'disconnect']) {
-    app.post(`/networks/:id/${action}`, async () => { throw notSupported(`network ${action} (containers are not served by this build of the daemon)`); });
-  }
+  // A running container joins or leaves a network in its namespace; the attachment table is what inspect shows.
+  const target = async (request: FastifyRequest): Promise<{ id: string; name: string; network: string }> => {
+    const body = objectBody(request.body, `network ${request.url.endsWith('connect') ? 'connect' : 'disconnect'} request`);
+    const ref = optString(body, 'Container');
+    if (!ref) throw badRequest('Container is required');
+    const found = await (await containerService(ctx)).inspect(ref);
+    const joined = await (await network()).inspectNetwork(root, (request.params as { id: string }).id);
+    return { id: found.Id, name: found.Name.replace(/^\//, ''), network: joined.Id };
+  };
+  app.post('/networks/:id/connect', async (request, reply) => {
+    const { id, name, network } = await target(request);
+    const endpointConfig = objectBody(objectBody(request.body, 'network connect request').EndpointConfig, 'EndpointConfig');
+    const aliases = Array.isArray(endpointConfig.Aliases) ? endpointConfig.Aliases.filter((a): a is string => typeof a === 'string') : [];
+    const { openNetworking } = await import('../../builder/network/index.js');
+    await openNetworking(root).connect(id, { network, aliases, name });
+    ctx.events.publish('network', 'connect', network, { container: id, name, type: 'bridge' });
+    return reply.status(200).send();
+  });
+  app.post('/networks/:id/disconnect', async (request, reply) => {
+    const { id, name, network } = await target(request);
+    const { openNetworking } = await import('../../builder/network/index.js');
+    await openNetworking(root).disconnect(id, network);
+    ctx.events.publish('network', 'disconnect', network, { container: id, name, type: 'bridge' });
+    return reply.status(200).send();
+  });
 }

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BuildError } from '../errors.js';
-import { defaultRoot } from '../store/store.js';
 import { parseSize, type GlobalOptions } from './options.js';
+// Registered on every CLI start: the store module is imported only when the daemon actually runs.
 
 interface DaemonFlags {
   host: string[];
@@ -25,6 +25,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 async function daemonCommand(flags: DaemonFlags, global: GlobalOptions): Promise<number> {
   const { startDaemon } = await import('../../api/docker/daemon-server.js');
   const { DEFAULT_SOCKET } = await import('../../api/docker/listen.js');
+  const { defaultRoot } = await import('../store/store.js');
   let tls;
   if (flags.tlsverify) {
     if (!flags.tlscacert || !flags.tlscert || !flags.tlskey) {
