@@ -122,6 +122,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     process.stderr.write(`ERROR: build cancelled (${signalled})\n`);
     return 128 + os.constants.signals[signalled];
   } finally {
+    progress.stop();
     await engine.close();
     for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }

@@ -14,15 +14,18 @@ import { resolveContext } from '../context/context-dir.js';
 import type { BuildFlags } from './build.js';
 import { daemonRequest, unreachable, type DaemonTarget } from './daemon-client.js';
 import { registerSource } from './excerpt.js';
+import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { parseBuildArgs, parseSize } from './options.js';
-import { plainProgress } from './progress.js';
+import { buildProgress } from './progress-mode.js';
 
 /**
  * Builds the daemon's `/build` cannot take as they are, which stay in this process: flags it has no parameter for,
  * and a Dockerfile outside the context (`-f -`, `-f /elsewhere/Dockerfile`), which the tar would not carry.
  */
 export function needsEmbedded(flags: BuildFlags, contextArg: string): boolean {
+  // What the Engine API's /build cannot carry is built in this process, so every flag means the same either way.
   if (flags.secret?.length || flags.output?.length || flags.buildContext?.length || flags.cacheFilter?.length || flags.pidsLimit || flags.push) return true;
+  if (flags.cacheTo?.length || flags.cacheFrom?.length || flags.metadataFile || (flags.network !== undefined && flags.network !== 'host' && flags.network !== 'none')) return true;
   if (flags.file === '-') return true;
   if (flags.file && contextArg !== '-') {
     const relative = path.relative(path.resolve(contextArg), path.resolve(flags.file));
@@ -45,7 +48,7 @@ export async function daemonBuildCommand(target: DaemonTarget, contextArg: strin
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
     throw new BuildError('INVALID_ARGUMENT', `through the daemon the Dockerfile must be inside the context (${dockerfilePath}); use --no-daemon`);
   }
-  registerSource(dockerfileName, dockerfilePath);
+  registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
   const { packContext } = await import('./remote-build.js');
   const body = await packContext(contextDir, dockerfilePath);
   const query = new URLSearchParams();
@@ -63,7 +66,8 @@ export async function daemonBuildCommand(target: DaemonTarget, contextArg: strin
   if (memory) query.set('memory', String(memory));
 
   const quiet = flags.quiet === true || flags.progress === 'quiet';
-  const onEvent: (event: BuildEvent) => void = quiet ? () => {} : plainProgress();
+  const progress = buildProgress(quiet ? 'quiet' : flags.progress);
+  const onEvent: (event: BuildEvent) => void = progress.onEvent;
   const request = daemonRequest(target, 'POST', `/build?${query}`, { 'Content-Type': 'application/x-tar', 'X-Builder-Events': '1', 'Content-Length': String(body.length) });
   // Ctrl-C closes the connection, which cancels the build in the daemon.
   const onSignal = (): void => void request.destroy(new BuildError('CANCELLED', 'build cancelled'));
@@ -89,10 +93,11 @@ export async function daemonBuildCommand(target: DaemonTarget, contextArg: strin
     if (failure) throw failure;
     if (!manifestDigest) throw new BuildError('INTERNAL', 'the daemon ended the build without an image id');
     if (flags.iidfile) await writeFile(flags.iidfile, manifestDigest);
-    if (!quiet) for (const tag of flags.tag) process.stderr.write(`naming to ${tag} done\n`);
+    if (!quiet && progress.mode !== 'rawjson') for (const tag of flags.tag) process.stderr.write(`naming to ${tag} done\n`);
     process.stdout.write(`${manifestDigest}\n`);
     return 0;
   } finally {
+    progress.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

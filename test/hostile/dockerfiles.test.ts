@@ -37,7 +37,6 @@ const CORPUS: [string, string, ErrorCode, RegExp][] = [
   ['RUN before FROM', 'RUN id\nFROM busybox\n', 'NO_FROM', /no build stage/],
   ['huge chmod', 'FROM busybox\nCOPY --chmod=99999999999999999999 a b\n', 'DOCKERFILE_INVALID', /chmod/],
   ['reserved stage name', 'FROM busybox AS context\n', 'DOCKERFILE_INVALID', /reserved stage name/],
-  ['duplicate stage', 'FROM busybox AS a\nFROM busybox AS a\n', 'DOCKERFILE_INVALID', /duplicate stage name/],
   ['target not found', 'FROM busybox AS a\n', 'UNKNOWN_STAGE', /target stage "nope" could not be found/],
 ];
 
