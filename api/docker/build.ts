@@ -107,10 +107,12 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
     let contextDir = workDir;
     if (params.git) {
       // `remote=` git repository: fetched like the farm's git contexts (no prompt, plain refs, url schemes checked).
-      const [{ validateGitSource }, { gitFetch }] = await Promise.all([import('../../builder/request.js'), import('../../worker/fetch-context.js')]);
+      const [{ validateGitSource }, { gitFetch }, { PERMISSIVE_GIT_POLICY }] = await Promise.all([
+        import('../../builder/request.js'), import('../../worker/fetch-context.js'), import('../../builder/git-policy.js')]);
       try {
-        validateGitSource(params.git.url, params.git.ref);
-        // Whoever reaches the daemon's socket is root here, as for the local CLI: any git URL the user names.
+        // Whoever reaches the daemon's socket is root here, as for the local CLI: any git URL the user names
+        // (the farm's [git] policy is for submitters who are not).
+        validateGitSource(params.git.url, params.git.ref, PERMISSIVE_GIT_POLICY);
         await gitFetch(params.git.url, params.git.ref, workDir, undefined, true);
       } catch (err) {
         throw badRequest(`unable to prepare context: ${errorMessage(err)}`);
