@@ -67,12 +67,19 @@ function memoized<T>(ctx: StepContext, key: string, fetch: (dir: string) => Prom
   });
 }
 
-/** Downloads `url` into `dir`, hashing as it streams; `Last-Modified` becomes the mtime (else the epoch, as BuildKit). */
-export async function downloadUrl(url: string, dir: string, signal?: AbortSignal): Promise<RemoteFile> {
+/** Redirects followed by a download whose every hop is checked (fetch's own limit is 20). */
+const MAX_CHECKED_REDIRECTS = 10;
+
+/**
+ * Downloads `url` into `dir`, hashing as it streams; `Last-Modified` becomes the mtime (else the epoch, as BuildKit).
+ * `checkHop` (the build network's egress rule) is asked before the first request and before every redirect.
+ */
+export async function downloadUrl(url: string, dir: string, signal?: AbortSignal, checkHop?: (url: string) => Promise<void>): Promise<RemoteFile> {
   let response: Response;
   try {
-    response = await fetch(url, { redirect: 'follow', signal });
+    response = await fetchFollowing(url, signal, checkHop);
   } catch (err) {
+    if (err instanceof BuildError) throw err;
     const reason = err instanceof Error && err.cause instanceof Error ? err.cause.message : errorMessage(err);
     throw new BuildError('COPY_SOURCE_MISSING', `ADD failed: cannot download ${url}: ${reason}`, { cause: err });
   }
@@ -92,6 +99,20 @@ export async function downloadUrl(url: string, dir: string, signal?: AbortSignal
   const parsed = lastModified ? new Date(lastModified) : undefined;
   const mtime = parsed && !Number.isNaN(parsed.getTime()) ? parsed : new Date(0);
   return { path: filePath, digest: `sha256:${hash.digest('hex')}`, mtime };
+}
+
+async function fetchFollowing(url: string, signal: AbortSignal | undefined, checkHop: ((url: string) => Promise<void>) | undefined): Promise<Response> {
+  if (!checkHop) return fetch(url, { redirect: 'follow', signal });
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    await checkHop(current);
+    const response = await fetch(current, { redirect: 'manual', signal });
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status >= 400 || !location) return response;
+    await response.body?.cancel();
+    if (hop >= MAX_CHECKED_REDIRECTS) throw new BuildError('COPY_SOURCE_MISSING', `ADD failed: cannot download ${url}: more than ${MAX_CHECKED_REDIRECTS} redirects`);
+    current = new URL(location, current).toString();
+  }
 }
 
 /** `sha256:…`, `sha384:…` or `sha512:…`, as ADD --checksum takes it. */
@@ -132,7 +153,17 @@ function clone(ctx: StepContext, source: string, keepGitDir: boolean): Promise<G
 }
 
 function download(ctx: StepContext, url: string): Promise<RemoteFile> {
-  return memoized(ctx, `url:${url}`, (dir) => downloadUrl(url, dir, ctx.signal));
+  return memoized(ctx, `url:${url}`, (dir) => downloadUrl(url, dir, ctx.signal, egressCheck(ctx, 'ADD')));
+}
+
+/**
+ * On the isolated build network (the farm's default) the engine's own fetches obey the RUN firewall's rule: they
+ * run in the worker's network, so without this an ADD could reach the worker's loopback (Redis) or metadata services.
+ */
+function egressCheck(ctx: StepContext, what: string): ((url: string) => Promise<void>) | undefined {
+  if (ctx.network !== 'isolated') return undefined;
+  const policy = ctx.networkPolicy ?? { allowCidrs: [], denyCidrs: [] };
+  return async (url) => (await import('../network/egress-check.js')).checkEgress(url, policy, what);
 }
 
 function checkSourceCount(step: CopyStep): void {
@@ -154,6 +185,7 @@ export async function remoteInputsDigest(step: CopyStep, ctx: StepContext): Prom
     const git = parseGitSource(source);
     if (git) {
       checkGitUrl(git.url, ctx.gitPolicy ?? PERMISSIVE_GIT_POLICY);
+      await egressCheck(ctx, 'ADD')?.(git.url);
       const commit = (await lsRemoteCommit(git, ctx.signal)) ?? (await clone(ctx, source, step.keepGitDir === true)).commit;
       records.push(gitCacheRecord(git, commit, step.keepGitDir === true));
     } else if (step.checksum !== undefined) {
