@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic-write.js';
-import { withFileLock } from '../store/file-lock.js';
+import { tryLock, withFileLock } from '../store/file-lock.js';
 import type { Attachment } from '../network/types.js';
 import type { ResolvedMount } from '../volume/types.js';
 import type { ContainerConfigBody, ContainerStatus, HealthState, HostConfig, NetworkingConfig } from './docker-types.js';
@@ -104,6 +104,27 @@ export async function writeState(paths: ContainerPaths, state: ContainerStateRec
 export async function withContainerLock<T>(paths: ContainerPaths, fn: () => Promise<T>): Promise<T> {
   await mkdir(path.dirname(paths.lock), { recursive: true });
   return withFileLock(paths.lock, fn);
+}
+
+/**
+ * The container's lock, unless `giveUp()` says the wait is pointless first (polled while another command holds
+ * it). The monitor's exit command uses it: an `rm` holding the lock waits for the monitor to end, and the
+ * monitor ends only after its exit command, so that command must step aside instead of queueing behind rm.
+ */
+export async function withContainerLockUnless<T>(paths: ContainerPaths, giveUp: () => Promise<boolean>, fn: () => Promise<T>): Promise<T | undefined> {
+  await mkdir(path.dirname(paths.lock), { recursive: true });
+  for (;;) {
+    const held = await tryLock(paths.lock);
+    if (held) {
+      try {
+        return await fn();
+      } finally {
+        await held.release();
+      }
+    }
+    if (await giveUp()) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 /** Ids of every directory under containers/ that holds a service record. */

@@ -10,7 +10,7 @@ import { inspectContainer, summarize } from './inspect.js';
 import { readLogs } from './logs.js';
 import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
 import {
-  ContainerPaths, listIds, readRecord, readState, withContainerLock, writeRecord, writeState, type ContainerRecord,
+  ContainerPaths, listIds, readRecord, readState, withContainerLock, withContainerLockUnless, writeRecord, writeState, type ContainerRecord,
 } from './record.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
@@ -196,7 +196,9 @@ export class Containers {
     const paths = new ContainerPaths(this.containersDir, id);
     const record = await readRecord(paths);
     if (!record) return;
-    const next = await withContainerLock(paths, async () => {
+    // An rm under way records the exit itself (and waits for this monitor to end): nothing to do here.
+    const removing = async (): Promise<boolean> => (await readState(paths).catch(() => undefined))?.status === 'removing';
+    const next = await withContainerLockUnless(paths, removing, async () => {
       const state = await readState(paths);
       // A later run (restart) is not this monitor's to record.
       if (!state.runtimeId || (runtimeId !== undefined && state.runtimeId !== runtimeId)) return 'none' as const;
