@@ -109,7 +109,11 @@ export async function setPaused(paths: ContainerPaths, record: ContainerRecord, 
  * volumes (anonymous ones with -v), frees the name and deletes the directory. A failure half-way leaves
  * the state `dead`, which a later `rm -f` finishes.
  */
-export async function removeContainer(root: string, paths: ContainerPaths, record: ContainerRecord, options: RemoveOptions): Promise<void> {
+/**
+ * `rm`. `fromExitCommand`: called by the monitor's own exit command (`--rm`), which runs after the monitor wrote the
+ * exit file and log and which the monitor waits for — so waiting for the monitor here would wait for ourselves.
+ */
+export async function removeContainer(root: string, paths: ContainerPaths, record: ContainerRecord, options: RemoveOptions & { fromExitCommand?: boolean }): Promise<void> {
   let state = await observe(paths, await readState(paths));
   checkTransition('remove', state.status, record.name, options.force === true);
   if (isActive(state.status)) {
@@ -123,7 +127,9 @@ export async function removeContainer(root: string, paths: ContainerPaths, recor
   await writeState(paths, { ...state, status: 'removing' });
   try {
     // The monitor writes its exit file and log into the dir as it ends: let it finish first.
-    for (let i = 0; i < 100 && await isSameProcess(monitor.pid, monitor.start, monitor.boot); i++) await sleep(20);
+    if (!options.fromExitCommand) {
+      for (let i = 0; i < 100 && await isSameProcess(monitor.pid, monitor.start, monitor.boot); i++) await sleep(20);
+    }
     await unmountSnapshot(record.rootfsDir);
     const volumes = await openVolumes(root);
     await volumes?.release(record.id, { removeAnonymous: options.volumes === true });

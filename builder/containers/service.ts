@@ -81,7 +81,7 @@ export class Containers {
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
       await stopContainer(this.root, paths, record, options);
-      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true });
+      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true, fromExitCommand: true });
     });
   }
 
@@ -207,7 +207,7 @@ export class Containers {
         await writeState(paths, { ...finished, status: 'restarting' });
         return 'restart' as const;
       }
-      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true });
+      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true, fromExitCommand: true });
       return 'none' as const;
     });
     if (next !== 'restart') return;
