@@ -226,6 +226,11 @@ describe('shared cache (Redis index + registry blobs)', function () {
     holder.kill('SIGKILL');
     const taken = expectSuccess(await waiting, 'the waiter');
     assert.match(taken.stderr, /slow-/, 'the waiter ran the step itself');
+    // What the killed holder left (its overlay mount, runc bundle) is reaped by the next prune of its store.
+    const mountsUnder = async (root: string): Promise<number> => (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes(`${root}/`)).length;
+    assert.ok(await mountsUnder(rootC) >= 1, 'the killed build left its overlay mount');
+    expectSuccess(await runCli(['prune', '-f'], { root: rootC }), 'prune after the kill');
+    assert.equal(await mountsUnder(rootC), 0, 'no mount of the killed build is left');
   });
 });
 
