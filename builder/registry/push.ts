@@ -71,12 +71,14 @@ export async function pushImage(store: Store, source: string, destination: strin
   const report = new TransferReport('push', name, options.onTransfer);
   // docker lists layers only; the config is pushed too but not shown.
   for (const layer of image.manifest.layers) report.status(layer.digest, 'waiting');
-  await Promise.all(blobs.map((blob) => queue.add(async () => {
+  // `mount: false` on the second pass: a cross-repository mount the registry acknowledged but did not keep (seen with
+  // two workers pushing the same image at once) is uploaded instead.
+  const pushBlobs = (mount: boolean): Promise<unknown> => Promise.all(blobs.map((blob) => queue.add(async () => {
     const kind = blob === image.manifest.config ? 'config' : 'layer';
     const outcome = await uploadBlob(client, store.blobPath(blob.digest), blob, `uploading ${kind} ${blob.digest} to ${name}`, {
       onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-      mountFrom: mountFrom.get(blob.digest) ?? [],
+      mountFrom: mount ? mountFrom.get(blob.digest) ?? [] : [],
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
       beforeUpload: async () => {
         if (!(await store.hasBlob(blob.digest))) await fetchBlob(store, blob, { config, signal: options.signal });
@@ -92,12 +94,21 @@ export async function pushImage(store: Store, source: string, destination: strin
       options.onProgress?.(`${blob.digest.slice(7, 19)}: ${said}`);
     }
   }, { throwOnTimeout: true })));
+  await pushBlobs(true);
 
   const tagOrDigest = target.digest ?? target.tag ?? 'latest';
   if (target.digest !== undefined && target.digest !== digest) {
     throw new BuildError('INVALID_REFERENCE', `cannot push "${source}" as ${name}: its manifest digest is ${digest}`);
   }
-  const reported = await client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
+  let reported: string | undefined;
+  try {
+    reported = await client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
+  } catch (err) {
+    // The registry says a blob we just pushed is unknown to the repository: push what is missing once more, then retry.
+    if (!(err instanceof BuildError) || !err.message.includes('MANIFEST_BLOB_UNKNOWN')) throw err;
+    await pushBlobs(false);
+    reported = await client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
+  }
   if (reported !== undefined && reported !== digest) {
     throw new BuildError('REGISTRY_UNAVAILABLE', `uploading the manifest of ${name}: the registry stored digest ${reported}, expected ${digest}`);
   }
