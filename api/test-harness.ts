@@ -84,7 +84,7 @@ async function harnessWith(
   const { farm } = await loadFarmConfig(configFile, env);
   const ctx = farmContext(farm);
   const app = await buildApp(ctx);
-  const workers: { child: ChildProcess; root: string }[] = [];
+  const workers: { child: ChildProcess; root: string; log: () => string }[] = [];
   let workerCount = 0;
   const harness: Harness = {
     dir, redis, registry, queue, configFile, farm, ctx, app,
@@ -101,7 +101,7 @@ async function harnessWith(
       });
       let log = '';
       child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-      workers.push({ child, root });
+      workers.push({ child, root, log: () => log });
       const deadline = Date.now() + 20_000;
       while (!log.includes('builder worker ready')) {
         if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker did not start: ${log}`);
@@ -114,7 +114,11 @@ async function harnessWith(
       for (;;) {
         const record = await ctx.records.get(id);
         if (record && states.includes(record.state)) return record;
-        if (Date.now() > deadline) throw new Error(`build ${id} did not reach ${states.join('|')}: ${JSON.stringify(record)}`);
+        if (Date.now() > deadline) {
+          // The workers' own logs say why a build hung; keep their tails in the failure.
+          const logs = workers.map((worker, index) => `--- worker ${index} stderr (tail) ---\n${worker.log().slice(-4000)}`).join('\n');
+          throw new Error(`build ${id} did not reach ${states.join('|')}: ${JSON.stringify(record)}\n${logs}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
