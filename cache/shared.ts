@@ -15,7 +15,7 @@ import { errorMessage } from '../builder/errors.js';
 import type { Layer } from '../builder/image/types.js';
 import type { Store } from '../builder/store/store.js';
 import type { RegistryClient } from '../builder/registry/client.js';
-import type { CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
+import type { BlobProblem, CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
 import type { CacheKey } from './key.js';
 import type { StepTrace } from './explain.js';
 
@@ -63,6 +63,16 @@ export class SharedCache implements CacheBackend {
       retryStrategy: (times) => Math.min(times * 200, 2000),
     });
     this.redis.on('error', () => undefined); // reported per call, as a warning
+  }
+
+  /**
+   * Opens the Redis connection and the registry client ahead of the first build (a worker starts long before its first
+   * job), so a fresh worker's first lookup is one round trip, not a connect. Failures stay quiet here: the first
+   * lookup reports them as it always did.
+   */
+  warm(): void {
+    if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
+    this.registry().catch(() => undefined);
   }
 
   /** Redis key names, for the GC (cache/shared-gc.ts). */
@@ -120,15 +130,11 @@ export class SharedCache implements CacheBackend {
       return undefined;
     }
     let blobSource: string | undefined;
+    let check: Promise<BlobProblem | undefined> | undefined;
     if (record.layer && !(await this.options.store.hasBlob(record.layer.digest))) {
-      const size = await this.blobSize(record.layer, call);
-      if (size === 'down') return undefined;
-      if (size !== record.layer.size) {
-        const problem = size === undefined ? 'is gone from' : `has ${size} bytes (expected ${record.layer.size}) in`;
-        call.warn(`shared cache record for "${record.createdBy}": layer ${record.layer.digest} ${problem} ${this.options.repo}; running the step again`);
-        await this.forget(key);
-        return undefined;
-      }
+      // The registry HEAD runs beside the rest of the build instead of before the next step (the build awaits it
+      // before writing the image): a fresh worker's fully cached build pays one round trip, not one per layer.
+      check = this.checkBlob(key, record, record.layer, call);
       blobSource = record.blobRepo ?? this.options.repo;
     }
     // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.
@@ -137,8 +143,18 @@ export class SharedCache implements CacheBackend {
     const builtBy = record.builtBy && record.builtBy !== this.options.workerName ? record.builtBy : undefined;
     return {
       layer: record.layer, delta: record.delta, createdBy: record.createdBy, preimage: record.preimage,
-      backend: this.name, ...(builtBy ? { builtBy } : {}), ...(blobSource ? { blobSource } : {}),
+      backend: this.name, ...(builtBy ? { builtBy } : {}), ...(blobSource ? { blobSource, check } : {}),
     };
+  }
+
+  /** Whether the repository has the record's blob with the recorded size; a record whose blob is gone or wrong is dropped. */
+  private async checkBlob(key: CacheKey, record: SharedRecord, layer: Layer, call: CacheCall): Promise<BlobProblem | undefined> {
+    const size = await this.blobSize(layer, call);
+    if (size === 'down') return { message: `shared cache: cannot check layer ${layer.digest} in ${this.options.repo}`, keepRecord: true };
+    if (size === layer.size) return undefined;
+    const problem = size === undefined ? 'is gone from' : `has ${size} bytes (expected ${layer.size}) in`;
+    await this.forget(key);
+    return { message: `shared cache record for "${record.createdBy}": layer ${layer.digest} ${problem} ${this.options.repo}` };
   }
 
   private async blobSize(layer: Layer, call: CacheCall): Promise<number | undefined | 'down'> {

@@ -107,6 +107,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
+  await session.settleChecks();
   const config = finalConfig(final.config, options.labels);
   const manifest = await writeImage(store, config, final.layers, options.manifestFormat);
   for (const tag of options.tags) await store.tag(tag, manifest);
