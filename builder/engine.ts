@@ -118,6 +118,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       }
     },
     async close() {
+      // Netns prepared ahead for isolated RUNs of this store (builder/network/netns-pool.ts) go with the engine.
+      await (await import('./network/netns-pool.js')).drainNetnsPool(store.root);
       await cache.close?.();
     },
   };
