@@ -151,16 +151,17 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
  */
 export async function withBuildNetwork<T>(root: string, policy: BuildNetworkPolicy, fn: (netnsPath: string) => Promise<T>): Promise<T> {
   let network = await ensureBuildNetwork(root, policy);
-  // The chains are what keeps a RUN off the worker: if anything removed them since (another process's
-  // cleanup, a firewall reload), install them again rather than run unprotected.
-  if (!(await hooksInPlace(network))) {
-    for (const key of ready.keys()) if (key.startsWith(`${root}\0`)) ready.delete(key);
-    network = await ensureBuildNetwork(root, policy);
-    if (!(await hooksInPlace(network))) throw new BuildError('SANDBOX_FAILED', 'build network: the firewall chains are missing and could not be installed');
-  }
+  // The firewall check and taking a netns run side by side: neither waits for the other, and fn waits for both.
   const pool = buildNetnsPool(root, network);
-  const netns = await pool.take();
+  const [inPlace, netns] = await Promise.all([hooksInPlace(network), pool.take()]);
   try {
+    // The chains are what keeps a RUN off the worker: if anything removed them since (another process's
+    // cleanup, a firewall reload), install them again rather than run unprotected.
+    if (!inPlace) {
+      for (const key of ready.keys()) if (key.startsWith(`${root}\0`)) ready.delete(key);
+      network = await ensureBuildNetwork(root, policy);
+      if (!(await hooksInPlace(network))) throw new BuildError('SANDBOX_FAILED', 'build network: the firewall chains are missing and could not be installed');
+    }
     return await fn(netns.netnsPath);
   } finally {
     pool.release(netns);
