@@ -95,7 +95,7 @@ export async function runBuildkitCacheImport(env: BuildkitCacheEnv, registry: By
   for (let i = 0; i < samples; i++) {
     const fresh = await startDaemon(env, `bk-fresh-${i}`);
     try {
-      const tag = `${registry.host}/bench/bk:${i + 2}`;
+      const tag = source; // the same reference the first daemon pushed, as ours
       let output = '';
       registry.reset();
       freshMs.push(await timed(async () => {

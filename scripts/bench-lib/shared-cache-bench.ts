@@ -87,7 +87,8 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     let freshFetched = 0;
     for (let i = 0; i < FRESH_SAMPLES; i++) {
       const engine = await worker(shared('cache/fresh'));
-      const freshTag = `${host}/bench/fresh:${i + 2}`;
+      // The reference the other worker pushed (a farm pushes `app:<commit>` from whichever worker built it).
+      const freshTag = tag;
       proxy.reset();
       const run = await timed(async () => {
         const result = await build(engine, dir, freshTag);
