@@ -32,7 +32,7 @@ const PROJECTS = 5;
 const ROUNDS = 10;
 const WORKERS = 3;
 /** Fresh-worker samples (each a new store), warm samples, BuildKit fresh-daemon samples. */
-const FRESH_SAMPLES = 5;
+const FRESH_SAMPLES = 9;
 const BUILDKIT_SAMPLES = 2;
 
 export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<string> {
@@ -77,22 +77,20 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     await pushImage(maker.store, tag, tag);
     const warm: number[] = [];
     const warmBytes: number[] = [];
+    const fresh: number[] = [];
+    const freshBytes: number[] = [];
+    let freshFetched = 0;
+    // Warm and fresh samples alternate, so both see the same load on a shared machine.
     for (let i = 0; i < FRESH_SAMPLES; i++) {
       proxy.reset();
       warm.push((await timed(async () => { await build(maker, dir, tag); return pushImage(maker.store, tag, tag); })).ms);
       warmBytes.push(proxy.bytes());
-    }
-    const fresh: number[] = [];
-    const freshBytes: number[] = [];
-    let freshFetched = 0;
-    for (let i = 0; i < FRESH_SAMPLES; i++) {
       const engine = await worker(shared('cache/fresh'));
-      // The reference the other worker pushed (a farm pushes `app:<commit>` from whichever worker built it).
-      const freshTag = tag;
       proxy.reset();
+      // The reference the other worker pushed (a farm pushes `app:<commit>` from whichever worker built it).
       const run = await timed(async () => {
-        const result = await build(engine, dir, freshTag);
-        await pushImage(engine.store, freshTag, freshTag);
+        const result = await build(engine, dir, tag);
+        await pushImage(engine.store, tag, tag);
         return result;
       });
       fresh.push(run.ms);
@@ -150,7 +148,7 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
       '',
       'Engines in the bench process stand for workers with their own stores (scratch fs); Redis and docker-registry on loopback.',
       'A project: FROM busybox, a RUN writing 2 MB, COPY src/, a RUN over it, ENV, CMD.',
-      `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} samples (fresh: a new store each);`,
+      `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} samples, warm and fresh alternating (fresh: a new store each);`,
       `BuildKit: ${BUILDKIT_SAMPLES} samples, each a new dockerd (empty data-root, busybox loaded) on the scratch fs, DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host.`,
       'Run once on the shared 2-core machine while other sessions were busy: read the numbers as relative, not absolute.',
       '',
