@@ -33,7 +33,7 @@ const ROUNDS = 10;
 const WORKERS = 3;
 /** Fresh-worker samples (each a new store), warm samples, BuildKit fresh-daemon samples. */
 const FRESH_SAMPLES = 9;
-const BUILDKIT_SAMPLES = 2;
+const BUILDKIT_SAMPLES = 3;
 
 export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<string> {
   const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
