@@ -31,6 +31,8 @@ type Destroy = (id: string) => Promise<void>;
 export class NetnsPool {
   private readonly ready: PreparedNetns[] = [];
   private filling = 0;
+  /** RUNs waiting for a refill already under way (take with nothing ready). */
+  private readonly waiters: { resolve(netns: PreparedNetns): void; reject(err: unknown): void }[] = [];
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -42,6 +44,13 @@ export class NetnsPool {
       this.refill();
       if (await stat(next.netnsPath).then(() => true, () => false)) return next;
       this.track(this.destroy(next.id));
+    }
+    // Refills already under way come first in the networks lock's queue: wait for the next of them rather than queue
+    // one more attach behind them (concurrent RUNs of a busy worker would otherwise wait for every refill).
+    if (this.filling > this.waiters.length) {
+      const next = await new Promise<PreparedNetns>((resolve, reject) => this.waiters.push({ resolve, reject }));
+      this.refill();
+      return next;
     }
     const made = await this.prepare(newId());
     this.refill();
@@ -65,9 +74,16 @@ export class NetnsPool {
     while (!this.closed && this.ready.length + this.filling < this.size) {
       this.filling++;
       this.track(this.prepare(newId()).then((netns) => {
+        const waiter = this.waiters.shift();
+        if (waiter) return waiter.resolve(netns);
         if (this.closed) return this.destroy(netns.id);
         this.ready.push(netns);
         return undefined;
+      }, (err: unknown) => {
+        // A waiter is owed a netns: it gets its own attempt (and its error), never a hang.
+        const waiter = this.waiters.shift();
+        if (waiter) this.prepare(newId()).then(waiter.resolve, waiter.reject);
+        throw err;
       }).finally(() => { this.filling--; }));
     }
   }
