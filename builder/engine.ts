@@ -75,6 +75,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (cacheOptions.type !== 'local') {
     const { SharedCache } = await import('../cache/shared.js');
     const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? process.env.BUILDER_WORKER_NAME ?? defaultWorkerName(), config: options.config });
+    shared.warm();
     preferredSources.push(cacheOptions.repo);
     if (cacheOptions.type === 'shared') cache = shared;
     else cache = new (await import('../cache/tiered.js')).TieredCache(local, shared);
@@ -117,6 +118,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       }
     },
     async close() {
+      // Netns prepared ahead for isolated RUNs of this store (builder/network/netns-pool.ts) go with the engine.
+      await (await import('./network/netns-pool.js')).drainNetnsPool(store.root);
       await cache.close?.();
     },
   };
@@ -129,6 +132,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
 async function solveWithRepair(store: Store, snapshots: Snapshots, cache: CacheBackend, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
   const { BlobUnavailableError } = await import('./registry/blob-fetch.js');
   for (let attempt = 1; ; attempt++) {
+    session.dropChecks();
     try {
       return await solve({ store, snapshots, cache }, options, session);
     } catch (err) {
@@ -137,7 +141,7 @@ async function solveWithRepair(store: Store, snapshots: Snapshots, cache: CacheB
       session.warn(`cache: ${err instanceof Error ? err.message : String(err)}; running the step that made it again`);
       session.markBroken(remote.key);
       session.remoteLayers.delete(err instanceof BlobUnavailableError ? err.digest : '');
-      await cache.forget?.(remote.key).catch(() => undefined);
+      if (!remote.keepRecord) await cache.forget?.(remote.key).catch(() => undefined);
     }
   }
 }

@@ -22,6 +22,18 @@ export interface CacheHit extends CacheEntry {
   backend: string;
   /** The layer's blob is not in the local store: it is fetched from `blobSource` only when its files are needed. */
   blobSource?: string;
+  /**
+   * The backend's check that `blobSource` really holds the layer, started with the lookup and not awaited by it: the
+   * build goes on and awaits every check before it writes the image (a problem there repairs the build). Resolves to
+   * what is wrong, or undefined; never rejects.
+   */
+  check?: Promise<BlobProblem | undefined>;
+}
+
+/** A cached layer that cannot be used; `keepRecord` when the record itself is fine (the registry was unreachable). */
+export interface BlobProblem {
+  message: string;
+  keepRecord?: boolean;
 }
 
 /** What a backend may use for one call: the build's warning channel and cancellation. */

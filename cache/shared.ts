@@ -3,7 +3,8 @@
  *
  * Redis keys (prefix `builder:cache:<repo>:`): `rec:<key>` the record (what a local record is, plus `builtBy` and
  * `blobRepo`), `lru` a sorted set of keys by last use (the size bound evicts the oldest), `lease:<key>` the
- * single-flight lease (`SET NX PX`, renewed while the step runs), `trace:<identity>` miss explanations.
+ * single-flight lease (`SET NX PX`, renewed while the step runs), `trace:<identity>` miss explanations,
+ * `next:<key>` the keys most recently built on top of a record (read-ahead, cache/shared-prefetch.ts).
  * A record is written only after its blob is in the repository, so a reader never sees a record without a blob.
  * Every failure (Redis down, registry down, a record whose blob is gone) warns and misses; none fails a build.
  */
@@ -15,8 +16,9 @@ import { errorMessage } from '../builder/errors.js';
 import type { Layer } from '../builder/image/types.js';
 import type { Store } from '../builder/store/store.js';
 import type { RegistryClient } from '../builder/registry/client.js';
-import type { CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
+import type { BlobProblem, CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
 import type { CacheKey } from './key.js';
+import { NEXT_KEPT, RecordPrefetch } from './shared-prefetch.js';
 import type { StepTrace } from './explain.js';
 
 export interface SharedCacheOptions {
@@ -54,6 +56,7 @@ export class SharedCache implements CacheBackend {
   private readonly prefix: string;
   private downUntil = 0;
   private client?: Promise<RegistryClient>;
+  private readonly prefetch: RecordPrefetch;
 
   constructor(private readonly options: SharedCacheOptions) {
     this.prefix = `builder:cache:${options.repo}:`;
@@ -63,6 +66,17 @@ export class SharedCache implements CacheBackend {
       retryStrategy: (times) => Math.min(times * 200, 2000),
     });
     this.redis.on('error', () => undefined); // reported per call, as a warning
+    this.prefetch = new RecordPrefetch(this.redis, this.prefix);
+  }
+
+  /**
+   * Opens the Redis connection and the registry client ahead of the first build (a worker starts long before its first
+   * job), so a fresh worker's first lookup is one round trip, not a connect. Failures stay quiet here: the first
+   * lookup reports them as it always did.
+   */
+  warm(): void {
+    if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
+    this.registry().catch(() => undefined);
   }
 
   /** Redis key names, for the GC (cache/shared-gc.ts). */
@@ -102,12 +116,16 @@ export class SharedCache implements CacheBackend {
 
   async get(key: CacheKey, call: CacheCall): Promise<CacheHit | undefined> {
     if (!this.available()) return undefined;
-    let text: string | null;
-    try {
-      text = await this.redis.get(`${this.prefix}rec:${key}`);
-    } catch (err) {
-      this.down(call, `reading the index at ${this.options.redisUrl}`, err);
-      return undefined;
+    let text: string | null | undefined = await this.prefetch.take(key);
+    if (text === undefined) {
+      try {
+        text = await this.redis.get(`${this.prefix}rec:${key}`);
+      } catch (err) {
+        this.down(call, `reading the index at ${this.options.redisUrl}`, err);
+        return undefined;
+      }
+      // The next steps of this build are most likely records built on top of this one: one round trip for them all.
+      if (text) this.prefetch.start(key);
     }
     if (!text) return undefined;
     let record: SharedRecord;
@@ -120,15 +138,11 @@ export class SharedCache implements CacheBackend {
       return undefined;
     }
     let blobSource: string | undefined;
+    let check: Promise<BlobProblem | undefined> | undefined;
     if (record.layer && !(await this.options.store.hasBlob(record.layer.digest))) {
-      const size = await this.blobSize(record.layer, call);
-      if (size === 'down') return undefined;
-      if (size !== record.layer.size) {
-        const problem = size === undefined ? 'is gone from' : `has ${size} bytes (expected ${record.layer.size}) in`;
-        call.warn(`shared cache record for "${record.createdBy}": layer ${record.layer.digest} ${problem} ${this.options.repo}; running the step again`);
-        await this.forget(key);
-        return undefined;
-      }
+      // The registry HEAD runs beside the rest of the build instead of before the next step (the build awaits it
+      // before writing the image): a fresh worker's fully cached build pays one round trip, not one per layer.
+      check = this.checkBlob(key, record, record.layer, call);
       blobSource = record.blobRepo ?? this.options.repo;
     }
     // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.
@@ -137,8 +151,18 @@ export class SharedCache implements CacheBackend {
     const builtBy = record.builtBy && record.builtBy !== this.options.workerName ? record.builtBy : undefined;
     return {
       layer: record.layer, delta: record.delta, createdBy: record.createdBy, preimage: record.preimage,
-      backend: this.name, ...(builtBy ? { builtBy } : {}), ...(blobSource ? { blobSource } : {}),
+      backend: this.name, ...(builtBy ? { builtBy } : {}), ...(blobSource ? { blobSource, check } : {}),
     };
+  }
+
+  /** Whether the repository has the record's blob with the recorded size; a record whose blob is gone or wrong is dropped. */
+  private async checkBlob(key: CacheKey, record: SharedRecord, layer: Layer, call: CacheCall): Promise<BlobProblem | undefined> {
+    const size = await this.blobSize(layer, call);
+    if (size === 'down') return { message: `shared cache: cannot check layer ${layer.digest} in ${this.options.repo}`, keepRecord: true };
+    if (size === layer.size) return undefined;
+    const problem = size === undefined ? 'is gone from' : `has ${size} bytes (expected ${layer.size}) in`;
+    await this.forget(key);
+    return { message: `shared cache record for "${record.createdBy}": layer ${layer.digest} ${problem} ${this.options.repo}` };
   }
 
   private async blobSize(layer: Layer, call: CacheCall): Promise<number | undefined | 'down'> {
@@ -177,10 +201,13 @@ export class SharedCache implements CacheBackend {
       builtBy: this.options.workerName, ...(entry.layer ? { blobRepo: this.options.repo } : {}),
     };
     try {
-      await this.redis.multi()
+      const write = this.redis.multi()
         .set(`${this.prefix}rec:${key}`, JSON.stringify(record))
-        .zadd(`${this.prefix}lru`, Date.now(), key)
-        .exec();
+        .zadd(`${this.prefix}lru`, Date.now(), key);
+      // What was built on top of what, for the read-ahead (cache/shared-prefetch.ts); the most recent children only.
+      const parent = entry.preimage?.parent;
+      if (parent) write.zadd(`${this.prefix}next:${parent}`, Date.now(), key).zremrangebyrank(`${this.prefix}next:${parent}`, 0, -(NEXT_KEPT + 1));
+      await write.exec();
       call.published?.(uploaded);
       await this.evict();
     } catch (err) {
@@ -195,7 +222,7 @@ export class SharedCache implements CacheBackend {
     if (count <= max) return;
     const oldest = await this.redis.zpopmin(`${this.prefix}lru`, count - max);
     const keys = oldest.filter((_, i) => i % 2 === 0);
-    if (keys.length > 0) await this.redis.del(...keys.map((k) => `${this.prefix}rec:${k}`));
+    if (keys.length > 0) await this.redis.del(...keys.flatMap((k) => [`${this.prefix}rec:${k}`, `${this.prefix}next:${k}`]));
   }
 
   async getTrace(identity: string, call: CacheCall): Promise<StepTrace | undefined> {
@@ -216,6 +243,7 @@ export class SharedCache implements CacheBackend {
   }
 
   async forget(key: CacheKey): Promise<void> {
+    this.prefetch.drop(key);
     await this.redis.multi().del(`${this.prefix}rec:${key}`).zrem(`${this.prefix}lru`, key).exec().catch(() => undefined);
   }
 

@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     if (wants('run-side')) await sectionReport('run-side', () => runRunSideBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
     if (wants('network')) await sectionReport('network', () => runNetworkBench({ scratchDir, log }));
     if (wants('daemon')) await sectionReport('daemon', async () => (await import('./bench-lib/daemon-bench.js')).runDaemonBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
-    if (wants('shared-cache')) await sectionReport('shared-cache', async () => (await import('./bench-lib/shared-cache-bench.js')).runSharedCacheBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
+    if (wants('shared-cache')) await sectionReport('shared-cache', async () => (await import('./bench-lib/shared-cache-bench.js')).runSharedCacheBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, runDir: RUN_DIR, log }));
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);

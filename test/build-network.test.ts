@@ -24,6 +24,9 @@ import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { runCommand } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
+/** The attachment record of a RUN netns (`/run/netns/builder-<id>`, builder/network/attach.ts netnsName). */
+const attachmentId = (netnsPath: string): string => path.basename(netnsPath).replace(/^builder-/, '');
+
 function hostAddress(): string | undefined {
   for (const addresses of Object.values(os.networkInterfaces())) {
     for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
@@ -124,7 +127,7 @@ describe('farm build network (isolated RUN)', function () {
     await mkdir(www, { recursive: true });
     await writeFile(path.join(www, 'index.html'), 'other build\n');
     const policy = { allowCidrs: [], denyCidrs: [] };
-    await withBuildNetwork(root, 'builder-aaaaaaaaaaaa', policy, async (serverNetns) => {
+    await withBuildNetwork(root, policy, async (serverNetns) => {
       const name = path.basename(serverNetns);
       const httpd = spawn('ip', ['netns', 'exec', name, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
       try {
@@ -132,15 +135,20 @@ describe('farm build network (isolated RUN)', function () {
         const deadline = Date.now() + 3000;
         while (own.code !== 0 && Date.now() < deadline) Object.assign(own, await runCommand('ip', ['netns', 'exec', name, 'busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1/']));
         assert.equal(own.stdout, 'other build\n');
-        const ip = (await new NetavarkNetworking(root).inspect('builder-aaaaaaaaaaaa'))!.endpoints[0]!.ipAddress;
-        await withBuildNetwork(root, 'builder-bbbbbbbbbbbb', policy, async (clientNetns) => {
+        const ip = (await new NetavarkNetworking(root).inspect(attachmentId(serverNetns)))!.endpoints[0]!.ipAddress;
+        await withBuildNetwork(root, policy, async (clientNetns) => {
           const probe = await runCommand('ip', ['netns', 'exec', path.basename(clientNetns), 'busybox', 'timeout', '3', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`]);
           assert.notEqual(probe.code, 0, `the other RUN answered: ${probe.stdout}`);
           // Where br_netfilter is loaded (as here) the FORWARD chain already drops this; the isolated flag on both
           // RUN ports is what holds where it is not.
-          const bridge = (await new NetavarkNetworking(root).inspect('builder-bbbbbbbbbbbb'))!.endpoints[0]!.networkId;
-          const ports = JSON.parse((await runCommand('ip', ['-d', '-j', 'link', 'show', 'master', `bldr-${bridge.slice(0, 10)}`])).stdout) as { linkinfo?: { info_slave_data?: { isolated?: boolean } } }[];
-          assert.equal(ports.filter((p) => p.linkinfo?.info_slave_data?.isolated === true).length, 2, JSON.stringify(ports.map((p) => p.linkinfo?.info_slave_data)));
+          const bridge = (await new NetavarkNetworking(root).inspect(attachmentId(clientNetns)))!.endpoints[0]!.networkId;
+          const ports = JSON.parse((await runCommand('ip', ['-d', '-j', 'link', 'show', 'master', `bldr-${bridge.slice(0, 10)}`])).stdout) as { ifindex: number; linkinfo?: { info_slave_data?: { isolated?: boolean } } }[];
+          // The bridge also has the idle holder and the netns the pool prepares ahead: look at these two RUNs' ports.
+          for (const netns of [serverNetns, clientNetns]) {
+            const [eth0] = JSON.parse((await runCommand('ip', ['-n', path.basename(netns), '-j', 'link', 'show', 'eth0'])).stdout) as { link_index?: number }[];
+            const port = ports.find((p) => p.ifindex === eth0?.link_index);
+            assert.equal(port?.linkinfo?.info_slave_data?.isolated, true, JSON.stringify(ports.map((p) => p.linkinfo?.info_slave_data)));
+          }
         });
       } finally {
         httpd.kill('SIGKILL');

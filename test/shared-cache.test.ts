@@ -106,6 +106,33 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.equal(ran.stdout, 'built\n');
   });
 
+  it('read-ahead: a fresh worker reads a fully cached build\'s records in at most three index reads, not one per step', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox\nCOPY app.txt /app/\nRUN echo one > /one\nRUN echo two > /two\nRUN echo three > /three\nENV MODE=ahead\nCMD ["cat", "/one"]\n',
+      'app.txt': `ahead ${Date.now()}\n`,
+    });
+    const first = await build(await worker('ahead-maker'), dir);
+    const { Redis } = await import('ioredis');
+    const monitor = await new Redis(redis.url).monitor();
+    // What the engine sends (commands a script runs inside Redis show with source "lua" and are not round trips).
+    const sent: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => { if (source !== 'lua') sent.push(String(args[0]).toLowerCase()); });
+    try {
+      const fresh = await worker('ahead-fresh');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      sent.length = 0;
+      const second = await build(fresh, dir);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(second.result.manifest.digest, first.result.manifest.digest);
+      assert.equal(second.result.cache.misses, 0, 'every step hit');
+      const reads = sent.filter((c) => c === 'get' || c === 'eval' || c === 'mget');
+      // Six steps: without the read-ahead each is a GET of its own.
+      assert.ok(reads.length <= 3, `${reads.length} index reads for a six-step build: ${sent.join(' ')}`);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('a miss is explained on any worker: the trace another worker left says what changed', async () => {
     const dir = await context({ Dockerfile: 'FROM busybox\nCOPY notes.txt /\nRUN cat /notes.txt\n', 'notes.txt': `v1 ${Date.now()}\n` });
     await build(await worker('explainer-a'), dir, ['explain/app:1']);

@@ -2,10 +2,10 @@
  * Puts a BuildRequest's context into a directory: an uploaded tar from Redis (safely extracted: no `..`,
  * no writes through symlinks), or a shallow git fetch of one ref or commit.
  */
-import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BuildError, errorMessage } from '../builder/errors.js';
+import { gitCheckout, GitCommandError } from '../builder/context/git-checkout.js';
 import { extractTarStream } from '../builder/layer/extract-tar.js';
 import type { ContextSource } from '../builder/request.js';
 import type { BuildRecords } from './build-records.js';
@@ -34,34 +34,13 @@ async function extractUpload(source: Extract<ContextSource, { kind: 'upload' }>,
 /** `git fetch --depth 1 origin <ref>` works for branches, tags and (protocol v2) commit shas alike. */
 export async function gitFetch(url: string, ref: string, dir: string, signal: AbortSignal | undefined, allowFile: boolean): Promise<void> {
   // The URL was checked against the [git] policy; git's own protocol rule backs it (no ext::, file:// only if allowed).
-  const protocols = ['-c', 'protocol.ext.allow=never', '-c', `protocol.file.allow=${allowFile ? 'always' : 'never'}`];
-  await git(['init', '-q', dir], dir, url, ref, signal);
-  await git(['-C', dir, 'remote', 'add', 'origin', url], dir, url, ref, signal);
-  await git(['-C', dir, ...protocols, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], dir, url, ref, signal);
-  await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], dir, url, ref, signal);
-}
-
-function git(args: string[], cwd: string, url: string, ref: string, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, {
-      cwd: args[0] === 'init' ? undefined : cwd,
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '/bin/true', LC_ALL: 'C' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      signal,
-      timeout: GIT_TIMEOUT_MS,
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-    child.on('error', (err) => {
-      if (signal?.aborted) reject(new BuildError('CANCELLED', 'build cancelled while fetching the git context'));
-      else reject(new BuildError('INTERNAL', `git failed to start: ${err.message}`, { cause: err }));
-    });
-    child.on('close', (code) => {
-      if (code === 0) return resolve();
-      if (signal?.aborted) return reject(new BuildError('CANCELLED', 'build cancelled while fetching the git context'));
-      reject(gitError(stderr.trim(), url, ref));
-    });
-  });
+  try {
+    await gitCheckout(url, ref, dir, { signal, allowFile, timeoutMs: GIT_TIMEOUT_MS, env: { GIT_ASKPASS: '/bin/true' } });
+  } catch (err) {
+    if (err instanceof GitCommandError) throw gitError(err.stderr.trim(), url, ref);
+    if (err instanceof BuildError && err.code === 'CANCELLED') throw new BuildError('CANCELLED', 'build cancelled while fetching the git context');
+    throw err;
+  }
 }
 
 /** Unreachable hosts may come back (retry); a missing repository or ref will not (user error). */

@@ -10,6 +10,7 @@ import { isGzipMagic } from '../layer/compression-magic.js';
 import { BuildError, errorMessage } from '../errors.js';
 import { applyMeta, clearForArchiveEntry, ensureDirInRoot, type EntryMeta, type Owner } from './dest-fs.js';
 import { resolveInRoot } from './root-path.js';
+import { cleanEntryPath } from '../layer/safe-path.js';
 
 export type ArchiveKind = 'tar' | 'gzip' | 'bzip2' | 'xz';
 
@@ -133,13 +134,13 @@ function unpackedLimit(limit: number, name: string): Transform {
   });
 }
 
-/** Normalises a member name relative to the extraction dir; refuses names that climb out of it. */
+/** A member name relative to the extraction dir (layer/safe-path.ts, the one tar path guard); ADD words the refusal. */
 function safeName(name: string): string {
-  const normalized = path.posix.normalize(`${name}`).replace(/^\/+/, '').replace(/\/+$/, '');
-  if (normalized === '..' || normalized.startsWith('../')) {
+  try {
+    return cleanEntryPath(name);
+  } catch {
     throw new BuildError('ARCHIVE_INVALID', `archive entry "${name}" would be extracted outside the destination`);
   }
-  return normalized === '.' ? '' : normalized;
 }
 
 function openDecompressed(hostPath: string, kind: ArchiveKind): Readable {

@@ -3,10 +3,10 @@
  * `ssh://…`, and `file://` URLs for local repositories): resolve the ref to a commit, fetch it shallowly,
  * check it out. The commit (not the URL) decides the cache key, as in BuildKit.
  */
-import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
+import { gitCheckout, GitCommandError, gitOutput } from '../context/git-checkout.js';
 import { resolveInRoot } from '../context/root-path.js';
 
 /** A git source as written in ADD: the URL to fetch, and the `#ref:subdir` fragment. */
@@ -55,28 +55,21 @@ export function gitCacheRecord(source: GitSource, commit: string, keepGitDir: bo
   return ['git', commit, source.subdir ?? '', keepGitDir, keepGitDir ? source.url : ''];
 }
 
-function git(args: string[], cwd?: string, signal?: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, {
-      cwd, signal, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (err) => reject(new BuildError('COPY_SOURCE_MISSING', `ADD failed: cannot run git (is it installed?): ${err.message}`, { cause: err })));
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+/** ADD's git: no system config (a machine's gitconfig must not change what a Dockerfile fetches). */
+const ADD_GIT_ENV = { GIT_CONFIG_NOSYSTEM: '1' };
 
-async function mustGit(args: string[], what: string, cwd?: string, signal?: AbortSignal): Promise<string> {
-  const result = await git(args, cwd, signal);
-  if (result.code !== 0) {
-    const tail = result.stderr.trim().split('\n').slice(-3).join('\n');
-    throw new BuildError('COPY_SOURCE_MISSING', `ADD failed: ${what}: ${tail || `git exited ${result.code}`}`);
+/** git failures as ADD reports them (the step's source is missing, not an engine fault). */
+async function asAddError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof GitCommandError) {
+      const tail = err.stderr.trim().split('\n').slice(-3).join('\n');
+      throw new BuildError('COPY_SOURCE_MISSING', err.refNotFound ? `ADD failed: ${err.what}` : `ADD failed: ${err.what}: ${tail}`);
+    }
+    if (err instanceof BuildError && err.code === 'INTERNAL') throw new BuildError('COPY_SOURCE_MISSING', `ADD failed: ${err.message}`, { cause: err });
+    throw err;
   }
-  return result.stdout;
 }
 
 const FULL_SHA = /^[0-9a-f]{40}$/;
@@ -88,7 +81,7 @@ const FULL_SHA = /^[0-9a-f]{40}$/;
 export async function lsRemoteCommit(source: GitSource, signal?: AbortSignal): Promise<string | undefined> {
   const ref = source.ref ?? 'HEAD';
   if (FULL_SHA.test(ref)) return ref;
-  const out = await mustGit(['ls-remote', '--', source.url, ref], `cannot list refs of ${source.url}`, undefined, signal);
+  const out = await asAddError(() => gitOutput(['ls-remote', '--', source.url, ref], `cannot list refs of ${source.url}`, undefined, { signal, allowFile: true, env: ADD_GIT_ENV }));
   const refs = new Map(out.split('\n').filter(Boolean).map((line) => {
     const [sha, name] = line.split('\t');
     return [name!, sha!] as const;
@@ -103,29 +96,12 @@ export async function lsRemoteCommit(source: GitSource, signal?: AbortSignal): P
 export async function checkoutGit(source: GitSource, dir: string, signal?: AbortSignal, allowFileSubmodules = true): Promise<GitCheckout> {
   const tree = path.join(dir, 'tree');
   const ref = source.ref ?? 'HEAD';
-  await mustGit(['init', '-q', tree], 'git init failed', undefined, signal);
-  await mustGit(['remote', 'add', 'origin', source.url], 'git remote add failed', tree, signal);
-  const shallow = await git(['fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], tree, signal);
-  if (shallow.code === 0) {
-    await mustGit(['checkout', '-q', 'FETCH_HEAD'], `checking out ${ref} of ${source.url} failed`, tree, signal);
-  } else {
-    // Abbreviated commits (and servers that refuse fetching by commit) need the whole history.
-    await mustGit(['fetch', '-q', '--tags', 'origin', '+refs/heads/*:refs/remotes/origin/*'], `fetching ${source.url} failed`, tree, signal);
-    const commit = await git(['rev-parse', '--verify', '-q', `${ref}^{commit}`], tree, signal);
-    if (commit.code !== 0) throw new BuildError('COPY_SOURCE_MISSING', `ADD failed: ref "${ref}" not found in ${source.url}`);
-    await mustGit(['checkout', '-q', commit.stdout.trim()], `checking out ${ref} of ${source.url} failed`, tree, signal);
-  }
-  if (await exists(path.join(tree, '.gitmodules'))) {
-    await mustGit(['-c', `protocol.file.allow=${allowFileSubmodules ? 'always' : 'never'}`, '-c', 'protocol.ext.allow=never', 'submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], `fetching submodules of ${source.url} failed`, tree, signal);
-  }
-  const commit = (await mustGit(['rev-parse', 'HEAD'], 'git rev-parse failed', tree, signal)).trim();
+  const commit = await asAddError(() => gitCheckout(source.url, ref, tree, {
+    signal, allowFile: allowFileSubmodules, fullFallback: true, submodules: true, env: ADD_GIT_ENV,
+  }));
   if (source.subdir) {
     const info = await stat(await resolveInRoot(tree, source.subdir)).catch(() => undefined);
     if (!info?.isDirectory()) throw new BuildError('COPY_SOURCE_MISSING', `ADD failed: "${source.subdir}" is not a directory in ${source.url} at ${ref}`);
   }
   return { commit };
-}
-
-async function exists(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined)) !== undefined;
 }

@@ -82,7 +82,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
     });
     if (network === 'isolated') {
       const { withBuildNetwork } = await import('../network/build-network.js');
-      ({ exitCode } = await withBuildNetwork(ctx.store.root, id, ctx.networkPolicy ?? { allowCidrs: [], denyCidrs: [] }, sandbox));
+      ({ exitCode } = await withBuildNetwork(ctx.store.root, ctx.networkPolicy ?? { allowCidrs: [], denyCidrs: [] }, sandbox));
     } else {
       ({ exitCode } = await sandbox());
     }

@@ -15,6 +15,7 @@ import { BuildError } from '../errors.js';
 import { NetavarkNetworking } from './attach.js';
 import { parseCidr } from './ipv4.js';
 import { netavarkConfigDir } from './netavark.js';
+import { drainNetnsPool, NetnsPool, poolOf, poolSize, setPool } from './netns-pool.js';
 import { ensureReservedNetwork, listNetworkRecords, type NetworkRecord } from './network-record.js';
 
 export type BuildNetworkMode = 'host' | 'none' | 'isolated';
@@ -97,6 +98,7 @@ export async function removeBuildFirewall(root: string): Promise<void> {
 
 /** For a store that goes away: tears down its RUN attachments whose builders died, then its firewall chains. */
 export async function cleanupBuildNetwork(root: string): Promise<void> {
+  await drainNetnsPool(root);
   const networking = new NetavarkNetworking(root);
   await networking.reapOrphans();
   await networking.detach(BRIDGE_HOLDER);
@@ -143,27 +145,51 @@ export function ensureBuildNetwork(root: string, policy: BuildNetworkPolicy): Pr
   return made;
 }
 
-/** Runs `fn` with a fresh netns on the build network; the netns, its address and its rules go afterwards, whatever happens. */
-export async function withBuildNetwork<T>(root: string, runId: string, policy: BuildNetworkPolicy, fn: (netnsPath: string) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with a netns on the build network that no RUN used before (prepared ahead by the pool); the netns, its
+ * address and its rules go afterwards, whatever happens (in the background; `drainNetnsPool` waits for it).
+ */
+export async function withBuildNetwork<T>(root: string, policy: BuildNetworkPolicy, fn: (netnsPath: string) => Promise<T>): Promise<T> {
   let network = await ensureBuildNetwork(root, policy);
-  // The chains are what keeps a RUN off the worker: if anything removed them since (another process's
-  // cleanup, a firewall reload), install them again rather than run unprotected.
-  if (!(await hooksInPlace(network))) {
-    for (const key of ready.keys()) if (key.startsWith(`${root}\0`)) ready.delete(key);
-    network = await ensureBuildNetwork(root, policy);
-    if (!(await hooksInPlace(network))) throw new BuildError('SANDBOX_FAILED', 'build network: the firewall chains are missing and could not be installed');
-  }
-  const networking = new NetavarkNetworking(root);
-  const attachment = await networking.attachResolved(
-    { containerId: runId, name: runId, hostname: runId, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [], ownerPid: process.pid },
-    [network],
-  );
+  // The firewall check and taking a netns run side by side: neither waits for the other, and fn waits for both.
+  const pool = buildNetnsPool(root, network);
+  const [inPlace, netns] = await Promise.all([hooksInPlace(network), pool.take()]);
   try {
-    await isolatePort(attachment.netnsPath);
-    return await fn(attachment.netnsPath);
+    // The chains are what keeps a RUN off the worker: if anything removed them since (another process's
+    // cleanup, a firewall reload), install them again rather than run unprotected.
+    if (!inPlace) {
+      for (const key of ready.keys()) if (key.startsWith(`${root}\0`)) ready.delete(key);
+      network = await ensureBuildNetwork(root, policy);
+      if (!(await hooksInPlace(network))) throw new BuildError('SANDBOX_FAILED', 'build network: the firewall chains are missing and could not be installed');
+    }
+    return await fn(netns.netnsPath);
   } finally {
-    await networking.detach(runId);
+    pool.release(netns);
   }
+}
+
+/** The store's pool of attached netns (builder/network/netns-pool.ts); a new one when the network was set up again. */
+function buildNetnsPool(root: string, network: NetworkRecord): NetnsPool {
+  const existing = poolOf(root);
+  if (existing && existing.network.id === network.id) return existing;
+  // Drained in the background: its netns belong to a network record that was replaced.
+  if (existing) void drainNetnsPool(root).catch(() => undefined);
+  const networking = new NetavarkNetworking(root);
+  const pool = new NetnsPool(network, poolSize(), async (id) => {
+    const attachment = await networking.attachResolved(
+      { containerId: id, name: id, hostname: id, endpoints: [{ network: BUILD_NETWORK, aliases: [] }], ports: [], ownerPid: process.pid },
+      [network],
+    );
+    try {
+      await isolatePort(attachment.netnsPath);
+    } catch (err) {
+      await networking.detach(id).catch(() => undefined);
+      throw err;
+    }
+    return { id, netnsPath: attachment.netnsPath };
+  }, (id) => networking.detach(id));
+  setPool(root, pool);
+  return pool;
 }
 
 function ipJson(args: string[]): Promise<{ ifindex: number; ifname: string; link_index?: number }[]> {

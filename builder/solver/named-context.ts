@@ -76,7 +76,7 @@ async function directoryOutput(dir: string, deps: NamedContextDeps): Promise<Sta
   const call = { warn: deps.session.warn, signal: deps.session.signal };
   const hit = deps.session.isBroken(key) ? undefined : await deps.cache.get(key, call);
   if (hit) {
-    if (hit.layer && hit.blobSource) deps.session.remoteLayer(hit.layer, key, hit.blobSource);
+    if (hit.layer && hit.blobSource) deps.session.remoteLayer(hit.layer, key, hit.blobSource, hit.check);
     return { config, layers: hit.layer ? [hit.layer] : [], key };
   }
   const snapshot = await prepareSnapshot(deps.store.tmpDir, []);

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import type { Layer } from '../image/types.js';
-import type { CacheEntry } from '../../cache/backend.js';
+import type { BlobProblem, CacheEntry } from '../../cache/backend.js';
 import { STEP_LOG_LIMIT, type BuildEvent, type EventSink } from '../events.js';
 
 /** Cache counters of one build: for the build record and /metrics. */
@@ -27,7 +27,9 @@ export class CacheStats {
 export class BuildSession {
   readonly stats = new CacheStats();
   /** Layers a cache hit named that are not in the local store: digest → the key that named it and where it lives. */
-  readonly remoteLayers = new Map<string, { key: string; source: string; layer: Layer }>();
+  readonly remoteLayers = new Map<string, { key: string; source: string; layer: Layer; keepRecord?: boolean }>();
+  /** Blob checks of cache hits still in flight (CacheHit.check), by layer digest: awaited before the image is written. */
+  private readonly checks = new Map<string, Promise<BlobProblem | undefined>>();
   private readonly broken = new Set<string>();
   /** The records this build used (hits and new ones), by stage index, for `--cache-to`. */
   readonly usedRecords = new Map<number, Map<string, CacheEntry>>();
@@ -91,9 +93,30 @@ export class BuildSession {
     records.set(key, { layer: entry.layer, delta: entry.delta, createdBy: entry.createdBy, preimage: entry.preimage });
   }
 
-  remoteLayer(layer: Layer, key: string, source: string): void {
+  remoteLayer(layer: Layer, key: string, source: string, check?: Promise<BlobProblem | undefined>): void {
     if (!this.remoteLayers.has(layer.digest)) this.remoteLayers.set(layer.digest, { key, source, layer });
+    if (check && !this.checks.has(layer.digest)) this.checks.set(layer.digest, check);
   }
+
+  /**
+   * Awaits the blob checks of this attempt's hits; the first problem throws a BlobUnavailableError, which the engine
+   * answers by dropping that record and building again. Called before the image is written, so no tag names a layer
+   * the cache does not have.
+   */
+  async settleChecks(): Promise<void> {
+    const pending = [...this.checks];
+    this.checks.clear();
+    const results = await Promise.all(pending.map(async ([digest, check]) => ({ digest, problem: await check })));
+    const failed = results.find((r) => r.problem);
+    if (!failed?.problem) return;
+    const remote = this.remoteLayers.get(failed.digest);
+    if (remote && failed.problem.keepRecord) remote.keepRecord = true;
+    const { BlobUnavailableError } = await import('../registry/blob-fetch.js');
+    throw new BlobUnavailableError(failed.digest, failed.problem.message);
+  }
+
+  /** A new attempt of the build: checks of the one before no longer matter. */
+  dropChecks(): void { this.checks.clear(); }
 
   /** A key whose record proved broken in this build (its blob gone or corrupt): it misses from now on. */
   markBroken(key: string): void { this.broken.add(key); }

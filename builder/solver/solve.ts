@@ -109,6 +109,9 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
   const manifest = await writeImage(store, config, final.layers, options.manifestFormat);
+  // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
+  // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
+  await session.settleChecks();
   for (const tag of options.tags) await store.tag(tag, manifest);
   const imageStages: number[] = [];
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {

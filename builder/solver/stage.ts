@@ -66,7 +66,7 @@ async function cachedStep(
   const hitResult = (hit: CacheHit): StageOutput => {
     session.stats.hit(hit.backend);
     if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now(), ...(hit.builtBy ? { builtBy: hit.builtBy } : {}) });
-    if (hit.layer && hit.blobSource) session.remoteLayer(hit.layer, key, hit.blobSource);
+    if (hit.layer && hit.blobSource) session.remoteLayer(hit.layer, key, hit.blobSource, hit.check);
     session.used(run.stage.index, key, hit);
     const config = applyDelta(state.config, hit.delta);
     return apply(state, hit.layer ? { layer: hit.layer, config } : { config }, key);

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BuildError } from '../errors.js';
+import { cleanEntryPath } from '../layer/safe-path.js';
 
 /** A regular file of an extracted archive: where its bytes are now and their sha256. */
 export interface ExtractedFile {
@@ -23,12 +24,16 @@ function invalid(message: string, cause?: unknown): BuildError {
   return new BuildError('ARCHIVE_INVALID', `load: ${message}`, cause === undefined ? {} : { cause });
 }
 
-/** Normalises an archive path (`./a//b` → `a/b`); undefined for paths that leave the archive. */
+/**
+ * Normalises an archive path (`./a//b` → `a/b`) with the one tar path guard (layer/safe-path.ts); undefined for the
+ * root and for paths that leave the archive (a loader skips them).
+ */
 export function archivePath(name: string): string | undefined {
-  const normalized = posix.normalize(name.replace(/^\.?\/+/, '')).replace(/\/+$/, '');
-  if (normalized === '.' || normalized === '') return undefined;
-  if (normalized === '..' || normalized.startsWith('../') || posix.isAbsolute(normalized)) return undefined;
-  return normalized;
+  try {
+    return cleanEntryPath(name) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 import { isGzipFile } from '../layer/compression-magic.js';

@@ -49,11 +49,13 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
   const ctx = farmContext(farm);
   const app = await buildApp(ctx);
   const workers: ChildProcess[] = [];
+  const roots: string[] = [];
   try {
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const startWorker = async (index: number): Promise<void> => {
       const root = join(env.scratchDir, `farm-worker-${index}`);
       await mkdir(root, { recursive: true });
+      roots.push(root);
       const cli = join(env.repoDir, 'dist/builder/cli/main.js');
       await runCommand(process.execPath, [cli, 'load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
       const child = spawn(process.execPath, [cli, 'worker'], { env: { ...process.env, ...vars, BUILDER_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -129,7 +131,15 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
       `| 2 | ${formatDuration(two * 1000)} | ${(BUILDS / two).toFixed(1)} |`,
     ].join('\n');
   } finally {
-    for (const worker of workers) worker.kill('SIGKILL');
+    await Promise.all(workers.map((worker) => new Promise((resolve) => {
+      if (worker.exitCode !== null || worker.signalCode !== null) return resolve(undefined);
+      worker.once('exit', resolve);
+      worker.kill('SIGKILL');
+    })));
+    // A killed worker leaves its build network (prepared netns, the bridge holder, firewall chains) to whoever uses
+    // the store next; the bench's stores go away, so reap them here.
+    const { cleanupBuildNetwork } = await import('../../builder/network/build-network.js');
+    for (const root of roots) await cleanupBuildNetwork(root).catch(() => undefined);
     await app.close();
     await ctx.queue.obliterate({ force: true }).catch(() => undefined);
     await ctx.records.destroy().catch(() => undefined);

@@ -2,7 +2,9 @@
  * The farm's shared cache (`npm run bench`, section `shared-cache`): real Redis and docker-registry on loopback,
  * engines in this process standing for workers with their own stores on the bench scratch fs.
  * - fresh worker: a store with only busybox builds and pushes a commit another worker built (shared cache);
- *   against a warm local no-op rebuild + push, and against the same fresh build with no shared cache.
+ *   against a warm local no-op rebuild + push, the same fresh build with no shared cache, and BuildKit on a fresh
+ *   dockerd importing the same project's inline cache (scripts/bench-lib/buildkit-cache-bench.ts). Bytes moved are
+ *   counted by a relay in front of the registry (scripts/bench-lib/byte-proxy.ts), HTTP included.
  * - farm: three workers with empty stores, 30 builds of 5 small projects with edits between them, submitted at once
  *   (10 rounds of 3 builds); hit ratio and latency with the shared cache and without.
  */
@@ -10,6 +12,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createEngine, type CacheOptions, type Engine, type EngineBuildResult } from '../../builder/engine.js';
 import { pushImage } from '../../builder/registry/push.js';
+import { startByteProxy } from './byte-proxy.js';
+import { buildkitUnavailable, runBuildkitCacheImport, type BuildkitCacheResult } from './buildkit-cache-bench.js';
 import { startRedis } from '../../test/helpers/redis-server.js';
 import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand } from './proc.js';
@@ -19,15 +23,21 @@ export interface SharedCacheBenchEnv {
   repoDir: string;
   scratchDir: string;
   busyboxTar: string;
+  /** Where the BuildKit comparison's dockerd sockets and state live (tmpfs); without it that row is skipped. */
+  runDir?: string;
   log(line: string): void;
 }
 
 const PROJECTS = 5;
 const ROUNDS = 10;
 const WORKERS = 3;
+/** Fresh-worker samples (each a new store), warm samples, BuildKit fresh-daemon samples. */
+const FRESH_SAMPLES = 9;
+const BUILDKIT_SAMPLES = 3;
 
 export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<string> {
   const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+  const proxy = await startByteProxy(registry.host);
   const engines: Engine[] = [];
   let counter = 0;
   const worker = async (cache: CacheOptions): Promise<Engine> => {
@@ -57,29 +67,49 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     const value = await work();
     return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
   };
-  const uploaded = (result: Awaited<ReturnType<typeof pushImage>>, sizes: Map<string, number>): number =>
-    Object.entries(result.blobs ?? {}).filter(([, outcome]) => outcome === 'uploaded').reduce((sum, [digest]) => sum + (sizes.get(digest) ?? 0), 0);
   try {
-    // 1. A fresh worker builds + pushes what another built.
+    // 1. A fresh worker builds + pushes what another built; everything goes through the counting relay.
     const dir = await project('fresh-a', 1);
+    const host = proxy.host;
     const maker = await worker(shared('cache/fresh'));
-    const tag = `${registry.host}/bench/fresh:1`;
+    const tag = `${host}/bench/fresh:1`;
     await build(maker, dir, tag);
     await pushImage(maker.store, tag, tag);
-    const sizes = new Map((await maker.store.resolve(tag))!.manifest.layers.map((l) => [l.digest, l.size] as [string, number]));
-    const warm = await timed(async () => { await build(maker, dir, tag); return pushImage(maker.store, tag, tag); });
-    const fresh = await worker(shared('cache/fresh'));
-    const freshRun = await timed(async () => {
-      const result = await build(fresh, dir, `${registry.host}/bench/fresh:2`);
-      return { result, push: await pushImage(fresh.store, `${registry.host}/bench/fresh:2`, `${registry.host}/bench/fresh:2`) };
-    });
+    const warm: number[] = [];
+    const warmBytes: number[] = [];
+    const fresh: number[] = [];
+    const freshBytes: number[] = [];
+    let freshFetched = 0;
+    // Warm and fresh samples alternate, so both see the same load on a shared machine.
+    for (let i = 0; i < FRESH_SAMPLES; i++) {
+      proxy.reset();
+      warm.push((await timed(async () => { await build(maker, dir, tag); return pushImage(maker.store, tag, tag); })).ms);
+      warmBytes.push(proxy.bytes());
+      const engine = await worker(shared('cache/fresh'));
+      proxy.reset();
+      // The reference the other worker pushed (a farm pushes `app:<commit>` from whichever worker built it).
+      const run = await timed(async () => {
+        const result = await build(engine, dir, tag);
+        await pushImage(engine.store, tag, tag);
+        return result;
+      });
+      fresh.push(run.ms);
+      freshBytes.push(proxy.bytes());
+      freshFetched += run.value.cache.bytesFetched;
+    }
     const cold = await worker({ type: 'local' });
+    proxy.reset();
     const coldRun = await timed(async () => {
-      await build(cold, dir, `${registry.host}/bench/cold:1`);
-      return pushImage(cold.store, `${registry.host}/bench/cold:1`, `${registry.host}/bench/cold2:1`);
+      await build(cold, dir, `${host}/bench/cold:1`);
+      return pushImage(cold.store, `${host}/bench/cold:1`, `${host}/bench/cold2:1`);
     });
-    const coldSizes = new Map((await cold.store.resolve(`${registry.host}/bench/cold:1`))!.manifest.layers.map((l) => [l.digest, l.size] as [string, number]));
-    env.log(`shared-cache: warm ${warm.ms.toFixed(0)} ms, fresh ${freshRun.ms.toFixed(0)} ms, cold ${coldRun.ms.toFixed(0)} ms`);
+    const coldBytes = proxy.bytes();
+    env.log(`shared-cache: warm ${median(warm).toFixed(0)} ms, fresh ${median(fresh).toFixed(0)} ms, cold ${coldRun.ms.toFixed(0)} ms`);
+    const skipBuildkit = env.runDir ? await buildkitUnavailable() : 'no run dir';
+    let buildkit: BuildkitCacheResult | undefined;
+    if (!skipBuildkit) {
+      buildkit = await runBuildkitCacheImport({ ...env, runDir: env.runDir! }, proxy, dir, BUILDKIT_SAMPLES);
+    }
 
     // 2. Three workers, 30 builds of 5 projects with edits, 3 at a time (one per worker), with and without sharing.
     const farm = async (cache: (i: number) => CacheOptions, label: string): Promise<{ ratio: number; latencies: number[]; seconds: number }> => {
@@ -107,30 +137,37 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     const withSharing = await farm(() => shared('cache/farm'), 'shared');
     const without = await farm(() => ({ type: 'local' }), 'local');
     const p95 = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.95)]!;
-    const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(2)} MB`;
-    const freshMoved = freshRun.value.result.cache.bytesFetched + uploaded(freshRun.value.push, sizes);
+    const kb = (bytes: number): string => `${(bytes / 1e3).toFixed(1)} kB`;
+    const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+    const buildkitRows = buildkit ? [
+      `| BuildKit, warm no-op rebuild + push (same dockerd) | ${formatDuration(buildkit.warmMs)} | — | — |`,
+      `| BuildKit, fresh dockerd, --cache-from the inline cache: build + push (${buildkit.cachedSteps} steps CACHED) | ${formatDuration(median(buildkit.freshMs))} | ${kb(median(buildkit.freshBytes))} | ${ratio(median(fresh), median(buildkit.freshMs))} ours/BuildKit |`,
+    ] : [];
     return [
       '## Shared cache (Redis index + registry blobs)',
       '',
       'Engines in the bench process stand for workers with their own stores (scratch fs); Redis and docker-registry on loopback.',
       'A project: FROM busybox, a RUN writing 2 MB, COPY src/, a RUN over it, ENV, CMD.',
+      `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} samples, warm and fresh alternating (fresh: a new store each);`,
+      `BuildKit: ${BUILDKIT_SAMPLES} samples, each a new dockerd (empty data-root, busybox loaded) on the scratch fs, DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host.`,
       'Run once on the shared 2-core machine while other sessions were busy: read the numbers as relative, not absolute.',
       '',
-      '| a commit another worker built, then pushed | time | layer bytes moved |',
-      '| --- | ---: | ---: |',
-      `| warm local no-op rebuild + push (same worker) | ${formatDuration(warm.ms)} | ${mb(uploaded(warm.value, sizes))} |`,
-      `| fresh worker, shared cache: build + push | ${formatDuration(freshRun.ms)} | ${mb(freshMoved)} |`,
-      `| fresh worker, no shared cache: build + push | ${formatDuration(coldRun.ms)} | ${mb(uploaded(coldRun.value, coldSizes))} |`,
+      '| a commit another worker built, then pushed | time | bytes to/from the registry | ratio |',
+      '| --- | ---: | ---: | ---: |',
+      `| warm local no-op rebuild + push (same worker) | ${formatDuration(median(warm))} | ${kb(median(warmBytes))} | 1.00× |`,
+      `| fresh worker, shared cache: build + push (layer bytes fetched: ${freshFetched}) | ${formatDuration(median(fresh))} | ${kb(median(freshBytes))} | ${ratio(median(fresh), median(warm))} of warm |`,
+      `| fresh worker, no shared cache: build + push | ${formatDuration(coldRun.ms)} | ${kb(coldBytes)} | ${ratio(coldRun.ms, median(warm))} of warm |`,
+      ...buildkitRows,
       '',
       `| ${WORKERS} workers, ${ROUNDS * WORKERS} builds of ${PROJECTS} projects with edits | step hit ratio | total | p50 | p95 |`,
       '| --- | ---: | ---: | ---: | ---: |',
       `| shared cache (tiered) | ${withSharing.ratio.toFixed(2)} | ${withSharing.seconds.toFixed(1)} s | ${formatDuration(median(withSharing.latencies))} | ${formatDuration(p95(withSharing.latencies))} |`,
       `| local caches only | ${without.ratio.toFixed(2)} | ${without.seconds.toFixed(1)} s | ${formatDuration(median(without.latencies))} | ${formatDuration(p95(without.latencies))} |`,
-      '',
-      'Not measured here: BuildKit importing the same cache (`--cache-from` with `BUILDKIT_INLINE_CACHE=1` on a fresh dockerd).',
+      ...(skipBuildkit ? ['', `BuildKit comparison skipped: ${skipBuildkit}.`] : []),
     ].join('\n');
   } finally {
     for (const engine of engines) await engine.close();
+    await proxy.stop();
     await registry.stop();
     await redis.stop();
   }

@@ -1,0 +1,76 @@
+/**
+ * Read-ahead of the shared index: a build's steps are looked up one after another (each key needs the one before),
+ * so a fresh worker's fully cached build would pay one Redis round trip per step. Each record remembers the keys
+ * that were built on top of it (`next:<key>`, a sorted set of the most recent children, at most 16); when a lookup
+ * hits, one script walks those children breadth-first on the server and returns up to 32 descendant records in a
+ * single round trip, so the rest of the build reads them from memory.
+ *
+ * What it returns is only a hint of what the index held a moment ago: entries older than 2 s are ignored, a
+ * forgotten record is dropped from it, and every hit is checked (blob HEAD) as a direct read would be. The script
+ * names keys it was not given, which standalone Redis allows (not Redis Cluster).
+ */
+import type { Redis } from 'ioredis';
+import type { CacheKey } from './key.js';
+
+const WALK = `
+local prefix, limit = ARGV[1], tonumber(ARGV[3])
+local out, queue, head, n = {}, {ARGV[2]}, 1, 0
+while head <= #queue and n < limit do
+  local kids = redis.call('zrevrange', prefix .. 'next:' .. queue[head], 0, 3)
+  head = head + 1
+  for _, child in ipairs(kids) do
+    if n >= limit then break end
+    local record = redis.call('get', prefix .. 'rec:' .. child)
+    if record then
+      n = n + 1
+      out[#out + 1] = child
+      out[#out + 1] = record
+      queue[#queue + 1] = child
+    end
+  end
+end
+return out`;
+
+/** Children remembered per record: the most recent ones, enough for the branches a project really has. */
+export const NEXT_KEPT = 16;
+const LIMIT = 32;
+const FRESH_MS = 2000;
+
+interface Walk {
+  at: number;
+  records: Promise<Map<CacheKey, string>>;
+}
+
+export class RecordPrefetch {
+  private last?: Walk;
+
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+
+  /** After a hit read from Redis: fetch what was built on top of `key`, in the background. */
+  start(key: CacheKey): void {
+    const records = (this.redis.eval(WALK, 0, this.prefix, key, String(LIMIT)) as Promise<string[]>).then((flat) => {
+      const map = new Map<CacheKey, string>();
+      for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i]!, flat[i + 1]!);
+      return map;
+    }, () => new Map<CacheKey, string>());
+    this.last = { at: Date.now(), records };
+  }
+
+  /**
+   * The record of `key` if the latest walk has it (waiting for a walk still in flight: it left before this lookup
+   * would have). Undefined means "ask Redis".
+   */
+  async take(key: CacheKey): Promise<string | undefined> {
+    const walk = this.last;
+    if (!walk || Date.now() - walk.at > FRESH_MS) return undefined;
+    const records = await walk.records;
+    const text = records.get(key);
+    records.delete(key);
+    return text;
+  }
+
+  /** A record found broken or evicted must not come back from a walk. */
+  drop(key: CacheKey): void {
+    void this.last?.records.then((records) => records.delete(key));
+  }
+}
