@@ -17,6 +17,7 @@ import { withBuildLease } from './store/gc-lease.js';
 import { Store } from './store/store.js';
 import type { LocalBuildOptions } from './solver/request.js';
 import { BuildSession, type CacheStats } from './solver/session.js';
+import { Tracer } from './trace/tracer.js';
 import { solve, type BuildResult } from './solver/solve.js';
 import type { CacheBackend } from '../cache/backend.js';
 import { LocalCache } from '../cache/local.js';
@@ -41,6 +42,11 @@ export interface EngineOptions {
 export interface BuildCall {
   signal?: AbortSignal;
   onEvent?: EventSink;
+  /**
+   * The build's tracer, when the caller writes the trace itself (`--trace FILE`, the farm's per-build trace) or adds
+   * spans after the build (push). Without one the engine makes its own and sends it over OTLP if that is configured.
+   */
+  tracer?: Tracer;
 }
 
 export type EngineBuildRequest = Omit<LocalBuildOptions, 'signal'> & {
@@ -92,7 +98,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   return {
     store, snapshots, cache,
     async build(request, call = {}) {
-      const session = new BuildSession(call.onEvent ?? (() => {}), call.signal);
+      const session = new BuildSession(call.onEvent ?? (() => {}), call.signal, call.tracer ?? new Tracer());
       const started = Date.now();
       active.add(session);
       try {
@@ -114,6 +120,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       } finally {
         active.delete(session);
         await session.close();
+        if (!call.tracer) {
+          const { finishTrace, otlpConfigured } = await import('./trace/finish.js');
+          if (otlpConfigured()) await finishTrace(session.tracer, { warn: (message) => call.onEvent?.({ type: 'warning', message, time: Date.now() }) });
+        }
       }
     },
     async close() {

@@ -8,6 +8,7 @@ import { BuildError } from '../errors.js';
 import type { Layer } from '../image/types.js';
 import type { CacheEntry } from '../../cache/backend.js';
 import { STEP_LOG_LIMIT, type BuildEvent, type EventSink } from '../events.js';
+import { Tracer } from '../trace/tracer.js';
 
 /** Cache counters of one build: for the build record and /metrics. */
 export class CacheStats {
@@ -36,7 +37,12 @@ export class BuildSession {
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly memos = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly sink: EventSink, readonly signal?: AbortSignal) {}
+  /** The build's spans (builder/trace): written with `--trace FILE`, kept by the farm, sent over OTLP when configured. */
+  readonly tracer: Tracer;
+
+  constructor(private readonly sink: EventSink, readonly signal?: AbortSignal, tracer?: Tracer) {
+    this.tracer = tracer ?? new Tracer();
+  }
 
   /** The build's event sink; a step's log beyond STEP_LOG_LIMIT is dropped after one note. */
   readonly emit = (event: BuildEvent): void => {
