@@ -79,6 +79,18 @@ describe('farm end to end (API + worker processes + Redis + registry + git)', fu
 
     const resumed = await readSse(`${url}/v1/builds/${id}/logs`, events[1]!.id);
     assert.deepEqual(resumed.map((e) => e.id), events.slice(2).map((e) => e.id));
+
+    // The worker keeps the attempt's trace beside the record (written just after the record is final).
+    let trace: { traceEvents: { name: string; ph: string; dur?: number }[] } | undefined;
+    for (let tries = 0; tries < 50 && !trace; tries++) {
+      const response = await fetch(`${url}/v1/builds/${id}/trace`, { headers: AUTH });
+      if (response.status === 200) trace = (await response.json()) as typeof trace;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(trace, 'GET /v1/builds/:id/trace answers');
+    const names = trace.traceEvents.filter((e) => e.ph === 'X').map((e) => e.name);
+    for (const phase of ['plan', 'runc create', 'diff+tar+compress', 'export', 'push']) assert.ok(names.includes(phase), `trace has ${phase}: ${names.join(', ')}`);
+    assert.equal((await fetch(`${url}/v1/builds/no-such-build/trace`, { headers: AUTH })).status, 404);
   });
 
   it('builds a git URL at a branch and at a commit, pushed', async () => {
