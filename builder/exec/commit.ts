@@ -9,10 +9,14 @@ import { inSpan } from '../trace/tracer.js';
  * the layer's snapshot (no re-extraction). An empty diff makes no layer, as BuildKit drops empty layers.
  * Always releases the mount.
  */
-export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch' | 'span'>): Promise<Layer | undefined> {
+export async function commitSnapshot(
+  snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch' | 'span'> & Partial<Pick<StepContext, 'session'>>,
+): Promise<Layer | undefined> {
   const { span } = ctx;
+  let unmounted = false;
   try {
     await inSpan(span, 'unmount', () => snapshot.unmount());
+    unmounted = true;
     if (await isEmptyDir(snapshot.upperdir)) return undefined;
     const blobTmp = ctx.store.tempPath('layer');
     // The diff walk, tar and gzip are one stream (the upperdir is the diff): one span, its sizes as arguments.
@@ -25,7 +29,10 @@ export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepCo
     await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(layer.diffId, snapshot.upperdir));
     return layer;
   } finally {
-    await inSpan(span, 'release mount', () => snapshot.release());
+    // Once unmounted (and the upperdir adopted), what is left is an empty shell of directories: removing it
+    // need not hold up the next step. A crash before it is done leaves a dir store/reap.ts removes.
+    if (unmounted && ctx.session) ctx.session.later(span ? span.background('release mount', () => snapshot.release()) : snapshot.release());
+    else await inSpan(span, 'release mount', () => snapshot.release());
   }
 }
 

@@ -86,8 +86,25 @@ export class BuildSession {
     this.onCleanup(() => rm(dir, { recursive: true, force: true }));
   }
 
-  /** Runs every cleanup (newest first); cleanups never fail the build. */
+  private readonly pending = new Set<Promise<void>>();
+
+  /**
+   * Work the next step need not wait for (a miss-explanation record, removing a spent mount's directory): it runs
+   * beside the build and is awaited before the build returns (settle/close). Its failure never fails the build.
+   */
+  later(task: Promise<unknown>): void {
+    const settled: Promise<void> = task.then(() => undefined, () => undefined).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
+  }
+
+  /** Waits for everything handed to later(), including what that work hands on. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /** Waits for later() work, then runs every cleanup (newest first); cleanups never fail the build. */
   async close(): Promise<void> {
+    await this.settle();
     for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   }
 

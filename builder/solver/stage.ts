@@ -118,10 +118,11 @@ async function cachedStep(
       await phase('cache record', () => run.cache.put(key, entry, call, layerPath));
       session.used(run.stage.index, key, entry);
       if (visible) {
-        await span.child('miss trace', async () => {
+        // Only a later build reads it (to explain its misses): written beside the next step, awaited at the end.
+        session.later(span.background('miss trace', async () => {
           await run.traces.put(identity, trace);
           await run.cache.putTrace?.(identity, trace, call);
-        });
+        }));
       }
       if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
       return apply(state, result, key);

@@ -26,6 +26,9 @@ export function nowUs(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
+/** The row of work that does not hold up the steps (a stage's track is its index + 1). */
+export const BACKGROUND_TRACK = 10_000;
+
 export class Tracer {
   private readonly finished: SpanRecord[] = [];
   private readonly trackNames = new Map<number, string>();
@@ -90,6 +93,15 @@ export class Span {
     } finally {
       span.end();
     }
+  }
+
+  /**
+   * Like child(), for work that runs beside the next steps (session.later): on the build's `after the step` row,
+   * so it does not overlap the step rows' nesting in a viewer.
+   */
+  background<T>(name: string, work: (span: Span) => Promise<T>, args?: SpanArgs): Promise<T> {
+    this.tracer.nameTrack(BACKGROUND_TRACK, 'after the step (not waited for)');
+    return this.child(name, work, { track: BACKGROUND_TRACK, args: { ...args, after: this.name } });
   }
 
   /** A child measured by the caller (e.g. the runtime's create phase ends when its pid file appears). */
