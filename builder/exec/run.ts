@@ -111,7 +111,8 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       detail: tail.text(),
     });
   }
-  await tidyMountParents(snapshot, lowers, mounts.mounts);
+  const used = mounts.mounts;
+  await inSpan(ctx.span, 'tidy mount parents', () => tidyMountParents(snapshot, lowers, used));
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
 };

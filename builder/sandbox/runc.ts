@@ -76,7 +76,7 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
       await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
-    await rm(bundle, { recursive: true, force: true });
+    await inSpan(spec.span, 'bundle cleanup', () => rm(bundle, { recursive: true, force: true }));
   }
 }
 

@@ -1,7 +1,7 @@
 import type { BuildPlan, Stage, Step } from '../dockerfile/types.js';
 import { errorMessage, withLocation } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
+import { executeStep, prefetchHandlers, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
 import type { CacheBackend, CacheCall, CacheHit, CacheLease } from '../../cache/backend.js';
 import { applyDelta, diffConfig } from '../../cache/config-delta.js';
@@ -34,7 +34,7 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   const { plan, stage } = run;
   let state: StageOutput = run.base;
   let cmdSetInStage = false;
-  const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) } };
+  const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) }, ops: new Set(stage.steps.map((step) => step.op)) };
   for (const [index, step] of stage.steps.entries()) {
     await run.context.session.checkpoint();
     const name = stepName(plan, stage, index + 2, step.source);
@@ -96,6 +96,10 @@ async function cachedStep(
     }
   }
   // Everything after a miss runs under the lease (when one was taken), so no path can leave it held.
+  if (visible && misses.ops) {
+    prefetchHandlers(misses.ops);
+    misses.ops = undefined;
+  }
   const runMissed = async (): Promise<StageOutput> => {
     const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
     let reason: string | undefined;
@@ -152,6 +156,8 @@ function apply(state: StageOutput, result: StepResult, key: string): StageOutput
 
 interface StageMisses {
   base: { key: string; ref: string };
+  /** The instructions of the stage: their handlers are loaded at its first miss (then cleared). */
+  ops?: Set<Step['op']>;
   /** The most recent step in this stage that missed: later misses are explained by it. */
   lastMissed?: string;
 }
