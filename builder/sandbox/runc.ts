@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { watch } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { access, constants as fsConstants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,18 +158,22 @@ async function runContainerProcess(runtime: OciRuntime, id: string, bundle: stri
 class RuntimePhases {
   private readonly started = nowUs();
   private created?: number;
-  private readonly watcher;
+  private readonly watcher?: FSWatcher;
 
   constructor(private readonly span: Span, private readonly runtime: string, bundle: string) {
-    // runc writes `.pid` then renames it to `pid`; crun writes `pid` directly: either way an event names `pid`.
-    this.watcher = watch(bundle, (_event, name) => {
-      if (name === 'pid' && this.created === undefined) this.created = nowUs();
-    });
-    this.watcher.on('error', () => undefined);
+    try {
+      // runc writes `.pid` then renames it to `pid`; crun writes `pid` directly: either way an event names `pid`.
+      this.watcher = watch(bundle, (_event, name) => {
+        if (name === 'pid' && this.created === undefined) this.created = nowUs();
+      });
+      this.watcher.on('error', () => undefined);
+    } catch {
+      // Out of inotify instances (a busy host): the trace shows one `run` span instead of two; the build goes on.
+    }
   }
 
   end(): void {
-    this.watcher.close();
+    this.watcher?.close();
     const ended = nowUs();
     if (this.created === undefined) {
       this.span.mark(`${this.runtime} run`, this.started, ended);
