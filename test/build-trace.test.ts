@@ -4,13 +4,14 @@
  * loopback (JSON, decoded here); `--runtime crun` builds the same image digest as runc; an unknown runtime is refused.
  */
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
-import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
+import { cliMain, expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 interface TraceEvent { name: string; ph: string; pid: number; tid: number; ts?: number; dur?: number; cat?: string; args?: Record<string, unknown> }
@@ -151,6 +152,30 @@ describe('build trace (--trace, OTLP) and --runtime', function () {
     assert.equal(fromEnv.stdout.trim(), withRunc.stdout.trim());
     const names = (JSON.parse(await readFile(file, 'utf8')) as { traceEvents: TraceEvent[] }).traceEvents.map((e) => e.name);
     assert.ok(names.includes('crun create') && !names.includes('runc create'), 'the trace names the runtime that ran');
+  });
+
+  it('a crun container left by a SIGKILLed build is deleted by the next build (store/reap.ts)', async function () {
+    if (!existsSync('/usr/bin/crun')) {
+      console.log('    skipped: crun is not installed (apt-get install crun)');
+      this.skip();
+    }
+    const crunRoot = '/run/builder-crun';
+    const sleeper = path.join(scratch, 'sleeper');
+    await mkdir(sleeper, { recursive: true });
+    await writeFile(path.join(sleeper, 'Dockerfile'), 'FROM busybox\nRUN sleep 60\n');
+    const before = new Set(await readdir(crunRoot).catch(() => [] as string[]));
+    const child = spawn(process.execPath, [cliMain, 'build', '-q', '--runtime', 'crun', sleeper], { env: { ...process.env, BUILDER_ROOT: root }, stdio: 'ignore' });
+    let left: string | undefined;
+    for (let tries = 0; tries < 200 && !left; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = (await readdir(crunRoot).catch(() => [] as string[])).find((id) => !before.has(id));
+    }
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    assert.ok(left, 'the RUN container appeared under /run/builder-crun');
+    assert.ok(existsSync(path.join(crunRoot, left)), 'SIGKILL left the container behind');
+    expectSuccess(await build([]), 'the next build');
+    assert.equal(existsSync(path.join(crunRoot, left)), false, 'the next build deleted it');
   });
 
   it('refuses an unknown runtime with a clear error', async () => {
