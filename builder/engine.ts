@@ -120,9 +120,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       } finally {
         active.delete(session);
         await session.close();
-        if (!call.tracer) {
-          const { finishTrace, otlpConfigured } = await import('./trace/finish.js');
-          if (otlpConfigured()) await finishTrace(session.tracer, { warn: (message) => call.onEvent?.({ type: 'warning', message, time: Date.now() }) });
+        // A caller that passed its own tracer writes and sends it; otherwise OTLP only, when configured.
+        if (!call.tracer && (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) {
+          const { finishTrace } = await import('./trace/finish.js');
+          await finishTrace(session.tracer, { warn: (message) => call.onEvent?.({ type: 'warning', message, time: Date.now() }) });
         }
       }
     },
