@@ -19,6 +19,12 @@ interface TraceEvent { name: string; ph: string; pid: number; tid: number; ts?: 
 const RUN_PHASES = ['mount', 'bundle', 'runc create', 'runc start+wait', 'commit', 'unmount', 'diff+tar+compress', 'store blob', 'adopt snapshot'];
 const DOCKERFILE = 'FROM busybox\nRUN echo one > /one\nCOPY hello.txt /\nRUN cat /one /hello.txt > /both\n';
 
+function skipWithoutCrun(test: Mocha.Context): void {
+  if (existsSync('/usr/bin/crun')) return;
+  console.log('    skipped: crun is not installed (apt-get install crun)');
+  test.skip();
+}
+
 describe('build trace (--trace, OTLP) and --runtime', function () {
   this.timeout(120_000);
   let root = '';
@@ -138,10 +144,7 @@ describe('build trace (--trace, OTLP) and --runtime', function () {
   });
 
   it('--runtime crun builds the same image digest as runc', async function () {
-    if (!existsSync('/usr/bin/crun')) {
-      console.log('    skipped: crun is not installed (apt-get install crun)');
-      this.skip();
-    }
+    skipWithoutCrun(this);
     // SOURCE_DATE_EPOCH pins history times, so two builds of the same inputs give one digest.
     const pinned = ['--build-arg', 'SOURCE_DATE_EPOCH=1700000000'];
     const file = path.join(scratch, 'crun-trace.json');
@@ -155,10 +158,7 @@ describe('build trace (--trace, OTLP) and --runtime', function () {
   });
 
   it('a crun container left by a SIGKILLed build is deleted by the next build (store/reap.ts)', async function () {
-    if (!existsSync('/usr/bin/crun')) {
-      console.log('    skipped: crun is not installed (apt-get install crun)');
-      this.skip();
-    }
+    skipWithoutCrun(this);
     const crunRoot = '/run/builder-crun';
     const sleeper = path.join(scratch, 'sleeper');
     await mkdir(sleeper, { recursive: true });
