@@ -5,7 +5,7 @@
  * workers, `builder build --remote`, and a worker killed with SIGKILL mid-build.
  */
 import { createHmac } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
@@ -164,9 +164,15 @@ describe('farm end to end (API + worker processes + Redis + registry + git)', fu
     assert.match(ok.stderr, /kept\.txt/);
     assert.doesNotMatch(ok.stderr, /ignored/);
     await writeFile(path.join(context, 'Dockerfile'), 'FROM busybox\nRUN exit 4\n');
-    const failed = await runCli(['build', '--remote', url, '--token', 'ci-token', context], { root: path.join(h.dir, 'cli-root') });
+    const traceFile = path.join(h.dir, 'remote-trace.json');
+    const failed = await runCli(['build', '--remote', url, '--token', 'ci-token', '--trace', traceFile, context], { root: path.join(h.dir, 'cli-root') });
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /Dockerfile:2: .*exit code: 4/);
+    // --trace with --remote downloads the farm's trace, a failed build's too: the failing step is marked.
+    const trace = JSON.parse(await readFile(traceFile, 'utf8')) as { traceEvents: { name: string; ph: string; args?: { error?: string } }[] };
+    const failedStep = trace.traceEvents.find((e) => e.ph === 'X' && e.name.startsWith('[2/2] RUN exit 4'));
+    assert.match(failedStep?.args?.error ?? '', /exit code: 4/);
+    assert.ok(trace.traceEvents.some((e) => e.name === 'runc start+wait'));
     const denied = await runCli(['build', '--remote', url, context], { root: path.join(h.dir, 'cli-root') });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /401.*--token/);
