@@ -26,7 +26,10 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
     await snapshot.release();
     throw err;
   } finally {
-    await source?.release();
+    // The source (another stage's read-only overlay) is no longer read once the files are copied: unmounting it
+    // need not hold up this step's commit (~10-20 ms in the concurrent-stages trace). Awaited before the build ends.
+    const opened = source;
+    if (opened) ctx.session.later(ctx.span ? ctx.span.background('release source', () => opened.release()) : opened.release());
   }
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
