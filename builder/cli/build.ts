@@ -109,9 +109,9 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     }, { onEvent, signal: abort.signal, tracer });
     // Writing outputs reads the image's blobs and snapshots: keep a concurrent prune off them meanwhile.
     if (outputs.length > 0) {
-      await withBuildLease(store.root, async () => {
+      await tracer.root.child('output', () => withBuildLease(store.root, async () => {
         for (const spec of outputs) await writeOutput(store, result.manifest, result.tags, spec);
-      });
+      }), { args: { outputs: outputs.map((spec) => spec.type).join(',') } });
     }
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
     if (!quiet && progress.mode !== 'rawjson') for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
