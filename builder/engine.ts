@@ -104,6 +104,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       try {
         // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
         const { cacheFrom = [], cacheTo = [], ...options } = request;
+        // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
+        if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
         const result = await withBuildLease(store.root, async () => {
           const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session);
