@@ -17,6 +17,7 @@ import { withBuildLease } from './store/gc-lease.js';
 import { Store } from './store/store.js';
 import type { LocalBuildOptions } from './solver/request.js';
 import { BuildSession, type CacheStats } from './solver/session.js';
+import { Tracer } from './trace/tracer.js';
 import { solve, type BuildResult } from './solver/solve.js';
 import type { CacheBackend } from '../cache/backend.js';
 import { LocalCache } from '../cache/local.js';
@@ -41,6 +42,11 @@ export interface EngineOptions {
 export interface BuildCall {
   signal?: AbortSignal;
   onEvent?: EventSink;
+  /**
+   * The build's tracer, when the caller writes the trace itself (`--trace FILE`, the farm's per-build trace) or adds
+   * spans after the build (push). Without one the engine makes its own and sends it over OTLP if that is configured.
+   */
+  tracer?: Tracer;
 }
 
 export type EngineBuildRequest = Omit<LocalBuildOptions, 'signal'> & {
@@ -93,12 +99,14 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   return {
     store, snapshots, cache,
     async build(request, call = {}) {
-      const session = new BuildSession(call.onEvent ?? (() => {}), call.signal);
+      const session = new BuildSession(call.onEvent ?? (() => {}), call.signal, call.tracer ?? new Tracer());
       const started = Date.now();
       active.add(session);
       try {
         // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
         const { cacheFrom = [], cacheTo = [], ...options } = request;
+        // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
+        if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
         const result = await withBuildLease(store.root, async () => {
           const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session);
@@ -115,6 +123,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       } finally {
         active.delete(session);
         await session.close();
+        // A caller that passed its own tracer writes and sends it; otherwise OTLP only, when configured.
+        if (!call.tracer && (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) {
+          const { finishTrace } = await import('./trace/finish.js');
+          await finishTrace(session.tracer, { warn: (message) => call.onEvent?.({ type: 'warning', message, time: Date.now() }) });
+        }
       }
     },
     async close() {

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     .map((section) => ({ ...section, cases: section.cases.filter((c) => !onlyCases || onlyCases.includes(c.id)) }))
     .filter((section) => section.cases.length > 0);
   const wanted = new Set(sections.flatMap((s) => s.columns.map((c) => c.toolId)));
-  const allTools: BenchTool[] = [builderTool(REPO_DIR), buildkitTool(), buildahTool(), runcTool()];
+  const allTools: BenchTool[] = [builderTool(REPO_DIR), builderTool(REPO_DIR, 'crun'), buildkitTool(), buildahTool(), runcTool()];
 
   const skipped = new Map<ToolId, string>();
   const tools = new Map<ToolId, BenchTool>();

@@ -17,7 +17,7 @@ for arg in "$@"; do
 done
 
 # package:command that proves it is there (used when dpkg is unavailable)
-wanted=(runc:runc busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz apache2-utils:htpasswd
+wanted=(runc:runc crun:crun busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz apache2-utils:htpasswd
   bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry
   conmon:conmon golang-github-containers-common:/usr/share/containers/seccomp.json tini:tini-static
   netavark:netavark aardvark-dns:aardvark-dns iptables:iptables e2fsprogs:mkfs.ext4)

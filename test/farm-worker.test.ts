@@ -5,7 +5,7 @@
  * workers, `builder build --remote`, and a worker killed with SIGKILL mid-build.
  */
 import { createHmac } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
@@ -79,6 +79,18 @@ describe('farm end to end (API + worker processes + Redis + registry + git)', fu
 
     const resumed = await readSse(`${url}/v1/builds/${id}/logs`, events[1]!.id);
     assert.deepEqual(resumed.map((e) => e.id), events.slice(2).map((e) => e.id));
+
+    // The worker keeps the attempt's trace beside the record (written just after the record is final).
+    let trace: { traceEvents: { name: string; ph: string; dur?: number }[] } | undefined;
+    for (let tries = 0; tries < 50 && !trace; tries++) {
+      const response = await fetch(`${url}/v1/builds/${id}/trace`, { headers: AUTH });
+      if (response.status === 200) trace = (await response.json()) as typeof trace;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(trace, 'GET /v1/builds/:id/trace answers');
+    const names = trace.traceEvents.filter((e) => e.ph === 'X').map((e) => e.name);
+    for (const phase of ['plan', 'runc create', 'diff+tar+compress', 'export', 'push']) assert.ok(names.includes(phase), `trace has ${phase}: ${names.join(', ')}`);
+    assert.equal((await fetch(`${url}/v1/builds/${'0'.repeat(32)}/trace`, { headers: AUTH })).status, 404);
   });
 
   it('builds a git URL at a branch and at a commit, pushed', async () => {
@@ -152,9 +164,15 @@ describe('farm end to end (API + worker processes + Redis + registry + git)', fu
     assert.match(ok.stderr, /kept\.txt/);
     assert.doesNotMatch(ok.stderr, /ignored/);
     await writeFile(path.join(context, 'Dockerfile'), 'FROM busybox\nRUN exit 4\n');
-    const failed = await runCli(['build', '--remote', url, '--token', 'ci-token', context], { root: path.join(h.dir, 'cli-root') });
+    const traceFile = path.join(h.dir, 'remote-trace.json');
+    const failed = await runCli(['build', '--remote', url, '--token', 'ci-token', '--trace', traceFile, context], { root: path.join(h.dir, 'cli-root') });
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /Dockerfile:2: .*exit code: 4/);
+    // --trace with --remote downloads the farm's trace, a failed build's too: the failing step is marked.
+    const trace = JSON.parse(await readFile(traceFile, 'utf8')) as { traceEvents: { name: string; ph: string; args?: { error?: string } }[] };
+    const failedStep = trace.traceEvents.find((e) => e.ph === 'X' && e.name.startsWith('[2/2] RUN exit 4'));
+    assert.match(failedStep?.args?.error ?? '', /exit code: 4/);
+    assert.ok(trace.traceEvents.some((e) => e.name === 'runc start+wait'));
     const denied = await runCli(['build', '--remote', url, context], { root: path.join(h.dir, 'cli-root') });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /401.*--token/);

@@ -73,6 +73,7 @@ export class BuildRecords {
   key(id: string): string { return `${this.prefix}:build:${id}`; }
   eventsKey(id: string): string { return `${this.prefix}:build:${id}:events`; }
   contextKey(digest: string): string { return `${this.prefix}:context:${digest}`; }
+  traceKey(id: string): string { return `${this.prefix}:trace:${id}`; }
   get cancelChannel(): string { return `${this.prefix}:cancel`; }
   get finishedKey(): string { return `${this.prefix}:finished`; }
   private get indexKey(): string { return `${this.prefix}:builds`; }
@@ -159,6 +160,15 @@ export class BuildRecords {
 
   async putContext(digest: string, data: Buffer, ttlSeconds: number): Promise<void> {
     await this.redis.set(this.contextKey(digest), data, 'EX', ttlSeconds);
+  }
+
+  /** A build's Chrome/Perfetto trace (JSON text), kept `ttlSeconds` (traces are for looking at recent builds). */
+  async putTrace(id: string, json: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(this.traceKey(id), json, 'EX', ttlSeconds);
+  }
+
+  async getTrace(id: string): Promise<string | undefined> {
+    return (await this.redis.get(this.traceKey(id))) ?? undefined;
   }
 
   async getContext(digest: string): Promise<Buffer | null> {

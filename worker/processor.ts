@@ -15,6 +15,13 @@ import { fetchContext } from './fetch-context.js';
 import { locateContextFile } from '../builder/context/context-file.js';
 import { checkGitUrl, type GitPolicy } from '../builder/git-policy.js';
 import { EventPublisher } from './publish.js';
+import { Tracer } from '../builder/trace/tracer.js';
+import { toChromeTrace } from '../builder/trace/chrome.js';
+import { finishTrace } from '../builder/trace/finish.js';
+import { configuredRuntime } from '../builder/sandbox/runtime.js';
+
+/** How long a build's trace stays readable at GET /v1/builds/:id/trace. */
+const TRACE_TTL_SECONDS = 7 * 24 * 3600;
 
 /** Why a running build's AbortController fired. */
 export type AbortReason = { kind: 'cancel'; message: string } | { kind: 'shutdown' };
@@ -53,6 +60,8 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
     deps.active.set(id, entry);
     const started = Date.now();
     const publisher = new EventPublisher(records, id);
+    // One trace per attempt: the last attempt's is what GET /v1/builds/:id/trace shows.
+    const tracer = new Tracer(`build ${id}`);
     // Under the store, not /tmp: a worker killed mid-build leaves nothing behind outside its BUILDER_ROOT.
     const workDir = await mkdtemp(path.join(deps.engine.store.tmpDir, 'context-'));
     try {
@@ -71,19 +80,19 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
       }
       const result = await deps.engine.build({
         contextDir: workDir, dockerfilePath, dockerfileName: request.dockerfile, tags: request.tags, buildArgs: request.buildArgs,
-        target: request.target, noCache: request.noCache, network: deps.network, gitPolicy: deps.gitPolicy, allowHostNetwork: deps.allowHostNetwork ?? false, networkPolicy: deps.networkPolicy,
+        target: request.target, noCache: request.noCache, network: deps.network, runtime: configuredRuntime(deps.builderConfig.raw), gitPolicy: deps.gitPolicy, allowHostNetwork: deps.allowHostNetwork ?? false, networkPolicy: deps.networkPolicy,
         // The artifact of this image's tag in the cache repository: what a laptop pushed with --cache-to is read here,
         // and what this build used is exported there for the laptops.
         cacheFrom: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, optional: true }] : [],
         cacheTo: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, mode: 'max' }] : [],
-      }, { onEvent: publisher.onEvent, signal: entry.controller.signal });
+      }, { onEvent: publisher.onEvent, signal: entry.controller.signal, tracer });
       publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = [];
       if (request.push) {
         const { pushImage } = await import('../builder/registry/push.js');
         for (const tag of request.tags) {
           checkCancelled(entry.controller.signal);
-          pushed.push(await pushImage(deps.engine.store, tag, tag, { config: deps.builderConfig, signal: entry.controller.signal }));
+          pushed.push(await tracer.root.child('push', () => pushImage(deps.engine.store, tag, tag, { config: deps.builderConfig, signal: entry.controller.signal }), { args: { tag } }));
         }
       }
       await publisher.flush();
@@ -94,8 +103,16 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
     } finally {
       deps.active.delete(id);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      await keepTrace(deps, id, tracer);
     }
   };
+}
+
+/** Stores the attempt's trace beside the build record and sends it over OTLP when configured; never fails the job. */
+async function keepTrace(deps: ProcessorDeps, id: string, tracer: Tracer): Promise<void> {
+  const warn = (message: string): void => deps.log(`build ${id}: ${message}`);
+  await deps.records.putTrace(id, JSON.stringify(toChromeTrace(tracer)), TRACE_TTL_SECONDS).catch((err: unknown) => warn(`cannot store the trace: ${errorMessage(err)}`));
+  await finishTrace(tracer, { warn, attributes: { 'builder.build_id': id, 'host.name': deps.hostname } });
 }
 
 /**

@@ -55,6 +55,19 @@ export async function buildsRoutes(app: FastifyInstance, ctx: FarmContext): Prom
     return { ...record, request: shownRequest, queuePosition: record.state === 'queued' ? await queuePosition(ctx, id) : undefined };
   });
 
+  app.get('/v1/builds/:id/trace', {
+    preHandler: requireScope(farm.api.tokens, 'read'),
+    schema: { summary: 'The build\'s trace (Chrome/Perfetto Trace Event JSON: every step\'s phases), kept 7 days', security, params: BuildIdParams },
+  }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const trace = await records.getTrace(id);
+    if (trace === undefined) {
+      const record = await records.get(id);
+      throw new ApiError(404, 'NOT_FOUND', record ? `build ${id} has no trace (yet): traces are written when an attempt ends` : `no build ${id}`);
+    }
+    return reply.type('application/json').send(trace);
+  });
+
   app.delete('/v1/builds/:id', {
     preHandler: requireScope(farm.api.tokens, 'cancel'),
     schema: { summary: 'Cancel a build (a queued one is removed, a running one is killed)', security, params: BuildIdParams },

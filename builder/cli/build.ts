@@ -13,6 +13,7 @@ import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
 import { buildProgress } from './progress-mode.js';
 import { loadSecrets } from './secrets.js';
+import { Tracer } from '../trace/tracer.js';
 
 export interface BuildFlags {
   tag: string[];
@@ -39,6 +40,10 @@ export interface BuildFlags {
   buildContext?: string[];
   cacheTo?: string[];
   cacheFrom?: string[];
+  /** `--trace FILE`: the build's Chrome/Perfetto trace. */
+  trace?: string;
+  /** `--runtime runc|crun`: the OCI runtime for RUN steps. */
+  runtime?: string;
 }
 
 /** `builder build`: progress on stderr, the image id on stdout. */
@@ -57,6 +62,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const cacheFrom = (flags.cacheFrom ?? []).map(parseCacheFrom);
   const secrets = await loadSecrets(flags.secret ?? []);
   if (push && tags.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag (or --output type=image,name=…) to push to');
+  const runtime = await buildRuntime(flags.runtime);
+  const tracer = new Tracer();
   const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
   const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
@@ -98,16 +105,19 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       buildContexts,
       cacheTo,
       cacheFrom,
-    }, { onEvent, signal: abort.signal });
+      runtime,
+    }, { onEvent, signal: abort.signal, tracer });
     // Writing outputs reads the image's blobs and snapshots: keep a concurrent prune off them meanwhile.
     if (outputs.length > 0) {
-      await withBuildLease(store.root, async () => {
+      await tracer.root.child('output', () => withBuildLease(store.root, async () => {
         for (const spec of outputs) await writeOutput(store, result.manifest, result.tags, spec);
-      });
+      }), { args: { outputs: outputs.map((spec) => spec.type).join(',') } });
     }
     if (flags.iidfile) await writeFile(flags.iidfile, result.manifest.digest);
     if (!quiet && progress.mode !== 'rawjson') for (const tag of result.tags) process.stderr.write(`naming to ${tag} done\n`);
-    const pushed = push ? await (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal, flags.progress) : [];
+    const pushed = push
+      ? await tracer.root.child('push', async () => (await import('./registry.js')).pushTags(store, result.tags, quiet, abort.signal, flags.progress))
+      : [];
     if (flags.metadataFile) {
       const { buildMetadata, writeMetadataFile } = await import('./metadata-file.js');
       await writeMetadataFile(flags.metadataFile, await buildMetadata(store, result.manifest, result.tags, pushed));
@@ -123,9 +133,23 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     return 128 + os.constants.signals[signalled];
   } finally {
     progress.stop();
+    // Written whatever the outcome: the trace of a failed build shows where it failed. (No import on the
+    // common path: a no-op rebuild pays for every module it loads.)
+    if (flags.trace || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+      const { finishTrace } = await import('../trace/finish.js');
+      await finishTrace(tracer, { file: flags.trace, warn: (message) => process.stderr.write(`WARNING: ${message}\n`) });
+    }
     await engine.close();
     for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }
+}
+
+/** `--runtime`, else BUILDER_RUNTIME, else `[build] runtime` of the config file (read only when needed). */
+async function buildRuntime(flag: string | undefined): Promise<string> {
+  const { configuredRuntime, runtimeName } = await import('../sandbox/runtime.js');
+  if (flag !== undefined) return runtimeName(flag);
+  if (!process.env.BUILDER_RUNTIME && !process.env.BUILDER_CONFIG) return 'runc';
+  return configuredRuntime((await (await import('../config.js')).loadConfig()).raw);
 }
 
 /** Signals that cancel a build: Ctrl-C, a service manager's stop, a closed terminal. */

@@ -53,6 +53,8 @@ program.command('build')
   .option('--cache-to <spec>', 'export the build cache: type=registry,ref=HOST/REPO:TAG[,mode=min|max] or type=local,dest=DIR; repeatable', collect, [])
   .option('--cache-from <spec>', 'also use this cache: type=registry,ref=HOST/REPO:TAG or type=local,src=DIR; repeatable', collect, [])
   .option('--build-context <name=value>', 'named context for FROM/--from: NAME=DIR or NAME=docker-image://REF; repeatable', collect, [])
+  .option('--trace <file>', 'write a Chrome/Perfetto trace of the build (every step\'s phases) to this file')
+  .option('--runtime <name>', 'OCI runtime for RUN steps: runc (default) or crun (default $BUILDER_RUNTIME, [build] runtime)')
   .action(async (context: string, opts) => {
     if (opts.remote) {
       exitCode = await (await import('./remote-build.js')).remoteBuildCommand(context, opts, program.opts());

@@ -29,6 +29,7 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   void global;
   // The farm's record has no manifest descriptor or config digest to write buildx's keys from.
   if (flags.metadataFile) throw new BuildError('INVALID_ARGUMENT', '--metadata-file is not supported with --remote yet: read the digest from GET /v1/builds/<id>');
+  if (flags.runtime) throw new BuildError('INVALID_ARGUMENT', '--runtime is not supported with --remote: the farm\'s workers choose theirs ([build] runtime in their config, or BUILDER_RUNTIME)');
   const { contextDir, dockerfilePath, dockerfileName } = await resolveContext(contextArg, flags.file);
   if (path.isAbsolute(dockerfileName)) {
     throw new BuildError('INVALID_ARGUMENT', `remote builds need the Dockerfile inside the context: ${dockerfilePath} is outside ${contextDir}`);
@@ -64,6 +65,7 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
+  if (flags.trace) await downloadTrace(`${base}/v1/builds/${id}/trace`, headers, flags.trace);
   if (done.error) {
     const code = (done.error.code in errorCodes ? done.error.code : 'INTERNAL') as ErrorCode;
     throw new BuildError(code, done.error.message, { file: done.error.line ? dockerfileName : undefined, line: done.error.line });
@@ -74,6 +76,24 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   if (!quiet) for (const tag of flags.tag) process.stderr.write(`naming to ${tag} done (on the build farm)\n`);
   process.stdout.write(`${digest}\n`);
   return 0;
+}
+
+/**
+ * `--trace FILE` of a farm build: the worker stores the trace just after the build's last event, so a 404 is
+ * retried for a few seconds. A trace that never comes is a warning, not a failed build.
+ */
+async function downloadTrace(url: string, headers: Record<string, string>, file: string): Promise<void> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const response = await fetch(url, { headers }).catch(() => undefined);
+    if (response?.status === 200) {
+      const { writeFileAtomic } = await import('../store/atomic-write.js');
+      await writeFileAtomic(file, Buffer.from(await response.arrayBuffer()), { sync: false });
+      return;
+    }
+    await response?.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  process.stderr.write(`WARNING: --trace ${file}: the build farm kept no trace of this build\n`);
 }
 
 /** fetch that turns an error answer into a BuildError carrying the API's code and message. */

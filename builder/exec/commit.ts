@@ -2,23 +2,37 @@ import { createLayer, isEmptyDir } from '../layer/create.js';
 import type { Layer } from '../image/types.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import type { StepContext } from './types.js';
+import { inSpan } from '../trace/tracer.js';
 
 /**
  * Turns a step's upperdir into a layer: tar + gzip into the store, then the upperdir itself becomes
  * the layer's snapshot (no re-extraction). An empty diff makes no layer, as BuildKit drops empty layers.
  * Always releases the mount.
  */
-export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch'>): Promise<Layer | undefined> {
+export async function commitSnapshot(
+  snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch' | 'span'> & Partial<Pick<StepContext, 'session'>>,
+): Promise<Layer | undefined> {
+  const { span } = ctx;
+  let unmounted = false;
   try {
-    await snapshot.unmount();
+    await inSpan(span, 'unmount', () => snapshot.unmount());
+    unmounted = true;
     if (await isEmptyDir(snapshot.upperdir)) return undefined;
     const blobTmp = ctx.store.tempPath('layer');
-    const layer = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch });
-    await ctx.store.importBlobFile(blobTmp, layer.digest);
-    await ctx.snapshots.adopt(layer.diffId, snapshot.upperdir);
+    // The diff walk, tar and gzip are one stream (the upperdir is the diff): one span, its sizes as arguments.
+    const layer = await inSpan(span, 'diff+tar+compress', async (layerSpan) => {
+      const made = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch });
+      layerSpan?.set({ compressedBytes: made.size, mediaType: made.mediaType });
+      return made;
+    });
+    await inSpan(span, 'store blob', () => ctx.store.importBlobFile(blobTmp, layer.digest));
+    await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(layer.diffId, snapshot.upperdir));
     return layer;
   } finally {
-    await snapshot.release();
+    // Once unmounted (and the upperdir adopted), what is left is an empty shell of directories: removing it
+    // need not hold up the next step. A crash before it is done leaves a dir store/reap.ts removes.
+    if (unmounted && ctx.session) ctx.session.later(span ? span.background('release mount', () => snapshot.release()) : snapshot.release());
+    else await inSpan(span, 'release mount', () => snapshot.release());
   }
 }
 

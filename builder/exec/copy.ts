@@ -7,24 +7,31 @@ import { recordStep, resolveImagePath } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { addRemoteSources, localSources, remoteInputsDigest } from './add-remote.js';
 import type { InputsDigester, StepContext, StepHandler, StepInputs } from './types.js';
+import { inSpan } from '../trace/tracer.js';
 
 /** COPY and ADD: sources from the context or another stage, written into a new snapshot without runc. */
 export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
-  const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
+  const snapshot = await inSpan(ctx.span, 'mount', async () => prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers)), { layers: ctx.layers.length });
   let source: { copySource: CopySource; release(): Promise<void> } | undefined;
   try {
-    source = await openSource(step, ctx);
+    source = await inSpan(ctx.span, 'open source', () => openSource(step, ctx));
     const chown = step.chown ? await resolveChown(snapshot.merged, step.chown) : undefined;
     const options = copyOptions(step, ctx, chown);
-    await copyInto(source.copySource, snapshot.merged, options);
-    await addRemoteSources(step, ctx, snapshot.merged, options.dest, options.chown, options.chmod);
+    const copySource = source.copySource;
+    await inSpan(ctx.span, 'copy files', async () => {
+      await copyInto(copySource, snapshot.merged, options);
+      await addRemoteSources(step, ctx, snapshot.merged, options.dest, options.chown, options.chmod);
+    });
   } catch (err) {
     await snapshot.release();
     throw err;
   } finally {
-    await source?.release();
+    // The source (another stage's read-only overlay) is no longer read once the files are copied: unmounting it
+    // need not hold up this step's commit (~10-20 ms in the concurrent-stages trace). Awaited before the build ends.
+    const opened = source;
+    if (opened) ctx.session.later(ctx.span ? ctx.span.background('release source', () => opened.release()) : opened.release());
   }
-  const layer = await commitSnapshot(snapshot, ctx);
+  const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
 };
 

@@ -37,6 +37,16 @@ export function writesFilesystem(step: Step): boolean {
   return step.op === 'RUN' || step.op === 'COPY' || step.op === 'ADD' || step.op === 'WORKDIR';
 }
 
+/**
+ * Starts loading the lazily imported handlers `ops` need (RUN: runc, seccomp, the sandbox spec; WORKDIR). The
+ * solver calls it at a stage's first cache miss, so the import overlaps that step's work instead of stalling the
+ * first RUN (the trace showed ~20 ms idle, ~80 ms under load, before its mount). A cached rebuild never calls it.
+ */
+export function prefetchHandlers(ops: ReadonlySet<StepOp>): void {
+  if (ops.has('RUN')) void import('./run.js').catch(() => undefined);
+  if (ops.has('WORKDIR')) void import('./workdir.js').catch(() => undefined);
+}
+
 export function executeStep(step: Step, ctx: StepContext): Promise<StepResult> {
   const handler = handlers[step.op] as StepHandler<StepOp>;
   return handler(step as never, ctx);

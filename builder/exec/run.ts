@@ -11,6 +11,7 @@ import { shellOf } from './metadata.js';
 import { prepareRunMounts, tidyMountParents, type PreparedRunMounts } from './run-mounts.js';
 import type { StepContext, StepHandler } from './types.js';
 import type { BuildNetworkMode } from '../network/build-network.js';
+import { inSpan } from '../trace/tracer.js';
 
 /** How many trailing output lines a RUN failure quotes. */
 const TAIL_LINES = 10;
@@ -47,14 +48,16 @@ export function runArgv(step: RunStep, shell: string[]): string[] {
 
 export const run: StepHandler<'RUN'> = async (step, ctx) => {
   const argv = runArgv(step, shellOf(ctx.config.config));
-  const lowers = await lowerDirs(ctx, ctx.layers);
-  const snapshot = await prepareSnapshot(ctx.store.tmpDir, lowers);
+  const { lowers, snapshot } = await inSpan(ctx.span, 'mount', async () => {
+    const dirs = await lowerDirs(ctx, ctx.layers);
+    return { lowers: dirs, snapshot: await prepareSnapshot(ctx.store.tmpDir, dirs) };
+  }, { layers: ctx.layers.length });
   const tail = new OutputTail(TAIL_LINES);
   let exitCode: number;
   let mounts: PreparedRunMounts | undefined;
   try {
     const network = runNetwork(step.network, ctx);
-    mounts = await prepareRunMounts(step, ctx);
+    mounts = step.mounts.length > 0 ? await inSpan(ctx.span, 'run mounts', () => prepareRunMounts(step, ctx)) : await prepareRunMounts(step, ctx);
     const script = shebangScript(step);
     if (script) mounts = await withScriptMount(mounts, script, ctx.store.tempPath('run-script'));
     const prepared = mounts;
@@ -79,6 +82,8 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       signal: ctx.signal,
       memoryBytes: ctx.memoryBytes,
       pidsLimit: ctx.pidsLimit,
+      runtime: ctx.runtime,
+      span: ctx.span,
     });
     if (network === 'isolated') {
       const { withBuildNetwork } = await import('../network/build-network.js');
@@ -106,8 +111,9 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       detail: tail.text(),
     });
   }
-  await tidyMountParents(snapshot, lowers, mounts.mounts);
-  const layer = await commitSnapshot(snapshot, ctx);
+  const used = mounts.mounts;
+  await inSpan(ctx.span, 'tidy mount parents', () => tidyMountParents(snapshot, lowers, used));
+  const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
 };
 

@@ -6,6 +6,7 @@ import type { IgnoreMatcher } from '../context/ignore.js';
 import type { BuildSession } from '../solver/session.js';
 import type { GitPolicy } from '../git-policy.js';
 import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
+import type { Span } from '../trace/tracer.js';
 
 /** A stage's filesystem as seen from another stage (`COPY --from`): its layers, bottom first. */
 export interface StageOutput {
@@ -47,6 +48,10 @@ export interface StepContext {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Which git URLs `ADD <git url>` may fetch; the farm passes its [git] policy, the CLI allows all. */
   gitPolicy?: GitPolicy;
+  /** The step's execution span: handlers add their phases (mount, runtime create/start, layer, commit) under it. */
+  span?: Span;
+  /** The OCI runtime for RUN steps (`--runtime`, `[build] runtime`, BUILDER_RUNTIME): runc by default. */
+  runtime?: string;
 }
 
 export interface StepResult {

@@ -7,13 +7,14 @@ import { cloneConfig, recordStep } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { applyWorkdir } from './metadata.js';
 import type { StepHandler } from './types.js';
+import { inSpan } from '../trace/tracer.js';
 
 /** WORKDIR sets the config and, like BuildKit, creates the directory (owned by the current USER) if it is missing. */
 export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
   const next = cloneConfig(ctx.config);
   applyWorkdir(next.config, step.path);
   const target = next.config.WorkingDir!;
-  const snapshot = await prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers));
+  const snapshot = await inSpan(ctx.span, 'mount', async () => prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers)));
   try {
     const onDisk = await resolveInRoot(snapshot.merged, target);
     const exists = await stat(onDisk).then((s) => s.isDirectory(), () => false);
@@ -30,6 +31,6 @@ export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
     await snapshot.release();
     throw err;
   }
-  const layer = await commitSnapshot(snapshot, ctx);
+  const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
   return { layer, config: recordStep(next, step.source, layer, ctx.sourceDateEpoch) };
 };

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { access, constants as fsConstants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { resolveUser, type ResolvedUser } from './user.js';
 
 import { RUNC_ROOT } from './runc-root.js';
 import { makeOwnedDir } from '../store/owner.js';
+import { findRuntime, runtimeCommand, runtimeName, type OciRuntime } from './runtime.js';
+import { inSpan, nowUs, type Span } from '../trace/tracer.js';
 
 export { RUNC_ROOT };
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -48,29 +51,41 @@ export function runcPath(): Promise<string> {
  * cannot be found gives 127 and one that cannot be executed 126, as in docker. Abort kills the
  * container and rejects with CANCELLED. The bundle dir and any mount stubs are always removed.
  */
-export async function runSandbox(spec: RunSpec): Promise<{ exitCode: number }> {
-  const runc = await runcPath();
+export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span }): Promise<{ exitCode: number }> {
+  const runtime = await sandboxRuntime(spec.runtime);
   if (spec.args.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no command specified');
   if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
+  const bundleSpan = spec.span?.start('bundle');
   const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), makeOwnedDir(os.tmpdir(), 'builder-bundle')]);
-  if (made.status === 'rejected') throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
+  if (made.status === 'rejected') {
+    bundleSpan?.end();
+    throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
+  }
   // The process waiting on `runc run` owns the container (owner.json in the bundle): if it dies, store/reap.ts
   // deletes what it left.
   const bundle = made.value;
   try {
     if (user.status === 'rejected') throw user.reason;
-    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc);
+    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc).finally(() => bundleSpan?.end());
     try {
-      const exitCode = await runContainerProcess(runc, id, bundle, spec);
+      const exitCode = await runContainerProcess(runtime, id, bundle, spec);
       return { exitCode: await classifyExit(exitCode, bundle) };
     } finally {
-      await stubs.cleanup();
+      await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
-    await rm(bundle, { recursive: true, force: true });
+    await inSpan(spec.span, 'bundle cleanup', () => rm(bundle, { recursive: true, force: true }));
   }
+}
+
+/** runc (checked once, with root) unless the build named another runtime. */
+async function sandboxRuntime(requested: string | undefined): Promise<OciRuntime> {
+  const name = runtimeName(requested);
+  if (name === 'runc') return { name, path: await runcPath(), root: RUNC_ROOT };
+  if (process.getuid?.() !== 0) throw new BuildError('NOT_ROOT', `builder needs root to run containers (${name}, overlayfs)`);
+  return findRuntime(name);
 }
 
 /**
@@ -99,13 +114,16 @@ function stdioFor(spec: RunSpec): StdioOptions {
   return spec.stdio === 'inherit' ? [stdin, 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'];
 }
 
-async function runContainerProcess(runc: string, id: string, bundle: string, spec: RunSpec): Promise<number> {
-  const args = ['--root', RUNC_ROOT, '--log', path.join(bundle, 'runc.log'), '--log-format', 'json', 'run', '--bundle', bundle, id];
+async function runContainerProcess(runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }): Promise<number> {
+  const pidFile = path.join(bundle, 'pid');
+  const args = ['--root', runtime.root, '--log', path.join(bundle, 'runc.log'), '--log-format', 'json', 'run', '--bundle', bundle, ...(spec.span ? ['--pid-file', pidFile] : []), id];
   // A terminal reader must stay in the terminal's foreground process group (else SIGTTIN); otherwise
   // runc gets its own group, so a Ctrl-C reaches the container once, through our forwarding.
   const readsTerminal = spec.stdio === 'inherit' && (spec.tty === true || (spec.stdin === true && process.stdin.isTTY === true));
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
-  const child = spawn(runc, args, { stdio: stdioFor(spec), detached: !readsTerminal });
+  const phases = spec.span ? new RuntimePhases(spec.span, runtime.name, bundle) : undefined;
+  const { command, argv } = runtimeCommand(runtime, args);
+  const child = spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
   if (spec.stdio !== 'inherit') {
     child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
     child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
@@ -116,7 +134,7 @@ async function runContainerProcess(runc: string, id: string, bundle: string, spe
   let cancelled = false;
   const onAbort = (): void => {
     cancelled = true;
-    void killContainer(runc, id, child);
+    void killContainer(runtime, id, child);
   };
   spec.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -124,10 +142,45 @@ async function runContainerProcess(runc: string, id: string, bundle: string, spe
     if (cancelled) throw new BuildError('CANCELLED', 'run cancelled');
     return exitCode;
   } finally {
+    phases?.end();
     spec.signal?.removeEventListener('abort', onAbort);
     if (forwarding) for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
     // `runc run` deletes the container itself; only a killed runc leaves state behind.
-    if (await exists(path.join(RUNC_ROOT, id))) await runcQuiet(runc, ['delete', '--force', id]);
+    if (await exists(path.join(runtime.root, id))) await runcQuiet(runtime, ['delete', '--force', id]);
+  }
+}
+
+/**
+ * `run` is create + start + wait in one process (it must stay our child to hand us the exit code). The pid file
+ * the runtime writes once the container exists, before its process starts, splits it: `create` up to the pid file,
+ * `start+wait` from there to the exit (the process's own run time and the runtime's teardown included).
+ */
+class RuntimePhases {
+  private readonly started = nowUs();
+  private created?: number;
+  private readonly watcher?: FSWatcher;
+
+  constructor(private readonly span: Span, private readonly runtime: string, bundle: string) {
+    try {
+      // runc writes `.pid` then renames it to `pid`; crun writes `pid` directly: either way an event names `pid`.
+      this.watcher = watch(bundle, (_event, name) => {
+        if (name === 'pid' && this.created === undefined) this.created = nowUs();
+      });
+      this.watcher.on('error', () => undefined);
+    } catch {
+      // Out of inotify instances (a busy host): the trace shows one `run` span instead of two; the build goes on.
+    }
+  }
+
+  end(): void {
+    this.watcher?.close();
+    const ended = nowUs();
+    if (this.created === undefined) {
+      this.span.mark(`${this.runtime} run`, this.started, ended);
+      return;
+    }
+    this.span.mark(`${this.runtime} create`, this.started, this.created);
+    this.span.mark(`${this.runtime} start+wait`, this.created, ended);
   }
 }
 
@@ -142,20 +195,21 @@ function waitForExit(child: ChildProcess, piped: boolean): Promise<number> {
 }
 
 /** SIGKILL through runc; retried because an abort can come before runc has created the container. */
-async function killContainer(runc: string, id: string, child: ChildProcess): Promise<void> {
+async function killContainer(runtime: OciRuntime, id: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + KILL_DEADLINE_MS - 300;
   while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
-    await runcQuiet(runc, ['kill', '--all', id, 'KILL']);
+    await runcQuiet(runtime, ['kill', '--all', id, 'KILL']);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   if (child.exitCode === null && child.signalCode === null) {
     child.kill('SIGKILL');
-    await runcQuiet(runc, ['delete', '--force', id]);
+    await runcQuiet(runtime, ['delete', '--force', id]);
   }
 }
 
-function runcQuiet(runc: string, args: string[]): Promise<void> {
-  return new Promise((resolve) => { execFile(runc, ['--root', RUNC_ROOT, ...args], () => resolve()); });
+function runcQuiet(runtime: OciRuntime, args: string[]): Promise<void> {
+  const { command, argv } = runtimeCommand(runtime, ['--root', runtime.root, ...args]);
+  return new Promise((resolve) => { execFile(command, argv, () => resolve()); });
 }
 
 async function exists(file: string): Promise<boolean> {

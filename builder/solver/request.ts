@@ -39,4 +39,6 @@ export interface LocalBuildOptions {
   pull?: boolean;
   /** Which git URLs `ADD <git url>` may fetch (default: any; the farm passes its [git] policy). */
   gitPolicy?: GitPolicy;
+  /** OCI runtime for RUN steps (`runc`, the default, or `crun`); see builder/sandbox/runtime.ts. */
+  runtime?: string;
 }

@@ -53,4 +53,23 @@ describe('BuildSession', () => {
     abort.abort();
     await assert.rejects(session.checkpoint(), (err: unknown) => err instanceof BuildError && err.code === 'CANCELLED');
   });
+
+  it('later() work runs beside the build and is awaited (its failures swallowed) before cleanups run', async () => {
+    const session = new BuildSession(() => {});
+    const order: string[] = [];
+    let release!: () => void;
+    session.later(new Promise<void>((resolve) => { release = resolve; }).then(() => {
+      order.push('later');
+      // Work handed on by later work is waited for too.
+      session.later(Promise.resolve().then(() => order.push('handed on')));
+    }));
+    session.later(Promise.reject(new Error('a miss record could not be written')));
+    session.onCleanup(async () => { order.push('cleanup'); });
+    const closing = session.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, [], 'close waits for the pending work');
+    release();
+    await closing;
+    assert.deepEqual(order, ['later', 'handed on', 'cleanup']);
+  });
 });

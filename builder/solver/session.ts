@@ -8,6 +8,7 @@ import { BuildError } from '../errors.js';
 import type { Layer } from '../image/types.js';
 import type { BlobProblem, CacheEntry } from '../../cache/backend.js';
 import { STEP_LOG_LIMIT, type BuildEvent, type EventSink } from '../events.js';
+import { Tracer } from '../trace/tracer.js';
 
 /** Cache counters of one build: for the build record and /metrics. */
 export class CacheStats {
@@ -38,7 +39,12 @@ export class BuildSession {
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly memos = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly sink: EventSink, readonly signal?: AbortSignal) {}
+  /** The build's spans (builder/trace): written with `--trace FILE`, kept by the farm, sent over OTLP when configured. */
+  readonly tracer: Tracer;
+
+  constructor(private readonly sink: EventSink, readonly signal?: AbortSignal, tracer?: Tracer) {
+    this.tracer = tracer ?? new Tracer();
+  }
 
   /** The build's event sink; a step's log beyond STEP_LOG_LIMIT is dropped after one note. */
   readonly emit = (event: BuildEvent): void => {
@@ -82,8 +88,25 @@ export class BuildSession {
     this.onCleanup(() => rm(dir, { recursive: true, force: true }));
   }
 
-  /** Runs every cleanup (newest first); cleanups never fail the build. */
+  private readonly pending = new Set<Promise<void>>();
+
+  /**
+   * Work the next step need not wait for (a miss-explanation record, removing a spent mount's directory): it runs
+   * beside the build and is awaited before the build returns (settle/close). Its failure never fails the build.
+   */
+  later(task: Promise<unknown>): void {
+    const settled: Promise<void> = task.then(() => undefined, () => undefined).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
+  }
+
+  /** Waits for everything handed to later(), including what that work hands on. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /** Waits for later() work, then runs every cleanup (newest first); cleanups never fail the build. */
   async close(): Promise<void> {
+    await this.settle();
     for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   }
 

@@ -52,6 +52,8 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: session.emit });
   const named = new NamedContexts(options.buildContexts);
+  const root = session.tracer.root;
+  const planSpan = root.start('plan');
   const plan = await planBuild({
     file: options.dockerfileName,
     content,
@@ -60,12 +62,13 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     resolveImageConfig: async (ref, line) => {
       try {
         if (named.isDirectory(ref)) return named.directoryConfig();
-        return (await resolveImage(named.imageRef(ref))).config.config;
+        // Resolving a base image may pull it: its own span under plan.
+        return await planSpan.child('resolve image', async () => (await resolveImage(named.imageRef(ref))).config.config, { args: { image: ref } });
       } catch (err) {
         throw withLocation(err, options.dockerfileName, line);
       }
     },
-  });
+  }).finally(() => planSpan.end());
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   checkStepCount(plan);
   session.checkCancelled();
@@ -84,7 +87,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
     store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
-    secrets: options.secrets, gitPolicy: options.gitPolicy,
+    secrets: options.secrets, gitPolicy: options.gitPolicy, runtime: options.runtime,
   };
 
   const stageOutput = (index: number): Promise<StageOutput> => {
@@ -95,10 +98,16 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     }
     return output;
   };
-  const runOneStage = async (stage: Stage): Promise<StageOutput> => {
-    const base = await stageBase(plan, stage, stageOutput, fromSource, session, nextStepId);
-    const noCache = options.noCache || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === stage.name || f === String(stage.index));
-    return runStage({ plan, stage, base, cache, noCache, traces, traceScope: options.tags[0] ?? options.contextDir, context, onEvent: session.emit, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }) });
+  const runOneStage = (stage: Stage): Promise<StageOutput> => {
+    // One track (a row in the viewer) per stage: stages run at once, their steps do not.
+    const track = stage.index + 1;
+    const label = `stage ${stage.index}${stage.name ? ` (${stage.name})` : ''}`;
+    session.tracer.nameTrack(track, label);
+    return root.child(label, async (span) => {
+      const base = await span.child('FROM', () => stageBase(plan, stage, stageOutput, fromSource, session, nextStepId), { cat: 'step', args: { step: stage.source } });
+      const noCache = options.noCache || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === stage.name || f === String(stage.index));
+      return runStage({ plan, stage, base, cache, noCache, traces, traceScope: options.tags[0] ?? options.contextDir, context, onEvent: session.emit, nextStepId, schedule: (task) => queue.add(task, { throwOnTimeout: true }), span });
+    }, { cat: 'stage', track });
   };
 
   // Start every needed stage at once; each waits only for the stages it reads from.
@@ -108,11 +117,15 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
-  const manifest = await writeImage(store, config, final.layers, options.manifestFormat);
-  // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
-  // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
-  await session.settleChecks();
-  for (const tag of options.tags) await store.tag(tag, manifest);
+  const manifest = await root.child('export', async (span) => {
+    const written = await writeImage(store, config, final.layers, options.manifestFormat);
+    // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
+    // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
+    await session.settleChecks();
+    for (const tag of options.tags) await store.tag(tag, written);
+    span.set({ manifest: written.digest, layers: final.layers.length });
+    return written;
+  });
   const imageStages: number[] = [];
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
     imageStages.push(stage.index);

@@ -1,13 +1,14 @@
 import type { BuildPlan, Stage, Step } from '../dockerfile/types.js';
 import { errorMessage, withLocation } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
+import { executeStep, prefetchHandlers, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
 import type { CacheBackend, CacheCall, CacheHit, CacheLease } from '../../cache/backend.js';
 import { applyDelta, diffConfig } from '../../cache/config-delta.js';
 import { cacheKey, cacheKeyPreimage } from '../../cache/key.js';
 import { explainMiss, stepIdentity, type StepTrace, type TraceStore } from '../../cache/explain.js';
 import { stepName } from './progress-names.js';
+import type { Span } from '../trace/tracer.js';
 
 export interface StageRun {
   plan: BuildPlan;
@@ -24,6 +25,8 @@ export interface StageRun {
   nextStepId(): string;
   /** Limits how many filesystem steps run at once across stages. */
   schedule<T>(task: () => Promise<T>): Promise<T>;
+  /** The stage's span: each step is a child, its phases (key, cache, mount, runtime, layer, commit) below it. */
+  span: Span;
 }
 
 /** Runs one stage's steps over its base: cache lookups, execution, progress. Errors carry the step's line. */
@@ -31,14 +34,15 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   const { plan, stage } = run;
   let state: StageOutput = run.base;
   let cmdSetInStage = false;
-  const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) } };
+  const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) }, ops: new Set(stage.steps.map((step) => step.op)) };
   for (const [index, step] of stage.steps.entries()) {
     await run.context.session.checkpoint();
     const name = stepName(plan, stage, index + 2, step.source);
     try {
       const ctx: StepContext = { ...run.context, config: state.config, layers: state.layers, cmdSetInStage, log: () => {} };
       const identity = stepIdentity(run.traceScope, plan.file, stage.name ?? String(stage.index), index);
-      state = await cachedStep(run, step, name, ctx, state, identity, misses);
+      const before = state;
+      state = await run.span.child(name, (span) => cachedStep(run, step, name, ctx, before, identity, misses, span), { cat: 'step', args: { step: name, line: step.line } });
     } catch (err) {
       throw withLocation(err, plan.file, step.line);
     }
@@ -53,14 +57,19 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
  * are shown in progress, as in BuildKit.
  */
 async function cachedStep(
-  run: StageRun, step: Step, name: string, ctx: StepContext, state: StageOutput, identity: string, misses: StageMisses,
+  run: StageRun, step: Step, name: string, ctx: StepContext, state: StageOutput, identity: string, misses: StageMisses, span: Span,
 ): Promise<StageOutput> {
   const visible = writesFilesystem(step);
   const stepId = visible ? run.nextStepId() : '';
   const started = Date.now();
-  const inputs = await stepInputs(step, ctx);
-  const keyInput = { parent: state.key, step, inputsDigest: inputs?.digest };
-  const key = cacheKey(keyInput);
+  // Metadata steps cost microseconds: one span each, no phases (10,000 ENV steps stay a readable trace).
+  const phase = <T>(phaseName: string, work: () => Promise<T>): Promise<T> => (visible ? span.child(phaseName, work) : work());
+  const { inputs, keyInput, key } = await phase('key', async () => {
+    const digested = await stepInputs(step, ctx);
+    const input = { parent: state.key, step, inputsDigest: digested?.digest };
+    return { inputs: digested, keyInput: input, key: cacheKey(input) };
+  });
+  span.set({ key, ...(stepId ? { stepId } : {}) });
   const session = run.context.session;
   const call: CacheCall = { warn: (message) => session.warn(message), signal: run.context.signal, published: (bytes) => { session.stats.bytesPublished += bytes; } };
   const hitResult = (hit: CacheHit): StageOutput => {
@@ -74,7 +83,8 @@ async function cachedStep(
   let lease: CacheLease | undefined;
   if (!run.noCache) {
     if (!session.isBroken(key)) {
-      const hit = await run.cache.get(key, call);
+      const hit = await phase('cache lookup', () => run.cache.get(key, call));
+      span.set({ cached: hit !== undefined });
       if (hit) return hitResult(hit);
     }
     session.stats.miss();
@@ -86,6 +96,10 @@ async function cachedStep(
     }
   }
   // Everything after a miss runs under the lease (when one was taken), so no path can leave it held.
+  if (visible && misses.ops) {
+    prefetchHandlers(misses.ops);
+    misses.ops = undefined;
+  }
   const runMissed = async (): Promise<StageOutput> => {
     const trace: StepTrace = { key, preimage: cacheKeyPreimage(keyInput), base: misses.base, files: inputs?.files };
     let reason: string | undefined;
@@ -99,14 +113,20 @@ async function cachedStep(
     const log = (stream: 'stdout' | 'stderr', data: Buffer): void =>
       run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
     try {
-      const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
+      const result = visible
+        ? await run.schedule(() => span.child('exec', (execSpan) => executeStep(step, { ...ctx, log, span: execSpan }), { args: { op: step.op } }))
+        : await executeStep(step, ctx);
+      if (result.layer) span.set({ layer: result.layer.digest, layerBytes: result.layer.size });
       const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
       const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
-      await run.cache.put(key, entry, call, layerPath);
+      await phase('cache record', () => run.cache.put(key, entry, call, layerPath));
       session.used(run.stage.index, key, entry);
       if (visible) {
-        await run.traces.put(identity, trace);
-        await run.cache.putTrace?.(identity, trace, call);
+        // Only a later build reads it (to explain its misses): written beside the next step, awaited at the end.
+        session.later(span.background('miss trace', async () => {
+          await run.traces.put(identity, trace);
+          await run.cache.putTrace?.(identity, trace, call);
+        }));
       }
       if (visible) run.onEvent({ type: 'step.done', stepId, name, durationMs: Date.now() - started, time: Date.now() });
       return apply(state, result, key);
@@ -136,6 +156,8 @@ function apply(state: StageOutput, result: StepResult, key: string): StageOutput
 
 interface StageMisses {
   base: { key: string; ref: string };
+  /** The instructions of the stage: their handlers are loaded at its first miss (then cleared). */
+  ops?: Set<Step['op']>;
   /** The most recent step in this stage that missed: later misses are explained by it. */
   lastMissed?: string;
 }

@@ -12,6 +12,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { RUNC_ROOT } from '../sandbox/runc-root.js';
+import { CRUN_ROOT } from '../sandbox/runtime.js';
 import { mountPoints } from './gc-tmp.js';
 import { treeSize } from './gc-size.js';
 import { isOwnerAlive, pidInName, readOwner } from './owner.js';
@@ -38,6 +39,23 @@ function exec(command: string, args: string[]): Promise<{ code: number; stderr: 
   });
 }
 
+/** The bundle a crun container was created from (its `status` file names it). */
+async function crunBundleOf(id: string): Promise<string | undefined> {
+  const text = await readFile(join(CRUN_ROOT, id, 'status'), 'utf8').catch(() => undefined);
+  try {
+    const bundle = text ? (JSON.parse(text) as { bundle?: unknown }).bundle : undefined;
+    return typeof bundle === 'string' ? bundle : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each runtime's state root and how to read a container's bundle there (`--runtime crun` builds use crun's). */
+const RUNTIME_STATES = [
+  { runtime: 'runc', root: RUNC_ROOT, bundleOf: (id: string) => bundleOf(id) },
+  { runtime: 'crun', root: CRUN_ROOT, bundleOf: crunBundleOf },
+];
+
 /** The bundle a runc container was created from (libcontainer keeps it as a `bundle=` label). */
 async function bundleOf(id: string): Promise<string | undefined> {
   const text = await readFile(join(RUNC_ROOT, id, 'state.json'), 'utf8').catch(() => undefined);
@@ -61,18 +79,20 @@ async function ownerIsDead(dir: string): Promise<boolean> {
 /** Deletes containers of dead owners; returns the bundles still in use by the containers that remain. */
 async function reapContainers(report: ReapReport): Promise<Set<string>> {
   const inUse = new Set<string>();
-  for (const id of await readdir(RUNC_ROOT).catch(() => [] as string[])) {
-    const bundle = await bundleOf(id);
-    if (!bundle) continue;
-    if (await ownerIsDead(bundle)) {
-      // --force kills the container's processes first; the orphaned `runc run` then exits by itself.
-      const { code } = await exec('runc', ['--root', RUNC_ROOT, 'delete', '--force', id]);
-      if (code === 0) {
-        report.containers.push(id);
-        continue;
+  for (const { runtime, root, bundleOf: bundleIn } of RUNTIME_STATES) {
+    for (const id of await readdir(root).catch(() => [] as string[])) {
+      const bundle = await bundleIn(id);
+      if (!bundle) continue;
+      if (await ownerIsDead(bundle)) {
+        // --force kills the container's processes first; the orphaned `runc run` then exits by itself.
+        const { code } = await exec(runtime, ['--root', root, 'delete', '--force', id]);
+        if (code === 0) {
+          report.containers.push(id);
+          continue;
+        }
       }
+      inUse.add(resolve(bundle));
     }
-    inUse.add(resolve(bundle));
   }
   return inUse;
 }

@@ -106,6 +106,21 @@ export function benchSections(repoDir: string): BenchSection[] {
       ],
     },
     {
+      id: 'runtime',
+      title: 'OCI runtime for RUN steps: runc vs crun',
+      description:
+        'The cold builds above with our CLI, once with runc (the default) and once with `--runtime crun` ' +
+        '(BUILDER_RUNTIME=crun); fresh store each sample, median of 3. The ratio is runc / crun.',
+      columns: [
+        { toolId: 'builder', label: 'ours (runc)' },
+        { toolId: 'builder-crun', label: 'ours (crun)' },
+      ],
+      cases: [
+        { ...coldBuild(repoDir, 'bench-small', 'bench-small (8 steps, COPY + RUN)'), id: 'runtime-small' },
+        { ...coldBuild(repoDir, 'bench-multi', 'bench-multi (3 stages, 24 instructions)'), id: 'runtime-multi' },
+      ],
+    },
+    {
       id: 'rebuild',
       title: 'Rebuilds with a warm cache',
       description:

@@ -5,15 +5,18 @@ import { findExecutable, runCommand } from './proc.js';
 import { unmountTree } from './scratch-fs.js';
 import type { BenchTool, ToolEnv } from './tool.js';
 
-/** Our own CLI (dist/builder/cli/main.js); a cold build gets a brand-new store directory. */
-export function builderTool(repoDir: string): BenchTool {
+/**
+ * Our own CLI (dist/builder/cli/main.js); a cold build gets a brand-new store directory. With `runtime: 'crun'`
+ * it is the `builder-crun` tool: the same CLI with BUILDER_RUNTIME=crun (the `runtime` section compares the two).
+ */
+export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'): BenchTool {
   const cli = join(repoDir, 'dist/builder/cli/main.js');
   let env: ToolEnv | undefined;
   let storeRoot = '';
   let generation = 0;
 
   const builder = (args: string[]) =>
-    runCommand(process.execPath, [cli, ...args], { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: storeRoot } });
+    runCommand(process.execPath, [cli, ...args], { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: storeRoot, BUILDER_RUNTIME: runtime } });
 
   const freshStore = async (): Promise<void> => {
     if (!env) throw new Error('builder bench tool used before setup');
@@ -31,10 +34,10 @@ export function builderTool(repoDir: string): BenchTool {
   };
 
   return {
-    id: 'builder',
+    id: runtime === 'runc' ? 'builder' : 'builder-crun',
     async unavailable() {
       if (!existsSync(cli)) return 'not built (npm run build)';
-      if (!(await findExecutable('runc'))) return 'runc not installed';
+      if (!(await findExecutable(runtime))) return `${runtime} not installed`;
       const help = await runCommand(process.execPath, [cli, '--help'], { allowFailure: true });
       return help.exitCode === 0 ? undefined : 'CLI not ready';
     },
@@ -49,7 +52,9 @@ export function builderTool(repoDir: string): BenchTool {
     async runTrue() {
       await builder(['run', '--rm', 'busybox:latest', 'true']);
     },
-    notes: () => ['ours: node dist/builder/cli/main.js; store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'],
+    notes: () => [runtime === 'runc'
+      ? 'ours: node dist/builder/cli/main.js; store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'
+      : 'ours (crun): the same CLI with BUILDER_RUNTIME=crun (crun 1.8 in a private mount namespace without the hybrid cgroup2 mount)'],
     async teardown() {
       await dropStore().catch(() => undefined);
     },

@@ -1,5 +1,5 @@
 /** Which build tool a column measures. */
-export type ToolId = 'builder' | 'buildkit' | 'buildah' | 'runc';
+export type ToolId = 'builder' | 'builder-crun' | 'buildkit' | 'buildah' | 'runc';
 
 /** Paths every tool shares for one bench run. */
 export interface ToolEnv {
