@@ -24,7 +24,7 @@ export interface PushOptions {
   /** Per-blob progress (docker push's lines); the CLI renders it. */
   onTransfer?: TransferSink;
   signal?: AbortSignal;
-  /** Blobs larger than this are uploaded in chunks of this size (default 64 MiB). */
+  /** Blobs larger than this are uploaded in chunks of this size (default 1 GiB). */
   chunkSize?: number;
   /** Where credentials come from (default: docker's config file); the daemon passes X-Registry-Auth. */
   credentials?: CredentialSource;
