@@ -50,7 +50,7 @@ export async function pullCommand(ref: string, flags: PullFlags, global: GlobalO
   // The lease keeps a concurrent `builder prune` from deleting blobs before the tag names them.
   const progress = progressOptions(flags.quiet);
   try {
-    await withBuildLease(store.root, () => withSignals((signal) => pullImage(store, ref, { platform: flags.platform, config, ...progress, signal })));
+    await withBuildLease(store.root, () => withSignals((signal) => pullImage(store, ref, { platform: flags.platform, config, ...progress, signal })), { reapAlongside: true });
   } finally {
     progress.finish();
   }
