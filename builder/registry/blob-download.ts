@@ -42,7 +42,8 @@ export async function downloadBlob(
     if (digest !== descriptor.digest) {
       throw new BuildError('LAYER_INVALID', `${what}: content does not match its digest (got ${digest}); the registry sent corrupt data`);
     }
-    await file.sync();
+    // fdatasync, as skopeo does for blobs: the bytes and the size, not the timestamps, must be on disk before the rename.
+    await file.datasync();
     await file.close();
     await store.importBlobFile(temp, descriptor.digest);
     moved = true;
