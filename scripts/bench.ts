@@ -123,6 +123,7 @@ async function main(): Promise<void> {
     if (wants('network')) await sectionReport('network', () => runNetworkBench({ scratchDir, log }));
     if (wants('daemon')) await sectionReport('daemon', async () => (await import('./bench-lib/daemon-bench.js')).runDaemonBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
     if (wants('shared-cache')) await sectionReport('shared-cache', async () => (await import('./bench-lib/shared-cache-bench.js')).runSharedCacheBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, runDir: RUN_DIR, log }));
+    if (wants('memory')) await sectionReport('memory', async () => (await import('./bench-lib/memory-bench.js')).runMemoryBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);

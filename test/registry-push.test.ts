@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Authorizer } from '../builder/registry/auth.js';
 import { uploadBlob } from '../builder/registry/blob-upload.js';
@@ -85,36 +85,42 @@ describe('registry push (real docker-registry)', function () {
     assert.match(result.stderr, /app\/none:v1.*no such image/);
   });
 
-  it('completes a push while the registry is killed and restarted mid-upload', async function () {
-    const dir = await context('big', 'FROM busybox\nRUN head -c 24000000 /dev/urandom > /big\n');
-    expectSuccess(await runCli(['build', '-t', 'big:v1', dir], { root }), 'build big');
-    const store = await Store.open(root);
-    const uploads = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories', 'crash', 'big', '_uploads');
-    let restarted = false;
-    // Restart as soon as some bytes of an upload have landed: the push is then certainly mid-upload.
-    const watcher = (async () => {
-      const deadline = Date.now() + 30_000;
-      while (!restarted && Date.now() < deadline) {
-        const sessions = existsSync(uploads) ? await readdir(uploads) : [];
-        for (const session of sessions) {
-          const data = path.join(uploads, session, 'data');
-          const size = await stat(data).then((s) => s.size, () => 0);
-          if (size > 2_000_000) {
-            restarted = true;
-            await registry.restart();
-            return;
+  // 4 MiB chunks, and the default: one PUT for the whole 24 MB layer, which must resume from what the registry kept.
+  for (const [label, chunkSize] of [['in 4 MiB chunks', 4 * 1024 * 1024], ['in one PUT', undefined]] as const) {
+    it(`completes a push ${label} while the registry is killed and restarted mid-upload`, async function () {
+      const repository = chunkSize === undefined ? 'crash/one-put' : 'crash/big';
+      const dir = await context('big', 'FROM busybox\nRUN head -c 24000000 /dev/urandom > /big\n');
+      if (!(await Store.open(root).then((s) => s.resolve('big:v1')))) expectSuccess(await runCli(['build', '-t', 'big:v1', dir], { root }), 'build big');
+      const store = await Store.open(root);
+      // Forget where the layer was pushed before, so it is uploaded rather than mounted from the other variant's repository.
+      await rm(path.join(root, 'registry', 'blob-sources.json'), { force: true });
+      const uploads = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories', ...repository.split('/'), '_uploads');
+      let restarted = false;
+      // Restart as soon as some bytes of an upload have landed: the push is then certainly mid-upload.
+      const watcher = (async () => {
+        const deadline = Date.now() + 30_000;
+        while (!restarted && Date.now() < deadline) {
+          const sessions = existsSync(uploads) ? await readdir(uploads) : [];
+          for (const session of sessions) {
+            const data = path.join(uploads, session, 'data');
+            const size = await stat(data).then((s) => s.size, () => 0);
+            if (size > 2_000_000) {
+              restarted = true;
+              await registry.restart();
+              return;
+            }
           }
+          await new Promise((resolve) => setTimeout(resolve, 5));
         }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    const result = await pushImage(store, 'big:v1', `${registry.host}/crash/big:v1`, { config: { registries: {}, raw: {} }, chunkSize: 4 * 1024 * 1024 });
-    await watcher;
-    assert.ok(restarted, 'the registry was restarted during the push');
-    const image = (await store.resolve('big:v1'))!;
-    assert.equal(result.digest, image.manifestDescriptor.digest);
-    expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/crash/big:v1`, `dir:${path.join(work, 'big-copy')}`]), 'skopeo copy verifies every blob');
-  });
+      })();
+      const result = await pushImage(store, 'big:v1', `${registry.host}/${repository}:v1`, { config: { registries: {}, raw: {} }, ...(chunkSize ? { chunkSize } : {}) });
+      await watcher;
+      assert.ok(restarted, 'the registry was restarted during the push');
+      const image = (await store.resolve('big:v1'))!;
+      assert.equal(result.digest, image.manifestDescriptor.digest);
+      expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/${repository}:v1`, `dir:${path.join(work, `${repository.replace('/', '-')}-copy`)}`]), 'skopeo copy verifies every blob');
+    });
+  }
 
   it('resumes a chunked upload where the registry left it when the registry restarts between chunks', async function () {
     const store = await Store.open(root);

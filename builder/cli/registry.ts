@@ -45,12 +45,12 @@ async function withSignals<T>(task: (signal: AbortSignal) => Promise<T>): Promis
 }
 
 export async function pullCommand(ref: string, flags: PullFlags, global: GlobalOptions): Promise<number> {
-  const store = await Store.open(global.root);
-  const config = await loadConfig();
+  // Both are a few file reads (and writes for a new store): side by side, the first request goes out sooner.
+  const [store, config] = await Promise.all([Store.open(global.root), loadConfig()]);
   // The lease keeps a concurrent `builder prune` from deleting blobs before the tag names them.
   const progress = progressOptions(flags.quiet);
   try {
-    await withBuildLease(store.root, () => withSignals((signal) => pullImage(store, ref, { platform: flags.platform, config, ...progress, signal })));
+    await withBuildLease(store.root, () => withSignals((signal) => pullImage(store, ref, { platform: flags.platform, config, ...progress, signal })), { reapAlongside: true });
   } finally {
     progress.finish();
   }
@@ -60,8 +60,7 @@ export async function pullCommand(ref: string, flags: PullFlags, global: GlobalO
 
 /** `builder push NAME[:TAG]` pushes the local image of that name to the registry the name points at. */
 export async function pushCommand(source: string, destination: string | undefined, flags: { quiet?: boolean }, global: GlobalOptions): Promise<number> {
-  const store = await Store.open(global.root);
-  const config = await loadConfig();
+  const [store, config] = await Promise.all([Store.open(global.root), loadConfig()]);
   const progress = progressOptions(flags.quiet);
   let result;
   try {

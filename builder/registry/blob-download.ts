@@ -4,6 +4,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BuildError, errorMessage } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import type { Store } from '../store/store.js';
@@ -40,7 +42,8 @@ export async function downloadBlob(
     if (digest !== descriptor.digest) {
       throw new BuildError('LAYER_INVALID', `${what}: content does not match its digest (got ${digest}); the registry sent corrupt data`);
     }
-    await file.sync();
+    // fdatasync, as skopeo does for blobs: the bytes and the size, not the timestamps, must be on disk before the rename.
+    await file.datasync();
     await file.close();
     await store.importBlobFile(temp, descriptor.digest);
     moved = true;
@@ -69,16 +72,7 @@ async function fetchInto(client: RegistryClient, file: FileHandle, state: Downlo
       state.received = 0;
       await file.truncate(0);
     }
-    if (!response.body) throw new BuildError('REGISTRY_UNAVAILABLE', `${what}: the registry sent no body`);
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      if (state.received + chunk.length > descriptor.size) {
-        throw new BuildError('LAYER_INVALID', `${what}: the registry sent more than the ${descriptor.size} bytes the manifest declares`);
-      }
-      await writeAll(file, chunk, state.received);
-      state.hash.update(chunk);
-      state.received += chunk.length;
-      state.onReceived?.(state.received);
-    }
+    await pipeline(response.body, new BlobSink(file, state, descriptor.size, what));
   }).catch((err: unknown) => {
     if (err instanceof BuildError || !isRetryableNetworkError(err)) throw err;
     // A body that stops mid-way: resumable by the caller.
@@ -86,10 +80,46 @@ async function fetchInto(client: RegistryClient, file: FileHandle, state: Downlo
   });
 }
 
-async function writeAll(file: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
-  let written = 0;
-  while (written < chunk.length) {
-    const { bytesWritten } = await file.write(chunk, written, chunk.length - written, position + written);
-    written += bytesWritten;
+/**
+ * Writes the body at the file's end and hashes what was written, in that order, so `received` and the hash always
+ * describe the bytes on disk (a resume starts right there). Chunks that arrive during a write are written together.
+ */
+class BlobSink extends Writable {
+  constructor(private readonly file: FileHandle, private readonly state: DownloadState, private readonly size: number, private readonly what: string) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    const buffers = chunks.map((c) => c.chunk);
+    const length = buffers.reduce((sum, b) => sum + b.length, 0);
+    if (this.state.received + length > this.size) {
+      callback(new BuildError('LAYER_INVALID', `${this.what}: the registry sent more than the ${this.size} bytes the manifest declares`));
+      return;
+    }
+    writeAll(this.file, buffers, this.state.received).then(() => {
+      for (const buffer of buffers) this.state.hash.update(buffer);
+      this.state.received += length;
+      this.state.onReceived?.(this.state.received);
+      callback();
+    }, (err: unknown) => callback(err as Error));
+  }
+}
+
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pending = buffers;
+  for (let at = position; pending.length > 0; ) {
+    const { bytesWritten } = await file.writev(pending, at);
+    at += bytesWritten;
+    // A short write (rare on regular files): drop what went out and write the rest.
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const buffer of pending) {
+      if (skip >= buffer.length) skip -= buffer.length;
+      else {
+        rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+        skip = 0;
+      }
+    }
+    pending = rest;
   }
 }

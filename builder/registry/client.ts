@@ -6,7 +6,7 @@ import { BuildError } from '../errors.js';
 import { MEDIA_TYPES } from '../image/types.js';
 import type { Authorizer } from './auth.js';
 import type { Endpoint } from './endpoints.js';
-import { send, type RegistryRequest, type RequestContext } from './http.js';
+import { send, type RegistryRequest, type RegistryResponse, type RequestContext } from './http.js';
 
 /** Every manifest type we can read; schema1 is not among them. */
 export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.dockerManifest].join(', ');
@@ -40,7 +40,7 @@ export class RegistryClient {
     return new URL(location, `${this.endpoint.baseUrl}/`).toString();
   }
 
-  send<T>(request: RegistryRequest, handle: (response: Response) => Promise<T>): Promise<T> {
+  send<T>(request: RegistryRequest, handle: (response: RegistryResponse) => Promise<T>): Promise<T> {
     return send(this.context, request, handle);
   }
 

@@ -2,10 +2,12 @@
  * One HTTP exchange with a registry: per-host concurrency limit, auth challenges, retries with backoff
  * on 429/5xx and dropped connections, and errors that say what was attempted.
  */
-import { assertHostAllowed } from './endpoints.js';
 import PQueue from 'p-queue';
 import { BuildError, type ErrorCode } from '../errors.js';
 import type { Authorizer } from './auth.js';
+import { exchange, type RegistryResponse, type RequestBody } from './transport.js';
+
+export type { RegistryResponse } from './transport.js';
 
 /** At most this many requests in flight per registry host. */
 export const MAX_REQUESTS_PER_HOST = 4;
@@ -38,7 +40,7 @@ export interface RegistryRequest {
   method: string;
   url: string;
   headers?: Record<string, string>;
-  body?: () => BodyInit | AsyncIterable<Uint8Array>;
+  body?: () => RequestBody;
   /** "uploading layer sha256:… to host/repo": the start of every error message. */
   what: string;
   /** Statuses handed to `handle` as they are instead of thrown (e.g. 404 for a HEAD). */
@@ -80,7 +82,7 @@ export function statusErrorCode(status: number): ErrorCode {
   return 'INVALID_ARGUMENT';
 }
 
-async function bodyExcerpt(response: Response): Promise<string> {
+async function bodyExcerpt(response: RegistryResponse): Promise<string> {
   try {
     const text = (await response.text()).replace(/\s+/g, ' ').trim();
     return text.length > BODY_EXCERPT ? `${text.slice(0, BODY_EXCERPT)}…` : text;
@@ -90,7 +92,7 @@ async function bodyExcerpt(response: Response): Promise<string> {
 }
 
 /** The error for an unexpected status (consumes the body for its excerpt). */
-export async function statusError(what: string, response: Response): Promise<BuildError> {
+export async function statusError(what: string, response: RegistryResponse): Promise<BuildError> {
   const excerpt = await bodyExcerpt(response);
   return new BuildError(statusErrorCode(response.status), `${what}: HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`);
 }
@@ -118,27 +120,22 @@ type Outcome<T> = { kind: 'done'; value: T } | { kind: 'auth'; header: string | 
  * Sends `request` and hands a response with an acceptable status (2xx, or one in `accept`) to `handle`,
  * which runs while the host slot is held, so it may stream the body.
  */
-export async function send<T>(context: RequestContext, request: RegistryRequest, handle: (response: Response) => Promise<T>): Promise<T> {
+export async function send<T>(context: RequestContext, request: RegistryRequest, handle: (response: RegistryResponse) => Promise<T>): Promise<T> {
   const attempts = request.retry === false ? 1 : request.attempts ?? 6;
   let authTries = 0;
   for (let attempt = 0; ; ) {
     if (context.signal?.aborted) throw cancelled();
     const authorization = await context.auth.header(context.authority, context.scopes);
     const outcome = await withHostSlot(context.authority, async (): Promise<Outcome<T>> => {
-      let response: Response;
+      let response: RegistryResponse;
       try {
-        const init: RequestInit & { duplex?: 'half' } = {
+        response = await exchange({
           method: request.method,
+          url: request.url,
           headers: { ...request.headers, ...(authorization ? { authorization } : {}) },
-          redirect: 'follow',
+          ...(request.body ? { body: request.body } : {}),
           signal: context.signal,
-        };
-        if (request.body) {
-          init.body = request.body() as BodyInit;
-          init.duplex = 'half';
-        }
-        assertHostAllowed(request.url);
-        response = await fetch(request.url, init);
+        });
       } catch (err) {
         if (err instanceof BuildError) throw err;
         if (context.signal?.aborted) throw cancelled();

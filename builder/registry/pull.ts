@@ -76,21 +76,26 @@ async function pullFrom(
   if (chosen.kind !== 'manifest') throw new BuildError('INTERNAL', 'unreachable');
   const manifest = chosen.manifest;
 
-  await downloadBlob(client, store, manifest.config, what(`downloading config ${manifest.config.digest}`));
-  const imageConfig = await store.readJson<ImageConfig>(manifest.config.digest);
-  const diffIds = imageConfig.rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
-    throw new BuildError('LAYER_INVALID', what(`the manifest has ${manifest.layers.length} layers but the config lists ${diffIds?.length ?? 0} diff_ids`));
-  }
-  if (top.kind === 'manifest' && (imageConfig.os !== platform.os || imageConfig.architecture !== platform.architecture)) {
-    options.onProgress?.(`WARNING: ${name} is ${imageConfig.os}/${imageConfig.architecture}, not the requested ${formatPlatform(platform)}`);
-  }
-
+  // The config and the layers download together: waiting for the config first cost a round trip and a small
+  // download before the first layer byte. Its checks still come before anything is tagged.
   const queue = new PQueue({ concurrency: LAYER_CONCURRENCY });
   const report = new TransferReport('pull', familiarName(reference), options.onTransfer);
   let downloaded = 0;
   for (const layer of manifest.layers) report.status(layer.digest, (await store.hasBlob(layer.digest)) ? 'exists' : 'waiting');
-  await Promise.all(manifest.layers.map((layer) => queue.add(async () => {
+  const configReady = queue.add(async () => {
+    await downloadBlob(client, store, manifest.config, what(`downloading config ${manifest.config.digest}`));
+    return store.readJson<ImageConfig>(manifest.config.digest);
+  }, { throwOnTimeout: true }).then((imageConfig) => {
+    const diffIds = imageConfig.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
+      throw new BuildError('LAYER_INVALID', what(`the manifest has ${manifest.layers.length} layers but the config lists ${diffIds?.length ?? 0} diff_ids`));
+    }
+    if (top.kind === 'manifest' && (imageConfig.os !== platform.os || imageConfig.architecture !== platform.architecture)) {
+      options.onProgress?.(`WARNING: ${name} is ${imageConfig.os}/${imageConfig.architecture}, not the requested ${formatPlatform(platform)}`);
+    }
+    return imageConfig;
+  });
+  const layersReady = Promise.all(manifest.layers.map((layer) => queue.add(async () => {
     const bytes = await downloadBlob(client, store, layer, what(`downloading layer ${layer.digest}`), (received) => {
       report.status(layer.digest, 'downloading', { current: received, total: layer.size });
     });
@@ -98,6 +103,8 @@ async function pullFrom(
     if (bytes > 0) report.status(layer.digest, 'complete', { current: bytes, total: layer.size });
     if (!options.onTransfer) options.onProgress?.(`${layer.digest.slice(7, 19)}: ${bytes === 0 ? 'already exists' : 'pull complete'}`);
   }, { throwOnTimeout: true })));
+  // Both are awaited (Promise.all), so a failure of either is reported and neither rejection goes unhandled.
+  const [imageConfig] = await Promise.all([configReady, layersReady]);
 
   // Keep the index too, so a later `name@<index digest>` resolves offline.
   if (top.kind === 'index') await store.writeBlob(top.bytes);

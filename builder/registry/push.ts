@@ -14,6 +14,7 @@ import { fetchBlob } from './blob-fetch.js';
 import { DEFAULT_CHUNK_SIZE, uploadBlob, type UploadOutcome } from './blob-upload.js';
 import { RegistryClient } from './client.js';
 import { registryEndpoint } from './endpoints.js';
+import { backoffMs, sleep } from './http.js';
 import { sha256Digest } from './manifest-check.js';
 import { TransferReport, type TransferSink } from './transfer-report.js';
 
@@ -24,7 +25,7 @@ export interface PushOptions {
   /** Per-blob progress (docker push's lines); the CLI renders it. */
   onTransfer?: TransferSink;
   signal?: AbortSignal;
-  /** Blobs larger than this are uploaded in chunks of this size (default 64 MiB). */
+  /** Blobs larger than this are uploaded in chunks of this size (default 1 GiB). */
   chunkSize?: number;
   /** Where credentials come from (default: docker's config file); the daemon passes X-Registry-Auth. */
   credentials?: CredentialSource;
@@ -38,6 +39,8 @@ export interface PushResult {
 }
 
 const BLOB_CONCURRENCY = 4;
+/** Manifest PUTs retried after MANIFEST_BLOB_UNKNOWN (see pushImage). */
+const MANIFEST_RETRIES = 3;
 
 /** Pushes local image `source` to `destination` (`host/repo:tag`). */
 export async function pushImage(store: Store, source: string, destination: string, options: PushOptions = {}): Promise<PushResult> {
@@ -100,14 +103,21 @@ export async function pushImage(store: Store, source: string, destination: strin
   if (target.digest !== undefined && target.digest !== digest) {
     throw new BuildError('INVALID_REFERENCE', `cannot push "${source}" as ${name}: its manifest digest is ${digest}`);
   }
+  const putManifest = (): Promise<string | undefined> => client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
   let reported: string | undefined;
-  try {
-    reported = await client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
-  } catch (err) {
-    // The registry says a blob we just pushed is unknown to the repository: push what is missing once more, then retry.
-    if (!(err instanceof BuildError) || !err.message.includes('MANIFEST_BLOB_UNKNOWN')) throw err;
-    await pushBlobs(false);
-    reported = await client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      reported = await putManifest();
+      break;
+    } catch (err) {
+      // docker-registry 2.8 rewrites a repository's blob link in place (truncate, then write) each time a blob is
+      // mounted or uploaded again, so while another pusher of the same image re-links a blob, our manifest check can
+      // read an empty link: MANIFEST_BLOB_UNKNOWN (with DIGEST_INVALID). Reproduced by test/registry-push-race.test.ts.
+      // Wait, make sure every blob is there (without mounts), and ask again.
+      if (!(err instanceof BuildError) || !/MANIFEST_BLOB_UNKNOWN|DIGEST_INVALID/.test(err.message) || attempt >= MANIFEST_RETRIES) throw err;
+      await sleep(backoffMs(attempt), options.signal);
+      await pushBlobs(false);
+    }
   }
   if (reported !== undefined && reported !== digest) {
     throw new BuildError('REGISTRY_UNAVAILABLE', `uploading the manifest of ${name}: the registry stored digest ${reported}, expected ${digest}`);

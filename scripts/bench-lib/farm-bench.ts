@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { buildApp } from '../../api/app.js';
@@ -84,6 +84,8 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
 
     await startWorker(0);
     await waitAll([await submit('FROM busybox\nRUN echo warm-up\n')]);
+    // The worker's RSS after each sequential build: it must not grow with the number of builds.
+    const rssMiB: number[] = [];
     const overheadIn: number[] = [];
     const overheadOut: number[] = [];
     for (let i = 0; i < BUILDS; i++) {
@@ -97,7 +99,10 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
       const lastDone = events.filter((e) => e.type === 'step.done').at(-1)!;
       overheadIn.push(firstStart.time - posted);
       overheadOut.push(observed - lastDone.time);
+      rssMiB.push(await processMemoryMiB(workers[0]!.pid!, 'VmRSS'));
     }
+    const peakMiB = await processMemoryMiB(workers[0]!.pid!, 'VmHWM');
+    env.log(`farm: worker RSS after builds 1/10/50: ${rssMiB[0]}/${rssMiB[9]}/${rssMiB[BUILDS - 1]} MiB, peak ${peakMiB} MiB`);
     env.log(`farm: queue overhead in ${median(overheadIn)} ms, out ${median(overheadOut)} ms (median of ${BUILDS})`);
 
     const throughput = async (label: string): Promise<number> => {
@@ -125,6 +130,10 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
       `| queue overhead in (POST → first step starts) | ${formatDuration(median(overheadIn))} | ${formatDuration(p90(overheadIn))} |`,
       `| queue overhead out (last step → status shows it) | ${formatDuration(median(overheadOut))} | ${formatDuration(p90(overheadOut))} |`,
       '',
+      `| worker memory over ${BUILDS} sequential builds | after build 1 | after 10 | after ${BUILDS} | peak (VmHWM) |`,
+      '| --- | ---: | ---: | ---: | ---: |',
+      `| RSS | ${rssMiB[0]} MiB | ${rssMiB[9]} MiB | ${rssMiB[BUILDS - 1]} MiB | ${peakMiB} MiB |`,
+      '',
       '| workers | 50 builds | builds/s |',
       '| ---: | ---: | ---: |',
       `| 1 | ${formatDuration(one * 1000)} | ${(BUILDS / one).toFixed(1)} |`,
@@ -146,6 +155,13 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
     await ctx.close();
     await redis.stop();
   }
+}
+
+/** A /proc/PID/status memory field (VmRSS, VmHWM) in MiB. */
+async function processMemoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 'NaN');
+  return Math.round(kib / 1024);
 }
 
 /** Reads a build's SSE stream to its end. */
