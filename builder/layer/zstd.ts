@@ -11,10 +11,9 @@ import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { BuildError } from '../errors.js';
+import { checkCompressionLevel, DEFAULT_ZSTD_LEVEL } from '../image/compression-options.js';
 import type { BlobDigests } from './gzip-writer.js';
 
-/** BuildKit's default zstd level (zstd's own default). */
-export const DEFAULT_ZSTD_LEVEL = 3;
 const ZSTD = process.env.BUILDER_ZSTD ?? 'zstd';
 
 type ZstdChild = ChildProcessByStdio<Writable, Readable, Readable>;
@@ -38,14 +37,6 @@ function startZstd(args: string[]): { child: ZstdChild; exited: Promise<void> } 
   });
   exited.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
   return { child, exited };
-}
-
-/** The zstd level of `--output …,compression-level=N` (1-22; 20+ need zstd's --ultra). */
-export function checkZstdLevel(level: number): number {
-  if (!Number.isInteger(level) || level < 1 || level > 22) {
-    throw new BuildError('INVALID_ARGUMENT', `zstd compression-level must be an integer 1-22, got ${level}`);
-  }
-  return level;
 }
 
 /** A readable of the decompressed bytes of `input` (a zstd stream). Errors (bad data, no zstd) surface on it. */
@@ -76,7 +67,7 @@ export class ZstdBlobWriter {
   private readonly drained: Promise<void>;
 
   constructor(private readonly handle: FileHandle, level = DEFAULT_ZSTD_LEVEL) {
-    const args = [`-${checkZstdLevel(level)}`, '-T0'];
+    const args = [`-${checkCompressionLevel('zstd', level)}`, '-T0'];
     if (level > 19) args.unshift('--ultra');
     ({ child: this.child, exited: this.exited } = startZstd(args));
     this.drained = this.copyOut();

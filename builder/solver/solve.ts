@@ -9,7 +9,8 @@ import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { writeImage } from '../image/manifest.js';
-import type { Descriptor, Image, ImageConfig } from '../image/types.js';
+import type { LayerCompression } from '../image/compression-options.js';
+import type { Descriptor, Image, ImageConfig, Layer } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { CacheBackend } from '../../cache/backend.js';
@@ -108,13 +109,23 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
-  const manifest = await writeImage(store, config, final.layers, options.manifestFormat);
-  for (const tag of options.tags) await store.tag(tag, manifest);
   const imageStages: number[] = [];
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
     imageStages.push(stage.index);
   }
+  const layers = options.layerCompression ? await exportLayers(store, snapshots, final.layers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : final.layers;
+  const manifest = await writeImage(store, config, layers, options.manifestFormat);
+  for (const tag of options.tags) await store.tag(tag, manifest);
   return { manifest, config, tags: options.tags, imageStages };
+}
+
+/** The final layers in the requested encoding; the root stage's base image layers count as base layers. */
+async function exportLayers(
+  store: Store, snapshots: Snapshots, layers: Layer[], compression: LayerCompression, root: Stage, fromSource: StepContext['fromSource'],
+): Promise<Layer[]> {
+  const baseLayers = 'image' in root.from ? (await fromSource({ image: root.from.image })).layers.length : 0;
+  const { compressLayers } = await import('../image/layer-compression.js');
+  return compressLayers(store, layers, compression, baseLayers, (layer) => snapshots.ensureBlob(layer));
 }
 
 /** The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest. */
