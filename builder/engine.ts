@@ -101,6 +101,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
         const result = await withBuildLease(store.root, async () => {
           const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session);
+          // Layers of other stages may still be compressing, their records being written: --cache-to exports those.
+          await session.drain();
           for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
           return built;
         });

@@ -1,21 +1,29 @@
-import { createLayer, isEmptyDir } from '../layer/create.js';
+import { isEmptyDir, startLayer } from '../layer/create.js';
+import { PendingLayer } from '../layer/pending-layer.js';
 import type { Layer } from '../image/types.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import type { StepContext } from './types.js';
 
 /**
- * Turns a step's upperdir into a layer: tar + gzip into the store, then the upperdir itself becomes
- * the layer's snapshot (no re-extraction). An empty diff makes no layer, as BuildKit drops empty layers.
+ * Turns a step's upperdir into a layer: tar it (the diffId), then the upperdir itself becomes the layer's
+ * snapshot (no re-extraction), while the gzip blob is finished in the background and renamed into the store
+ * when complete: the result is a PendingLayer, which whoever needs the blob settles (settleLayer). The session
+ * waits for it before the build ends. An empty diff makes no layer, as BuildKit drops empty layers.
  * Always releases the mount.
  */
-export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch'>): Promise<Layer | undefined> {
+export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch' | 'session'>): Promise<Layer | undefined> {
   try {
     await snapshot.unmount();
     if (await isEmptyDir(snapshot.upperdir)) return undefined;
     const blobTmp = ctx.store.tempPath('layer');
-    const layer = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch });
-    await ctx.store.importBlobFile(blobTmp, layer.digest);
-    await ctx.snapshots.adopt(layer.diffId, snapshot.upperdir);
+    const started = await startLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch });
+    const stored = started.layer.then(async (layer) => {
+      await ctx.store.importBlobFile(blobTmp, layer.digest);
+      return layer;
+    });
+    const layer = new PendingLayer(started.diffId, stored);
+    ctx.session.track(layer.ready);
+    await ctx.snapshots.adopt(started.diffId, snapshot.upperdir);
     return layer;
   } finally {
     await snapshot.release();

@@ -35,6 +35,7 @@ export class BuildSession {
   private readonly warned = new Set<string>();
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly memos = new Map<string, Promise<unknown>>();
+  private readonly background = new Set<Promise<unknown>>();
 
   constructor(private readonly sink: EventSink, readonly signal?: AbortSignal) {}
 
@@ -70,6 +71,21 @@ export class BuildSession {
     return entry;
   }
 
+  /**
+   * Work that outlives the step that started it (a layer blob being compressed, the cache record written after
+   * it): `drain()` waits for it, and the build does not end before it has. Its failure is reported by whoever
+   * needs the result (the manifest write settles its layers); here it is only waited for.
+   */
+  track(work: Promise<unknown>): void {
+    const settled = work.then(() => undefined, () => undefined).finally(() => this.background.delete(settled));
+    this.background.add(settled);
+  }
+
+  /** Waits until no tracked work is left (work may start more work while it runs). */
+  async drain(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
   /** Runs when the build ends, whatever its outcome. */
   onCleanup(cleanup: () => Promise<void>): void {
     this.cleanups.push(cleanup);
@@ -82,6 +98,7 @@ export class BuildSession {
 
   /** Runs every cleanup (newest first); cleanups never fail the build. */
   async close(): Promise<void> {
+    await this.drain();
     for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   }
 

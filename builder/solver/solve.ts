@@ -9,6 +9,7 @@ import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { writeImage } from '../image/manifest.js';
+import { settleLayers } from '../layer/pending-layer.js';
 import type { LayerCompression } from '../image/compression-options.js';
 import type { Descriptor, Image, ImageConfig, Layer } from '../image/types.js';
 import type { Store } from '../store/store.js';
@@ -113,7 +114,9 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
     imageStages.push(stage.index);
   }
-  const layers = options.layerCompression ? await exportLayers(store, snapshots, final.layers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : final.layers;
+  // Built layers may still be compressing (exec/commit.ts): the manifest names their blobs, so it waits here.
+  const finalLayers = await settleLayers(final.layers);
+  const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
   const manifest = await writeImage(store, config, layers, options.manifestFormat);
   for (const tag of options.tags) await store.tag(tag, manifest);
   return { manifest, config, tags: options.tags, imageStages };

@@ -1,5 +1,6 @@
 import type { BuildPlan, Stage, Step } from '../dockerfile/types.js';
 import { errorMessage, withLocation } from '../errors.js';
+import { PendingLayer, settleLayer } from '../layer/pending-layer.js';
 import type { EventSink } from '../events.js';
 import { executeStep, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
@@ -100,10 +101,17 @@ async function cachedStep(
       run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
     try {
       const result = visible ? await run.schedule(() => executeStep(step, { ...ctx, log })) : await executeStep(step, ctx);
-      const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
-      const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
-      await run.cache.put(key, entry, call, layerPath);
-      session.used(run.stage.index, key, entry);
+      const record = async (): Promise<void> => {
+        const layer = result.layer && (await settleLayer(result.layer));
+        const entry = { layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
+        await run.cache.put(key, entry, call, layer ? run.context.store.blobPath(layer.digest) : undefined);
+        session.used(run.stage.index, key, entry);
+      };
+      // The record names the layer's blob, so it is written once the blob is complete. With a lease (the farm's
+      // single-flight) waiters poll for the record, so it is written before the lease goes; else in the background.
+      if (lease || !(result.layer instanceof PendingLayer)) await record();
+      // A blob that failed is reported by whoever needs it (the manifest write); the record is just not written.
+      else session.track(result.layer.ready.then(() => record().catch((err: unknown) => call.warn(`cache: recording "${step.source}" failed: ${errorMessage(err)}`)), () => undefined));
       if (visible) {
         await run.traces.put(identity, trace);
         await run.cache.putTrace?.(identity, trace, call);
