@@ -13,14 +13,15 @@ export class PendingLayer implements Layer {
   declare readonly size: number;
   declare readonly mediaType: string;
   readonly diffId: string;
-  /** The finished layer; rejects when compressing or storing the blob failed. */
-  readonly ready: Promise<Layer>;
+  /** The finished layer; rejects when compressing or storing the blob failed. Not enumerable: not a Layer field. */
+  declare readonly ready: Promise<Layer>;
 
   constructor(diffId: string, ready: Promise<Layer>) {
     this.diffId = diffId;
     let done: Layer | undefined;
-    this.ready = ready.then((layer) => (done = layer));
-    this.ready.catch(() => undefined); // observed by settleLayer(); never an unhandled rejection
+    const settled = ready.then((layer) => (done = layer));
+    settled.catch(() => undefined); // observed by settleLayer(); never an unhandled rejection
+    Object.defineProperty(this, 'ready', { value: settled, enumerable: false });
     const field = (name: 'digest' | 'size' | 'mediaType') => ({
       enumerable: true,
       get: () => {
