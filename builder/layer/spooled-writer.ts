@@ -17,15 +17,17 @@ export interface BlobSink {
 
 /** Default cap on tar bytes waiting for the compressor, per layer (several steps may compress at once). */
 export const DEFAULT_SPOOL_BYTES = 64 * 1024 * 1024;
+const COALESCE_BYTES = 1024 * 1024;
 
 export class SpooledWriter {
   private readonly tarHash = createHash('sha256');
-  private readonly queue: Buffer[] = [];
+  private queue: Buffer[] = [];
   private queued = 0;
   private pumping: Promise<void> | undefined;
   private failure: unknown;
   private hasFailed = false;
   private wakeWriter: (() => void) | undefined;
+  private aborted = false;
 
   constructor(private readonly sink: BlobSink, private readonly maxBytes = DEFAULT_SPOOL_BYTES) {}
 
@@ -44,15 +46,26 @@ export class SpooledWriter {
   private async pump(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const chunk = this.queue.shift()!;
-        await this.sink.write(chunk);
-        this.queued -= chunk.length;
-        if (this.queued <= this.maxBytes) this.wake();
+        // Take the whole queue: a tar of small files queues tens of thousands of chunks, and shift() on such an
+        // array is a copy each time.
+        const batch = this.queue;
+        this.queue = [];
+        // Small chunks (tar headers, small files) go to the compressor as ~1 MiB pieces: one await each.
+        for (let at = 0; at < batch.length;) {
+          let end = at;
+          let bytes = 0;
+          while (end < batch.length && (end === at || bytes + batch[end]!.length <= COALESCE_BYTES)) bytes += batch[end++]!.length;
+          if (this.aborted) return;
+          await this.sink.write(end - at === 1 ? batch[at]! : Buffer.concat(batch.slice(at, end), bytes));
+          at = end;
+          this.queued -= bytes;
+          if (this.queued <= this.maxBytes) this.wake();
+        }
       }
     } catch (err) {
       this.failure = err;
       this.hasFailed = true;
-      this.queue.length = 0;
+      this.queue = [];
       this.wake();
     } finally {
       this.pumping = undefined;
@@ -67,7 +80,8 @@ export class SpooledWriter {
 
   /** Drops what is queued and waits for the compressor to stop (the producer failed; the caller removes the file). */
   async abort(): Promise<void> {
-    this.queue.length = 0;
+    this.aborted = true;
+    this.queue = [];
     this.queued = 0;
     while (this.pumping) await this.pumping;
   }
