@@ -132,6 +132,20 @@ describe('layer/extract', () => {
     await assert.rejects(extractLayer(join(dir, 'broken'), join(dir, 'outside')), /zstd|truncated|unexpected end/);
   });
 
+  it('says how to install zstd when a zstd layer meets a machine without it', async function () {
+    if (spawnSync('zstd', ['--version']).status !== 0) {
+      console.log('      skipped: the zstd program is not installed (apt-get install zstd)');
+      return this.skip();
+    }
+    await writeFile(join(dir, 'layer'), execFileSync('zstd', ['-q', '-c'], { input: makeTar([{ name: 'f', content: 'x' }]) }));
+    const script = `const { extractLayer } = await import(${JSON.stringify(new URL('./extract.js', import.meta.url).href)});
+      try { await extractLayer(${JSON.stringify(join(dir, 'layer'))}, ${JSON.stringify(target)}); console.log('extracted'); }
+      catch (err) { console.log(err.code, err.message); }`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, BUILDER_ZSTD: join(dir, 'no-zstd') }, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^NOT_SUPPORTED zstd layers need the zstd program, which is not installed \(apt-get install zstd\)/);
+  });
+
   it('rejects truncated tars and non-empty targets', async () => {
     await writeFile(join(dir, 'layer'), makeTar([{ name: 'f', content: 'x'.repeat(2000) }]).subarray(0, 1024));
     await assert.rejects(extractLayer(join(dir, 'layer'), join(dir, 'outside')), /truncated|unexpected end/);

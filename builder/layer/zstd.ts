@@ -45,6 +45,9 @@ export function zstdDecompress(input: Readable): Readable {
   // The stream ends only once zstd said the data was whole: a corrupt frame must fail the reader, not look
   // like a short tar.
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  // The error may come before the reader is attached (zstd missing fails at spawn): the reader still sees it, as
+  // a destroyed stream's async iterator rejects with it, but without a listener here the pipe would throw it.
+  out.on('error', () => undefined);
   input.on('error', (err) => out.destroy(err));
   input.pipe(child.stdin);
   child.stdout.pipe(out, { end: false });
