@@ -103,7 +103,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
           // Layers of other stages may still be compressing, their records being written: --cache-to exports those,
           // and a failed build still finishes (or removes) its blobs under the lease.
           const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session)
-            .finally(() => session.drain());
+            .finally(() => session.settle());
           for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
           return built;
         });

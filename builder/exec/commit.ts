@@ -22,7 +22,7 @@ export async function commitSnapshot(snapshot: MutableSnapshot, ctx: Pick<StepCo
       return layer;
     });
     const layer = new PendingLayer(started.diffId, stored);
-    ctx.session.track(layer.ready);
+    ctx.session.later(layer.ready);
     await ctx.snapshots.adopt(started.diffId, snapshot.upperdir);
     return layer;
   } finally {

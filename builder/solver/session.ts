@@ -35,7 +35,6 @@ export class BuildSession {
   private readonly warned = new Set<string>();
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly memos = new Map<string, Promise<unknown>>();
-  private readonly background = new Set<Promise<unknown>>();
 
   constructor(private readonly sink: EventSink, readonly signal?: AbortSignal) {}
 
@@ -71,21 +70,6 @@ export class BuildSession {
     return entry;
   }
 
-  /**
-   * Work that outlives the step that started it (a layer blob being compressed, the cache record written after
-   * it): `drain()` waits for it, and the build does not end before it has. Its failure is reported by whoever
-   * needs the result (the manifest write settles its layers); here it is only waited for.
-   */
-  track(work: Promise<unknown>): void {
-    const settled = work.then(() => undefined, () => undefined).finally(() => this.background.delete(settled));
-    this.background.add(settled);
-  }
-
-  /** Waits until no tracked work is left (work may start more work while it runs). */
-  async drain(): Promise<void> {
-    while (this.background.size > 0) await Promise.all([...this.background]);
-  }
-
   /** Runs when the build ends, whatever its outcome. */
   onCleanup(cleanup: () => Promise<void>): void {
     this.cleanups.push(cleanup);
@@ -96,9 +80,26 @@ export class BuildSession {
     this.onCleanup(() => rm(dir, { recursive: true, force: true }));
   }
 
-  /** Runs every cleanup (newest first); cleanups never fail the build. */
+  private readonly pending = new Set<Promise<void>>();
+
+  /**
+   * Work the next step need not wait for (a layer blob being compressed, the cache record written after it): it
+   * runs beside the build and is awaited before the build returns (settle/close). Its failure never fails the
+   * build: whoever needs its result (the manifest write settles its layers) reports it.
+   */
+  later(task: Promise<unknown>): void {
+    const settled: Promise<void> = task.then(() => undefined, () => undefined).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
+  }
+
+  /** Waits for everything handed to later(), including what that work hands on. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /** Waits for later() work, then runs every cleanup (newest first); cleanups never fail the build. */
   async close(): Promise<void> {
-    await this.drain();
+    await this.settle();
     for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   }
 

@@ -111,7 +111,7 @@ async function cachedStep(
       // single-flight) waiters poll for the record, so it is written before the lease goes; else in the background.
       if (lease || !(result.layer instanceof PendingLayer)) await record();
       // A blob that failed is reported by whoever needs it (the manifest write); the record is just not written.
-      else session.track(result.layer.ready.then(() => record().catch((err: unknown) => call.warn(`cache: recording "${step.source}" failed: ${errorMessage(err)}`)), () => undefined));
+      else session.later(result.layer.ready.then(() => record().catch((err: unknown) => call.warn(`cache: recording "${step.source}" failed: ${errorMessage(err)}`)), () => undefined));
       if (visible) {
         await run.traces.put(identity, trace);
         await run.cache.putTrace?.(identity, trace, call);
