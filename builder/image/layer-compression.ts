@@ -48,13 +48,17 @@ function writerFor(handle: FileHandle, compression: LayerCompression): PlainBlob
 
 /** Re-encodes one layer's blob into the store; the tar inside must hash to the layer's diffId. */
 async function convertLayer(store: Store, layer: Layer, compression: LayerCompression): Promise<Layer> {
-  const temp = store.tempPath('layer');
-  const handle = await open(temp, 'w', 0o644);
   const source = await openLayerTar(store.blobPath(layer.digest));
-  const writer = writerFor(handle, compression);
+  const temp = store.tempPath('layer');
+  const handle = await open(temp, 'w', 0o644).catch((err: unknown) => {
+    source.close();
+    throw err;
+  });
+  let writer: ReturnType<typeof writerFor> | undefined;
   try {
+    writer = writerFor(handle, compression);
     for await (const chunk of source.tar) await writer.write(chunk as Buffer);
-    const digests = await writer.finish();
+    const digests: BlobDigests = await writer.finish();
     if (digests.diffId !== layer.diffId) {
       throw new BuildError('LAYER_INVALID', `layer ${layer.digest} unpacks to ${digests.diffId}, but the image says its diffId is ${layer.diffId}`);
     }
