@@ -109,7 +109,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
         const result = await withBuildLease(store.root, async () => {
-          const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session);
+          // Layers of other stages may still be compressing, their records being written: --cache-to exports those,
+          // and a failed build still finishes (or removes) its blobs under the lease.
+          const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session)
+            .finally(() => session.settle());
           for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
           return built;
         });

@@ -20,7 +20,7 @@ done
 wanted=(runc:runc crun:crun busybox-static:busybox skopeo:skopeo umoci:umoci attr:getfattr xz-utils:xz apache2-utils:htpasswd
   bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry
   conmon:conmon golang-github-containers-common:/usr/share/containers/seccomp.json tini:tini-static
-  netavark:netavark aardvark-dns:aardvark-dns iptables:iptables e2fsprogs:mkfs.ext4
+  netavark:netavark aardvark-dns:aardvark-dns iptables:iptables e2fsprogs:mkfs.ext4 zstd:zstd
   time:/usr/bin/time)
 # docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well
 # (it starts dockerd itself through scripts/start-dockerd.sh when none is running).

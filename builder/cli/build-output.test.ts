@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseBuildContexts, parseLabels } from './build-contexts.js';
-import { outputFormat, parseOutput } from './build-output.js';
+import { outputCompression, outputFormat, parseOutput } from './build-output.js';
 
 describe('build output and context flags', function () {
   it('parses --output like docker buildx', function () {
@@ -23,6 +23,27 @@ describe('build output and context flags', function () {
     assert.throws(() => outputFormat([parseOutput('type=image,oci-mediatypes=false'), parseOutput('type=image,oci-mediatypes=true')]), /one manifest format/);
     assert.throws(() => parseOutput('type=tar'), /needs dest/);
     assert.throws(() => parseOutput('type=tar,dest=x,compression=zstd'), /unsupported attribute compression/);
+  });
+
+  it('parses BuildKit\'s compression, compression-level and force-compression', function () {
+    assert.deepEqual(parseOutput('type=image,name=a,compression=zstd'), { type: 'image', names: ['a'], push: false, compression: { type: 'zstd' } });
+    assert.deepEqual(parseOutput('type=registry,name=a,compression=zstd,compression-level=19,force-compression=true'),
+      { type: 'image', names: ['a'], push: true, compression: { type: 'zstd', level: 19, force: true } });
+    assert.deepEqual(parseOutput('type=oci,dest=o.tar,compression=gzip,compression-level=0'), { type: 'oci', dest: 'o.tar', compression: { type: 'gzip', level: 0 } });
+    assert.deepEqual(parseOutput('type=docker,dest=o.tar,compression=uncompressed,force-compression=false'), { type: 'docker', dest: 'o.tar', compression: { type: 'uncompressed' } });
+    const cases: [string, RegExp][] = [
+      ['type=image,compression=lz4', /want one of uncompressed, gzip, zstd/],
+      ['type=image,compression=gzip,compression-level=10', /gzip compression-level must be an integer 0-9/],
+      ['type=image,compression=zstd,compression-level=0', /zstd compression-level must be an integer 1-22/],
+      ['type=image,compression=zstd,compression-level=fast', /want a number/],
+      ['type=image,compression=uncompressed,compression-level=1', /takes no compression-level/],
+      ['type=image,force-compression=true', /need compression=/],
+      ['type=image,compression=zstd,force-compression=maybe', /want true or false/],
+    ];
+    for (const [spec, message] of cases) assert.throws(() => parseOutput(spec), message, spec);
+    assert.equal(outputCompression([parseOutput('d')]), undefined);
+    assert.deepEqual(outputCompression([parseOutput('type=image,compression=zstd'), parseOutput('type=oci,dest=x,compression=zstd')]), { type: 'zstd' });
+    assert.throws(() => outputCompression([parseOutput('type=image,compression=zstd'), parseOutput('type=oci,dest=x,compression=gzip')]), /different compression settings/);
   });
 
   it('parses --build-context directories and image aliases', async function () {

@@ -3,7 +3,8 @@
  * `type=oci|docker,dest=FILE` an image archive; `type=tar,dest=FILE` a tar of the final filesystem;
  * `type=local,dest=DIR` that filesystem as files. `-o DIR` means local, `-o -` a tar on stdout.
  * `type=image[,name=…][,push=true]` / `type=registry` name (and push) the image in the store;
- * `oci-mediatypes=false` on any of them writes a Docker v2 schema 2 manifest instead of an OCI one.
+ * `oci-mediatypes=false` on any of them writes a Docker v2 schema 2 manifest instead of an OCI one;
+ * `compression=uncompressed|gzip|zstd[,compression-level=N][,force-compression=true]` the layers' encoding.
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -13,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.js';
 import { parseFlagFields } from './flag-fields.js';
 import { lowerDirs } from '../exec/commit.js';
+import { checkCompressionLevel, COMPRESSION_TYPES, type LayerCompression, type LayerCompressionType } from '../image/compression-options.js';
 import type { ManifestFormat } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
 import { mountReadonly } from '../snapshot/mount.js';
@@ -28,6 +30,8 @@ export interface FileOutputSpec {
   dest: string;
   /** `oci-mediatypes=true|false` on an archive: the image's manifest family (undefined: not said). */
   ociMediaTypes?: boolean;
+  /** `compression=…` on an archive: the layers' encoding (undefined: not said). */
+  compression?: LayerCompression;
 }
 
 /** `type=image` / `type=registry`: the image in the store, under extra `name`s, pushed when `push`. */
@@ -36,19 +40,42 @@ export interface ImageOutputSpec {
   names: string[];
   push: boolean;
   ociMediaTypes?: boolean;
+  compression?: LayerCompression;
 }
 
 export type OutputSpec = FileOutputSpec | ImageOutputSpec;
 
 const TYPES: readonly string[] = ['oci', 'docker', 'tar', 'local', 'image', 'registry'];
+const COMPRESSION_ATTRIBUTES = ['compression', 'compression-level', 'force-compression'];
 const ATTRIBUTES: Record<string, readonly string[]> = {
-  oci: ['dest', 'oci-mediatypes'],
-  docker: ['dest', 'oci-mediatypes'],
+  oci: ['dest', 'oci-mediatypes', ...COMPRESSION_ATTRIBUTES],
+  docker: ['dest', 'oci-mediatypes', ...COMPRESSION_ATTRIBUTES],
   tar: ['dest'],
   local: ['dest'],
-  image: ['name', 'push', 'oci-mediatypes'],
-  registry: ['name', 'push', 'oci-mediatypes'],
+  image: ['name', 'push', 'oci-mediatypes', ...COMPRESSION_ATTRIBUTES],
+  registry: ['name', 'push', 'oci-mediatypes', ...COMPRESSION_ATTRIBUTES],
 };
+
+/** `compression=…,compression-level=N,force-compression=bool` as BuildKit spells them (undefined: none given). */
+function parseCompression(fields: Map<string, string>): LayerCompression | undefined {
+  const type = fields.get('compression');
+  const level = fields.get('compression-level');
+  const force = fields.get('force-compression');
+  if (type === undefined) {
+    if (level !== undefined || force !== undefined) throw new BuildError('INVALID_ARGUMENT', '--output: compression-level and force-compression need compression=gzip|zstd|uncompressed');
+    return undefined;
+  }
+  if (!COMPRESSION_TYPES.includes(type as LayerCompressionType)) {
+    throw new BuildError('INVALID_ARGUMENT', `invalid --output compression "${type}": want one of ${COMPRESSION_TYPES.join(', ')}`);
+  }
+  const compression: LayerCompression = { type: type as LayerCompressionType };
+  if (level !== undefined) {
+    if (!/^\d+$/.test(level)) throw new BuildError('INVALID_ARGUMENT', `invalid --output compression-level="${level}": want a number`);
+    compression.level = checkCompressionLevel(compression.type, Number(level));
+  }
+  if (force !== undefined && parseBool(force, 'force-compression')) compression.force = true;
+  return compression;
+}
 
 function parseBool(value: string, what: string): boolean {
   if (/^(true|1)$/i.test(value) || value === '') return true;
@@ -67,11 +94,13 @@ export function parseOutput(value: string): OutputSpec {
   if (unknown.length > 0) throw new BuildError('INVALID_ARGUMENT', `--output type=${type}: unsupported attribute ${unknown.join(', ')}`);
   const media = fields.get('oci-mediatypes');
   const ociMediaTypes = media === undefined ? undefined : parseBool(media, 'oci-mediatypes');
+  const compression = parseCompression(fields);
   if (type === 'image' || type === 'registry') {
     const name = fields.get('name');
     const push = type === 'registry' || parseBool(fields.get('push') ?? 'false', 'push');
     const spec: ImageOutputSpec = { type: 'image', names: name ? [name] : [], push };
     if (ociMediaTypes !== undefined) spec.ociMediaTypes = ociMediaTypes;
+    if (compression) spec.compression = compression;
     return spec;
   }
   const dest = fields.get('dest');
@@ -79,7 +108,19 @@ export function parseOutput(value: string): OutputSpec {
   if (type === 'local' && dest === '-') throw new BuildError('INVALID_ARGUMENT', '--output type=local needs a directory, not stdout');
   const spec: FileOutputSpec = { type: type as OutputType, dest };
   if (ociMediaTypes !== undefined) spec.ociMediaTypes = ociMediaTypes;
+  if (compression) spec.compression = compression;
   return spec;
+}
+
+/**
+ * The layers' encoding the build writes (undefined: as built, gzip). One build writes one manifest, so
+ * outputs asking for different encodings are an error.
+ */
+export function outputCompression(specs: OutputSpec[]): LayerCompression | undefined {
+  const said = specs.map((spec) => spec.compression).filter((c): c is LayerCompression => c !== undefined);
+  const distinct = new Set(said.map((c) => JSON.stringify([c.type, c.level, c.force === true])));
+  if (distinct.size > 1) throw new BuildError('INVALID_ARGUMENT', '--output: different compression settings in one build; one image has one manifest');
+  return said[0];
 }
 
 /**

@@ -7,7 +7,7 @@ import { withBuildLease } from '../store/gc-lease.js';
 import type { Store } from '../store/store.js';
 import { parseCacheFrom, parseCacheTo } from './cache-flags.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
-import { outputFormat, parseOutput, writeOutput, type FileOutputSpec } from './build-output.js';
+import { outputCompression, outputFormat, parseOutput, writeOutput, type FileOutputSpec } from './build-output.js';
 import { registerSource } from './excerpt.js';
 import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
@@ -52,6 +52,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const specs = (flags.output ?? []).map(parseOutput);
   const outputs = specs.filter((spec): spec is FileOutputSpec => spec.type !== 'image');
   const manifestFormat = outputFormat(specs);
+  const layerCompression = outputCompression(specs);
   const tags = [...flags.tag, ...specs.flatMap((spec) => (spec.type === 'image' ? spec.names : []))];
   const push = flags.push === true || specs.some((spec) => spec.type === 'image' && spec.push);
   const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
@@ -92,6 +93,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       tags,
       buildArgs,
       manifestFormat,
+      ...(layerCompression ? { layerCompression } : {}),
       target: flags.target,
       noCache: !flags.cache,
       noCacheFilter: flags.cacheFilter,

@@ -1,16 +1,19 @@
-import { createLayer, isEmptyDir } from '../layer/create.js';
+import { isEmptyDir, startLayer } from '../layer/create.js';
+import { PendingLayer } from '../layer/pending-layer.js';
 import type { Layer } from '../image/types.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import type { StepContext } from './types.js';
 import { inSpan } from '../trace/tracer.js';
 
 /**
- * Turns a step's upperdir into a layer: tar + gzip into the store, then the upperdir itself becomes
- * the layer's snapshot (no re-extraction). An empty diff makes no layer, as BuildKit drops empty layers.
+ * Turns a step's upperdir into a layer: tar it (the diffId), then the upperdir itself becomes the layer's
+ * snapshot (no re-extraction), while the gzip blob is finished in the background and renamed into the store
+ * when complete: the result is a PendingLayer, which whoever needs the blob settles (settleLayer). The session
+ * waits for it before the build ends. An empty diff makes no layer, as BuildKit drops empty layers.
  * Always releases the mount.
  */
 export async function commitSnapshot(
-  snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch' | 'span'> & Partial<Pick<StepContext, 'session'>>,
+  snapshot: MutableSnapshot, ctx: Pick<StepContext, 'store' | 'snapshots' | 'sourceDateEpoch' | 'session'> & Partial<Pick<StepContext, 'span'>>,
 ): Promise<Layer | undefined> {
   const { span } = ctx;
   let unmounted = false;
@@ -19,19 +22,26 @@ export async function commitSnapshot(
     unmounted = true;
     if (await isEmptyDir(snapshot.upperdir)) return undefined;
     const blobTmp = ctx.store.tempPath('layer');
-    // The diff walk, tar and gzip are one stream (the upperdir is the diff): one span, its sizes as arguments.
-    const layer = await inSpan(span, 'diff+tar+compress', async (layerSpan) => {
-      const made = await createLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch });
-      layerSpan?.set({ compressedBytes: made.size, mediaType: made.mediaType });
-      return made;
-    });
-    await inSpan(span, 'store blob', () => ctx.store.importBlobFile(blobTmp, layer.digest));
-    await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(layer.diffId, snapshot.upperdir));
+    // The tar (the diffId) is on the step's path; gzip follows in the background and is traced there.
+    const started = await inSpan(span, 'diff+tar', () => startLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch }));
+    const compress = async (): Promise<Layer> => {
+      const layer = await started.layer;
+      await ctx.store.importBlobFile(blobTmp, layer.digest);
+      return layer;
+    };
+    const stored = span ? span.background('compress+store blob', async (blobSpan) => {
+      const layer = await compress();
+      blobSpan.set({ compressedBytes: layer.size, mediaType: layer.mediaType });
+      return layer;
+    }) : compress();
+    const layer = new PendingLayer(started.diffId, stored);
+    ctx.session.later(layer.ready);
+    await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(started.diffId, snapshot.upperdir));
     return layer;
   } finally {
     // Once unmounted (and the upperdir adopted), what is left is an empty shell of directories: removing it
     // need not hold up the next step. A crash before it is done leaves a dir store/reap.ts removes.
-    if (unmounted && ctx.session) ctx.session.later(span ? span.background('release mount', () => snapshot.release()) : snapshot.release());
+    if (unmounted) ctx.session.later(span ? span.background('release mount', () => snapshot.release()) : snapshot.release());
     else await inSpan(span, 'release mount', () => snapshot.release());
   }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 import { MEDIA_TYPES, type Layer } from '../image/types.js';
 import { defaultGzipLevel, GzipBlobWriter } from './gzip-writer.js';
+import { SpooledWriter } from './spooled-writer.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeader } from './tar-format.js';
 import { readXattrTree, type XattrTree } from './xattrs.js';
 
@@ -14,6 +15,15 @@ export interface CreateLayerOptions {
   sourceDateEpoch?: number;
   /** gzip level 0-9; default env BUILDER_GZIP_LEVEL, else 1 (measured: level 6 costs ~3x the time for ~10% smaller text). */
   gzipLevel?: number;
+  /** Tar bytes that may wait for the compressor before the tar writer waits (spooled-writer.ts). */
+  spoolBytes?: number;
+}
+
+/** A layer whose tar is written and hashed (its diffId is final) while its gzip blob is still being finished. */
+export interface StartedLayer {
+  diffId: string;
+  /** The finished layer, once the blob file is complete (the handle closed); rejects after removing the file. */
+  layer: Promise<Layer>;
 }
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -54,7 +64,7 @@ class LayerTarWriter {
 
   constructor(
     private readonly root: string,
-    private readonly out: GzipBlobWriter,
+    private readonly out: { write(chunk: Buffer): Promise<void> },
     private readonly xattrs: XattrTree,
     private readonly epoch: number | undefined,
   ) {}
@@ -139,31 +149,52 @@ class LayerTarWriter {
   }
 }
 
+function layerError(err: unknown, upperdir: string): BuildError {
+  if (err instanceof BuildError) return err;
+  const full = (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT';
+  // A full store is the user's to fix (and nothing half-written stays: the temp blob is removed).
+  const hint = full ? ' (the builder store\'s file system is full: free space, e.g. `builder prune`, and build again)' : '';
+  return new BuildError('INTERNAL', `creating a layer from ${upperdir} failed: ${errorMessage(err)}${hint}`, { cause: err });
+}
+
 /**
  * Tars `upperdir` (an overlay upperdir, or any directory) as an OCI layer and gzips it into `outFile`
  * (created or truncated; callers rename it into the store). Entries are sorted, parents before children;
  * overlay whiteouts become `.wh.` entries; numeric owners, modes, xattrs (PAX SCHILY.xattr), hardlinks are kept.
+ * Resolves once the tar is read and hashed: `upperdir` may then change or move; the gzip blob is finished in
+ * the background (`layer`), from the bytes already read.
  */
-export async function createLayer(upperdir: string, outFile: string, options: CreateLayerOptions = {}): Promise<Layer> {
+export async function startLayer(upperdir: string, outFile: string, options: CreateLayerOptions = {}): Promise<StartedLayer> {
   const level = options.gzipLevel ?? defaultGzipLevel();
   const handle = await open(outFile, 'w', 0o644);
-  let layer: Layer;
+  const spool = new SpooledWriter(new GzipBlobWriter(handle, level, false), options.spoolBytes);
+  let ended: ReturnType<SpooledWriter['end']>;
   try {
     const xattrs = await readXattrTree(upperdir);
-    const out = new GzipBlobWriter(handle, level);
-    await new LayerTarWriter(upperdir, out, xattrs, options.sourceDateEpoch).directory('');
-    await out.write(Buffer.from(END_OF_ARCHIVE));
-    const { diffId, digest, size } = await out.finish();
-    layer = { digest, diffId, size, mediaType: MEDIA_TYPES.ociLayerGzip };
+    await new LayerTarWriter(upperdir, spool, xattrs, options.sourceDateEpoch).directory('');
+    await spool.write(Buffer.from(END_OF_ARCHIVE));
+    ended = spool.end();
   } catch (err) {
+    await spool.abort();
     await handle.close();
     await rm(outFile, { force: true });
-    if (err instanceof BuildError) throw err;
-    const full = (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT';
-    // A full store is the user's to fix (and nothing half-written stays: the temp blob is removed).
-    const hint = full ? ' (the builder store\'s file system is full: free space, e.g. `builder prune`, and build again)' : '';
-    throw new BuildError('INTERNAL', `creating a layer from ${upperdir} failed: ${errorMessage(err)}${hint}`, { cause: err });
+    throw layerError(err, upperdir);
   }
-  await handle.close();
-  return layer;
+  const layer = ended.blob.then(
+    async ({ digest, size }): Promise<Layer> => {
+      await handle.close();
+      return { digest, diffId: ended.diffId, size, mediaType: MEDIA_TYPES.ociLayerGzip };
+    },
+    async (err: unknown): Promise<never> => {
+      await handle.close().catch(() => undefined);
+      await rm(outFile, { force: true });
+      throw layerError(err, upperdir);
+    },
+  );
+  return { diffId: ended.diffId, layer };
+}
+
+/** {@link startLayer}, waiting for the blob. */
+export async function createLayer(upperdir: string, outFile: string, options: CreateLayerOptions = {}): Promise<Layer> {
+  return (await startLayer(upperdir, outFile, options)).layer;
 }

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -117,9 +118,35 @@ describe('layer/extract', () => {
     assert.deepEqual(await listTree(target), await listTree(src));
   });
 
-  it('rejects zstd layers, truncated tars and non-empty targets', async () => {
-    await writeFile(join(dir, 'layer'), Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]));
-    await assert.rejects(extractLayer(join(dir, 'layer'), target), /zstd/);
+  it('extracts zstd layers (the zstd program) and rejects broken ones', async function () {
+    if (spawnSync('zstd', ['--version']).status !== 0) {
+      console.log('      skipped: the zstd program is not installed (apt-get install zstd)');
+      return this.skip();
+    }
+    const tar = makeTar([{ name: 'z/f', content: 'zstd body' }]);
+    await writeFile(join(dir, 'layer'), execFileSync('zstd', ['-q', '-c', '-3'], { input: tar }));
+    const { diffId } = await extractLayer(join(dir, 'layer'), target);
+    assert.equal(diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+    assert.equal(await readFile(join(target, 'z/f'), 'utf8'), 'zstd body');
+    await writeFile(join(dir, 'broken'), Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]));
+    await assert.rejects(extractLayer(join(dir, 'broken'), join(dir, 'outside')), /zstd|truncated|unexpected end/);
+  });
+
+  it('says how to install zstd when a zstd layer meets a machine without it', async function () {
+    if (spawnSync('zstd', ['--version']).status !== 0) {
+      console.log('      skipped: the zstd program is not installed (apt-get install zstd)');
+      return this.skip();
+    }
+    await writeFile(join(dir, 'layer'), execFileSync('zstd', ['-q', '-c'], { input: makeTar([{ name: 'f', content: 'x' }]) }));
+    const script = `const { extractLayer } = await import(${JSON.stringify(new URL('./extract.js', import.meta.url).href)});
+      try { await extractLayer(${JSON.stringify(join(dir, 'layer'))}, ${JSON.stringify(target)}); console.log('extracted'); }
+      catch (err) { console.log(err.code, err.message); }`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, BUILDER_ZSTD: join(dir, 'no-zstd') }, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^NOT_SUPPORTED zstd layers need the zstd program, which is not installed \(apt-get install zstd\)/);
+  });
+
+  it('rejects truncated tars and non-empty targets', async () => {
     await writeFile(join(dir, 'layer'), makeTar([{ name: 'f', content: 'x'.repeat(2000) }]).subarray(0, 1024));
     await assert.rejects(extractLayer(join(dir, 'layer'), join(dir, 'outside')), /truncated|unexpected end/);
     await writeFile(join(target, 'x'), '');

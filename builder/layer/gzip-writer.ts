@@ -85,12 +85,13 @@ export class GzipBlobWriter {
   private readonly inFlight: Promise<Buffer>[] = [];
   private readonly maxInFlight = Math.max(2, availableParallelism() + 1);
 
-  constructor(private readonly handle: FileHandle, private readonly level: number) {}
+  /** `hashTar: false` when the caller hashes the tar itself (SpooledWriter): `finish()` then reports no diffId. */
+  constructor(private readonly handle: FileHandle, private readonly level: number, private readonly hashTar = true) {}
 
   /** Appends tar bytes. The buffer may be retained until the next full block, so callers must not reuse it. */
   async write(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
-    this.tarHash.update(chunk);
+    if (this.hashTar) this.tarHash.update(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes < BLOCK_SIZE) return;
@@ -143,7 +144,7 @@ export class GzipBlobWriter {
     trailer.writeUInt32LE(this.inputBytes % 2 ** 32, 4);
     await this.output(trailer);
     return {
-      diffId: 'sha256:' + this.tarHash.digest('hex'),
+      diffId: this.hashTar ? 'sha256:' + this.tarHash.digest('hex') : '',
       digest: 'sha256:' + this.blobHash.digest('hex'),
       size: this.written,
     };

@@ -1,9 +1,9 @@
 /** A canonical text listing of a directory tree, for comparing filesystems in tests and debugging. */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
 import type { TarHeader } from './tar-format.js';
+import { openLayerTar } from './layer-tar-stream.js';
 import { readTar } from './tar-reader.js';
 import { readXattrTree } from './xattrs.js';
 
@@ -52,9 +52,9 @@ export async function listTree(root: string, options: { dirMtimes?: boolean } = 
   return lines;
 }
 
-/** Every entry of a gzipped layer blob with its body as text (meant for small test layers). */
+/** Every entry of a layer blob (gzip, zstd or plain) with its body as text (meant for small test layers). */
 export async function listLayer(file: string): Promise<{ entries: (TarHeader & { content: string })[]; diffId: string }> {
-  const tar = readTar(createReadStream(file).pipe(createGunzip()));
+  const tar = readTar((await openLayerTar(file)).tar);
   const entries: (TarHeader & { content: string })[] = [];
   for await (const entry of tar.entries) {
     const chunks: Buffer[] = [];

@@ -51,6 +51,12 @@ export class Snapshots {
     return (await stat(this.path(diffId)).catch(() => undefined))?.isDirectory() ?? false;
   }
 
+  /** Brings the layer's blob into the store when only a registry has it (a remote cache hit); no-op otherwise. */
+  async ensureBlob(layer: Layer): Promise<void> {
+    const present = (await stat(this.blobPath(layer.digest)).catch(() => undefined))?.isFile() ?? false;
+    if (!present && this.fetchBlob) await this.fetchBlob(layer);
+  }
+
   /** Extracted dir for a layer; extracts (and verifies the diffId of) the blob the first time. */
   ensure(layer: Layer): Promise<string> {
     const existing = this.inProgress.get(layer.diffId);

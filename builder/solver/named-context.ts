@@ -5,6 +5,7 @@
  * so COPY --from, FROM and RUN mounts all read it the way they read any stage.
  */
 import { commitSnapshot } from '../exec/commit.js';
+import { settleLayer } from '../layer/pending-layer.js';
 import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
 import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig } from '../exec/config.js';
@@ -86,7 +87,8 @@ async function directoryOutput(dir: string, deps: NamedContextDeps): Promise<Sta
     await snapshot.release();
     throw err;
   }
-  const layer = await commitSnapshot(snapshot, deps);
+  const committed = await commitSnapshot(snapshot, deps);
+  const layer = committed && (await settleLayer(committed));
   await deps.cache.put(key, { layer, delta: {}, createdBy: `context ${dir}` }, call, layer ? deps.store.blobPath(layer.digest) : undefined);
   return { config, layers: layer ? [layer] : [], key };
 }

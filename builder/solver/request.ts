@@ -1,3 +1,4 @@
+import type { LayerCompression } from '../image/compression-options.js';
 import type { ManifestFormat } from '../image/media-types.js';
 import type { NamedContext } from './named-context.js';
 import type { GitPolicy } from '../git-policy.js';
@@ -35,6 +36,8 @@ export interface LocalBuildOptions {
   signal?: AbortSignal;
   /** The manifest's media-type family: OCI (default) or Docker v2 schema 2 (`oci-mediatypes=false`). */
   manifestFormat?: ManifestFormat;
+  /** `--output …,compression=…`: the layers' encoding in the written image (default: the gzip they are built with). */
+  layerCompression?: LayerCompression;
   /** Re-check base image tags against their registries (`--pull`); missing base images are always pulled. */
   pull?: boolean;
   /** Which git URLs `ADD <git url>` may fetch (default: any; the farm passes its [git] policy). */

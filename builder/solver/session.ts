@@ -91,8 +91,10 @@ export class BuildSession {
   private readonly pending = new Set<Promise<void>>();
 
   /**
-   * Work the next step need not wait for (a miss-explanation record, removing a spent mount's directory): it runs
-   * beside the build and is awaited before the build returns (settle/close). Its failure never fails the build.
+   * Work the next step need not wait for (a layer blob being compressed, the cache record written after it, a
+   * miss-explanation record, removing a spent mount's directory): it runs beside the build and is awaited before
+   * the build returns (settle/close). Its failure never fails the build: whoever needs its result (the manifest
+   * write settles its layers) reports it.
    */
   later(task: Promise<unknown>): void {
     const settled: Promise<void> = task.then(() => undefined, () => undefined).finally(() => this.pending.delete(settled));

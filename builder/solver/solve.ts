@@ -9,7 +9,9 @@ import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { writeImage } from '../image/manifest.js';
-import type { Descriptor, Image, ImageConfig } from '../image/types.js';
+import { settleLayers } from '../layer/pending-layer.js';
+import type { LayerCompression } from '../image/compression-options.js';
+import type { Descriptor, Image, ImageConfig, Layer } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { CacheBackend } from '../../cache/backend.js';
@@ -117,20 +119,32 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   if (failure) throw failure.reason;
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
-  const manifest = await root.child('export', async (span) => {
-    const written = await writeImage(store, config, final.layers, options.manifestFormat);
-    // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
-    // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
-    await session.settleChecks();
-    for (const tag of options.tags) await store.tag(tag, written);
-    span.set({ manifest: written.digest, layers: final.layers.length });
-    return written;
-  });
   const imageStages: number[] = [];
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
     imageStages.push(stage.index);
   }
+  const manifest = await root.child('export', async (span) => {
+    // Built layers may still be compressing (exec/commit.ts): the manifest names their blobs, so it waits here.
+    const finalLayers = await span.child('settle layers', () => settleLayers(final.layers));
+    const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
+    const written = await writeImage(store, config, layers, options.manifestFormat);
+    // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
+    // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
+    await session.settleChecks();
+    for (const tag of options.tags) await store.tag(tag, written);
+    span.set({ manifest: written.digest, layers: layers.length });
+    return written;
+  });
   return { manifest, config, tags: options.tags, imageStages };
+}
+
+/** The final layers in the requested encoding; the root stage's base image layers count as base layers. */
+async function exportLayers(
+  store: Store, snapshots: Snapshots, layers: Layer[], compression: LayerCompression, root: Stage, fromSource: StepContext['fromSource'],
+): Promise<Layer[]> {
+  const baseLayers = 'image' in root.from ? (await fromSource({ image: root.from.image })).layers.length : 0;
+  const { compressLayers } = await import('../image/layer-compression.js');
+  return compressLayers(store, layers, compression, baseLayers, (layer) => snapshots.ensureBlob(layer));
 }
 
 /** The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest. */

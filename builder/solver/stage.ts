@@ -1,5 +1,6 @@
 import type { BuildPlan, Stage, Step } from '../dockerfile/types.js';
 import { errorMessage, withLocation } from '../errors.js';
+import { PendingLayer, settleLayer } from '../layer/pending-layer.js';
 import type { EventSink } from '../events.js';
 import { executeStep, prefetchHandlers, stepInputs, writesFilesystem } from '../exec/index.js';
 import type { StageOutput, StepContext, StepResult } from '../exec/types.js';
@@ -116,11 +117,18 @@ async function cachedStep(
       const result = visible
         ? await run.schedule(() => span.child('exec', (execSpan) => executeStep(step, { ...ctx, log, span: execSpan }), { args: { op: step.op } }))
         : await executeStep(step, ctx);
-      if (result.layer) span.set({ layer: result.layer.digest, layerBytes: result.layer.size });
-      const layerPath = result.layer ? run.context.store.blobPath(result.layer.digest) : undefined;
-      const entry = { layer: result.layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
-      await phase('cache record', () => run.cache.put(key, entry, call, layerPath));
-      session.used(run.stage.index, key, entry);
+      const record = async (): Promise<void> => {
+        const layer = result.layer && (await settleLayer(result.layer));
+        if (layer) span.set({ layer: layer.digest, layerBytes: layer.size });
+        const entry = { layer, delta: diffConfig(ctx.config, result.config), createdBy: step.source, preimage: trace.preimage };
+        await run.cache.put(key, entry, call, layer ? run.context.store.blobPath(layer.digest) : undefined);
+        session.used(run.stage.index, key, entry);
+      };
+      // The record names the layer's blob, so it is written once the blob is complete. With a lease (the farm's
+      // single-flight) waiters poll for the record, so it is written before the lease goes; else in the background.
+      if (lease || !(result.layer instanceof PendingLayer)) await phase('cache record', record);
+      // A blob that failed is reported by whoever needs it (the manifest write); the record is just not written.
+      else session.later(result.layer.ready.then(() => span.background('cache record', () => record()).catch((err: unknown) => call.warn(`cache: recording "${step.source}" failed: ${errorMessage(err)}`)), () => undefined));
       if (visible) {
         // Only a later build reads it (to explain its misses): written beside the next step, awaited at the end.
         session.later(span.background('miss trace', async () => {
