@@ -1,0 +1,47 @@
+/**
+ * Bundles the compiled CLI (dist/builder/cli/program.js and everything it imports, lazily or not) into one
+ * CommonJS file, dist/builder/cli/cli-bundle.cjs, which main.ts loads through V8's code cache
+ * (builder/cli/bundle-loader.ts). Run by `npm run build` after tsc. Why one CommonJS file:
+ * - Node 20's ESM loader pays per module (resolve, async read, compile, link); one file pays once.
+ * - esbuild's ESM output hoists every static import of an external package to the top, so `fastify` would load
+ *   on every call; in CommonJS output those are require() calls inside each module's lazy init.
+ * - Node 20.19+ require()s ESM-only packages, so the externals load either way.
+ * Heavy packages used only by serve/worker/daemon stay external (loaded from node_modules on first use);
+ * the small ones on hot paths are bundled. A new dependency is external by default.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cliDir = path.join(repo, 'dist', 'builder', 'cli');
+/** Dependencies that every build/run/ps touches: bundled. */
+const BUNDLED = new Set(['commander', 'dockerfile-ast', 'tar-stream', 'p-queue', 'smol-toml', '@balena/dockerignore']);
+
+const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as {
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+};
+const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})].filter((name) => !BUNDLED.has(name));
+
+await build({
+  entryPoints: [path.join(cliDir, 'program.js')],
+  outfile: path.join(cliDir, 'cli-bundle.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external,
+  // import() of an external becomes require() (Node 20.19+ loads ESM that way too): a vm.Script has no ESM
+  // loader of its own without an experimental flag.
+  supported: { 'dynamic-import': false },
+  // Modules that find files beside themselves (package.json, dist/web, cli/main.js) do so from import.meta.url;
+  // every such path is written relative to a file two levels below dist/, as the bundle is.
+  define: { 'import.meta.url': '__builderBundleUrl' },
+  banner: { js: "const __builderBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+// Caches of the previous bundle are useless now (bundle-loader.ts names them by size and mtime).
+await rm(path.join(cliDir, '.code-cache'), { recursive: true, force: true });
+await mkdir(path.join(cliDir, '.code-cache'), { recursive: true });
