@@ -9,7 +9,7 @@
  * Heavy packages used only by serve/worker/daemon stay external (loaded from node_modules on first use);
  * the small ones on hot paths are bundled. A new dependency is external by default.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,8 +40,19 @@ await build({
   // every such path is written relative to a file two levels below dist/, as the bundle is.
   define: { 'import.meta.url': '__builderBundleUrl' },
   banner: { js: "const __builderBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Whitespace and comments only: identifiers keep their names, so stack traces and `.name` stay readable.
+  minifyWhitespace: true,
+  legalComments: 'none',
+  charset: 'ascii',
   logLevel: 'warning',
 });
+// bundle-loader.ts reads the file as latin1 (half the cost of decoding UTF-8), which is only right for ASCII.
+// esbuild's charset=ascii escapes strings and identifiers but not regular expression literals (the duration
+// parsers' `µs`); \uXXXX means the same character there, so what is left is escaped per UTF-16 unit.
+const bundleFile = path.join(cliDir, 'cli-bundle.cjs');
+const text = await readFile(bundleFile, 'utf8');
+const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+if (ascii !== text) await writeFile(bundleFile, ascii);
 // Caches of the previous bundle are useless now (bundle-loader.ts names them by size and mtime).
 await rm(path.join(cliDir, '.code-cache'), { recursive: true, force: true });
 await mkdir(path.join(cliDir, '.code-cache'), { recursive: true });
