@@ -4,7 +4,7 @@
  * one CommonJS file compiled from a code cache loads in a fraction of that (docs/ARCHITECTURE.md, "Start-up
  * cost"). Node 20 has no module.enableCompileCache, so the cache is ours: vm.Script's cachedData.
  *
- * Anything unexpected (no bundle, a bundle older than the compiled modules, BUILDER_NO_BUNDLE=1) returns
+ * Anything unexpected (no bundle, a bundle older than the compiled modules, BUILDER_NO_BUNDLE=1, --debug) returns
  * undefined and main.ts imports the plain modules: the bundle is an accelerator, never a requirement.
  */
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -58,6 +58,8 @@ function writeCache(file: string, script: vm.Script): void {
 
 export function loadBundle(argv: string[]): CliEntry | undefined {
   if (process.env.BUILDER_NO_BUNDLE === '1') return undefined;
+  // --debug prints stacks: the plain modules give them with the real file names and lines.
+  if (argv.includes('--debug')) return undefined;
   let bundle: { size: number; mtimeMs: number };
   try {
     bundle = statSync(BUNDLE_FILE);

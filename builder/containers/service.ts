@@ -14,6 +14,7 @@ import {
 } from './record.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
+import { DirChanges } from './dir-changes.js';
 import path from 'node:path';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -120,19 +121,25 @@ export class Containers {
   async wait(ref: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<WaitResponse> {
     const { paths } = await this.find(ref);
     const first = await readState(paths);
-    for (;;) {
-      if (signal?.aborted) throw new BuildError('CANCELLED', 'wait cancelled');
-      const raw = await readState(paths).catch(() => undefined);
-      const gone = raw === undefined || (await readRecord(paths)) === undefined;
-      if (gone) {
-        if (condition === 'removed' || condition === 'not-running') return { StatusCode: first.exitCode, Error: null };
-        throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+    // The exit command's write (or removal of the dir) wakes the loop at once; the 50 ms poll is the fallback.
+    const changes = new DirChanges(paths.dir);
+    try {
+      for (;;) {
+        if (signal?.aborted) throw new BuildError('CANCELLED', 'wait cancelled');
+        const raw = await readState(paths).catch(() => undefined);
+        const gone = raw === undefined || (await readRecord(paths)) === undefined;
+        if (gone) {
+          if (condition === 'removed' || condition === 'not-running') return { StatusCode: first.exitCode, Error: null };
+          throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+        }
+        const state = await observe(paths, raw);
+        const result = { StatusCode: state.exitCode, Error: state.error ? { Message: state.error } : null };
+        if (condition === 'not-running' && !isActive(state.status)) return result;
+        if (condition === 'next-exit' && !isActive(state.status) && state.finishedAt !== first.finishedAt) return result;
+        await changes.next(50);
       }
-      const state = await observe(paths, raw);
-      const result = { StatusCode: state.exitCode, Error: state.error ? { Message: state.error } : null };
-      if (condition === 'not-running' && !isActive(state.status)) return result;
-      if (condition === 'next-exit' && !isActive(state.status) && state.finishedAt !== first.finishedAt) return result;
-      await sleep(50);
+    } finally {
+      changes.close();
     }
   }
 
