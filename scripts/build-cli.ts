@@ -12,7 +12,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cliDir = path.join(repo, 'dist', 'builder', 'cli');
@@ -25,6 +25,19 @@ const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) 
 };
 const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})].filter((name) => !BUNDLED.has(name));
 
+/** Rewrites `import.meta.url` in each of our compiled modules to that module's own URL (CJS has no import.meta). */
+const ownImportMetaUrl: Plugin = {
+  name: 'own-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/].*\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes('import.meta.url')) return undefined;
+      const rel = path.relative(cliDir, args.path).split(path.sep).join('/');
+      return { contents: source.replaceAll('import.meta.url', `__builderModuleUrl(${JSON.stringify(rel)})`), loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: [path.join(cliDir, 'program.js')],
   outfile: path.join(cliDir, 'cli-bundle.cjs'),
@@ -36,10 +49,10 @@ await build({
   // import() of an external becomes require() (Node 20.19+ loads ESM that way too): a vm.Script has no ESM
   // loader of its own without an experimental flag.
   supported: { 'dynamic-import': false },
-  // Modules that find files beside themselves (package.json, dist/web, cli/main.js) do so from import.meta.url;
-  // every such path is written relative to a file two levels below dist/, as the bundle is.
-  define: { 'import.meta.url': '__builderBundleUrl' },
-  banner: { js: "const __builderBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Modules find files beside themselves (package.json, dist/web, cli/main.js) from import.meta.url: each keeps its
+  // own, as a path relative to the bundle, so the bundle finds the same files and dist/ can still move.
+  plugins: [ownImportMetaUrl],
+  banner: { js: "const __builderModuleUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
   // Whitespace and comments only: identifiers keep their names, so stack traces and `.name` stay readable.
   minifyWhitespace: true,
   legalComments: 'none',
