@@ -1,23 +1,27 @@
 /**
- * Wakes a poller early when a container's directory changes (inotify through fs.watch): the exit command writes
- * state.json (an atomic rename into the directory) or removes the directory, so a `wait` sees the exit within a
- * millisecond instead of half a poll interval on average. Polling stays the source of truth: where watching is
- * not possible (the directory is gone, no inotify) `next` is a plain timer.
+ * Wakes a poller early when one of a container's directories changes (inotify through fs.watch): the monitor
+ * writes its exit file into exits/, the exit command writes state.json (an atomic rename into the directory) or
+ * removes the directory, so a `wait` sees each within a millisecond instead of half a poll interval on average.
+ * Polling stays the source of truth: where watching is not possible (a directory is gone, no inotify) `next` is
+ * a plain timer.
  */
 import { watch, type FSWatcher } from 'node:fs';
 
 export class DirChanges {
-  private watcher: FSWatcher | undefined;
+  private watchers: FSWatcher[] = [];
   private changed = false;
   private wake: (() => void) | undefined;
 
-  constructor(dir: string) {
-    try {
-      // Not persistent: the poll timer keeps the process alive, the watcher never does.
-      this.watcher = watch(dir, { persistent: false }, () => this.fire());
-      this.watcher.on('error', () => this.close());
-    } catch {
-      this.watcher = undefined;
+  constructor(dirs: string[]) {
+    for (const dir of dirs) {
+      try {
+        // Not persistent: the poll timer keeps the process alive, the watchers never do.
+        const watcher = watch(dir, { persistent: false }, () => this.fire());
+        watcher.on('error', () => watcher.close());
+        this.watchers.push(watcher);
+      } catch {
+        // Not there (yet): the poll covers it.
+      }
     }
   }
 
@@ -42,8 +46,8 @@ export class DirChanges {
   }
 
   close(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
+    for (const watcher of this.watchers) watcher.close();
+    this.watchers = [];
   }
 
   private fire(): void {
