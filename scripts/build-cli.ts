@@ -9,7 +9,7 @@
  * Heavy packages used only by serve/worker/daemon stay external (loaded from node_modules on first use);
  * the small ones on hot paths are bundled. A new dependency is external by default.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -38,9 +38,12 @@ const ownImportMetaUrl: Plugin = {
   },
 };
 
-await build({
+const bundleFile = path.join(cliDir, 'cli-bundle.cjs');
+// Written beside and renamed in, so a CLI starting during `npm run build` never reads half a bundle.
+const temp = `${bundleFile}.tmp-${process.pid}`;
+const built = await build({
   entryPoints: [path.join(cliDir, 'program.js')],
-  outfile: path.join(cliDir, 'cli-bundle.cjs'),
+  outfile: temp,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -58,14 +61,24 @@ await build({
   legalComments: 'none',
   charset: 'ascii',
   logLevel: 'warning',
+}).then(() => true, (err: Error) => {
+  // The bundle only speeds the CLI up: code it cannot bundle (a top-level await, say) must not fail the build.
+  // Without a bundle, main.ts runs the plain modules.
+  console.warn(`build-cli: WARNING: the CLI bundle was not built, so the CLI starts slower (plain modules): ${err.message}`);
+  return false;
 });
-// bundle-loader.ts reads the file as latin1 (half the cost of decoding UTF-8), which is only right for ASCII.
-// esbuild's charset=ascii escapes strings and identifiers but not regular expression literals (the duration
-// parsers' `µs`); \uXXXX means the same character there, so what is left is escaped per UTF-16 unit.
-const bundleFile = path.join(cliDir, 'cli-bundle.cjs');
-const text = await readFile(bundleFile, 'utf8');
-const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
-if (ascii !== text) await writeFile(bundleFile, ascii);
+if (built) {
+  // bundle-loader.ts reads the file as latin1 (half the cost of decoding UTF-8), which is only right for ASCII.
+  // esbuild's charset=ascii escapes strings and identifiers but not regular expression literals (the duration
+  // parsers' `µs`); \uXXXX means the same character there, so what is left is escaped per UTF-16 unit.
+  const text = await readFile(temp, 'utf8');
+  const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (ascii !== text) await writeFile(temp, ascii);
+  await rename(temp, bundleFile);
+} else {
+  await rm(temp, { force: true });
+  await rm(bundleFile, { force: true });
+}
 // Caches of the previous bundle are useless now (bundle-loader.ts names them by size and mtime).
 await rm(path.join(cliDir, '.code-cache'), { recursive: true, force: true });
 await mkdir(path.join(cliDir, '.code-cache'), { recursive: true });
