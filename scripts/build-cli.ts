@@ -25,15 +25,19 @@ const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) 
 };
 const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})].filter((name) => !BUNDLED.has(name));
 
-/** Rewrites `import.meta.url` in each of our compiled modules to that module's own URL (CJS has no import.meta). */
+/** Rewrites `import.meta.url` (and .filename/.dirname) in each of our compiled modules to that module's own (CJS has no import.meta). */
 const ownImportMetaUrl: Plugin = {
   name: 'own-import-meta-url',
   setup(b) {
     b.onLoad({ filter: /[\\/]dist[\\/].*\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      if (!source.includes('import.meta.url')) return undefined;
-      const rel = path.relative(cliDir, args.path).split(path.sep).join('/');
-      return { contents: source.replaceAll('import.meta.url', `__builderModuleUrl(${JSON.stringify(rel)})`), loader: 'js' };
+      if (!source.includes('import.meta.')) return undefined;
+      const rel = JSON.stringify(path.relative(cliDir, args.path).split(path.sep).join('/'));
+      const contents = source
+        .replaceAll('import.meta.url', `__builderModuleUrl(${rel})`)
+        .replaceAll('import.meta.filename', `__builderModulePath(${rel})`)
+        .replaceAll('import.meta.dirname', `require('node:path').dirname(__builderModulePath(${rel}))`);
+      return { contents, loader: 'js' };
     });
   },
 };
@@ -55,7 +59,12 @@ const built = await build({
   // Modules find files beside themselves (package.json, dist/web, cli/main.js) from import.meta.url: each keeps its
   // own, as a path relative to the bundle, so the bundle finds the same files and dist/ can still move.
   plugins: [ownImportMetaUrl],
-  banner: { js: "const __builderModuleUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
+  banner: {
+    // "use strict" first: our modules are ESM, strict by definition; a banner before esbuild's own directive
+    // would otherwise turn the whole bundle into sloppy mode.
+    js: "'use strict';\nconst __builderModulePath = (rel) => require('node:path').join(__dirname, rel);\n"
+      + "const __builderModuleUrl = (rel) => require('node:url').pathToFileURL(__builderModulePath(rel)).href;",
+  },
   // Whitespace and comments only: identifiers keep their names, so stack traces and `.name` stay readable.
   minifyWhitespace: true,
   legalComments: 'none',

@@ -56,8 +56,10 @@ describe('cli bundle', function () {
     assert.equal(script.cachedDataRejected, false);
   });
 
-  it('is plain ASCII, so the loader may read it as latin1', () => {
+  it('is plain ASCII, so the loader may read it as latin1, and strict like the ES modules it is made of', () => {
     const bytes = readFileSync(BUNDLE);
     assert.equal(bytes.findIndex((byte) => byte > 0x7f), -1);
+    // A directive counts only as the first statement: anything before it would make the bundle sloppy mode.
+    assert.match(bytes.subarray(0, 40).toString('latin1'), /^'use strict';/);
   });
 });
