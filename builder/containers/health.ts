@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HealthConfig, HealthLogEntry } from './docker-types.js';
 import type { ContainerRecord } from './record.js';
+import { internalNodeEnv } from './internal-env.js';
 
 /** Docker's defaults (nanoseconds): 30 s interval and timeout, 3 retries, no start period. */
 const DEFAULT_INTERVAL = 30e9;
@@ -36,7 +37,7 @@ export function startHealthTimer(root: string, record: ContainerRecord, runtimeI
   const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
   const check = [process.execPath, CLI_MAIN, '--root', root, 'container', 'healthcheck', record.id, runtimeId].map(quote).join(' ');
   const script = `while sleep ${interval}; do ${check} || exit 0; done`;
-  const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore', env: internalNodeEnv() });
   child.unref();
   return child.pid;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { BuildError, errorMessage } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import type { ContainerPaths } from './record.js';
+import { internalNodeEnv } from './internal-env.js';
 
 /**
  * The monitor is Debian's conmon (Podman's): one small C process per container that runs `runc create`, holds the
@@ -54,7 +55,8 @@ export async function launchMonitor(
   ];
   const child = spawn(conmonBin, args, {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    // conmon hands its environment to the exit command, a CLI process that never needs NODE_EXTRA_CA_CERTS.
+    env: internalNodeEnv({ _OCI_SYNCPIPE: '3' }),
     detached: true,
   });
   child.unref();

@@ -9,22 +9,14 @@ import type { MountPoint } from './docker-types.js';
 import type { ContainerRecord } from './record.js';
 
 /**
- * The network and volume stacks live in builder/network and builder/volume (another branch builds them behind
- * the contracts in their types.ts). They are imported by name at run time, so this code works before they land:
- * host/none networking and bind/tmpfs mounts need neither.
+ * The network and volume stacks (builder/network, builder/volume) are imported on first use: host/none
+ * networking and bind/tmpfs mounts need neither. Literal specifiers, so the CLI bundle (scripts/build-cli.ts)
+ * holds them and there is one copy of every module.
  */
-async function optionalModule<T>(specifier: string, exportName: string, root: string): Promise<T | undefined> {
-  try {
-    const loaded = (await import(specifier)) as Record<string, unknown>;
-    const open = loaded[exportName];
-    return typeof open === 'function' ? (open as (root: string) => T)(root) : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw err;
-  }
-}
-export const openNetworking = (root: string): Promise<ContainerNetworking | undefined> => optionalModule('../network/index.js', 'openNetworking', root);
-export const openVolumes = (root: string): Promise<VolumeManager | undefined> => optionalModule('../volume/index.js', 'openVolumes', root);
+export const openNetworking = async (root: string): Promise<ContainerNetworking | undefined> =>
+  (await import('../network/index.js')).openNetworking(root);
+export const openVolumes = async (root: string): Promise<VolumeManager | undefined> =>
+  (await import('../volume/index.js')).openVolumes(root);
 
 /** What the runtime spec gets for a network mode. */
 export type NetworkPlan = { kind: 'host' | 'none' } | { kind: 'bridge'; networks: string[] };

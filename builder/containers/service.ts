@@ -11,9 +11,12 @@ import { readLogs } from './logs.js';
 import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
 import {
   ContainerPaths, listIds, readRecord, readState, withContainerLock, withContainerLockUnless, writeRecord, writeState, type ContainerRecord,
+  type ContainerStateRecord,
 } from './record.js';
+import { readExitFile } from './monitor.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
+import { DirChanges } from './dir-changes.js';
 import path from 'node:path';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -120,20 +123,41 @@ export class Containers {
   async wait(ref: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<WaitResponse> {
     const { paths } = await this.find(ref);
     const first = await readState(paths);
-    for (;;) {
-      if (signal?.aborted) throw new BuildError('CANCELLED', 'wait cancelled');
-      const raw = await readState(paths).catch(() => undefined);
-      const gone = raw === undefined || (await readRecord(paths)) === undefined;
-      if (gone) {
-        if (condition === 'removed' || condition === 'not-running') return { StatusCode: first.exitCode, Error: null };
-        throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+    // The monitor's exit file, the exit command's write or the removal of the dir wakes the loop at once; the
+    // 50 ms poll is the fallback.
+    const changes = new DirChanges([paths.dir, paths.exitDir]);
+    try {
+      for (;;) {
+        if (signal?.aborted) throw new BuildError('CANCELLED', 'wait cancelled');
+        const raw = await readState(paths).catch(() => undefined);
+        const record = raw === undefined ? undefined : await readRecord(paths);
+        if (raw === undefined || record === undefined) {
+          if (condition === 'removed' || condition === 'not-running') return { StatusCode: first.exitCode, Error: null };
+          throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+        }
+        if (condition === 'removed' && await this.removeOnExit(paths, record, raw)) continue;
+        const state = await observe(paths, raw);
+        const result = { StatusCode: state.exitCode, Error: state.error ? { Message: state.error } : null };
+        if (condition === 'not-running' && !isActive(state.status)) return result;
+        if (condition === 'next-exit' && !isActive(state.status) && state.finishedAt !== first.finishedAt) return result;
+        await changes.next(50);
       }
-      const state = await observe(paths, raw);
-      const result = { StatusCode: state.exitCode, Error: state.error ? { Message: state.error } : null };
-      if (condition === 'not-running' && !isActive(state.status)) return result;
-      if (condition === 'next-exit' && !isActive(state.status) && state.finishedAt !== first.finishedAt) return result;
-      await sleep(50);
+    } finally {
+      changes.close();
     }
+  }
+
+  /**
+   * A waiter for the removal of an `--rm` container does the exit command's work itself the moment the monitor's
+   * exit file appears, as dockerd removes an AutoRemove container itself: the exit command (a new CLI process,
+   * which then finds the record gone or `removing`) is off the critical path of `docker run --rm`.
+   */
+  private async removeOnExit(paths: ContainerPaths, record: ContainerRecord, state: ContainerStateRecord): Promise<boolean> {
+    const restart = record.hostConfig.RestartPolicy?.Name ?? 'no';
+    if (!record.hostConfig.AutoRemove || (restart !== 'no' && restart !== '') || !isActive(state.status) || !state.runtimeId) return false;
+    if (await readExitFile(paths, state.runtimeId) === undefined) return false;
+    await this.cleanup(record.id, state.runtimeId);
+    return true;
   }
 
   async remove(ref: string, options: RemoveOptions = {}): Promise<void> {

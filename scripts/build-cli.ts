@@ -1,0 +1,93 @@
+/**
+ * Bundles the compiled CLI (dist/builder/cli/program.js and everything it imports, lazily or not) into one
+ * CommonJS file, dist/builder/cli/cli-bundle.cjs, which main.ts loads through V8's code cache
+ * (builder/cli/bundle-loader.ts). Run by `npm run build` after tsc. Why one CommonJS file:
+ * - Node 20's ESM loader pays per module (resolve, async read, compile, link); one file pays once.
+ * - esbuild's ESM output hoists every static import of an external package to the top, so `fastify` would load
+ *   on every call; in CommonJS output those are require() calls inside each module's lazy init.
+ * - Node 20.19+ require()s ESM-only packages, so the externals load either way.
+ * Heavy packages used only by serve/worker/daemon stay external (loaded from node_modules on first use);
+ * the small ones on hot paths are bundled. A new dependency is external by default.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cliDir = path.join(repo, 'dist', 'builder', 'cli');
+/** Dependencies that every build/run/ps touches: bundled. */
+const BUNDLED = new Set(['commander', 'dockerfile-ast', 'tar-stream', 'p-queue', 'smol-toml', '@balena/dockerignore']);
+
+const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as {
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+};
+const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})].filter((name) => !BUNDLED.has(name));
+
+/** Rewrites `import.meta.url` (and .filename/.dirname) in each of our compiled modules to that module's own (CJS has no import.meta). */
+const ownImportMetaUrl: Plugin = {
+  name: 'own-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/].*\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes('import.meta.')) return undefined;
+      const rel = JSON.stringify(path.relative(cliDir, args.path).split(path.sep).join('/'));
+      const contents = source
+        .replaceAll('import.meta.url', `__builderModuleUrl(${rel})`)
+        .replaceAll('import.meta.filename', `__builderModulePath(${rel})`)
+        .replaceAll('import.meta.dirname', `require('node:path').dirname(__builderModulePath(${rel}))`);
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
+const bundleFile = path.join(cliDir, 'cli-bundle.cjs');
+// Written beside and renamed in, so a CLI starting during `npm run build` never reads half a bundle.
+const temp = `${bundleFile}.tmp-${process.pid}`;
+const built = await build({
+  entryPoints: [path.join(cliDir, 'program.js')],
+  outfile: temp,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external,
+  // import() of an external becomes require() (Node 20.19+ loads ESM that way too): a vm.Script has no ESM
+  // loader of its own without an experimental flag.
+  supported: { 'dynamic-import': false },
+  // Modules find files beside themselves (package.json, dist/web, cli/main.js) from import.meta.url: each keeps its
+  // own, as a path relative to the bundle, so the bundle finds the same files and dist/ can still move.
+  plugins: [ownImportMetaUrl],
+  banner: {
+    // "use strict" first: our modules are ESM, strict by definition; a banner before esbuild's own directive
+    // would otherwise turn the whole bundle into sloppy mode.
+    js: "'use strict';\nconst __builderModulePath = (rel) => require('node:path').join(__dirname, rel);\n"
+      + "const __builderModuleUrl = (rel) => require('node:url').pathToFileURL(__builderModulePath(rel)).href;",
+  },
+  // Whitespace and comments only: identifiers keep their names, so stack traces and `.name` stay readable.
+  minifyWhitespace: true,
+  legalComments: 'none',
+  charset: 'ascii',
+  logLevel: 'warning',
+}).then(() => true, (err: Error) => {
+  // The bundle only speeds the CLI up: code it cannot bundle (a top-level await, say) must not fail the build.
+  // Without a bundle, main.ts runs the plain modules.
+  console.warn(`build-cli: WARNING: the CLI bundle was not built, so the CLI starts slower (plain modules): ${err.message}`);
+  return false;
+});
+if (built) {
+  // bundle-loader.ts reads the file as latin1 (half the cost of decoding UTF-8), which is only right for ASCII.
+  // esbuild's charset=ascii escapes strings and identifiers but not regular expression literals (the duration
+  // parsers' `µs`); \uXXXX means the same character there, so what is left is escaped per UTF-16 unit.
+  const text = await readFile(temp, 'utf8');
+  const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (ascii !== text) await writeFile(temp, ascii);
+  await rename(temp, bundleFile);
+} else {
+  await rm(temp, { force: true });
+  await rm(bundleFile, { force: true });
+}
+// Caches of the previous bundle are useless now (bundle-loader.ts names them by size and mtime).
+await rm(path.join(cliDir, '.code-cache'), { recursive: true, force: true });
+await mkdir(path.join(cliDir, '.code-cache'), { recursive: true });

@@ -1,0 +1,65 @@
+/**
+ * The bundled CLI (scripts/build-cli.ts, loaded by builder/cli/bundle-loader.ts) must behave exactly like the plain
+ * modules: same output, same errors, same exit codes; and its V8 code cache must be written and accepted.
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import Module from 'node:module';
+import path from 'node:path';
+import vm from 'node:vm';
+import { cliMain, runCli } from './helpers/cli.js';
+import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+
+const CLI_DIR = path.dirname(cliMain);
+const BUNDLE = path.join(CLI_DIR, 'cli-bundle.cjs');
+const CACHE_DIR = path.join(CLI_DIR, '.code-cache');
+
+describe('cli bundle', function () {
+  this.timeout(60_000);
+  let root: string;
+
+  before(function () {
+    if (!existsSync(BUNDLE)) {
+      console.log(`    skipped: ${BUNDLE} is missing (npm run build writes it)`);
+      this.skip();
+    }
+  });
+  beforeEach(async () => { root = await makeTempDir('cli-bundle'); });
+  afterEach(async () => { await removeTempDir(root); });
+
+  const cases: Array<{ what: string; args: string[] }> = [
+    { what: 'top-level help', args: ['--help'] },
+    { what: 'a command\'s help', args: ['run', '--help'] },
+    { what: 'an unknown command', args: ['nosuch'] },
+    { what: 'a missing argument', args: ['build'] },
+    { what: 'an invalid choice', args: ['build', '--progress', 'loud', '.'] },
+    { what: 'a BuildError from a command', args: ['inspect', '--type', 'image', 'no-such-image:1'] },
+    { what: 'an empty container list', args: ['ps', '-a'] },
+  ];
+  for (const { what, args } of cases) {
+    it(`prints the same as the plain modules for ${what}`, async () => {
+      const bundled = await runCli(args, { root });
+      const plain = await runCli(args, { root, env: { BUILDER_NO_BUNDLE: '1' } });
+      assert.deepEqual(bundled, plain);
+    });
+  }
+
+  it('writes a code cache per hot command that V8 then accepts', async () => {
+    const result = await runCli(['ps', '-a'], { root });
+    assert.equal(result.code, 0, result.stderr);
+    const caches = readdirSync(CACHE_DIR).filter((name) => name.startsWith('ps-') && name.endsWith(`-${process.version}.bin`));
+    assert.equal(caches.length, 1, `one ps cache in ${CACHE_DIR}: ${readdirSync(CACHE_DIR).join(', ')}`);
+    const script = new vm.Script(Module.wrap(readFileSync(BUNDLE, 'latin1')), {
+      filename: BUNDLE,
+      cachedData: readFileSync(path.join(CACHE_DIR, caches[0]!)),
+    });
+    assert.equal(script.cachedDataRejected, false);
+  });
+
+  it('is plain ASCII, so the loader may read it as latin1, and strict like the ES modules it is made of', () => {
+    const bytes = readFileSync(BUNDLE);
+    assert.equal(bytes.findIndex((byte) => byte > 0x7f), -1);
+    // A directive counts only as the first statement: anything before it would make the bundle sloppy mode.
+    assert.match(bytes.subarray(0, 40).toString('latin1'), /^'use strict';/);
+  });
+});
