@@ -37,7 +37,7 @@ function conmonPath(): Promise<string> {
  * container's pid. The container is then created but not started (`runc start` does that).
  */
 export async function launchMonitor(
-  paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string },
+  paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string; stdin?: boolean; leaveStdinOpen?: boolean },
 ): Promise<MonitorStart> {
   const [conmonBin, runc] = await Promise.all([conmonPath(), runcPath()]);
   await rm(paths.exitDir, { recursive: true, force: true });
@@ -51,6 +51,9 @@ export async function launchMonitor(
     '--exit-command', process.execPath,
     ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id, runtimeId].flatMap((arg) => ['--exit-command-arg', arg]),
     ...(options.tty ? ['-t'] : []),
+    // -i keeps a pipe to the container's stdin, fed through the attach socket (attach-stdin.ts); without
+    // --leave-stdin-open conmon closes it when the attached client goes (docker's StdinOnce).
+    ...(options.stdin ? ['-i'] : []), ...(options.stdin && options.leaveStdinOpen ? ['--leave-stdin-open'] : []),
   ];
   const child = spawn(conmonBin, args, {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],

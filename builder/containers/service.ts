@@ -15,6 +15,8 @@ import {
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { StdinBridge } from './attach-stdin.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 // Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
@@ -184,6 +186,27 @@ export class Containers {
       return state !== undefined && isActive((await observe(paths, state)).status);
     };
     yield* readLogs(paths.log, options, running);
+  }
+
+  /**
+   * Feeds `input` into the running container's stdin (conmon's attach socket, attach-stdin.ts). The container must
+   * have been created with OpenStdin; with StdinOnce its stdin closes when `input` ends.
+   */
+  async attachStdin(ref: string, input: Readable): Promise<StdinBridge> {
+    const { paths, record } = await this.find(ref);
+    if (record.config.OpenStdin !== true) throw new BuildError('CONFLICT', `container ${record.name} was not created with stdin open (-i)`);
+    const state = await observe(paths, await readState(paths));
+    if (!isActive(state.status)) throw new BuildError('CONFLICT', `You cannot attach to a stopped container, start it first`);
+    const { attachStdin } = await import('./attach-stdin.js');
+    return attachStdin(paths, input);
+  }
+
+  /** POST /containers/{id}/resize: the pty of a -t container (conmon's ctl FIFO); a container without one is a no-op. */
+  async resize(ref: string, rows: number, columns: number): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    const { resizeTty } = await import('./attach-stdin.js');
+    if (record.config.Tty !== true) return;
+    await resizeTty(paths, rows, columns);
   }
 
   /**

@@ -57,7 +57,9 @@ export async function startContainer(
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
       searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,
     });
-    const monitor = await launchMonitor(paths, runtimeId, { tty: config.Tty === true, root, name: record.name });
+    const monitor = await launchMonitor(paths, runtimeId, {
+      tty: config.Tty === true, root, name: record.name, stdin: config.OpenStdin === true, leaveStdinOpen: config.StdinOnce !== true,
+    });
     try {
       await runc(['start', runtimeId]);
     } catch (err) {
