@@ -37,7 +37,8 @@ export async function attachSession(service: Containers, id: string, options: At
         input.setRawMode(true);
         cleanups.push(() => input.setRawMode(false));
       }
-      const filter = new DetachKeyFilter(keys);
+      // Detach keys apply to a TTY only (as dockerd: piped binary input may hold any byte).
+      const filter = new DetachKeyFilter(tty ? keys : Buffer.alloc(0));
       filter.once('detach', () => { detached = true; abort.abort(); });
       input.pipe(filter);
       cleanups.push(() => { input.unpipe(filter); input.pause(); input.destroy(); });
