@@ -17,6 +17,7 @@ import { observe } from './truth.js';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { StdinBridge } from './attach-stdin.js';
+import type { ResolvedMount } from '../volume/types.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 // Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
@@ -309,22 +310,27 @@ export class Containers {
 
   async archiveStat(ref: string, containerPath: string): Promise<PathStat> {
     const { archiveStat } = await import('./archive.js');
-    const { record } = await this.find(ref);
-    return archiveStat(record, containerPath);
+    const { paths, record } = await this.find(ref);
+    return archiveStat(record, containerPath, await this.mountsOf(paths));
   }
 
   /** GET /containers/{id}/archive: a tar of `path` (resolved inside the container's rootfs, links never followed out). */
   async archiveGet(ref: string, containerPath: string): Promise<{ stat: PathStat; tar: NodeJS.ReadableStream }> {
     const { archiveGet } = await import('./archive.js');
-    const { record } = await this.find(ref);
-    return archiveGet(record, containerPath);
+    const { paths, record } = await this.find(ref);
+    return archiveGet(record, containerPath, await this.mountsOf(paths));
   }
 
   /** PUT /containers/{id}/archive: extracts `tar` into directory `path` inside the container. */
   async archivePut(ref: string, containerPath: string, tar: NodeJS.ReadableStream): Promise<void> {
     const { archivePut } = await import('./archive.js');
     const { paths, record } = await this.find(ref);
-    await withContainerLock(paths, () => archivePut(record, containerPath, tar));
+    await withContainerLock(paths, async () => archivePut(record, containerPath, tar, await this.mountsOf(paths)));
+  }
+
+  /** The volumes and binds of the container's current or last run (what `cp` sees besides the rootfs). */
+  async mountsOf(paths: ContainerPaths): Promise<ResolvedMount[]> {
+    return (await readState(paths).catch(() => undefined))?.mounts ?? [];
   }
 
   /**
