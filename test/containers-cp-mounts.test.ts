@@ -1,7 +1,8 @@
 /**
  * `cp` sees a container's volumes and bind mounts as docker does: files written by the container into a named
  * volume and a bind mount are copied out (running and stopped), files copied in land in the volume (the container
- * reads them), a read-only mount refuses them, and a link inside a volume cannot lead to the host.
+ * reads them), a read-only mount refuses them, and a link inside a volume cannot lead to the host. IPv6 publishing
+ * is refused with a clear error.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readlinkSync } from 'node:fs';
@@ -64,5 +65,14 @@ describe('cp with volumes and bind mounts', function () {
     await ok(['stop', '-t', '0', 'holder']);
     await ok(['cp', 'holder:/data/v.txt', path.join(scratch, 'v-stopped.txt')]);
     assert.equal(await readFile(path.join(scratch, 'v-stopped.txt'), 'utf8'), 'in-volume\n');
+  });
+
+  it('-p [::1]:PORT:80 is refused with a clear error and leaves no container (builder networks are IPv4)', async () => {
+    const before = (await ok(['ps', '-aq'])).split('\n').filter(Boolean).length;
+    const v6 = await cli(['run', '-d', '--name', 'v6', '-p', '[::1]:18080:80', 'busybox', 'sleep', '10']);
+    assert.notEqual(v6.code, 0);
+    assert.match(v6.stderr, /cannot publish on IPv6 address \[::1\]: builder networks are IPv4 only; publish on 127\.0\.0\.1 or 0\.0\.0\.0/);
+    assert.equal((await ok(['ps', '-aq'])).split('\n').filter(Boolean).length, before);
+    assert.equal((await cli(['inspect', 'v6'])).code, 1);
   });
 });
