@@ -3,6 +3,7 @@ import { access, constants as fsConstants, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BuildError } from '../errors.js';
+import { findProgram } from './monitor.js';
 import type { ContainerPaths } from './record.js';
 
 /**
@@ -24,10 +25,8 @@ export interface StdinBridge {
 let socat: Promise<string> | undefined;
 function socatPath(): Promise<string> {
   socat ??= (async () => {
-    for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/bin'])) {
-      const candidate = path.join(dir || '.', 'socat');
-      if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
-    }
+    const found = await findProgram('socat', ['/usr/bin', '/bin']);
+    if (found) return found;
     throw new BuildError('NOT_SUPPORTED', 'attaching stdin to a container needs socat (apt-get install socat)');
   })();
   socat.catch(() => { socat = undefined; });

@@ -19,13 +19,20 @@ export interface MonitorStart {
 
 const CLI_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
 
+/** The first executable `name` on PATH or in `extraDirs`, or undefined. */
+export async function findProgram(name: string, extraDirs: string[] = []): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/usr/sbin').split(':').concat(extraDirs)) {
+    const candidate = path.join(dir || '.', name);
+    if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  return undefined;
+}
+
 let conmon: Promise<string> | undefined;
 function conmonPath(): Promise<string> {
   conmon ??= (async () => {
-    for (const dir of (process.env.PATH ?? '/usr/bin:/usr/sbin').split(':').concat(['/usr/bin', '/usr/libexec/podman'])) {
-      const candidate = path.join(dir || '.', 'conmon');
-      if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
-    }
+    const found = await findProgram('conmon', ['/usr/bin', '/usr/libexec/podman']);
+    if (found) return found;
     throw new BuildError('RUNC_MISSING', 'conmon not found: detached containers need it (apt-get install conmon)');
   })();
   conmon.catch(() => { conmon = undefined; });
