@@ -52,6 +52,13 @@ describe('stdin into monitored containers (builder CLI)', function () {
     assert.equal(run.stdout, 'hi\n');
   });
 
+  it('a kept run -i (the direct path) can be started again with start -ai, and EOF still ends its cat', async () => {
+    assert.equal(await ok(['run', '-i', '--name', 'again', 'busybox', 'cat'], 'first\n'), 'first\n');
+    const run = await cli(['start', '-ai', 'again'], 'second\n');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'second\n');
+  });
+
   it('attach to run -d -i: input reaches it, and stdin stays open after the client goes (no StdinOnce)', async () => {
     await ok(['run', '-d', '-i', '--name', 'kept', 'busybox', 'sh', '-c', 'while read l; do echo "kept $l"; done; echo closed']);
     const child = runCli(['attach', '--no-sig-proxy', 'kept'], { root, input: 'first\n', timeoutMs: 3000 });
