@@ -78,6 +78,14 @@ describe('stdin into monitored containers (builder CLI)', function () {
     assert.match(stopped.stderr, /No such container: no-such-container/);
   });
 
+  it('-it without a terminal on stdin is refused before anything starts', async () => {
+    await ok(['create', '-it', '--name', 'notty', 'busybox', 'sh']);
+    const start = await cli(['start', '-ai', 'notty'], '');
+    assert.notEqual(start.code, 0);
+    assert.match(start.stderr, /the input device is not a TTY/);
+    assert.equal((await ok(['ps', '-a', '--filter', 'name=notty', '--format', '{{.Status}}'])).trim(), 'Created');
+  });
+
   it('attach refuses a stopped container with docker\'s message', async () => {
     await ok(['create', '--name', 'idle', 'busybox', 'true']);
     const attach = await cli(['attach', 'idle']);

@@ -13,6 +13,11 @@ export interface AttachOptions {
   sigProxy?: boolean;
 }
 
+/** docker refuses `-it` (and `start -ai` of a TTY container) when stdin is not a terminal, before starting anything. */
+export function checkTtyInput(tty: boolean, interactive: boolean): void {
+  if (tty && interactive && !process.stdin.isTTY) throw new BuildError('INVALID_ARGUMENT', 'the input device is not a TTY');
+}
+
 /**
  * The terminal side of `start -a -i`, `attach` and a foreground `run -i`/`-t` through the monitor: our stdin goes into
  * the container (raw mode when both sides are terminals, so keys such as ctrl-c reach its pty), the log comes back as
@@ -33,6 +38,7 @@ export async function attachSession(service: Containers, id: string, options: At
   try {
     if (options.stdin && inspect.Config.OpenStdin === true) {
       const input = process.stdin;
+      checkTtyInput(tty, true);
       if (tty && input.isTTY) {
         input.setRawMode(true);
         cleanups.push(() => input.setRawMode(false));

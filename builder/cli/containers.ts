@@ -53,6 +53,7 @@ export async function runServiceContainer(image: string, command: string[], flag
   const service = await Containers.open(global.root);
   const { createBody } = await import('./container-flags.js');
   const body = createBody(image, command, flags);
+  if (!flags.detach) (await import('./container-attach.js')).checkTtyInput(flags.tty === true, flags.interactive === true);
   const foregroundRemove = !flags.detach && flags.rm === true;
   // A foreground --rm container is removed by us after the wait, so the wait can still read its exit code.
   if (foregroundRemove) body.HostConfig = { ...body.HostConfig, AutoRemove: false };
@@ -98,9 +99,11 @@ export async function startCommand(refs: string[], opts: { attach?: boolean; int
   // docker start -i attaches the output too.
   if (opts.attach || opts.interactive) {
     if (refs.length !== 1) throw new BuildError('INVALID_ARGUMENT', 'you cannot start and attach multiple containers at once');
+    const { attachSession, checkTtyInput } = await import('./container-attach.js');
+    const config = (await service.inspect(refs[0]!)).Config;
+    checkTtyInput(config.Tty === true, opts.interactive === true && config.OpenStdin === true);
     const since = Date.now() / 1000 - 1;
     await service.start(refs[0]!);
-    const { attachSession } = await import('./container-attach.js');
     return attachSession(service, refs[0]!, { stdin: opts.interactive === true, since, detachKeys: opts.detachKeys });
   }
   return eachRef(refs, (ref) => service.start(ref));
