@@ -21,7 +21,10 @@ wanted=(runc:runc crun:crun busybox-static:busybox skopeo:skopeo umoci:umoci att
   bzip2:bzip2 git:git redis-server:redis-server docker-registry:docker-registry
   conmon:conmon golang-github-containers-common:/usr/share/containers/seccomp.json tini:tini-static
   netavark:netavark aardvark-dns:aardvark-dns iptables:iptables e2fsprogs:mkfs.ext4 zstd:zstd
-  time:/usr/bin/time)
+  time:/usr/bin/time socat:socat)
+# socat: stdin into monitored containers (conmon's attach socket is SOCK_SEQPACKET, which Node cannot open).
+# podman: the run-side bench's podman column (it runs podman with runc; crun, above, is its default runtime).
+wanted+=(podman:podman)
 # docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well
 # (it starts dockerd itself through scripts/start-dockerd.sh when none is running).
 if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)

@@ -121,6 +121,24 @@ describe('builder daemon runs containers for the docker CLI', function () {
     assert.match(rmi.stderr, /image is being used by running container [0-9a-f]{12}/);
   });
 
+  it('docker cp sees a named volume (out of it and into it)', async () => {
+    assert.equal((await daemon.docker(['run', '-d', '--name', 'voluser', '-v', 'cpvol:/data', 'busybox', 'sh', '-c', 'echo in-volume > /data/f; exec sleep 60'])).code, 0);
+    const out = path.join(daemon.dir, 'from-volume');
+    const deadline = Date.now() + 10_000;
+    let copied = await daemon.docker(['cp', 'voluser:/data/f', out]);
+    while (copied.code !== 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      copied = await daemon.docker(['cp', 'voluser:/data/f', out]);
+    }
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.equal(await readFile(out, 'utf8'), 'in-volume\n');
+    const file = path.join(daemon.dir, 'into-volume.txt');
+    await writeFile(file, 'copied-in\n');
+    assert.equal((await daemon.docker(['cp', file, 'voluser:/data/'])).code, 0);
+    assert.equal((await daemon.docker(['exec', 'voluser', 'cat', '/data/into-volume.txt'])).stdout, 'copied-in\n');
+    await daemon.docker(['rm', '-f', '-v', 'voluser']);
+  });
+
   it('publishes container events', async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     assert.equal((await daemon.docker(['run', '--rm', '--name', 'evt', 'busybox', 'true'])).code, 0);

@@ -1,11 +1,13 @@
 /**
  * `GET /containers/{id}/logs` (multiplexed frames unless the container has a TTY; follow, tail, since, until,
  * timestamps) and `POST /containers/{id}/attach`, the hijacked stream `docker run` and `docker start -a` read.
- * Attach follows the container's log from the moment of attaching (conmon owns the process's stdio); stdin is not
- * forwarded, since the monitor keeps no stdin pipe open.
+ * Attach follows the container's log from the moment of attaching (conmon owns the process's stdio, and partial
+ * lines such as a prompt are sent as they are logged); stdin goes into the container through conmon's attach socket.
  */
 import { closeSync, openSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import type { StdinBridge } from '../../builder/containers/attach-stdin.js';
+import { DEFAULT_DETACH_KEYS, DetachKeyFilter, parseDetachKeys } from '../../builder/containers/detach-keys.js';
 import { readLogs } from '../../builder/containers/logs.js';
 import type { LogEntry } from '../../builder/containers/docker-types.js';
 import type { DaemonContext } from './daemon-context.js';
@@ -64,14 +66,24 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     const tty = found.Config.Tty === true;
     // Lines written from here on belong to this attach (a second of slack for a start racing the attach).
     const since = withLogs ? 0 : Date.now() / 1000 - 1;
+    const detachKeys = parseDetachKeys(queryString(query, 'detachKeys') ?? DEFAULT_DETACH_KEYS);
     const raw = hijack(request, reply, !tty);
     const abort = new AbortController();
     raw.socket.on('close', () => abort.abort());
-    // stdin is read and dropped (see above); reading also sees the client's FIN, so the socket can close.
-    raw.socket.on('data', () => undefined).resume();
+    // With stdin=1 on an OpenStdin container the client's bytes go to conmon's attach socket (after the start that
+    // `docker run` sends once attached; a PassThrough holds them until then). Otherwise they are read and dropped;
+    // reading also sees the client's FIN, so the socket can close.
+    const withStdin = queryBool(query, 'stdin') && found.Config.OpenStdin === true;
+    // Detach keys apply to a TTY only (as dockerd: piped binary input may hold any byte).
+    const input = new DetachKeyFilter(tty ? detachKeys : Buffer.alloc(0));
+    if (withStdin) {
+      raw.socket.pipe(input);
+      input.once('detach', () => abort.abort());
+    } else raw.socket.on('data', () => undefined).resume();
     ctx.shutdown.addEventListener('abort', () => abort.abort(), { once: true });
     if (!queryBool(query, 'stream') && !withLogs) return raw.end();
     let fd: number | undefined;
+    let bridge: StdinBridge | undefined;
     try {
       // Wait for the start that `docker run` sends after attaching.
       const deadline = Date.now() + 60_000;
@@ -80,17 +92,20 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
         if (abort.signal.aborted || !state || state.Status !== 'created' || Date.now() > deadline) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      if (withStdin && !abort.signal.aborted) bridge = await svc.attachStdin(found.Id, input).catch(() => undefined);
       // Hold the log open: a --rm container's log is deleted with it right after it exits, and its last lines
       // must still reach us. /proc/self/fd/N keeps naming the file after the unlink.
       fd = openSync(found.LogPath, 'r');
       const running = async (): Promise<boolean> => (await svc.inspect(found.Id).catch(() => undefined))?.State.Running === true;
-      for await (const entry of readLogs(`/proc/self/fd/${fd}`, { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal }, running)) {
+      const follow = { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal, partial: true };
+      for await (const entry of readLogs(`/proc/self/fd/${fd}`, follow, running)) {
         if (abort.signal.aborted) break;
         (entry.stream === 'stdout' ? raw.stdout : raw.stderr).write(Buffer.from(entry.line));
       }
     } catch (err) {
       request.log.debug({ err }, 'attach ended');
     } finally {
+      bridge?.close();
       if (fd !== undefined) closeSync(fd);
       await new Promise((resolve) => setImmediate(resolve));
       raw.end();

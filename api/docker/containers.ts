@@ -3,6 +3,7 @@
  * with docker's statuses (201 create, 204 done, 304 already started/stopped) and the event bus.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BuildError } from '../../builder/errors.js';
 import type { Containers } from '../../builder/containers/service.js';
 import type { ContainerCreateBody, WaitCondition } from '../../builder/containers/docker-types.js';
 import type { DaemonContext } from './daemon-context.js';
@@ -165,7 +166,17 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
     reply.raw.end();
   });
   app.post('/containers/:id/resize', async (request, reply) => {
-    await (await containers()).inspect(idParam(request));
+    const query = request.query as Query;
+    const size = (name: string): number => {
+      const text = queryString(query, name) ?? '0';
+      if (!/^\d+$/.test(text)) throw badRequest(`invalid ${name === 'h' ? 'height' : 'width'}: "${text}"`);
+      return Number(text);
+    };
+    const svc = await containers();
+    const [rows, columns] = [size('h'), size('w')];
+    const state = (await svc.inspect(idParam(request))).State;
+    if (!state.Running) throw new BuildError('CONFLICT', `Container ${idParam(request)} is not running`);
+    await svc.resize(idParam(request), rows, columns);
     return reply.status(200).send();
   });
   app.post('/containers/prune', async (request) => {

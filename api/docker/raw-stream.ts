@@ -31,6 +31,8 @@ export interface RawStream {
 export function hijack(request: FastifyRequest, reply: FastifyReply, multiplex: boolean): RawStream {
   reply.hijack();
   const socket = request.raw.socket;
+  // A client that goes (a detach, a killed CLI) makes our next write an EPIPE: the stream just ends ('close').
+  socket.on('error', () => socket.destroy());
   const upgrade = /upgrade/i.test(String(request.headers.connection ?? '')) && request.headers.upgrade !== undefined;
   const type = multiplex ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream';
   socket.write(upgrade

@@ -16,8 +16,14 @@ export function registerContainerCommands(program: Command, setExit: (code: numb
     .action(async (image: string, command: string[], opts: CreateFlags) => setExit(await (await load()).createCommand(image, command, opts, globals())));
 
   program.command('start').description('Start one or more stopped containers').argument('<containers...>')
-    .option('-a, --attach', 'attach stdout/stderr and forward signals').option('-i, --interactive', 'attach stdin (not supported for service containers)')
-    .action(async (refs: string[], opts: { attach?: boolean }) => setExit(await (await load()).startCommand(refs, opts, globals())));
+    .option('-a, --attach', 'attach stdout/stderr and forward signals').option('-i, --interactive', "attach the container's stdin")
+    .option('--detach-keys <keys>', 'key sequence that detaches (default ctrl-p,ctrl-q)')
+    .action(async (refs: string[], opts: { attach?: boolean; interactive?: boolean; detachKeys?: string }) => setExit(await (await load()).startCommand(refs, opts, globals())));
+
+  program.command('attach').description("Attach local standard input, output, and error streams to a running container").argument('<container>')
+    .option('--no-stdin', 'do not attach stdin').option('--no-sig-proxy', 'do not proxy signals to the container (without a TTY)')
+    .option('--detach-keys <keys>', 'key sequence that detaches (default ctrl-p,ctrl-q)')
+    .action(async (ref: string, opts: { stdin?: boolean; sigProxy?: boolean; detachKeys?: string }) => setExit(await (await load()).attachCommand(ref, opts, globals())));
 
   for (const verb of ['stop', 'restart'] as const) {
     program.command(verb).description(verb === 'stop' ? 'Stop one or more running containers' : 'Restart one or more containers').argument('<containers...>')

@@ -36,7 +36,8 @@ export async function cpCommand(source: string, dest: string, global: GlobalOpti
     await service.archivePut(to.container, dir, packTree(path.resolve(from.path), name));
     return 0;
   }
-  const { record } = await service.find(from.container!);
+  const { paths, record } = await service.find(from.container!);
+  const mounts = await service.mountsOf(paths);
   const local = path.resolve(to.path);
   const localStat = await lstat(local).catch(() => undefined);
   const intoDir = localStat?.isDirectory() === true;
@@ -47,7 +48,7 @@ export async function cpCommand(source: string, dest: string, global: GlobalOpti
     // Replacing an existing file: extract beside it, then rename over it (never writing through it).
     const scratch = await mkdtemp(path.join(parent, '.builder-cp-'));
     try {
-      const { tar } = await archiveGet(record, containerPath, name);
+      const { tar } = await archiveGet(record, containerPath, mounts, name);
       await extractTarStream(tar, scratch, { whiteouts: 'none' });
       await rename(path.join(scratch, name), local);
     } finally {
@@ -55,7 +56,7 @@ export async function cpCommand(source: string, dest: string, global: GlobalOpti
     }
     return 0;
   }
-  const { tar } = await archiveGet(record, containerPath, name);
+  const { tar } = await archiveGet(record, containerPath, mounts, name);
   await extractTarStream(tar, parent, { whiteouts: 'none' });
   return 0;
 }

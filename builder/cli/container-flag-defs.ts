@@ -12,7 +12,7 @@ export interface CreateFlags {
   healthcheck?: boolean; hostname?: string; addHost: string[]; env: string[]; envFile: string[]; label: string[];
   readOnly?: boolean; capAdd: string[]; capDrop: string[]; cpus?: string; memory?: string; pidsLimit?: string;
   init?: boolean; privileged?: boolean; securityOpt: string[]; entrypoint?: string; workdir?: string; user?: string;
-  dns: string[];
+  dns: string[]; detachKeys?: string;
 }
 
 /** The flags `create` and `run` share, with docker's names. */
@@ -23,6 +23,7 @@ export function addCreateFlags(command: Command): Command {
     .option('--rm', 'remove the container when it exits')
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'allocate a terminal')
+    .option('--detach-keys <keys>', 'key sequence that detaches an attached run (default ctrl-p,ctrl-q)')
     .option('-e, --env <K=V>', 'set an environment variable; repeatable', collect, [])
     .option('--env-file <file>', 'read environment variables from a file; repeatable', collect, [])
     .option('-l, --label <k=v>', 'set a label; repeatable', collect, [])

@@ -106,6 +106,7 @@ export function createBody(image: string, command: string[], flags: CreateFlags,
   return {
     Image: image, Hostname: flags.hostname ?? '', User: flags.user ?? '', Tty: flags.tty === true, OpenStdin: flags.interactive === true,
     AttachStdin: flags.interactive === true && !flags.detach, AttachStdout: !flags.detach, AttachStderr: !flags.detach,
+    StdinOnce: flags.interactive === true && !flags.detach,
     Env: env, ...(command.length > 0 ? { Cmd: command } : {}),
     ...(flags.entrypoint !== undefined ? { Entrypoint: flags.entrypoint === '' ? [''] : [flags.entrypoint] } : {}),
     WorkingDir: flags.workdir ?? '', Labels: labels, ExposedPorts: exposed, Volumes: volumes,

@@ -53,6 +53,7 @@ export async function runServiceContainer(image: string, command: string[], flag
   const service = await Containers.open(global.root);
   const { createBody } = await import('./container-flags.js');
   const body = createBody(image, command, flags);
+  if (!flags.detach) (await import('./container-attach.js')).checkTtyInput(flags.tty === true, flags.interactive === true);
   const foregroundRemove = !flags.detach && flags.rm === true;
   // A foreground --rm container is removed by us after the wait, so the wait can still read its exit code.
   if (foregroundRemove) body.HostConfig = { ...body.HostConfig, AutoRemove: false };
@@ -72,6 +73,14 @@ export async function runServiceContainer(image: string, command: string[], flag
     process.stdout.write(`${id}\n`);
     return 0;
   }
+  if (flags.interactive || flags.tty) {
+    const { attachSession } = await import('./container-attach.js');
+    try {
+      return await attachSession(service, id, { stdin: flags.interactive === true, since: Date.now() / 1000 - 1, detachKeys: flags.detachKeys });
+    } finally {
+      if (foregroundRemove) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
+    }
+  }
   const forward = (signal: NodeJS.Signals): void => { void service.kill(id, signal).catch(() => undefined); };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, forward);
@@ -85,17 +94,29 @@ export async function runServiceContainer(image: string, command: string[], flag
   }
 }
 
-export async function startCommand(refs: string[], opts: { attach?: boolean; interactive?: boolean }, global: GlobalOptions): Promise<number> {
-  // conmon's attach socket is SOCK_SEQPACKET, which Node cannot open: stdin cannot reach a monitored container.
-  if (opts.interactive) throw new BuildError('NOT_SUPPORTED', 'start -i is not supported: use exec -i, or run -i --rm for an interactive container');
+export async function startCommand(refs: string[], opts: { attach?: boolean; interactive?: boolean; detachKeys?: string }, global: GlobalOptions): Promise<number> {
   const service = await Containers.open(global.root);
-  if (opts.attach) {
+  // docker start -i attaches the output too.
+  if (opts.attach || opts.interactive) {
     if (refs.length !== 1) throw new BuildError('INVALID_ARGUMENT', 'you cannot start and attach multiple containers at once');
+    const { attachSession, checkTtyInput } = await import('./container-attach.js');
+    const config = (await service.inspect(refs[0]!)).Config;
+    checkTtyInput(config.Tty === true, opts.interactive === true && config.OpenStdin === true);
+    const since = Date.now() / 1000 - 1;
     await service.start(refs[0]!);
-    await streamLogs(service, refs[0]!, { follow: true, since: Date.now() / 1000 - 1 });
-    return (await service.wait(refs[0]!)).StatusCode;
+    return attachSession(service, refs[0]!, { stdin: opts.interactive === true, since, detachKeys: opts.detachKeys });
   }
   return eachRef(refs, (ref) => service.start(ref));
+}
+
+/** `attach`: our stdin, stdout and stderr to a running container until it exits or the detach keys are typed. */
+export async function attachCommand(ref: string, opts: { stdin?: boolean; sigProxy?: boolean; detachKeys?: string }, global: GlobalOptions): Promise<number> {
+  const service = await Containers.open(global.root);
+  const { attachSession } = await import('./container-attach.js');
+  const state = (await service.inspect(ref)).State;
+  if (!state.Running) throw new BuildError('CONFLICT', 'You cannot attach to a stopped container, start it first');
+  if (state.Paused) throw new BuildError('CONFLICT', 'You cannot attach to a paused container, unpause it first');
+  return attachSession(service, ref, { stdin: opts.stdin !== false, since: Date.now() / 1000, detachKeys: opts.detachKeys, sigProxy: opts.sigProxy });
 }
 
 export async function stopCommand(refs: string[], opts: { time?: string; signal?: string }, global: GlobalOptions, restart = false): Promise<number> {

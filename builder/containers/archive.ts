@@ -9,25 +9,44 @@ import { BuildError } from '../errors.js';
 import { extractTarStream } from '../layer/extract.js';
 import { remountSnapshot } from '../snapshot/mount.js';
 import type { PathStat } from './docker-types.js';
+import type { ResolvedMount } from '../volume/types.js';
 import type { ContainerRecord } from './record.js';
 
 /**
  * `cp` both ways (the archive endpoints). Paths are resolved inside the container's rootfs as if it were `/`
  * (builder/context/root-path.ts): a symlink in the container pointing at /etc/shadow means the container's
  * /etc/shadow, never the host's. Archives hold links as links; extraction refuses to write through one.
- * Volumes and binds mounted into a running container are not part of its rootfs and are not seen here.
+ * Volumes and bind mounts are seen as docker sees them: a path at or under a mount's target is looked up in the
+ * mount's source (the volume's _data, the bind's host path), resolved with that source as its root, so a link inside
+ * a volume cannot lead out of it either (docker would follow it into the container's rootfs; we stay in the volume).
+ * tmpfs mounts live in the container's mount namespace only and are not seen, as with docker.
  */
-async function locate(record: ContainerRecord, containerPath: string): Promise<{ abs: string; merged: string }> {
+interface Located {
+  abs: string;
+  /** The mount the path is in, if any (read-only ones refuse `cp` into them). */
+  mount?: ResolvedMount;
+}
+
+async function locate(record: ContainerRecord, containerPath: string, mounts: ResolvedMount[] = []): Promise<Located> {
   if (!path.isAbsolute(containerPath)) throw new BuildError('INVALID_ARGUMENT', `path "${containerPath}" must be absolute in the container`);
   const merged = await remountSnapshot(record.rootfsDir);
   // The parent is resolved through links; the last component is taken as it is (a link is copied as a link).
   const parent = await resolveInRoot(merged, path.posix.dirname(containerPath));
   const base = path.posix.basename(containerPath);
-  return { abs: base === '/' || base === '' ? parent : path.join(parent, base), merged };
+  const inRootfs = base === '/' || base === '' ? parent : path.join(parent, base);
+  const inContainer = `/${path.relative(merged, inRootfs).split(path.sep).join('/')}`.replace(/\/+$/, '') || '/';
+  const mount = mounts
+    .filter((m) => m.type === 'bind' && (inContainer === m.target || inContainer.startsWith(`${m.target.replace(/\/+$/, '')}/`)))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+  if (!mount) return { abs: inRootfs };
+  const rest = inContainer.slice(mount.target.replace(/\/+$/, '').length);
+  if (rest === '' || rest === '/') return { abs: mount.source, mount };
+  const restParent = await resolveInRoot(mount.source, path.posix.dirname(rest));
+  return { abs: path.join(restParent, path.posix.basename(rest)), mount };
 }
 
-export async function archiveStat(record: ContainerRecord, containerPath: string): Promise<PathStat> {
-  const { abs } = await locate(record, containerPath);
+export async function archiveStat(record: ContainerRecord, containerPath: string, mounts?: ResolvedMount[]): Promise<PathStat> {
+  const { abs } = await locate(record, containerPath, mounts);
   const info = await lstat(abs).catch(() => undefined);
   if (!info) throw new BuildError('CONTAINER_NOT_FOUND', `Could not find the file ${containerPath} in container ${record.name}`);
   const linkTarget = info.isSymbolicLink() ? await readlink(abs) : '';
@@ -56,19 +75,25 @@ export function packTree(abs: string, entryName: string): Readable {
   return pack as unknown as Readable;
 }
 
-export async function archiveGet(record: ContainerRecord, containerPath: string, entryName?: string): Promise<{ stat: PathStat; tar: Readable }> {
-  const stat = await archiveStat(record, containerPath);
-  const { abs } = await locate(record, containerPath);
+export async function archiveGet(
+  record: ContainerRecord, containerPath: string, mounts?: ResolvedMount[], entryName?: string,
+): Promise<{ stat: PathStat; tar: Readable }> {
+  const stat = await archiveStat(record, containerPath, mounts);
+  const { abs } = await locate(record, containerPath, mounts);
   return { stat, tar: packTree(abs, entryName ?? (stat.name || '.')) };
 }
 
 /** Extracts `input` into the existing directory `containerPath` (links inside the archive cannot lead out of it). */
-export async function archivePut(record: ContainerRecord, containerPath: string, input: NodeJS.ReadableStream): Promise<void> {
-  const { merged } = await locate(record, containerPath);
-  const dir = await resolveInRoot(merged, containerPath);
+export async function archivePut(record: ContainerRecord, containerPath: string, input: NodeJS.ReadableStream, mounts?: ResolvedMount[]): Promise<void> {
+  const { abs, mount } = await locate(record, containerPath, mounts);
+  // The directory itself is followed when it is a link (docker extracts into what the link names).
+  const dir = mount
+    ? await resolveInRoot(mount.source, `/${path.relative(mount.source, abs)}`)
+    : await resolveInRoot(await remountSnapshot(record.rootfsDir), containerPath);
   const info = await lstat(dir).catch(() => undefined);
   if (!info) throw new BuildError('CONTAINER_NOT_FOUND', `Could not find the file ${containerPath} in container ${record.name}`);
   if (!info.isDirectory()) throw new BuildError('INVALID_ARGUMENT', `extraction point is not a directory: ${containerPath}`);
+  if (mount?.readonly) throw new BuildError('INVALID_ARGUMENT', `mounted volume is marked read-only: ${mount.target}`);
+  if (record.hostConfig.ReadonlyRootfs && !mount) throw new BuildError('INVALID_ARGUMENT', 'container rootfs is marked read-only');
   await extractTarStream(Readable.from(input as AsyncIterable<Buffer>), dir, { whiteouts: 'none' });
 }
-

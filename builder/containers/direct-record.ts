@@ -38,7 +38,9 @@ export class DirectRunRecord {
       imageDigest: fields.imageRef.manifestDescriptor.digest, imageId: fields.imageRef.manifest.config.digest,
       config: {
         Image: fields.image, Hostname: fields.hostname, User: fields.process.user, Env: fields.process.env, Cmd: fields.process.args,
-        Entrypoint: [], WorkingDir: fields.process.cwd, Tty: fields.tty, OpenStdin: fields.interactive, Labels: config.Labels ?? {},
+        Entrypoint: [], WorkingDir: fields.process.cwd, Tty: fields.tty, OpenStdin: fields.interactive,
+        // docker run -i attaches stdin once: a later start -ai ends the container's stdin with its input.
+        StdinOnce: fields.interactive, Labels: config.Labels ?? {},
         ExposedPorts: config.ExposedPorts ?? {}, StopSignal: config.StopSignal || 'SIGTERM',
       },
       hostConfig: { RestartPolicy: { Name: 'no' as const, MaximumRetryCount: 0 }, AutoRemove: false, ...fields.hostConfig },

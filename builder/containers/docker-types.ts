@@ -274,6 +274,8 @@ export interface LogsOptions {
   /** Number of lines from the end, or 'all'. */
   tail?: number | 'all';
   signal?: AbortSignal;
+  /** Yield a partial line (conmon's `P` entries: a prompt, typed characters echoed by a pty) as soon as it is logged. */
+  partial?: boolean;
 }
 
 /** One log line as stored: stream, RFC 3339 nano time, the line with its newline. */

@@ -26,6 +26,11 @@ export async function* readLogs(file: string, options: LogsOptions, isRunning: (
       const [, rawTime = '', stream, tag, content = ''] = match;
       // conmon writes a +00:00 offset; docker prints RFC 3339 nano with Z.
       const time = rawTime.replace(/\+00:00$/, 'Z');
+      if (options.partial) {
+        // Attach: bytes as they come; the line is not joined back, so nothing waits for its newline.
+        entries.push({ stream: stream as LogEntry['stream'], time, line: tag === 'F' ? `${content}\n` : content });
+        continue;
+      }
       if (partial && partial.stream === stream) partial = { ...partial, line: partial.line + content };
       else partial = { stream: stream as LogEntry['stream'], time, line: content };
       if (tag === 'F') {

@@ -20,13 +20,20 @@ export interface MonitorStart {
 
 const CLI_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
 
+/** The first executable `name` on PATH or in `extraDirs`, or undefined. */
+export async function findProgram(name: string, extraDirs: string[] = []): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/usr/sbin').split(':').concat(extraDirs)) {
+    const candidate = path.join(dir || '.', name);
+    if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  return undefined;
+}
+
 let conmon: Promise<string> | undefined;
 function conmonPath(): Promise<string> {
   conmon ??= (async () => {
-    for (const dir of (process.env.PATH ?? '/usr/bin:/usr/sbin').split(':').concat(['/usr/bin', '/usr/libexec/podman'])) {
-      const candidate = path.join(dir || '.', 'conmon');
-      if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
-    }
+    const found = await findProgram('conmon', ['/usr/bin', '/usr/libexec/podman']);
+    if (found) return found;
     throw new BuildError('RUNC_MISSING', 'conmon not found: detached containers need it (apt-get install conmon)');
   })();
   conmon.catch(() => { conmon = undefined; });
@@ -38,7 +45,7 @@ function conmonPath(): Promise<string> {
  * container's pid. The container is then created but not started (`runc start` does that).
  */
 export async function launchMonitor(
-  paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string },
+  paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string; stdin?: boolean; leaveStdinOpen?: boolean },
 ): Promise<MonitorStart> {
   const [conmonBin, runc] = await Promise.all([conmonPath(), runcPath()]);
   await rm(paths.exitDir, { recursive: true, force: true });
@@ -52,6 +59,9 @@ export async function launchMonitor(
     '--exit-command', process.execPath,
     ...[CLI_MAIN, '--root', options.root, 'container', 'cleanup', paths.id, runtimeId].flatMap((arg) => ['--exit-command-arg', arg]),
     ...(options.tty ? ['-t'] : []),
+    // -i keeps a pipe to the container's stdin, fed through the attach socket (attach-stdin.ts); without
+    // --leave-stdin-open conmon closes it when the attached client goes (docker's StdinOnce).
+    ...(options.stdin ? ['-i'] : []), ...(options.stdin && options.leaveStdinOpen ? ['--leave-stdin-open'] : []),
   ];
   const child = spawn(conmonBin, args, {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],

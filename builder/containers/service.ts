@@ -18,6 +18,9 @@ import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
 import { DirChanges } from './dir-changes.js';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { StdinBridge } from './attach-stdin.js';
+import type { ResolvedMount } from '../volume/types.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 // Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
@@ -211,6 +214,27 @@ export class Containers {
   }
 
   /**
+   * Feeds `input` into the running container's stdin (conmon's attach socket, attach-stdin.ts). The container must
+   * have been created with OpenStdin; with StdinOnce its stdin closes when `input` ends.
+   */
+  async attachStdin(ref: string, input: Readable): Promise<StdinBridge> {
+    const { paths, record } = await this.find(ref);
+    if (record.config.OpenStdin !== true) throw new BuildError('CONFLICT', `container ${record.name} was not created with stdin open (-i)`);
+    const state = await observe(paths, await readState(paths));
+    if (!isActive(state.status)) throw new BuildError('CONFLICT', `You cannot attach to a stopped container, start it first`);
+    const { attachStdin } = await import('./attach-stdin.js');
+    return attachStdin(paths, input);
+  }
+
+  /** POST /containers/{id}/resize: the pty of a -t container (conmon's ctl FIFO); a container without one is a no-op. */
+  async resize(ref: string, rows: number, columns: number): Promise<void> {
+    const { paths, record } = await this.find(ref);
+    const { resizeTty } = await import('./attach-stdin.js');
+    if (record.config.Tty !== true) return;
+    await resizeTty(paths, rows, columns);
+  }
+
+  /**
    * The monitor's exit command (`builder container cleanup ID`): records the exit, then applies the restart
    * policy (with docker's growing delay) or --rm. Does nothing when a user command already recorded the exit.
    */
@@ -310,22 +334,27 @@ export class Containers {
 
   async archiveStat(ref: string, containerPath: string): Promise<PathStat> {
     const { archiveStat } = await import('./archive.js');
-    const { record } = await this.find(ref);
-    return archiveStat(record, containerPath);
+    const { paths, record } = await this.find(ref);
+    return archiveStat(record, containerPath, await this.mountsOf(paths));
   }
 
   /** GET /containers/{id}/archive: a tar of `path` (resolved inside the container's rootfs, links never followed out). */
   async archiveGet(ref: string, containerPath: string): Promise<{ stat: PathStat; tar: NodeJS.ReadableStream }> {
     const { archiveGet } = await import('./archive.js');
-    const { record } = await this.find(ref);
-    return archiveGet(record, containerPath);
+    const { paths, record } = await this.find(ref);
+    return archiveGet(record, containerPath, await this.mountsOf(paths));
   }
 
   /** PUT /containers/{id}/archive: extracts `tar` into directory `path` inside the container. */
   async archivePut(ref: string, containerPath: string, tar: NodeJS.ReadableStream): Promise<void> {
     const { archivePut } = await import('./archive.js');
     const { paths, record } = await this.find(ref);
-    await withContainerLock(paths, () => archivePut(record, containerPath, tar));
+    await withContainerLock(paths, async () => archivePut(record, containerPath, tar, await this.mountsOf(paths)));
+  }
+
+  /** The volumes and binds of the container's current or last run (what `cp` sees besides the rootfs). */
+  async mountsOf(paths: ContainerPaths): Promise<ResolvedMount[]> {
+    return (await readState(paths).catch(() => undefined))?.mounts ?? [];
   }
 
   /**

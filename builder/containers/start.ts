@@ -57,7 +57,10 @@ export async function startContainer(
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
       searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,
     });
-    const monitor = await launchMonitor(paths, runtimeId, { tty: config.Tty === true, root, name: record.name });
+    // dockerd closes stdin when a StdinOnce client goes only without a TTY: `run -it`, detach, `attach` again works.
+    const monitor = await launchMonitor(paths, runtimeId, {
+      tty: config.Tty === true, root, name: record.name, stdin: config.OpenStdin === true, leaveStdinOpen: config.StdinOnce !== true || config.Tty === true,
+    });
     try {
       await runc(['start', runtimeId]);
     } catch (err) {

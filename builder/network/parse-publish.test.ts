@@ -36,7 +36,7 @@ describe('parsePublish (docker -p)', () => {
     ['8080:', 'INVALID_ARGUMENT', /^no port specified: 8080:<empty>$/],
     ['8000-8002:80-81', 'INVALID_ARGUMENT', /^invalid ranges specified for container and host Ports: 80-81 and 8000-8002$/],
     ['82-80', 'INVALID_ARGUMENT', /^invalid containerPort: 82-80$/],
-    ['[::1]:8080:80', 'NOT_SUPPORTED', /IPv4 only/],
+    ['[::1]:8080:80', 'NOT_SUPPORTED', /cannot publish on IPv6 address \[::1\]: builder networks are IPv4 only/],
     ['80/sctp', 'NOT_SUPPORTED', /tcp and udp only/],
   ];
   for (const [spec, code, message] of invalid) {

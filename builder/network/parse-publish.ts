@@ -23,7 +23,11 @@ export function parsePublish(spec: string): PortBinding[] {
     hostIp = hostIp.slice(1, -1);
   }
   if (hostIp !== '' && !isIPv4(hostIp) && !isIPv6(hostIp)) fail(`invalid IP address: ${hostIp}`);
-  if (isIPv6(hostIp)) throw new BuildError('NOT_SUPPORTED', `invalid IP address ${hostIp}: builder networks are IPv4 only`);
+  // netavark forwards a host IPv6 address only into a network with an IPv6 subnet, and never from ::1 (IPv6 has no
+  // route_localnet to DNAT loopback traffic out of the host; docker uses its userland docker-proxy for that).
+  if (isIPv6(hostIp)) {
+    throw new BuildError('NOT_SUPPORTED', `cannot publish on IPv6 address [${hostIp}]: builder networks are IPv4 only; publish on 127.0.0.1 or 0.0.0.0`);
+  }
   if (containerPort === '') fail(`no port specified: ${spec}<empty>`);
   const container = parseRange(containerPort, 1);
   if (!container) return fail(`invalid containerPort: ${containerPort}`);

@@ -6,10 +6,12 @@
  * - `exec true` in a running container;  `ps -a` with 50 containers;
  * - RSS of an idle detached container's monitor (conmon for builder, containerd-shim-runc-v2 for docker).
  * docker's `run -d -p` needs its bridge, which a dockerd started under this project's network rule lacks: n/a then.
+ * podman is the third column (run-side-podman.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fetchPage, freePort } from '../../test/helpers/http-probe.js';
+import { runPodmanSide } from './run-side-podman.js';
 import { findExecutable, runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
 
@@ -20,8 +22,8 @@ export interface RunSideBenchEnv {
   log(line: string): void;
 }
 
-const CONTAINERS = 50;
-const SAMPLES = 5;
+export const CONTAINERS = 50;
+export const SAMPLES = 5;
 const LABEL = 'builder.bench=run-side';
 
 async function untilAnswer(port: number, deadlineMs = 20_000): Promise<void> {
@@ -32,13 +34,13 @@ async function untilAnswer(port: number, deadlineMs = 20_000): Promise<void> {
   }
 }
 
-async function timeMs(fn: () => Promise<unknown>): Promise<number> {
+export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
   await fn();
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-async function samples(count: number, fn: () => Promise<unknown>, between?: () => Promise<unknown>): Promise<number> {
+export async function samples(count: number, fn: () => Promise<unknown>, between?: () => Promise<unknown>): Promise<number> {
   const values: number[] = [];
   for (let i = 0; i < count; i++) {
     values.push(await timeMs(fn));
@@ -47,18 +49,18 @@ async function samples(count: number, fn: () => Promise<unknown>, between?: () =
   return median(values);
 }
 
-async function rssKb(pid: number): Promise<number | undefined> {
+export async function rssKb(pid: number): Promise<number | undefined> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
   return match ? Number(match[1]) : undefined;
 }
 
-async function parentPid(pid: number): Promise<number> {
+export async function parentPid(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
-type Cell = number | string;
+export type Cell = number | string;
 
 /** Runs the section and returns its BENCHMARKS.md body (without markers). */
 export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
@@ -107,8 +109,10 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
     if (ids.length > 0) await d(['rm', '-f', ...ids], true);
   }
 
-  const cell = (value: Cell | undefined, unit: 'ms' | 'kb'): string => {
-    if (value === undefined) return 'n/a (docker not running)';
+  const podman = await runPodmanSide(env);
+
+  const cell = (value: Cell | undefined, unit: 'ms' | 'kb', missing = 'n/a (docker not running)'): string => {
+    if (value === undefined) return missing;
     if (typeof value === 'string') return value;
     return unit === 'kb' ? `${(value / 1024).toFixed(1)} MB` : formatDuration(value);
   };
@@ -117,15 +121,18 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
     ['`exec true` in a running container', 'exec', 'ms'], [`\`ps -a\` with ${CONTAINERS} containers`, 'ps', 'ms'],
     ['RSS of an idle container\'s monitor', 'rss', 'kb'],
   ];
-  env.log(`run-side: ${JSON.stringify({ ours, theirs })}`);
+  env.log(`run-side: ${JSON.stringify({ ours, theirs, podman })}`);
   return [
     '## Run side: containers',
     '',
     'builder (conmon monitor, runc) against docker (dockerd + containerd + runc) on this machine; median of ' +
       `${SAMPLES} samples, each a full CLI invocation. Monitor RSS: conmon vs containerd-shim-runc-v2.`,
     '',
-    '| case | builder | docker |',
-    '| --- | --- | --- |',
-    ...rows.map(([title, key, unit]) => `| ${title} | ${cell(ours[key], unit)} | ${docker && dockerUp ? cell(theirs[key], unit) : 'n/a (docker not running)'} |`),
+    'podman (Debian\'s 4.3, its own conmon, runc: crun refuses this machine\'s hybrid cgroups) runs in a private store',
+    'with `--network none`; its ports need a NAT bridge, which the network rule forbids, so `run -d` to an answer is n/a.',
+    '',
+    '| case | builder | docker | podman |',
+    '| --- | --- | --- | --- |',
+    ...rows.map(([title, key, unit]) => `| ${title} | ${cell(ours[key], unit)} | ${docker && dockerUp ? cell(theirs[key], unit) : 'n/a (docker not running)'} | ${cell(podman?.[key], unit, 'n/a (podman not installed)')} |`),
   ].join('\n');
 }

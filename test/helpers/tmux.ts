@@ -41,6 +41,18 @@ export class TmuxScreen {
     throw new Error(`timed out waiting for ${what}; the screen was:\n${screen}`);
   }
 
+  /** Types into the pane: literal text, or tmux key names such as `Enter`, `C-p`. */
+  async sendKeys(...keys: string[]): Promise<void> {
+    const result = await runCommand('tmux', ['-L', this.socket, 'send-keys', '-t', this.session, ...keys]);
+    if (result.code !== 0) throw new Error(`tmux send-keys failed: ${result.stderr}`);
+  }
+
+  /** Resizes the terminal, as a user dragging the window would (the program gets SIGWINCH). */
+  async resize(columns: number, rows: number): Promise<void> {
+    const result = await runCommand('tmux', ['-L', this.socket, 'resize-window', '-t', this.session, '-x', String(columns), '-y', String(rows)]);
+    if (result.code !== 0) throw new Error(`tmux resize-window failed: ${result.stderr}`);
+  }
+
   async stop(): Promise<void> {
     await runCommand('tmux', ['-L', this.socket, 'kill-server']);
   }
