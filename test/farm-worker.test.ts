@@ -89,7 +89,7 @@ describe('farm end to end (API + worker processes + Redis + registry + git)', fu
     }
     assert.ok(trace, 'GET /v1/builds/:id/trace answers');
     const names = trace.traceEvents.filter((e) => e.ph === 'X').map((e) => e.name);
-    for (const phase of ['plan', 'runc create', 'diff+tar+compress', 'export', 'push']) assert.ok(names.includes(phase), `trace has ${phase}: ${names.join(', ')}`);
+    for (const phase of ['plan', 'runc create', 'diff+tar', 'compress+store blob', 'export', 'push']) assert.ok(names.includes(phase), `trace has ${phase}: ${names.join(', ')}`);
     assert.equal((await fetch(`${url}/v1/builds/${'0'.repeat(32)}/trace`, { headers: AUTH })).status, 404);
   });
 
