@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       }
       reports.push({ section, rows });
     }
-    await report(reports, (toolId) => tools.get(toolId)?.notes() ?? []);
+    await report(reports, (toolId, tags) => tools.get(toolId)?.notes(tags) ?? []);
     const wants = (name: string): boolean => !onlyCases || onlyCases.includes(name);
     const scratchDir = scratch.dir;
     if (wants('farm')) await sectionReport('farm', () => runFarmBench({ repoDir: REPO_DIR, scratchDir, busyboxTar, log }));
@@ -152,7 +152,7 @@ async function measure(benchCase: BenchSection['cases'][number], tool: BenchTool
 
 async function report(
   reports: Array<{ section: BenchSection; rows: Row[] }>,
-  notesOf: (toolId: ToolId) => string[],
+  notesOf: (toolId: ToolId, tags: string[]) => string[],
 ): Promise<void> {
   const argv = process.argv.slice(2).join(' ');
   const command = `npm run bench${argv ? ` -- ${argv}` : ''}` +
@@ -162,7 +162,9 @@ async function report(
   let document = await readFile(benchmarksPath, 'utf8').catch(() => '');
   for (const { section, rows } of reports) {
     const table = renderTable(section.columns.map((c) => ({ toolId: c.toolId, label: c.label })), rows);
-    console.log(`\n${section.title}\n${table}`);
+    const notes = section.columns.flatMap((column) => notesOf(column.toolId, section.cases.flatMap((c) => (c.tag ? [c.tag] : []))));
+    // Where the time went (traced builds) is worth seeing with --no-write too.
+    console.log(`\n${section.title}\n${table}${notes.filter((note) => note.includes('--trace')).map((note) => `\n- ${note}`).join('')}`);
     const body = [
       `## ${section.title}`,
       '',
@@ -172,7 +174,7 @@ async function report(
       `- machine: ${machineSummary()}`,
       `- command: \`${command}\``,
       `- storage: every tool on one loop-mounted ext4 scratch fs (${SCRATCH_IMAGE} at ${MOUNT_POINT})`,
-      ...section.columns.flatMap((column) => notesOf(column.toolId)).map((note) => `- ${note}`),
+      ...notes.map((note) => `- ${note}`),
       '',
       table,
     ].join('\n');

@@ -16,7 +16,7 @@ import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 interface TraceEvent { name: string; ph: string; pid: number; tid: number; ts?: number; dur?: number; cat?: string; args?: Record<string, unknown> }
 
-const RUN_PHASES = ['mount', 'bundle', 'runc create', 'runc start+wait', 'commit', 'unmount', 'diff+tar', 'adopt snapshot'];
+const RUN_PHASES = ['lowerdirs', 'mount', 'bundle', 'runc create', 'runc start+wait', 'commit', 'unmount', 'diff+tar', 'adopt snapshot'];
 const DOCKERFILE = 'FROM busybox\nRUN echo one > /one\nCOPY hello.txt /\nRUN cat /one /hello.txt > /both\n';
 
 function skipWithoutCrun(test: Mocha.Context): void {

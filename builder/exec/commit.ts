@@ -51,7 +51,8 @@ export async function commitSnapshot(
  * that occurs twice is kept only at its top-most position: overlayfs refuses a repeated lowerdir, and
  * re-applying the same layer higher up already covers what its lower copy contributed.
  */
-export async function lowerDirs(ctx: Pick<StepContext, 'snapshots'>, layers: Layer[]): Promise<string[]> {
+export async function lowerDirs(ctx: Pick<StepContext, 'snapshots'> & Partial<Pick<StepContext, 'span'>>, layers: Layer[]): Promise<string[]> {
   const topMost = layers.filter((layer, index) => !layers.slice(index + 1).some((later) => later.diffId === layer.diffId));
-  return Promise.all(topMost.map((layer) => ctx.snapshots.ensure(layer)));
+  // Its own span: on a cold store the first step extracts (or fetches) the base image's layers here.
+  return inSpan(ctx.span, 'lowerdirs', () => Promise.all(topMost.map((layer) => ctx.snapshots.ensure(layer))), { layers: topMost.length });
 }

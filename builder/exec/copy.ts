@@ -11,7 +11,8 @@ import { inSpan } from '../trace/tracer.js';
 
 /** COPY and ADD: sources from the context or another stage, written into a new snapshot without runc. */
 export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
-  const snapshot = await inSpan(ctx.span, 'mount', async () => prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers)), { layers: ctx.layers.length });
+  const lowers = await lowerDirs(ctx, ctx.layers);
+  const snapshot = await inSpan(ctx.span, 'mount', () => prepareSnapshot(ctx.store.tmpDir, lowers), { layers: lowers.length });
   let source: { copySource: CopySource; release(): Promise<void> } | undefined;
   try {
     source = await inSpan(ctx.span, 'open source', () => openSource(step, ctx));

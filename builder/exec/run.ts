@@ -48,10 +48,8 @@ export function runArgv(step: RunStep, shell: string[]): string[] {
 
 export const run: StepHandler<'RUN'> = async (step, ctx) => {
   const argv = runArgv(step, shellOf(ctx.config.config));
-  const { lowers, snapshot } = await inSpan(ctx.span, 'mount', async () => {
-    const dirs = await lowerDirs(ctx, ctx.layers);
-    return { lowers: dirs, snapshot: await prepareSnapshot(ctx.store.tmpDir, dirs) };
-  }, { layers: ctx.layers.length });
+  const lowers = await lowerDirs(ctx, ctx.layers);
+  const snapshot = await inSpan(ctx.span, 'mount', () => prepareSnapshot(ctx.store.tmpDir, lowers), { layers: lowers.length });
   const tail = new OutputTail(TAIL_LINES);
   let exitCode: number;
   let mounts: PreparedRunMounts | undefined;

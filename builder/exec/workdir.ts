@@ -14,7 +14,8 @@ export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
   const next = cloneConfig(ctx.config);
   applyWorkdir(next.config, step.path);
   const target = next.config.WorkingDir!;
-  const snapshot = await inSpan(ctx.span, 'mount', async () => prepareSnapshot(ctx.store.tmpDir, await lowerDirs(ctx, ctx.layers)));
+  const lowers = await lowerDirs(ctx, ctx.layers);
+  const snapshot = await inSpan(ctx.span, 'mount', () => prepareSnapshot(ctx.store.tmpDir, lowers));
   try {
     const onDisk = await resolveInRoot(snapshot.merged, target);
     const exists = await stat(onDisk).then((s) => s.isDirectory(), () => false);

@@ -11,6 +11,8 @@ import { registrySection } from './registry-bench.js';
 export interface BenchCase {
   id: string;
   title: string;
+  /** The image tag the case builds (tools that trace their builds report where that build's time went). */
+  tag?: string;
   samples: number;
   /** Whether the tool can do this case at all ("n/a" otherwise). */
   supports(tool: BenchTool): boolean;
@@ -34,10 +36,12 @@ function coldBuild(repoDir: string, dir: string, title: string, samples = 3, job
   return {
     id: dir,
     title,
+    tag: `${dir}:bench`,
     samples,
     supports: (tool) => tool.build !== undefined && tool.resetCaches !== undefined,
     prepare: async (tool) => tool.resetCaches?.(),
-    measure: async (tool) => tool.build?.(context, `${dir}:bench`, jobs),
+    // Cold builds are traced (rebuilds are not: loading the trace writer would add to a no-op rebuild's floor).
+    measure: async (tool) => tool.build?.(context, `${dir}:bench`, jobs, { trace: true }),
   };
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { findExecutable, runCommand } from './proc.js';
 import { unmountTree } from './scratch-fs.js';
 import type { BenchTool, ToolEnv } from './tool.js';
+import { summarizeTrace } from './trace-summary.js';
 
 /**
  * Our own CLI (dist/builder/cli/main.js); a cold build gets a brand-new store directory. With `runtime: 'crun'`
@@ -14,6 +15,8 @@ export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'):
   let env: ToolEnv | undefined;
   let storeRoot = '';
   let generation = 0;
+  /** The last traced build of each tag (`--trace`): the report says where its time went. */
+  const traces = new Map<string, string>();
 
   const builder = (args: string[]) =>
     runCommand(process.execPath, [cli, ...args], { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: storeRoot, BUILDER_RUNTIME: runtime } });
@@ -46,15 +49,29 @@ export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'):
       await freshStore();
     },
     resetCaches: freshStore,
-    async build(context, tag) {
-      await builder(['build', '-t', tag, '--network=host', '--progress=plain', context]);
+    async build(context, tag, _jobs, options = {}) {
+      if (!options.trace || !env) {
+        await builder(['build', '-t', tag, '--network=host', '--progress=plain', context]);
+        return;
+      }
+      // --trace costs one small JSON write at the end of the build (a few hundred spans), inside the timed sample.
+      const trace = join(env.scratchDir, `builder-trace-${runtime}-${tag.replace(/[^A-Za-z0-9.-]+/g, '_')}.json`);
+      await builder(['build', '-t', tag, '--network=host', '--progress=plain', '--trace', trace, context]);
+      traces.set(tag, trace);
     },
     async runTrue() {
       await builder(['run', '--rm', 'busybox:latest', 'true']);
     },
-    notes: () => [runtime === 'runc'
-      ? 'ours: node dist/builder/cli/main.js; store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'
-      : 'ours (crun): the same CLI with BUILDER_RUNTIME=crun (crun 1.8 in a private mount namespace without the hybrid cgroup2 mount)'],
+    notes: (tags = []) => [
+      runtime === 'runc'
+        ? 'ours: node dist/builder/cli/main.js; store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'
+        : 'ours (crun): the same CLI with BUILDER_RUNTIME=crun (crun 1.8 in a private mount namespace without the hybrid cgroup2 mount)',
+      ...tags.flatMap((tag) => {
+        const file = traces.get(tag);
+        const summary = file ? summarizeTrace(file) : undefined;
+        return summary ? [`${runtime === 'runc' ? 'ours' : 'ours (crun)'}, last ${tag.replace(/:bench$/, '')} sample per --trace: ${summary}`] : [];
+      }),
+    ],
     async teardown() {
       await dropStore().catch(() => undefined);
     },

@@ -28,12 +28,13 @@ export interface BenchTool {
   /**
    * Builds `context`/Dockerfile as `tag`; resolves once the image is in the tool's store. `jobs` asks for that
    * many stages at once where the tool needs telling (buildah --jobs); the others always run stages in parallel.
+   * `trace`: a tool that can trace its build does (ours: --trace), for the report's "where the time went".
    */
-  build?(context: string, tag: string, jobs?: number): Promise<void>;
+  build?(context: string, tag: string, jobs?: number, options?: { trace?: boolean }): Promise<void>;
   /** Runs `true` in a fresh busybox:latest container and removes the container. */
   runTrue?(): Promise<void>;
-  /** How the tool was run (isolation, storage driver), for the report. */
-  notes(): string[];
+  /** How the tool was run (isolation, storage driver), for the report; `tags`: the images a section built. */
+  notes(tags?: string[]): string[];
   /** Stops and unmounts what setup started. Never throws. */
   teardown(): Promise<void>;
 }
