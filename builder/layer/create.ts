@@ -1,5 +1,5 @@
 /** Directory (an overlay upperdir) → deterministic OCI layer blob. */
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { createReadStream, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
@@ -7,6 +7,7 @@ import { MEDIA_TYPES, type Layer } from '../image/types.js';
 import { defaultGzipLevel, GzipBlobWriter } from './gzip-writer.js';
 import { SpooledWriter } from './spooled-writer.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeader } from './tar-format.js';
+import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX, type TreeEntry } from './tree-walk.js';
 import { readXattrTree, type XattrTree } from './xattrs.js';
 
 /** Options for {@link createLayer}. */
@@ -26,7 +27,9 @@ export interface StartedLayer {
   layer: Promise<Layer>;
 }
 
-export const WHITEOUT_PREFIX = '.wh.';
+export { WHITEOUT_PREFIX };
+/** Entries walked ahead while xattrs are read: ~20,000 lstat results are a few MB. */
+const WALK_HEAD_START = 20_000;
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
 /** Files up to this size are read in one call; bigger ones are streamed. */
@@ -61,11 +64,11 @@ function minor(rdev: number): number {
 class LayerTarWriter {
   /** "dev:ino" → first path seen, for hardlinks. */
   private readonly inodes = new Map<string, string>();
+  private xattrs: XattrTree = new Map();
 
   constructor(
     private readonly root: string,
     private readonly out: { write(chunk: Buffer): Promise<void> },
-    private readonly xattrs: XattrTree,
     private readonly epoch: number | undefined,
   ) {}
 
@@ -87,21 +90,28 @@ class LayerTarWriter {
     };
   }
 
-  async directory(relDir: string): Promise<void> {
-    // Sort by the name the entry gets in the tar (a whiteout `x` is written as `.wh.x`).
-    const children = readdirSync(join(this.root, relDir)).map((name) => {
-      const stat = lstatSync(join(this.root, relDir, name));
-      const isWhiteout = stat.isCharacterDevice() && stat.rdev === 0;
-      return { name, stat, key: isWhiteout ? WHITEOUT_PREFIX + name : name };
-    });
-    children.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    for (const { name, stat } of children) await this.entry(relDir === '' ? name : `${relDir}/${name}`, relDir, name, stat);
+  /**
+   * Writes every entry of the tree. The first `headStart` entries are walked (lstat) while `xattrs` is still
+   * being read; then each entry is written as the walk reaches it.
+   */
+  async writeTree(xattrs: Promise<XattrTree>, headStart: number): Promise<void> {
+    const walk = walkTree(this.root);
+    const ahead: TreeEntry[] = [];
+    for (let next = walk.next(); ; next = walk.next()) {
+      if (next.done) break;
+      ahead.push(next.value);
+      if (ahead.length >= headStart) break;
+    }
+    this.xattrs = await xattrs;
+    for (const entry of ahead) await this.entry(entry);
+    if (ahead.length < headStart) return;
+    for (const entry of walk) await this.entry(entry);
   }
 
-  private async entry(rel: string, relDir: string, name: string, stat: Stats): Promise<void> {
+  private async entry({ rel, relDir, name, stat }: TreeEntry): Promise<void> {
     const abs = join(this.root, rel);
     const xattrs = layerXattrs(this.xattrs.get(rel), rel);
-    if (stat.isCharacterDevice() && stat.rdev === 0) {
+    if (isOverlayWhiteout(stat)) {
       const whiteout = (relDir === '' ? '' : relDir + '/') + WHITEOUT_PREFIX + name;
       await this.out.write(encodeHeader(this.header(whiteout, stat, { mode: 0 })));
     } else if (stat.isDirectory()) {
@@ -109,7 +119,6 @@ class LayerTarWriter {
       if (this.xattrs.get(rel)?.get(OVERLAY_OPAQUE)?.toString() === 'y') {
         await this.out.write(encodeHeader(this.header(`${rel}/${OPAQUE_WHITEOUT}`, stat, { mode: 0 })));
       }
-      await this.directory(rel);
     } else if (stat.isFile()) {
       const inode = `${stat.dev}:${stat.ino}`;
       const first = stat.nlink > 1 ? this.inodes.get(inode) : undefined;
@@ -170,8 +179,10 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
   const spool = new SpooledWriter(new GzipBlobWriter(handle, level, false), options.spoolBytes);
   let ended: ReturnType<SpooledWriter['end']>;
   try {
-    const xattrs = await readXattrTree(upperdir);
-    await new LayerTarWriter(upperdir, spool, xattrs, options.sourceDateEpoch).directory('');
+    // getfattr runs in its own process while the walk gets ahead (bounded: a head start holds lstat results).
+    const xattrs = readXattrTree(upperdir);
+    xattrs.catch(() => undefined); // awaited by writeTree; a walk error first must not leave it unhandled
+    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, WALK_HEAD_START);
     await spool.write(Buffer.from(END_OF_ARCHIVE));
     ended = spool.end();
   } catch (err) {

@@ -18,6 +18,8 @@ export interface BlobSink {
 /** Default cap on tar bytes waiting for the compressor, per layer (several steps may compress at once). */
 export const DEFAULT_SPOOL_BYTES = 64 * 1024 * 1024;
 const COALESCE_BYTES = 1024 * 1024;
+/** Tar bytes between two turns of the event loop (one gzip block). */
+const YIELD_BYTES = 1024 * 1024;
 
 export class SpooledWriter {
   private readonly tarHash = createHash('sha256');
@@ -28,6 +30,7 @@ export class SpooledWriter {
   private hasFailed = false;
   private wakeWriter: (() => void) | undefined;
   private aborted = false;
+  private sinceYield = 0;
 
   constructor(private readonly sink: BlobSink, private readonly maxBytes = DEFAULT_SPOOL_BYTES) {}
 
@@ -39,6 +42,14 @@ export class SpooledWriter {
     this.queue.push(chunk);
     this.queued += chunk.length;
     this.pumping ??= this.pump();
+    // The tar writer's reads are mostly synchronous: without a turn of the event loop now and then, finished
+    // deflate blocks would not be collected (nor new ones started) until the whole tar is queued, and gzip would
+    // run after the walk instead of beside it.
+    this.sinceYield += chunk.length;
+    if (this.sinceYield >= YIELD_BYTES) {
+      this.sinceYield = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     while (this.queued > this.maxBytes && !this.hasFailed) await new Promise<void>((resolve) => (this.wakeWriter = resolve));
     if (this.hasFailed) throw this.failure;
   }
