@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { isEmptyDir, startLayer } from '../layer/create.js';
 import { PendingLayer } from '../layer/pending-layer.js';
 import type { Layer } from '../image/types.js';
@@ -36,6 +37,12 @@ export async function commitSnapshot(
     }) : compress();
     const layer = new PendingLayer(started.diffId, stored);
     ctx.session.later(layer.ready);
+    // A snapshot made here whose blob then fails (a full disk) names no layer anyone can use: it goes when the
+    // build ends (a later step of this build may still have it mounted as a lowerdir until then).
+    const existed = await ctx.snapshots.has(started.diffId);
+    let failed = false;
+    layer.ready.catch(() => { failed = true; });
+    if (!existed) ctx.session.onCleanup(async () => { if (failed) await rm(ctx.snapshots.path(started.diffId), { recursive: true, force: true }); });
     await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(started.diffId, snapshot.upperdir));
     return layer;
   } finally {

@@ -114,9 +114,14 @@ async function cachedStep(
     const log = (stream: 'stdout' | 'stderr', data: Buffer): void =>
       run.onEvent({ type: 'step.log', stepId, stream, data: data.toString('utf8'), time: Date.now() });
     try {
-      const result = visible
+      const executed = visible
         ? await run.schedule(() => span.child('exec', (execSpan) => executeStep(step, { ...ctx, log, span: execSpan }), { args: { op: step.op } }))
         : await executeStep(step, ctx);
+      // A blob that fails to compress after the step (a full disk) is reported where it is awaited (the manifest
+      // write): it still names this step's Dockerfile line.
+      const result = executed.layer instanceof PendingLayer
+        ? { ...executed, layer: new PendingLayer(executed.layer.diffId, executed.layer.ready.catch((err: unknown) => { throw withLocation(err, run.plan.file, step.line); })) }
+        : executed;
       const record = async (): Promise<void> => {
         const layer = result.layer && (await settleLayer(result.layer));
         if (layer) span.set({ layer: layer.digest, layerBytes: layer.size });
