@@ -85,7 +85,7 @@ export async function runDaemonBench(env: DaemonBenchEnv): Promise<string> {
     return [
       '## builder daemon vs dockerd (same docker CLI)',
       '',
-      `Median of ${SAMPLES} after one untimed warm-up; the machine was shared with other work while this ran, so treat the numbers as indicative.`,
+      `Median of ${SAMPLES} after one untimed warm-up; both daemons on the same machine in the same run.`,
       '',
       'BuildKit\'s no-op rebuild of the same case is in the rebuild table above (its own dockerd, same machine).',
       '',

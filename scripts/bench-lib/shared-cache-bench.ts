@@ -150,7 +150,7 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
       'A project: FROM busybox, a RUN writing 2 MB, COPY src/, a RUN over it, ENV, CMD.',
       `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} samples, warm and fresh alternating (fresh: a new store each);`,
       `BuildKit: ${BUILDKIT_SAMPLES} samples, each a new dockerd (empty data-root, busybox loaded) on the scratch fs, DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host.`,
-      'Run once on the shared 2-core machine while other sessions were busy: read the numbers as relative, not absolute.',
+      'Ratios compare tools measured in the same run on the same machine.',
       '',
       '| a commit another worker built, then pushed | time | bytes to/from the registry | ratio |',
       '| --- | ---: | ---: | ---: |',
