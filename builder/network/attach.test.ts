@@ -16,7 +16,7 @@ import { BuildError } from '../errors.js';
 import { netnsName } from './attach.js';
 import { readAttachments } from './attachments.js';
 import { renderResolvConf } from './etc-files.js';
-import { createNetwork, inspectNetwork, openNetworking, parsePublish } from './index.js';
+import { createNetwork, inspectNetwork, listNetworks, openNetworking, parsePublish } from './index.js';
 import { netavarkBinaries, netavarkConfigDir } from './netavark.js';
 import type { Attachment } from './types.js';
 
@@ -291,5 +291,29 @@ describe('network attach (netavark, real netns)', function () {
       (err: unknown) => err instanceof BuildError && err.code === 'NETWORK_NOT_FOUND',
     );
     await assert.rejects(access(`/run/netns/${netnsName(containerId)}`));
+  });
+
+  it('a new network skips subnets netavark still has NAT rules for (a crash left them, or another store uses them)', async () => {
+    const chain = `NETAVARK-T${randomBytes(5).toString('hex').toUpperCase()}`;
+    // One /24 this store's own networks do not hold is left free; every other one has a leftover netavark rule.
+    const own = new Set((await listNetworks(root)).map((n) => n.IPAM.Config[0]?.Subnet));
+    const candidates = Array.from({ length: 254 }, (_, i) => i + 1).filter((i) => !own.has(`10.213.${i}.0/24`));
+    const free = candidates[randomBytes(1)[0]! % candidates.length]!;
+    const rules = [`*nat`, `:${chain} - [0:0]`];
+    for (let i = 0; i < 256; i++) if (i !== free) rules.push(`-A POSTROUTING -s 10.213.${i}.0/24 -j ${chain}`);
+    rules.push('COMMIT', '');
+    const restore = (text: string): Promise<void> => new Promise((resolve, reject) => {
+      const child = spawn('iptables-restore', ['--noflush'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`iptables-restore exited ${code}`))));
+      child.stdin.end(text);
+    });
+    await restore(rules.join('\n'));
+    try {
+      await createNetwork(root, { name: 'leftovers' });
+      assert.equal((await inspectNetwork(root, 'leftovers')).IPAM.Config[0]!.Subnet, `10.213.${free}.0/24`);
+    } finally {
+      const cleanup = ['*nat', ...rules.filter((r) => r.startsWith('-A ')).map((r) => r.replace(/^-A /, '-D ')), `-X ${chain}`, 'COMMIT', ''];
+      await restore(cleanup.join('\n'));
+    }
   });
 });

@@ -3,6 +3,7 @@
  * /24 from builder's own pool unless --subnet is given; nothing here touches the kernel (netavark does
  * that per container, in attach.ts).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
@@ -100,7 +101,7 @@ async function createLocked(root: string, options: CreateNetworkOptions, isDefau
   }
   const others = (await readdir(networksDir(root))).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
   const taken = (await Promise.all(others.map((f) => readRecord(path.join(networksDir(root), f))))).filter((r): r is NetworkRecord => !!r);
-  const subnet = options.subnet !== undefined ? userSubnet(options.subnet, taken) : pickSubnet(taken);
+  const subnet = options.subnet !== undefined ? userSubnet(options.subnet, taken) : pickSubnet(taken, await natSubnets());
   const gateway = options.gateway !== undefined ? userGateway(options.gateway, subnet) : formatIpv4(subnet.base + 1);
   const id = randomBytes(32).toString('hex');
   const record: NetworkRecord = {
@@ -166,16 +167,34 @@ function userGateway(text: string, subnet: Cidr): string {
 
 /**
  * A free /24 of 10.213.0.0/16, starting at a random one: two stores on one machine (tests use temporary ones)
- * then rarely pick the same; subnets routed on the host right now (another store's live bridge, a VPN) are skipped.
+ * then rarely pick the same; subnets routed on the host right now (another store's live bridge, a VPN) are skipped,
+ * and so are subnets netavark still has NAT rules for (another store's network, or one a crash left behind: netavark's
+ * teardown of a second network on the same subnet would remove the rules the two share).
  */
-function pickSubnet(taken: NetworkRecord[]): Cidr {
-  const used = [...taken.map((n) => parseCidr(n.subnet)), ...hostRoutes()];
+function pickSubnet(taken: NetworkRecord[], natted: Cidr[]): Cidr {
+  const used = [...taken.map((n) => parseCidr(n.subnet)), ...hostRoutes(), ...natted];
   const start = randomBytes(1)[0]!;
   for (let step = 0; step < 256; step++) {
     const candidate: Cidr = { base: POOL.base + ((start + step) % 256) * 256, prefix: 24 };
     if (!used.some((u) => subnetsOverlap(u, candidate))) return candidate;
   }
   throw new BuildError('CONFLICT', 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+}
+
+/** Subnets with netavark masquerade rules (`-A POSTROUTING -s SUBNET -j NETAVARK-…`); none when iptables-save can't run. */
+async function natSubnets(): Promise<Cidr[]> {
+  const text = await new Promise<string>((resolve) => {
+    execFile('iptables-save', ['-t', 'nat'], { timeout: 5000 }, (err, stdout) => resolve(err ? '' : stdout));
+  });
+  const subnets: Cidr[] = [];
+  for (const match of text.matchAll(/^-A POSTROUTING -s (\d+\.\d+\.\d+\.\d+\/\d+) -j NETAVARK-/gm)) {
+    try {
+      subnets.push(parseCidr(match[1]!));
+    } catch {
+      // Not one of ours to worry about (host bits set): ignore.
+    }
+  }
+  return subnets;
 }
 
 /** IPv4 routes of the host (/proc/net/route: little-endian hex destination and mask), default route excluded. */
