@@ -15,6 +15,9 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 
 type Tls = typeof import('node:tls');
+type Crypto = typeof import('node:crypto');
+/** Builtins loaded on first use: deferring costs nothing to a process that never gets there. */
+const load = createRequire(import.meta.url);
 
 /** The options that change a secure context (Node 20's createSecureContext/configSecureContext read these). */
 const CONTEXT_OPTIONS = [
@@ -27,11 +30,6 @@ const PEM_CERTIFICATE = /-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----[\s\S]*?-
 
 /** Set once the hook is installed: the file whose certificates it adds. */
 let deferredFile: string | undefined;
-
-/** The file this process defers (undefined when Node loaded NODE_EXTRA_CA_CERTS itself, or there is none). */
-export function deferredCaFile(): string | undefined {
-  return deferredFile;
-}
 
 /**
  * Installs the hook when the launcher deferred the variable (BUILDER_EXTRA_CA_CERTS set); a no-op otherwise,
@@ -46,13 +44,13 @@ export function installDeferredCa(env: NodeJS.ProcessEnv = process.env): void {
   deferredFile = file;
   // Loaded here, not imported: node:tls is only cheap (0.4 ms) once node:crypto is loaded, which every path that
   // gets here does anyway, but a static import would load it for `node main.js` too.
-  const tls = createRequire(import.meta.url)('node:tls') as Tls;
+  const tls = load('node:tls') as Tls;
   const original = tls.createSecureContext;
   let shared: SecureContext | undefined;
   let ca: string[] | undefined;
   const withExtra = (options: SecureContextOptions | undefined): SecureContext => {
     if (options?.ca) return original(options);
-    ca ??= [...tls.rootCertificates, ...readExtra(file, (pems) => probe(original, pems))];
+    ca ??= [...tls.rootCertificates, ...readExtra(file)];
     // A plain client context (all the registry, ADD and fetch connections) is the same for every connection:
     // made once, as Node's default store is, since parsing ~300 certificates costs ~30 ms each time.
     const given = (options ?? {}) as Record<string, unknown>;
@@ -65,21 +63,13 @@ export function installDeferredCa(env: NodeJS.ProcessEnv = process.env): void {
   syncBuiltinESMExports();
 }
 
-/** True when every PEM parses (createSecureContext throws on the first bad one). */
-function probe(original: Tls['createSecureContext'], pems: string[]): boolean {
-  try {
-    original({ ca: pems });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The file's certificates as Node reads them: every CERTIFICATE block up to the first that does not parse;
- * an unreadable file or a bad block gives Node's warning, once, and the rest of the process goes on without.
+ * The file's certificates as Node reads them: every CERTIFICATE block up to the first that does not parse, with
+ * Node's warning (once) for an unreadable file or a bad block; the process goes on with what was read.
+ * Parsing all ~150 blocks as X509Certificate would cost as much again as the context itself (~25 ms), so a block
+ * is parsed only when its DER is not one whole SEQUENCE (truncated, garbage), which is what such files go wrong by.
  */
-function readExtra(file: string, allParse: (pems: string[]) => boolean): string[] {
+function readExtra(file: string): string[] {
   let text: string;
   try {
     text = readFileSync(file, 'latin1');
@@ -87,17 +77,33 @@ function readExtra(file: string, allParse: (pems: string[]) => boolean): string[
     warn(file, (err as Error).message);
     return [];
   }
-  const pems = text.match(PEM_CERTIFICATE) ?? [];
-  if (allParse(pems)) return pems;
   const good: string[] = [];
-  for (const pem of pems) {
-    if (!allParse([pem])) {
-      warn(file, `certificate ${good.length + 1} does not parse`);
-      break;
+  const { X509Certificate } = load('node:crypto') as Crypto;
+  for (const pem of text.match(PEM_CERTIFICATE) ?? []) {
+    if (!derIsWhole(pem)) {
+      try {
+        new X509Certificate(pem);
+      } catch (err) {
+        warn(file, (err as Error).message);
+        break;
+      }
     }
     good.push(pem);
   }
   return good;
+}
+
+/** True when the block's base64 is one DER SEQUENCE whose length is the block's (a certificate's outer shape). */
+function derIsWhole(pem: string): boolean {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, ''), 'base64');
+  if (der.length < 2 || der[0] !== 0x30) return false;
+  const first = der[1]!;
+  if (first < 0x80) return 2 + first === der.length;
+  const octets = first & 0x7f;
+  if (octets === 0 || octets > 4 || der.length < 2 + octets) return false;
+  let length = 0;
+  for (let i = 0; i < octets; i++) length = length * 256 + der[2 + i]!;
+  return 2 + octets + length === der.length;
 }
 
 function warn(file: string, reason: string): void {

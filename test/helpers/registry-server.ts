@@ -3,7 +3,10 @@
  * loopback port, a temporary storage dir, optional htpasswd (bcrypt, via apache2-utils' htpasswd) or token auth.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,22 +70,50 @@ interface StartOptions {
   token?: RegistryTokenOptions;
   /** Let the process exit while the registry runs (benchmarks stop it from a 'beforeExit' handler). */
   unref?: boolean;
+  /** Serve HTTPS with this PEM certificate and key (makeTestPki writes a pair signed by its own CA). */
+  tls?: { certificate: string; key: string; ca: string };
 }
 
-async function waitForRegistry(host: string, child: ChildProcess, log: () => string): Promise<void> {
+/** GET /v2/'s status, trusting `ca` for a TLS registry; undefined while nothing answers. */
+function probeV2(host: string, ca: string | undefined): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const url = `${ca ? 'https' : 'http'}://${host}/v2/`;
+    const request = ca ? https.get(url, { ca: readFileSync(ca) }) : http.get(url);
+    request.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on('error', () => resolve(undefined));
+  });
+}
+
+async function waitForRegistry(host: string, child: ChildProcess, log: () => string, ca?: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${log().slice(-2000)}`);
-    try {
-      const response = await fetch(`http://${host}/v2/`);
-      await response.arrayBuffer();
-      if (response.status === 200 || response.status === 401) return;
-    } catch {
-      // not listening yet
-    }
+    const status = await probeV2(host, ca);
+    if (status === 200 || status === 401) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`docker-registry on ${host} did not answer GET /v2/ within 15 s: ${log().slice(-2000)}`);
+}
+
+/** A private CA and a certificate for 127.0.0.1 signed by it (openssl), for TLS registries in tests. */
+export interface TestPki {
+  /** The CA's certificate (PEM): what a client must trust. */
+  ca: string;
+  certificate: string;
+  key: string;
+}
+
+export function makeTestPki(dir: string): TestPki {
+  const file = (name: string): string => path.join(dir, name);
+  const openssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=builder test CA']);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('server.ext')]);
+  return { ca: file('ca.pem'), certificate: file('server.pem'), key: file('server.key') };
 }
 
 /** Starts a registry; `GET /v2/` answers before this resolves. */
@@ -109,6 +140,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Registr
     'http:',
     `  addr: ${host}`,
     `  secret: test-secret-${port}`,
+    ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certificate}`, `    key: ${options.tls.key}`] : []),
     authSection(dir, options),
     '',
   ].join('\n');
@@ -127,7 +159,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Registr
       started.unref();
       for (const stream of [started.stdout, started.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
     }
-    await waitForRegistry(host, started, () => output);
+    await waitForRegistry(host, started, () => output, options.tls?.ca);
   };
   const kill = async (): Promise<void> => {
     const running = child;
