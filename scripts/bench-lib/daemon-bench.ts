@@ -12,6 +12,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
+import { builderBin } from './builder-bin.js';
 
 const CLI = '/usr/local/bin/docker';
 const SAMPLES = 5;
@@ -49,14 +50,14 @@ async function timed(samples: number, run: () => Promise<unknown>): Promise<numb
 export async function runDaemonBench(env: DaemonBenchEnv): Promise<string> {
   const dir = join(env.scratchDir, 'daemon-bench');
   await mkdir(dir, { recursive: true });
-  const cliMain = join(env.repoDir, 'dist/builder/cli/main.js');
+  const cliMain = builderBin(env.repoDir);
   const context = join(env.repoDir, 'test-dockerfiles/bench-small');
   const builderRoot = join(dir, 'builder-root');
   const builderSock = join(dir, 'builder.sock');
   const dockerSock = join(dir, 'dockerd.sock');
   const dockerState = join(dir, 'dockerd-state');
-  await runCommand(process.execPath, [cliMain, 'load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: builderRoot } });
-  const daemon = spawn(process.execPath, [cliMain, '--root', builderRoot, 'daemon', '-H', `unix://${builderSock}`, '--log-level', 'warn'], { stdio: 'ignore' });
+  await runCommand(cliMain, ['load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: builderRoot } });
+  const daemon = spawn(cliMain, ['--root', builderRoot, 'daemon', '-H', `unix://${builderSock}`, '--log-level', 'warn'], { stdio: 'ignore' });
   try {
     await runCommand('bash', [join(env.repoDir, 'scripts/start-dockerd.sh')], {
       env: { ...process.env, DOCKERD_SOCK: dockerSock, DOCKERD_DATA_ROOT: join(dir, 'dockerd-data'), DOCKERD_EXEC_ROOT: join(dir, 'dockerd-exec'), DOCKERD_STATE_DIR: dockerState },
@@ -68,7 +69,7 @@ export async function runDaemonBench(env: DaemonBenchEnv): Promise<string> {
     const build = (socket: string) => () => runCommand(CLI, ['build', '-q', '-t', 'bench-small:daemon', context], { env: via(socket) });
     const run = (socket: string) => () => runCommand(CLI, ['run', '--rm', '--network', 'none', 'busybox', 'true'], { env: via(socket) });
     const builderCli = (extra: Record<string, string>, args: string[] = []) => () =>
-      runCommand(process.execPath, [cliMain, 'build', ...args, '-q', '-t', 'bench-small:daemon', context], { env: { ...process.env, ...extra } });
+      runCommand(cliMain, ['build', ...args, '-q', '-t', 'bench-small:daemon', context], { env: { ...process.env, ...extra } });
 
     env.log('daemon bench: docker build no-op rebuilds');
     const buildDaemon = await timed(SAMPLES, build(builderSock));

@@ -17,6 +17,7 @@ import type { BuildEvent } from '../../builder/events.js';
 import { startRedis } from '../../test/helpers/redis-server.js';
 import { runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
+import { builderBin } from './builder-bin.js';
 
 const BUILDS = 50;
 const TOKEN = 'bench-token';
@@ -56,9 +57,9 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
       const root = join(env.scratchDir, `farm-worker-${index}`);
       await mkdir(root, { recursive: true });
       roots.push(root);
-      const cli = join(env.repoDir, 'dist/builder/cli/main.js');
-      await runCommand(process.execPath, [cli, 'load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
-      const child = spawn(process.execPath, [cli, 'worker'], { env: { ...process.env, ...vars, BUILDER_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const cli = builderBin(env.repoDir);
+      await runCommand(cli, ['load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
+      const child = spawn(cli, ['worker'], { env: { ...process.env, ...vars, BUILDER_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
       workers.push(child);
       let output = '';
       await new Promise<void>((resolve, reject) => {

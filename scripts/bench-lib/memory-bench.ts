@@ -9,6 +9,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand } from './proc.js';
+import { builderBin } from './builder-bin.js';
 
 const SAMPLES = 3;
 const IMAGE = 'bench-big:bench';
@@ -24,8 +25,8 @@ export interface MemoryBenchEnv {
 /** Runs `args` of our CLI on store `root` under GNU time; returns the peak RSS in KiB and the wall time in s. */
 async function measured(env: MemoryBenchEnv, root: string, args: string[]): Promise<{ peakKiB: number; seconds: number }> {
   const report = join(env.scratchDir, `memory-time-${process.pid}.txt`);
-  const cli = join(env.repoDir, 'dist/builder/cli/main.js');
-  await runCommand('/usr/bin/time', ['-f', '%M %e', '-o', report, process.execPath, cli, ...args], { cwd: env.repoDir, env: { ...process.env, BUILDER_ROOT: root } });
+  const cli = builderBin(env.repoDir);
+  await runCommand('/usr/bin/time', ['-f', '%M %e', '-o', report, cli, ...args], { cwd: env.repoDir, env: { ...process.env, BUILDER_ROOT: root } });
   const [peak, seconds] = (await readFile(report, 'utf8')).trim().split(/\s+/).slice(-2).map(Number);
   await rm(report, { force: true });
   return { peakKiB: peak!, seconds: seconds! };
@@ -48,7 +49,7 @@ export async function runMemoryBench(env: MemoryBenchEnv): Promise<string> {
     const pulled = join(work, 'pulled');
     await mkdir(source, { recursive: true });
     await mkdir(pulled, { recursive: true });
-    await runCommand(process.execPath, [join(env.repoDir, 'dist/builder/cli/main.js'), 'load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: source } });
+    await runCommand(builderBin(env.repoDir), ['load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: source } });
     const registry = await startRegistry();
     try {
       const target = `${registry.host}/bench/memory:latest`;

@@ -10,6 +10,7 @@ import { startRegistry, type RegistryServer } from '../../test/helpers/registry-
 import type { BenchCase, BenchSection } from './cases.js';
 import { runCommand } from './proc.js';
 import type { BenchTool } from './tool.js';
+import { builderBin } from './builder-bin.js';
 
 const WORK_DIR = `/var/tmp/builder-registry-bench-${process.pid}`;
 const IMAGE = 'bench-big:bench';
@@ -33,7 +34,7 @@ async function tracked<T>(task: () => Promise<T>): Promise<T> {
 }
 
 function cli(repoDir: string, root: string, args: string[]): Promise<unknown> {
-  return runCommand(process.execPath, [join(repoDir, 'dist/builder/cli/main.js'), ...args], { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: root } });
+  return runCommand(builderBin(repoDir), args, { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: root } });
 }
 
 /** Once per run: a store holding the built bench-big image (untimed). */

@@ -14,6 +14,7 @@ import { fetchPage, freePort } from '../../test/helpers/http-probe.js';
 import { runPodmanSide } from './run-side-podman.js';
 import { findExecutable, runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
+import { builderBin } from './builder-bin.js';
 
 export interface RunSideBenchEnv {
   repoDir: string;
@@ -68,9 +69,9 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
   const context = join(env.scratchDir, 'run-side-web');
   await mkdir(context, { recursive: true });
   await writeFile(join(context, 'Dockerfile'), 'FROM busybox\nRUN mkdir -p /www && echo ok > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n');
-  const cli = join(env.repoDir, 'dist/builder/cli/main.js');
+  const cli = builderBin(env.repoDir);
   const builder = (args: string[], allowFailure = false) =>
-    runCommand(process.execPath, [cli, ...args], { env: { ...process.env, BUILDER_ROOT: root }, allowFailure });
+    runCommand(cli, args, { env: { ...process.env, BUILDER_ROOT: root }, allowFailure });
   await builder(['load', '-i', env.busyboxTar]);
   await builder(['build', '-q', '-t', 'bench-web', context]);
   const ours: Record<string, Cell> = {};

@@ -18,6 +18,7 @@ import { startRedis } from '../../test/helpers/redis-server.js';
 import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
+import { builderBin } from './builder-bin.js';
 
 export interface SharedCacheBenchEnv {
   repoDir: string;
@@ -43,7 +44,7 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
   const worker = async (cache: CacheOptions): Promise<Engine> => {
     const root = join(env.scratchDir, `shared-cache-${++counter}`);
     await mkdir(root, { recursive: true });
-    await runCommand(process.execPath, [join(env.repoDir, 'dist/builder/cli/main.js'), 'load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
+    await runCommand(builderBin(env.repoDir), ['load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
     const engine = await createEngine({ root, workerName: `bench-${counter}`, cache });
     engines.push(engine);
     return engine;

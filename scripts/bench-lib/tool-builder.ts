@@ -5,13 +5,14 @@ import { findExecutable, runCommand } from './proc.js';
 import { unmountTree } from './scratch-fs.js';
 import type { BenchTool, ToolEnv } from './tool.js';
 import { summarizeTrace } from './trace-summary.js';
+import { builderBin } from './builder-bin.js';
 
 /**
- * Our own CLI (dist/builder/cli/main.js); a cold build gets a brand-new store directory. With `runtime: 'crun'`
+ * Our own CLI as users run it (bin/builder); a cold build gets a brand-new store directory. With `runtime: 'crun'`
  * it is the `builder-crun` tool: the same CLI with BUILDER_RUNTIME=crun (the `runtime` section compares the two).
  */
 export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'): BenchTool {
-  const cli = join(repoDir, 'dist/builder/cli/main.js');
+  const cli = builderBin(repoDir);
   let env: ToolEnv | undefined;
   let storeRoot = '';
   let generation = 0;
@@ -19,7 +20,7 @@ export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'):
   const traces = new Map<string, string>();
 
   const builder = (args: string[]) =>
-    runCommand(process.execPath, [cli, ...args], { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: storeRoot, BUILDER_RUNTIME: runtime } });
+    runCommand(cli, args, { cwd: repoDir, env: { ...process.env, BUILDER_ROOT: storeRoot, BUILDER_RUNTIME: runtime } });
 
   const freshStore = async (): Promise<void> => {
     if (!env) throw new Error('builder bench tool used before setup');
@@ -41,7 +42,7 @@ export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'):
     async unavailable() {
       if (!existsSync(cli)) return 'not built (npm run build)';
       if (!(await findExecutable(runtime))) return `${runtime} not installed`;
-      const help = await runCommand(process.execPath, [cli, '--help'], { allowFailure: true });
+      const help = await runCommand(cli, ['--help'], { allowFailure: true });
       return help.exitCode === 0 ? undefined : 'CLI not ready';
     },
     async setup(toolEnv) {
@@ -64,7 +65,7 @@ export function builderTool(repoDir: string, runtime: 'runc' | 'crun' = 'runc'):
     },
     notes: (tags = []) => [
       runtime === 'runc'
-        ? 'ours: node dist/builder/cli/main.js; store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'
+        ? 'ours: bin/builder (the sh launcher users run: node on the CLI bundle, NODE_EXTRA_CA_CERTS deferred to the first TLS connection); store (OCI layout, gzip layers) on the scratch ext4; runc + overlayfs'
         : 'ours (crun): the same CLI with BUILDER_RUNTIME=crun (crun 1.8 in a private mount namespace without the hybrid cgroup2 mount)',
       ...tags.flatMap((tag) => {
         const file = traces.get(tag);
