@@ -42,52 +42,73 @@ const ownImportMetaUrl: Plugin = {
   },
 };
 
-const bundleFile = path.join(cliDir, 'cli-bundle.cjs');
-// Written beside and renamed in, so a CLI starting during `npm run build` never reads half a bundle.
-const temp = `${bundleFile}.tmp-${process.pid}`;
-const built = await build({
-  entryPoints: [path.join(cliDir, 'program.js')],
-  outfile: temp,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  external,
-  // import() of an external becomes require() (Node 20.19+ loads ESM that way too): a vm.Script has no ESM
-  // loader of its own without an experimental flag.
-  supported: { 'dynamic-import': false },
-  // Modules find files beside themselves (package.json, dist/web, cli/main.js) from import.meta.url: each keeps its
-  // own, as a path relative to the bundle, so the bundle finds the same files and dist/ can still move.
-  plugins: [ownImportMetaUrl],
-  banner: {
-    // "use strict" first: our modules are ESM, strict by definition; a banner before esbuild's own directive
-    // would otherwise turn the whole bundle into sloppy mode.
-    js: "'use strict';\nconst __builderModulePath = (rel) => require('node:path').join(__dirname, rel);\n"
-      + "const __builderModuleUrl = (rel) => require('node:url').pathToFileURL(__builderModulePath(rel)).href;",
+/** The program.js import the entry keeps: the plain modules, when there is no bundle. */
+const keepProgramImport: Plugin = {
+  name: 'keep-program-import',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/program\.js$/ }, (args) => ({ path: args.path, external: true }));
   },
-  // Whitespace and comments only: identifiers keep their names, so stack traces and `.name` stay readable.
-  minifyWhitespace: true,
-  legalComments: 'none',
-  charset: 'ascii',
-  logLevel: 'warning',
-}).then(() => true, (err: Error) => {
-  // The bundle only speeds the CLI up: code it cannot bundle (a top-level await, say) must not fail the build.
-  // Without a bundle, main.ts runs the plain modules.
-  console.warn(`build-cli: WARNING: the CLI bundle was not built, so the CLI starts slower (plain modules): ${err.message}`);
-  return false;
-});
-if (built) {
-  // bundle-loader.ts reads the file as latin1 (half the cost of decoding UTF-8), which is only right for ASCII.
-  // esbuild's charset=ascii escapes strings and identifiers but not regular expression literals (the duration
-  // parsers' `µs`); \uXXXX means the same character there, so what is left is escaped per UTF-16 unit.
-  const text = await readFile(temp, 'utf8');
-  const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  if (ascii !== text) await writeFile(temp, ascii);
-  await rename(temp, bundleFile);
-} else {
-  await rm(temp, { force: true });
-  await rm(bundleFile, { force: true });
+};
+
+/**
+ * One CommonJS bundle from `entry` (a compiled module in dist/builder/cli) to `name` beside it. Written to a temp
+ * file and renamed in, so a CLI starting during `npm run build` never reads half a bundle. False when esbuild
+ * cannot bundle it (the CLI then runs the plain modules).
+ */
+async function bundle(entry: string, name: string, options: { loadsProgram?: boolean } = {}): Promise<boolean> {
+  const bundleFile = path.join(cliDir, name);
+  const temp = `${bundleFile}.tmp-${process.pid}`;
+  const built = await build({
+    entryPoints: [path.join(cliDir, entry)],
+    outfile: temp,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external,
+    // import() of an external becomes require() (Node 20.19+ loads ESM that way too): a vm.Script has no ESM
+    // loader of its own without an experimental flag. The entry is a real file run by node, so its one import()
+    // (program.js, the plain modules) stays one.
+    supported: { 'dynamic-import': options.loadsProgram === true },
+    // Modules find files beside themselves (package.json, dist/web, cli/main.js) from import.meta.url: each keeps its
+    // own, as a path relative to the bundle, so the bundle finds the same files and dist/ can still move.
+    plugins: options.loadsProgram ? [ownImportMetaUrl, keepProgramImport] : [ownImportMetaUrl],
+    banner: {
+      // "use strict" first: our modules are ESM, strict by definition; a banner before esbuild's own directive
+      // would otherwise turn the whole bundle into sloppy mode.
+      js: "'use strict';\nconst __builderModulePath = (rel) => require('node:path').join(__dirname, rel);\n"
+        + "const __builderModuleUrl = (rel) => require('node:url').pathToFileURL(__builderModulePath(rel)).href;",
+    },
+    // Whitespace and comments only: identifiers keep their names, so stack traces and `.name` stay readable.
+    minifyWhitespace: true,
+    legalComments: 'none',
+    charset: 'ascii',
+    logLevel: 'warning',
+  }).then(() => true, (err: Error) => {
+    // The bundle only speeds the CLI up: code it cannot bundle (a top-level await, say) must not fail the build.
+    // Without a bundle, main.ts runs the plain modules.
+    console.warn(`build-cli: WARNING: ${name} was not built, so the CLI starts slower (plain modules): ${err.message}`);
+    return false;
+  });
+  if (built) {
+    // bundle-loader.ts reads the file as latin1 (half the cost of decoding UTF-8), which is only right for ASCII.
+    // esbuild's charset=ascii escapes strings and identifiers but not regular expression literals (the duration
+    // parsers' `µs`); \uXXXX means the same character there, so what is left is escaped per UTF-16 unit.
+    const text = await readFile(temp, 'utf8');
+    const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    if (ascii !== text) await writeFile(temp, ascii);
+    await rename(temp, bundleFile);
+  } else {
+    await rm(temp, { force: true });
+    await rm(bundleFile, { force: true });
+  }
+  return built;
 }
+
+await bundle('program.js', 'cli-bundle.cjs');
+// The short path to a running daemon (builder/cli/daemon-fast.ts), and the entry bin/builder runs (entry.ts).
+await bundle('daemon-fast.js', 'daemon-build-bundle.cjs');
+await bundle('entry.js', 'entry.cjs', { loadsProgram: true });
 // Caches of the previous bundle are useless now (bundle-loader.ts names them by size and mtime).
 await rm(path.join(cliDir, '.code-cache'), { recursive: true, force: true });
 await mkdir(path.join(cliDir, '.code-cache'), { recursive: true });

@@ -16,6 +16,7 @@ import type { DaemonContext } from './daemon-context.js';
 import { DockerApiError, badRequest } from './errors.js';
 import { buildErrorMessage, buildEventMessages } from './build-messages.js';
 import { parseBuildParams } from './build-params.js';
+import { namedContextDir } from './build-context-dir.js';
 import type { Query } from './images-query.js';
 import { JsonStream } from './json-stream.js';
 import { limitedBody, tooLarge } from './request-body.js';
@@ -101,11 +102,14 @@ export function buildRoutes(app: FastifyInstance, ctx: DaemonContext): void {
 
 async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const params = parseBuildParams(request.query as Query, ctx);
+  const namedDir = params.git ? undefined : await namedContextDir(request);
   const workDir = ctx.store.tempPath('daemon-context');
-  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  if (!namedDir) await mkdir(workDir, { recursive: true, mode: 0o700 });
   try {
     let contextDir = workDir;
-    if (params.git) {
+    if (namedDir) {
+      contextDir = namedDir;
+    } else if (params.git) {
       // `remote=` git repository: fetched like the farm's git contexts (no prompt, plain refs, url schemes checked).
       const [{ validateGitSource }, { gitFetch }, { PERMISSIVE_GIT_POLICY }] = await Promise.all([
         import('../../builder/request.js'), import('../../worker/fetch-context.js'), import('../../builder/git-policy.js')]);
@@ -157,6 +161,6 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
       ctx.running.delete(stream.abort);
     }
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    if (!namedDir) await rm(workDir, { recursive: true, force: true });
   }
 }

@@ -60,27 +60,43 @@ export function loadBundle(argv: string[]): CliEntry | undefined {
   if (process.env.BUILDER_NO_BUNDLE === '1') return undefined;
   // --debug prints stacks: the plain modules give them with the real file names and lines.
   if (argv.includes('--debug')) return undefined;
+  return runBundle<CliEntry>(BUNDLE_FILE, commandOf(argv));
+}
+
+/** The short path to a running daemon (daemon-fast.ts), bundled on its own; undefined when it is not there. */
+export interface DaemonFastEntry {
+  tryMain(argv: string[]): Promise<boolean>;
+}
+export const DAEMON_BUNDLE_FILE = path.join(DIR, 'daemon-build-bundle.cjs');
+
+export function loadDaemonBundle(): DaemonFastEntry | undefined {
+  if (process.env.BUILDER_NO_BUNDLE === '1') return undefined;
+  return runBundle<DaemonFastEntry>(DAEMON_BUNDLE_FILE, 'daemon-build');
+}
+
+/** Compiles one of scripts/build-cli.ts's CommonJS bundles from its code cache (`cacheName` names the cache). */
+function runBundle<T>(file: string, cacheName: string): T | undefined {
   let bundle: { size: number; mtimeMs: number };
   try {
-    bundle = statSync(BUNDLE_FILE);
+    bundle = statSync(file);
     // tsc ran after the bundle was written (someone rebuilt without `npm run build`): the modules are newer.
     if (statSync(path.join(DIR, 'program.js')).mtimeMs > bundle.mtimeMs) return undefined;
   } catch {
     return undefined;
   }
   // V8 checks a cache only against the source's length, so the file name carries the bundle's identity.
-  const cacheFile = path.join(CODE_CACHE_DIR, `${commandOf(argv)}-${bundle.size}-${Math.trunc(bundle.mtimeMs)}-${process.version}.bin`);
+  const cacheFile = path.join(CODE_CACHE_DIR, `${cacheName}-${bundle.size}-${Math.trunc(bundle.mtimeMs)}-${process.version}.bin`);
   // ASCII only (scripts/build-cli.ts checks), so latin1 decodes it exactly and faster than UTF-8.
-  const source = readFileSync(BUNDLE_FILE, 'latin1');
+  const source = readFileSync(file, 'latin1');
   const cachedData = readOptional(cacheFile);
   const script = new vm.Script(Module.wrap(source), {
-    filename: BUNDLE_FILE,
+    filename: file,
     cachedData,
   });
   if (cachedData === undefined || script.cachedDataRejected) process.once('beforeExit', () => writeCache(cacheFile, script));
-  const mod = new Module(BUNDLE_FILE);
-  mod.filename = BUNDLE_FILE;
+  const mod = new Module(file);
+  mod.filename = file;
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  wrapper.call(mod.exports, mod.exports, createRequire(BUNDLE_FILE), mod, BUNDLE_FILE, DIR);
-  return mod.exports as CliEntry;
+  wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, DIR);
+  return mod.exports as T;
 }

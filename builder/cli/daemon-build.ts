@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { stat } from 'node:fs/promises';
 import { writeFile } from 'node:fs/promises';
 import { BuildError, BuildErrors } from '../errors.js';
 import type { BuildEvent } from '../events.js';
@@ -39,6 +40,12 @@ function toBuildError(e: SerializedBuildError): BuildError {
   return new BuildError(e.code, e.message, { file: e.file, line: e.line, detail: e.detail });
 }
 
+/** Names the context directory for a daemon on this machine, with the identity it must find there. */
+async function namedContextHeaders(contextDir: string): Promise<Record<string, string>> {
+  const info = await stat(contextDir);
+  return { 'X-Builder-Context-Dir': encodeURIComponent(contextDir), 'X-Builder-Context-Id': `${info.dev}:${info.ino}` };
+}
+
 export async function daemonBuildCommand(target: DaemonTarget, contextArg: string, flags: BuildFlags): Promise<number> {
   // A plain directory needs only context-dir.ts; stdin contexts need the archive readers (imported then).
   const { contextDir, dockerfilePath, dockerfileName } = contextArg === '-' || flags.file === '-'
@@ -49,8 +56,6 @@ export async function daemonBuildCommand(target: DaemonTarget, contextArg: strin
     throw new BuildError('INVALID_ARGUMENT', `through the daemon the Dockerfile must be inside the context (${dockerfilePath}); use --no-daemon`);
   }
   registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
-  const { packContext } = await import('./remote-build.js');
-  const body = await packContext(contextDir, dockerfilePath);
   const query = new URLSearchParams();
   for (const tag of flags.tag) query.append('t', tag);
   query.set('dockerfile', relative.split(path.sep).join('/'));
@@ -68,17 +73,32 @@ export async function daemonBuildCommand(target: DaemonTarget, contextArg: strin
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const progress = buildProgress(quiet ? 'quiet' : flags.progress);
   const onEvent: (event: BuildEvent) => void = progress.onEvent;
-  const request = daemonRequest(target, 'POST', `/build?${query}`, { 'Content-Type': 'application/x-tar', 'X-Builder-Events': '1', 'Content-Length': String(body.length) });
+  let current: ClientRequest | undefined;
   // Ctrl-C closes the connection, which cancels the build in the daemon.
-  const onSignal = (): void => void request.destroy(new BuildError('CANCELLED', 'build cancelled'));
+  const onSignal = (): void => void current?.destroy(new BuildError('CANCELLED', 'build cancelled'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const post = (headers: Record<string, string>, body: Buffer): Promise<IncomingMessage> => new Promise((resolve, reject) => {
+    const request = daemonRequest(target, 'POST', `/build?${query}`, { 'X-Builder-Events': '1', 'Content-Length': String(body.length), ...headers });
+    current = request;
+    request.on('response', resolve);
+    request.on('error', (err) => reject(err instanceof BuildError ? err : unreachable(target, err)));
+    request.end(body);
+  });
   try {
-    const response = await new Promise<IncomingMessage>((resolve, reject) => {
-      request.on('response', resolve);
-      request.on('error', (err) => reject(err instanceof BuildError ? err : unreachable(target, err)));
-      request.end(body);
-    });
+    // On the daemon's own machine (a unix socket) the daemon reads the directory itself (api/docker/build-context-dir.ts);
+    // a 409 says it sees another filesystem there, and an older daemon says the (empty) context is missing: send the tar.
+    let response = contextArg !== '-' && flags.file !== '-' && 'socketPath' in target
+      ? await post(await namedContextHeaders(contextDir), Buffer.alloc(0))
+      : undefined;
+    if (response && (response.statusCode === 409 || response.statusCode === 400)) {
+      response.resume();
+      response = undefined;
+    }
+    if (!response) {
+      const { packContext } = await import('./remote-build.js');
+      response = await post({ 'Content-Type': 'application/x-tar' }, await packContext(contextDir, dockerfilePath));
+    }
     let manifestDigest: string | undefined;
     let failure: BuildError | undefined;
     for await (const line of createInterface({ input: response })) {

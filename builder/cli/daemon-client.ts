@@ -5,8 +5,9 @@
 import { statSync } from 'node:fs';
 import http from 'node:http';
 import { BuildError } from '../errors.js';
+import { DEFAULT_DAEMON_SOCKET } from './daemon-socket.js';
 
-export const DEFAULT_DAEMON_SOCKET = '/run/builder/docker.sock';
+export { DEFAULT_DAEMON_SOCKET };
 
 export type DaemonTarget = { socketPath: string } | { host: string; port: number };
 
