@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
-import { cliMain, runCli } from './helpers/cli.js';
+import { cliMain, repoRoot, runCli, runCommand } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 const CLI_DIR = path.dirname(cliMain);
@@ -41,6 +41,14 @@ describe('cli bundle', function () {
       const bundled = await runCli(args, { root });
       const plain = await runCli(args, { root, env: { BUILDER_NO_BUNDLE: '1' } });
       assert.deepEqual(bundled, plain);
+    });
+  }
+
+  for (const { what, args } of cases) {
+    it(`bin/builder (entry.cjs) prints the same as node main.js for ${what}`, async () => {
+      const launched = await runCommand(path.join(repoRoot, 'bin', 'builder'), args, { env: { BUILDER_ROOT: root } });
+      const plain = await runCli(args, { root, env: { BUILDER_NO_BUNDLE: '1' } });
+      assert.deepEqual(launched, plain);
     });
   }
 
