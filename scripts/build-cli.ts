@@ -42,6 +42,23 @@ const ownImportMetaUrl: Plugin = {
   },
 };
 
+/**
+ * commander requires node:child_process at load (for executable subcommands, which we have none of), and that
+ * loads net, dgram and socket_list: ~3 ms on every call that spawns nothing (`build` through a daemon). Its
+ * require becomes a proxy that loads the module on first use, so commander behaves the same.
+ */
+const lazyChildProcessForCommander: Plugin = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      (/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
+      contents: "let loaded; module.exports = new Proxy({}, { get: (_, key) => (loaded ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 /** The program.js import the entry keeps: the plain modules, when there is no bundle. */
 const keepProgramImport: Plugin = {
   name: 'keep-program-import',
@@ -72,7 +89,7 @@ async function bundle(entry: string, name: string, options: { loadsProgram?: boo
     supported: { 'dynamic-import': options.loadsProgram === true },
     // Modules find files beside themselves (package.json, dist/web, cli/main.js) from import.meta.url: each keeps its
     // own, as a path relative to the bundle, so the bundle finds the same files and dist/ can still move.
-    plugins: options.loadsProgram ? [ownImportMetaUrl, keepProgramImport] : [ownImportMetaUrl],
+    plugins: [ownImportMetaUrl, lazyChildProcessForCommander, ...(options.loadsProgram ? [keepProgramImport] : [])],
     banner: {
       // "use strict" first: our modules are ESM, strict by definition; a banner before esbuild's own directive
       // would otherwise turn the whole bundle into sloppy mode.

@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import http from 'node:http';
+import { createConnection, type Socket } from 'node:net';
 import { BuildError } from '../errors.js';
 import { DEFAULT_DAEMON_SOCKET } from './daemon-socket.js';
 
@@ -31,9 +32,14 @@ export function findDaemon(options: { noDaemon?: boolean; rootGiven?: boolean },
   }
 }
 
-/** A request to the daemon; the caller writes the body and reads the response. */
+/**
+ * A request to the daemon; the caller writes the body and reads the response. Its own connection, no agent: a CLI
+ * call makes one request or two, and http's agent works out a TLS servername for every socket it opens, compiling
+ * net's IPv6 regex on the way (~3.5 ms of CPU per call, a tenth of a no-op rebuild's client side).
+ */
 export function daemonRequest(target: DaemonTarget, method: string, path: string, headers: Record<string, string>): http.ClientRequest {
-  return http.request({ ...target, method, path, headers: { Host: 'builder', ...headers } });
+  const connect = (): Socket => ('socketPath' in target ? createConnection(target.socketPath) : createConnection(target.port, target.host));
+  return http.request({ method, path, headers: { Host: 'builder', ...headers }, createConnection: connect });
 }
 
 export function unreachable(target: DaemonTarget, err: Error): BuildError {
