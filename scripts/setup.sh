@@ -25,6 +25,8 @@ wanted=(runc:runc crun:crun busybox-static:busybox skopeo:skopeo umoci:umoci att
 # socat: stdin into monitored containers (conmon's attach socket is SOCK_SEQPACKET, which Node cannot open).
 # podman: the run-side bench's podman column (it runs podman with runc; crun, above, is its default runtime).
 wanted+=(podman:podman)
+# openssl: test/launcher-ca.test.ts makes a private CA for a TLS registry (NODE_EXTRA_CA_CERTS through bin/builder).
+wanted+=(openssl:openssl)
 # docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well
 # (it starts dockerd itself through scripts/start-dockerd.sh when none is running).
 if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)
