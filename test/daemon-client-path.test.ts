@@ -8,12 +8,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { repoRoot, runCli, runCommand, type CliResult } from './helpers/cli.js';
+import { normalizeProgress as normalize, repoRoot, runCli, runCommand, type CliResult } from './helpers/cli.js';
 import { daemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
 
 const LAUNCHER = path.join(repoRoot, 'bin', 'builder');
-/** Progress with timings and durations blanked, so two runs compare line by line. */
-const normalize = (text: string): string => text.replace(/\d+\.\d+s/g, 'N.Ns').replace(/^(#\d+) \d+\.\d{3} /gm, '$1 T ');
 
 describe('builder build through a daemon from bin/builder', function () {
   this.timeout(120_000);

@@ -8,11 +8,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
-import { runCli } from './helpers/cli.js';
+import { normalizeProgress as normalize, runCli } from './helpers/cli.js';
 import { daemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
 
-/** Progress with timings and durations blanked, so two runs compare line by line. */
-const normalize = (text: string): string => text.replace(/\d+\.\d+s/g, 'N.Ns').replace(/^(#\d+) \d+\.\d{3} /gm, '$1 T ');
 
 describe('builder daemon with builder\'s CLI and dockerode', function () {
   this.timeout(120_000);

@@ -127,7 +127,7 @@ describe('bin/builder defers NODE_EXTRA_CA_CERTS to the first TLS connection', f
       for (let i = 0; i < 100; i++) {
         // The launcher is sh until it execs node (same pid).
         const cmdline = await readFile(`/proc/${child.pid}/cmdline`, 'utf8').catch(() => '');
-        if (cmdline.includes('main.js')) {
+        if (/dist\/builder\/cli\/(entry\.cjs|main\.js)/.test(cmdline)) {
           environ = (await readFile(`/proc/${child.pid}/environ`, 'utf8')).split('\0');
           break;
         }

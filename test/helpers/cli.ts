@@ -71,6 +71,9 @@ export function runCommand(
 }
 
 /** Throws with both streams when a command failed: test failures then show why. */
+/** Progress with timings and durations blanked, so two runs compare line by line. */
+export const normalizeProgress = (text: string): string => text.replace(/\d+\.\d+s/g, 'N.Ns').replace(/^(#\d+) \d+\.\d{3} /gm, '$1 T ');
+
 export function expectSuccess(result: CliResult, what: string): CliResult {
   if (result.code !== 0) {
     throw new Error(`${what} exited ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
