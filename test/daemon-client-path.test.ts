@@ -7,9 +7,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { normalizeProgress as normalize, repoRoot, runCli, runCommand, type CliResult } from './helpers/cli.js';
 import { daemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
+import { freePort } from './helpers/registry-server.js';
 
 const LAUNCHER = path.join(repoRoot, 'bin', 'builder');
 
@@ -17,6 +19,7 @@ describe('builder build through a daemon from bin/builder', function () {
   this.timeout(120_000);
   let daemon: TestDaemon;
   let ctxDir: string;
+  let tcpPort = 0;
 
   before(async function () {
     const reason = daemonSkipReason();
@@ -24,7 +27,8 @@ describe('builder build through a daemon from bin/builder', function () {
       console.log(`    skipped: ${reason}`);
       return this.skip();
     }
-    daemon = await startTestDaemon('daemon-client-path');
+    tcpPort = await freePort();
+    daemon = await startTestDaemon('daemon-client-path', ['-H', `tcp://127.0.0.1:${tcpPort}`]);
     ctxDir = path.join(daemon.dir, 'ctx');
     await mkdir(ctxDir, { recursive: true });
     await writeFile(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nCOPY a /a\nRUN cat /a\nRUN false\n');
@@ -82,6 +86,23 @@ describe('builder build through a daemon from bin/builder', function () {
     const right = await named(`${info.dev}:${info.ino}`);
     assert.equal(right.status, 200, right.body);
     assert.match(right.body, /"ManifestDigest":"sha256:[0-9a-f]{64}"/);
+  });
+
+  it('over TCP a named context is refused (another machine, as far as paths go): 409', async () => {
+    const info = await stat(ctxDir);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request({ host: '127.0.0.1', port: tcpPort, method: 'POST', path: '/build?dockerfile=Dockerfile.ok', headers: {
+        'X-Builder-Context-Dir': encodeURIComponent(ctxDir), 'X-Builder-Context-Id': `${info.dev}:${info.ino}`, 'Content-Length': '0',
+      } }, (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    assert.equal(answer.status, 409, answer.body);
+    assert.match(answer.body, /only over the unix socket/);
   });
 
   it('a client in another mount namespace sends its own view of the context as a tar', async function () {
