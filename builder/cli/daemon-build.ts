@@ -5,8 +5,7 @@
  */
 import path from 'node:path';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { stat } from 'node:fs/promises';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { BuildError, BuildErrors } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { SerializedBuildError } from '../../api/docker/build.js';
