@@ -1,10 +1,8 @@
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { HealthConfig, HealthLogEntry } from './docker-types.js';
 import type { ContainerRecord } from './record.js';
-import { internalNodeEnv } from './internal-env.js';
+import { internalCliEntry, internalNodeEnv } from './internal-env.js';
 
 /** Docker's defaults (nanoseconds): 30 s interval and timeout, 3 retries, no start period. */
 const DEFAULT_INTERVAL = 30e9;
@@ -13,7 +11,7 @@ const DEFAULT_RETRIES = 3;
 const MAX_OUTPUT = 4096;
 const MAX_LOG = 5;
 
-const CLI_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+const CLI_MAIN = internalCliEntry();
 
 export function healthEnabled(config: HealthConfig | undefined): config is HealthConfig {
   return config !== undefined && (config.Test?.length ?? 0) > 0 && config.Test![0] !== 'NONE';

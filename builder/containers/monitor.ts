@@ -1,11 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { access, constants as fsConstants, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BuildError, errorMessage } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import type { ContainerPaths } from './record.js';
-import { internalNodeEnv } from './internal-env.js';
+import { internalCliEntry, internalNodeEnv } from './internal-env.js';
 
 /**
  * The monitor is Debian's conmon (Podman's): one small C process per container that runs `runc create`, holds the
@@ -18,7 +17,7 @@ export interface MonitorStart {
   pid: number;
 }
 
-const CLI_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+const CLI_MAIN = internalCliEntry();
 
 /** The first executable `name` on PATH or in `extraDirs`, or undefined. */
 export async function findProgram(name: string, extraDirs: string[] = []): Promise<string | undefined> {
