@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
 import Module from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -51,6 +52,15 @@ describe('cli bundle', function () {
       assert.deepEqual(launched, plain);
     });
   }
+
+  it('bin/builder finds itself through a chain of relative symlinks (npm link, node_modules/.bin)', async () => {
+    await mkdir(path.join(root, 'links', 'deep'), { recursive: true });
+    await symlink(path.relative(path.join(root, 'links', 'deep'), path.join(repoRoot, 'bin', 'builder')), path.join(root, 'links', 'deep', 'builder'));
+    await symlink(path.join('deep', 'builder'), path.join(root, 'links', 'builder'));
+    const linked = await runCommand(path.join(root, 'links', 'builder'), ['ps', '-a'], { env: { BUILDER_ROOT: root } });
+    assert.equal(linked.code, 0, linked.stderr);
+    assert.match(linked.stdout, /^CONTAINER ID/);
+  });
 
   it('writes a code cache per hot command that V8 then accepts', async () => {
     const result = await runCli(['ps', '-a'], { root });
