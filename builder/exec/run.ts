@@ -82,6 +82,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       pidsLimit: ctx.pidsLimit,
       runtime: ctx.runtime,
       span: ctx.span,
+      deferCleanup: (work) => ctx.session.later(work),
     });
     if (network === 'isolated') {
       const { withBuildNetwork } = await import('../network/build-network.js');

@@ -76,7 +76,9 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
       await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
-    await inSpan(spec.span, 'bundle cleanup', () => rm(bundle, { recursive: true, force: true }));
+    const removeBundle = (): Promise<void> => rm(bundle, { recursive: true, force: true });
+    if (spec.deferCleanup) spec.deferCleanup(spec.span ? spec.span.background('bundle cleanup', removeBundle) : removeBundle());
+    else await inSpan(spec.span, 'bundle cleanup', removeBundle);
   }
 }
 
