@@ -1,11 +1,11 @@
 /** overlayfs mounts over snapshot directories, through the mount(8)/umount(8) commands (node has no mount syscall). */
 import { release } from 'node:os';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 import { makeOwnedDir } from '../store/owner.js';
+import { runCommand } from './command-helper.js';
 
 /** A writable overlay: the step runs in `merged`; its changes land in `upperdir`. */
 export interface MutableSnapshot {
@@ -24,14 +24,10 @@ export interface ReadonlyMount {
   release(): Promise<void>;
 }
 
-function run(command: string, args: string[], cwd?: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code: code ?? 1, stderr: stderr.trim() }));
-  });
+/** mount(8)/umount(8) through the shared command helper: a spawn from this process costs more than the mount. */
+async function run(command: string, args: string[], cwd?: string): Promise<{ code: number; stderr: string }> {
+  const { code, output } = await runCommand(command, args, cwd);
+  return { code, stderr: output };
 }
 
 let overlayReady: Promise<string[]> | undefined;
