@@ -57,8 +57,7 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
   if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
-  // Forked now, while the bundle is written on the thread pool, instead of after it on the container's path.
-  const launcher = spec.stdio === 'inherit' ? undefined : new Launcher();
+  const launcher = spec.stdio === 'inherit' ? undefined : takeLauncher();
   const bundleSpan = spec.span?.start('bundle');
   const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), makeOwnedDir(os.tmpdir(), 'builder-bundle')]);
   if (made.status === 'rejected') {
@@ -132,6 +131,7 @@ async function runContainerProcess(
   const phases = spec.span ? new RuntimePhases(spec.span, runtime.name, bundle) : undefined;
   const { command, argv } = runtimeCommand(runtime, args);
   const child = launcher?.exec(command, argv) ?? spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
+  if (launcher) refillSpare();
   if (spec.stdio !== 'inherit') {
     child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
     child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
@@ -162,7 +162,8 @@ async function runContainerProcess(
  * A /bin/sh forked ahead of time that becomes the runtime: `exec` writes one line, the shell execs it with stdin
  * from /dev/null, so the child's pid, process group, stdout/stderr pipes and exit status are the runtime's own.
  * Why: libuv's spawn blocks the event loop until the child has exec'd, and the fork's cost grows with our RSS
- * (5-15 ms at a build's ~75 MB under load); forking while the bundle is written takes it off the container's path.
+ * (5-15 ms at a build's ~75 MB under load). One spare is kept, forked while a container runs (the event loop is
+ * idle then), so a RUN takes a ready one (see refillSpare).
  * Builds only (piped stdio, own process group); a terminal or inherited stdio spawns directly.
  */
 class Launcher {
@@ -170,17 +171,32 @@ class Launcher {
   private used = false;
 
   constructor() {
-    // `read` fails at EOF (discard), so an unused launcher exits without running anything.
+    // `read` fails at EOF (discard, or our exit), so an unused launcher exits without running anything.
     this.child = spawn('/bin/sh', ['-c', 'IFS= read -r line && eval "$line"'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child.on('error', () => undefined);
     this.child.stdin.on('error', () => undefined);
+    this.setRef(false);
+  }
+
+  get alive(): boolean {
+    return !this.used && this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
+  }
+
+  /** A spare must not keep the process up; a launcher in use must. */
+  setRef(on: boolean): void {
+    if (on) this.child.ref();
+    else this.child.unref();
+    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
+      const socket = stream as unknown as { ref?: () => void; unref?: () => void };
+      if (on) socket.ref?.();
+      else socket.unref?.();
+    }
   }
 
   /** The child running `command argv`, or undefined if this launcher cannot (then the caller spawns directly). */
   exec(command: string, argv: string[]): ChildProcessWithoutNullStreams | undefined {
     const words = [command, ...argv];
-    if (this.used || this.child.exitCode !== null || this.child.signalCode !== null || this.child.pid === undefined) return undefined;
-    if (words.some((word) => word.includes('\n'))) return undefined;
+    if (!this.alive || words.some((word) => word.includes('\n'))) return undefined;
     this.used = true;
     this.child.stdin.end(`exec ${words.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ')} </dev/null\n`);
     return this.child;
@@ -191,6 +207,31 @@ class Launcher {
     this.used = true;
     this.child.stdin.end();
   }
+}
+
+let spare: Launcher | undefined;
+
+function takeLauncher(): Launcher {
+  const launcher = spare?.alive ? spare : new Launcher();
+  spare = undefined;
+  launcher.setRef(true);
+  return launcher;
+}
+
+/**
+ * Forks the next spare launcher on a later turn of the event loop: after a container is on its way, and when a
+ * build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on import here:
+ * `builder run` loads this module too and has no use for one.
+ */
+export function refillSpare(): void {
+  setImmediate(() => {
+    if (spare?.alive) return;
+    try {
+      spare = new Launcher();
+    } catch {
+      spare = undefined;
+    }
+  });
 }
 
 /**
