@@ -38,6 +38,16 @@ describe('snapshot/command-helper runCommand', () => {
     assert.notEqual((await runCommand('true', [], path.join(dir, 'missing'))).code, 0);
   });
 
+  it('a command in flight when the helper dies fails once and is not run again', async () => {
+    const marks = path.join(dir, 'marks');
+    const result = await runCommand('sh', ['-c', `kill -9 $PPID; echo ran >> '${marks}'; sleep 0.1`]);
+    assert.equal(result.code, 1);
+    assert.match(result.output, /interrupted/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await import('node:fs/promises').then((fs) => fs.readFile(marks, 'utf8')), 'ran\n');
+    assert.deepEqual(await runCommand('echo', ['after']), { code: 0, output: 'after' });
+  });
+
   it('recovers when the helper is killed between requests', async () => {
     const pids = await runCommand('sh', ['-c', 'echo $PPID']);
     process.kill(Number(pids.output), 'SIGKILL');

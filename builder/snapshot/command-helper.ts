@@ -8,7 +8,8 @@
  *
  * Protocol: each request is one shell line, `( cd DIR && exec CMD ARGS ) </dev/null 2>&1; printf '\n@@TOKEN %d\n' $?`;
  * sh runs them in order, so replies come back in request order. Commands that need stdin are not for this helper.
- * If the helper is gone (killed with our process group, a write error) the request runs with a direct spawn.
+ * If the helper is gone before a request is written, the request runs with a direct spawn; one in flight when it
+ * dies (killed with our process group by Ctrl-C) fails rather than running twice.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +24,13 @@ interface Pending {
   resolve(result: CommandResult): void;
   reject(err: Error): void;
   chunks: string[];
+}
+
+/** The helper went away; `sent` says whether the command may have run (then it is not run again). */
+class HelperGone extends Error {
+  constructor(readonly sent: boolean) {
+    super('the command helper (/bin/sh) exited');
+  }
 }
 
 /** Single-quotes `value` for sh. */
@@ -42,7 +50,7 @@ class ShellHelper {
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (text: string) => this.onData(text));
     this.child.stderr.resume();
-    const fail = (): void => this.fail(new Error('the command helper (/bin/sh) exited'));
+    const fail = (): void => this.fail();
     this.child.on('error', fail);
     this.child.on('exit', fail);
     this.child.stdin.on('error', fail);
@@ -52,6 +60,7 @@ class ShellHelper {
   }
 
   run(command: string, args: string[], cwd: string): Promise<CommandResult> {
+    if (this.dead) return Promise.reject(new HelperGone(false));
     return new Promise((resolve, reject) => {
       this.queue.push({ resolve, reject, chunks: [] });
       this.setRef(true);
@@ -90,10 +99,10 @@ class ShellHelper {
     if (this.queue.length === 0) this.setRef(false);
   }
 
-  private fail(err: Error): void {
+  private fail(): void {
     if (this.dead) return;
     this.dead = true;
-    for (const pending of this.queue.splice(0)) pending.reject(err);
+    for (const pending of this.queue.splice(0)) pending.reject(new HelperGone(true));
     this.child.kill();
   }
 }
@@ -125,7 +134,10 @@ export async function runCommand(command: string, args: string[], cwd = '/'): Pr
   }
   try {
     return await helper.run(command, args, cwd);
-  } catch {
+  } catch (err) {
+    // A command the helper may have started (a mount that went through) is not run a second time: it fails, and
+    // the caller's own retry or cleanup (umount's loop, the mount's error path) takes it from there.
+    if (err instanceof HelperGone && err.sent) return { code: 1, output: `${command} was interrupted: ${err.message}` };
     return direct(command, args, cwd);
   }
 }
