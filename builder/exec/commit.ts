@@ -32,7 +32,12 @@ export async function commitSnapshot(
     })();
     // Both settle before anything else happens: a failed diff must not leave the unmount racing the release below.
     const [unmount, diff] = await Promise.allSettled([unmounting, diffing]);
-    if (unmount.status === 'rejected') throw unmount.reason;
+    if (unmount.status === 'rejected') {
+      // The layer's blob is still being written in the background: let it finish, then drop it.
+      const orphan = diff.status === 'fulfilled' ? diff.value : undefined;
+      if (orphan) ctx.session.later(orphan.layer.catch(() => undefined).then(() => rm(blobTmp, { force: true })));
+      throw unmount.reason;
+    }
     if (diff.status === 'rejected') throw diff.reason;
     const started = diff.value;
     if (!started) return undefined;
