@@ -1,6 +1,6 @@
 /**
  * `builder load` unpacks what it loads into snapshots/, as `docker load` does, so a first build FROM the image starts
- * with its lowerdirs on disk (cli/archive.ts unpackLoaded). Best effort: a layer that loads but cannot be unpacked
+ * with its lowerdirs on disk (snapshot/unpack-images.ts). Best effort: a layer that loads but cannot be unpacked
  * leaves the image loaded, and the build that needs it reports the problem.
  */
 import { strict as assert } from 'node:assert';
