@@ -33,6 +33,8 @@ if [ "$peers" = 1 ]; then wanted+=(docker.io:dockerd buildah:buildah)
 elif [ "$(id -u)" = 0 ]; then wanted+=(docker.io:dockerd); fi
 # tmux: the tty progress tests read a real terminal; chromium: the farm web page tests (headless, playwright-core).
 wanted+=(tmux:tmux chromium:chromium)
+# gcc + libc6-dev: test/seccomp-abi.test.ts compiles a static syscall probe (native, i386 and x32 ABIs).
+wanted+=(gcc:gcc libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

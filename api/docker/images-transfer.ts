@@ -86,7 +86,12 @@ export function imageTransferRoutes(app: FastifyInstance, ctx: DaemonContext): v
       const stream = new JsonStream(request, reply);
       await stream.run(async () => {
         const { loadImages } = await import('../../builder/store/archive-load.js');
-        const names = await withBuildLease(ctx.store.root, () => loadImages(ctx.store, archive));
+        const { unpackImages } = await import('../../builder/snapshot/unpack-images.js');
+        const names = await withBuildLease(ctx.store.root, async () => {
+          const loaded = await loadImages(ctx.store, archive);
+          await unpackImages(ctx.store, loaded);
+          return loaded;
+        });
         for (const name of names) {
           const text = name.startsWith('sha256:') ? `Loaded image ID: ${name}` : `Loaded image: ${name}`;
           ctx.events.publish('image', 'load', name, { name });

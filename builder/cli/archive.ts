@@ -1,11 +1,13 @@
 import { loadImages, saveImages } from '../store/archive.js';
 import { Store } from '../store/store.js';
+import { unpackImages } from '../snapshot/unpack-images.js';
 import { mustResolve } from './images.js';
 import type { GlobalOptions } from './options.js';
 
 export async function loadCommand(input: string, global: GlobalOptions): Promise<number> {
   const store = await Store.open(global.root);
   const names = await loadImages(store, input);
+  await unpackImages(store, names);
   for (const name of names) process.stdout.write(name.startsWith('sha256:') ? `Loaded image ID: ${name}\n` : `Loaded image: ${name}\n`);
   return 0;
 }

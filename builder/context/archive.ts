@@ -52,7 +52,7 @@ export async function extractArchive(hostPath: string, kind: ArchiveKind, destRo
     if (err instanceof BuildError) throw err;
     throw new BuildError('ARCHIVE_INVALID', `failed to extract ${path.basename(hostPath)}: ${errorMessage(err)}`, { cause: err });
   }
-  for (const meta of dirMetas.reverse()) await applyMeta(meta);
+  for (const meta of dirMetas.reverse()) applyMeta(meta);
 }
 
 async function extractEntry(entry: TarEntry, destRoot: string, destDir: string, dirMetas: EntryMeta[]): Promise<void> {
@@ -107,7 +107,7 @@ async function extractEntry(entry: TarEntry, destRoot: string, destDir: string, 
       entry.resume();
       return;
   }
-  await applyMeta(meta);
+  applyMeta(meta);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { applySymbolicMode } from './chmod.js';
 import type { Stats } from 'node:fs';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, rm, unlink, utimes } from 'node:fs/promises';
+import { chmodSync, chownSync, lchownSync, lstatSync, lutimesSync, utimesSync, unlinkSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { resolveInRoot } from './root-path.js';
@@ -43,14 +44,17 @@ export async function ensureDirInRoot(destRoot: string, inImage: string, owner: 
   return resolveInRoot(destRoot, inImage);
 }
 
-/** Makes room for a non-directory at `target`: removes a file or symlink there, refuses to replace a directory. */
-export async function clearForFile(target: string, inImage: string): Promise<void> {
-  const existing = await lstat(target).catch(() => undefined);
+/**
+ * Makes room for a non-directory at `target`: removes a file or symlink there, refuses to replace a directory.
+ * Sync, as applyMeta: one metadata syscall each, which a thread-pool round trip per call would cost several times over.
+ */
+export function clearForFile(target: string, inImage: string): void {
+  const existing = lstatSync(target, { throwIfNoEntry: false });
   if (!existing) return;
   if (existing.isDirectory()) {
     throw new BuildError('INVALID_ARGUMENT', `cannot replace directory ${inImage} with a file`);
   }
-  await unlink(target);
+  unlinkSync(target);
 }
 
 /** Like clearForFile, but a tar entry may replace anything except a directory by a directory (Docker's untar). */
@@ -62,16 +66,16 @@ export async function clearForArchiveEntry(target: string, willBeDir: boolean): 
   return undefined;
 }
 
-/** chown before chmod: chown clears setuid/setgid bits. */
-export async function applyMeta(meta: EntryMeta): Promise<void> {
+/** chown before chmod: chown clears setuid/setgid bits. Sync: see clearForFile. */
+export function applyMeta(meta: EntryMeta): void {
   if (meta.symlink) {
-    await lchown(meta.hostPath, meta.owner.uid, meta.owner.gid);
-    await lutimes(meta.hostPath, meta.atime, meta.mtime);
+    lchownSync(meta.hostPath, meta.owner.uid, meta.owner.gid);
+    lutimesSync(meta.hostPath, meta.atime, meta.mtime);
     return;
   }
-  await chown(meta.hostPath, meta.owner.uid, meta.owner.gid);
-  await chmod(meta.hostPath, meta.mode & 0o7777);
-  await utimes(meta.hostPath, meta.atime, meta.mtime);
+  chownSync(meta.hostPath, meta.owner.uid, meta.owner.gid);
+  chmodSync(meta.hostPath, meta.mode & 0o7777);
+  utimesSync(meta.hostPath, meta.atime, meta.mtime);
 }
 
 /** Owner of a copied entry: --chown, else root for the context (its transfer resets owners), else the source's own (COPY --from keeps it, as BuildKit does). */

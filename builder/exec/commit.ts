@@ -19,12 +19,28 @@ export async function commitSnapshot(
   const { span } = ctx;
   let unmounted = false;
   try {
-    await inSpan(span, 'unmount', () => snapshot.unmount());
-    unmounted = true;
-    if (await isEmptyDir(snapshot.upperdir)) return undefined;
     const blobTmp = ctx.store.tempPath('layer');
-    // The tar (the diffId) is on the step's path; gzip follows in the background and is traced there.
-    const started = await inSpan(span, 'diff+tar', () => startLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch }));
+    // The upperdir is read while the overlay is being unmounted: the container is gone, so nothing writes through
+    // the mount any more, and overlayfs keeps no data of its own (an upperdir is plain files on the upper fs). The
+    // umount (3-5 ms, most of it the kernel's) then overlaps the diff instead of preceding it; the adopt (a rename
+    // of the upperdir) still waits for both.
+    const unmounting = inSpan(span, 'unmount', () => snapshot.unmount()).then(() => { unmounted = true; });
+    const diffing = (async () => {
+      if (await isEmptyDir(snapshot.upperdir)) return undefined;
+      // The tar (the diffId) is on the step's path; gzip follows in the background and is traced there.
+      return inSpan(span, 'diff+tar', () => startLayer(snapshot.upperdir, blobTmp, { sourceDateEpoch: ctx.sourceDateEpoch }));
+    })();
+    // Both settle before anything else happens: a failed diff must not leave the unmount racing the release below.
+    const [unmount, diff] = await Promise.allSettled([unmounting, diffing]);
+    if (unmount.status === 'rejected') {
+      // The layer's blob is still being written in the background: let it finish, then drop it.
+      const orphan = diff.status === 'fulfilled' ? diff.value : undefined;
+      if (orphan) ctx.session.later(orphan.layer.catch(() => undefined).then(() => rm(blobTmp, { force: true })));
+      throw unmount.reason;
+    }
+    if (diff.status === 'rejected') throw diff.reason;
+    const started = diff.value;
+    if (!started) return undefined;
     const compress = async (): Promise<Layer> => {
       const layer = await started.layer;
       await ctx.store.importBlobFile(blobTmp, layer.digest);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { RunStep } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
-import { runSandbox } from '../sandbox/runc.js';
+import { refillSpare, runSandbox } from '../sandbox/runc.js';
 import { recordStep, runEnv } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { shellOf } from './metadata.js';
@@ -12,6 +12,10 @@ import { prepareRunMounts, tidyMountParents, type PreparedRunMounts } from './ru
 import type { StepContext, StepHandler } from './types.js';
 import type { BuildNetworkMode } from '../network/build-network.js';
 import { inSpan } from '../trace/tracer.js';
+
+// This module is loaded ahead of a stage's first RUN (exec/index.ts prefetchHandlers): fork the runtime's launcher
+// now, while earlier steps wait on their mounts, rather than on the first RUN's path.
+refillSpare();
 
 /** How many trailing output lines a RUN failure quotes. */
 const TAIL_LINES = 10;
@@ -82,6 +86,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       pidsLimit: ctx.pidsLimit,
       runtime: ctx.runtime,
       span: ctx.span,
+      deferCleanup: (work) => ctx.session.later(work),
     });
     if (network === 'isolated') {
       const { withBuildNetwork } = await import('../network/build-network.js');

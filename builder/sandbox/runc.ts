@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { access, constants as fsConstants, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -57,10 +57,12 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
   if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
+  const launcher = spec.stdio === 'inherit' ? undefined : takeLauncher();
   const bundleSpan = spec.span?.start('bundle');
   const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), makeOwnedDir(os.tmpdir(), 'builder-bundle')]);
   if (made.status === 'rejected') {
     bundleSpan?.end();
+    launcher?.discard();
     throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
   }
   // The process waiting on `runc run` owns the container (owner.json in the bundle): if it dies, store/reap.ts
@@ -70,13 +72,16 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
     if (user.status === 'rejected') throw user.reason;
     const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc).finally(() => bundleSpan?.end());
     try {
-      const exitCode = await runContainerProcess(runtime, id, bundle, spec);
+      const exitCode = await runContainerProcess(runtime, id, bundle, spec, launcher);
       return { exitCode: await classifyExit(exitCode, bundle) };
     } finally {
       await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
-    await inSpan(spec.span, 'bundle cleanup', () => rm(bundle, { recursive: true, force: true }));
+    launcher?.discard();
+    const removeBundle = (): Promise<void> => rm(bundle, { recursive: true, force: true });
+    if (spec.deferCleanup) spec.deferCleanup(spec.span ? spec.span.background('bundle cleanup', removeBundle) : removeBundle());
+    else await inSpan(spec.span, 'bundle cleanup', removeBundle);
   }
 }
 
@@ -114,7 +119,9 @@ function stdioFor(spec: RunSpec): StdioOptions {
   return spec.stdio === 'inherit' ? [stdin, 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'];
 }
 
-async function runContainerProcess(runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }): Promise<number> {
+async function runContainerProcess(
+  runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }, launcher?: Launcher,
+): Promise<number> {
   const pidFile = path.join(bundle, 'pid');
   const args = ['--root', runtime.root, '--log', path.join(bundle, 'runc.log'), '--log-format', 'json', 'run', '--bundle', bundle, ...(spec.span ? ['--pid-file', pidFile] : []), id];
   // A terminal reader must stay in the terminal's foreground process group (else SIGTTIN); otherwise
@@ -123,7 +130,8 @@ async function runContainerProcess(runtime: OciRuntime, id: string, bundle: stri
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const phases = spec.span ? new RuntimePhases(spec.span, runtime.name, bundle) : undefined;
   const { command, argv } = runtimeCommand(runtime, args);
-  const child = spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
+  const child = launcher?.exec(command, argv) ?? spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
+  if (launcher) refillSpare();
   if (spec.stdio !== 'inherit') {
     child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
     child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
@@ -148,6 +156,82 @@ async function runContainerProcess(runtime: OciRuntime, id: string, bundle: stri
     // `runc run` deletes the container itself; only a killed runc leaves state behind.
     if (await exists(path.join(runtime.root, id))) await runcQuiet(runtime, ['delete', '--force', id]);
   }
+}
+
+/**
+ * A /bin/sh forked ahead of time that becomes the runtime: `exec` writes one line, the shell execs it with stdin
+ * from /dev/null, so the child's pid, process group, stdout/stderr pipes and exit status are the runtime's own.
+ * Why: libuv's spawn blocks the event loop until the child has exec'd, and the fork's cost grows with our RSS
+ * (5-15 ms at a build's ~75 MB under load). One spare is kept, forked while a container runs (the event loop is
+ * idle then), so a RUN takes a ready one (see refillSpare).
+ * Builds only (piped stdio, own process group); a terminal or inherited stdio spawns directly.
+ */
+class Launcher {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private used = false;
+
+  constructor() {
+    // `read` fails at EOF (discard, or our exit), so an unused launcher exits without running anything.
+    this.child = spawn('/bin/sh', ['-c', 'IFS= read -r line && eval "$line"'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.child.on('error', () => undefined);
+    this.child.stdin.on('error', () => undefined);
+    this.setRef(false);
+  }
+
+  get alive(): boolean {
+    return !this.used && this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
+  }
+
+  /** A spare must not keep the process up; a launcher in use must. */
+  setRef(on: boolean): void {
+    if (on) this.child.ref();
+    else this.child.unref();
+    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
+      const socket = stream as unknown as { ref?: () => void; unref?: () => void };
+      if (on) socket.ref?.();
+      else socket.unref?.();
+    }
+  }
+
+  /** The child running `command argv`, or undefined if this launcher cannot (then the caller spawns directly). */
+  exec(command: string, argv: string[]): ChildProcessWithoutNullStreams | undefined {
+    const words = [command, ...argv];
+    if (!this.alive || words.some((word) => word.includes('\n'))) return undefined;
+    this.used = true;
+    this.child.stdin.end(`exec ${words.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ')} </dev/null\n`);
+    return this.child;
+  }
+
+  discard(): void {
+    if (this.used) return;
+    this.used = true;
+    this.child.stdin.end();
+  }
+}
+
+let spare: Launcher | undefined;
+
+function takeLauncher(): Launcher {
+  const launcher = spare?.alive ? spare : new Launcher();
+  spare = undefined;
+  launcher.setRef(true);
+  return launcher;
+}
+
+/**
+ * Forks the next spare launcher on a later turn of the event loop: after a container is on its way, and when a
+ * build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on import here:
+ * `builder run` loads this module too and has no use for one.
+ */
+export function refillSpare(): void {
+  setImmediate(() => {
+    if (spare?.alive) return;
+    try {
+      spare = new Launcher();
+    } catch {
+      spare = undefined;
+    }
+  });
 }
 
 /**

@@ -59,6 +59,11 @@ export interface RunSpec {
   etc?: EtcExtras;
   /** CPU quota in CPUs (`--cpus 1.5`). */
   cpus?: number;
+  /**
+   * Hands the bundle directory's removal (after the container is gone and its log was read) to the caller instead
+   * of awaiting it: a build passes its session's `later`, so the next step need not wait for the rm.
+   */
+  deferCleanup?: (work: Promise<unknown>) => void;
 }
 
 /** `--cap-add/--cap-drop`, `--privileged`, `--security-opt seccomp=unconfined|FILE` and `no-new-privileges`. */

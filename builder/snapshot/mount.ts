@@ -1,11 +1,11 @@
 /** overlayfs mounts over snapshot directories, through the mount(8)/umount(8) commands (node has no mount syscall). */
 import { release } from 'node:os';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
+import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
-import { makeOwnedDir } from '../store/owner.js';
+import { makeOwnedDirSync } from '../store/owner.js';
+import { runCommand } from './command-helper.js';
 
 /** A writable overlay: the step runs in `merged`; its changes land in `upperdir`. */
 export interface MutableSnapshot {
@@ -24,14 +24,10 @@ export interface ReadonlyMount {
   release(): Promise<void>;
 }
 
-function run(command: string, args: string[], cwd?: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code: code ?? 1, stderr: stderr.trim() }));
-  });
+/** mount(8)/umount(8) through the shared command helper: a spawn from this process costs more than the mount. */
+async function run(command: string, args: string[], cwd?: string): Promise<{ code: number; stderr: string }> {
+  const { code, output } = await runCommand(command, args, cwd);
+  return { code, stderr: output };
 }
 
 let overlayReady: Promise<string[]> | undefined;
@@ -90,23 +86,23 @@ async function removeMountDir(dir: string): Promise<void> {
 async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boolean, volatile = true): Promise<{ dir: string; merged: string }> {
   const safetyOptions = await checkOverlay();
   if (lowerdirs.length > 500) throw new BuildError('SANDBOX_FAILED', `an image with ${lowerdirs.length} layers exceeds overlayfs's limit of 500`);
-  await mkdir(workRoot, { recursive: true });
+  // Sync calls: a dozen small metadata syscalls, each a thread-pool round trip otherwise (~2 ms a mount under load).
+  mkdirSync(workRoot, { recursive: true });
   // Who made the mount (pid in the name, owner.json inside): once that process is gone, a later build or prune
   // unmounts and removes it (store/reap.ts).
-  const dir = await makeOwnedDir(resolve(workRoot), 'mnt');
+  const dir = makeOwnedDirSync(resolve(workRoot), 'mnt');
   try {
-    await Promise.all(['l', 'merged', 'empty', ...(writable ? ['upper', 'work'] : [])].map((name) => mkdir(join(dir, name))));
+    for (const name of ['l', 'merged', 'empty', ...(writable ? ['upper', 'work'] : [])]) mkdirSync(join(dir, name));
     // A repeated lowerdir makes the mount fail with ELOOP; the top-most copy alone gives the same view.
     const lowers = lowerdirs.map((lower) => resolve(lower)).filter((lower, index, all) => all.lastIndexOf(lower) === index);
     // Read-only overlays need two lowerdirs; an empty bottom layer also stands in for FROM scratch.
     if (lowers.length === 0 || (!writable && lowers.length === 1)) lowers.unshift(join(dir, 'empty'));
-    await Promise.all(
-      lowers.map(async (lower, index) => {
-        const info = await stat(lower).catch(() => undefined);
-        if (!info?.isDirectory()) throw new BuildError('STORE_CORRUPT', `snapshot ${lower} is missing; remove the image and pull or build it again`);
-        await symlink(lower, join(dir, 'l', index.toString(36)));
-      }),
-    );
+    lowers.forEach((lower, index) => {
+      if (!statSync(lower, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new BuildError('STORE_CORRUPT', `snapshot ${lower} is missing; remove the image and pull or build it again`);
+      }
+      symlinkSync(lower, join(dir, 'l', index.toString(36)));
+    });
     const lowerOption = lowers.map((_, index) => `l/${index.toString(36)}`).reverse().join(':');
     // volatile (Linux ≥ 5.10) skips the syncfs of the whole upper filesystem at unmount, 100+ ms per step;
     // the upperdir is read back through the page cache right away, so durability is the store's job.

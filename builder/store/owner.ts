@@ -3,7 +3,7 @@
  * holds `owner.json` with that process's pid and start time. A later build or prune (store/reap.ts) removes what
  * a dead owner left; the start time tells a reused pid from the original process, which a bare pid cannot.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -43,6 +43,14 @@ export async function makeOwnedDir(parent: string, prefix: string): Promise<stri
   const dir = join(parent, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
   await mkdir(dir);
   await writeOwner(dir);
+  return dir;
+}
+
+/** makeOwnedDir with sync calls, for a caller that makes many small directories on a step's path (mount dirs). */
+export function makeOwnedDirSync(parent: string, prefix: string): string {
+  const dir = join(parent, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, OWNER_FILE), JSON.stringify(currentOwner()));
   return dir;
 }
 

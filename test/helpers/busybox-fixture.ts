@@ -25,7 +25,7 @@ const PASSWD = [
 ].join('\n');
 const GROUP = ['root:x:0:', 'nobody:x:65534:', 'app:x:1000:', ''].join('\n');
 
-interface Entry {
+export interface Entry {
   header: Partial<Header> & { name: string };
   body?: Buffer;
 }
@@ -85,9 +85,9 @@ async function packToBuffer(entries: Entry[]): Promise<Buffer> {
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
-/** Writes `busybox.tar` (docker-archive, tagged `tag`) into `dir` and returns its path. */
-export async function makeBusyboxArchive(dir: string, tag = 'busybox:latest'): Promise<string> {
-  const layer = await packToBuffer(rootfsEntries());
+/** Writes `busybox.tar` (docker-archive, tagged `tag`, `extra` entries after the rootfs) into `dir`; returns its path. */
+export async function makeBusyboxArchive(dir: string, tag = 'busybox:latest', extra: Entry[] = []): Promise<string> {
+  const layer = await packToBuffer([...rootfsEntries(), ...extra]);
   const diffId = sha256(layer);
   const config = JSON.stringify({
     architecture: 'amd64',
