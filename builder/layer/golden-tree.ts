@@ -53,6 +53,9 @@ export async function makeGoldenTree(root: string): Promise<void> {
   await mkdir(at('big'));
   await writeFile(at('big/mixed'), Buffer.concat([text(120_000), pseudoRandom('mixed', 2 * 1024 * 1024 + 7)]));
   await writeFile(at('big/text'), text(200_000));
+  // From 8 MiB on, the writer reads a file twice (hash now, gzip from its handle later): one exactly there, one over.
+  await writeFile(at('big/huge-a'), Buffer.concat([pseudoRandom('huge', 5 * 1024 * 1024), text(200_000)]).subarray(0, 9 * 1024 * 1024 + 3));
+  await writeFile(at('big/huge-b'), text(400_000).subarray(0, 8 * 1024 * 1024));
   for (let index = 0; index < 300; index++) {
     await mkdir(at(`many/d${index % 7}`), { recursive: true });
     await writeFile(at(`many/d${index % 7}/f${index}`), `file ${index}\n`.repeat(index % 13));
