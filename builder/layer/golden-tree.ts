@@ -7,17 +7,15 @@
  * Needs root (chown, mknod, trusted.* xattrs) and the attr/libcap tools.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { chmod, lchown, link, lutimes, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** Deterministic incompressible bytes: a sha256 counter stream. */
+/** Deterministic incompressible bytes: AES-256-CTR of zeros under a key made from the seed. */
 export function pseudoRandom(seed: string, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  for (let at = 0, counter = 0; at < size; at += 32, counter++) {
-    createHash('sha256').update(`${seed}:${counter}`).digest().copy(out, at, 0, Math.min(32, size - at));
-  }
-  return out;
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
 }
 
 function text(lines: number): Buffer {

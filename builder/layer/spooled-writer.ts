@@ -39,8 +39,8 @@ const MAX_QUEUED_FILES = 64;
 const COALESCE_BYTES = 1024 * 1024;
 /** Tar bytes between two turns of the event loop (one gzip block). */
 const YIELD_BYTES = 1024 * 1024;
-/** Read size when the compressor reads a file again (one gzip block: the sink keeps the buffers it is given). */
-const REREAD_BYTES = 1024 * 1024;
+/** Read size when the compressor reads a file again (4 gzip blocks; the sink keeps the buffers it is given). */
+const REREAD_BYTES = 4 * 1024 * 1024;
 
 type Queued = Buffer | FileContent;
 
@@ -152,14 +152,24 @@ export class SpooledWriter {
   /** Feeds a queued file to the compressor from its handle, then checks it is the file the tar was hashed from. */
   private async reread({ handle, stat, path }: FileContent): Promise<void> {
     try {
+      const readAt = (at: number) => {
+        const piece = Buffer.allocUnsafe(Math.min(REREAD_BYTES, stat.size - at));
+        return handle.read(piece, 0, piece.length, at);
+      };
       let position = 0;
+      // One read ahead: the next piece comes off the page cache while this one is compressed.
+      let reading = readAt(0);
       while (position < stat.size) {
-        if (this.aborted) return;
-        const piece = Buffer.allocUnsafe(Math.min(REREAD_BYTES, stat.size - position));
-        const { bytesRead } = await handle.read(piece, 0, piece.length, position);
-        if (bytesRead === 0) break;
+        const { bytesRead, buffer } = await reading;
+        if (bytesRead === 0 || this.aborted) break;
         position += bytesRead;
-        await this.sink.write(bytesRead === piece.length ? piece : piece.subarray(0, bytesRead));
+        if (position < stat.size) reading = readAt(position);
+        await this.sink.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+      }
+      if (this.aborted) {
+        // A read may still be out on the handle: let it finish before the handle closes.
+        await reading.catch(() => undefined);
+        return;
       }
       const now = await handle.stat();
       if (position !== stat.size || now.size !== stat.size || now.ctimeMs !== stat.ctimeMs) {

@@ -1,0 +1,108 @@
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { createLayer, startLayer } from './create.js';
+import { readFiles } from './file-reader.js';
+import { GzipBlobWriter } from './gzip-writer.js';
+import { pseudoRandom } from './golden-tree.js';
+import { SpooledWriter } from './spooled-writer.js';
+import { listLayer } from './tree-listing.js';
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+describe('layer/tar-writer: files read ahead, big files by handle', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tar-writer-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the reader thread returns the files\' bytes, and names a missing or resized file', async () => {
+    await writeFile(join(dir, 'a'), 'alpha');
+    await writeFile(join(dir, 'b'), 'be');
+    const both = await readFiles([join(dir, 'a'), join(dir, 'b')], [5, 2], 7);
+    assert.equal(both.toString(), 'alphabe');
+    await assert.rejects(readFiles([join(dir, 'a'), join(dir, 'gone')], [5, 1], 6), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+    await assert.rejects(readFiles([join(dir, 'a')], [9], 9), /"[^"]*\/a" changed size while it was being archived/);
+  });
+
+  it('a layer of many small files is the same with and without the reader thread', async () => {
+    const tree = join(dir, 'tree');
+    for (let index = 0; index < 1500; index++) {
+      await mkdir(join(tree, `d${index % 30}`), { recursive: true });
+      await writeFile(join(tree, `d${index % 30}`, `f${index}`), `content ${index}\n`.repeat(1 + (index % 50)));
+    }
+    const threaded = await createLayer(tree, join(dir, 'a.tgz'));
+    const plain = await createLayer(tree, join(dir, 'b.tgz'), { readerThread: false });
+    assert.deepEqual(threaded, plain);
+    assert.equal((await listLayer(join(dir, 'a.tgz'))).entries.length, 1530);
+  });
+
+  it('queues big files by handle: the bytes are the same and every handle is closed', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    const parts = [pseudoRandom('one', 9 * 1024 * 1024), Buffer.from('text line\n'.repeat(1_000_000)), pseudoRandom('three', 8 * 1024 * 1024 + 1)];
+    for (const [index, part] of parts.entries()) await writeFile(join(tree, `big${index}`), part);
+    const before = openFds();
+    const layer = await createLayer(tree, join(dir, 'layer.tgz'));
+    assert.equal(openFds(), before, 'no handle is left open');
+    const { entries, diffId } = await listLayer(join(dir, 'layer.tgz'));
+    assert.equal(diffId, layer.diffId);
+    assert.deepEqual(entries.map((entry) => entry.size), parts.map((part) => part.length));
+    assert.equal(sha256(Buffer.from(entries[1]!.content)), sha256(parts[1]!));
+  });
+
+  it('a big file changed after its step but before it was compressed fails the blob, which is removed', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    // ~60 MB of text first: its gzip takes long enough that the second file is changed before it is read again.
+    await writeFile(join(tree, 'a-text'), 'numbers 1234567890\n'.repeat(3_200_000));
+    await writeFile(join(tree, 'z-big'), pseudoRandom('z', 8 * 1024 * 1024));
+    const out = join(dir, 'layer.tgz');
+    const started = await startLayer(tree, out);
+    const state = await Promise.race([started.layer.then(() => 'done', () => 'failed'), new Promise((resolve) => setImmediate(() => resolve('pending')))]);
+    assert.equal(state, 'pending');
+    const handle = await open(join(tree, 'z-big'), 'r+');
+    await handle.write(Buffer.from('changed'), 0, 7, 1000);
+    await handle.close();
+    await assert.rejects(started.layer, /"[^"]*z-big" changed while its layer was being compressed/);
+    assert.throws(() => statSync(out), /ENOENT/);
+  });
+
+  it('more queued handles than the cap: the writer waits, the blob is whole; an abort closes what is queued', async () => {
+    const files: string[] = [];
+    for (let index = 0; index < 150; index++) {
+      files.push(join(dir, `f${index}`));
+      await writeFile(files[index]!, `file number ${index}\n`);
+    }
+    const before = openFds();
+    const handle = await open(join(dir, 'blob'), 'w');
+    const spool = new SpooledWriter(new GzipBlobWriter(handle, 1, false));
+    for (const path of files) {
+      const content = await readFile(path);
+      spool.hash(content);
+      await spool.writeFile({ handle: await open(path, 'r'), stat: statSync(path), path });
+    }
+    const { diffId, blob } = spool.end();
+    await blob;
+    await handle.close();
+    const expected = Buffer.concat(await Promise.all(files.map((path) => readFile(path))));
+    assert.equal(diffId, sha256(expected));
+    assert.ok(gunzipSync(await readFile(join(dir, 'blob'))).equals(expected));
+    assert.equal(openFds(), before);
+
+    const second = await open(join(dir, 'blob2'), 'w');
+    const aborted = new SpooledWriter(new GzipBlobWriter(second, 1, false));
+    for (const path of files.slice(0, 40)) await aborted.writeFile({ handle: await open(path, 'r'), stat: statSync(path), path });
+    await aborted.abort();
+    await second.close();
+    assert.equal(openFds(), before, 'an abort closes every queued handle');
+  });
+});
