@@ -75,6 +75,8 @@ export class ReadAhead {
       this.requestedBytes -= item.entry.stat.size;
       // The writer needs it now: an unsent batch goes as it is.
       if (item.batch === this.open) this.sendOpen();
+      // Big small files (up to 256 KiB each) use the budget up long before the walked entries: request more.
+      if (this.requestedBytes < BUDGET_BYTES / 2 && this.dispatched < this.queue.length) this.dispatch();
     }
     if (this.head >= WINDOW * 2) {
       this.queue = this.queue.slice(this.head);

@@ -8,8 +8,8 @@
  *
  * A big file's content is not queued as bytes: the writer hashes it ({@link SpooledWriter.hash}) and queues an
  * open handle on it ({@link SpooledWriter.writeFile}), which the compressor reads again (from the page cache).
- * The handle outlives the upperdir's rename into snapshots/ (or its removal), and the file's ctime, checked after
- * the second read, proves its bytes did not change in between. So a 300 MB layer frees its step after one read
+ * The handle outlives the upperdir's rename into snapshots/ (or its removal), and the file's size, mtime and ctime,
+ * checked after the second read, show its bytes did not change in between. So a 300 MB layer frees its step after one read
  * and hash, and holds no more memory than a small one.
  */
 import { createHash } from 'node:crypto';
@@ -27,7 +27,7 @@ export interface BlobSink {
 /** A file's content, by handle, already hashed into the tar by the writer. */
 export interface FileContent {
   handle: FileHandle;
-  /** The lstat the tar header was written from: size, and the ctime that must not have moved. */
+  /** The lstat the tar header was written from: the size, mtime and ctime that must not have moved. */
   stat: Stats;
   path: string;
 }
@@ -172,7 +172,11 @@ export class SpooledWriter {
         return;
       }
       const now = await handle.stat();
-      if (position !== stat.size || now.size !== stat.size || now.ctimeMs !== stat.ctimeMs) {
+      // A write moves mtime. ctime also moves when the file is unlinked (adopting an upperdir whose snapshot exists
+      // removes it) or hardlinked (a bind mount's filtered copy links files), which leave the bytes alone: ctime
+      // counts only while nlink is unchanged.
+      const relinked = now.nlink !== stat.nlink;
+      if (position !== stat.size || now.size !== stat.size || now.mtimeMs !== stat.mtimeMs || (!relinked && now.ctimeMs !== stat.ctimeMs)) {
         throw new BuildError('INTERNAL', `"${path}" changed while its layer was being compressed`);
       }
     } finally {

@@ -45,6 +45,15 @@ describe('layer/tar-writer: files read ahead, big files by handle', () => {
     assert.equal((await listLayer(join(dir, 'a.tgz'))).entries.length, 1530);
   });
 
+  it('small files that add up to more than the read-ahead budget (16 MiB) give the same bytes', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    for (let index = 0; index < 300; index++) await writeFile(join(tree, `f${String(index).padStart(3, '0')}`), pseudoRandom(`f${index}`, 100 * 1024 + index));
+    const threaded = await createLayer(tree, join(dir, 'a.tgz'), { gzipLevel: 0 });
+    const plain = await createLayer(tree, join(dir, 'b.tgz'), { gzipLevel: 0, readerThread: false });
+    assert.deepEqual(threaded, plain);
+  });
+
   it('queues big files by handle: the bytes are the same and every handle is closed', async () => {
     const tree = join(dir, 'tree');
     await mkdir(tree);
@@ -57,6 +66,17 @@ describe('layer/tar-writer: files read ahead, big files by handle', () => {
     assert.equal(diffId, layer.diffId);
     assert.deepEqual(entries.map((entry) => entry.size), parts.map((part) => part.length));
     assert.equal(sha256(Buffer.from(entries[1]!.content)), sha256(parts[1]!));
+  });
+
+  it('a big file queued by handle is compressed whole after its tree is removed (adopting onto an existing snapshot)', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    await writeFile(join(tree, 'a-text'), 'numbers 1234567890\n'.repeat(3_200_000));
+    await writeFile(join(tree, 'z-big'), pseudoRandom('z', 8 * 1024 * 1024));
+    const expected = await createLayer(tree, join(dir, 'expected.tgz'));
+    const started = await startLayer(tree, join(dir, 'layer.tgz'));
+    await rm(tree, { recursive: true }); // unlinking moves each file's ctime, not its bytes
+    assert.deepEqual(await started.layer, expected);
   });
 
   it('a big file changed after its step but before it was compressed fails the blob, which is removed', async () => {
