@@ -47,8 +47,9 @@ function layerError(err: unknown, upperdir: string): BuildError {
  * Tars `upperdir` (an overlay upperdir, or any directory) as an OCI layer and gzips it into `outFile`
  * (created or truncated; callers rename it into the store). Entries are sorted, parents before children;
  * overlay whiteouts become `.wh.` entries; numeric owners, modes, xattrs (PAX SCHILY.xattr), hardlinks are kept.
- * Resolves once the tar is read and hashed: `upperdir` may then change or move; the gzip blob is finished in
- * the background (`layer`), from the bytes already read and, for big files, from handles opened on them.
+ * Resolves once the tar is read and hashed: `upperdir` may then move or be removed; the gzip blob is finished in
+ * the background (`layer`), from the bytes already read and, for files of 8 MiB and more, from handles opened on
+ * them, so those must not be written to until it is (a change fails the blob instead of corrupting it).
  */
 export async function startLayer(upperdir: string, outFile: string, options: CreateLayerOptions = {}): Promise<StartedLayer> {
   const level = options.gzipLevel ?? defaultGzipLevel();
