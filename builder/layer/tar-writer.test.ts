@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createLayer, startLayer } from './create.js';
 import { readFiles } from './file-reader.js';
+import { ReadAhead } from './read-ahead.js';
+import { walkTree, type TreeEntry } from './tree-walk.js';
 import { GzipBlobWriter } from './gzip-writer.js';
 import { pseudoRandom } from './golden-tree.js';
 import { SpooledWriter } from './spooled-writer.js';
@@ -31,6 +33,25 @@ describe('layer/tar-writer: files read ahead, big files by handle', () => {
     assert.equal(both.toString(), 'alphabe');
     await assert.rejects(readFiles([join(dir, 'a'), join(dir, 'gone')], [5, 1], 6), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
     await assert.rejects(readFiles([join(dir, 'a')], [9], 9), /"[^"]*\/a" changed size while it was being archived/);
+  });
+
+  it('read-ahead: a file gone between the walk and its read fails its batch with ENOENT', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    for (let index = 0; index < 400; index++) await writeFile(join(tree, `f${String(index).padStart(3, '0')}`), `file ${index}\n`);
+    // As if f399 went after its lstat: the walk names a path that is not there.
+    function* walk(): Generator<TreeEntry> {
+      for (const entry of walkTree(tree)) yield entry.rel === 'f399' ? { ...entry, rel: 'f399-gone' } : entry;
+    }
+    const ahead = new ReadAhead(tree, walk());
+    ahead.fill(1000); // walked and, past 256 small files, requested from the reader thread
+    const failures: unknown[] = [];
+    for (let item = ahead.next(); item; item = ahead.next()) {
+      if (!item.batch) continue;
+      const contents = await item.batch.promise!.catch((err: unknown) => { failures.push(err); return undefined; });
+      if (contents) assert.equal(contents.toString('utf8', item.offset, item.offset + item.entry.stat.size), `file ${Number(item.entry.name.slice(1))}\n`);
+    }
+    assert.ok(failures.length > 0 && failures.every((err) => (err as NodeJS.ErrnoException).code === 'ENOENT'), 'the batch holding f399 fails');
   });
 
   it('a layer of many small files is the same with and without the reader thread', async () => {
