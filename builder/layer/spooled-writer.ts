@@ -39,8 +39,12 @@ const MAX_QUEUED_FILES = 64;
 const COALESCE_BYTES = 1024 * 1024;
 /** Tar bytes between two turns of the event loop (one gzip block). */
 const YIELD_BYTES = 1024 * 1024;
-/** Read size when the compressor reads a file again (4 gzip blocks; the sink keeps the buffers it is given). */
-const REREAD_BYTES = 4 * 1024 * 1024;
+/**
+ * Read size when the compressor reads a file again: one gzip block. The sink keeps the buffers it is given, so each
+ * read is a fresh buffer, garbage once compressed; 4 MiB pieces let ~50 MiB more of them wait for the GC (peak RSS
+ * of a 300 MB layer 151–156 MiB vs 104–115 MiB with 1 MiB, the same speed).
+ */
+const REREAD_BYTES = 1024 * 1024;
 
 type Queued = Buffer | FileContent;
 
