@@ -4,7 +4,6 @@
  * few, a thread hop costs more than the reads. Bounded: at most {@link WINDOW} walked entries and
  * {@link BUDGET_BYTES} of requested contents wait for the writer.
  */
-import { join } from 'node:path';
 import { readFiles } from './file-reader.js';
 import type { TreeEntry } from './tree-walk.js';
 
@@ -97,7 +96,7 @@ export class ReadAhead {
       const batch = (this.open ??= new Batch());
       item.batch = batch;
       item.offset = batch.total;
-      batch.paths.push(join(this.root, item.entry.rel));
+      batch.paths.push(`${this.root}/${item.entry.rel}`);
       batch.sizes.push(item.entry.stat.size);
       batch.total += item.entry.stat.size;
       this.requestedBytes += item.entry.stat.size;

@@ -7,7 +7,6 @@
  */
 import { closeSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
@@ -57,7 +56,8 @@ export class LayerTarWriter {
   /** "dev:ino" → first path seen, for hardlinks. */
   private readonly inodes = new Map<string, string>();
   private xattrs: XattrTree = new Map();
-  private chunk = Buffer.allocUnsafe(CHUNK);
+  /** Zeroed when allocated (fresh pages from the kernel, no memset): headers, padding and the end need no fill. */
+  private chunk = Buffer.alloc(CHUNK);
   private used = 0;
   /** Cut chunks not yet given to the sink, in order. */
   private full: Buffer[] = [];
@@ -103,12 +103,12 @@ export class LayerTarWriter {
   private cut(): void {
     if (this.used === 0) return;
     this.full.push(this.chunk.subarray(0, this.used));
-    this.chunk = Buffer.allocUnsafe(CHUNK);
+    this.chunk = Buffer.alloc(CHUNK);
     this.used = 0;
   }
 
+  /** Zero bytes: the chunk's bytes past `used` are still zero. */
   private zeros(count: number): void {
-    this.chunk.fill(0, this.used, this.used + count);
     this.used += count;
   }
 
@@ -141,7 +141,6 @@ export class LayerTarWriter {
       ...fields,
     };
     this.room(BLOCK);
-    this.chunk.fill(0, this.used, this.used + BLOCK);
     if (writeSimpleHeader(this.chunk, this.used, header)) this.used += BLOCK;
     else this.bytes(encodeHeader(header));
   }
@@ -165,11 +164,11 @@ export class LayerTarWriter {
       if (stat.nlink > 1) this.inodes.set(inode, rel);
       this.header(rel, stat, { size: stat.size, xattrs });
       const { batch } = item;
-      if (!batch) return this.content(join(this.root, rel), stat);
+      if (!batch) return this.content(`${this.root}/${rel}`, stat);
       if (batch.contents) return this.readAhead(batch.contents, item.offset, stat.size);
       return batch.promise!.then((contents) => this.readAhead(contents, item.offset, stat.size));
     } else if (stat.isSymbolicLink()) {
-      this.header(rel, stat, { type: 'symlink', linkname: readlinkSync(join(this.root, rel)), xattrs });
+      this.header(rel, stat, { type: 'symlink', linkname: readlinkSync(`${this.root}/${rel}`), xattrs });
     } else if (stat.isFIFO()) {
       this.header(rel, stat, { type: 'fifo', xattrs });
     } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
