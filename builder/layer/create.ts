@@ -1,14 +1,12 @@
 /** Directory (an overlay upperdir) → deterministic OCI layer blob. */
-import { createReadStream, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 import { MEDIA_TYPES, type Layer } from '../image/types.js';
 import { defaultGzipLevel, GzipBlobWriter } from './gzip-writer.js';
 import { SpooledWriter } from './spooled-writer.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeader } from './tar-format.js';
-import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX, type TreeEntry } from './tree-walk.js';
-import { readXattrTree, type XattrTree } from './xattrs.js';
+import { LayerTarWriter, OPAQUE_WHITEOUT } from './tar-writer.js';
+import { WHITEOUT_PREFIX } from './tree-walk.js';
+import { readXattrTree } from './xattrs.js';
 
 /** Options for {@link createLayer}. */
 export interface CreateLayerOptions {
@@ -18,6 +16,8 @@ export interface CreateLayerOptions {
   gzipLevel?: number;
   /** Tar bytes that may wait for the compressor before the tar writer waits (spooled-writer.ts). */
   spoolBytes?: number;
+  /** false: read every file on the event loop, never on the reader thread (read-ahead.ts; tests compare the two). */
+  readerThread?: boolean;
 }
 
 /** A layer whose tar is written and hashed (its diffId is final) while its gzip blob is still being finished. */
@@ -27,135 +27,12 @@ export interface StartedLayer {
   layer: Promise<Layer>;
 }
 
-export { WHITEOUT_PREFIX };
+export { WHITEOUT_PREFIX, OPAQUE_WHITEOUT };
 /** Entries walked ahead while xattrs are read: ~20,000 lstat results are a few MB. */
 const WALK_HEAD_START = 20_000;
-export const OPAQUE_WHITEOUT = '.wh..wh..opq';
-const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
-/** Files up to this size are read in one call; bigger ones are streamed. */
-const SMALL_FILE = 1024 * 1024;
-const NO_PADDING = Buffer.alloc(0);
 
 export async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
-}
-
-/** xattrs that belong in a layer: overlay bookkeeping and host SELinux labels are not image content. */
-function layerXattrs(all: Map<string, Buffer> | undefined, path: string): Map<string, Buffer> {
-  const kept = new Map<string, Buffer>();
-  if (!all) return kept;
-  for (const [name, value] of all) {
-    if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
-      throw new BuildError('INTERNAL', `"${path}" uses overlayfs ${name.slice(16)}; mount with redirect_dir=off,metacopy=off to diff it`);
-    }
-    if (name.startsWith('trusted.overlay.') || name === 'security.selinux') continue;
-    kept.set(name, value);
-  }
-  return kept;
-}
-
-function major(rdev: number): number {
-  return Number(((BigInt(rdev) >> 8n) & 0xfffn) | ((BigInt(rdev) >> 32n) & ~0xfffn));
-}
-function minor(rdev: number): number {
-  return Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & 0xfff00n));
-}
-
-class LayerTarWriter {
-  /** "dev:ino" → first path seen, for hardlinks. */
-  private readonly inodes = new Map<string, string>();
-  private xattrs: XattrTree = new Map();
-
-  constructor(
-    private readonly root: string,
-    private readonly out: { write(chunk: Buffer): Promise<void> },
-    private readonly epoch: number | undefined,
-  ) {}
-
-  private header(name: string, stat: Stats, fields: Partial<TarHeader>): TarHeader {
-    const mtime = Math.floor(stat.mtimeMs / 1000);
-    return {
-      name,
-      type: 'file',
-      mode: stat.mode & 0o7777,
-      uid: stat.uid,
-      gid: stat.gid,
-      size: 0,
-      mtime: this.epoch !== undefined && mtime > this.epoch ? this.epoch : mtime,
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-      xattrs: new Map(),
-      ...fields,
-    };
-  }
-
-  /**
-   * Writes every entry of the tree. The first `headStart` entries are walked (lstat) while `xattrs` is still
-   * being read; then each entry is written as the walk reaches it.
-   */
-  async writeTree(xattrs: Promise<XattrTree>, headStart: number): Promise<void> {
-    const walk = walkTree(this.root);
-    const ahead: TreeEntry[] = [];
-    for (let next = walk.next(); ; next = walk.next()) {
-      if (next.done) break;
-      ahead.push(next.value);
-      if (ahead.length >= headStart) break;
-    }
-    this.xattrs = await xattrs;
-    for (const entry of ahead) await this.entry(entry);
-    if (ahead.length < headStart) return;
-    for (const entry of walk) await this.entry(entry);
-  }
-
-  private async entry({ rel, relDir, name, stat }: TreeEntry): Promise<void> {
-    const abs = join(this.root, rel);
-    const xattrs = layerXattrs(this.xattrs.get(rel), rel);
-    if (isOverlayWhiteout(stat)) {
-      const whiteout = (relDir === '' ? '' : relDir + '/') + WHITEOUT_PREFIX + name;
-      await this.out.write(encodeHeader(this.header(whiteout, stat, { mode: 0 })));
-    } else if (stat.isDirectory()) {
-      await this.out.write(encodeHeader(this.header(rel + '/', stat, { type: 'directory', xattrs })));
-      if (this.xattrs.get(rel)?.get(OVERLAY_OPAQUE)?.toString() === 'y') {
-        await this.out.write(encodeHeader(this.header(`${rel}/${OPAQUE_WHITEOUT}`, stat, { mode: 0 })));
-      }
-    } else if (stat.isFile()) {
-      const inode = `${stat.dev}:${stat.ino}`;
-      const first = stat.nlink > 1 ? this.inodes.get(inode) : undefined;
-      if (first !== undefined) {
-        await this.out.write(encodeHeader(this.header(rel, stat, { type: 'link', linkname: first, xattrs })));
-        return;
-      }
-      if (stat.nlink > 1) this.inodes.set(inode, rel);
-      await this.out.write(encodeHeader(this.header(rel, stat, { size: stat.size, xattrs })));
-      await this.content(abs, stat.size);
-    } else if (stat.isSymbolicLink()) {
-      await this.out.write(encodeHeader(this.header(rel, stat, { type: 'symlink', linkname: readlinkSync(abs), xattrs })));
-    } else if (stat.isFIFO()) {
-      await this.out.write(encodeHeader(this.header(rel, stat, { type: 'fifo', xattrs })));
-    } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
-      const type = stat.isCharacterDevice() ? 'char' : 'block';
-      await this.out.write(encodeHeader(this.header(rel, stat, { type, devmajor: major(stat.rdev), devminor: minor(stat.rdev), xattrs })));
-    }
-    // Sockets are not image content (docker skips them too).
-  }
-
-  private async content(abs: string, size: number): Promise<void> {
-    let copied = 0;
-    if (size <= SMALL_FILE) {
-      const data = readFileSync(abs);
-      copied = data.length;
-      if (copied === size) await this.out.write(data);
-    } else {
-      for await (const chunk of createReadStream(abs, { highWaterMark: SMALL_FILE, end: size - 1 })) {
-        copied += (chunk as Buffer).length;
-        await this.out.write(chunk as Buffer);
-      }
-    }
-    if (copied !== size) throw new BuildError('INTERNAL', `"${abs}" changed size while it was being archived`);
-    const padding = paddingFor(size);
-    await this.out.write(padding === 0 ? NO_PADDING : Buffer.alloc(padding));
-  }
 }
 
 function layerError(err: unknown, upperdir: string): BuildError {
@@ -170,8 +47,9 @@ function layerError(err: unknown, upperdir: string): BuildError {
  * Tars `upperdir` (an overlay upperdir, or any directory) as an OCI layer and gzips it into `outFile`
  * (created or truncated; callers rename it into the store). Entries are sorted, parents before children;
  * overlay whiteouts become `.wh.` entries; numeric owners, modes, xattrs (PAX SCHILY.xattr), hardlinks are kept.
- * Resolves once the tar is read and hashed: `upperdir` may then change or move; the gzip blob is finished in
- * the background (`layer`), from the bytes already read.
+ * Resolves once the tar is read and hashed: `upperdir` may then move or be removed; the gzip blob is finished in
+ * the background (`layer`), from the bytes already read and, for files of 8 MiB and more, from handles opened on
+ * them, so those must not be written to until it is (a change fails the blob instead of corrupting it).
  */
 export async function startLayer(upperdir: string, outFile: string, options: CreateLayerOptions = {}): Promise<StartedLayer> {
   const level = options.gzipLevel ?? defaultGzipLevel();
@@ -182,8 +60,7 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
     // getfattr runs in its own process while the walk gets ahead (bounded: a head start holds lstat results).
     const xattrs = readXattrTree(upperdir);
     xattrs.catch(() => undefined); // awaited by writeTree; a walk error first must not leave it unhandled
-    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, WALK_HEAD_START);
-    await spool.write(Buffer.from(END_OF_ARCHIVE));
+    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, WALK_HEAD_START, options.readerThread ?? true);
     ended = spool.end();
   } catch (err) {
     await spool.abort();

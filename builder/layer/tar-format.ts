@@ -37,7 +37,7 @@ export function paddingFor(size: number): number {
 
 function writeOctal(block: Buffer, offset: number, width: number, value: number): void {
   const text = value.toString(8).padStart(width - 1, '0');
-  block.write(text, offset, width - 1, 'ascii');
+  block.write(text, offset, width - 1, 'latin1');
   block[offset + width - 1] = 0;
 }
 
@@ -49,24 +49,47 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(length), 'ascii'), body]);
 }
 
+/** Writes a ustar block at `at` in `target`; those 512 bytes must be zero. */
+function writeUstar(target: Buffer, at: number, header: TarHeader, name: Buffer | string, linkname: Buffer | string, typeFlag: string, size: number): void {
+  if (typeof name === 'string') target.write(name, at, 100, 'latin1');
+  else name.copy(target, at, 0, Math.min(name.length, 100));
+  writeOctal(target, at + 100, 8, header.mode & 0o7777);
+  writeOctal(target, at + 108, 8, Math.min(header.uid, MAX_OCTAL_8));
+  writeOctal(target, at + 116, 8, Math.min(header.gid, MAX_OCTAL_8));
+  writeOctal(target, at + 124, 12, Math.min(size, MAX_OCTAL_12));
+  writeOctal(target, at + 136, 12, Math.max(0, Math.min(header.mtime, MAX_OCTAL_12)));
+  target.write(typeFlag, at + 156, 1, 'latin1');
+  if (typeof linkname === 'string') target.write(linkname, at + 157, 100, 'latin1');
+  else linkname.copy(target, at + 157, 0, Math.min(linkname.length, 100));
+  target.write('ustar\x0000', at + 257, 8, 'latin1');
+  writeOctal(target, at + 329, 8, header.devmajor);
+  writeOctal(target, at + 337, 8, header.devminor);
+  target.fill(0x20, at + 148, at + 156);
+  let sum = 0;
+  for (let i = at; i < at + BLOCK; i++) sum += target[i]!;
+  target.write(sum.toString(8).padStart(6, '0') + '\0 ', at + 148, 8, 'latin1');
+}
+
 function ustarBlock(header: TarHeader, name: Buffer, linkname: Buffer, typeFlag: string, size: number): Buffer {
   const block = Buffer.alloc(BLOCK);
-  name.copy(block, 0, 0, Math.min(name.length, 100));
-  writeOctal(block, 100, 8, header.mode & 0o7777);
-  writeOctal(block, 108, 8, Math.min(header.uid, MAX_OCTAL_8));
-  writeOctal(block, 116, 8, Math.min(header.gid, MAX_OCTAL_8));
-  writeOctal(block, 124, 12, Math.min(size, MAX_OCTAL_12));
-  writeOctal(block, 136, 12, Math.max(0, Math.min(header.mtime, MAX_OCTAL_12)));
-  block.write(typeFlag, 156, 1, 'ascii');
-  linkname.copy(block, 157, 0, Math.min(linkname.length, 100));
-  block.write('ustar\x0000', 257, 8, 'binary');
-  writeOctal(block, 329, 8, header.devmajor);
-  writeOctal(block, 337, 8, header.devminor);
-  block.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  writeUstar(block, 0, header, name, linkname, typeFlag, size);
   return block;
+}
+
+/** Names that {@link writeSimpleHeader} writes as they are: ASCII, and short enough for ustar's 100 bytes. */
+const SIMPLE_NAME = /^[\x20-\x7e]{0,100}$/;
+
+/**
+ * The common case fast: an entry that needs no PAX record (short ASCII names, small ids, no xattrs) written as one
+ * block straight into `target` at `at` (512 zero bytes there). Returns false, writing nothing, for any other
+ * entry, which {@link encodeHeader} then encodes: the bytes are the same either way.
+ */
+export function writeSimpleHeader(target: Buffer, at: number, header: TarHeader): boolean {
+  if (header.xattrs.size > 0 || header.uid > MAX_OCTAL_8 || header.gid > MAX_OCTAL_8 || header.size > MAX_OCTAL_12) return false;
+  if (header.mtime < 0 || header.mtime > MAX_OCTAL_12) return false;
+  if (!SIMPLE_NAME.test(header.name) || !SIMPLE_NAME.test(header.linkname)) return false;
+  writeUstar(target, at, header, header.name, header.linkname, TYPE_FLAGS[header.type], header.type === 'file' ? header.size : 0);
+  return true;
 }
 
 /**

@@ -3,7 +3,6 @@
  * head start on the walk (lstat of every entry) while `getfattr -R` reads the tree's xattrs in its own process.
  */
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 
 export const WHITEOUT_PREFIX = '.wh.';
 
@@ -27,8 +26,11 @@ export function isOverlayWhiteout(stat: Stats): boolean {
 export function* walkTree(root: string): Generator<TreeEntry> {
   const stack: TreeEntry[] = [];
   const expand = (relDir: string): void => {
-    const children = readdirSync(join(root, relDir)).map((name) => {
-      const stat = lstatSync(join(root, relDir, name));
+    // Plain concatenation: names from readdir hold no "/" and are never "." or "..", so join()'s normalising
+    // (~6 ms per 20,000 entries) has nothing to do.
+    const dir = relDir === '' ? root : `${root}/${relDir}`;
+    const children = readdirSync(dir).map((name) => {
+      const stat = lstatSync(`${dir}/${name}`);
       return { name, stat, key: isOverlayWhiteout(stat) ? WHITEOUT_PREFIX + name : name };
     });
     children.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -1,0 +1,107 @@
+/**
+ * Reads many small files on a second thread. A layer of 20,000 small files spends most of its tar time in
+ * open/read/close (~7 µs a file on this machine, more than the lstat walk and the headers together), all of it
+ * synchronous on the event loop; a worker thread doing the reads while the main thread walks and writes headers
+ * uses the second core. One worker per process, started on first use and kept (it costs ~20 ms to start), idle
+ * and unref'd between layers, so it never keeps a CLI alive. Files go in batches (one message each way per batch,
+ * the contents in one transferred buffer), so the messages cost far less than the reads they move.
+ */
+import { Worker } from 'node:worker_threads';
+import { BuildError } from '../errors.js';
+
+// Plain CommonJS evaluated in the worker: no module file to find, so it works from the CLI bundle as well.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { openSync, readSync, closeSync } = require('node:fs');
+parentPort.on('message', ({ id, paths, sizes, total }) => {
+  const buffer = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let index = 0; index < paths.length; index++) {
+    const size = sizes[index];
+    let copied = 0;
+    try {
+      const fd = openSync(paths[index], 'r');
+      try {
+        for (let read = -1; copied < size && read !== 0; copied += read) read = readSync(fd, buffer, at + copied, size - copied, copied);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      parentPort.postMessage({ id, failed: { index, message: String(err && err.message), code: err && err.code } });
+      return;
+    }
+    if (copied !== size) {
+      parentPort.postMessage({ id, failed: { index, message: 'changed size while it was being archived' } });
+      return;
+    }
+    at += size;
+  }
+  parentPort.postMessage({ id, buffer: buffer.buffer, offset: buffer.byteOffset, length: total }, [buffer.buffer]);
+});
+`;
+
+interface Reply {
+  id: number;
+  buffer?: ArrayBuffer;
+  offset?: number;
+  length?: number;
+  failed?: { index: number; message: string; code?: string };
+}
+
+interface Waiting {
+  paths: string[];
+  resolve(contents: Buffer): void;
+  reject(err: Error): void;
+}
+
+let worker: Worker | undefined;
+const waiting = new Map<number, Waiting>();
+let nextId = 0;
+
+function failAll(err: Error): void {
+  for (const entry of waiting.values()) entry.reject(err);
+  waiting.clear();
+}
+
+function started(): Worker {
+  if (worker) return worker;
+  const created = new Worker(WORKER_SOURCE, { eval: true, name: 'builder layer file reader' });
+  created.on('message', (reply: Reply) => {
+    const entry = waiting.get(reply.id);
+    if (!entry) return;
+    waiting.delete(reply.id);
+    if (waiting.size === 0) created.unref();
+    if (reply.failed) {
+      const path = entry.paths[reply.failed.index] ?? '?';
+      const err = reply.failed.code
+        ? Object.assign(new Error(reply.failed.message), { code: reply.failed.code })
+        : new BuildError('INTERNAL', `"${path}" ${reply.failed.message}`);
+      entry.reject(err);
+    } else {
+      entry.resolve(Buffer.from(reply.buffer!, reply.offset, reply.length));
+    }
+  });
+  const gone = (err: Error): void => {
+    if (worker === created) worker = undefined;
+    failAll(new BuildError('INTERNAL', `the layer file reader thread stopped: ${err.message}`, { cause: err }));
+  };
+  created.on('error', gone);
+  created.on('exit', (code) => gone(new Error(`exit code ${code}`)));
+  created.unref();
+  worker = created;
+  return created;
+}
+
+/**
+ * The contents of `paths` (regular files of exactly `sizes` bytes), concatenated, read on the reader thread.
+ * Rejects with the first file that cannot be read or whose size is not the one given.
+ */
+export function readFiles(paths: string[], sizes: number[], total: number): Promise<Buffer> {
+  const reader = started();
+  const id = nextId++;
+  const contents = new Promise<Buffer>((resolve, reject) => waiting.set(id, { paths, resolve, reject }));
+  // Referenced while a batch is out: the build awaits it, and an unref'd worker alone would let the process exit.
+  reader.ref();
+  reader.postMessage({ id, paths, sizes, total });
+  return contents;
+}
