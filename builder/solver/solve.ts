@@ -127,11 +127,11 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     // Built layers may still be compressing (exec/commit.ts): the manifest names their blobs, so it waits here.
     const finalLayers = await span.child('settle layers', () => settleLayers(final.layers));
     const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
-    const written = await writeImage(store, config, layers, options.manifestFormat);
+    const written = await span.child('write image', () => writeImage(store, config, layers, options.manifestFormat));
     // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
     // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
-    await session.settleChecks();
-    for (const tag of options.tags) await store.tag(tag, written);
+    await span.child('blob checks', () => session.settleChecks());
+    await span.child('tag', async () => { for (const tag of options.tags) await store.tag(tag, written); });
     span.set({ manifest: written.digest, layers: layers.length });
     return written;
   });
