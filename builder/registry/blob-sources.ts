@@ -27,6 +27,11 @@ export class BlobSources {
     }
   }
 
+  /** The whole table: digest → `authority/repository` sources, most recent first (one read for a push's blobs). */
+  async all(): Promise<Readonly<SourceTable>> {
+    return this.read();
+  }
+
   /** Repositories on `authority` that hold `digest`. */
   async repositoriesWith(digest: string, authority: string): Promise<string[]> {
     const prefix = `${authority}/`;

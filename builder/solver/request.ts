@@ -1,6 +1,7 @@
 import type { LayerCompression } from '../image/compression-options.js';
 import type { ManifestFormat } from '../image/media-types.js';
 import type { NamedContext } from './named-context.js';
+import type { BuildPushOptions } from './export-image.js';
 import type { GitPolicy } from '../git-policy.js';
 import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
 
@@ -42,6 +43,11 @@ export interface LocalBuildOptions {
   pull?: boolean;
   /** Which git URLs `ADD <git url>` may fetch (default: any; the farm passes its [git] policy). */
   gitPolicy?: GitPolicy;
+  /**
+   * Push every tag when the image is made, beside writing it (the farm worker's `push: true`); the result's `pushed`
+   * says what each push did. Without it the caller pushes afterwards (`builder build --push`).
+   */
+  push?: BuildPushOptions;
   /** OCI runtime for RUN steps (`runc`, the default, or `crun`); see builder/sandbox/runtime.ts. */
   runtime?: string;
 }

@@ -11,8 +11,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { emptyConfig } from '../../builder/config.js';
 import { createEngine, type CacheOptions, type Engine, type EngineBuildResult } from '../../builder/engine.js';
-import { pushImage } from '../../builder/registry/push.js';
 import { startByteProxy } from './byte-proxy.js';
 import { buildkitUnavailable, runBuildkitCacheImport, type BuildkitCacheResult } from './buildkit-cache-bench.js';
 import { startRedis } from '../../test/helpers/redis-server.js';
@@ -61,8 +61,10 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     await writeFile(join(dir, 'src', 'main.txt'), `${name} edit ${edit}\n`);
     return dir;
   };
+  // With a tag, the build pushes it as a farm worker does (`push: true`: the engine pushes beside writing the image).
   const build = async (engine: Engine, dir: string, tag?: string): Promise<EngineBuildResult> => engine.build({
     contextDir: dir, dockerfilePath: join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: tag ? [tag] : [], buildArgs: {}, noCache: false, network: 'none',
+    ...(tag ? { push: { config: emptyConfig() } } : {}),
   });
   const timed = async <T>(work: () => Promise<T>): Promise<{ ms: number; value: T }> => {
     const start = process.hrtime.bigint();
@@ -76,7 +78,6 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     const maker = await worker(shared('cache/fresh'));
     const tag = `${host}/bench/fresh:1`;
     await build(maker, dir, tag);
-    await pushImage(maker.store, tag, tag);
     const warm: number[] = [];
     const warmBytes: number[] = [];
     const fresh: number[] = [];
@@ -85,26 +86,19 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     // Warm and fresh samples alternate, so both see the same load on a shared machine.
     for (let i = 0; i < FRESH_SAMPLES; i++) {
       proxy.reset();
-      warm.push((await timed(async () => { await build(maker, dir, tag); return pushImage(maker.store, tag, tag); })).ms);
+      warm.push((await timed(() => build(maker, dir, tag))).ms);
       warmBytes.push(proxy.bytes());
       const engine = await worker(shared('cache/fresh'));
       proxy.reset();
       // The reference the other worker pushed (a farm pushes `app:<commit>` from whichever worker built it).
-      const run = await timed(async () => {
-        const result = await build(engine, dir, tag);
-        await pushImage(engine.store, tag, tag);
-        return result;
-      });
+      const run = await timed(() => build(engine, dir, tag));
       fresh.push(run.ms);
       freshBytes.push(proxy.bytes());
       freshFetched += run.value.cache.bytesFetched;
     }
     const cold = await worker({ type: 'local' });
     proxy.reset();
-    const coldRun = await timed(async () => {
-      await build(cold, dir, `${host}/bench/cold:1`);
-      return pushImage(cold.store, `${host}/bench/cold:1`, `${host}/bench/cold2:1`);
-    });
+    const coldRun = await timed(() => build(cold, dir, `${host}/bench/cold2:1`));
     const coldBytes = proxy.bytes();
     env.log(`shared-cache: warm ${median(warm).toFixed(0)} ms, fresh ${median(fresh).toFixed(0)} ms, cold ${coldRun.ms.toFixed(0)} ms`);
     const skipBuildkit = env.runDir ? await buildkitUnavailable() : 'no run dir';
