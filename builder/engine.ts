@@ -126,6 +126,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       } finally {
         active.delete(session);
         await session.close();
+        if (request.ephemeralContext) (await import('./context/digest.js')).forgetContentHashes(request.contextDir);
         // A caller that passed its own tracer writes and sends it; otherwise OTLP only, when configured.
         if (!call.tracer && (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) {
           const { finishTrace } = await import('./trace/finish.js');

@@ -87,6 +87,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
         cacheTo: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, mode: 'max' }] : [],
         // The engine pushes every tag beside writing the image (builder/solver/export-image.ts), not after it.
         ...(request.push ? { push: { config: deps.builderConfig } } : {}),
+        ephemeralContext: true,
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal, tracer });
       publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = result.pushed ?? [];

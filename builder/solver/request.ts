@@ -48,6 +48,12 @@ export interface LocalBuildOptions {
    * says what each push did. Without it the caller pushes afterwards (`builder build --push`).
    */
   push?: BuildPushOptions;
+  /**
+   * The caller removes the context directory when the build ends (a farm job's extracted upload, the daemon's): the
+   * engine then forgets what it memoized about its files (builder/context/digest.ts), which a long-lived process
+   * would otherwise keep for every build.
+   */
+  ephemeralContext?: boolean;
   /** OCI runtime for RUN steps (`runc`, the default, or `crun`); see builder/sandbox/runtime.ts. */
   runtime?: string;
 }
