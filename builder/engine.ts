@@ -81,7 +81,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (cacheOptions.type !== 'local') {
     const { SharedCache } = await import('../cache/shared.js');
     const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? process.env.BUILDER_WORKER_NAME ?? defaultWorkerName(), config: options.config });
-    shared.warm();
+    // Connected before the engine is handed out: a worker's first job (or a CLI build's first lookup) does not pay the connect.
+    await shared.warm();
     preferredSources.push(cacheOptions.repo);
     if (cacheOptions.type === 'shared') cache = shared;
     else cache = new (await import('../cache/tiered.js')).TieredCache(local, shared);

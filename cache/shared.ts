@@ -71,12 +71,15 @@ export class SharedCache implements CacheBackend {
 
   /**
    * Opens the Redis connection and the registry client ahead of the first build (a worker starts long before its first
-   * job), so a fresh worker's first lookup is one round trip, not a connect. Failures stay quiet here: the first
-   * lookup reports them as it always did.
+   * job), so a fresh worker's first lookup is one round trip, not a connect. Settles when both are done or failed
+   * (a Redis that is down costs its connect timeout here instead of at the first lookup); failures stay quiet here:
+   * the first lookup reports them as it always did.
    */
-  warm(): void {
-    if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
-    this.registry().catch(() => undefined);
+  async warm(): Promise<void> {
+    await Promise.all([
+      this.redis.status === 'wait' ? this.redis.connect().catch(() => undefined) : undefined,
+      this.registry().catch(() => undefined),
+    ]);
   }
 
   /** Redis key names, for the GC (cache/shared-gc.ts). */
