@@ -117,7 +117,6 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
           for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
           return built;
         });
-        await rememberBlobSources(store, session);
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };
       } catch (err) {
@@ -192,20 +191,6 @@ async function exportUsed(store: Store, spec: CacheExportSpec, imageStages: numb
     await exportCache(store, records, spec, session.signal);
   } catch (err) {
     session.warn(`--cache-to ${where}: exporting the cache failed: ${errorMessage(err)}`);
-  }
-}
-
-/** Lazily cached layers: remember where they live, so a push mounts them and a later `run` or export fetches them. */
-async function rememberBlobSources(store: Store, session: BuildSession): Promise<void> {
-  if (session.remoteLayers.size === 0) return;
-  const { BlobSources } = await import('./registry/blob-sources.js');
-  const { splitRepository } = await import('./registry/blob-fetch.js');
-  const bySource = new Map<string, string[]>();
-  for (const [digest, { source }] of session.remoteLayers) bySource.set(source, [...(bySource.get(source) ?? []), digest]);
-  const sources = new BlobSources(store.root);
-  for (const [source, digests] of bySource) {
-    const { authority, repository } = splitRepository(source);
-    await sources.record(digests, authority, repository).catch(() => undefined);
   }
 }
 

@@ -57,3 +57,19 @@ export class BlobSources {
     await rename(temp, this.file);
   }
 }
+
+/**
+ * Lazily cached layers of a build (digest → the `authority/repository` holding it): remembered, so a later push
+ * mounts them and a later `run` or export fetches them. A hint like the rest of the table: never fails a build.
+ */
+export async function recordRemoteLayers(storeRoot: string, remote: ReadonlyMap<string, { source: string }>): Promise<void> {
+  if (remote.size === 0) return;
+  const bySource = new Map<string, string[]>();
+  for (const [digest, { source }] of remote) bySource.set(source, [...(bySource.get(source) ?? []), digest]);
+  const sources = new BlobSources(storeRoot);
+  for (const [source, digests] of bySource) {
+    const slash = source.indexOf('/');
+    if (slash <= 0) continue;
+    await sources.record(digests, source.slice(0, slash), source.slice(slash + 1)).catch(() => undefined);
+  }
+}

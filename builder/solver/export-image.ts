@@ -12,6 +12,7 @@
 import type { BuilderConfig } from '../config.js';
 import { writeEncodedImage, type EncodedImage } from '../image/manifest.js';
 import type { Descriptor } from '../image/types.js';
+import { recordRemoteLayers } from '../registry/blob-sources.js';
 import type { PushResult } from '../registry/push.js';
 import type { TransferSink } from '../registry/transfer-report.js';
 import type { Store } from '../store/store.js';
@@ -49,7 +50,12 @@ export async function exportImage(
     await pushing?.catch(() => undefined);
     throw err;
   }
-  await span.child('tag', async () => { for (const tag of tags) await store.tag(tag, image.descriptor); });
+  await Promise.all([
+    span.child('tag', async () => { for (const tag of tags) await store.tag(tag, image.descriptor); }),
+    // Where this build's lazily cached layers live (registry/blob-sources.json), for later pushes, runs and exports;
+    // written once the checks passed, beside the tag and the push.
+    recordRemoteLayers(store.root, session.remoteLayers),
+  ]);
   return { manifest: image.descriptor, ...(pushing ? { pushed: await pushing } : {}) };
 }
 
