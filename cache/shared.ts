@@ -122,13 +122,12 @@ export class SharedCache implements CacheBackend {
     let text: string | null | undefined = await this.prefetch.take(key);
     if (text === undefined) {
       try {
-        text = await this.redis.get(`${this.prefix}rec:${key}`);
+        // The next steps of this build are most likely records built on top of this one: they come in the same call.
+        text = await this.prefetch.read(key);
       } catch (err) {
         this.down(call, `reading the index at ${this.options.redisUrl}`, err);
         return undefined;
       }
-      // The next steps of this build are most likely records built on top of this one: one round trip for them all.
-      if (text) this.prefetch.start(key);
     }
     if (!text) return undefined;
     let record: SharedRecord;

@@ -107,7 +107,7 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.equal(ran.stdout, 'built\n');
   });
 
-  it('read-ahead: a fresh worker reads a fully cached build\'s records in at most three index reads, not one per step', async () => {
+  it('read-ahead: a fresh worker reads a fully cached build\'s records in one index read (at most two), not one per step', async () => {
     const dir = await context({
       Dockerfile: 'FROM busybox\nCOPY app.txt /app/\nRUN echo one > /one\nRUN echo two > /two\nRUN echo three > /three\nENV MODE=ahead\nCMD ["cat", "/one"]\n',
       'app.txt': `ahead ${Date.now()}\n`,
@@ -127,8 +127,9 @@ describe('shared cache (Redis index + registry blobs)', function () {
       assert.equal(second.result.manifest.digest, first.result.manifest.digest);
       assert.equal(second.result.cache.misses, 0, 'every step hit');
       const reads = sent.filter((c) => c === 'get' || c === 'eval' || c === 'mget');
-      // Six steps: without the read-ahead each is a GET of its own.
-      assert.ok(reads.length <= 3, `${reads.length} index reads for a six-step build: ${sent.join(' ')}`);
+      // Six steps: without the read-ahead each is a GET of its own; the first lookup's call brings the rest (one more
+      // is allowed: a walk older than 2 s on a crawling machine is asked again).
+      assert.ok(reads.length <= 2, `${reads.length} index reads for a six-step build: ${sent.join(' ')}`);
     } finally {
       monitor.disconnect();
     }
