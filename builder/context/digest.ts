@@ -26,11 +26,14 @@ const STREAM_ABOVE = 4 * 1024 * 1024;
 const contentHashes = new Map<string, Map<string, string>>();
 let cachedHashes = 0;
 
-/** Drops the content hashes of files under source root `root` (a context directory about to be removed). */
+/** Drops the content hashes of files under `root` (a context directory about to be removed), sub-roots included. */
 export function forgetContentHashes(root: string): void {
-  const key = path.resolve(root);
-  cachedHashes -= contentHashes.get(key)?.size ?? 0;
-  contentHashes.delete(key);
+  const dir = path.resolve(root);
+  for (const [key, hashes] of contentHashes) {
+    if (key !== dir && !key.startsWith(`${dir}/`)) continue;
+    cachedHashes -= hashes.size;
+    contentHashes.delete(key);
+  }
 }
 
 /** How many content hashes the process holds (for tests of the above). */
