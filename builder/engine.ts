@@ -109,14 +109,15 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
         if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
-        const result = await withBuildLease(store.root, async () => {
-          // Layers of other stages may still be compressing, their records being written: --cache-to exports those,
-          // and a failed build still finishes (or removes) its blobs under the lease.
-          const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session)
-            .finally(() => session.settle());
-          for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
-          return built;
-        });
+        // --cache-to runs beside the tag and the push (solver/export-image.ts). Layers of other stages may still be
+        // compressing, their records being written: it waits for those, and exports them too.
+        const alongsideExport = cacheTo.length === 0 ? undefined : async (imageStages: number[]): Promise<void> => {
+          await session.settle();
+          for (const spec of cacheTo) await exportUsed(store, spec, imageStages, session);
+        };
+        // A failed build still finishes (or removes) its blobs under the lease.
+        const result = await withBuildLease(store.root, () =>
+          solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal, alongsideExport }, session).finally(() => session.settle()));
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };
       } catch (err) {

@@ -34,6 +34,7 @@ export interface ExportedImage {
 /** Writes, checks, tags and (optionally) pushes `image`; see the file comment for what waits for what. */
 export async function exportImage(
   store: Store, session: BuildSession, span: Span, image: EncodedImage, tags: string[], push: BuildPushOptions | undefined, signal?: AbortSignal,
+  alongside?: () => Promise<void>,
 ): Promise<ExportedImage> {
   const writing = span.child('write image', () => writeEncodedImage(store, image));
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
@@ -55,6 +56,9 @@ export async function exportImage(
     // Where this build's lazily cached layers live (registry/blob-sources.json), for later pushes, runs and exports;
     // written once the checks passed, beside the tag and the push.
     recordRemoteLayers(store.root, session.remoteLayers),
+    // The engine's --cache-to exports (a farm worker's artifact in its cache repository): another push, to another
+    // repository, so it goes beside this one.
+    alongside ? span.child('cache export', alongside) : undefined,
   ]);
   return { manifest: image.descriptor, ...(pushing ? { pushed: await pushing } : {}) };
 }

@@ -49,6 +49,11 @@ export interface LocalBuildOptions {
    */
   push?: BuildPushOptions;
   /**
+   * Work that runs beside the tag and the push once the image is made and its cache checks passed, given the image's
+   * stages (the engine's `--cache-to` exports). Awaited before the build returns; it reports its own failures.
+   */
+  alongsideExport?: (imageStages: number[]) => Promise<void>;
+  /**
    * The caller removes the context directory when the build ends (a farm job's extracted upload, the daemon's): the
    * engine then forgets what it memoized about its files (builder/context/digest.ts), which a long-lived process
    * would otherwise keep for every build.

@@ -133,7 +133,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
     const image = encodeImage(config, layers, options.manifestFormat);
     span.set({ manifest: image.descriptor.digest, layers: layers.length });
-    return exportImage(store, session, span, image, options.tags, options.push, options.signal);
+    return exportImage(store, session, span, image, options.tags, options.push, options.signal, options.alongsideExport && (() => options.alongsideExport!(imageStages)));
   });
   return { manifest: exported.manifest, config, tags: options.tags, imageStages, ...(exported.pushed ? { pushed: exported.pushed } : {}) };
 }
