@@ -151,8 +151,10 @@ export class SharedCache implements CacheBackend {
       blobSource = record.blobRepo ?? this.options.repo;
     }
     // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.
-    if (record.layer) this.redis.zadd(`${this.prefix}inuse`, Date.now(), record.layer.digest).catch(() => undefined);
-    this.redis.zadd(`${this.prefix}lru`, Date.now(), key).catch(() => undefined);
+    // One write for both stamps, not awaited.
+    const touch = this.redis.pipeline();
+    if (record.layer) touch.zadd(`${this.prefix}inuse`, Date.now(), record.layer.digest);
+    touch.zadd(`${this.prefix}lru`, Date.now(), key).exec().catch(() => undefined);
     const builtBy = record.builtBy && record.builtBy !== this.options.workerName ? record.builtBy : undefined;
     return {
       layer: record.layer, delta: record.delta, createdBy: record.createdBy, preimage: record.preimage,
