@@ -81,7 +81,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (cacheOptions.type !== 'local') {
     const { SharedCache } = await import('../cache/shared.js');
     const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? process.env.BUILDER_WORKER_NAME ?? defaultWorkerName(), config: options.config });
-    shared.warm();
+    // Connected before the engine is handed out: a worker's first job (or a CLI build's first lookup) does not pay the connect.
+    await shared.warm();
     preferredSources.push(cacheOptions.repo);
     if (cacheOptions.type === 'shared') cache = shared;
     else cache = new (await import('../cache/tiered.js')).TieredCache(local, shared);
@@ -108,15 +109,15 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
         if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
-        const result = await withBuildLease(store.root, async () => {
-          // Layers of other stages may still be compressing, their records being written: --cache-to exports those,
-          // and a failed build still finishes (or removes) its blobs under the lease.
-          const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session)
-            .finally(() => session.settle());
-          for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
-          return built;
-        });
-        await rememberBlobSources(store, session);
+        // --cache-to runs beside the tag and the push (solver/export-image.ts). Layers of other stages may still be
+        // compressing, their records being written: it waits for those, and exports them too.
+        const alongsideExport = cacheTo.length === 0 ? undefined : async (imageStages: number[]): Promise<void> => {
+          await session.settle();
+          for (const spec of cacheTo) await exportUsed(store, spec, imageStages, session);
+        };
+        // A failed build still finishes (or removes) its blobs under the lease.
+        const result = await withBuildLease(store.root, () =>
+          solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal, alongsideExport }, session).finally(() => session.settle()));
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };
       } catch (err) {
@@ -126,6 +127,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       } finally {
         active.delete(session);
         await session.close();
+        if (request.ephemeralContext) (await import('./context/digest.js')).forgetContentHashes(request.contextDir);
         // A caller that passed its own tracer writes and sends it; otherwise OTLP only, when configured.
         if (!call.tracer && (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) {
           const { finishTrace } = await import('./trace/finish.js');
@@ -190,20 +192,6 @@ async function exportUsed(store: Store, spec: CacheExportSpec, imageStages: numb
     await exportCache(store, records, spec, session.signal);
   } catch (err) {
     session.warn(`--cache-to ${where}: exporting the cache failed: ${errorMessage(err)}`);
-  }
-}
-
-/** Lazily cached layers: remember where they live, so a push mounts them and a later `run` or export fetches them. */
-async function rememberBlobSources(store: Store, session: BuildSession): Promise<void> {
-  if (session.remoteLayers.size === 0) return;
-  const { BlobSources } = await import('./registry/blob-sources.js');
-  const { splitRepository } = await import('./registry/blob-fetch.js');
-  const bySource = new Map<string, string[]>();
-  for (const [digest, { source }] of session.remoteLayers) bySource.set(source, [...(bySource.get(source) ?? []), digest]);
-  const sources = new BlobSources(store.root);
-  for (const [source, digests] of bySource) {
-    const { authority, repository } = splitRepository(source);
-    await sources.record(digests, authority, repository).catch(() => undefined);
   }
 }
 

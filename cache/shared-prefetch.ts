@@ -2,8 +2,8 @@
  * Read-ahead of the shared index: a build's steps are looked up one after another (each key needs the one before),
  * so a fresh worker's fully cached build would pay one Redis round trip per step. Each record remembers the keys
  * that were built on top of it (`next:<key>`, a sorted set of the most recent children, at most 16); when a lookup
- * hits, one script walks those children breadth-first on the server and returns up to 32 descendant records in a
- * single round trip, so the rest of the build reads them from memory.
+ * is read from Redis, the same script call walks its children breadth-first on the server and returns up to 32
+ * descendant records with it, so the rest of the build reads them from memory.
  *
  * What it returns is only a hint of what the index held a moment ago: entries older than 2 s are ignored, a
  * forgotten record is dropped from it, and every hit is checked (blob HEAD) as a direct read would be. The script
@@ -15,6 +15,12 @@ import type { CacheKey } from './key.js';
 const WALK = `
 local prefix, limit = ARGV[1], tonumber(ARGV[3])
 local out, queue, head, n = {}, {ARGV[2]}, 1, 0
+if ARGV[4] == '1' then
+  local own = redis.call('get', prefix .. 'rec:' .. ARGV[2])
+  if not own then return out end
+  out[1] = ARGV[2]
+  out[2] = own
+end
 while head <= #queue and n < limit do
   local kids = redis.call('zrevrange', prefix .. 'next:' .. queue[head], 0, 3)
   head = head + 1
@@ -46,14 +52,24 @@ export class RecordPrefetch {
 
   constructor(private readonly redis: Redis, private readonly prefix: string) {}
 
-  /** After a hit read from Redis: fetch what was built on top of `key`, in the background. */
-  start(key: CacheKey): void {
-    const records = (this.redis.eval(WALK, 0, this.prefix, key, String(LIMIT)) as Promise<string[]>).then((flat) => {
+  /**
+   * Reads the record of `key` and, when there is one, what was built on top of it, in one round trip: the first
+   * lookup of a build costs what a GET did, and the next steps' records arrive with it. Null: no record. A Redis
+   * failure rejects (the caller marks the backend down).
+   */
+  async read(key: CacheKey): Promise<string | null> {
+    const walked = (this.redis.eval(WALK, 0, this.prefix, key, String(LIMIT), '1') as Promise<string[]>).then((flat) => {
       const map = new Map<CacheKey, string>();
       for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i]!, flat[i + 1]!);
       return map;
-    }, () => new Map<CacheKey, string>());
-    this.last = { at: Date.now(), records };
+    });
+    const at = Date.now();
+    const records = await walked;
+    const own = records.get(key);
+    if (own === undefined) return null;
+    records.delete(key);
+    this.last = { at, records: Promise.resolve(records) };
+    return own;
   }
 
   /**

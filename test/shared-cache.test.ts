@@ -6,8 +6,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { emptyConfig } from '../builder/config.js';
 import { createEngine, type CacheOptions, type Engine, type EngineBuildResult } from '../builder/engine.js';
 import type { BuildEvent } from '../builder/events.js';
 import { pushImage } from '../builder/registry/push.js';
@@ -106,7 +107,7 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.equal(ran.stdout, 'built\n');
   });
 
-  it('read-ahead: a fresh worker reads a fully cached build\'s records in at most three index reads, not one per step', async () => {
+  it('read-ahead: a fresh worker reads a fully cached build\'s records in one index read (at most two), not one per step', async () => {
     const dir = await context({
       Dockerfile: 'FROM busybox\nCOPY app.txt /app/\nRUN echo one > /one\nRUN echo two > /two\nRUN echo three > /three\nENV MODE=ahead\nCMD ["cat", "/one"]\n',
       'app.txt': `ahead ${Date.now()}\n`,
@@ -126,8 +127,9 @@ describe('shared cache (Redis index + registry blobs)', function () {
       assert.equal(second.result.manifest.digest, first.result.manifest.digest);
       assert.equal(second.result.cache.misses, 0, 'every step hit');
       const reads = sent.filter((c) => c === 'get' || c === 'eval' || c === 'mget');
-      // Six steps: without the read-ahead each is a GET of its own.
-      assert.ok(reads.length <= 3, `${reads.length} index reads for a six-step build: ${sent.join(' ')}`);
+      // Six steps: without the read-ahead each is a GET of its own; the first lookup's call brings the rest (one more
+      // is allowed: a walk older than 2 s on a crawling machine is asked again).
+      assert.ok(reads.length <= 2, `${reads.length} index reads for a six-step build: ${sent.join(' ')}`);
     } finally {
       monitor.disconnect();
     }
@@ -210,6 +212,32 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.equal(of(built.events, 'warning').filter((w) => w.message.includes('shared cache')).length, 1, 'warned once');
     assert.match(of(built.events, 'step.log').map((e) => e.data).join(''), /redisdown-/);
     redis = await startRedis();
+  });
+
+  it('a build that pushes as it writes its image never pushes a manifest naming a broken cached layer; it repairs, then pushes', async () => {
+    const dir = await context({ Dockerfile: `FROM busybox\nRUN echo early-push-${Date.now()} > /made\n` });
+    const made = await build(await worker('early-maker'), dir);
+    // The cache repository's copy of the RUN's layer loses its tail: still there (a mount of it succeeds), wrong size.
+    const broken = registryBlobPath(registry.storageDir, (await readManifestLayers(engines.at(-1)!, made.result.manifest.digest)).at(-1)!);
+    await writeFile(broken, (await readFile(broken)).subarray(0, 10));
+    const target = `${registry.host}/app/early-push:1`;
+    const events: BuildEvent[] = [];
+    const fresh = await worker('early-pusher');
+    // The push starts beside writing the image; the gone blob is found by the hit's check at the same time.
+    const result = await fresh.build({
+      contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [target], buildArgs: {}, noCache: false, network: 'none',
+      push: { config: emptyConfig() },
+    }, { onEvent: (event) => events.push(event) });
+    assert.ok(of(events, 'warning').some((w) => w.message.includes('expected')), JSON.stringify(of(events, 'warning')));
+    assert.ok(of(events, 'step.start').some((e) => e.name.includes('RUN echo early-push-')), 'the step ran again');
+    assert.equal(result.pushed?.length, 1);
+    assert.equal(result.pushed![0]!.digest, result.manifest.digest, 'what was pushed is what was tagged');
+    // Only the repaired manifest ever reached the repository (docker-registry keeps one revision per manifest PUT).
+    const revisions = await readdir(path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories', 'app', 'early-push', '_manifests', 'revisions', 'sha256'));
+    assert.deepEqual(revisions, [result.manifest.digest.slice('sha256:'.length)]);
+    for (const layer of await readManifestLayers(fresh, result.manifest.digest)) {
+      assert.ok(await stat(registryBlobPath(registry.storageDir, layer)).then(() => true, () => false), `pushed layer ${layer} is in the registry`);
+    }
   });
 
   /** The registry helper's restart keeps port and storage; stop() removed them, so start a new one and point the cache at it. */

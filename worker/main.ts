@@ -57,7 +57,9 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
   });
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
   worker.on('failed', (job, err) => logger.info({ id: job?.id, err: err.message }, 'build failed'));
-  worker.on('completed', (job) => logger.info({ id: job.id }, 'build finished'));
+  // Memory after each build: a farm operator (and the farm bench) tells a leak (heapUsed grows) from an allocator
+  // that keeps what it once needed (rss grows, heapUsed does not).
+  worker.on('completed', (job) => logger.info({ id: job.id, memory: memoryMiB() }, 'build finished'));
   await worker.waitUntilReady();
   const gc = farm.worker.cacheRepo && farm.worker.cacheGcIntervalS > 0
     ? await (await import('./shared-gc-timer.js')).startSharedGc({
@@ -92,4 +94,11 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
       return draining;
     },
   };
+}
+
+/** process.memoryUsage() in MiB (one decimal). */
+export function memoryMiB(): Record<'rss' | 'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers', number> {
+  const usage = process.memoryUsage();
+  const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
+  return { rss: mib(usage.rss), heapTotal: mib(usage.heapTotal), heapUsed: mib(usage.heapUsed), external: mib(usage.external), arrayBuffers: mib(usage.arrayBuffers) };
 }

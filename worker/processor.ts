@@ -85,16 +85,12 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
         // and what this build used is exported there for the laptops.
         cacheFrom: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, optional: true }] : [],
         cacheTo: deps.cacheRepo && request.tags[0] ? [{ type: 'registry', ref: `${deps.cacheRepo}:${cacheTagFor(request.tags[0])}`, mode: 'max' }] : [],
+        // The engine pushes every tag beside writing the image (builder/solver/export-image.ts), not after it.
+        ...(request.push ? { push: { config: deps.builderConfig } } : {}),
+        ephemeralContext: true,
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal, tracer });
       publisher.cacheStats = result.cache;
-      const pushed: BuildRecord['pushed'] = [];
-      if (request.push) {
-        const { pushImage } = await import('../builder/registry/push.js');
-        for (const tag of request.tags) {
-          checkCancelled(entry.controller.signal);
-          pushed.push(await tracer.root.child('push', () => pushImage(deps.engine.store, tag, tag, { config: deps.builderConfig, signal: entry.controller.signal }), { args: { tag } }));
-        }
-      }
+      const pushed: BuildRecord['pushed'] = result.pushed ?? [];
       await publisher.flush();
       await finish(deps, id, publisher, started, { state: 'succeeded', imageDigest: result.manifest.digest, pushed });
       return { state: 'succeeded', imageDigest: result.manifest.digest };

@@ -3,6 +3,7 @@ import { chmodSync, cpSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { digestSources, type CopyOptions, type CopySource } from './copy.js';
+import { contentHashCount, forgetContentHashes } from './digest.js';
 import { loadIgnore } from './ignore.js';
 import { makeContext, tempDir } from './test-fixtures.js';
 
@@ -50,6 +51,23 @@ describe('context/digest digestSources', () => {
     const first = await digestSources(source, options);
     writeFileSync(path.join(ctx.root, 'b.md'), 'changed');
     assert.equal(await digestSources(source, options), first);
+  });
+
+  it('keeps no content hashes of a context once it is forgotten: a worker\'s builds of fresh contexts do not pile up', async () => {
+    const before = contentHashCount();
+    const roots = [1, 2, 3].map((n) => {
+      const root = path.join(tmp.dir, `job-${n}`);
+      cpSync(ctx.root, root, { recursive: true, verbatimSymlinks: true });
+      return root;
+    });
+    const digests = [];
+    for (const root of roots) {
+      digests.push(await digestSources({ root, isContext: true }, options));
+      assert.ok(contentHashCount() > before, 'hashes are memoized while the context lives');
+      forgetContentHashes(root);
+      assert.equal(contentHashCount(), before, `nothing of ${root} is kept`);
+    }
+    assert.equal(new Set(digests).size, 1, 'forgetting changes no digest');
   });
 
   it('fails like copyInto for missing sources (../x is the context\'s x)', async () => {

@@ -17,8 +17,29 @@ const SYNC_UP_TO = 64 * 1024;
 /** Files larger than this are hashed as a stream rather than read whole. */
 const STREAM_ABOVE = 4 * 1024 * 1024;
 
-/** Content hashes by inode identity, for the life of the process: a rebuild rehashes only what changed. */
-const contentHashes = new Map<string, string>();
+/**
+ * Content hashes by inode identity, per source root, for the life of the process: a rebuild rehashes only what
+ * changed. A context that lives for one build (a farm job's extracted upload, the daemon's) is forgotten when the
+ * build ends (forgetContentHashes): its inodes never come back, and a worker would otherwise keep one entry per file
+ * of every build it ran.
+ */
+const contentHashes = new Map<string, Map<string, string>>();
+let cachedHashes = 0;
+
+/** Drops the content hashes of files under `root` (a context directory about to be removed), sub-roots included. */
+export function forgetContentHashes(root: string): void {
+  const dir = path.resolve(root);
+  for (const [key, hashes] of contentHashes) {
+    if (key !== dir && !key.startsWith(`${dir}/`)) continue;
+    cachedHashes -= hashes.size;
+    contentHashes.delete(key);
+  }
+}
+
+/** How many content hashes the process holds (for tests of the above). */
+export function contentHashCount(): number {
+  return cachedHashes;
+}
 
 /**
  * Digest (`sha256:hex`) of everything copyInto would copy: relative path, type, mode (after --chmod), owner
@@ -79,13 +100,14 @@ async function entryRecord(rel: string, hostPath: string, stat: Stats, source: C
   if (stat.isSymbolicLink()) return [...common, 'symlink', 0, await readlink(hostPath)];
   const mode = modeFor(stat, options.chmod);
   if (stat.isDirectory()) return [...common, 'dir', mode, ''];
-  if (stat.isFile()) return [...common, 'file', mode, await contentHash(hostPath, stat)];
+  if (stat.isFile()) return [...common, 'file', mode, await contentHash(source.root, hostPath, stat)];
   return [...common, 'other', mode, '']; // skipped by copyInto; recorded so the key still sees it
 }
 
-async function contentHash(hostPath: string, stat: Stats): Promise<string> {
+async function contentHash(root: string, hostPath: string, stat: Stats): Promise<string> {
   const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
-  const cached = contentHashes.get(key);
+  const rootKey = path.resolve(root);
+  const cached = contentHashes.get(rootKey)?.get(key);
   if (cached) return cached;
   let digest: string;
   if (stat.size <= SYNC_UP_TO) {
@@ -98,8 +120,14 @@ async function contentHash(hostPath: string, stat: Stats): Promise<string> {
     await pipeline(createReadStream(hostPath), hasher);
     digest = hasher.digest('hex');
   }
-  if (contentHashes.size >= MAX_CACHED_HASHES) contentHashes.clear();
-  contentHashes.set(key, digest);
+  if (cachedHashes >= MAX_CACHED_HASHES) {
+    contentHashes.clear();
+    cachedHashes = 0;
+  }
+  let hashes = contentHashes.get(rootKey);
+  if (!hashes) contentHashes.set(rootKey, (hashes = new Map()));
+  if (!hashes.has(key)) cachedHashes++;
+  hashes.set(key, digest);
   return digest;
 }
 

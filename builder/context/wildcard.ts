@@ -18,7 +18,9 @@ export function splitWildcards(source: string): { base: string; pattern: string 
   return { base: parts.slice(0, index).join('/'), pattern: parts.slice(index).join('/') };
 }
 
+/** Compiled patterns; a worker sees every repository's patterns, so the memo is bounded. */
 const compiled = new Map<string, RegExp>();
+const MAX_COMPILED = 1000;
 
 /**
  * Go `filepath.Match` semantics: `*` and `?` never cross `/`, `[a-z]`/`[^x]` classes, `\` escapes.
@@ -28,6 +30,7 @@ export function wildcardMatch(pattern: string, name: string): boolean {
   let regex = compiled.get(pattern);
   if (!regex) {
     regex = new RegExp(`^${translate(pattern)}$`, 's');
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
     compiled.set(pattern, regex);
   }
   return regex.test(name);

@@ -36,18 +36,47 @@ export function platformOf(config: ImageConfig): Platform {
   return platform;
 }
 
-/** Writes config and manifest blobs to the store and returns the manifest descriptor (with platform from config). */
-export async function writeImage(store: Store, config: ImageConfig, layers: Layer[], format: ManifestFormat = 'oci'): Promise<Descriptor> {
+/** An image's config and manifest as bytes, before anything is written: what the store and a push both need. */
+export interface EncodedImage {
+  configBytes: Buffer;
+  manifest: ImageManifest;
+  manifestBytes: Buffer;
+  /** The manifest's descriptor, with the platform from the config. */
+  descriptor: Descriptor;
+}
+
+/** Encodes config + manifest for `layers` (base first); checks that the config's diff_ids name exactly those layers. */
+export function encodeImage(config: ImageConfig, layers: Layer[], format: ManifestFormat = 'oci'): EncodedImage {
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length || layers.some((layer, i) => layer.diffId !== diffIds[i])) {
     // A mismatch would make an image no runtime can unpack; it is always an engine bug.
     throw new BuildError('INTERNAL', `image config lists diff_ids [${diffIds.join(', ')}] but the layers are [${layers.map((l) => l.diffId).join(', ')}]`);
   }
   const configBytes = Buffer.from(canonicalJson(config));
-  const configBlob = { digest: `sha256:${createHash('sha256').update(configBytes).digest('hex')}`, size: configBytes.length };
+  const configBlob = { digest: sha256(configBytes), size: configBytes.length };
   const manifest = buildManifest({ mediaType: configMediaType(format), ...configBlob }, layers, undefined, format);
-  // Both blobs at once: each write ends with an fsync, and a build whose steps all hit on an empty store (a fresh
-  // farm worker) waits for nothing else. Nothing names the manifest until the tag, written after both.
-  const [, manifestBlob] = await Promise.all([store.writeBlob(configBytes), store.writeBlob(canonicalJson(manifest))]);
-  return { mediaType: manifestMediaType(format), digest: manifestBlob.digest, size: manifestBlob.size, platform: platformOf(config) };
+  const manifestBytes = Buffer.from(canonicalJson(manifest));
+  return {
+    configBytes, manifest, manifestBytes,
+    descriptor: { mediaType: manifestMediaType(format), digest: sha256(manifestBytes), size: manifestBytes.length, platform: platformOf(config) },
+  };
+}
+
+/**
+ * Writes an encoded image's config and manifest blobs to the store. Both at once: each write ends with an fsync,
+ * and a build whose steps all hit on an empty store (a fresh farm worker) waits for nothing else. Nothing names
+ * the manifest until the tag, written after both.
+ */
+export async function writeEncodedImage(store: Store, image: EncodedImage): Promise<Descriptor> {
+  await Promise.all([store.writeBlob(image.configBytes), store.writeBlob(image.manifestBytes)]);
+  return image.descriptor;
+}
+
+/** Writes config and manifest blobs to the store and returns the manifest descriptor (with platform from config). */
+export async function writeImage(store: Store, config: ImageConfig, layers: Layer[], format: ManifestFormat = 'oci'): Promise<Descriptor> {
+  return writeEncodedImage(store, encodeImage(config, layers, format));
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }

@@ -27,6 +27,11 @@ export class BlobSources {
     }
   }
 
+  /** The whole table: digest → `authority/repository` sources, most recent first (one read for a push's blobs). */
+  async all(): Promise<Readonly<SourceTable>> {
+    return this.read();
+  }
+
   /** Repositories on `authority` that hold `digest`. */
   async repositoriesWith(digest: string, authority: string): Promise<string[]> {
     const prefix = `${authority}/`;
@@ -50,5 +55,21 @@ export class BlobSources {
     const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}`;
     await writeFile(temp, JSON.stringify(table));
     await rename(temp, this.file);
+  }
+}
+
+/**
+ * Lazily cached layers of a build (digest → the `authority/repository` holding it): remembered, so a later push
+ * mounts them and a later `run` or export fetches them. A hint like the rest of the table: never fails a build.
+ */
+export async function recordRemoteLayers(storeRoot: string, remote: ReadonlyMap<string, { source: string }>): Promise<void> {
+  if (remote.size === 0) return;
+  const bySource = new Map<string, string[]>();
+  for (const [digest, { source }] of remote) bySource.set(source, [...(bySource.get(source) ?? []), digest]);
+  const sources = new BlobSources(storeRoot);
+  for (const [source, digests] of bySource) {
+    const slash = source.indexOf('/');
+    if (slash <= 0) continue;
+    await sources.record(digests, source.slice(0, slash), source.slice(slash + 1)).catch(() => undefined);
   }
 }

@@ -6,7 +6,7 @@ import PQueue from 'p-queue';
 import { loadConfig, type BuilderConfig } from '../config.js';
 import { BuildError } from '../errors.js';
 import { fullName, parseReference } from '../image/reference.js';
-import type { Descriptor } from '../image/types.js';
+import type { Descriptor, ImageManifest } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import { Authorizer, type CredentialSource } from './auth.js';
 import { BlobSources } from './blob-sources.js';
@@ -31,6 +31,26 @@ export interface PushOptions {
   credentials?: CredentialSource;
 }
 
+/**
+ * A push that starts while its build still writes the image (builder/solver/export-image.ts): the config and
+ * manifest come from memory, and the two hooks hold back what must wait.
+ */
+export interface PushBuiltOptions extends PushOptions {
+  /** Settles when the image's config blob is in the store: awaited before uploading it (a HEAD or mount need not wait). */
+  blobsWritten: Promise<unknown>;
+  /** Awaited before the manifest PUT: a build checks its cache hits' layers here, so no pushed manifest names a broken one. */
+  beforeManifest: () => Promise<void>;
+  /** More `authority/repository` sources by digest: lazily cached layers whose sources are not yet in blob-sources.json. */
+  sources: ReadonlyMap<string, string>;
+}
+
+/** What a push sends: the manifest's bytes and what they name. */
+export interface PushableImage {
+  manifest: ImageManifest;
+  manifestBytes: Buffer;
+  mediaType: string;
+}
+
 /** What a push did, blob by blob; for progress and tests. */
 export interface PushResult {
   reference: string;
@@ -46,6 +66,16 @@ const MANIFEST_RETRIES = 3;
 export async function pushImage(store: Store, source: string, destination: string, options: PushOptions = {}): Promise<PushResult> {
   const image = await store.resolve(source);
   if (!image) throw new BuildError('IMAGE_NOT_FOUND', `cannot push "${source}": no such image in the local store`);
+  const manifestBytes = await store.readBlob(image.manifestDescriptor.digest);
+  return pushManifest(store, { manifest: image.manifest, manifestBytes, mediaType: image.manifest.mediaType ?? image.manifestDescriptor.mediaType }, source, destination, options);
+}
+
+/** Pushes an image a build has just made, beside the build's own writes (see PushBuiltOptions). */
+export function pushBuiltImage(store: Store, image: PushableImage, destination: string, options: PushBuiltOptions): Promise<PushResult> {
+  return pushManifest(store, image, destination, destination, options);
+}
+
+async function pushManifest(store: Store, image: PushableImage, source: string, destination: string, options: PushOptions & Partial<PushBuiltOptions>): Promise<PushResult> {
   const target = parseReference(destination);
   const config = options.config ?? (await loadConfig());
   const endpoint = registryEndpoint(target.registry, config);
@@ -53,15 +83,18 @@ export async function pushImage(store: Store, source: string, destination: strin
   const name = fullName(target);
   const sources = new BlobSources(store.root);
 
-  const manifestBytes = await store.readBlob(image.manifestDescriptor.digest);
+  const { manifestBytes, mediaType } = image;
   const digest = sha256Digest(manifestBytes);
-  const mediaType = image.manifest.mediaType ?? image.manifestDescriptor.mediaType;
   const blobs: Descriptor[] = [...image.manifest.layers, image.manifest.config];
 
   // Ask for pull access to every repository we may mount from, so one token covers them all.
   const mountFrom = new Map<string, string[]>();
+  const known = await sources.all();
   for (const blob of blobs) {
-    const repos = (await sources.repositoriesWith(blob.digest, endpoint.authority)).filter((r) => r !== target.repository);
+    const extra = options.sources?.get(blob.digest);
+    const candidates = [...(extra ? [extra] : []), ...(known[blob.digest] ?? [])];
+    const repos = [...new Set(candidates.filter((c) => c.startsWith(`${endpoint.authority}/`)).map((c) => c.slice(endpoint.authority.length + 1)))]
+      .filter((r) => r !== target.repository);
     mountFrom.set(blob.digest, repos);
     for (const repo of repos.slice(0, 1)) {
       const scope = `repository:${repo}:pull`;
@@ -84,7 +117,9 @@ export async function pushImage(store: Store, source: string, destination: strin
       mountFrom: mount ? mountFrom.get(blob.digest) ?? [] : [],
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
       beforeUpload: async () => {
-        if (!(await store.hasBlob(blob.digest))) await fetchBlob(store, blob, { config, signal: options.signal });
+        if (kind === 'config') await options.blobsWritten;
+        const extra = options.sources?.get(blob.digest);
+        if (!(await store.hasBlob(blob.digest))) await fetchBlob(store, blob, { config, signal: options.signal, sources: extra ? [extra] : [] });
       },
     });
     outcomes[blob.digest] = outcome;
@@ -103,6 +138,7 @@ export async function pushImage(store: Store, source: string, destination: strin
   if (target.digest !== undefined && target.digest !== digest) {
     throw new BuildError('INVALID_REFERENCE', `cannot push "${source}" as ${name}: its manifest digest is ${digest}`);
   }
+  await options.beforeManifest?.();
   const putManifest = (): Promise<string | undefined> => client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
   let reported: string | undefined;
   for (let attempt = 0; ; attempt++) {

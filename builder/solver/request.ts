@@ -1,6 +1,7 @@
 import type { LayerCompression } from '../image/compression-options.js';
 import type { ManifestFormat } from '../image/media-types.js';
 import type { NamedContext } from './named-context.js';
+import type { BuildPushOptions } from './export-image.js';
 import type { GitPolicy } from '../git-policy.js';
 import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
 
@@ -42,6 +43,22 @@ export interface LocalBuildOptions {
   pull?: boolean;
   /** Which git URLs `ADD <git url>` may fetch (default: any; the farm passes its [git] policy). */
   gitPolicy?: GitPolicy;
+  /**
+   * Push every tag when the image is made, beside writing it (the farm worker's `push: true`); the result's `pushed`
+   * says what each push did. Without it the caller pushes afterwards (`builder build --push`).
+   */
+  push?: BuildPushOptions;
+  /**
+   * Work that runs beside the tag and the push once the image is made and its cache checks passed, given the image's
+   * stages (the engine's `--cache-to` exports). Awaited before the build returns; it reports its own failures.
+   */
+  alongsideExport?: (imageStages: number[]) => Promise<void>;
+  /**
+   * The caller removes the context directory when the build ends (a farm job's extracted upload, the daemon's): the
+   * engine then forgets what it memoized about its files (builder/context/digest.ts), which a long-lived process
+   * would otherwise keep for every build.
+   */
+  ephemeralContext?: boolean;
   /** OCI runtime for RUN steps (`runc`, the default, or `crun`); see builder/sandbox/runtime.ts. */
   runtime?: string;
 }

@@ -8,7 +8,9 @@ import { withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
-import { writeImage } from '../image/manifest.js';
+import { encodeImage } from '../image/manifest.js';
+import type { PushResult } from '../registry/push.js';
+import { exportImage } from './export-image.js';
 import { settleLayers } from '../layer/pending-layer.js';
 import type { LayerCompression } from '../image/compression-options.js';
 import type { Descriptor, Image, ImageConfig, Layer } from '../image/types.js';
@@ -31,6 +33,8 @@ export interface BuildResult {
   tags: string[];
   /** The target stage and the stages it is FROM (transitively): whose steps make the final image (`mode=min`). */
   imageStages?: number[];
+  /** The pushes `options.push` asked for, one per tag. */
+  pushed?: PushResult[];
 }
 
 /** What a build uses that outlives it: opened once by the engine (builder/engine.ts). */
@@ -123,19 +127,15 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
     imageStages.push(stage.index);
   }
-  const manifest = await root.child('export', async (span) => {
+  const exported = await root.child('export', async (span) => {
     // Built layers may still be compressing (exec/commit.ts): the manifest names their blobs, so it waits here.
     const finalLayers = await span.child('settle layers', () => settleLayers(final.layers));
     const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
-    const written = await writeImage(store, config, layers, options.manifestFormat);
-    // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
-    // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
-    await session.settleChecks();
-    for (const tag of options.tags) await store.tag(tag, written);
-    span.set({ manifest: written.digest, layers: layers.length });
-    return written;
+    const image = encodeImage(config, layers, options.manifestFormat);
+    span.set({ manifest: image.descriptor.digest, layers: layers.length });
+    return exportImage(store, session, span, image, options.tags, options.push, options.signal, options.alongsideExport && (() => options.alongsideExport!(imageStages)));
   });
-  return { manifest, config, tags: options.tags, imageStages };
+  return { manifest: exported.manifest, config, tags: options.tags, imageStages, ...(exported.pushed ? { pushed: exported.pushed } : {}) };
 }
 
 /** The final layers in the requested encoding; the root stage's base image layers count as base layers. */

@@ -50,6 +50,7 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
   const ctx = farmContext(farm);
   const app = await buildApp(ctx);
   const workers: ChildProcess[] = [];
+  const workerMemory: WorkerMemory[][] = [];
   const roots: string[] = [];
   try {
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -59,8 +60,23 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
       roots.push(root);
       const cli = builderBin(env.repoDir);
       await runCommand(cli, ['load', '-i', env.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
-      const child = spawn(cli, ['worker'], { env: { ...process.env, ...vars, BUILDER_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
+      // --heapsnapshot-signal: the live heap (a snapshot is taken after a full GC) is read once, after the last RSS reading.
+      const nodeOptions = [process.env.NODE_OPTIONS, '--heapsnapshot-signal=SIGUSR2'].filter(Boolean).join(' ');
+      const child = spawn(cli, ['worker'], { cwd: root, env: { ...process.env, ...vars, NODE_OPTIONS: nodeOptions, BUILDER_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
       workers.push(child);
+      // The worker's JSON log: `build finished` lines carry process.memoryUsage() (worker/main.ts).
+      const memory: WorkerMemory[] = [];
+      workerMemory.push(memory);
+      let pending = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        const lines = (pending + chunk.toString()).split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.includes('"build finished"')) continue;
+          const parsed = JSON.parse(line) as { memory?: WorkerMemory };
+          if (parsed.memory) memory.push(parsed.memory);
+        }
+      });
       let output = '';
       await new Promise<void>((resolve, reject) => {
         child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); if (output.includes('builder worker ready')) resolve(); });
@@ -85,6 +101,8 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
 
     await startWorker(0);
     await waitAll([await submit('FROM busybox\nRUN echo warm-up\n')]);
+    const logged = workerMemory[0]!;
+    const warmUpLogged = await until(() => logged.length >= 1);
     // The worker's RSS after each sequential build: it must not grow with the number of builds.
     const rssMiB: number[] = [];
     const overheadIn: number[] = [];
@@ -104,6 +122,11 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
     }
     const peakMiB = await processMemoryMiB(workers[0]!.pid!, 'VmHWM');
     env.log(`farm: worker RSS after builds 1/10/50: ${rssMiB[0]}/${rssMiB[9]}/${rssMiB[BUILDS - 1]} MiB, peak ${peakMiB} MiB`);
+    // The worker's own numbers after each build (the warm-up's line first), then its live heap once, now.
+    await until(() => logged.length >= BUILDS + (warmUpLogged ? 1 : 0));
+    const after = (build: number): WorkerMemory | undefined => logged[build - (warmUpLogged ? 0 : 1)];
+    const liveMiB = await liveHeapMiB(workers[0]!, roots[0]!);
+    env.log(`farm: worker heapUsed after builds 1/10/50: ${[1, 10, BUILDS].map((b) => after(b)?.heapUsed).join('/')} MiB, live heap after 50: ${liveMiB?.toFixed(1)} MiB`);
     env.log(`farm: queue overhead in ${median(overheadIn)} ms, out ${median(overheadOut)} ms (median of ${BUILDS})`);
 
     const throughput = async (label: string): Promise<number> => {
@@ -134,6 +157,9 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
       `| worker memory over ${BUILDS} sequential builds | after build 1 | after 10 | after ${BUILDS} | peak (VmHWM) |`,
       '| --- | ---: | ---: | ---: | ---: |',
       `| RSS | ${rssMiB[0]} MiB | ${rssMiB[9]} MiB | ${rssMiB[BUILDS - 1]} MiB | ${peakMiB} MiB |`,
+      `| V8 heap reserved (heapTotal) | ${[1, 10, BUILDS].map((b) => `${after(b)?.heapTotal ?? '?'} MiB`).join(' | ')} | — |`,
+      `| V8 heap used (heapUsed: live + garbage not yet collected) | ${[1, 10, BUILDS].map((b) => `${after(b)?.heapUsed ?? '?'} MiB`).join(' | ')} | — |`,
+      `| live heap (heap snapshot, after a full GC) | — | — | ${liveMiB === undefined ? '?' : `${liveMiB.toFixed(1)} MiB`} | — |`,
       '',
       '| workers | 50 builds | builds/s |',
       '| ---: | ---: | ---: |',
@@ -156,6 +182,42 @@ export async function runFarmBench(env: FarmBenchEnv): Promise<string> {
     await ctx.close();
     await redis.stop();
   }
+}
+
+/** process.memoryUsage() in MiB, as the worker logs it after each build. */
+interface WorkerMemory { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
+
+/** Polls `done` for up to 5 s; whether it came true. */
+async function until(done: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 250 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  return done();
+}
+
+/**
+ * The live JS heap of a worker started with --heapsnapshot-signal=SIGUSR2 (cwd `dir`): V8 collects garbage before
+ * writing the snapshot, so the nodes' self sizes add up to what is still reachable. Undefined if no snapshot came.
+ */
+async function liveHeapMiB(worker: ChildProcess, dir: string): Promise<number | undefined> {
+  const { readdir, stat, rm } = await import('node:fs/promises');
+  worker.kill('SIGUSR2');
+  let file: string | undefined;
+  let lastSize = -1;
+  for (let i = 0; i < 100; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    file ??= (await readdir(dir)).find((name) => name.endsWith('.heapsnapshot'));
+    if (!file) continue;
+    const { size } = await stat(join(dir, file));
+    if (size > 0 && size === lastSize) break; // written out
+    lastSize = size;
+  }
+  if (!file) return undefined;
+  const snapshot = JSON.parse(await readFile(join(dir, file), 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  await rm(join(dir, file), { force: true });
+  const fields = snapshot.snapshot.meta.node_fields;
+  const selfSize = fields.indexOf('self_size');
+  let bytes = 0;
+  for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) bytes += snapshot.nodes[i]!;
+  return bytes / 1048576;
 }
 
 /** A /proc/PID/status memory field (VmRSS, VmHWM) in MiB. */

@@ -1,0 +1,83 @@
+/**
+ * The end of a build: the image's config and manifest blobs into the store, the cache hits' blob checks, the tags,
+ * and, when the request asks (the farm's `push`), the push of every tag, all at once where order allows.
+ *
+ * What must stay ordered: no local tag before the blobs are written and the checks have passed (a tag never names a
+ * manifest that is missing or a layer the cache lacks); no manifest PUT before the checks have passed (a pushed image
+ * never names a broken cache layer); the config blob is uploaded from the store, so an upload of it waits for the
+ * write. What need not wait: a push reads the manifest from memory, and its HEADs and mounts of the layers and the
+ * config overlap the local fsyncs. A fresh farm worker whose steps all hit writes two new blobs and pushes; before,
+ * the push began after the tag, so the fsyncs and the push's round trips added up.
+ */
+import type { BuilderConfig } from '../config.js';
+import { writeEncodedImage, type EncodedImage } from '../image/manifest.js';
+import type { Descriptor } from '../image/types.js';
+import { recordRemoteLayers } from '../registry/blob-sources.js';
+import type { PushResult } from '../registry/push.js';
+import type { TransferSink } from '../registry/transfer-report.js';
+import type { Store } from '../store/store.js';
+import type { Span } from '../trace/tracer.js';
+import type { BuildSession } from './session.js';
+
+/** `push` of a build request: push every tag once the image is made (what a farm worker does with `push: true`). */
+export interface BuildPushOptions {
+  config?: BuilderConfig;
+  onTransfer?: TransferSink;
+}
+
+export interface ExportedImage {
+  manifest: Descriptor;
+  /** One per tag, in tag order, when the request asked for a push. */
+  pushed?: PushResult[];
+}
+
+/** Writes, checks, tags and (optionally) pushes `image`; see the file comment for what waits for what. */
+export async function exportImage(
+  store: Store, session: BuildSession, span: Span, image: EncodedImage, tags: string[], push: BuildPushOptions | undefined, signal?: AbortSignal,
+  alongside?: () => Promise<void>,
+): Promise<ExportedImage> {
+  const writing = span.child('write image', () => writeEncodedImage(store, image));
+  // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
+  // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
+  const checks = span.child('blob checks', () => session.settleChecks());
+  const pushing = push && tags.length > 0 ? span.child('push', () => pushTags(store, session, image, tags, push, checks, writing, signal)) : undefined;
+  // Settled below in every case; until then a rejection must not count as unhandled.
+  pushing?.catch(() => undefined);
+  try {
+    await Promise.all([writing, checks]);
+  } catch (err) {
+    // The push stops at its manifest (it waits for the same checks); let it finish before the engine's repair loop
+    // builds again, so two pushes of the same tag never overlap.
+    await pushing?.catch(() => undefined);
+    throw err;
+  }
+  await Promise.all([
+    span.child('tag', async () => { for (const tag of tags) await store.tag(tag, image.descriptor); }),
+    // Where this build's lazily cached layers live (registry/blob-sources.json), for later pushes, runs and exports;
+    // written once the checks passed, beside the tag and the push.
+    recordRemoteLayers(store.root, session.remoteLayers),
+    // The engine's --cache-to exports (a farm worker's artifact in its cache repository): another push, to another
+    // repository, so it goes beside this one.
+    alongside ? span.child('cache export', alongside) : undefined,
+  ]);
+  return { manifest: image.descriptor, ...(pushing ? { pushed: await pushing } : {}) };
+}
+
+/** Tags one after another: two manifests of one repository pushed at once race in docker-registry (see push.ts). */
+async function pushTags(
+  store: Store, session: BuildSession, image: EncodedImage, tags: string[], push: BuildPushOptions,
+  checks: Promise<void>, writing: Promise<unknown>, signal: AbortSignal | undefined,
+): Promise<PushResult[]> {
+  const { pushBuiltImage } = await import('../registry/push.js');
+  // Layers a cache hit named live only in a registry until needed; their sources reach blob-sources.json when the
+  // build ends, after this push, so the push is told them here (a mount from the cache repository, or a fetch).
+  const sources = new Map([...session.remoteLayers].map(([digest, remote]) => [digest, remote.source] as const));
+  const pushed: PushResult[] = [];
+  for (const tag of tags) {
+    session.checkCancelled();
+    pushed.push(await pushBuiltImage(store, { manifest: image.manifest, manifestBytes: image.manifestBytes, mediaType: image.descriptor.mediaType }, tag, {
+      config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks,
+    }));
+  }
+  return pushed;
+}
