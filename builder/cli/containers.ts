@@ -227,7 +227,9 @@ function mib(bytes: number): string {
 export async function execCommand(ref: string, command: string[], opts: { interactive?: boolean; tty?: boolean; env: string[]; user?: string; workdir?: string; detach?: boolean }, global: GlobalOptions): Promise<number> {
   if (opts.detach) throw new BuildError('NOT_SUPPORTED', 'exec -d is not supported: run the command in the foreground, or start it with sh -c "cmd &"');
   const service = await Containers.open(global.root);
-  if (opts.tty && !process.stdin.isTTY) throw new BuildError('INVALID_ARGUMENT', 'the input device is not a TTY');
+  // docker's check: only -it needs our stdin to be a terminal; `exec -t` with piped stdio gets its pty from conmon.
+  const { checkTtyInput } = await import('./container-attach.js');
+  checkTtyInput(opts.tty === true, opts.interactive === true);
   const { Id } = await service.execCreate(ref, {
     Cmd: command, Env: opts.env, User: opts.user, WorkingDir: opts.workdir, Tty: opts.tty === true, AttachStdin: opts.interactive === true,
   });
