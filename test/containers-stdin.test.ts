@@ -119,4 +119,30 @@ describe('stdin into monitored containers (builder CLI)', function () {
       await again.stop();
     }
   });
+
+  it('exec -it under a terminal: the exec\'s pty follows a window resize; exec -t with piped stdio still gets a pty', async function () {
+    if (!tmuxAvailable()) { console.log('    skipped: tmux missing'); return this.skip(); }
+    await ok(['run', '-d', '--name', 'host', '--network', 'none', 'busybox', 'sleep', '1000']);
+    const screen = await TmuxScreen.start(`${process.execPath} ${cliMain} --root ${root} exec -it host sh`, 90, 20);
+    try {
+      await screen.waitFor((s) => s.includes('/ #'), 'the shell prompt');
+      await screen.sendKeys('stty size', 'Enter');
+      await screen.waitFor((s) => /20 90/.test(s), 'the terminal size');
+      await screen.resize(70, 15);
+      await sleep(300);
+      await screen.sendKeys('stty size', 'Enter');
+      await screen.waitFor((s) => /15 70/.test(s), 'the size after a resize');
+      await screen.sendKeys('exit 6', 'Enter');
+      await screen.waitFor((s) => s.includes('[exit 6]'), 'the exec\'s exit code');
+    } finally {
+      await screen.stop();
+    }
+    // No terminal on our side: conmon holds the pty (runc alone would fail to open /dev/tty); a TTY ends lines with CRLF.
+    const piped = await cli(['exec', '-t', 'host', 'sh', '-c', 'tty; exit 5']);
+    assert.equal(piped.code, 5, piped.stderr);
+    assert.match(piped.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    const refused = await cli(['exec', '-it', 'host', 'true']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /the input device is not a TTY/);
+  });
 });
