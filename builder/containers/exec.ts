@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { mergeEnv } from '../run/container-args.js';
@@ -100,8 +100,16 @@ export async function execStart(
   } else {
     exitCode = await runcExec(paths, exec, state.runtimeId, processFile, stdio, inherit);
   }
-  await writeExec(paths, { ...exec, running: false, exitCode, pid: 0 });
+  // The process spec served runc for this run only; the record stays for execInspect (the docker CLI reads the exit
+  // code there after the stream ends).
+  await Promise.all([writeExec(paths, { ...exec, running: false, exitCode, pid: 0 }), rm(processFile, { force: true })]);
   return exitCode;
+}
+
+/** Forgets a finished exec session (the healthcheck's own execs: nobody inspects them, and one runs every interval). */
+export async function execRemove(containersDir: string, execId: string, containerId?: string): Promise<void> {
+  const { paths } = await findExec(containersDir, execId, containerId);
+  await rm(path.join(paths.execDir, `${execId}.json`), { force: true });
 }
 
 async function runcExec(paths: ContainerPaths, exec: ExecRecord, runtimeId: string, processFile: string, stdio: ExecStdio, inherit: boolean): Promise<number> {

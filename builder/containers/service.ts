@@ -288,7 +288,12 @@ export class Containers {
     if (before.status === 'paused') return true;
     const result = await runCheck(config, async (cmd, stdout) => {
       const { Id } = await this.execCreate(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
-      return this.execStart(Id, { stdout, stderr: stdout });
+      try {
+        return await this.execStart(Id, { stdout, stderr: stdout });
+      } finally {
+        const { execRemove } = await import('./exec.js');
+        await execRemove(this.containersDir, Id, id).catch(() => undefined);
+      }
     });
     return withContainerLock(paths, async () => {
       const state = await readState(paths);
