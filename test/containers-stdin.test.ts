@@ -52,6 +52,15 @@ describe('stdin into monitored containers (builder CLI)', function () {
     assert.equal(run.stdout, 'hi\n');
   });
 
+  it('start -a of a container that exits at once still gives its output and exit code (docker attaches before the start)', async () => {
+    await ok(['create', '--name', 'quick', 'busybox', 'sh', '-c', 'echo quick; exit 3']);
+    for (let i = 0; i < 2; i++) {
+      const run = await cli(['start', '-a', 'quick']);
+      assert.equal(run.code, 3, run.stderr);
+      assert.equal(run.stdout, 'quick\n');
+    }
+  });
+
   it('a kept run -i (the direct path) can be started again with start -ai, and EOF still ends its cat', async () => {
     assert.equal(await ok(['run', '-i', '--name', 'again', 'busybox', 'cat'], 'first\n'), 'first\n');
     const run = await cli(['start', '-ai', 'again'], 'second\n');

@@ -76,7 +76,7 @@ export async function runServiceContainer(image: string, command: string[], flag
   if (flags.interactive || flags.tty) {
     const { attachSession } = await import('./container-attach.js');
     try {
-      return await attachSession(service, id, { stdin: flags.interactive === true, since: Date.now() / 1000 - 1, detachKeys: flags.detachKeys });
+      return await attachSession(service, id, { stdin: flags.interactive === true, since: Date.now() / 1000 - 1, detachKeys: flags.detachKeys, started: true });
     } finally {
       if (foregroundRemove) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
     }
@@ -102,9 +102,11 @@ export async function startCommand(refs: string[], opts: { attach?: boolean; int
     const { attachSession, checkTtyInput } = await import('./container-attach.js');
     const config = (await service.inspect(refs[0]!)).Config;
     checkTtyInput(config.Tty === true, opts.interactive === true && config.OpenStdin === true);
-    const since = Date.now() / 1000 - 1;
+    // From this moment: an earlier run's lines are older (docker shows the new run's output only). The log's
+    // times are read to the millisecond, hence the one-millisecond margin.
+    const since = (Math.floor(Date.now()) - 1) / 1000;
     await service.start(refs[0]!);
-    return attachSession(service, refs[0]!, { stdin: opts.interactive === true, since, detachKeys: opts.detachKeys });
+    return attachSession(service, refs[0]!, { stdin: opts.interactive === true, since, detachKeys: opts.detachKeys, started: true });
   }
   return eachRef(refs, (ref) => service.start(ref));
 }

@@ -118,6 +118,9 @@ export async function runContainer(options: RunContainerOptions): Promise<number
       cpus: options.cpus,
       // --rm throws the upperdir away: the mount points runc makes in it need no cleaning.
       keepMountStubs: options.rm === true,
+      // The container's own upperdir, never a build layer: /etc/hosts, hostname and resolv.conf always exist, as in
+      // docker (an image without them, like the busybox fixture, had none, so no name resolution at all).
+      etc: { createMissing: true },
     });
     await kept?.finish(exitCode, snapshot.upperdir);
     return exitCode;
