@@ -98,6 +98,12 @@ describe('builder daemon carries stdin for the docker CLI and dockerode', functi
     assert.match(piped.stdout, /^\/dev\/pts\/\d+\r?\n$/);
     const resize = await daemon.request('POST', '/exec/no-such-exec/resize?h=10&w=10');
     assert.equal(resize.status, 404);
+    const json = { 'Content-Type': 'application/json' };
+    const badSize = await daemon.request('POST', '/containers/execd/exec', { headers: json, body: JSON.stringify({ Cmd: ['true'], Tty: true, ConsoleSize: [24] }) });
+    assert.equal(badSize.status, 400, badSize.body);
+    assert.match(badSize.body, /ConsoleSize/);
+    const created = JSON.parse((await daemon.request('POST', '/containers/execd/exec', { headers: json, body: JSON.stringify({ Cmd: ['true'] }) })).body) as { Id: string };
+    assert.equal((await daemon.request('POST', `/exec/${created.Id}/resize?h=tall&w=10`)).status, 400);
   });
 
   it('dockerode attaches with stdin, writes, half-closes and reads the answer', async () => {
