@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync, watch, type FSWatcher } from 'node:fs';
-import { access, constants as fsConstants, readFile, stat, writeFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { access, constants as fsConstants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
@@ -76,9 +76,7 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
       await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
-    // A few small files (config.json, owner.json, runc.log, the /etc files): removed synchronously, where the async
-    // recursive rm cost ~2 ms of thread-pool round trips before the caller could unmount.
-    await inSpan(spec.span, 'bundle cleanup', async () => rmSync(bundle, { recursive: true, force: true }));
+    await inSpan(spec.span, 'bundle cleanup', () => rm(bundle, { recursive: true, force: true }));
   }
 }
 
