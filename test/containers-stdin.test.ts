@@ -150,6 +150,13 @@ describe('stdin into monitored containers (builder CLI)', function () {
     const piped = await cli(['exec', '-t', 'host', 'sh', '-c', 'tty; exit 5']);
     assert.equal(piped.code, 5, piped.stderr);
     assert.match(piped.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    // A command that is not there: docker's 127 and runc's reason, with and without a pty.
+    for (const flags of [[], ['-t']]) {
+      const missing = await cli(['exec', ...flags, 'host', 'no-such-command']);
+      assert.equal(missing.code, 127, `exec ${flags.join(' ')}: ${missing.stderr}`);
+      assert.match(missing.stderr, /exec: "no-such-command": executable file not found in \$PATH/);
+      assert.doesNotMatch(missing.stderr, /level=error/);
+    }
     const refused = await cli(['exec', '-it', 'host', 'true']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /the input device is not a TTY/);

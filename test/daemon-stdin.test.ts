@@ -96,6 +96,9 @@ describe('builder daemon carries stdin for the docker CLI and dockerode', functi
     const piped = await daemon.docker(['exec', '-t', 'execd', 'sh', '-c', 'tty; exit 4']);
     assert.equal(piped.code, 4, piped.stderr);
     assert.match(piped.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+    const missing = await daemon.docker(['exec', 'execd', 'no-such-command']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /executable file not found in \$PATH/);
     const resize = await daemon.request('POST', '/exec/no-such-exec/resize?h=10&w=10');
     assert.equal(resize.status, 404);
     const json = { 'Content-Type': 'application/json' };

@@ -3,12 +3,13 @@ import { access, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BuildError } from '../errors.js';
-import { RUNC_ROOT, runcPath } from '../sandbox/runc.js';
+import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import { attachStdin, resizeTty, type StdinBridge } from './attach-stdin.js';
 import { DirChanges } from './dir-changes.js';
 import type { ExecStdio } from './docker-types.js';
 import { internalNodeEnv } from './internal-env.js';
 import { readLogs } from './logs.js';
+import { execStartFailure } from './exec.js';
 import { conmonPath } from './monitor.js';
 import type { ContainerPaths } from './record.js';
 
@@ -51,6 +52,7 @@ export async function execWithMonitor(exec: MonitoredExec): Promise<number> {
     '-l', `k8s-file:${log}`, '--exit-dir', dir, '--log-level', 'error', '--socket-dir-path', dir, '--full-attach',
     '--exec', '--exec-process-spec', exec.processFile, '-t', ...(exec.stdin ? ['-i'] : []),
     '--runtime-arg', '--root', '--runtime-arg', RUNC_ROOT,
+    '--runtime-arg', '--log-format=json', '--runtime-arg', '--log', '--runtime-arg', path.join(dir, 'runc.log'),
   ];
   const child = spawn(conmon, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: internalNodeEnv({ _OCI_SYNCPIPE: '3' }), detached: true });
   child.unref();
@@ -64,7 +66,12 @@ export async function execWithMonitor(exec: MonitoredExec): Promise<number> {
   const changes = new DirChanges([dir]);
   try {
     const pid = await messages.next();
-    if (pid <= 0) throw new BuildError('SANDBOX_FAILED', `cannot exec in container ${exec.paths.id.slice(0, 12)}: ${messages.text() || stderr.trim() || 'unknown error'}`);
+    if (pid <= 0) {
+      const message = (await runcLogErrors(dir)) ?? (messages.text() || stderr.trim() || 'unknown error');
+      const code = execStartFailure(message, exec.stdio.stderr ?? exec.stdio.stdout);
+      if (code !== undefined) return code;
+      throw new BuildError('SANDBOX_FAILED', `cannot exec in container ${exec.paths.id.slice(0, 12)}: ${message}`);
+    }
     exec.onStart?.(pid);
     if (exec.size) await resizeTty({ bundle: dir }, exec.size[0], exec.size[1]);
     if (exec.stdin && exec.stdio.stdin) bridge = await attachStdin({ bundle: dir, id: exec.paths.id }, exec.stdio.stdin as Readable);

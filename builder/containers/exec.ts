@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { mergeEnv } from '../run/container-args.js';
-import { RUNC_ROOT, runcPath } from '../sandbox/runc.js';
+import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import type { RuntimeSpec } from '../sandbox/spec.js';
 import { resolveUser } from '../sandbox/user.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
@@ -112,9 +112,22 @@ export async function execRemove(containersDir: string, execId: string, containe
   await rm(path.join(paths.execDir, `${execId}.json`), { force: true });
 }
 
+/**
+ * docker's answer when the exec's process cannot start (moby's translateContainerdStartErr): 127 for a command that
+ * is not there, 126 for one that cannot be executed, with its "OCI runtime exec failed" line on stderr.
+ */
+export function execStartFailure(message: string, stderr: NodeJS.WritableStream | undefined): number | undefined {
+  const code = /executable file not found|no such file or directory/.test(message) ? 127 : /permission denied/.test(message) ? 126 : undefined;
+  if (code === undefined) return undefined;
+  stderr?.write(`OCI runtime exec failed: ${message.replace(/^.*?(exec failed:)/, '$1')}: unknown\n`);
+  return code;
+}
+
 async function runcExec(paths: ContainerPaths, exec: ExecRecord, runtimeId: string, processFile: string, stdio: ExecStdio, inherit: boolean): Promise<number> {
   const body = exec.body;
-  const args = ['--root', RUNC_ROOT, 'exec', '--process', processFile, ...(body.Tty ? ['--tty'] : []), runtimeId];
+  // runc's log lines go to a JSON log (else its logrus lines reach the exec's stderr beside its plain message).
+  const runcLog = `${processFile}.runc.log`;
+  const args = ['--root', RUNC_ROOT, '--log', runcLog, '--log-format', 'json', 'exec', '--process', processFile, ...(body.Tty ? ['--tty'] : []), runtimeId];
   const child = spawn(await runcPath(), args, {
     stdio: inherit ? [body.AttachStdin ? 'inherit' : 'ignore', 'inherit', 'inherit'] : [stdio.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
@@ -130,7 +143,10 @@ async function runcExec(paths: ContainerPaths, exec: ExecRecord, runtimeId: stri
     child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? 9 : 0)));
   });
   await running;
-  return exitCode;
+  const failure = exitCode === 0 ? undefined : await runcLogErrors('', runcLog);
+  await rm(runcLog, { force: true });
+  // runc itself has printed the failure on its stderr (the exec's): only docker's exit code is ours to give.
+  return failure === undefined ? exitCode : execStartFailure(failure, undefined) ?? exitCode;
 }
 
 /** POST /exec/{id}/resize: the pty of a running TTY exec under conmon; waits for it to start (dockerd: up to 10 s). */

@@ -231,9 +231,9 @@ async function classifyExit(exitCode: number, bundle: string): Promise<number> {
   throw new BuildError('SANDBOX_FAILED', `cannot start container: ${message}`);
 }
 
-/** runc's own error lines from a bundle's JSON log (`--log BUNDLE/runc.log --log-format json`), joined; undefined if none. */
-export async function runcLogErrors(bundle: string): Promise<string | undefined> {
-  const log = await readFile(path.join(bundle, 'runc.log'), 'utf8').catch(() => '');
+/** runc's own error lines from a bundle's JSON log (`--log BUNDLE/runc.log --log-format json`, or `file`), joined; undefined if none. */
+export async function runcLogErrors(bundle: string, file = path.join(bundle, 'runc.log')): Promise<string | undefined> {
+  const log = await readFile(file, 'utf8').catch(() => '');
   const errors = log.split('\n').flatMap((line) => {
     try {
       const entry = JSON.parse(line) as { level?: string; msg?: string };
