@@ -102,7 +102,9 @@ export async function execStart(
   }
   // The process spec served runc for this run only; the record stays for execInspect (the docker CLI reads the exit
   // code there after the stream ends).
-  await Promise.all([writeExec(paths, { ...exec, running: false, exitCode, pid: 0 }), rm(processFile, { force: true })]);
+  await Promise.all([
+    writeExec(paths, { ...exec, running: false, exitCode, pid: 0 }), rm(processFile, { force: true }), rm(runcLogFile(processFile), { force: true }),
+  ]);
   return exitCode;
 }
 
@@ -123,10 +125,12 @@ export function execStartFailure(message: string, stderr: NodeJS.WritableStream 
   return code;
 }
 
+const runcLogFile = (processFile: string): string => `${processFile}.runc.log`;
+
 async function runcExec(paths: ContainerPaths, exec: ExecRecord, runtimeId: string, processFile: string, stdio: ExecStdio, inherit: boolean): Promise<number> {
   const body = exec.body;
   // runc's log lines go to a JSON log (else its logrus lines reach the exec's stderr beside its plain message).
-  const runcLog = `${processFile}.runc.log`;
+  const runcLog = runcLogFile(processFile);
   const args = ['--root', RUNC_ROOT, '--log', runcLog, '--log-format', 'json', 'exec', '--process', processFile, ...(body.Tty ? ['--tty'] : []), runtimeId];
   const child = spawn(await runcPath(), args, {
     stdio: inherit ? [body.AttachStdin ? 'inherit' : 'ignore', 'inherit', 'inherit'] : [stdio.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -144,7 +148,6 @@ async function runcExec(paths: ContainerPaths, exec: ExecRecord, runtimeId: stri
   });
   await running;
   const failure = exitCode === 0 ? undefined : await runcLogErrors('', runcLog);
-  await rm(runcLog, { force: true });
   // runc itself has printed the failure on its stderr (the exec's): only docker's exit code is ours to give.
   return failure === undefined ? exitCode : execStartFailure(failure, undefined) ?? exitCode;
 }
