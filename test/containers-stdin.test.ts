@@ -52,6 +52,15 @@ describe('stdin into monitored containers (builder CLI)', function () {
     assert.equal(run.stdout, 'hi\n');
   });
 
+  it('start -a of a container that exits at once still gives its output and exit code (docker attaches before the start)', async () => {
+    await ok(['create', '--name', 'quick', 'busybox', 'sh', '-c', 'echo quick; exit 3']);
+    for (let i = 0; i < 2; i++) {
+      const run = await cli(['start', '-a', 'quick']);
+      assert.equal(run.code, 3, run.stderr);
+      assert.equal(run.stdout, 'quick\n');
+    }
+  });
+
   it('a kept run -i (the direct path) can be started again with start -ai, and EOF still ends its cat', async () => {
     assert.equal(await ok(['run', '-i', '--name', 'again', 'busybox', 'cat'], 'first\n'), 'first\n');
     const run = await cli(['start', '-ai', 'again'], 'second\n');
@@ -118,5 +127,38 @@ describe('stdin into monitored containers (builder CLI)', function () {
     } finally {
       await again.stop();
     }
+  });
+
+  it('exec -it under a terminal: the exec\'s pty follows a window resize; exec -t with piped stdio still gets a pty', async function () {
+    if (!tmuxAvailable()) { console.log('    skipped: tmux missing'); return this.skip(); }
+    await ok(['run', '-d', '--name', 'host', '--network', 'none', 'busybox', 'sleep', '1000']);
+    const screen = await TmuxScreen.start(`${process.execPath} ${cliMain} --root ${root} exec -it host sh`, 90, 20);
+    try {
+      await screen.waitFor((s) => s.includes('/ #'), 'the shell prompt');
+      await screen.sendKeys('stty size', 'Enter');
+      await screen.waitFor((s) => /20 90/.test(s), 'the terminal size');
+      await screen.resize(70, 15);
+      await sleep(300);
+      await screen.sendKeys('stty size', 'Enter');
+      await screen.waitFor((s) => /15 70/.test(s), 'the size after a resize');
+      await screen.sendKeys('exit 6', 'Enter');
+      await screen.waitFor((s) => s.includes('[exit 6]'), 'the exec\'s exit code');
+    } finally {
+      await screen.stop();
+    }
+    // No terminal on our side: conmon holds the pty (runc alone would fail to open /dev/tty); a TTY ends lines with CRLF.
+    const piped = await cli(['exec', '-t', 'host', 'sh', '-c', 'tty; exit 5']);
+    assert.equal(piped.code, 5, piped.stderr);
+    assert.match(piped.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    // A command that is not there: docker's 127 and runc's reason, with and without a pty.
+    for (const flags of [[], ['-t']]) {
+      const missing = await cli(['exec', ...flags, 'host', 'no-such-command']);
+      assert.equal(missing.code, 127, `exec ${flags.join(' ')}: ${missing.stderr}`);
+      assert.match(missing.stderr, /exec: "no-such-command": executable file not found in \$PATH/);
+      assert.doesNotMatch(missing.stderr, /level=error/);
+    }
+    const refused = await cli(['exec', '-it', 'host', 'true']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /the input device is not a TTY/);
   });
 });

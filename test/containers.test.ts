@@ -166,6 +166,11 @@ describe('containers (CLI, runc, conmon)', function () {
     await ok(['exec', 'doctor', 'touch', '/ok']);
     await until('healthy', async () => /\(healthy\)$/.test(await status('doctor')));
     assert.equal((await ok(['ps', '--filter', 'health=healthy', '--format', '{{.Names}}'])).trim(), 'doctor');
+    // Finished checks leave no exec session and no exec leaves its process spec: the user's exec, at most one check
+    // in flight (every 300 ms; a dozen ran by now).
+    const execFiles = (await readdir(path.join(root, 'containers', (await inspect('doctor')).Id, 'exec'))).filter((f) => !f.includes('.tmp-'));
+    assert.ok(execFiles.filter((f) => /^[0-9a-f]{64}\.json$/.test(f)).length <= 2, execFiles.join(' '));
+    assert.ok(execFiles.filter((f) => f.endsWith('.process.json')).length <= 1, execFiles.join(' '));
     await ok(['rm', '-f', 'doctor']);
   });
 

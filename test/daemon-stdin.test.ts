@@ -22,7 +22,7 @@ describe('builder daemon carries stdin for the docker CLI and dockerode', functi
   after(async () => {
     if (!daemon) return;
     if (daemon.child.exitCode !== null) console.log(daemon.log());
-    await daemon.docker(['rm', '-f', 'once', 'term', 'sdk']);
+    await daemon.docker(['rm', '-f', 'once', 'term', 'sdk', 'execd']);
     await daemon.stop();
   });
 
@@ -73,6 +73,40 @@ describe('builder daemon carries stdin for the docker CLI and dockerode', functi
     } finally {
       await again.stop();
     }
+  });
+
+  it('docker exec -it under a terminal: the pty starts at the terminal size, follows resizes, gives the exit code', async function () {
+    if (!tmuxAvailable()) { console.log('    skipped: tmux missing'); return this.skip(); }
+    assert.equal((await daemon.docker(['run', '-d', '--name', 'execd', '--network', 'none', 'busybox', 'sleep', '1000'])).code, 0);
+    const env = Object.fromEntries(Object.entries(daemon.env));
+    const screen = await TmuxScreen.start(`${DOCKER_CLI} exec -it execd sh`, 90, 20, env);
+    try {
+      await screen.waitFor((s) => s.includes('/ #'), 'the shell prompt');
+      await screen.sendKeys('stty size; echo $((6*7))', 'Enter');
+      await screen.waitFor((s) => /20 90\s+42/.test(s), 'the size (docker\'s ConsoleSize) and the answer');
+      await screen.resize(70, 15);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await screen.sendKeys('stty size', 'Enter');
+      await screen.waitFor((s) => /15 70/.test(s), 'the size after a resize (POST /exec/{id}/resize)');
+      await screen.sendKeys('exit 3', 'Enter');
+      await screen.waitFor((s) => s.includes('[exit 3]'), 'the exec\'s exit code');
+    } finally {
+      await screen.stop();
+    }
+    const piped = await daemon.docker(['exec', '-t', 'execd', 'sh', '-c', 'tty; exit 4']);
+    assert.equal(piped.code, 4, piped.stderr);
+    assert.match(piped.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+    const missing = await daemon.docker(['exec', 'execd', 'no-such-command']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /executable file not found in \$PATH/);
+    const resize = await daemon.request('POST', '/exec/no-such-exec/resize?h=10&w=10');
+    assert.equal(resize.status, 404);
+    const json = { 'Content-Type': 'application/json' };
+    const badSize = await daemon.request('POST', '/containers/execd/exec', { headers: json, body: JSON.stringify({ Cmd: ['true'], Tty: true, ConsoleSize: [24] }) });
+    assert.equal(badSize.status, 400, badSize.body);
+    assert.match(badSize.body, /ConsoleSize/);
+    const created = JSON.parse((await daemon.request('POST', '/containers/execd/exec', { headers: json, body: JSON.stringify({ Cmd: ['true'] }) })).body) as { Id: string };
+    assert.equal((await daemon.request('POST', `/exec/${created.Id}/resize?h=tall&w=10`)).status, 400);
   });
 
   it('dockerode attaches with stdin, writes, half-closes and reads the answer', async () => {

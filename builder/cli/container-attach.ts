@@ -11,6 +11,11 @@ export interface AttachOptions {
   detachKeys?: string;
   /** Without a TTY, SIGINT/SIGTERM/SIGHUP go to the container (docker's --sig-proxy, on by default). */
   sigProxy?: boolean;
+  /**
+   * We just started it (`start -a`, `run -i/-t`): a container that already exited is no error (docker attaches before
+   * it starts); its output is shown and its exit code returned.
+   */
+  started?: boolean;
 }
 
 /** docker refuses `-it` (and `start -ai` of a TTY container) when stdin is not a terminal, before starting anything. */
@@ -26,9 +31,8 @@ export function checkTtyInput(tty: boolean, interactive: boolean): void {
  */
 export async function attachSession(service: Containers, id: string, options: AttachOptions): Promise<number> {
   const inspect = await service.inspect(id);
-  if (!inspect.State.Running && inspect.State.Status !== 'created') {
-    throw new BuildError('CONFLICT', 'You cannot attach to a stopped container, start it first');
-  }
+  const live = inspect.State.Running || inspect.State.Status === 'created';
+  if (!live && !options.started) throw new BuildError('CONFLICT', 'You cannot attach to a stopped container, start it first');
   const tty = inspect.Config.Tty === true;
   const keys = parseDetachKeys(options.detachKeys ?? DEFAULT_DETACH_KEYS);
   const abort = new AbortController();
@@ -36,7 +40,7 @@ export async function attachSession(service: Containers, id: string, options: At
   let bridge: StdinBridge | undefined;
   let detached = false;
   try {
-    if (options.stdin && inspect.Config.OpenStdin === true) {
+    if (options.stdin && inspect.Config.OpenStdin === true && live) {
       const input = process.stdin;
       checkTtyInput(tty, true);
       if (tty && input.isTTY) {
@@ -48,7 +52,11 @@ export async function attachSession(service: Containers, id: string, options: At
       filter.once('detach', () => { detached = true; abort.abort(); });
       input.pipe(filter);
       cleanups.push(() => { input.unpipe(filter); input.pause(); input.destroy(); });
-      bridge = await service.attachStdin(id, filter);
+      bridge = await service.attachStdin(id, filter).catch((err: unknown) => {
+        // Exited between the inspect and the attach: nothing to feed, the output and exit code still come.
+        if (options.started && err instanceof BuildError && err.code === 'CONFLICT') return undefined;
+        throw err;
+      });
     }
     if (tty && process.stdout.isTTY) {
       const resize = (): void => { void service.resize(id, process.stdout.rows, process.stdout.columns).catch(() => undefined); };

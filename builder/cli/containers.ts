@@ -76,7 +76,7 @@ export async function runServiceContainer(image: string, command: string[], flag
   if (flags.interactive || flags.tty) {
     const { attachSession } = await import('./container-attach.js');
     try {
-      return await attachSession(service, id, { stdin: flags.interactive === true, since: Date.now() / 1000 - 1, detachKeys: flags.detachKeys });
+      return await attachSession(service, id, { stdin: flags.interactive === true, since: Date.now() / 1000 - 1, detachKeys: flags.detachKeys, started: true });
     } finally {
       if (foregroundRemove) await service.remove(id, { force: true, volumes: true }).catch(() => undefined);
     }
@@ -102,9 +102,11 @@ export async function startCommand(refs: string[], opts: { attach?: boolean; int
     const { attachSession, checkTtyInput } = await import('./container-attach.js');
     const config = (await service.inspect(refs[0]!)).Config;
     checkTtyInput(config.Tty === true, opts.interactive === true && config.OpenStdin === true);
-    const since = Date.now() / 1000 - 1;
+    // From this moment: an earlier run's lines are older (docker shows the new run's output only). The log's
+    // times are read to the millisecond, hence the one-millisecond margin.
+    const since = (Math.floor(Date.now()) - 1) / 1000;
     await service.start(refs[0]!);
-    return attachSession(service, refs[0]!, { stdin: opts.interactive === true, since, detachKeys: opts.detachKeys });
+    return attachSession(service, refs[0]!, { stdin: opts.interactive === true, since, detachKeys: opts.detachKeys, started: true });
   }
   return eachRef(refs, (ref) => service.start(ref));
 }
@@ -227,7 +229,9 @@ function mib(bytes: number): string {
 export async function execCommand(ref: string, command: string[], opts: { interactive?: boolean; tty?: boolean; env: string[]; user?: string; workdir?: string; detach?: boolean }, global: GlobalOptions): Promise<number> {
   if (opts.detach) throw new BuildError('NOT_SUPPORTED', 'exec -d is not supported: run the command in the foreground, or start it with sh -c "cmd &"');
   const service = await Containers.open(global.root);
-  if (opts.tty && !process.stdin.isTTY) throw new BuildError('INVALID_ARGUMENT', 'the input device is not a TTY');
+  // docker's check: only -it needs our stdin to be a terminal; `exec -t` with piped stdio gets its pty from conmon.
+  const { checkTtyInput } = await import('./container-attach.js');
+  checkTtyInput(opts.tty === true, opts.interactive === true);
   const { Id } = await service.execCreate(ref, {
     Cmd: command, Env: opts.env, User: opts.user, WorkingDir: opts.workdir, Tty: opts.tty === true, AttachStdin: opts.interactive === true,
   });

@@ -34,7 +34,7 @@ function socatPath(): Promise<string> {
 }
 
 /** Whether the container's monitor has an attach socket now (it exists from `runc create` until conmon exits). */
-export async function hasAttachSocket(paths: ContainerPaths): Promise<boolean> {
+export async function hasAttachSocket(paths: Pick<ContainerPaths, 'bundle'>): Promise<boolean> {
   return access(path.join(paths.bundle, 'attach')).then(() => true, () => false);
 }
 
@@ -42,7 +42,7 @@ export async function hasAttachSocket(paths: ContainerPaths): Promise<boolean> {
  * Forwards `input` into the container's stdin until `input` ends. The socket is named relative to the bundle
  * (socat runs there): an absolute path under a long store root can pass the 108-byte sun_path limit.
  */
-export async function attachStdin(paths: ContainerPaths, input: Readable): Promise<StdinBridge> {
+export async function attachStdin(paths: Pick<ContainerPaths, 'bundle' | 'id'>, input: Readable): Promise<StdinBridge> {
   const bin = await socatPath();
   if (!(await hasAttachSocket(paths))) throw new BuildError('CONFLICT', `container ${paths.id.slice(0, 12)} is not running`);
   // -b: one packet per read of ours; -t 1: after our EOF, wait at most 1 s for conmon before exiting.
@@ -79,7 +79,7 @@ export async function attachStdin(paths: ContainerPaths, input: Readable): Promi
  * Resizes the container's pty: conmon reads `1 <rows> <columns>` lines (WIN_RESIZE_EVENT) from its ctl FIFO in the
  * bundle. Non-blocking, so a monitor that is gone (no reader) is an ENXIO we ignore rather than a hang.
  */
-export async function resizeTty(paths: ContainerPaths, rows: number, columns: number): Promise<void> {
+export async function resizeTty(paths: Pick<ContainerPaths, 'bundle'>, rows: number, columns: number): Promise<void> {
   if (!Number.isInteger(rows) || !Number.isInteger(columns) || rows < 0 || columns < 0 || rows > 1000 || columns > 1000) {
     throw new BuildError('INVALID_ARGUMENT', `invalid terminal size ${rows}x${columns}: rows and columns are 0 to 1000`);
   }

@@ -315,6 +315,8 @@ export interface ExecCreateBody {
   Privileged?: boolean;
   User?: string;
   WorkingDir?: string;
+  /** [rows, columns] of the pty at start (API 1.42+; the docker CLI sends its terminal's size with -t). */
+  ConsoleSize?: [number, number] | null;
 }
 
 /** GET /exec/{id}/json. */

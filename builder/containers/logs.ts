@@ -4,9 +4,13 @@ import type { LogEntry, LogsOptions } from './docker-types.js';
 /**
  * Reads conmon's k8s-file log: `2026-12-01T07:50:00.123456789+00:00 stdout F text` per line, `P` for a partial
  * line continued on the next one. Lines are joined back, filtered by stream, since/until and tail; with
- * `follow` new lines are read as they come until `isRunning()` says the container stopped.
+ * `follow` new lines are read as they come until `isRunning()` says the container stopped (`pause` between reads:
+ * 100 ms, or until the log changes).
  */
-export async function* readLogs(file: string, options: LogsOptions, isRunning: () => Promise<boolean>): AsyncGenerator<LogEntry> {
+export async function* readLogs(
+  file: string, options: LogsOptions, isRunning: () => Promise<boolean>,
+  pause: () => Promise<void> = () => new Promise((resolve) => setTimeout(resolve, 100)),
+): AsyncGenerator<LogEntry> {
   const wantStdout = options.stdout ?? true;
   const wantStderr = options.stderr ?? true;
   const since = options.since ?? 0;
@@ -68,6 +72,6 @@ export async function* readLogs(file: string, options: LogsOptions, isRunning: (
     const running = await isRunning();
     yield* await readMore();
     if (!running) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await pause();
   }
 }

@@ -29,7 +29,7 @@ export async function findProgram(name: string, extraDirs: string[] = []): Promi
 }
 
 let conmon: Promise<string> | undefined;
-function conmonPath(): Promise<string> {
+export function conmonPath(): Promise<string> {
   conmon ??= (async () => {
     const found = await findProgram('conmon', ['/usr/bin', '/usr/libexec/podman']);
     if (found) return found;

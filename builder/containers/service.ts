@@ -35,6 +35,7 @@ const starter = () => import('./start.js');
  */
 export class Containers {
   readonly containersDir: string;
+  private readonly execContainers = new Map<string, string>();
   private constructor(readonly root: string) {
     this.containersDir = path.join(root, 'containers');
   }
@@ -287,7 +288,12 @@ export class Containers {
     if (before.status === 'paused') return true;
     const result = await runCheck(config, async (cmd, stdout) => {
       const { Id } = await this.execCreate(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
-      return this.execStart(Id, { stdout, stderr: stdout });
+      try {
+        return await this.execStart(Id, { stdout, stderr: stdout });
+      } finally {
+        const { execRemove } = await import('./exec.js');
+        await execRemove(this.containersDir, Id, id).catch(() => undefined);
+      }
     });
     return withContainerLock(paths, async () => {
       const state = await readState(paths);
@@ -315,16 +321,30 @@ export class Containers {
     const { paths, record } = await this.find(ref);
     const state = await observe(paths, await readState(paths));
     checkTransition('exec', state.status, ref);
-    return execCreate(paths, record, body);
+    const created = await execCreate(paths, record, body);
+    // Exec ids say nothing of their container: remembered here, the start reads one exec dir instead of all.
+    if (this.execContainers.size > 1000) this.execContainers.clear();
+    this.execContainers.set(created.Id, record.id);
+    return created;
   }
 
   /** Runs the exec session with the given stdio; resolves its exit code. */
-  async execStart(execId: string, stdio: ExecStdio): Promise<number> {
+  async execStart(execId: string, stdio: ExecStdio, options: { consoleSize?: [number, number] | null } = {}): Promise<number> {
     const { execStart } = await import('./exec.js');
-    return execStart(this.containersDir, execId, stdio, async (id) => {
-      const paths = new ContainerPaths(this.containersDir, id);
-      return observe(paths, await readState(paths));
-    });
+    try {
+      return await execStart(this.containersDir, execId, stdio, async (id) => {
+        const paths = new ContainerPaths(this.containersDir, id);
+        return observe(paths, await readState(paths));
+      }, { ...options, containerId: this.execContainers.get(execId) });
+    } finally {
+      this.execContainers.delete(execId);
+    }
+  }
+
+  /** POST /exec/{id}/resize: the pty of a running `exec -t` (a no-op for an exec without one). */
+  async execResize(execId: string, rows: number, columns: number): Promise<void> {
+    const { execResize } = await import('./exec.js');
+    return execResize(this.containersDir, execId, rows, columns, this.execContainers.get(execId));
   }
 
   async execInspect(execId: string): Promise<ExecInspect> {

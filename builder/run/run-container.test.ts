@@ -67,6 +67,17 @@ describe('run/run-container runContainer', function () {
     await assert.rejects(runContainer({ ...base(), rm: false, name: 'keeper', cmd: ['true'] }), /already in use/);
   });
 
+  it('gives the container /etc/hosts, /etc/hostname and /etc/resolv.conf even when the image has none (as docker)', async () => {
+    const store = await Store.open(path.join(root, 'store'));
+    await makeBusyboxImage(store, 'bare:latest', { Env: ['PATH=/bin'] }, { passwd: 'root:x:0:0:root:/root:/bin/sh\n' });
+    const code = await runContainer({
+      ...base(), image: 'bare', hostname: 'etc-test',
+      cmd: ['sh', '-c', 'cat /etc/hostname > /out/etc; grep -c "localhost etc-test" /etc/hosts >> /out/etc; test -f /etc/resolv.conf && echo resolv >> /out/etc'],
+    });
+    assert.equal(code, 0);
+    assert.equal(await readFile(path.join(out, 'etc'), 'utf8'), 'etc-test\n1\nresolv\n');
+  });
+
   it('fails clearly for an unknown image or no command', async () => {
     await assert.rejects(runContainer({ ...base(), image: 'nope:1' }), (err: unknown) =>
       err instanceof BuildError && err.code === 'IMAGE_NOT_FOUND' && err.message === 'image "nope:1" not found: build, pull or load it first');

@@ -51,7 +51,7 @@ export function runcPath(): Promise<string> {
  * cannot be found gives 127 and one that cannot be executed 126, as in docker. Abort kills the
  * container and rejects with CANCELLED. The bundle dir and any mount stubs are always removed.
  */
-export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span }): Promise<{ exitCode: number }> {
+export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span; keepMountStubs?: boolean }): Promise<{ exitCode: number }> {
   const runtime = await sandboxRuntime(spec.runtime);
   if (spec.args.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no command specified');
   if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
@@ -70,7 +70,7 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
   const bundle = made.value;
   try {
     if (user.status === 'rejected') throw user.reason;
-    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc).finally(() => bundleSpan?.end());
+    const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc, spec.keepMountStubs).finally(() => bundleSpan?.end());
     try {
       const exitCode = await runContainerProcess(runtime, id, bundle, spec, launcher);
       return { exitCode: await classifyExit(exitCode, bundle) };
@@ -95,13 +95,15 @@ async function sandboxRuntime(requested: string | undefined): Promise<OciRuntime
 
 /**
  * Writes a runc bundle for `spec` into `bundle`: config.json plus the generated /etc files. Returns the mount
- * stubs runc will create in the rootfs (a build removes them after the run; a kept container may keep them).
+ * stubs runc will create in the rootfs (a build removes them after the run; a kept container may keep them;
+ * `keepStubs` skips looking for them, for a rootfs that is thrown away after the run).
  */
 export async function writeBundle(
   spec: RunSpec & { id: string },
   bundle: string,
   resolvedUser?: ResolvedUser,
   etc: EtcExtras = {},
+  keepStubs = false,
 ): Promise<{ config: RuntimeSpec; stubs: MountStubs }> {
   const resolved = resolvedUser ?? await resolveUser(spec.rootfs, spec.user);
   const hostname = spec.hostname ?? defaultHostname({ id: spec.id, network: spec.network });
@@ -109,7 +111,7 @@ export async function writeBundle(
   const config = buildRuntimeSpec({ ...spec, hostname }, resolved, etcMounts);
   // Mounts nested in /dev, /proc or /sys land on fresh kernel filesystems, not in the rootfs.
   const targets = config.mounts.map((mount) => mount.destination).filter((d) => !/^\/(dev|proc|sys)\/./.test(d));
-  const stubs = await recordMountStubs(spec.rootfs, targets);
+  const stubs = keepStubs ? { cleanup: async () => undefined } : await recordMountStubs(spec.rootfs, targets);
   await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
   return { config, stubs };
 }
@@ -313,9 +315,9 @@ async function classifyExit(exitCode: number, bundle: string): Promise<number> {
   throw new BuildError('SANDBOX_FAILED', `cannot start container: ${message}`);
 }
 
-/** runc's own error lines from a bundle's JSON log (`--log BUNDLE/runc.log --log-format json`), joined; undefined if none. */
-export async function runcLogErrors(bundle: string): Promise<string | undefined> {
-  const log = await readFile(path.join(bundle, 'runc.log'), 'utf8').catch(() => '');
+/** runc's own error lines from a bundle's JSON log (`--log BUNDLE/runc.log --log-format json`, or `file`), joined; undefined if none. */
+export async function runcLogErrors(bundle: string, file = path.join(bundle, 'runc.log')): Promise<string | undefined> {
+  const log = await readFile(file, 'utf8').catch(() => '');
   const errors = log.split('\n').flatMap((line) => {
     try {
       const entry = JSON.parse(line) as { level?: string; msg?: string };
