@@ -115,7 +115,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
             .finally(() => session.settle());
           for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
           return built;
-        });
+        }, { span: session.tracer.root });
         await rememberBlobSources(store, session);
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };

@@ -65,7 +65,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   if (push && tags.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag (or --output type=image,name=…) to push to');
   const runtime = await buildRuntime(flags.runtime);
   const tracer = new Tracer();
-  const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
+  const engine = await tracer.root.child('open store', () => createEngine({ root: global.root, cache: cacheOptionsFromEnv() }));
   const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const progress = buildProgress(quiet ? 'quiet' : flags.progress);
@@ -126,7 +126,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     }
     // With `-o -` stdout carries the output itself.
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
-    await autoGcAfterBuild(store, quiet);
+    await tracer.root.child('auto gc', () => autoGcAfterBuild(store, quiet));
     return 0;
   } catch (err) {
     if (!signalled || !(err instanceof BuildError) || err.code !== 'CANCELLED') throw err;

@@ -50,11 +50,11 @@ export async function solve(parts: SolveParts, options: LocalBuildOptions, sessi
 
 async function buildImage({ store, snapshots, cache }: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
   // Resolved inside the context like a COPY source, size-capped: a Dockerfile link cannot read the host's files.
-  const { content } = await readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName);
+  const root = session.tracer.root;
+  const { content } = await root.child('read Dockerfile', () => readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName));
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: session.emit });
   const named = new NamedContexts(options.buildContexts);
-  const root = session.tracer.root;
   const planSpan = root.start('plan');
   const plan = await planBuild({
     file: options.dockerfileName,
@@ -74,7 +74,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   checkStepCount(plan);
   session.checkCancelled();
-  const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
+  const ignore = await root.child('.dockerignore', () => loadIgnore(options.contextDir, options.dockerfilePath));
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;
   const nextStepId = (): string => `#${++stepCounter}`;
@@ -127,11 +127,11 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     // Built layers may still be compressing (exec/commit.ts): the manifest names their blobs, so it waits here.
     const finalLayers = await span.child('settle layers', () => settleLayers(final.layers));
     const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
-    const written = await writeImage(store, config, layers, options.manifestFormat);
+    const written = await span.child('write image', () => writeImage(store, config, layers, options.manifestFormat));
     // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
     // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
     await session.settleChecks();
-    for (const tag of options.tags) await store.tag(tag, written);
+    await span.child('tag', async () => { for (const tag of options.tags) await store.tag(tag, written); });
     span.set({ manifest: written.digest, layers: layers.length });
     return written;
   });

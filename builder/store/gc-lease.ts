@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { isProcessAlive, withFileLock } from './file-lock.js';
 import { reapDeadBuilds } from './reap.js';
+import { inSpan, type Span } from '../trace/tracer.js';
 
 const WAIT_STEP_MS = 50;
 const WAIT_LIMIT_MS = 10 * 60 * 1000;
@@ -63,7 +64,23 @@ async function gcRunning(root: string): Promise<boolean> {
  * Runs `fn` (a build) under a lease: waits while a GC is deciding and deleting, and keeps any GC that
  * starts meanwhile from removing blobs or snapshots until `fn` settles.
  */
-export async function withBuildLease<T>(root: string, fn: () => Promise<T>, options: { reapAlongside?: boolean } = {}): Promise<T> {
+export async function withBuildLease<T>(root: string, fn: () => Promise<T>, options: { reapAlongside?: boolean; span?: Span } = {}): Promise<T> {
+  const lease = await inSpan(options.span, 'lease', () => takeLease(root));
+  // What a killed builder left (a running container, a mount GC cannot remove, a bundle) is cleaned up here; before
+  // a build, or beside work that never touches containers or mounts (a pull: 12–50 ms off its first request).
+  const reap = (): Promise<unknown> => inSpan(options.span, 'reap', () => reapDeadBuilds(join(root, 'tmp')));
+  const reaping = options.reapAlongside ? reap().catch(() => undefined) : undefined;
+  try {
+    if (!reaping) await reap();
+    return await fn();
+  } finally {
+    await reaping;
+    await unlink(lease).catch(() => undefined);
+  }
+}
+
+/** Writes this build's lease file once no GC is running (waiting while one is); returns its path. */
+async function takeLease(root: string): Promise<string> {
   await mkdir(leasesDir(root), { recursive: true });
   const lease = join(leasesDir(root), `${process.pid}-${randomBytes(6).toString('hex')}`);
   const deadline = Date.now() + WAIT_LIMIT_MS;
@@ -81,14 +98,5 @@ export async function withBuildLease<T>(root: string, fn: () => Promise<T>, opti
     }
     await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
   }
-  // What a killed builder left (a running container, a mount GC cannot remove, a bundle) is cleaned up here; before
-  // a build, or beside work that never touches containers or mounts (a pull: 12–50 ms off its first request).
-  const reaping = options.reapAlongside ? reapDeadBuilds(join(root, 'tmp')).catch(() => undefined) : undefined;
-  try {
-    if (!reaping) await reapDeadBuilds(join(root, 'tmp'));
-    return await fn();
-  } finally {
-    await reaping;
-    await unlink(lease).catch(() => undefined);
-  }
+  return lease;
 }

@@ -6,6 +6,7 @@ import { BuildError } from '../errors.js';
 import { parseReference, normalizeTag } from '../image/reference.js';
 import { MEDIA_TYPES, type Descriptor, type Image, type ImageIndex, type ImageManifest } from '../image/types.js';
 import { withFileLock } from './file-lock.js';
+import { canonicalJson } from '../image/manifest.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { isIndexMediaType, loadImage, pickManifest } from './image-lookup.js';
 import {
@@ -134,10 +135,15 @@ export class Store {
     if (!(await this.hasBlob(manifest.digest))) {
       throw new BuildError('IMAGE_NOT_FOUND', `cannot tag "${name}": manifest ${manifest.digest} is not in the store`);
     }
+    const wanted = [taggedEntry(plainDescriptor(manifest), tag), ...(alias ? [taggedEntry(plainDescriptor(manifest), alias)] : [])];
+    // A rebuild that changed nothing names the same manifest again: then nothing is written (no lock, no fsync).
+    // Reading without the lock is safe: index.json is only ever replaced whole (rename), and a retag by another
+    // process after this read is as if it came after this tag.
+    if (alreadyTagged(await readIndex(this.indexPath), tag, alias, wanted)) return;
     await this.updateIndex((index) => {
+      if (alreadyTagged(index, tag, alias, wanted)) return undefined;
       const kept = index.manifests.filter((entry) => !isNamed(entry, tag, alias));
-      kept.push(taggedEntry(plainDescriptor(manifest), tag));
-      if (alias) kept.push(taggedEntry(plainDescriptor(manifest), alias));
+      kept.push(...wanted);
       return { ...index, manifests: kept };
     });
   }
@@ -263,6 +269,12 @@ export class Store {
 function isNamed(entry: Descriptor, tag: string, alias: string | undefined): boolean {
   const refName = refNameOf(entry);
   return refName !== undefined && (refName === tag || refName === alias);
+}
+
+/** Whether the entries named `tag` (and its alias) are exactly `wanted`. */
+function alreadyTagged(index: ImageIndex, tag: string, alias: string | undefined, wanted: Descriptor[]): boolean {
+  const named = index.manifests.filter((entry) => isNamed(entry, tag, alias)).map((entry) => canonicalJson(entry));
+  return named.length === wanted.length && wanted.every((entry) => named.includes(canonicalJson(entry)));
 }
 
 async function exists(path: string): Promise<boolean> {
