@@ -6,7 +6,7 @@
  * Every BuildEvent of the build (warnings included) goes to `onEvent`, logs already clipped; the last one is
  * `build.done`. Errors are BuildErrors. Cache failures never fail a build: they become `warning` events.
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import type { BuilderConfig } from './config.js';
 import { BuildError, errorMessage } from './errors.js';
@@ -74,7 +74,8 @@ const REPAIR_ATTEMPTS = 4;
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const store = await Store.open(options.root);
-  const local = new LocalCache(store.cacheDir, (digest) => stat(store.blobPath(digest)).then((s) => s.size, () => undefined));
+  // A direct stat (microseconds) per cached layer step, not a thread-pool round trip (0.1–0.5 ms under load).
+  const local = new LocalCache(store.cacheDir, async (digest) => blobSizeNow(store.blobPath(digest)));
   let cache: CacheBackend = local;
   const cacheOptions = options.cache ?? { type: 'local' };
   const preferredSources: string[] = [];
@@ -223,6 +224,14 @@ export function cacheOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Cache
     type: env.BUILDER_CACHE_MODE === 'shared' ? 'shared' : 'tiered', redisUrl, repo,
     leaseMs: number('BUILDER_CACHE_LEASE_MS'), waitLimitMs: number('BUILDER_CACHE_WAIT_MS'), maxRecords: number('BUILDER_CACHE_MAX_RECORDS'),
   };
+}
+
+function blobSizeNow(path: string): number | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.size;
+  } catch {
+    return undefined;
+  }
 }
 
 export function defaultWorkerName(): string {

@@ -10,6 +10,11 @@ export interface LocalBuildOptions {
   dockerfilePath: string;
   /** Shown in errors: `Dockerfile:7: ...`. */
   dockerfileName: string;
+  /**
+   * The Dockerfile's text when the front door already read it from `dockerfilePath` with readDockerfile (the CLI
+   * does, for error excerpts): the build then does not read it a second time.
+   */
+  dockerfileContent?: string;
   tags: string[];
   buildArgs: Record<string, string>;
   target?: string;

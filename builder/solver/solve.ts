@@ -51,7 +51,8 @@ export async function solve(parts: SolveParts, options: LocalBuildOptions, sessi
 async function buildImage({ store, snapshots, cache }: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
   // Resolved inside the context like a COPY source, size-capped: a Dockerfile link cannot read the host's files.
   const root = session.tracer.root;
-  const { content } = await root.child('read Dockerfile', () => readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName));
+  const content = options.dockerfileContent
+    ?? (await root.child('read Dockerfile', () => readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName))).content;
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: session.emit });
   const named = new NamedContexts(options.buildContexts);
