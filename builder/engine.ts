@@ -147,7 +147,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
  * (gone, wrong bytes, registry down), the record is dropped and the build starts again: the step then runs.
  */
 async function solveWithRepair(store: Store, snapshots: Snapshots, cache: CacheBackend, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
-  const { BlobUnavailableError } = await import('./registry/blob-fetch.js');
+  const { BlobUnavailableError } = await import('./registry/blob-unavailable.js');
   for (let attempt = 1; ; attempt++) {
     session.dropChecks();
     try {
