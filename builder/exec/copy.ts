@@ -8,10 +8,20 @@ import { commitSnapshot, lowerDirs } from './commit.js';
 import { addRemoteSources, localSources, remoteInputsDigest } from './add-remote.js';
 import type { InputsDigester, StepContext, StepHandler, StepInputs } from './types.js';
 import { inSpan } from '../trace/tracer.js';
+import { copyDirect, directCopyApplies } from './copy-direct.js';
 
 /** COPY and ADD: sources from the context or another stage, written into a new snapshot without runc. */
 export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
   const lowers = await lowerDirs(ctx, ctx.layers);
+  // Most COPYs need no mount (exec/copy-direct.ts says when); BUILDER_COPY_VIA_OVERLAY=1 always mounts.
+  if (directCopyApplies(step) && process.env.BUILDER_COPY_VIA_OVERLAY !== '1') {
+    const copySource: CopySource = { root: ctx.contextDir, isContext: true, ignore: ctx.ignore };
+    const direct = await inSpan(ctx.span, 'copy files (no mount)', () => copyDirect(ctx.store.tmpDir, lowers, copySource, copyOptions(step, ctx, undefined)));
+    if (direct) {
+      const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(direct, { ...ctx, span }));
+      return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+    }
+  }
   const snapshot = await inSpan(ctx.span, 'mount', () => prepareSnapshot(ctx.store.tmpDir, lowers), { layers: lowers.length });
   let source: { copySource: CopySource; release(): Promise<void> } | undefined;
   try {
