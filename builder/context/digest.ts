@@ -5,6 +5,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import type { CopyOptions, CopySource } from './copy-types.js';
+import { statKey, type ContextHashCache } from './hash-cache.js';
 import { modeFor, ownerFor } from './dest-fs.js';
 import { createMatcher } from './ignore.js';
 import { resolveSources } from './sources.js';
@@ -79,14 +80,17 @@ async function entryRecord(rel: string, hostPath: string, stat: Stats, source: C
   if (stat.isSymbolicLink()) return [...common, 'symlink', 0, await readlink(hostPath)];
   const mode = modeFor(stat, options.chmod);
   if (stat.isDirectory()) return [...common, 'dir', mode, ''];
-  if (stat.isFile()) return [...common, 'file', mode, await contentHash(hostPath, stat)];
+  if (stat.isFile()) return [...common, 'file', mode, await contentHash(hostPath, stat, source.hashes)];
   return [...common, 'other', mode, '']; // skipped by copyInto; recorded so the key still sees it
 }
 
-async function contentHash(hostPath: string, stat: Stats): Promise<string> {
-  const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
-  const cached = contentHashes.get(key);
-  if (cached) return cached;
+async function contentHash(hostPath: string, stat: Stats, persisted?: ContextHashCache): Promise<string> {
+  const key = statKey(stat);
+  const cached = contentHashes.get(key) ?? persisted?.get(key);
+  if (cached) {
+    persisted?.remember(key, cached, Math.max(stat.mtimeMs, stat.ctimeMs));
+    return cached;
+  }
   let digest: string;
   if (stat.size <= SYNC_UP_TO) {
     // Small files: a sync read avoids three thread-pool round trips (open/read/close) per file.
@@ -100,6 +104,7 @@ async function contentHash(hostPath: string, stat: Stats): Promise<string> {
   }
   if (contentHashes.size >= MAX_CACHED_HASHES) contentHashes.clear();
   contentHashes.set(key, digest);
+  persisted?.remember(key, digest, Math.max(stat.mtimeMs, stat.ctimeMs));
   return digest;
 }
 

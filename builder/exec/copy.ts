@@ -64,7 +64,7 @@ async function localInputs(step: CopyStep, ctx: StepContext): Promise<StepInputs
   const chownKey = step.chown ? { uid: 0, gid: 0 } : undefined;
   // --chown by name is resolved against the image at copy time; the name itself is in the step key.
   const files: Record<string, string> = {};
-  const digest = await digestSources({ root: ctx.contextDir, isContext: true, ignore: ctx.ignore }, copyOptions(step, ctx, chownKey), files);
+  const digest = await digestSources({ root: ctx.contextDir, isContext: true, ignore: ctx.ignore, hashes: ctx.contextHashes }, copyOptions(step, ctx, chownKey), files);
   return { digest, files };
 }
 

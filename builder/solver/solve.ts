@@ -4,8 +4,9 @@ import { planBuild } from '../dockerfile/plan.js';
 import { checkStepCount } from '../dockerfile/limits.js';
 import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
-import { withLocation } from '../errors.js';
+import { errorMessage, withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
+import { ContextHashCache } from '../context/hash-cache.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { writeImage } from '../image/manifest.js';
@@ -76,6 +77,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   checkStepCount(plan);
   session.checkCancelled();
   const ignore = await root.child('.dockerignore', () => loadIgnore(options.contextDir, options.dockerfilePath));
+  const contextHashes = ContextHashCache.forContext(store.cacheDir, options.contextDir);
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;
   const nextStepId = (): string => `#${++stepCounter}`;
@@ -88,7 +90,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     return imageOutput(await resolveImage(named.imageRef(name)));
   };
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
-    store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
+    store, session, snapshots, contextDir: options.contextDir, ignore, contextHashes, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets, gitPolicy: options.gitPolicy, runtime: options.runtime,
   };
@@ -118,6 +120,11 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const settled = await Promise.allSettled(needed.map((index) => stageOutput(index)));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
+  try {
+    contextHashes.save();
+  } catch (err) {
+    session.warn(`could not keep the context's file hashes for the next build: ${errorMessage(err)}`);
+  }
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
   const imageStages: number[] = [];
