@@ -98,6 +98,34 @@ describe('exec/copy-direct', function () {
     }
   });
 
+  it('remembers per snapshot directory whether it has xattrs (one getfattr per directory, ever)', async () => {
+    const hex = (seed: string): string => seed.repeat(64).slice(0, 64);
+    const snapshots = join(dir, 'store', 'snapshots');
+    await mkdir(snapshots, { recursive: true });
+    execFileSync('cp', ['-a', lowers[0]!, join(snapshots, hex('a'))]);
+    execFileSync('cp', ['-a', lowers[1]!, join(snapshots, hex('b'))]);
+    lowers = [join(snapshots, hex('a')), join(snapshots, hex('b'))];
+    const memo = join(dir, 'store', 'dir-xattrs.json');
+    const first = await copyDirect(join(dir, 'tmp'), lowers, source, options(['conf'], '/usr/local/etc/conf'), memo);
+    assert.ok(first);
+    await first.release();
+    assert.equal(await copyDirect(join(dir, 'tmp'), lowers, source, options(['conf'], '/tagged/'), memo), undefined);
+    assert.deepEqual(JSON.parse(execFileSync('cat', [memo], { encoding: 'utf8' })), {
+      [`${hex('a')}/usr`]: false, [`${hex('a')}/usr/local`]: false, [`${hex('a')}/tagged`]: true,
+    });
+    // The memo answers now: with getfattr off the PATH both outcomes stay the same.
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const again = await copyDirect(join(dir, 'tmp'), lowers, source, options(['conf'], '/usr/local/etc/conf'), memo);
+      assert.ok(again);
+      await again.release();
+      assert.equal(await copyDirect(join(dir, 'tmp'), lowers, source, options(['conf'], '/tagged/'), memo), undefined);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   for (const [title, copy] of [
     ['a file that a layer already has', options(['conf'], '/app/data/old.txt')],
     ['a directory merged into one a layer has', options(['src'], '/app/data/')],

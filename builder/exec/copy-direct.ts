@@ -13,13 +13,14 @@
  * - nothing the copy wrote exists in any layer below (an overwrite or a merge into an existing tree).
  * Checked after copying, since only the copy knows where its files land (dest may name a directory or a file).
  */
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { chmod, chown, mkdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { CopyStep } from '../dockerfile/types.js';
 import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js';
 import { readXattrsOf } from '../layer/xattrs.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
+import { writeSmallFileAtomicSync } from '../store/atomic-write.js';
 import { makeOwnedDir } from '../store/owner.js';
 
 /** A directory on the way to dest that a layer below already has: its top-most copy. */
@@ -39,14 +40,11 @@ export function directCopyApplies(step: CopyStep): boolean {
  * `lowers` are the step's snapshot directories, bottom first. Errors of the copy itself are thrown as is.
  */
 export async function copyDirect(
-  tmpDir: string, lowers: string[], source: CopySource, options: CopyOptions,
+  tmpDir: string, lowers: string[], source: CopySource, options: CopyOptions, memoFile?: string,
 ): Promise<MutableSnapshot | undefined> {
   const existing = existingDirsOnTheWay(lowers, options.dest);
   if (existing === undefined) return undefined;
-  const xattrs = await readXattrsOf(existing.map((dir) => topMost(lowers, dir.rel)!));
-  if ([...xattrs.values()].some((names) => [...names.keys()].some((name) => !name.startsWith('trusted.overlay.') && name !== 'security.selinux'))) {
-    return undefined;
-  }
+  if (!(await xattrFree(existing.map((dir) => topMost(lowers, dir.rel)!), memoFile))) return undefined;
   const dir = await makeOwnedDir(tmpDir, 'copy');
   const upper = path.join(dir, 'upper');
   const release = (): Promise<void> => rm(dir, { recursive: true, force: true });
@@ -93,6 +91,62 @@ function existingDirsOnTheWay(lowers: string[], dest: string): ExistingDir[] | u
     found.push({ rel, stat: lstatQuiet(topMost(lowers, rel)!)! });
   }
   return found;
+}
+
+const SNAPSHOT_DIR = /^[0-9a-f]{64}$/;
+/** xattrs overlayfs' copy-up would carry into the upperdir (its own and SELinux labels are not in layers). */
+const copiedXattr = (name: string): boolean => !name.startsWith('trusted.overlay.') && name !== 'security.selinux';
+
+/**
+ * Whether none of `dirs` has an xattr copy-up would copy. Asking costs a getfattr process, so the answer for a
+ * directory of a snapshot (`snapshots/<diffId hex>/rel`) is remembered in `memoFile`: a snapshot's files are a
+ * function of its diffId (the layer tar holds their xattrs), so the answer never changes.
+ */
+async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<boolean> {
+  const memoKey = (dir: string): string | undefined => {
+    const parts = dir.split('/');
+    const at = parts.findIndex((part, index) => SNAPSHOT_DIR.test(part) && parts[index - 1] === 'snapshots');
+    return at < 0 ? undefined : parts.slice(at).join('/');
+  };
+  // memo: snapshot dir key → whether it has an xattr copy-up would copy.
+  const memo = memoFile ? readMemo(memoFile) : {};
+  const known = (dir: string): boolean | undefined => {
+    const key = memoKey(dir);
+    return key === undefined ? undefined : memo[key];
+  };
+  if (dirs.some((dir) => known(dir) === true)) return false;
+  const unknown = dirs.filter((dir) => known(dir) === undefined);
+  if (unknown.length === 0) return true;
+  const found = await readXattrsOf(unknown);
+  const free = (dir: string): boolean => ![...(found.get(dir)?.keys() ?? [])].some(copiedXattr);
+  if (memoFile) {
+    let learned = false;
+    for (const dir of unknown) {
+      const key = memoKey(dir);
+      if (key !== undefined) {
+        memo[key] = !free(dir);
+        learned = true;
+      }
+    }
+    if (learned) {
+      try {
+        writeSmallFileAtomicSync(memoFile, JSON.stringify(memo));
+      } catch {
+        // Only a memo: the next COPY asks getfattr again.
+      }
+    }
+  }
+  return unknown.every(free);
+}
+
+/** The memo file's map; empty when absent or unreadable. */
+function readMemo(file: string): Record<string, boolean> {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, boolean>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** The path of `rel` in the top-most layer that has it. */

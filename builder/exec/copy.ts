@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { CopyStep } from '../dockerfile/types.js';
 import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
 import { mountReadonly, prepareSnapshot } from '../snapshot/mount.js';
@@ -16,7 +17,7 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
   // Most COPYs need no mount (exec/copy-direct.ts says when); BUILDER_COPY_VIA_OVERLAY=1 always mounts.
   if (directCopyApplies(step) && process.env.BUILDER_COPY_VIA_OVERLAY !== '1') {
     const copySource: CopySource = { root: ctx.contextDir, isContext: true, ignore: ctx.ignore };
-    const direct = await inSpan(ctx.span, 'copy files (no mount)', () => copyDirect(ctx.store.tmpDir, lowers, copySource, copyOptions(step, ctx, undefined)));
+    const direct = await inSpan(ctx.span, 'copy files (no mount)', () => copyDirect(ctx.store.tmpDir, lowers, copySource, copyOptions(step, ctx, undefined), join(ctx.store.cacheDir, 'dir-xattrs.json')));
     if (direct) {
       const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(direct, { ...ctx, span }));
       return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
