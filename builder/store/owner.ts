@@ -3,9 +3,9 @@
  * holds `owner.json` with that process's pid and start time. A later build or prune (store/reap.ts) removes what
  * a dead owner left; the start time tells a reused pid from the original process, which a bare pid cannot.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isProcessAlive } from './file-lock.js';
 
@@ -56,21 +56,27 @@ export async function writeOwner(dir: string): Promise<void> {
   await writeFile(join(dir, OWNER_FILE), JSON.stringify(currentOwner()));
 }
 
+/** The owner recorded in `dir`; undefined when there is none (then the directory is never reaped). */
+export async function readOwner(dir: string): Promise<Owner | undefined> {
+  const text = await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : parseOwner(text);
+}
+
 /**
- * The owner recorded in `dir`; undefined when there is none (then the directory is never reaped). Synchronous:
- * every build checks each bundle and mount dir this way before it starts, and a 100-byte read costs microseconds
- * where a thread-pool round trip costs 0.1–0.5 ms on a loaded machine.
+ * readOwner with a direct read: every build looks at each bundle and mount dir this way before it starts, and a
+ * 100-byte read costs microseconds where a thread-pool round trip costs 0.1–0.5 ms on a loaded machine.
  */
-export function readOwner(dir: string): Owner | undefined {
-  const file = join(dir, OWNER_FILE);
-  // Most directories looked at have none (other tools' temp dirs): existsSync does not build an exception.
-  if (!existsSync(file)) return undefined;
+export function readOwnerSync(dir: string): Owner | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(join(dir, OWNER_FILE), 'utf8');
   } catch {
     return undefined;
   }
+  return parseOwner(text);
+}
+
+function parseOwner(text: string): Owner | undefined {
   try {
     const parsed = JSON.parse(text) as Partial<Owner>;
     if (typeof parsed.pid !== 'number' || !Number.isInteger(parsed.pid) || parsed.pid <= 0) return undefined;

@@ -8,7 +8,7 @@
  * monitor and carry no build owner file, so they are never reaped here.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { RUNC_ROOT } from '../sandbox/runc-root.js';
 import { CRUN_ROOT } from '../sandbox/runtime.js';
 import { mountPoints } from './gc-tmp.js';
 import { treeSize } from './gc-size.js';
-import { isOwnerAlive, pidInName, readOwner } from './owner.js';
+import { isOwnerAlive, OWNER_FILE, pidInName, readOwnerSync } from './owner.js';
 
 export interface ReapReport {
   /** runc container ids deleted. */
@@ -111,7 +111,8 @@ function bundleLabel(labels: unknown): string | undefined {
 
 /** The owner file decides; without one (killed between mkdir and writing it), the pid in the name does. */
 function ownerIsDead(dir: string): boolean {
-  const owner = readOwner(dir);
+  // Most directories looked at have none (other tools' temp dirs): existsSync does not build an exception.
+  const owner = existsSync(join(dir, OWNER_FILE)) ? readOwnerSync(dir) : undefined;
   if (owner !== undefined) return !isOwnerAlive(owner);
   const pid = pidInName(basename(dir));
   return pid !== undefined && !isOwnerAlive({ pid });
