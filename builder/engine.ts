@@ -13,7 +13,7 @@ import { BuildError, errorMessage } from './errors.js';
 import type { EventSink } from './events.js';
 import { storeSnapshots } from './snapshot/store-snapshots.js';
 import type { Snapshots } from './snapshot/snapshots.js';
-import { withBuildLease } from './store/gc-lease.js';
+import { withTracedBuildLease } from './store/gc-lease.js';
 import { Store } from './store/store.js';
 import type { LocalBuildOptions } from './solver/request.js';
 import { BuildSession, type CacheStats } from './solver/session.js';
@@ -109,14 +109,14 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
         if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;
-        const result = await withBuildLease(store.root, async () => {
+        const result = await withTracedBuildLease(store.root, session.tracer.root, async () => {
           // Layers of other stages may still be compressing, their records being written: --cache-to exports those,
           // and a failed build still finishes (or removes) its blobs under the lease.
           const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal }, session)
             .finally(() => session.settle());
           for (const spec of cacheTo) await exportUsed(store, spec, built.imageStages ?? [], session);
           return built;
-        }, { span: session.tracer.root });
+        });
         await rememberBlobSources(store, session);
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };

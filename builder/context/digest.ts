@@ -5,11 +5,11 @@ import { readFile, readlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import type { CopyOptions, CopySource } from './copy-types.js';
-import { statKey, type ContextHashCache } from './hash-cache.js';
 import { modeFor, ownerFor } from './dest-fs.js';
 import { createMatcher } from './ignore.js';
 import { resolveSources } from './sources.js';
 import { filtersFor, walkTree, type TreeEntry } from './walk.js';
+import { statKey } from './hash-cache.js';
 
 const VERSION = 'builder.copy.v1';
 const HASH_CONCURRENCY = 32;
@@ -57,14 +57,14 @@ export async function digestSources(
     }
     write(['source', item.rel, item.name, item.parentsRel]);
     if (!item.stat.isDirectory()) {
-      const record = await entryRecord('.', item.hostPath, item.stat, source, options);
+      const record = await savedOrEntryRecord('.', item.hostPath, item.stat, source, options);
       write(record);
       if (files) files[item.rel] = JSON.stringify(record.slice(1));
       continue;
     }
     const entries = await walkTree(item.hostPath, filtersFor(source, item.hostPath, exclude));
     const records = await mapLimited(entries, HASH_CONCURRENCY, (entry: TreeEntry) =>
-      entryRecord(entry.rel, entry.hostPath, entry.stat, source, options),
+      savedOrEntryRecord(entry.rel, entry.hostPath, entry.stat, source, options),
     );
     for (const record of records) {
       write(record);
@@ -80,17 +80,14 @@ async function entryRecord(rel: string, hostPath: string, stat: Stats, source: C
   if (stat.isSymbolicLink()) return [...common, 'symlink', 0, await readlink(hostPath)];
   const mode = modeFor(stat, options.chmod);
   if (stat.isDirectory()) return [...common, 'dir', mode, ''];
-  if (stat.isFile()) return [...common, 'file', mode, await contentHash(hostPath, stat, source.hashes)];
+  if (stat.isFile()) return [...common, 'file', mode, await contentHash(hostPath, stat)];
   return [...common, 'other', mode, '']; // skipped by copyInto; recorded so the key still sees it
 }
 
-async function contentHash(hostPath: string, stat: Stats, persisted?: ContextHashCache): Promise<string> {
-  const key = statKey(stat);
-  const cached = contentHashes.get(key) ?? persisted?.get(key);
-  if (cached) {
-    persisted?.remember(key, cached, Math.max(stat.mtimeMs, stat.ctimeMs));
-    return cached;
-  }
+async function contentHash(hostPath: string, stat: Stats): Promise<string> {
+  const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+  const cached = contentHashes.get(key);
+  if (cached) return cached;
   let digest: string;
   if (stat.size <= SYNC_UP_TO) {
     // Small files: a sync read avoids three thread-pool round trips (open/read/close) per file.
@@ -104,7 +101,6 @@ async function contentHash(hostPath: string, stat: Stats, persisted?: ContextHas
   }
   if (contentHashes.size >= MAX_CACHED_HASHES) contentHashes.clear();
   contentHashes.set(key, digest);
-  persisted?.remember(key, digest, Math.max(stat.mtimeMs, stat.ctimeMs));
   return digest;
 }
 
@@ -122,4 +118,19 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/**
+ * entryRecord, through the hashes a previous build of this context saved (source.hashes, context/hash-cache.ts):
+ * a file whose stat key is known is not read. The record is entryRecord's file record with the saved hash.
+ */
+async function savedOrEntryRecord(rel: string, hostPath: string, stat: Stats, source: CopySource, options: CopyOptions): Promise<unknown[]> {
+  const saved = source.hashes && stat.isFile() ? source.hashes.get(statKey(stat)) : undefined;
+  if (saved !== undefined) {
+    const owner = ownerFor(stat, source.isContext, options.chown);
+    return [rel, owner.uid, owner.gid, 'file', modeFor(stat, options.chmod), saved];
+  }
+  const record = await entryRecord(rel, hostPath, stat, source, options);
+  if (source.hashes && stat.isFile()) source.hashes.remember(statKey(stat), String(record[5]), Math.max(stat.mtimeMs, stat.ctimeMs));
+  return record;
 }

@@ -4,9 +4,8 @@ import { planBuild } from '../dockerfile/plan.js';
 import { checkStepCount } from '../dockerfile/limits.js';
 import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
-import { errorMessage, withLocation } from '../errors.js';
+import { withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
-import { ContextHashCache } from '../context/hash-cache.js';
 import { emptyImageConfig, cloneConfig } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { writeImage } from '../image/manifest.js';
@@ -25,6 +24,7 @@ import { stepName } from './progress-names.js';
 import { runStage } from './stage.js';
 import { NamedContexts } from './named-context.js';
 import { imageResolver } from '../registry/resolve.js';
+import { ContextHashCache } from '../context/hash-cache.js';
 
 export interface BuildResult {
   manifest: Descriptor;
@@ -123,7 +123,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   try {
     contextHashes.save();
   } catch (err) {
-    session.warn(`could not keep the context's file hashes for the next build: ${errorMessage(err)}`);
+    session.warn(`could not keep the context's file hashes for the next build: ${err instanceof Error ? err.message : String(err)}`);
   }
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
@@ -135,11 +135,11 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     // Built layers may still be compressing (exec/commit.ts): the manifest names their blobs, so it waits here.
     const finalLayers = await span.child('settle layers', () => settleLayers(final.layers));
     const layers = options.layerCompression ? await exportLayers(store, snapshots, finalLayers, options.layerCompression, plan.stages[imageStages.at(-1)!]!, fromSource) : finalLayers;
-    const written = await span.child('write image', () => writeImage(store, config, layers, options.manifestFormat));
+    const written = await writeImage(store, config, layers, options.manifestFormat);
     // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
     // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
     await session.settleChecks();
-    await span.child('tag', async () => { for (const tag of options.tags) await store.tag(tag, written); });
+    for (const tag of options.tags) await store.tag(tag, written);
     span.set({ manifest: written.digest, layers: layers.length });
     return written;
   });

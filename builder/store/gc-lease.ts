@@ -76,6 +76,11 @@ export async function withBuildLease<T>(root: string, fn: () => Promise<T>, opti
   }
 }
 
+/** withBuildLease with its lease and reap phases as children of `span` (the build's trace). */
+export function withTracedBuildLease<T>(root: string, span: Span | undefined, fn: () => Promise<T>): Promise<T> {
+  return withBuildLease(root, fn, { span });
+}
+
 /**
  * Writes this build's lease file once no GC is running (waiting while one is); returns its path. The file calls are
  * direct (no thread pool): five round trips were ~1 ms of every build, a no-op rebuild's included.
