@@ -93,6 +93,8 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       dockerfilePath,
       dockerfileName,
       dockerfileContent,
+      // A directory named on the command line stays; one made from stdin does not (its hashes would only pile up).
+      keepContextHashes: contextArg !== '-',
       tags,
       buildArgs,
       manifestFormat,

@@ -77,7 +77,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   checkStepCount(plan);
   session.checkCancelled();
   const ignore = await root.child('.dockerignore', () => loadIgnore(options.contextDir, options.dockerfilePath));
-  const contextHashes = ContextHashCache.forContext(store.cacheDir, options.contextDir);
+  const contextHashes = options.keepContextHashes ? ContextHashCache.forContext(store.cacheDir, options.contextDir) : undefined;
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;
   const nextStepId = (): string => `#${++stepCounter}`;
@@ -121,7 +121,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
   try {
-    contextHashes.save();
+    contextHashes?.save();
   } catch (err) {
     session.warn(`could not keep the context's file hashes for the next build: ${err instanceof Error ? err.message : String(err)}`);
   }
