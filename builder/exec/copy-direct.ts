@@ -94,6 +94,7 @@ function existingDirsOnTheWay(lowers: string[], dest: string): ExistingDir[] | u
 }
 
 const SNAPSHOT_DIR = /^[0-9a-f]{64}$/;
+const MEMO_MAX = 10_000;
 /** xattrs overlayfs' copy-up would carry into the upperdir (its own and SELinux labels are not in layers). */
 const copiedXattr = (name: string): boolean => !name.startsWith('trusted.overlay.') && name !== 'security.selinux';
 
@@ -130,7 +131,12 @@ async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<
     }
     if (learned) {
       try {
-        writeSmallFileAtomicSync(memoFile, JSON.stringify(memo));
+        // Bounded: it is read by every direct COPY; past the cap it starts again from what this COPY learned.
+        const kept = Object.keys(memo).length > MEMO_MAX ? Object.fromEntries(unknown.flatMap((dir) => {
+          const key = memoKey(dir);
+          return key === undefined ? [] : [[key, memo[key]]];
+        })) : memo;
+        writeSmallFileAtomicSync(memoFile, JSON.stringify(kept));
       } catch {
         // Only a memo: the next COPY asks getfattr again.
       }
