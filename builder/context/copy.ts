@@ -1,5 +1,6 @@
 import type { Stats } from 'node:fs';
-import { copyFile, lstat, mkdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { copyFileSync, lstatSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import { copyFile, lstat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { detectArchive, extractArchive } from './archive.js';
@@ -14,6 +15,16 @@ export type { CopyOptions, CopySource } from './copy-types.js';
 export { digestSources } from './digest.js';
 
 const ROOT: Owner = { uid: 0, gid: 0 };
+/** Files up to this size are copied with a direct call. */
+const COPY_SYNC_UP_TO = 64 * 1024;
+
+function lstatQuiet(file: string): Stats | undefined {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Copies COPY/ADD sources into `destRoot` (the writable merged dir) following Docker/BuildKit rules: a directory
@@ -100,20 +111,23 @@ async function copyEntry(hostPath: string, stat: Stats, target: string, inImage:
     mtime: stat.mtime,
     symlink: stat.isSymbolicLink(),
   };
+  // Direct calls for metadata and small files (most of a COPY's entries); a large file's bytes go through the thread
+  // pool so a long copy does not hold the event loop.
   if (stat.isDirectory()) {
-    const existing = await lstat(target).catch(() => undefined);
-    if (!existing) await mkdir(target);
+    const existing = lstatQuiet(target);
+    if (!existing) mkdirSync(target);
     else if (!existing.isDirectory()) throw new BuildError('INVALID_ARGUMENT', `cannot copy to non-directory: ${inImage}`);
     return meta;
   }
   if (stat.isFile()) {
     await clearForFile(target, inImage);
-    await copyFile(hostPath, target);
+    if (stat.size <= COPY_SYNC_UP_TO) copyFileSync(hostPath, target);
+    else await copyFile(hostPath, target);
     return meta;
   }
   if (stat.isSymbolicLink()) {
     await clearForFile(target, inImage);
-    await symlink(await readlink(hostPath), target);
+    symlinkSync(readlinkSync(hostPath), target);
     return meta;
   }
   return undefined; // sockets, fifos and devices in a context are skipped, as the context transfer does
