@@ -90,7 +90,9 @@ async function fileTarget(destRoot: string, dest: string, name: string, owner: O
 /** Copies a walked directory's contents; directory metadata is applied last (children would bump mtimes). */
 async function copyTree(targetDir: string, entries: TreeEntry[], ctx: CopyContext): Promise<void> {
   const dirMetas: EntryMeta[] = [];
-  for (const entry of entries) {
+  for (const [index, entry] of entries.entries()) {
+    // Entries are mostly copied with direct calls: let timers, signals and other requests run now and then.
+    if (index % 512 === 511) await new Promise<void>((resolve) => setImmediate(resolve));
     const target = path.join(targetDir, ...entry.rel.split('/'));
     const inImage = path.posix.join(ctx.options.dest, entry.rel);
     const meta = await copyEntry(entry.hostPath, entry.stat, target, inImage, ctx);
