@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalJson, digestOf, type CacheKeyPreimage } from './key.js';
 import { writeFileAtomic } from '../builder/store/atomic-write.js';
@@ -29,9 +30,10 @@ export class TraceStore {
     return path.join(this.dir, `${identity.replace(/^sha256:/, '')}.json`);
   }
 
+  /** Read directly: it sits between a step's cache miss and its start (four thread-pool round trips otherwise). */
   async get(identity: string): Promise<StepTrace | undefined> {
     try {
-      return JSON.parse(await readFile(this.file(identity), 'utf8')) as StepTrace;
+      return JSON.parse(readFileSync(this.file(identity), 'utf8')) as StepTrace;
     } catch {
       return undefined;
     }

@@ -142,7 +142,7 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
           const result = await engineBuild(ctx, {
             contextDir, dockerfilePath, dockerfileName: dockerfileName(params.dockerfile), tags: params.tags,
             buildArgs: params.buildArgs, target: params.target, noCache: params.noCache, network: params.network,
-            memoryBytes: params.memoryBytes, labels: params.labels, pull: params.pull, ephemeralContext: true,
+            memoryBytes: params.memoryBytes, labels: params.labels, pull: params.pull, ephemeralContext: !namedDir, keepContextHashes: namedDir !== undefined,
           }, { onEvent, signal: stream.signal });
           stream.write({ aux: { ID: result.configDigest, ManifestDigest: result.manifestDigest } });
           if (params.quiet) stream.write({ stream: `${result.configDigest}\n` });

@@ -6,7 +6,6 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { detectArchive, extractArchive } from '../context/archive.js';
 import { resolveContext, type ResolvedContext } from '../context/context-dir.js';
 import { BuildError } from '../errors.js';
 import type { NamedContext } from '../solver/named-context.js';
@@ -38,6 +37,8 @@ export async function resolveBuildContext(
     throw new BuildError('INVALID_ARGUMENT', 'invalid argument: can\'t use stdin for both build context and dockerfile');
   }
   const input = await readInput();
+  // The archive reader (zlib, tar) loads for stdin contexts only, not for every build.
+  const { detectArchive, extractArchive } = await import('../context/archive.js');
   const scratch = await exitScopedTempDir('builder-stdin');
   if (fileArg === '-') {
     const resolved = await resolveContext(contextArg);

@@ -13,13 +13,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.js';
 import { parseFlagFields } from './flag-fields.js';
-import { lowerDirs } from '../exec/commit.js';
 import { checkCompressionLevel, COMPRESSION_TYPES, type LayerCompression, type LayerCompressionType } from '../image/compression-options.js';
 import type { ManifestFormat } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
-import { mountReadonly } from '../snapshot/mount.js';
-import { storeSnapshots } from '../snapshot/store-snapshots.js';
-import { saveImages } from '../store/archive.js';
 import type { Store } from '../store/store.js';
 
 export type OutputType = 'oci' | 'docker' | 'tar' | 'local';
@@ -135,7 +131,10 @@ export function outputFormat(specs: OutputSpec[]): ManifestFormat {
 
 /** The built image as the given output. `tags` name it inside image archives (an untagged build is saved by digest). */
 export async function writeOutput(store: Store, manifest: Descriptor, tags: string[], spec: FileOutputSpec): Promise<void> {
+  // The archive writer, overlay mounts and the layer code load with --output only: build.ts imports this module
+  // for its flag parsing on every build.
   if (spec.type === 'oci' || spec.type === 'docker') {
+    const { saveImages } = await import('../store/archive.js');
     const names = tags.length > 0 ? tags : [manifest.digest];
     if (spec.dest !== '-') {
       await mkdir(path.dirname(path.resolve(spec.dest)), { recursive: true });
@@ -152,6 +151,9 @@ export async function writeOutput(store: Store, manifest: Descriptor, tags: stri
   }
   const image = await store.resolve(manifest.digest);
   if (!image) throw new BuildError('STORE_CORRUPT', `the image just built (${manifest.digest}) is missing from the store`);
+  const [{ storeSnapshots }, { mountReadonly }, { lowerDirs }] = await Promise.all([
+    import('../snapshot/store-snapshots.js'), import('../snapshot/mount.js'), import('../exec/commit.js'),
+  ]);
   const snapshots = storeSnapshots(store);
   // The read-only overlay is the flattened filesystem: whiteouts already applied, upper layers winning.
   const mounted = await mountReadonly(store.tmpDir, await lowerDirs({ snapshots }, image.layers));

@@ -48,7 +48,9 @@ export interface BuildFlags {
 
 /** `builder build`: progress on stderr, the image id on stdout. */
 export async function buildCommand(contextArg: string, flags: BuildFlags, global: GlobalOptions): Promise<number> {
-  const { contextDir, dockerfilePath, dockerfileName } = await resolveBuildContext(contextArg, flags.file);
+  // The trace starts with the command, so what happens before the engine opens is in it too.
+  const tracer = new Tracer();
+  const { contextDir, dockerfilePath, dockerfileName } = await tracer.root.child('resolve context', () => resolveBuildContext(contextArg, flags.file));
   const specs = (flags.output ?? []).map(parseOutput);
   const outputs = specs.filter((spec): spec is FileOutputSpec => spec.type !== 'image');
   const manifestFormat = outputFormat(specs);
@@ -57,15 +59,15 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const push = flags.push === true || specs.some((spec) => spec.type === 'image' && spec.push);
   const buildContexts = await parseBuildContexts(flags.buildContext ?? []);
   // The same resolution and checks as the build's own read, so an error excerpt quotes only the real Dockerfile.
-  registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
+  const dockerfileContent = (await tracer.root.child('read Dockerfile', () => readDockerfile(contextDir, dockerfilePath, dockerfileName))).content;
+  registerSource(dockerfileName, dockerfileContent);
   const buildArgs = parseBuildArgs(flags.buildArg);
   const cacheTo = (flags.cacheTo ?? []).map(parseCacheTo);
   const cacheFrom = (flags.cacheFrom ?? []).map(parseCacheFrom);
   const secrets = await loadSecrets(flags.secret ?? []);
   if (push && tags.length === 0) throw new BuildError('INVALID_ARGUMENT', '--push needs at least one -t host/repo:tag (or --output type=image,name=…) to push to');
-  const runtime = await buildRuntime(flags.runtime);
-  const tracer = new Tracer();
-  const engine = await createEngine({ root: global.root, cache: cacheOptionsFromEnv() });
+  const runtime = await tracer.root.child('runtime', () => buildRuntime(flags.runtime));
+  const engine = await tracer.root.child('open store', () => createEngine({ root: global.root, cache: cacheOptionsFromEnv() }));
   const store = engine.store;
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const progress = buildProgress(quiet ? 'quiet' : flags.progress);
@@ -90,6 +92,9 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       contextDir,
       dockerfilePath,
       dockerfileName,
+      dockerfileContent,
+      // A directory named on the command line stays; one made from stdin does not (its hashes would only pile up).
+      keepContextHashes: contextArg !== '-',
       tags,
       buildArgs,
       manifestFormat,
@@ -126,7 +131,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     }
     // With `-o -` stdout carries the output itself.
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
-    await autoGcAfterBuild(store, quiet);
+    await tracer.root.child('auto gc', () => autoGcAfterBuild(store, quiet));
     return 0;
   } catch (err) {
     if (!signalled || !(err instanceof BuildError) || err.code !== 'CANCELLED') throw err;

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { locateContextFile } from './context-file.js';
@@ -17,7 +17,7 @@ export interface ResolvedContext {
  */
 export async function resolveContext(contextArg: string, dockerfileArg?: string): Promise<ResolvedContext> {
   const contextDir = path.resolve(contextArg);
-  const contextStat = await stat(contextDir).catch(() => undefined);
+  const contextStat = statQuiet(contextDir);
   if (!contextStat) {
     throw new BuildError('INVALID_ARGUMENT', `unable to prepare context: path "${contextArg}" not found`);
   }
@@ -36,7 +36,7 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
     }
   }
   // Inside the context the Dockerfile is resolved there (a link to /x means <context>/x), as the build reads it.
-  const dockerfileStat = await stat(await locateContextFile(contextDir, dockerfilePath)).catch(() => undefined);
+  const dockerfileStat = statQuiet(await locateContextFile(contextDir, dockerfilePath));
   if (!dockerfileStat) {
     throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: no such file or directory`);
   }
@@ -49,6 +49,14 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
 }
 
 async function isFile(candidate: string): Promise<boolean> {
-  const found = await stat(candidate).catch(() => undefined);
-  return found !== undefined && found.isFile();
+  return statQuiet(candidate)?.isFile() === true;
+}
+
+/** stat(2) directly: every build resolves its context and Dockerfile, a round trip per call was most of it. */
+function statQuiet(file: string): Stats | undefined {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }

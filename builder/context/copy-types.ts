@@ -1,3 +1,4 @@
+import type { ContextHashCache } from './hash-cache.js';
 import type { IgnoreMatcher } from './ignore.js';
 
 /** Where COPY/ADD reads from: the build context or another stage's (or image's) filesystem. */
@@ -6,6 +7,8 @@ export interface CopySource {
   /** true for the build context: apply ignore, refuse escapes, files become 0:0 unless --chown. */
   isContext: boolean;
   ignore?: IgnoreMatcher;
+  /** Content hashes kept between builds (the context's; see hash-cache.ts), consulted when digesting. */
+  hashes?: ContextHashCache;
 }
 
 /** One COPY/ADD instruction, with names already resolved by the executor. */

@@ -111,6 +111,8 @@ async function copyEntry(hostPath: string, stat: Stats, target: string, inImage:
     mtime: stat.mtime,
     symlink: stat.isSymbolicLink(),
   };
+  // Direct calls for metadata and small files (most of a COPY's entries); a large file's bytes go through the thread
+  // pool so a long copy does not hold the event loop.
   if (stat.isDirectory()) {
     const existing = lstatSync(target, { throwIfNoEntry: false });
     if (!existing) mkdirSync(target);

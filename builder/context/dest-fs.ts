@@ -1,10 +1,10 @@
 import { applySymbolicMode } from './chmod.js';
 import type { Stats } from 'node:fs';
-import { chmodSync, chownSync, lchownSync, lstatSync, lutimesSync, utimesSync, unlinkSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, rm } from 'node:fs/promises';
+import { chmodSync, chownSync, lchownSync, lstatSync, lutimesSync, mkdirSync, utimesSync, unlinkSync } from 'node:fs';
+import { lstat, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
-import { resolveInRoot } from './root-path.js';
+import { resolveInRootSync } from './root-path.js';
 
 export interface Owner {
   uid: number;
@@ -31,17 +31,17 @@ export async function ensureDirInRoot(destRoot: string, inImage: string, owner: 
   let current = '';
   for (const part of parts) {
     current = part === '..' ? path.posix.dirname(current) : `${current}/${part}`;
-    const hostPath = await resolveInRoot(destRoot, current);
-    const existing = await lstat(hostPath).catch(() => undefined);
+    const hostPath = resolveInRootSync(destRoot, current);
+    const existing = lstatQuiet(hostPath);
     if (!existing) {
-      await mkdir(hostPath);
-      await chown(hostPath, owner.uid, owner.gid);
-      await chmod(hostPath, 0o755); // bypass the process umask
+      mkdirSync(hostPath);
+      chownSync(hostPath, owner.uid, owner.gid);
+      chmodSync(hostPath, 0o755); // bypass the process umask
     } else if (!existing.isDirectory()) {
       throw new BuildError('INVALID_ARGUMENT', `cannot copy to non-directory: ${current}`);
     }
   }
-  return resolveInRoot(destRoot, inImage);
+  return resolveInRootSync(destRoot, inImage);
 }
 
 /**
@@ -89,4 +89,13 @@ export function modeFor(stat: Pick<Stats, 'mode' | 'isDirectory'>, chmod: number
   const mode = stat.mode & 0o7777;
   if (typeof chmod === 'string') return applySymbolicMode(chmod, mode, stat.isDirectory());
   return chmod === undefined ? mode : (mode & 0o7000) | (chmod & 0o7777);
+}
+
+/** lstat that answers undefined for a path that is missing or cannot exist (ENOTDIR on the way). */
+function lstatQuiet(file: string): Stats | undefined {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }

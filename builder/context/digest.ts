@@ -9,6 +9,7 @@ import { modeFor, ownerFor } from './dest-fs.js';
 import { createMatcher } from './ignore.js';
 import { resolveSources } from './sources.js';
 import { filtersFor, walkTree, type TreeEntry } from './walk.js';
+import { statKey } from './hash-cache.js';
 
 const VERSION = 'builder.copy.v1';
 const HASH_CONCURRENCY = 32;
@@ -77,14 +78,14 @@ export async function digestSources(
     }
     write(['source', item.rel, item.name, item.parentsRel]);
     if (!item.stat.isDirectory()) {
-      const record = await entryRecord('.', item.hostPath, item.stat, source, options);
+      const record = await savedOrEntryRecord('.', item.hostPath, item.stat, source, options);
       write(record);
       if (files) files[item.rel] = JSON.stringify(record.slice(1));
       continue;
     }
     const entries = await walkTree(item.hostPath, filtersFor(source, item.hostPath, exclude));
     const records = await mapLimited(entries, HASH_CONCURRENCY, (entry: TreeEntry) =>
-      entryRecord(entry.rel, entry.hostPath, entry.stat, source, options),
+      savedOrEntryRecord(entry.rel, entry.hostPath, entry.stat, source, options),
     );
     for (const record of records) {
       write(record);
@@ -145,4 +146,19 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/**
+ * entryRecord, through the hashes a previous build of this context saved (source.hashes, context/hash-cache.ts):
+ * a file whose stat key is known is not read. The record is entryRecord's file record with the saved hash.
+ */
+async function savedOrEntryRecord(rel: string, hostPath: string, stat: Stats, source: CopySource, options: CopyOptions): Promise<unknown[]> {
+  const saved = source.hashes && stat.isFile() ? source.hashes.get(statKey(stat)) : undefined;
+  if (saved !== undefined) {
+    const owner = ownerFor(stat, source.isContext, options.chown);
+    return [rel, owner.uid, owner.gid, 'file', modeFor(stat, options.chmod), saved];
+  }
+  const record = await entryRecord(rel, hostPath, stat, source, options);
+  if (source.hashes && stat.isFile()) source.hashes.remember(statKey(stat), String(record[5]), Math.max(stat.mtimeMs, stat.ctimeMs));
+  return record;
 }

@@ -1,10 +1,11 @@
 import type { Stats } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import type { CopyOptions, CopySource } from './copy-types.js';
 import { canSkipExcludedDir, createMatcher, type IgnoreMatcher } from './ignore.js';
-import { resolveInRoot } from './root-path.js';
+import { resolveInRoot, resolveInRootSync } from './root-path.js';
 import { splitWildcards, wildcardMatch } from './wildcard.js';
 
 /** A heredoc source. */
@@ -86,9 +87,10 @@ async function resolveLiteral(
   rel: string,
   pivot: string,
 ): Promise<PathSource> {
-  const hostPath = await resolveInRoot(source.root, rel);
+  // Direct calls: each source of every COPY of every build (cached ones too) comes through here.
+  const hostPath = resolveInRootSync(source.root, rel);
   const followedRel = path.relative(path.resolve(source.root), hostPath).split(path.sep).join('/');
-  const stat = await lstat(hostPath).catch(() => undefined);
+  const stat = lstatQuiet(hostPath);
   // BuildKit only sees what the context transfer sent, so an ignored path is simply missing.
   const ignored = ignore !== undefined && (ignore(rel) || ignore(followedRel));
   const hidden = ignored && (stat === undefined || !stat.isDirectory() || canSkipExcludedDir(ignore));
@@ -99,6 +101,14 @@ async function resolveLiteral(
   }
   const parentsRel = pivot && (rel === pivot || rel.startsWith(`${pivot}/`)) ? rel.slice(pivot.length).replace(/^\//, '') : rel;
   return { kind: 'path', written, rel, name: path.posix.basename(rel) || '.', parentsRel, hostPath, stat };
+}
+
+function lstatQuiet(hostPath: string): Stats | undefined {
+  try {
+    return lstatSync(hostPath, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Go filepath.Walk + filepath.Match over `base`, as BuildKit resolves wildcards; a matched dir is not entered. */

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { BuildError } from '../errors.js';
-import { parseDockerfile, parseInstruction } from './parse.js';
+import { DockerfileParser } from 'dockerfile-ast';
+import { directivePrefix, parseDockerfile, parseInstruction } from './parse.js';
 
 describe('dockerfile/parse', () => {
   it('joins continuations, skipping comment and empty lines inside, and keeps line numbers', () => {
@@ -32,6 +33,20 @@ describe('dockerfile/parse', () => {
     assert.equal(parsed.escapeChar, '`');
     assert.equal(parsed.instructions[1]!.rest, 'echo C:\\   done');
     assert.equal(parsed.instructions[1]!.endLine, 4);
+  });
+
+  it('asks dockerfile-ast about the leading comment and blank lines only, and finds the same directives there', () => {
+    const cases = [
+      '# escape=`\nFROM busybox\n', '\n# escape=`\nFROM x', ' # escape=`\nFROM x', '#escape=`\n# syntax=x\nFROM x',
+      '# comment\n# escape=`\nFROM x', 'FROM x\n# escape=`\n', '# escape=`\r\nFROM x\r\n', '# escape = ` \nFROM x',
+      '# escape=`', '', '# syntax=docker/dockerfile:1\n# escape=`\n\nFROM x', '\t#  escape=\\\nRUN x',
+      '# escape=`\n# escape=\\\nFROM x', '   \n# escape=`\nFROM x', '# directive=x\n  \n# escape=`\nFROM x',
+    ];
+    const directives = (text: string): string =>
+      JSON.stringify(DockerfileParser.parse(text).getDirectives().map((d) => [d.getDirective(), d.getValue(), d.getRange()?.start.line]));
+    for (const text of cases) assert.equal(directives(directivePrefix(text)), directives(text), JSON.stringify(text));
+    assert.equal(directivePrefix('# escape=`\n\nFROM x\n# escape=\\\n'), '# escape=`\n\n');
+    assert.equal(parseDockerfile('\n# escape=`\nFROM x\n').escapeChar, '\\');
   });
 
   it('rejects an invalid escape directive', () => {

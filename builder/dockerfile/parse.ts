@@ -36,9 +36,8 @@ export const MAX_LINE_BYTES = 65535;
 export function parseDockerfile(content: string): ParsedDockerfile {
   content = content.replace(/^\uFEFF/, '');
   checkLineLengths(content);
-  const dockerfile = DockerfileParser.parse(content);
   let escapeChar = '\\';
-  for (const directive of dockerfile.getDirectives()) {
+  for (const directive of DockerfileParser.parse(directivePrefix(content)).getDirectives()) {
     if (directive.getDirective()?.toLowerCase() !== 'escape') continue;
     const value = directive.getValue();
     const line = (directive.getRange()?.start.line ?? 0) + 1;
@@ -62,6 +61,22 @@ export function parseDockerfile(content: string): ParsedDockerfile {
     index = instruction.endLine;
   }
   return { escapeChar, instructions };
+}
+
+/**
+ * The leading lines that are comments or blank: parser directives can only be there (dockerfile-ast agrees: it
+ * reports none after the first other line). dockerfile-ast is asked about this part only, because building its
+ * whole tree (positions, ranges, every argument a character at a time) was most of a cached rebuild's parse.
+ */
+export function directivePrefix(content: string): string {
+  let end = 0;
+  while (end < content.length) {
+    const newline = content.indexOf('\n', end);
+    const stop = newline === -1 ? content.length : newline;
+    if (!/^\s*(#.*)?$/.test(content.slice(end, stop).replace(/\r$/, ''))) break;
+    end = stop + 1;
+  }
+  return content.slice(0, end);
 }
 
 /** Parses one instruction from text (an ONBUILD trigger); its location is `line`. */

@@ -1,12 +1,13 @@
 import type { Step, StepOp } from '../dockerfile/types.js';
-import { copy, copyInputs } from './copy.js';
+import { copyInputs } from './copy-inputs.js';
 import * as metadata from './metadata.js';
 import type { InputsDigester, StepContext, StepHandler, StepInputs, StepResult } from './types.js';
 
-// RUN and WORKDIR pull in runc, overlay mounts and the layer writer: load them when a step runs, so a
+// RUN, WORKDIR and COPY/ADD pull in runc, overlay mounts and the layer writer: load them when a step runs, so a
 // fully cached rebuild (the common case) does not pay for importing them.
 const run: StepHandler<'RUN'> = async (step, ctx) => (await import('./run.js')).run(step, ctx);
 const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => (await import('./workdir.js')).workdir(step, ctx);
+const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => (await import('./copy.js')).copy(step, ctx);
 const runMountInputs: InputsDigester<'RUN'> = async (step, ctx) =>
   step.mounts.length === 0 ? undefined : (await import('./run-mounts.js')).runMountInputs(step, ctx);
 
@@ -45,6 +46,7 @@ export function writesFilesystem(step: Step): boolean {
 export function prefetchHandlers(ops: ReadonlySet<StepOp>): void {
   if (ops.has('RUN')) void import('./run.js').catch(() => undefined);
   if (ops.has('WORKDIR')) void import('./workdir.js').catch(() => undefined);
+  if (ops.has('COPY') || ops.has('ADD')) void import('./copy.js').catch(() => undefined);
 }
 
 export function executeStep(step: Step, ctx: StepContext): Promise<StepResult> {

@@ -3,6 +3,7 @@ import type { ImageConfig, Layer } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { IgnoreMatcher } from '../context/ignore.js';
+import type { ContextHashCache } from '../context/hash-cache.js';
 import type { BuildSession } from '../solver/session.js';
 import type { GitPolicy } from '../git-policy.js';
 import type { BuildNetworkMode, BuildNetworkPolicy } from '../network/build-network.js';
@@ -28,6 +29,8 @@ export interface StepContext {
   layers: Layer[];
   contextDir: string;
   ignore: IgnoreMatcher;
+  /** The context's content hashes kept between builds (context/hash-cache.ts); the build saves them at its end. */
+  contextHashes?: ContextHashCache;
   /** RUN's default network; `isolated` is the build network (builder/network/build-network.ts). */
   network: BuildNetworkMode;
   /** `RUN --network=host` when the default is not host: the farm's entitlement (BuildKit's network.host). Default true. */

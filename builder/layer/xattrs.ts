@@ -61,14 +61,22 @@ function escapeName(name: string): string {
 /** All xattrs (every namespace, symlinks not followed) of every file under `dir`, keyed by relative path. */
 export async function readXattrTree(dir: string): Promise<XattrTree> {
   const dump = await run('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '.'], dir);
+  return parseDump(dump, (path) => (path === '.' ? '' : path.replace(/^\.\//, '')));
+}
+
+/** The xattrs of the given files themselves (absolute paths, symlinks not followed), keyed by path; one process. */
+export async function readXattrsOf(paths: string[]): Promise<XattrTree> {
+  if (paths.length === 0) return new Map();
+  return parseDump(await run('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...paths], '/'), (path) => path);
+}
+
+function parseDump(dump: string, key: (path: string) => string): XattrTree {
   const tree: XattrTree = new Map();
   let current: Map<string, Buffer> | undefined;
   for (const line of dump.split('\n')) {
     if (line.startsWith('# file: ')) {
-      let path = unescapeName(line.slice('# file: '.length));
-      path = path === '.' ? '' : path.replace(/^\.\//, '');
       current = new Map();
-      tree.set(path, current);
+      tree.set(key(unescapeName(line.slice('# file: '.length))), current);
     } else if (current && line !== '') {
       const equals = line.indexOf('=');
       if (equals === -1) continue;

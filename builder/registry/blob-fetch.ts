@@ -12,15 +12,10 @@ import { downloadBlob } from './blob-download.js';
 import { BlobSources } from './blob-sources.js';
 import { RegistryClient } from './client.js';
 import { registryEndpoint } from './endpoints.js';
+import { BlobUnavailableError } from './blob-unavailable.js';
 
-/** A layer named by the cache could not be fetched from anywhere it is said to live; `digest` says which. */
-export class BlobUnavailableError extends BuildError {
-  constructor(readonly digest: string, message: string, cause?: unknown) {
-    super('CACHE_BLOB_UNAVAILABLE', message, { cause });
-    this.name = 'BlobUnavailableError';
-    Object.setPrototypeOf(this, new.target.prototype);
-  }
-}
+export { BlobUnavailableError } from './blob-unavailable.js';
+
 
 export interface FetchBlobOptions {
   /** `host/repo` sources to try first (e.g. the cache repository that answered the hit). */

@@ -4,14 +4,13 @@
  * stage-like output of one layer holding its files (owned 0:0, as the main context), cached by their content,
  * so COPY --from, FROM and RUN mounts all read it the way they read any stage.
  */
-import { commitSnapshot } from '../exec/commit.js';
 import { settleLayer } from '../layer/pending-layer.js';
-import { copyInto, digestSources, type CopyOptions, type CopySource } from '../context/copy.js';
+import type { CopyOptions, CopySource } from '../context/copy-types.js';
+import { digestSources } from '../context/digest.js';
 import { loadIgnore } from '../context/ignore.js';
 import { emptyImageConfig } from '../exec/config.js';
 import type { StageOutput } from '../exec/types.js';
 import type { ContainerConfig } from '../image/types.js';
-import { prepareSnapshot } from '../snapshot/mount.js';
 import type { Snapshots } from '../snapshot/snapshots.js';
 import type { Store } from '../store/store.js';
 import type { CacheBackend } from '../../cache/backend.js';
@@ -80,6 +79,10 @@ async function directoryOutput(dir: string, deps: NamedContextDeps): Promise<Sta
     if (hit.layer && hit.blobSource) deps.session.remoteLayer(hit.layer, key, hit.blobSource, hit.check);
     return { config, layers: hit.layer ? [hit.layer] : [], key };
   }
+  // The copier, the overlay mount and the layer writer load here only: every build imports this module.
+  const [{ prepareSnapshot }, { copyInto }, { commitSnapshot }] = await Promise.all([
+    import('../snapshot/mount.js'), import('../context/copy.js'), import('../exec/commit.js'),
+  ]);
   const snapshot = await prepareSnapshot(deps.store.tmpDir, []);
   try {
     await copyInto(source, snapshot.merged, options);

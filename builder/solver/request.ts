@@ -11,6 +11,16 @@ export interface LocalBuildOptions {
   dockerfilePath: string;
   /** Shown in errors: `Dockerfile:7: ...`. */
   dockerfileName: string;
+  /**
+   * The Dockerfile's text when the front door already read it from `dockerfilePath` with readDockerfile (the CLI
+   * does, for error excerpts): the build then does not read it a second time.
+   */
+  dockerfileContent?: string;
+  /**
+   * Keep the context files' content hashes between builds (context/hash-cache.ts): for a directory that stays, as the
+   * CLI's. Off for a context extracted for one build (the daemon's and the farm's uploads), whose inodes never return.
+   */
+  keepContextHashes?: boolean;
   tags: string[];
   buildArgs: Record<string, string>;
   target?: string;

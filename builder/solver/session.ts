@@ -136,7 +136,7 @@ export class BuildSession {
     if (!failed?.problem) return;
     const remote = this.remoteLayers.get(failed.digest);
     if (remote && failed.problem.keepRecord) remote.keepRecord = true;
-    const { BlobUnavailableError } = await import('../registry/blob-fetch.js');
+    const { BlobUnavailableError } = await import('../registry/blob-unavailable.js');
     throw new BlobUnavailableError(failed.digest, failed.problem.message);
   }
 

@@ -26,6 +26,7 @@ import { stepName } from './progress-names.js';
 import { runStage } from './stage.js';
 import { NamedContexts } from './named-context.js';
 import { imageResolver } from '../registry/resolve.js';
+import { ContextHashCache } from '../context/hash-cache.js';
 
 export interface BuildResult {
   manifest: Descriptor;
@@ -54,11 +55,12 @@ export async function solve(parts: SolveParts, options: LocalBuildOptions, sessi
 
 async function buildImage({ store, snapshots, cache }: SolveParts, options: LocalBuildOptions, session: BuildSession): Promise<BuildResult> {
   // Resolved inside the context like a COPY source, size-capped: a Dockerfile link cannot read the host's files.
-  const { content } = await readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName);
+  const root = session.tracer.root;
+  const content = options.dockerfileContent
+    ?? (await root.child('read Dockerfile', () => readDockerfile(options.contextDir, options.dockerfilePath, options.dockerfileName))).content;
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: session.emit });
   const named = new NamedContexts(options.buildContexts);
-  const root = session.tracer.root;
   const planSpan = root.start('plan');
   const plan = await planBuild({
     file: options.dockerfileName,
@@ -78,7 +80,8 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   checkStepCount(plan);
   session.checkCancelled();
-  const ignore = await loadIgnore(options.contextDir, options.dockerfilePath);
+  const ignore = await root.child('.dockerignore', () => loadIgnore(options.contextDir, options.dockerfilePath));
+  const contextHashes = options.keepContextHashes ? ContextHashCache.forContext(store.cacheDir, options.contextDir) : undefined;
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;
   const nextStepId = (): string => `#${++stepCounter}`;
@@ -91,7 +94,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     return imageOutput(await resolveImage(named.imageRef(name)));
   };
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
-    store, session, snapshots, contextDir: options.contextDir, ignore, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
+    store, session, snapshots, contextDir: options.contextDir, ignore, contextHashes, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
     fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets, gitPolicy: options.gitPolicy, runtime: options.runtime,
   };
@@ -121,6 +124,11 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const settled = await Promise.allSettled(needed.map((index) => stageOutput(index)));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
+  try {
+    contextHashes?.save();
+  } catch (err) {
+    session.warn(`could not keep the context's file hashes for the next build: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const final = await stageOutput(plan.target);
   const config = finalConfig(final.config, options.labels);
   const imageStages: number[] = [];

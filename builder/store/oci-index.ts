@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic-write.js';
 import { BuildError } from '../errors.js';
 import { canonicalJson } from '../image/manifest.js';
@@ -7,10 +7,11 @@ import { MEDIA_TYPES, REF_NAME_ANNOTATION, type Descriptor, type ImageIndex } fr
 
 export const EMPTY_INDEX: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
 
+/** index.json: read directly (it is small, and read by nearly every command, a no-op rebuild twice). */
 export async function readIndex(path: string): Promise<ImageIndex> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new BuildError('STORE_CORRUPT', `cannot read ${path}: ${(err as Error).message}; the store may not be initialised`, { cause: err });
   }

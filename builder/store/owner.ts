@@ -67,7 +67,24 @@ export async function writeOwner(dir: string): Promise<void> {
 /** The owner recorded in `dir`; undefined when there is none (then the directory is never reaped). */
 export async function readOwner(dir: string): Promise<Owner | undefined> {
   const text = await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
+  return text === undefined ? undefined : parseOwner(text);
+}
+
+/**
+ * readOwner with a direct read: every build looks at each bundle and mount dir this way before it starts, and a
+ * 100-byte read costs microseconds where a thread-pool round trip costs 0.1–0.5 ms on a loaded machine.
+ */
+export function readOwnerSync(dir: string): Owner | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, OWNER_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return parseOwner(text);
+}
+
+function parseOwner(text: string): Owner | undefined {
   try {
     const parsed = JSON.parse(text) as Partial<Owner>;
     if (typeof parsed.pid !== 'number' || !Number.isInteger(parsed.pid) || parsed.pid <= 0) return undefined;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile, spawn } from 'node:child_process';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,22 @@ describe('store/store', function () {
     assert.deepEqual(await readdir(store.tmpDir), []);
     await assert.rejects(store.readBlob(sha256('nope')), (err: BuildError) => err.code === 'STORE_CORRUPT');
     assert.throws(() => store.blobPath('sha256:xyz'), (err: BuildError) => err.code === 'INVALID_ARGUMENT');
+  });
+
+  it('a tag that already names the manifest leaves index.json as it is (a no-op rebuild writes nothing)', async () => {
+    const { manifest } = await makeImage(store);
+    const other = await makeImage(store, 'b');
+    const indexPath = join(store.ociDir, 'index.json');
+    await store.tag('app', manifest);
+    const before = await stat(indexPath);
+    await store.tag('app:latest', manifest);
+    const same = await stat(indexPath);
+    assert.equal(same.ino, before.ino, 'the same tag again must not replace index.json');
+    assert.equal(same.mtimeMs, before.mtimeMs);
+    await store.tag('app', other.manifest);
+    assert.notEqual((await stat(indexPath)).ino, before.ino, 'a changed tag is written');
+    assert.equal((await store.resolve('app'))?.manifestDescriptor.digest, other.manifest.digest);
+    assert.deepEqual((await readIndexFile()).manifests.map((e) => e.annotations?.[REF_NAME_ANNOTATION]), ['app:latest', 'app']);
   });
 
   it('tags, resolves by every accepted form, lists and untags', async () => {

@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { access, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { parseReference, normalizeTag } from '../image/reference.js';
 import { MEDIA_TYPES, type Descriptor, type Image, type ImageIndex, type ImageManifest } from '../image/types.js';
 import { withFileLock } from './file-lock.js';
+import { canonicalJson } from '../image/manifest.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { isIndexMediaType, loadImage, pickManifest } from './image-lookup.js';
 import {
@@ -53,14 +55,15 @@ export class Store {
   /** Opens (creating when missing) the store at `root`. Safe to call from many processes at once. */
   static async open(root: string = defaultRoot()): Promise<Store> {
     const store = new Store(root);
+    // Every command opens the store: direct calls (microseconds each) instead of seven thread-pool round trips.
     for (const dir of [join(store.ociDir, 'blobs', 'sha256'), store.snapshotsDir, store.cacheDir, store.containersDir, store.tmpDir]) {
-      await mkdir(dir, { recursive: true });
+      if (!existsSync(dir)) await mkdir(dir, { recursive: true });
     }
     const layoutPath = join(store.ociDir, 'oci-layout');
-    if (!(await exists(layoutPath))) {
+    if (!existsSync(layoutPath)) {
       await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion: '1.0.0' }), { overwrite: false });
     }
-    if (!(await exists(store.indexPath))) {
+    if (!existsSync(store.indexPath)) {
       await writeFileAtomic(store.indexPath, JSON.stringify(EMPTY_INDEX), { overwrite: false });
     }
     return store;
@@ -111,8 +114,18 @@ export class Store {
     }
   }
 
+  /**
+   * A JSON blob (manifest, index, config). Read directly, not through the thread pool: every build reads its base
+   * image's manifest and config, a few KiB each, and the four round trips of an async read cost more than the read.
+   */
   async readJson<T>(digest: string): Promise<T> {
-    const blob = await this.readBlob(digest);
+    let blob: Buffer;
+    try {
+      blob = readFileSync(this.blobPath(digest));
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      throw new BuildError('STORE_CORRUPT', `blob ${digest} is missing from the store at ${this.ociDir}`, { cause: err });
+    }
     try {
       return JSON.parse(blob.toString('utf8')) as T;
     } catch (err) {
@@ -134,10 +147,15 @@ export class Store {
     if (!(await this.hasBlob(manifest.digest))) {
       throw new BuildError('IMAGE_NOT_FOUND', `cannot tag "${name}": manifest ${manifest.digest} is not in the store`);
     }
+    const wanted = [taggedEntry(plainDescriptor(manifest), tag), ...(alias ? [taggedEntry(plainDescriptor(manifest), alias)] : [])];
+    // A rebuild that changed nothing names the same manifest again: then nothing is written (no lock, no fsync).
+    // Reading without the lock is safe: index.json is only ever replaced whole (rename), and a retag by another
+    // process after this read is as if it came after this tag.
+    if (alreadyTagged(await readIndex(this.indexPath), tag, alias, wanted)) return;
     await this.updateIndex((index) => {
+      if (alreadyTagged(index, tag, alias, wanted)) return undefined;
       const kept = index.manifests.filter((entry) => !isNamed(entry, tag, alias));
-      kept.push(taggedEntry(plainDescriptor(manifest), tag));
-      if (alias) kept.push(taggedEntry(plainDescriptor(manifest), alias));
+      kept.push(...wanted);
       return { ...index, manifests: kept };
     });
   }
@@ -265,11 +283,13 @@ function isNamed(entry: Descriptor, tag: string, alias: string | undefined): boo
   return refName !== undefined && (refName === tag || refName === alias);
 }
 
+/** Whether the entries named `tag` (and its alias) are exactly `wanted`. */
+function alreadyTagged(index: ImageIndex, tag: string, alias: string | undefined, wanted: Descriptor[]): boolean {
+  const named = index.manifests.filter((entry) => isNamed(entry, tag, alias)).map((entry) => canonicalJson(entry));
+  return named.length === wanted.length && wanted.every((entry) => named.includes(canonicalJson(entry)));
+}
+
+/** Direct (no thread pool): blob checks are on every build's path, a no-op rebuild's included. */
 async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return existsSync(path);
 }
