@@ -75,4 +75,17 @@ describe('snapshot/command-helper runCommand', () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /missing/);
   });
+
+  it('looks the command up on the PATH of the moment, as a direct spawn does', async () => {
+    assert.equal((await runCommandSplit('true', [])).code, 0);
+    const saved = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      assert.equal((await runCommandSplit('true', [])).code, 127);
+      assert.equal((await runCommand('true', [])).code, 127);
+    } finally {
+      process.env.PATH = saved;
+    }
+    assert.equal((await runCommand('true', [])).code, 0);
+  });
 });

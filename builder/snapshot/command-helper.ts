@@ -78,7 +78,10 @@ class ShellHelper {
     return new Promise((resolve, reject) => {
       this.queue.push({ resolve, reject, chunks: [], split });
       this.setRef(true);
-      const exec = `( cd -- ${quote(cwd)} && exec ${[command, ...args].map(quote).join(' ')} ) </dev/null`;
+      // The caller's PATH at the time of the call, as a direct spawn would look the command up (the shell's own
+      // environment is the one it was forked with).
+      const path = process.env.PATH === undefined ? '' : `PATH=${quote(process.env.PATH)}; `;
+      const exec = `( ${path}cd -- ${quote(cwd)} && exec ${[command, ...args].map(quote).join(' ')} ) </dev/null`;
       // split: fd 3 is sh's stdout, so the command's stdout streams out while its stderr fills $__e (the space
       // after "$(" matters: "$((" would be arithmetic).
       const line = split
