@@ -5,9 +5,9 @@
  * overlay unmounted) we drop such parents again: still a directory, empty in the upperdir, not opaque,
  * and with the same mode, owner and mtime as below. Anything the step really changed stays.
  */
-import { spawn } from 'node:child_process';
 import { lstat, readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import { runCommandSplit } from '../snapshot/command-helper.js';
 
 /** Removes copied-up, unchanged parents of `targets` from `upperdir`, deepest first; never throws. */
 export async function pruneMountParents(upperdir: string, lowerdirs: string[], targets: string[]): Promise<void> {
@@ -41,14 +41,14 @@ async function lowerStat(lowerdirs: string[], rel: string): Promise<import('node
   return undefined;
 }
 
-/** An opaque dir hides everything below it: removing it would bring the lower contents back. */
-function isOpaque(dir: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    // No getfattr: assume opaque, so we never resurrect deleted files.
-    child.on('error', () => resolve(true));
-    child.on('close', (code) => resolve(code === 0 && out.trim() === 'y'));
-  });
+/**
+ * An opaque dir hides everything below it: removing it would bring the lower contents back. Through the sh helper
+ * (a spawn from this process blocks the event loop; see snapshot/command-helper.ts).
+ */
+async function isOpaque(dir: string): Promise<boolean> {
+  const { code, stdout } = await runCommandSplit('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', dir]).catch(
+    () => ({ code: 127, stdout: '' }),
+  );
+  // No getfattr (127): assume opaque, so we never resurrect deleted files.
+  return code === 127 || (code === 0 && stdout.trim() === 'y');
 }

@@ -1,13 +1,26 @@
 /**
  * Extended attributes in bulk. Node has no xattr API, so we use one `getfattr -R` / `setfattr --restore` process
  * per tree instead of one process per file (20,000 files must stay fast).
+ * getfattr runs through the shared sh helper (snapshot/command-helper.ts): every layer and direct COPY reads
+ * xattrs once, and a spawn from this process blocks the event loop for longer than getfattr takes on a small tree.
  */
 import { spawn } from 'node:child_process';
 import { BuildError } from '../errors.js';
+import { runCommandSplit } from '../snapshot/command-helper.js';
 
 /** relative path (no leading "./") → xattr name → raw value */
 export type XattrTree = Map<string, Map<string, Buffer>>;
 
+/** getfattr's dump (stdout) through the sh helper; the same errors as a direct run. */
+async function getfattr(args: string[], cwd: string): Promise<string> {
+  const { code, stdout, stderr } = await runCommandSplit('getfattr', args, cwd);
+  if (code === 0) return stdout;
+  // getfattr itself exits 0 or 1; 127 is sh's (or spawn's) "not found".
+  if (code === 127) throw new BuildError('SANDBOX_FAILED', `cannot run getfattr (install the "attr" package): ${stderr}`);
+  throw new BuildError('INTERNAL', `getfattr failed in ${cwd} (exit ${code}): ${stderr.slice(0, 400)}`);
+}
+
+/** setfattr needs stdin (the restore text), which the sh helper does not carry: a direct spawn. */
 function run(command: string, args: string[], cwd: string, stdin?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
@@ -60,14 +73,14 @@ function escapeName(name: string): string {
 
 /** All xattrs (every namespace, symlinks not followed) of every file under `dir`, keyed by relative path. */
 export async function readXattrTree(dir: string): Promise<XattrTree> {
-  const dump = await run('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '.'], dir);
+  const dump = await getfattr(['-R', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '.'], dir);
   return parseDump(dump, (path) => (path === '.' ? '' : path.replace(/^\.\//, '')));
 }
 
 /** The xattrs of the given files themselves (absolute paths, symlinks not followed), keyed by path; one process. */
 export async function readXattrsOf(paths: string[]): Promise<XattrTree> {
   if (paths.length === 0) return new Map();
-  return parseDump(await run('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...paths], '/'), (path) => path);
+  return parseDump(await getfattr(['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...paths], '/'), (path) => path);
 }
 
 function parseDump(dump: string, key: (path: string) => string): XattrTree {

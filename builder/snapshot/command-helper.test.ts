@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runCommand } from './command-helper.js';
+import { runCommand, runCommandSplit } from './command-helper.js';
 
 describe('snapshot/command-helper runCommand', () => {
   let dir = '';
@@ -53,5 +53,39 @@ describe('snapshot/command-helper runCommand', () => {
     process.kill(Number(pids.output), 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(await runCommand('echo', ['again']), { code: 0, output: 'again' });
+  });
+
+  it('split: stdout exactly as written and apart from stderr, in order under concurrency', async () => {
+    assert.deepEqual(await runCommandSplit('sh', ['-c', 'printf "a\\n\\n b "; echo err >&2; echo more >&2; exit 1']), { code: 1, stdout: 'a\n\n b ', stderr: 'err\nmore' });
+    assert.deepEqual(await runCommandSplit('printf', ['%s', "no newline, 'quotes' $x"]), { code: 0, stdout: "no newline, 'quotes' $x", stderr: '' });
+    assert.deepEqual(await runCommandSplit('pwd', [], dir), { code: 0, stdout: `${await import('node:fs/promises').then((fs) => fs.realpath(dir))}\n`, stderr: '' });
+    const results = await Promise.all(Array.from({ length: 12 }, (_, index) =>
+      index % 2 === 0
+        ? runCommandSplit('sh', ['-c', `head -c ${index * 7000} /dev/zero | tr '\\0' y; echo e${index} >&2; exit ${index % 5}`])
+        : runCommand('sh', ['-c', `echo plain${index}`])));
+    results.forEach((result, index) => {
+      if (index % 2 === 0) assert.deepEqual(result, { code: index % 5, stdout: 'y'.repeat(index * 7000), stderr: `e${index}` });
+      else assert.deepEqual(result, { code: 0, output: `plain${index}` });
+    });
+  });
+
+  it('split: a missing command is 127, a missing cwd fails', async () => {
+    assert.equal((await runCommandSplit('no-such-command-here', [])).code, 127);
+    const missing = await runCommandSplit('true', [], path.join(dir, 'missing'));
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /missing/);
+  });
+
+  it('looks the command up on the PATH of the moment, as a direct spawn does', async () => {
+    assert.equal((await runCommandSplit('true', [])).code, 0);
+    const saved = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      assert.equal((await runCommandSplit('true', [])).code, 127);
+      assert.equal((await runCommand('true', [])).code, 127);
+    } finally {
+      process.env.PATH = saved;
+    }
+    assert.equal((await runCommand('true', [])).code, 0);
   });
 });
