@@ -40,7 +40,7 @@ export async function exportImage(
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
   // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
   const checks = span.child('blob checks', () => session.settleChecks());
-  const pushing = push && tags.length > 0 ? span.child('push', () => pushTags(store, session, image, tags, push, checks, writing, signal)) : undefined;
+  const pushing = push && tags.length > 0 ? span.child('push', (pushSpan) => pushTags(store, session, image, tags, push, checks, writing, signal, pushSpan)) : undefined;
   // Settled below in every case; until then a rejection must not count as unhandled.
   pushing?.catch(() => undefined);
   try {
@@ -66,7 +66,7 @@ export async function exportImage(
 /** Tags one after another: two manifests of one repository pushed at once race in docker-registry (see push.ts). */
 async function pushTags(
   store: Store, session: BuildSession, image: EncodedImage, tags: string[], push: BuildPushOptions,
-  checks: Promise<void>, writing: Promise<unknown>, signal: AbortSignal | undefined,
+  checks: Promise<void>, writing: Promise<unknown>, signal: AbortSignal | undefined, span: Span,
 ): Promise<PushResult[]> {
   const { pushBuiltImage } = await import('../registry/push.js');
   // Layers a cache hit named live only in a registry until needed; their sources reach blob-sources.json when the
@@ -76,7 +76,7 @@ async function pushTags(
   for (const tag of tags) {
     session.checkCancelled();
     pushed.push(await pushBuiltImage(store, { manifest: image.manifest, manifestBytes: image.manifestBytes, mediaType: image.descriptor.mediaType }, tag, {
-      config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks,
+      config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks, span,
     }));
   }
   return pushed;
