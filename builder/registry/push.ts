@@ -43,6 +43,8 @@ export interface PushBuiltOptions extends PushOptions {
   beforeManifest: () => Promise<void>;
   /** More `authority/repository` sources by digest: lazily cached layers whose sources are not yet in blob-sources.json. */
   sources: ReadonlyMap<string, string>;
+  /** What each blob's HEAD in the target repository found (its size, or undefined): export-image.ts's proof of a cached layer. */
+  onBlobHead?: (digest: string, size: number | undefined) => void;
   /** The build's `push` span: the push's own phases (blob HEADs/mounts, the wait for the checks, the manifest PUT) go under it. */
   span?: Span;
 }
@@ -119,6 +121,7 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
       onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
       mountFrom: mount ? mountFrom.get(blob.digest) ?? [] : [],
+      onHead: (size) => options.onBlobHead?.(blob.digest, size),
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
       beforeUpload: async () => {
         if (kind === 'config') await options.blobsWritten;
