@@ -107,6 +107,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       try {
         // The lease keeps a concurrent `builder prune` from deleting blobs or snapshots this build is using.
         const { cacheFrom = [], cacheTo = [], ...options } = request;
+        // A build that pushes lets its push's HEADs prove its cached layers before it asks the cache repository.
+        session.deferBlobChecks = Boolean(options.push) && options.tags.length > 0;
         // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
         if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;

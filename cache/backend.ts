@@ -23,11 +23,12 @@ export interface CacheHit extends CacheEntry {
   /** The layer's blob is not in the local store: it is fetched from `blobSource` only when its files are needed. */
   blobSource?: string;
   /**
-   * The backend's check that `blobSource` really holds the layer, started with the lookup and not awaited by it: the
-   * build goes on and awaits every check before it writes the image (a problem there repairs the build). Resolves to
+   * The backend's check that `blobSource` really holds the layer. The session starts it with the lookup and does not
+   * await it there (a build that pushes may never start it: its push's HEAD can prove the layer instead, see
+   * solver/export-image.ts); every check ends before the image is tagged (a problem repairs the build). Resolves to
    * what is wrong, or undefined; never rejects.
    */
-  check?: Promise<BlobProblem | undefined>;
+  check?: () => Promise<BlobProblem | undefined>;
 }
 
 /** A cached layer that cannot be used; `keepRecord` when the record itself is fine (the registry was unreachable). */

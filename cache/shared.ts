@@ -141,13 +141,14 @@ export class SharedCache implements CacheBackend {
       return undefined;
     }
     let blobSource: string | undefined;
-    let check: Promise<BlobProblem | undefined> | undefined;
+    let check: (() => Promise<BlobProblem | undefined>) | undefined;
     // A synchronous stat, as local.ts reads its records: microseconds, where a thread-pool hop per step showed in a
     // fresh worker's fully cached build (~0.5 ms a lookup, most of what its steps cost).
     if (record.layer && !existsSync(this.options.store.blobPath(record.layer.digest))) {
       // The registry HEAD runs beside the rest of the build instead of before the next step (the build awaits it
       // before writing the image): a fresh worker's fully cached build pays one round trip, not one per layer.
-      check = this.checkBlob(key, record, record.layer, call);
+      const layer = record.layer;
+      check = () => this.checkBlob(key, record, layer, call);
       blobSource = record.blobRepo ?? this.options.repo;
     }
     // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.

@@ -240,6 +240,51 @@ describe('shared cache (Redis index + registry blobs)', function () {
     }
   });
 
+  it('a pushing build takes the push\'s HEAD in the target as proof of a cached layer (the cache repository is not asked), but never a HEAD of the wrong size', async () => {
+    const pushBuild = async (engine: Engine, dir: string, tag: string): Promise<Built> => {
+      const events: BuildEvent[] = [];
+      const result = await engine.build({
+        contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [tag], buildArgs: {}, noCache: false, network: 'none',
+        push: { config: emptyConfig() },
+      }, { onEvent: (event) => events.push(event) });
+      return { result, events };
+    };
+    const repositories = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories');
+    const cacheLink = (digest: string): string =>
+      path.join(repositories, ...cacheRepo.slice(registry.host.length + 1).split('/'), '_layers', 'sha256', digest.slice('sha256:'.length), 'link');
+
+    // Proof: the target holds the layer (another worker pushed this commit). The cache repository's link is removed,
+    // so a HEAD there would 404 and repair the build: no warning and no step run show it was not asked.
+    const dir = await context({ Dockerfile: `FROM busybox\nRUN echo proven-${Date.now()} > /made\n` });
+    const tag = `${registry.host}/app/proven:1`;
+    const made = await pushBuild(await worker('proof-maker'), dir, tag);
+    const layer = (await readManifestLayers(engines.at(-1)!, made.result.manifest.digest)).at(-1)!;
+    await rm(cacheLink(layer));
+    const fresh = await pushBuild(await worker('proof-fresh'), dir, tag);
+    assert.deepEqual(of(fresh.events, 'warning'), []);
+    assert.ok(!of(fresh.events, 'step.start').some((e) => e.name.includes('RUN echo proven-')), 'the RUN was cached');
+    assert.equal(fresh.result.manifest.digest, made.result.manifest.digest);
+    assert.equal(fresh.result.pushed?.[0]?.digest, made.result.manifest.digest);
+
+    // No proof: the target holds the layer with the wrong size (its bytes lost their tail). The push's HEAD says
+    // "exists", but not with the recorded size: the cache is asked, the record is dropped, the step runs again, and
+    // the only manifests the repository ever kept are the maker's and the repaired one.
+    const dir2 = await context({ Dockerfile: `FROM busybox\nRUN echo short-${Date.now()} > /made\n` });
+    const tag2 = `${registry.host}/app/short:1`;
+    const made2 = await pushBuild(await worker('short-maker'), dir2, tag2);
+    const layer2 = (await readManifestLayers(engines.at(-1)!, made2.result.manifest.digest)).at(-1)!;
+    const blob = registryBlobPath(registry.storageDir, layer2);
+    await writeFile(blob, (await readFile(blob)).subarray(0, 10));
+    const repaired = await pushBuild(await worker('short-fresh'), dir2, tag2);
+    assert.ok(of(repaired.events, 'warning').some((w) => w.message.includes('expected')), JSON.stringify(of(repaired.events, 'warning')));
+    assert.ok(of(repaired.events, 'step.start').some((e) => e.name.includes('RUN echo short-')), 'the step ran again');
+    assert.equal(repaired.result.pushed?.[0]?.digest, repaired.result.manifest.digest);
+    // (The rebuilt layer is byte-for-byte the maker's, so both builds may make one manifest.)
+    const revisions = await readdir(path.join(repositories, 'app', 'short', '_manifests', 'revisions', 'sha256'));
+    const expected = [...new Set([made2.result.manifest.digest, repaired.result.manifest.digest])].map((d) => d.slice('sha256:'.length));
+    assert.deepEqual(revisions.sort(), expected.sort());
+  });
+
   /** The registry helper's restart keeps port and storage; stop() removed them, so start a new one and point the cache at it. */
   async function restartRegistry(old: RegistryServer): Promise<RegistryServer> {
     void old;

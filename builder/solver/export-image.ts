@@ -39,8 +39,14 @@ export async function exportImage(
   const writing = span.child('write image', () => writeEncodedImage(store, image));
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
   // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
-  const checks = span.child('blob checks', () => session.settleChecks());
-  const pushing = push && tags.length > 0 ? span.child('push', () => pushTags(store, session, image, tags, push, checks, writing, signal)) : undefined;
+  const heads = push && tags.length > 0 ? new HeadResults(image.manifest.layers.map((layer) => layer.digest)) : undefined;
+  const checks = span.child('blob checks', () => session.settleChecks(heads ? async (digest) => {
+    const layer = session.remoteLayers.get(digest)?.layer;
+    return layer !== undefined && (await heads.size(digest)) === layer.size;
+  } : undefined));
+  const pushing = heads && push ? span.child('push', (pushSpan) => pushTags(store, session, image, tags, push, checks, writing, signal, pushSpan, heads)) : undefined;
+  // A push that failed before it asked about every layer proves nothing more; the checks then ask the cache.
+  pushing?.finally(() => heads?.done()).catch(() => undefined);
   // Settled below in every case; until then a rejection must not count as unhandled.
   pushing?.catch(() => undefined);
   try {
@@ -66,7 +72,7 @@ export async function exportImage(
 /** Tags one after another: two manifests of one repository pushed at once race in docker-registry (see push.ts). */
 async function pushTags(
   store: Store, session: BuildSession, image: EncodedImage, tags: string[], push: BuildPushOptions,
-  checks: Promise<void>, writing: Promise<unknown>, signal: AbortSignal | undefined,
+  checks: Promise<void>, writing: Promise<unknown>, signal: AbortSignal | undefined, span: Span, heads: HeadResults,
 ): Promise<PushResult[]> {
   const { pushBuiltImage } = await import('../registry/push.js');
   // Layers a cache hit named live only in a registry until needed; their sources reach blob-sources.json when the
@@ -76,8 +82,34 @@ async function pushTags(
   for (const tag of tags) {
     session.checkCancelled();
     pushed.push(await pushBuiltImage(store, { manifest: image.manifest, manifestBytes: image.manifestBytes, mediaType: image.descriptor.mediaType }, tag, {
-      config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks,
+      config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks, span,
+      onBlobHead: (digest, size) => heads.seen(digest, size),
     }));
   }
   return pushed;
+}
+
+/**
+ * What the push's HEADs found for each layer of the image (the first answer counts). A cached layer the target
+ * repository already holds with the recorded size is proven for the pushed manifest (the registry serves those bytes
+ * by digest), so its HEAD in the cache repository is not sent; absent or another size, the check asks the cache.
+ * Traced in the shared-cache bench, the two extra HEADs and the registry work beside the push's own were what the
+ * fresh worker paid over the warm one.
+ */
+class HeadResults {
+  private readonly answers = new Map<string, { size: Promise<number | undefined>; resolve(size: number | undefined): void }>();
+
+  constructor(digests: string[]) {
+    for (const digest of digests) {
+      let resolve: (size: number | undefined) => void = () => undefined;
+      const size = new Promise<number | undefined>((done) => { resolve = done; });
+      this.answers.set(digest, { size, resolve });
+    }
+  }
+
+  seen(digest: string, size: number | undefined): void { this.answers.get(digest)?.resolve(size); }
+  /** The push is over: layers it never asked about prove nothing. */
+  done(): void { for (const answer of this.answers.values()) answer.resolve(undefined); }
+  /** A digest that is not a layer of the image (an earlier stage's, a named context's) is never HEADed: undefined. */
+  size(digest: string): Promise<number | undefined> { return this.answers.get(digest)?.size ?? Promise.resolve(undefined); }
 }

@@ -30,7 +30,12 @@ export class BuildSession {
   /** Layers a cache hit named that are not in the local store: digest → the key that named it and where it lives. */
   readonly remoteLayers = new Map<string, { key: string; source: string; layer: Layer; keepRecord?: boolean }>();
   /** Blob checks of cache hits still in flight (CacheHit.check), by layer digest: awaited before the image is written. */
-  private readonly checks = new Map<string, Promise<BlobProblem | undefined>>();
+  private readonly checks = new Map<string, () => Promise<BlobProblem | undefined>>();
+  /**
+   * Set by the engine for a build that pushes: its checks start only if its push's HEADs do not prove the layers
+   * (solver/export-image.ts); a HEAD in the cache repository per hit was most of what a fresh worker's build paid.
+   */
+  deferBlobChecks = false;
   private readonly broken = new Set<string>();
   /** The records this build used (hits and new ones), by stage index, for `--cache-to`. */
   readonly usedRecords = new Map<number, Map<string, CacheEntry>>();
@@ -118,20 +123,30 @@ export class BuildSession {
     records.set(key, { layer: entry.layer, delta: entry.delta, createdBy: entry.createdBy, preimage: entry.preimage });
   }
 
-  remoteLayer(layer: Layer, key: string, source: string, check?: Promise<BlobProblem | undefined>): void {
+  remoteLayer(layer: Layer, key: string, source: string, check?: () => Promise<BlobProblem | undefined>): void {
     if (!this.remoteLayers.has(layer.digest)) this.remoteLayers.set(layer.digest, { key, source, layer });
-    if (check && !this.checks.has(layer.digest)) this.checks.set(layer.digest, check);
+    if (!check || this.checks.has(layer.digest)) return;
+    if (this.deferBlobChecks) {
+      let started: Promise<BlobProblem | undefined> | undefined;
+      this.checks.set(layer.digest, () => (started ??= check()));
+    } else {
+      const started = check();
+      this.checks.set(layer.digest, () => started);
+    }
   }
 
   /**
    * Awaits the blob checks of this attempt's hits; the first problem throws a BlobUnavailableError, which the engine
    * answers by dropping that record and building again. Called before the image is written, so no tag names a layer
-   * the cache does not have.
+   * the cache does not have. `proven` (a build that pushes): whether the push's HEAD found that layer, with its size,
+   * in the target repository; then its check is not needed for the pushed manifest and is not run.
    */
-  async settleChecks(): Promise<void> {
+  async settleChecks(proven?: (digest: string) => Promise<boolean>): Promise<void> {
     const pending = [...this.checks];
     this.checks.clear();
-    const results = await Promise.all(pending.map(async ([digest, check]) => ({ digest, problem: await check })));
+    const results = await Promise.all(pending.map(async ([digest, check]) => ({
+      digest, problem: (await proven?.(digest)) ? undefined : await check(),
+    })));
     const failed = results.find((r) => r.problem);
     if (!failed?.problem) return;
     const remote = this.remoteLayers.get(failed.digest);

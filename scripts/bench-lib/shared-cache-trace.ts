@@ -1,0 +1,80 @@
+/**
+ * Traces the shared-cache bench's first case (a fresh worker vs a warm no-op rebuild + push, alternating) and prints,
+ * per span name, the median duration and start offset on each side: what the fresh build does that the warm one does
+ * not. `node dist/scripts/bench-lib/shared-cache-trace.js SCRATCH BUSYBOX_TAR [samples]` (a diagnostic, not a bench row).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { emptyConfig } from '../../builder/config.js';
+import { createEngine, type Engine } from '../../builder/engine.js';
+import { Tracer, type SpanRecord } from '../../builder/trace/tracer.js';
+import { startRedis } from '../../test/helpers/redis-server.js';
+import { startRegistry } from '../../test/helpers/registry-server.js';
+import { runCommand } from './proc.js';
+import { median } from './report.js';
+import { builderBin } from './builder-bin.js';
+
+const [scratch, busyboxTar, samplesArg] = process.argv.slice(2);
+if (!scratch || !busyboxTar) throw new Error('usage: shared-cache-trace SCRATCH BUSYBOX_TAR [samples]');
+const samples = Number(samplesArg ?? 9);
+const repoDir = new URL('../../..', import.meta.url).pathname;
+const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+const engines: Engine[] = [];
+let counter = 0;
+const worker = async (): Promise<Engine> => {
+  const root = join(scratch, `trace-${process.pid}-${++counter}`);
+  await mkdir(root, { recursive: true });
+  await runCommand(builderBin(repoDir), ['load', '-i', busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
+  const engine = await createEngine({ root, workerName: `trace-${counter}`, cache: { type: 'tiered', redisUrl: redis.url, repo: `${registry.host}/cache/fresh` } });
+  engines.push(engine);
+  return engine;
+};
+const dir = join(scratch, `trace-ctx-${process.pid}`);
+await mkdir(join(dir, 'src'), { recursive: true });
+await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', "RUN head -c 2000000 /dev/zero | tr '\\0' 'a' > /deps.bin", 'COPY src/ /app/',
+  'RUN cat /app/*.txt > /app/all', 'ENV MODE=bench', 'CMD ["cat", "/app/all"]', ''].join('\n'));
+await writeFile(join(dir, 'src', 'main.txt'), 'fresh-a edit 1\n');
+const tag = `${registry.host}/bench/fresh:1`;
+const build = async (engine: Engine): Promise<readonly SpanRecord[]> => {
+  const tracer = new Tracer();
+  await engine.build({ contextDir: dir, dockerfilePath: join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [tag], buildArgs: {},
+    noCache: false, network: 'none', push: { config: emptyConfig() } }, { tracer });
+  return tracer.finish();
+};
+const sides = { warm: [] as (readonly SpanRecord[])[], fresh: [] as (readonly SpanRecord[])[] };
+try {
+  const maker = await worker();
+  await build(maker);
+  for (let i = 0; i < samples; i++) {
+    await runCommand('sync', []);
+    sides.warm.push(await build(maker));
+    const engine = await worker();
+    await runCommand('sync', []);
+    sides.fresh.push(await build(engine));
+  }
+  const table = (runs: (readonly SpanRecord[])[]): Map<string, { dur: number[]; at: number[] }> => {
+    const out = new Map<string, { dur: number[]; at: number[] }>();
+    for (const spans of runs) {
+      const root = spans.find((s) => s.parentId === undefined)!;
+      for (const s of spans) {
+        const entry = out.get(s.name) ?? { dur: [], at: [] };
+        entry.dur.push(s.durUs / 1000);
+        entry.at.push((s.startUs - root.startUs) / 1000);
+        out.set(s.name, entry);
+      }
+    }
+    return out;
+  };
+  const warm = table(sides.warm);
+  const fresh = table(sides.fresh);
+  const names = [...new Set([...fresh.keys(), ...warm.keys()])];
+  const f = (e: { dur: number[]; at: number[] } | undefined): string => e ? `${median(e.at).toFixed(1).padStart(6)} +${median(e.dur).toFixed(2).padStart(6)} x${(e.dur.length / samples).toFixed(0)}` : '      —              ';
+  console.log(`${'span'.padEnd(34)} ${'warm at/dur'.padEnd(22)} fresh at/dur`);
+  for (const name of names.sort((a, b) => median((fresh.get(a) ?? warm.get(a))!.at) - median((fresh.get(b) ?? warm.get(b))!.at))) {
+    console.log(`${name.slice(0, 34).padEnd(34)} ${f(warm.get(name)).padEnd(22)} ${f(fresh.get(name))}`);
+  }
+} finally {
+  for (const engine of engines) await engine.close();
+  await registry.stop();
+  await redis.stop();
+}
