@@ -36,10 +36,10 @@ describe('builder daemon runs containers for the docker CLI', function () {
   after(async () => {
     if (!daemon) return;
     await daemon.docker(['rm', '-f', 'web', 'ticker', 'sleeper']);
-    const started = Date.now();
     assert.equal(await daemon.stop(), 0);
-    // Attach and exec sockets were all closed: nothing held the shutdown up to its 2 s bounds.
-    assert.ok(Date.now() - started < 1500, `SIGTERM took ${Date.now() - started} ms`);
+    // Attach and exec sockets were all closed: nothing held the shutdown up to its 2 s bounds (the daemon logs
+    // each bound that fires; a clock here would measure the machine's load instead).
+    assert.doesNotMatch(daemon.log(), /shutdown: .* still open after/);
   });
 
   it('run --rm prints the output and exits with the container\'s code', async () => {

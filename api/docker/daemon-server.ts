@@ -52,20 +52,23 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       shutdown.abort();
       for (const running of ctx.running) running.abort();
       // A ref'd timer bounds every wait, so shutdown ends even when a hijacked socket never reports its close.
-      const bounded = async (task: Promise<unknown>, ms: number): Promise<void> => {
+      // A bound that fires is logged: it names what held shutdown up (and lets a test see it did not happen).
+      const bounded = async (task: Promise<unknown>, ms: number, app: FastifyInstance, what: string): Promise<void> => {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([task, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]);
+        let timedOut = false;
+        await Promise.race([task, new Promise((resolve) => { timer = setTimeout(() => { timedOut = true; resolve(undefined); }, ms); })]);
         clearTimeout(timer);
+        if (timedOut) app.log.warn(`shutdown: ${what} still open after ${ms} ms; cutting them`);
       };
       await Promise.all(apps.map(async (app) => {
         await bounded(new Promise<void>((resolve) => {
           app.server.close(() => resolve());
           app.server.closeIdleConnections();
-        }), 2000);
+        }), 2000, app, 'connections');
         // Streams were told to end; anything still open (a silent upload, an attach) is cut.
         app.server.closeAllConnections();
         for (const socket of upgradedSockets) socket.destroy();
-        await bounded(app.close(), 2000);
+        await bounded(app.close(), 2000, app, 'request handlers');
       }));
       await engine.close();
     })();

@@ -75,7 +75,7 @@ describe('context/digest digestSources', () => {
     await assert.rejects(digestSources(ctx, { ...options, sources: ['../x'] }), (err: unknown) => err instanceof BuildError && err.code === 'COPY_SOURCE_MISSING');
   });
 
-  it('hashes 5,000 small files quickly, faster again from the in-memory cache', async function () {
+  it('hashes 5,000 small files, the second time from the in-memory cache (same digest, no new hash)', async function () {
     this.timeout(60_000);
     const big = path.join(tmp.dir, 'big');
     for (let d = 0; d < 25; d++) {
@@ -84,14 +84,16 @@ describe('context/digest digestSources', () => {
       for (let f = 0; f < 200; f++) writeFileSync(path.join(dir, `f${f}.txt`), `${d}/${f}\n`);
     }
     const source = { root: big, isContext: true };
+    // What the cache does is asserted; how fast it is belongs to the benchmarks (a clock here measures the load).
+    const before = contentHashCount();
     let started = Date.now();
     const first = await digestSources(source, options);
     const cold = Date.now() - started;
+    assert.equal(contentHashCount() - before, 5000, 'every file\'s hash is memoized');
     started = Date.now();
     assert.equal(await digestSources(source, options), first);
     const warm = Date.now() - started;
+    assert.equal(contentHashCount() - before, 5000, 'the warm pass added no hash: it read them all from the cache');
     console.log(`      5,000 files: cold ${cold} ms, warm ${warm} ms`);
-    assert.ok(cold < 5000, `cold digest took ${cold} ms`);
-    assert.ok(warm < 1000, `warm digest took ${warm} ms`);
   });
 });

@@ -103,7 +103,14 @@ describe('faults: killed builds leave nothing behind (CLI)', function () {
       const left = leftovers(child.pid!, root);
       assert.equal(left.containers.length, 1, 'a killed builder leaves its container (the reason for the reaper)');
       assert.ok(left.mounts.length > 0 && left.bundles.length === 1);
-      if (next === 'prune') assert.match(expectSuccess(await runCli(['prune', '-f'], { root }), 'prune').stdout, /Reaped 3 leftovers of killed builds/);
+      if (next === 'prune') {
+        // The reaper is machine-wide: runc's state dir and the /tmp bundles are shared by every store, so any other
+        // builder starting on this machine meanwhile (another test file, another user) may reap this container and
+        // bundle first; that is what "Reaped 1" under load was. Only this store's prune reaches its tmp/ mount, so
+        // at least one is this prune's; what must hold is the state after it: nothing of the killed build anywhere.
+        const pruned = expectSuccess(await runCli(['prune', '-f'], { root }), 'prune').stdout;
+        assert.match(pruned, /Reaped [123] leftovers? of killed builds/);
+      }
       else expectSuccess(await runCli(['build', '-q', path.join(scratch, await smallContext())], { root }), 'next build');
       assert.deepEqual(leftovers(child.pid!, root), { containers: [], bundles: [], mounts: [] });
       assert.deepEqual(readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith('mnt-')), []);
