@@ -25,6 +25,8 @@ wanted=(runc:runc crun:crun busybox-static:busybox skopeo:skopeo umoci:umoci att
 # socat: stdin into monitored containers (conmon's attach socket is SOCK_SEQPACKET, which Node cannot open).
 # podman: the run-side bench's podman column (it runs podman with runc; crun, above, is its default runtime).
 wanted+=(podman:podman)
+# curl + nsenter: the run-side bench polls a --network none container's own loopback from inside its netns.
+wanted+=(curl:curl util-linux:nsenter)
 # openssl: test/launcher-ca.test.ts makes a private CA for a TLS registry (NODE_EXTRA_CA_CERTS through bin/builder).
 wanted+=(openssl:openssl)
 # docker.io also when root: test/parity.test.ts builds every test-dockerfiles case with BuildKit as well

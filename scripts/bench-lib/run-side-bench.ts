@@ -2,10 +2,14 @@
  * The run side (`npm run bench`, section `run-side`; `--only run-side` runs it alone): builder against docker
  * (the dockerd already running on this machine, when there is one) on
  * - `run --rm busybox true` (foreground, the direct path);
- * - `run -d` of a busybox httpd image to its first HTTP answer on a published 127.0.0.1 port;
+ * - `run -d` of a busybox httpd image to its first HTTP answer on a published 127.0.0.1 port (builder only: the
+ *   peers' published ports need a NAT bridge, which the network rule forbids);
+ * - `run -d --network none` of the same image to its first HTTP answer from inside the container's network
+ *   namespace (netns-answer.ts), the same way for all three tools;
  * - `exec true` in a running container;  `ps -a` with 50 containers;
  * - RSS of an idle detached container's monitor (conmon for builder, containerd-shim-runc-v2 for docker).
- * docker's `run -d -p` needs its bridge, which a dockerd started under this project's network rule lacks: n/a then.
+ * The web image is built once by builder and `save`d to a tar that docker and podman `load`, so all three run the
+ * same bytes.
  * podman is the third column (run-side-podman.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,17 +19,24 @@ import { runPodmanSide } from './run-side-podman.js';
 import { findExecutable, runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
 import { builderBin } from './builder-bin.js';
+import { netnsProbeUnavailable, parsePid, timeRunDToAnswer } from './netns-answer.js';
 
 export interface RunSideBenchEnv {
   repoDir: string;
   scratchDir: string;
   busyboxTar: string;
+  /** The web image as an archive builder saved (set by runRunSideBench for the peers' columns). */
+  webTar?: string;
+  /** Why the in-namespace probe cannot run here (then the netns row is n/a for all). */
+  netnsUnavailable?: string;
   log(line: string): void;
 }
 
 export const CONTAINERS = 50;
 export const SAMPLES = 5;
 const LABEL = 'builder.bench=run-side';
+/** The web image's name in every tool's store (docker's is the machine's shared dockerd: removed after). */
+export const WEB_IMAGE = 'bench-web';
 
 async function untilAnswer(port: number, deadlineMs = 20_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
@@ -73,7 +84,11 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
   const builder = (args: string[], allowFailure = false) =>
     runCommand(cli, args, { env: { ...process.env, BUILDER_ROOT: root }, allowFailure });
   await builder(['load', '-i', env.busyboxTar]);
-  await builder(['build', '-q', '-t', 'bench-web', context]);
+  await builder(['build', '-q', '-t', WEB_IMAGE, context]);
+  const webTar = join(env.scratchDir, 'run-side-web.tar');
+  await builder(['save', '-o', webTar, WEB_IMAGE]);
+  const netnsUnavailable = await netnsProbeUnavailable();
+  const peerEnv: RunSideBenchEnv = { ...env, webTar, netnsUnavailable };
   const ours: Record<string, Cell> = {};
   const theirs: Record<string, Cell> = {};
 
@@ -83,6 +98,11 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
     await builder(['run', '-d', '--name', 'bench-web', '-p', `127.0.0.1:${port}:80`, 'bench-web']);
     await untilAnswer(port);
   }, () => builder(['rm', '-f', 'bench-web']));
+  ours.runDNetns = netnsUnavailable ?? await timeRunDToAnswer({
+    runDetached: async () => (await builder(['run', '-d', '--network', 'none', WEB_IMAGE])).stdout.trim(),
+    pidOf: async (id) => parsePid((await builder(['inspect', '-f', '{{.State.Pid}}', id])).stdout),
+    remove: (id) => builder(['rm', '-f', id]),
+  }, SAMPLES);
   await builder(['run', '-d', '--name', 'bench-idle', '--network', 'none', 'busybox', 'sleep', '1000']);
   ours.exec = await samples(SAMPLES, () => builder(['exec', 'bench-idle', 'true']));
   const inspect = JSON.parse((await builder(['inspect', 'bench-idle'])).stdout) as { Id: string }[];
@@ -99,7 +119,20 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
     const d = (args: string[], allowFailure = false) => runCommand(docker, args, { allowFailure });
     theirs.runRm = await samples(SAMPLES, () => d(['run', '--rm', '--network', 'none', 'busybox', 'true']));
     const bridge = (await d(['network', 'inspect', 'bridge'], true)).exitCode === 0;
-    theirs.runD = bridge ? 'n/a (bench needs docker build)' : 'n/a (dockerd without a bridge, by the network rule)';
+    theirs.runD = bridge ? 'n/a (bench uses --network none for peers)' : 'n/a (dockerd without a bridge, by the network rule)';
+    if (netnsUnavailable) theirs.runDNetns = netnsUnavailable;
+    else {
+      await d(['load', '-i', webTar]);
+      try {
+        theirs.runDNetns = await timeRunDToAnswer({
+          runDetached: async () => (await d(['run', '-d', '--label', LABEL, '--network', 'none', WEB_IMAGE])).stdout.trim(),
+          pidOf: async (id) => parsePid((await d(['inspect', '-f', '{{.State.Pid}}', id])).stdout),
+          remove: (id) => d(['rm', '-f', id]),
+        }, SAMPLES);
+      } finally {
+        await d(['rmi', WEB_IMAGE], true);
+      }
+    }
     const idle = (await d(['run', '-d', '--label', LABEL, '--network', 'none', 'busybox', 'sleep', '1000'])).stdout.trim();
     theirs.exec = await samples(SAMPLES, () => d(['exec', idle, 'true']));
     const pid = Number((await d(['inspect', '-f', '{{.State.Pid}}', idle])).stdout.trim());
@@ -110,7 +143,7 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
     if (ids.length > 0) await d(['rm', '-f', ...ids], true);
   }
 
-  const podman = await runPodmanSide(env);
+  const podman = await runPodmanSide(peerEnv);
 
   const cell = (value: Cell | undefined, unit: 'ms' | 'kb', missing = 'n/a (docker not running)'): string => {
     if (value === undefined) return missing;
@@ -119,6 +152,7 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
   };
   const rows: [string, string, 'ms' | 'kb'][] = [
     ['`run --rm busybox true`', 'runRm', 'ms'], ['`run -d` web → first HTTP answer (127.0.0.1 port)', 'runD', 'ms'],
+    ['`run -d --network none` web → first HTTP answer (inside its netns)', 'runDNetns', 'ms'],
     ['`exec true` in a running container', 'exec', 'ms'], [`\`ps -a\` with ${CONTAINERS} containers`, 'ps', 'ms'],
     ['RSS of an idle container\'s monitor', 'rss', 'kb'],
   ];
@@ -130,7 +164,11 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
       `${SAMPLES} samples, each a full CLI invocation. Monitor RSS: conmon vs containerd-shim-runc-v2.`,
     '',
     'podman (Debian\'s 4.3, its own conmon, runc: crun refuses this machine\'s hybrid cgroups) runs in a private store',
-    'with `--network none`; its ports need a NAT bridge, which the network rule forbids, so `run -d` to an answer is n/a.',
+    'with `--network none`; its ports need a NAT bridge, which the network rule forbids, so `run -d -p` to an answer is n/a.',
+    '',
+    'The netns row is the same for all three: `run -d --network none` of the web image (built by builder, `save`d,',
+    '`load`ed by the peers), `inspect -f {{.State.Pid}}`, then `nsenter -t PID -n curl http://127.0.0.1:80/` polled',
+    'every 5 ms until it answers; timed from the start of `run -d`; each container removed after.',
     '',
     '| case | builder | docker | podman |',
     '| --- | --- | --- | --- |',

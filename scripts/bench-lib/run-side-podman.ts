@@ -8,7 +8,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findExecutable, runCommand } from './proc.js';
-import { CONTAINERS, SAMPLES, parentPid, rssKb, samples, type Cell, type RunSideBenchEnv } from './run-side-bench.js';
+import { parsePid, timeRunDToAnswer } from './netns-answer.js';
+import { CONTAINERS, SAMPLES, WEB_IMAGE, parentPid, rssKb, samples, type Cell, type RunSideBenchEnv } from './run-side-bench.js';
 
 const CONF = `[containers]
 default_ulimits = ["nofile=1024:4096", "nproc=4096:8192"]
@@ -33,6 +34,15 @@ export async function runPodmanSide(env: RunSideBenchEnv): Promise<Record<string
     await p(['load', '-i', env.busyboxTar]);
     cells.runRm = await samples(SAMPLES, () => p(['run', '--rm', '--pull=never', '--network', 'none', 'busybox', 'true']));
     cells.runD = 'n/a (ports need a NAT bridge)';
+    if (env.netnsUnavailable || !env.webTar) cells.runDNetns = env.netnsUnavailable ?? 'n/a (no web image archive)';
+    else {
+      await p(['load', '-i', env.webTar]);
+      cells.runDNetns = await timeRunDToAnswer({
+        runDetached: async () => (await p(['run', '-d', '--pull=never', '--network', 'none', WEB_IMAGE])).stdout.trim(),
+        pidOf: async (id) => parsePid((await p(['inspect', '-f', '{{.State.Pid}}', id])).stdout),
+        remove: (id) => p(['rm', '-f', '-t', '0', id]),
+      }, SAMPLES);
+    }
     const idle = (await p(['run', '-d', '--pull=never', '--network', 'none', 'busybox', 'sleep', '1000'])).stdout.trim();
     cells.exec = await samples(SAMPLES, () => p(['exec', idle, 'true']));
     const pid = Number((await p(['inspect', '-f', '{{.State.Pid}}', idle])).stdout.trim());
@@ -41,7 +51,7 @@ export async function runPodmanSide(env: RunSideBenchEnv): Promise<Record<string
     cells.ps = await samples(SAMPLES, () => p(['ps', '-a']));
   } catch (err) {
     env.log(`run-side: podman failed: ${err instanceof Error ? err.message : String(err)}`);
-    for (const key of ['runRm', 'exec', 'rss', 'ps']) cells[key] ??= 'n/a (podman failed, see the log)';
+    for (const key of ['runRm', 'runDNetns', 'exec', 'rss', 'ps']) cells[key] ??= 'n/a (podman failed, see the log)';
   } finally {
     await p(['rm', '-af', '-t', '0'], true);
     await p(['system', 'reset', '-f'], true);
