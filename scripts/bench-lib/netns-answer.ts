@@ -1,9 +1,10 @@
 /**
  * `run -d` to its first HTTP answer, measured the same way for builder, docker and podman within the network rule:
- * every tool runs the web image detached with `--network none`, the harness asks the tool for the container's pid
- * (`inspect -f {{.State.Pid}}`), then polls http://127.0.0.1:80/ from INSIDE that container's network namespace
- * (`nsenter -t PID -n curl`). Nothing leaves the namespace's own loopback, so no peer needs a NAT bridge for its
- * published ports, and all three columns pay the same costs: the `run -d` command, one `inspect`, the polling.
+ * every tool runs the web image detached with `--network none`, the harness finds the web server's pid itself (the
+ * newest `httpd` process: the same lookup for every tool, where each tool's own `inspect` would add a Node start to
+ * our column and a Go start to theirs), then polls http://127.0.0.1:80/ from INSIDE that container's network
+ * namespace (`nsenter -t PID -n curl`). Nothing leaves the namespace's own loopback, so no peer needs a NAT bridge
+ * for its published ports, and all three columns pay the same costs: the `run -d` command, the lookup, the polling.
  */
 import { findExecutable, runCommand } from './proc.js';
 import { samples } from './run-side-bench.js';
@@ -12,8 +13,6 @@ import { samples } from './run-side-bench.js';
 export interface DetachedWeb {
   /** Runs `run -d --network none <web image>` and returns whatever names the container (id or name). */
   runDetached(): Promise<string>;
-  /** The container's init pid, as the tool's own `inspect -f {{.State.Pid}}` says. */
-  pidOf(container: string): Promise<number>;
   remove(container: string): Promise<unknown>;
 }
 
@@ -42,7 +41,7 @@ export async function timeRunDToAnswer(tool: DetachedWeb, count: number): Promis
   return samples(count, async () => {
     last = await tool.runDetached();
     try {
-      await untilAnswerInNetns(await tool.pidOf(last));
+      await untilAnswerInNetns(await newestWebServerPid());
     } catch (err) {
       await tool.remove(last).catch(() => undefined);
       throw err;
@@ -53,7 +52,13 @@ export async function timeRunDToAnswer(tool: DetachedWeb, count: number): Promis
   });
 }
 
-/** The pid out of an `inspect -f {{.State.Pid}}` answer. */
-export function parsePid(stdout: string): number {
-  return Number(stdout.trim().split('\n')[0]);
+/**
+ * The newest `httpd` process on the machine: the container just started (samples run one at a time and each removes
+ * its container). `run -d` may return before the image's process has exec'd, so the lookup waits for it (bounded).
+ */
+async function newestWebServerPid(): Promise<number> {
+  const result = await runCommand('sh', ['-c', 'i=0; until p=$(pgrep -n -x httpd); do i=$((i+1)); [ "$i" -gt 5000 ] && exit 1; sleep 0.002; done; echo "$p"'],
+    { allowFailure: true, timeoutMs: 30_000 });
+  if (result.exitCode !== 0) throw new Error('no httpd process appeared after run -d');
+  return Number(result.stdout.trim());
 }

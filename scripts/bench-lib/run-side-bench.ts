@@ -19,7 +19,7 @@ import { runPodmanSide } from './run-side-podman.js';
 import { findExecutable, runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
 import { builderBin } from './builder-bin.js';
-import { netnsProbeUnavailable, parsePid, timeRunDToAnswer } from './netns-answer.js';
+import { netnsProbeUnavailable, timeRunDToAnswer } from './netns-answer.js';
 
 export interface RunSideBenchEnv {
   repoDir: string;
@@ -100,7 +100,6 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
   }, () => builder(['rm', '-f', 'bench-web']));
   ours.runDNetns = netnsUnavailable ?? await timeRunDToAnswer({
     runDetached: async () => (await builder(['run', '-d', '--network', 'none', WEB_IMAGE])).stdout.trim(),
-    pidOf: async (id) => parsePid((await builder(['inspect', '-f', '{{.State.Pid}}', id])).stdout),
     remove: (id) => builder(['rm', '-f', id]),
   }, SAMPLES);
   await builder(['run', '-d', '--name', 'bench-idle', '--network', 'none', 'busybox', 'sleep', '1000']);
@@ -126,7 +125,6 @@ export async function runRunSideBench(env: RunSideBenchEnv): Promise<string> {
       try {
         theirs.runDNetns = await timeRunDToAnswer({
           runDetached: async () => (await d(['run', '-d', '--label', LABEL, '--network', 'none', WEB_IMAGE])).stdout.trim(),
-          pidOf: async (id) => parsePid((await d(['inspect', '-f', '{{.State.Pid}}', id])).stdout),
           remove: (id) => d(['rm', '-f', id]),
         }, SAMPLES);
       } finally {

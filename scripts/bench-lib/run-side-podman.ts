@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findExecutable, runCommand } from './proc.js';
-import { parsePid, timeRunDToAnswer } from './netns-answer.js';
+import { timeRunDToAnswer } from './netns-answer.js';
 import { CONTAINERS, SAMPLES, WEB_IMAGE, parentPid, rssKb, samples, type Cell, type RunSideBenchEnv } from './run-side-bench.js';
 
 const CONF = `[containers]
@@ -39,7 +39,6 @@ export async function runPodmanSide(env: RunSideBenchEnv): Promise<Record<string
       await p(['load', '-i', env.webTar]);
       cells.runDNetns = await timeRunDToAnswer({
         runDetached: async () => (await p(['run', '-d', '--pull=never', '--network', 'none', WEB_IMAGE])).stdout.trim(),
-        pidOf: async (id) => parsePid((await p(['inspect', '-f', '{{.State.Pid}}', id])).stdout),
         remove: (id) => p(['rm', '-f', '-t', '0', id]),
       }, SAMPLES);
     }
