@@ -128,8 +128,8 @@ describe('build options (CLI)', function () {
   it('runs independent stages at once: three stages\' RUNs meet at a rendezvous none could reach alone', async function () {
     // Behaviour, not a clock: each RUN leaves a marker in one shared cache mount and waits for all three.
     // Run one after another, the first RUN never sees the others and gives up; run at once, they meet in
-    // milliseconds however loaded the machine is. The 40 s give-up only bounds the wait (serial, a fails after 40 s,
-    // then b after 40 more: sibling stages run on after a failure, and 2 × 40 s stays inside runCli's 110 s).
+    // milliseconds however loaded the machine is. The 40 s give-up only bounds the wait (serial, a fails after 40 s
+    // and cancels its siblings).
     const rendezvous = (name: string): string => [
       `RUN --mount=type=cache,id=rendezvous,target=/sync,sharing=shared touch /sync/${name} && i=0 &&`,
       'until [ -e /sync/a ] && [ -e /sync/b ] && [ -e /sync/c ]; do',
@@ -145,5 +145,20 @@ describe('build options (CLI)', function () {
     ].join('\n'));
     const result = expectSuccess(await build([dir]), 'parallel build');
     assert.match(result.stderr, / abc\n/);
+  });
+
+  it('a failing stage cancels its sibling stages (as BuildKit does) and the build reports the failure\'s line', async function () {
+    // The sibling would sleep 100 s, past this test's timeout: the build ends only if the failure cancels it.
+    this.timeout(60_000);
+    const dir = await context([
+      'FROM busybox AS slow', 'RUN sleep 100 && echo done > /slow',
+      'FROM busybox AS broken', 'RUN echo about to fail && exit 3',
+      'FROM busybox', 'COPY --from=slow /slow /slow', 'COPY --from=broken /etc/passwd /b',
+      '',
+    ].join('\n'));
+    const result = await build([dir]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /ERROR: Dockerfile:4: .*exit code: 3/);
+    assert.match(result.stderr, /#\d+ ERROR: run cancelled/);
   });
 });

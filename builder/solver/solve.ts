@@ -93,9 +93,12 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     if ('context' in from || named.isDirectory(name)) return named.output(name, { store, snapshots, cache, session, sourceDateEpoch: options.sourceDateEpoch });
     return imageOutput(await resolveImage(named.imageRef(name)));
   };
+  // The first stage that fails cancels its siblings (as BuildKit does): a failed build does not wait out the others.
+  const stagesAbort = new AbortController();
+  const stageSignal = options.signal ? AbortSignal.any([options.signal, stagesAbort.signal]) : stagesAbort.signal;
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
     store, session, snapshots, contextDir: options.contextDir, ignore, contextHashes, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
-    fromSource, signal: options.signal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
+    fromSource, signal: stageSignal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets, gitPolicy: options.gitPolicy, runtime: options.runtime,
   };
 
@@ -121,9 +124,15 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
 
   // Start every needed stage at once; each waits only for the stages it reads from.
   const needed = stagesForTarget(plan);
-  const settled = await Promise.allSettled(needed.map((index) => stageOutput(index)));
-  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failure) throw failure.reason;
+  let firstFailure: { reason: unknown } | undefined;
+  await Promise.allSettled(needed.map((index) => stageOutput(index).catch((reason: unknown) => {
+    if (!firstFailure) {
+      firstFailure = { reason };
+      stagesAbort.abort(reason);
+    }
+    throw reason;
+  })));
+  if (firstFailure) throw firstFailure.reason;
   try {
     contextHashes?.save();
   } catch (err) {
