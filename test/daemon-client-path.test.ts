@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { normalizeProgress as normalize, repoRoot, runCli, runCommand, type CliResult } from './helpers/cli.js';
-import { daemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
+import { daemonSkipReason, startTestDaemon, writeClientContext, type TestDaemon } from './helpers/daemon-server.js';
 import { freePort } from './helpers/registry-server.js';
 
 const LAUNCHER = path.join(repoRoot, 'bin', 'builder');
@@ -29,11 +29,7 @@ describe('builder build through a daemon from bin/builder', function () {
     }
     tcpPort = await freePort();
     daemon = await startTestDaemon('daemon-client-path', ['-H', `tcp://127.0.0.1:${tcpPort}`]);
-    ctxDir = path.join(daemon.dir, 'ctx');
-    await mkdir(ctxDir, { recursive: true });
-    await writeFile(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nCOPY a /a\nRUN cat /a\nRUN false\n');
-    await writeFile(path.join(ctxDir, 'Dockerfile.ok'), 'FROM busybox\nCOPY a /a\nRUN cat /a\n');
-    await writeFile(path.join(ctxDir, 'a'), 'from-a\n');
+    ctxDir = await writeClientContext(daemon.dir);
   });
   after(async () => { if (daemon) await daemon.stop(); });
 

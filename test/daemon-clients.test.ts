@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
 import { normalizeProgress as normalize, runCli } from './helpers/cli.js';
-import { daemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
+import { daemonSkipReason, startTestDaemon, writeClientContext, type TestDaemon } from './helpers/daemon-server.js';
 
 
 describe('builder daemon with builder\'s CLI and dockerode', function () {
@@ -24,11 +23,7 @@ describe('builder daemon with builder\'s CLI and dockerode', function () {
       return this.skip();
     }
     daemon = await startTestDaemon('daemon-clients');
-    ctxDir = path.join(daemon.dir, 'ctx');
-    await mkdir(ctxDir, { recursive: true });
-    await writeFile(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nCOPY a /a\nRUN cat /a\nRUN false\n');
-    await writeFile(path.join(ctxDir, 'Dockerfile.ok'), 'FROM busybox\nCOPY a /a\nRUN cat /a\n');
-    await writeFile(path.join(ctxDir, 'a'), 'from-a\n');
+    ctxDir = await writeClientContext(daemon.dir);
   });
   after(async () => { if (daemon) await daemon.stop(); });
 

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { cliMain, runCommand, type CliResult } from './cli.js';
@@ -96,4 +96,17 @@ export async function startTestDaemon(prefix: string, extraArgs: string[] = []):
       return stopping;
     },
   };
+}
+
+/**
+ * The context both client tests build (daemon-clients, daemon-client-path): `Dockerfile` fails at its last RUN,
+ * `Dockerfile.ok` succeeds; both COPY `a` and print it. Returns the context directory.
+ */
+export async function writeClientContext(daemonDir: string): Promise<string> {
+  const ctxDir = path.join(daemonDir, 'ctx');
+  await mkdir(ctxDir, { recursive: true });
+  await writeFile(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nCOPY a /a\nRUN cat /a\nRUN false\n');
+  await writeFile(path.join(ctxDir, 'Dockerfile.ok'), 'FROM busybox\nCOPY a /a\nRUN cat /a\n');
+  await writeFile(path.join(ctxDir, 'a'), 'from-a\n');
+  return ctxDir;
 }
