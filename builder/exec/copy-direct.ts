@@ -6,7 +6,7 @@
  *
  * The upperdir must come out exactly as overlayfs would have left it, so this path is taken only when that is
  * certain and otherwise gives way to the mounted path (exec/copy.ts):
- * - a plain COPY: from the context, no --chown (names need the image's /etc/passwd), no --parents, no heredocs;
+ * - a plain COPY: from the context (or from a stage or image whose files need no mount to be read), no --chown (names need the image's /etc/passwd), no --parents, no heredocs;
  * - every existing directory on the way to dest is a directory in every layer that has it (no symlink to follow,
  *   no whiteout or file in between) and carries no xattrs (overlayfs' copy-up would copy them): it is created in
  *   the upperdir with the top-most layer's mode, owner and mtime, as copy-up does;
@@ -31,7 +31,9 @@ interface ExistingDir {
 
 /** Whether `copyDirect` may handle the step at all (cheap; the layers are looked at afterwards). */
 export function directCopyApplies(step: CopyStep): boolean {
-  return step.op === 'COPY' && step.from === undefined && step.chown === undefined && !step.parents && step.heredocs.length === 0;
+  // --from a stage or an image too, when its files can be read without a mount (exec/copy-from-layers.ts).
+  const from = step.from === undefined || !('context' in step.from);
+  return step.op === 'COPY' && from && step.chown === undefined && !step.parents && step.heredocs.length === 0;
 }
 
 /**

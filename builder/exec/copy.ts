@@ -10,6 +10,8 @@ import { addRemoteSources, localSources } from './add-remote.js';
 import type { StepContext, StepHandler } from './types.js';
 import { inSpan } from '../trace/tracer.js';
 import { copyDirect, directCopyApplies } from './copy-direct.js';
+import { sourceFromLayers } from './copy-from-layers.js';
+import type { CopyOptions } from '../context/copy-types.js';
 
 /**
  * COPY and ADD: sources from the context or another stage, written into a new snapshot without runc. Loaded when a
@@ -19,8 +21,9 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
   const lowers = await lowerDirs(ctx, ctx.layers);
   // Most COPYs need no mount (exec/copy-direct.ts says when); BUILDER_COPY_VIA_OVERLAY=1 always mounts.
   if (directCopyApplies(step) && process.env.BUILDER_COPY_VIA_OVERLAY !== '1') {
-    const copySource: CopySource = { root: ctx.contextDir, isContext: true, ignore: ctx.ignore };
-    const direct = await inSpan(ctx.span, 'copy files (no mount)', () => copyDirect(ctx.store.tmpDir, lowers, copySource, copyOptions(step, ctx, undefined, localSources(step)), join(ctx.store.cacheDir, 'dir-xattrs.json')));
+    const options = copyOptions(step, ctx, undefined, localSources(step));
+    const copySource = step.from ? await inSpan(ctx.span, 'source (no mount)', () => sourceWithoutMount(step, ctx, options)) : { root: ctx.contextDir, isContext: true, ignore: ctx.ignore };
+    const direct = copySource && await inSpan(ctx.span, 'copy files (no mount)', () => copyDirect(ctx.store.tmpDir, lowers, copySource, options, join(ctx.store.cacheDir, 'dir-xattrs.json')));
     if (direct) {
       const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(direct, { ...ctx, span }));
       return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
@@ -49,6 +52,13 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
   return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
 };
+
+/** A --from source's snapshot directory when its files can be read there without a mount (copy-from-layers.ts). */
+async function sourceWithoutMount(step: CopyStep, ctx: StepContext, options: CopyOptions): Promise<CopySource | undefined> {
+  if (!step.from || 'context' in step.from) return undefined;
+  const output = await ctx.fromSource(step.from);
+  return sourceFromLayers(await lowerDirs(ctx, output.layers), options);
+}
 
 async function openSource(step: CopyStep, ctx: StepContext): Promise<{ copySource: CopySource; release(): Promise<void> }> {
   if (!step.from || 'context' in step.from) {
