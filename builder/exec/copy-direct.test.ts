@@ -47,6 +47,7 @@ describe('exec/copy-direct', function () {
     await chmod(join(context, 'src/a.sh'), 0o755);
     await writeFile(join(context, 'src/sub/b.txt'), 'b');
     await writeFile(join(context, 'conf'), 'x=1\n');
+    await mkdir(join(context, 'empty'));
     source = { root: context, isContext: true, ignore: createMatcher([]) };
     await mkdir(join(dir, 'tmp'));
   });
@@ -73,6 +74,8 @@ describe('exec/copy-direct', function () {
     ['files into an existing directory, with --chmod', options(['conf', 'src/a.sh'], '/app/', { chmod: 0o640 })],
     ['a file to a new name deep under existing directories', options(['conf'], '/usr/local/etc/conf')],
     ['a directory with --exclude into the image root', options(['src'], '/', { exclude: ['sub'] })],
+    // Nothing is written under /app: overlayfs copies nothing up, so the layer must not hold /app either.
+    ['an empty directory into an existing one', options(['empty'], '/app/')],
   ] as const) {
     it(`writes what overlayfs leaves: ${title}`, async () => {
       const direct = await copyDirect(join(dir, 'tmp'), lowers, source, copy);

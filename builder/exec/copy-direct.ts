@@ -13,7 +13,7 @@
  * - nothing the copy wrote exists in any layer below (an overwrite or a merge into an existing tree).
  * Checked after copying, since only the copy knows where its files land (dest may name a directory or a file).
  */
-import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmdirSync, type Stats } from 'node:fs';
 import { chmod, chown, mkdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { CopyStep } from '../dockerfile/types.js';
@@ -68,6 +68,13 @@ export async function copyDirect(
     for (const { rel, stat } of [...existing].reverse()) {
       const onlyCopiedUp = readdirSync(path.join(upper, rel)).every((name) => created.has(rel === '' ? name : `${rel}/${name}`));
       if (onlyCopiedUp) await utimes(path.join(upper, rel), stat.atime, stat.mtime);
+    }
+    // A directory on the way that the copy left empty and unchanged was never copied up by overlayfs: nothing was
+    // written beneath it (`COPY --from=s /empty-dir /tmp/`), so the layer does not hold it. Innermost first.
+    for (const { rel, stat } of [...existing].reverse()) {
+      const target = path.join(upper, rel);
+      const now = lstatSync(target);
+      if (readdirSync(target).length === 0 && now.mode === stat.mode && now.uid === stat.uid && now.gid === stat.gid) rmdirSync(target);
     }
   } catch (err) {
     await release();
