@@ -189,7 +189,8 @@ function writesOverLowers(upper: string, rel: string, copiedUp: ReadonlySet<stri
   return false;
 }
 
-function lstatQuiet(file: string): Stats | undefined {
+/** lstat, or undefined when nothing is there (ENOTDIR included: a file on the way). */
+export function lstatQuiet(file: string): Stats | undefined {
   try {
     return lstatSync(file, { throwIfNoEntry: false });
   } catch {

@@ -13,12 +13,13 @@
  * The copier reads no xattrs, and a lower file's mode, owner, times, size and hardlinks are the same through the
  * overlay (index, redirect_dir and metacopy are off: snapshot/mount.ts).
  */
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { CopyOptions, CopySource } from '../context/copy-types.js';
 import { cleanPath } from '../context/sources.js';
 import { splitWildcards } from '../context/wildcard.js';
 import { readXattrsOf } from '../layer/xattrs.js';
+import { lstatQuiet } from './copy-direct.js';
 
 const OPAQUE = 'trusted.overlay.opaque';
 /** Past this many entries a directory source is left to the mount: the whiteout scan would cost what it saves. */
@@ -104,12 +105,4 @@ function hasWhiteout(dir: string): boolean {
     }
   }
   return false;
-}
-
-function lstatQuiet(file: string): Stats | undefined {
-  try {
-    return lstatSync(file, { throwIfNoEntry: false });
-  } catch {
-    return undefined; // ENOTDIR: a file on the way, so nothing there
-  }
 }
