@@ -51,7 +51,7 @@ export async function sourceFromLayers(lowers: string[], options: CopyOptions): 
   if (checks.size > 0) {
     // One getfattr for all of them; only when the source sits below another layer that has its parents.
     const found = await readXattrsOf([...checks]);
-    if ([...found.values()].some((xattrs) => xattrs.get(OPAQUE)?.toString() === 'y')) return undefined;
+    if ([...found.values()].some((xattrs) => xattrs.has(OPAQUE))) return undefined; // 'y', or newer kernels' 'x'
   }
   return { root: lowers[layer]!, isContext: false };
 }
