@@ -1,5 +1,6 @@
 /**
- * Pushes one blob from the store: HEAD first (skip), then a cross-repository mount when we know another
+ * Pushes one blob from the store: HEAD first (skip; a big blob the registry most likely lacks opens its session
+ * beside the HEAD), then a cross-repository mount when we know another
  * repository of the same registry has it, else an upload: monolithic when small, chunked when large.
  * A dropped connection or a 5xx asks the registry how far it got and resumes there (or starts a new session).
  */
