@@ -22,15 +22,46 @@ export interface SyscallResult {
   message: string;
 }
 
-/** mount and umount2 syscall numbers per Node architecture (asm/unistd_64.h, asm-generic/unistd.h). */
-const SYSCALLS: Record<string, [number, number]> = { x64: [165, 166], arm64: [40, 39], riscv64: [40, 39] };
+/** mount, umount2, lgetxattr and llistxattr syscall numbers per Node architecture (asm/unistd_64.h, asm-generic/unistd.h). */
+const SYSCALLS: Record<string, [number, number, number, number]> = { x64: [165, 166, 192, 195], arm64: [40, 39, 9, 12], riscv64: [40, 39, 9, 12] };
 
 /** Unmount flag: detach now, clean up when no longer busy (umount -l). */
 export const MNT_DETACH = 2;
 
 const SCRIPT = String.raw`
 $| = 1;
-my ($nr_mount, $nr_umount) = map { $_ + 0 } @ARGV;
+my ($nr_mount, $nr_umount, $nr_lgetxattr, $nr_llistxattr) = map { $_ + 0 } @ARGV;
+sub esc { my $p = shift; $p =~ s/([\\\x00-\x1f\x7f])/sprintf('\\%03o', ord $1)/ge; return $p }
+# getfattr -R -h -d -m - -e hex's dump of the tree in cwd, or an errno (E2BIG past $limit entries).
+sub xdump {
+  my ($limit) = @_;
+  my @stack = ('.');
+  my ($out, $n) = ('', 0);
+  while (@stack) {
+    my $p = pop @stack;
+    if (++$n > $limit) { $! = 7; return undef }
+    my @st = lstat $p;
+    return undef unless @st;
+    my $isdir = -d _;
+    my $list = "\0" x 65536;
+    my $len = syscall($nr_llistxattr, $p, $list, 65536);
+    return undef if $len < 0;
+    my $entry = '';
+    for my $name (grep { $_ ne '' } split /\0/, substr($list, 0, $len)) {
+      my $value = "\0" x 65536;
+      my $vl = syscall($nr_lgetxattr, $p, $name, $value, 65536);
+      if ($vl < 0) { next if $! == 61; return undef }
+      $entry .= $name . '=0x' . unpack('H*', substr($value, 0, $vl)) . "\n";
+    }
+    $out .= '# file: ' . esc($p) . "\n" . $entry . "\n" if $entry ne '';
+    if ($isdir) {
+      opendir(my $dh, $p) or return undef;
+      push @stack, map { "$p/$_" } grep { $_ ne '.' && $_ ne '..' } readdir $dh;
+      closedir $dh;
+    }
+  }
+  return $out;
+}
 while (my $line = <STDIN>) {
   chomp $line;
   my ($op, @f) = split / /, $line, -1;
@@ -43,6 +74,11 @@ while (my $line = <STDIN>) {
   } elsif ($op eq 'U' && @f == 2) {
     my ($tgt, $flags) = @f;
     $r = syscall($nr_umount, $tgt, $flags + 0);
+  } elsif ($op eq 'X' && @f == 2) {
+    my ($dir, $limit) = @f;
+    my $dump;
+    if (chdir $dir) { $dump = xdump($limit + 0); my $e = $! + 0; chdir '/'; $! = $e; }
+    if (defined $dump) { print '0 ', unpack('H*', $dump), "\n"; next }
   }
   if ($r == 0) { print "0\n" } else { printf "%d %s\n", $! + 0, "$!" }
 }
@@ -64,7 +100,7 @@ class PerlHelper {
     return this.queue.length;
   }
 
-  constructor(numbers: [number, number]) {
+  constructor(numbers: readonly number[]) {
     this.child = spawn('perl', ['-e', SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (text: string) => this.onData(text));
@@ -157,6 +193,18 @@ export function warmMountHelper(): void {
 /** mount(2) of `fstype` with `data` as its option string, no flags; relative paths are resolved in `cwd`. */
 export function mountSyscall(cwd: string, source: string, target: string, fstype: string, data: string): Promise<SyscallResult | undefined> {
   return pick()?.request(['M', cwd, source, target, fstype, data]) ?? Promise.resolve(undefined);
+}
+
+/**
+ * The xattrs of every file under `dir` (symlinks not followed), in `getfattr -R -h -d -m - -e hex .`'s dump format
+ * (paths `./…`, names escaped as \\ooo), read with llistxattr/lgetxattr by the helper: no process per layer.
+ * errno E2BIG (7) past `limit` entries: a big tree is getfattr's job (its C walk is faster than perl's).
+ * On success `message` holds the dump.
+ */
+export async function xattrDumpSyscall(dir: string, limit: number): Promise<SyscallResult | undefined> {
+  const result = await pick()?.request(['X', dir, String(limit)]);
+  if (result?.errno !== 0) return result;
+  return { errno: 0, message: Buffer.from(result.message, 'hex').toString('utf8') };
 }
 
 /** umount2(2) of `target` with `flags` (0, or MNT_DETACH). */
