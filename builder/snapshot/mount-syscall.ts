@@ -38,18 +38,18 @@ sub xdump {
   my ($limit) = @_;
   my @stack = ('.');
   my ($out, $n) = ('', 0);
+  # One pair of buffers per request: the syscalls write into them, only the first $len bytes are read.
+  my ($list, $value) = ("\0" x 65536, "\0" x 65536);
   while (@stack) {
     my $p = pop @stack;
     if (++$n > $limit) { $! = 7; return undef }
     my @st = lstat $p;
     return undef unless @st;
     my $isdir = -d _;
-    my $list = "\0" x 65536;
     my $len = syscall($nr_llistxattr, $p, $list, 65536);
     return undef if $len < 0;
     my $entry = '';
     for my $name (grep { $_ ne '' } split /\0/, substr($list, 0, $len)) {
-      my $value = "\0" x 65536;
       my $vl = syscall($nr_lgetxattr, $p, $name, $value, 65536);
       if ($vl < 0) { next if $! == 61; return undef }
       $entry .= $name . '=0x' . unpack('H*', substr($value, 0, $vl)) . "\n";
