@@ -61,6 +61,18 @@ describe('layer/xattrs readXattrTree', function () {
     assert.deepEqual(plain(await readXattrTree(dir)), plain(viaHelper), 'the default reader is the helper here');
   });
 
+  it('a reply of a megabyte (many values, many chunks) comes back whole', async () => {
+    // ext4 keeps an inode's xattrs in one block: 3000 bytes a file, 150 files.
+    for (let index = 0; index < 150; index++) {
+      await writeFile(join(dir, `big${index}`), '');
+      execFileSync('setfattr', ['-n', 'trusted.big', '-v', '0x' + index.toString(16).padStart(2, '0').repeat(3000), join(dir, `big${index}`)]);
+    }
+    const viaHelper = await readXattrTree(dir, { via: 'helper' });
+    assert.equal(viaHelper.size, 150);
+    assert.deepEqual(plain(viaHelper), plain(await readXattrTree(dir, { via: 'getfattr' })));
+    assert.equal(viaHelper.get('big7')?.get('trusted.big')?.toString('hex'), '07'.repeat(3000));
+  });
+
   it('a tree bigger than the helper takes goes to getfattr, with the same answer', async () => {
     await Promise.all(Array.from({ length: 300 }, (_, index) => writeFile(join(dir, `f${index}`), '')));
     execFileSync('setfattr', ['-n', 'user.last', '-v', 'z', join(dir, 'f299')]);

@@ -93,6 +93,7 @@ class PerlHelper {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly queue: Pending[] = [];
   private buffer = '';
+  private chunks: string[] = [];
   /** A reply came back: the script runs here. Until then a dead helper means no perl (or none that runs it). */
   private answered = false;
   dead = false;
@@ -126,7 +127,12 @@ class PerlHelper {
   }
 
   private onData(text: string): void {
-    this.buffer += text;
+    // A long reply (an xattr dump) arrives in many chunks: keep them in a list until one holds the newline, so each
+    // chunk is scanned once.
+    this.chunks.push(text);
+    if (!text.includes('\n')) return;
+    this.buffer = this.chunks.join('');
+    this.chunks = [];
     for (let end = this.buffer.indexOf('\n'); end >= 0; end = this.buffer.indexOf('\n')) {
       const line = this.buffer.slice(0, end);
       this.buffer = this.buffer.slice(end + 1);
@@ -135,6 +141,8 @@ class PerlHelper {
       this.answered = true;
       this.queue.shift()?.resolve({ errno: Number.isInteger(errno) ? errno : 22, message: space < 0 ? '' : line.slice(space + 1) });
     }
+    if (this.buffer !== '') this.chunks.push(this.buffer);
+    this.buffer = '';
     if (this.queue.length === 0) this.setRef(false);
   }
 
