@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readXattrTree, type XattrTree } from './xattrs.js';
+import { readXattrsOf, readXattrTree, type XattrTree } from './xattrs.js';
 
 /** The tree as sorted plain data, so two readers can be compared with deepEqual. */
 function plain(tree: XattrTree): [string, [string, string][]][] {
@@ -59,6 +59,13 @@ describe('layer/xattrs readXattrTree', function () {
     assert.equal(viaHelper.get('link')?.get('trusted.on-the-link')?.toString(), 'l', 'the symlink itself, not its target');
     assert.ok(!viaHelper.has('plain'), 'files without xattrs are not listed');
     assert.deepEqual(plain(await readXattrTree(dir)), plain(viaHelper), 'the default reader is the helper here');
+
+    // Named paths (a direct COPY's check): the same both ways, a missing one an error both ways.
+    const named = [dir, join(dir, 'tagged'), join(dir, 'plain'), join(dir, 'link'), join(dir, odd), join(dir, 'opaque dir')];
+    assert.deepEqual(plain(await readXattrsOf(named, { via: 'helper' })), plain(await readXattrsOf(named, { via: 'getfattr' })));
+    assert.equal((await readXattrsOf(named)).get(join(dir, 'opaque dir'))?.get('trusted.overlay.opaque')?.toString(), 'y');
+    await assert.rejects(readXattrsOf([join(dir, 'missing')], { via: 'helper' }));
+    await assert.rejects(readXattrsOf([join(dir, 'missing')]), /getfattr failed/);
   });
 
   it('a reply of a megabyte (many values, many chunks) comes back whole', async () => {

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { BuildError } from '../errors.js';
 import { runCommandSplit } from '../snapshot/command-helper.js';
-import { xattrDumpSyscall } from '../snapshot/mount-syscall.js';
+import { xattrDumpSyscall, xattrsOfSyscall } from '../snapshot/mount-syscall.js';
 
 /** relative path (no leading "./") → xattr name → raw value */
 export type XattrTree = Map<string, Map<string, Buffer>>;
@@ -96,8 +96,13 @@ export async function readXattrTree(dir: string, options: { via?: 'helper' | 'ge
 }
 
 /** The xattrs of the given files themselves (absolute paths, symlinks not followed), keyed by path; one process. */
-export async function readXattrsOf(paths: string[]): Promise<XattrTree> {
+export async function readXattrsOf(paths: string[], options: { via?: 'helper' | 'getfattr' } = {}): Promise<XattrTree> {
   if (paths.length === 0) return new Map();
+  if (options.via !== 'getfattr') {
+    const helped = await xattrsOfSyscall(paths);
+    if (helped?.errno === 0) return parseDump(helped.message, (path) => path);
+    if (options.via === 'helper') throw new BuildError('INTERNAL', `reading the xattrs of ${paths.join(', ')} failed: ${helped?.message ?? 'no mount helper'}`);
+  }
   return parseDump(await getfattr(['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...paths], '/'), (path) => path);
 }
 

@@ -10,7 +10,7 @@
  * Protocol (per process): one request a line, fields hex-encoded so any path or option string is safe:
  * `M <cwd> <source> <target> <fstype> <data>` (mount with no flags, relative paths resolved in cwd, then back to /
  * so the helper never pins a filesystem), `U <target> <flags>`, or `X <dir> <limit>` (the xattrs of a small tree,
- * for layer/xattrs.ts); the reply is `0` (X: `0 <hex of the dump>`) or `<errno> <strerror>`.
+ * for layer/xattrs.ts), or `L <path>...` (the xattrs of those paths); the reply is `0` (X: `0 <hex of the dump>`) or `<errno> <strerror>`.
  * Replies come back in request order. Where there is no perl, no known syscall number for this architecture, or the
  * helper died before a request was written, the caller gets `undefined` and uses mount(8)/umount(8) as before.
  */
@@ -33,6 +33,19 @@ const SCRIPT = String.raw`
 $| = 1;
 my ($nr_mount, $nr_umount, $nr_lgetxattr, $nr_llistxattr) = map { $_ + 0 } @ARGV;
 sub esc { my $p = shift; $p =~ s/([\\\x00-\x1f\x7f])/sprintf('\\%03o', ord $1)/ge; return $p }
+# One file's part of getfattr -h -d -m - -e hex's dump ('' when it has no xattrs), or undef with errno set.
+sub xattrs {
+  my ($p) = @_;
+  my $len = syscall($nr_llistxattr, $p, $_[1], 65536);
+  return undef if $len < 0;
+  my $entry = '';
+  for my $name (grep { $_ ne '' } split /\0/, substr($_[1], 0, $len)) {
+    my $vl = syscall($nr_lgetxattr, $p, $name, $_[2], 65536);
+    if ($vl < 0) { next if $! == 61; return undef }
+    $entry .= $name . '=0x' . unpack('H*', substr($_[2], 0, $vl)) . "\n";
+  }
+  return $entry eq '' ? '' : '# file: ' . esc($p) . "\n" . $entry . "\n";
+}
 # getfattr -R -h -d -m - -e hex's dump of the tree in cwd, or an errno (E2BIG past $limit entries).
 sub xdump {
   my ($limit) = @_;
@@ -46,15 +59,9 @@ sub xdump {
     my @st = lstat $p;
     return undef unless @st;
     my $isdir = -d _;
-    my $len = syscall($nr_llistxattr, $p, $list, 65536);
-    return undef if $len < 0;
-    my $entry = '';
-    for my $name (grep { $_ ne '' } split /\0/, substr($list, 0, $len)) {
-      my $vl = syscall($nr_lgetxattr, $p, $name, $value, 65536);
-      if ($vl < 0) { next if $! == 61; return undef }
-      $entry .= $name . '=0x' . unpack('H*', substr($value, 0, $vl)) . "\n";
-    }
-    $out .= '# file: ' . esc($p) . "\n" . $entry . "\n" if $entry ne '';
+    my $entry = xattrs($p, $list, $value);
+    return undef unless defined $entry;
+    $out .= $entry;
     if ($isdir) {
       opendir(my $dh, $p) or return undef;
       push @stack, map { "$p/$_" } grep { $_ ne '.' && $_ ne '..' } readdir $dh;
@@ -75,6 +82,10 @@ while (my $line = <STDIN>) {
   } elsif ($op eq 'U' && @f == 2) {
     my ($tgt, $flags) = @f;
     $r = syscall($nr_umount, $tgt, $flags + 0);
+  } elsif ($op eq 'L') {
+    my ($dump, $list, $value) = ('', "\0" x 65536, "\0" x 65536);
+    for my $p (@f) { my $entry = xattrs($p, $list, $value); if (!defined $entry) { undef $dump; last } $dump .= $entry }
+    if (defined $dump) { print '0 ', unpack('H*', $dump), "\n"; next }
   } elsif ($op eq 'X' && @f == 2) {
     my ($dir, $limit) = @f;
     my $dump;
@@ -212,6 +223,13 @@ export function mountSyscall(cwd: string, source: string, target: string, fstype
  */
 export async function xattrDumpSyscall(dir: string, limit: number): Promise<SyscallResult | undefined> {
   const result = await pick()?.request(['X', dir, String(limit)]);
+  if (result?.errno !== 0) return result;
+  return { errno: 0, message: Buffer.from(result.message, 'hex').toString('utf8') };
+}
+
+/** Like xattrDumpSyscall for the given paths themselves (absolute, not followed), as `getfattr -h -d -m - -e hex -- PATHS`. */
+export async function xattrsOfSyscall(paths: string[]): Promise<SyscallResult | undefined> {
+  const result = await pick()?.request(['L', ...paths]);
   if (result?.errno !== 0) return result;
   return { errno: 0, message: Buffer.from(result.message, 'hex').toString('utf8') };
 }
