@@ -183,11 +183,12 @@ class PerlHelper {
  */
 const MAX_HELPERS = 4;
 const helpers: PerlHelper[] = [];
-let disabled = process.env.BUILDER_MOUNT_HELPER === 'off';
+/** Set when perl cannot run here; `BUILDER_MOUNT_HELPER=off` (read per call) turns the helper off as well. */
+let disabled = false;
 
 function pick(): PerlHelper | undefined {
   const numbers = SYSCALLS[process.arch];
-  if (disabled || !numbers) return undefined;
+  if (disabled || !numbers || process.env.BUILDER_MOUNT_HELPER === 'off') return undefined;
   for (let index = helpers.length - 1; index >= 0; index--) if (helpers[index]!.dead) helpers.splice(index, 1);
   const idle = helpers.find((helper) => helper.pending === 0);
   if (idle) return idle;
