@@ -15,6 +15,7 @@
  * helper died before a request was written, the caller gets `undefined` and uses mount(8)/umount(8) as before.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export interface SyscallResult {
   /** 0 on success, else the errno. */
@@ -114,7 +115,9 @@ class PerlHelper {
   }
 
   constructor(numbers: readonly number[]) {
-    this.child = spawn('perl', ['-e', SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
+    // Debian's path first: a PATH search execs each entry in turn while our spawn waits (8 misses on this machine).
+    const perl = existsSync('/usr/bin/perl') ? '/usr/bin/perl' : 'perl';
+    this.child = spawn(perl, ['-e', SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (text: string) => this.onData(text));
     this.child.stderr.resume();
