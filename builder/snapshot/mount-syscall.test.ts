@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareSnapshot } from './mount.js';
 import { MNT_DETACH, mountSyscall, umountSyscall } from './mount-syscall.js';
 
 const mounted = async (path: string): Promise<boolean> =>
@@ -80,6 +81,25 @@ describe('snapshot/mount-syscall', function () {
     assert.equal((await mountSyscall(join(dir, 'fs'), 'tmpfs', 'inner', 'tmpfs', ''))?.errno, 0);
     assert.equal((await umountSyscall(join(dir, 'fs', 'inner')))?.errno, 0);
     assert.equal((await umountSyscall(join(dir, 'fs')))?.errno, 0, 'not EBUSY: the helper went back to /');
+  });
+
+  it('BUILDER_MOUNT_HELPER=off: no helper answers, and overlays still mount and unmount through mount(8)/umount(8)', async () => {
+    process.env.BUILDER_MOUNT_HELPER = 'off';
+    try {
+      await mkdir(join(dir, 'plain'));
+      assert.equal(await mountSyscall(dir, 'tmpfs', 'plain', 'tmpfs', ''), undefined);
+      assert.equal(await umountSyscall(join(dir, 'plain')), undefined);
+      const lower = join(dir, 'lower');
+      await mkdir(lower);
+      await writeFile(join(lower, 'f'), 'low');
+      const snapshot = await prepareSnapshot(join(dir, 'work'), [lower]);
+      assert.ok(await mounted(snapshot.merged));
+      assert.equal(await readFile(join(snapshot.merged, 'f'), 'utf8'), 'low');
+      await snapshot.release();
+      assert.ok(!(await mounted(snapshot.merged)));
+    } finally {
+      delete process.env.BUILDER_MOUNT_HELPER;
+    }
   });
 
   it('never keeps a process alive', async () => {
