@@ -37,6 +37,8 @@ elif [ "$(id -u)" = 0 ]; then wanted+=(docker.io:dockerd); fi
 wanted+=(tmux:tmux chromium:chromium)
 # gcc + libc6-dev: test/seccomp-abi.test.ts compiles a static syscall probe (native, i386 and x32 ABIs).
 wanted+=(gcc:gcc libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a)
+# perl makes the overlay mount/umount syscalls (builder/snapshot/mount-syscall.ts); Essential on Debian, listed for other bases.
+wanted+=(perl-base:perl)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

@@ -42,8 +42,11 @@ export function writesFilesystem(step: Step): boolean {
  * Starts loading the lazily imported handlers `ops` need (RUN: runc, seccomp, the sandbox spec; WORKDIR). The
  * solver calls it at a stage's first cache miss, so the import overlaps that step's work instead of stalling the
  * first RUN (the trace showed ~20 ms idle, ~80 ms under load, before its mount). A cached rebuild never calls it.
+ * It also starts the mount helper for steps that mount.
  */
 export function prefetchHandlers(ops: ReadonlySet<StepOp>): void {
+  // The mount helper (a perl process, snapshot/mount-syscall.ts) starts now, beside the step's own work.
+  if (ops.has('RUN') || ops.has('WORKDIR')) void import('../snapshot/mount-syscall.js').then((helper) => helper.warmMountHelper(), () => undefined);
   if (ops.has('RUN')) void import('./run.js').catch(() => undefined);
   if (ops.has('WORKDIR')) void import('./workdir.js').catch(() => undefined);
   if (ops.has('COPY') || ops.has('ADD')) void import('./copy.js').catch(() => undefined);

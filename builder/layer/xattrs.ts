@@ -1,12 +1,14 @@
 /**
  * Extended attributes in bulk. Node has no xattr API, so we use one `getfattr -R` / `setfattr --restore` process
- * per tree instead of one process per file (20,000 files must stay fast).
+ * per tree instead of one process per file (20,000 files must stay fast); a small tree is read by the mount helper
+ * (snapshot/mount-syscall.ts), which makes the xattr syscalls itself.
  * getfattr runs through the shared sh helper (snapshot/command-helper.ts): every layer and direct COPY reads
  * xattrs once, and a spawn from this process blocks the event loop for longer than getfattr takes on a small tree.
  */
 import { spawn } from 'node:child_process';
 import { BuildError } from '../errors.js';
 import { runCommandSplit } from '../snapshot/command-helper.js';
+import { xattrDumpSyscall, xattrsOfSyscall } from '../snapshot/mount-syscall.js';
 
 /** relative path (no leading "./") → xattr name → raw value */
 export type XattrTree = Map<string, Map<string, Buffer>>;
@@ -71,15 +73,36 @@ function escapeName(name: string): string {
   return out + raw.toString('utf8', plain);
 }
 
-/** All xattrs (every namespace, symlinks not followed) of every file under `dir`, keyed by relative path. */
-export async function readXattrTree(dir: string): Promise<XattrTree> {
+/**
+ * Trees up to this many entries (a step's layer, usually a handful) are read by the mount helper's llistxattr and
+ * lgetxattr calls, with no process at all; bigger ones by getfattr, whose C walk beats perl's.
+ */
+const HELPER_ENTRY_LIMIT = 200;
+
+/**
+ * All xattrs (every namespace, symlinks not followed) of every file under `dir`, keyed by relative path. Through
+ * the mount helper when it runs (same dump format as getfattr's), else, or for a big tree, `getfattr -R`.
+ */
+export async function readXattrTree(dir: string, options: { via?: 'helper' | 'getfattr' } = {}): Promise<XattrTree> {
+  const key = (path: string): string => (path === '.' ? '' : path.replace(/^\.\//, ''));
+  if (options.via !== 'getfattr') {
+    const helped = await xattrDumpSyscall(dir, HELPER_ENTRY_LIMIT);
+    if (helped?.errno === 0) return parseDump(helped.message, key);
+    if (options.via === 'helper') throw new BuildError('INTERNAL', `reading the xattrs under ${dir} failed: ${helped?.message ?? 'no mount helper'}`);
+  }
+  // No helper, a big tree, or an error: getfattr reads it again and reports what it finds in its own words.
   const dump = await getfattr(['-R', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '.'], dir);
-  return parseDump(dump, (path) => (path === '.' ? '' : path.replace(/^\.\//, '')));
+  return parseDump(dump, key);
 }
 
 /** The xattrs of the given files themselves (absolute paths, symlinks not followed), keyed by path; one process. */
-export async function readXattrsOf(paths: string[]): Promise<XattrTree> {
+export async function readXattrsOf(paths: string[], options: { via?: 'helper' | 'getfattr' } = {}): Promise<XattrTree> {
   if (paths.length === 0) return new Map();
+  if (options.via !== 'getfattr') {
+    const helped = await xattrsOfSyscall(paths);
+    if (helped?.errno === 0) return parseDump(helped.message, (path) => path);
+    if (options.via === 'helper') throw new BuildError('INTERNAL', `reading the xattrs of ${paths.join(', ')} failed: ${helped?.message ?? 'no mount helper'}`);
+  }
   return parseDump(await getfattr(['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...paths], '/'), (path) => path);
 }
 

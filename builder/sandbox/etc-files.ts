@@ -1,4 +1,4 @@
-import { copyFile, lstat, writeFile } from 'node:fs/promises';
+import { copyFileSync, lstatSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveInRoot } from '../context/root-path.js';
 import type { RuntimeMount } from './spec.js';
@@ -26,6 +26,7 @@ export interface EtcExtras {
  *   the run, leaving the overlay upperdir clean (nothing there hides a lower entry);
  * - /etc exists but the file does not: skipped, because creating the stub would copy /etc up into the
  *   upperdir. Base images should ship (empty) /etc/hosts and /etc/resolv.conf, as docker images do.
+ * Direct (sync) file calls: a dozen tiny ones on every RUN's path, each a thread-pool round trip otherwise.
  */
 export async function prepareEtcFiles(
   bundleDir: string,
@@ -43,20 +44,20 @@ export async function prepareEtcFiles(
     } else {
       const resolved = await resolveInRoot(root, `/etc/${name}`);
       if (await isKind(resolved, 'file')) destination = '/' + path.relative(root, resolved);
-      else if (extra.createMissing && !(await lstat(resolved).then(() => true, () => false))) destination = `/etc/${name}`;
+      else if (extra.createMissing && !lstatSync(resolved, { throwIfNoEntry: false })) destination = `/etc/${name}`;
       else return undefined;
     }
     const source = path.join(bundleDir, name);
-    await writeEtcFile(source, name, hostname, network, extra);
+    writeEtcFile(source, name, hostname, network, extra);
     return { destination, type: 'bind', source, options: ['rbind', 'rprivate'] };
   }));
   return mounts.filter((mount): mount is RuntimeMount => mount !== undefined);
 }
 
-async function writeEtcFile(
+function writeEtcFile(
   source: string, name: (typeof ETC_FILES)[number], hostname: string, network: 'host' | 'none', extra: EtcExtras,
-): Promise<void> {
-  if (name === 'hostname') return writeFile(source, `${hostname}\n`);
+): void {
+  if (name === 'hostname') return writeFileSync(source, `${hostname}\n`);
   if (name === 'hosts') {
     const own = extra.ipAddress ? `${extra.ipAddress}\t${hostname}\n` : '';
     const added = (extra.extraHosts ?? []).map((entry) => {
@@ -64,20 +65,24 @@ async function writeEtcFile(
       return `${entry.slice(at + 1)}\t${entry.slice(0, at)}\n`;
     }).join('');
     const loopbackName = extra.ipAddress ? '' : ` ${hostname}`;
-    return writeFile(source, `127.0.0.1\tlocalhost${loopbackName}\n::1\tlocalhost ip6-localhost ip6-loopback\n${own}${added}`);
+    return writeFileSync(source, `127.0.0.1\tlocalhost${loopbackName}\n::1\tlocalhost ip6-localhost ip6-loopback\n${own}${added}`);
   }
   if (extra.dnsServers && extra.dnsServers.length > 0) {
     const search = extra.searchDomains && extra.searchDomains.length > 0 ? `search ${extra.searchDomains.join(' ')}\n` : '';
-    return writeFile(source, `${search}${extra.dnsServers.map((server) => `nameserver ${server}\n`).join('')}`);
+    return writeFileSync(source, `${search}${extra.dnsServers.map((server) => `nameserver ${server}\n`).join('')}`);
   }
   // With no network there is nothing to ask; with host network the host's resolver config applies.
-  if (network === 'none') return writeFile(source, '');
-  await copyFile('/etc/resolv.conf', source).catch(() => writeFile(source, ''));
+  if (network === 'none') return writeFileSync(source, '');
+  try {
+    copyFileSync('/etc/resolv.conf', source);
+  } catch {
+    writeFileSync(source, '');
+  }
 }
 
 async function isKind(file: string, kind: 'file' | 'dir'): Promise<boolean> {
   try {
-    const info = await lstat(file);
+    const info = lstatSync(file);
     return kind === 'file' ? info.isFile() : info.isDirectory();
   } catch {
     return false;

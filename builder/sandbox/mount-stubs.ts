@@ -1,4 +1,5 @@
-import { lstat, readdir, rmdir, stat, unlink, utimes } from 'node:fs/promises';
+import { lstatSync, statSync } from 'node:fs';
+import { lstat, readdir, rmdir, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveInRoot } from '../context/root-path.js';
 
@@ -24,11 +25,16 @@ export async function recordMountStubs(rootfs: string, targets: string[]): Promi
     const parts = path.relative(root, resolved).split(path.sep).filter((p) => p !== '');
     for (let i = 0; i < parts.length; i++) {
       const candidate = path.join(root, ...parts.slice(0, i + 1));
-      if (await exists(candidate)) continue;
+      if (exists(candidate)) continue;
       for (let j = i; j < parts.length; j++) stubs.add(path.join(root, ...parts.slice(0, j + 1)));
       const dir = path.dirname(candidate);
       if (!parents.has(dir)) {
-        const info = await stat(dir).catch(() => undefined);
+        let info: ReturnType<typeof statSync> | undefined;
+        try {
+          info = statSync(dir);
+        } catch {
+          info = undefined;
+        }
         // Seconds as doubles keep sub-millisecond precision that Date would drop.
         if (info) parents.set(dir, { dir, atime: info.atimeMs / 1000, mtime: info.mtimeMs / 1000 });
       }
@@ -47,10 +53,10 @@ export async function recordMountStubs(rootfs: string, targets: string[]): Promi
   };
 }
 
-async function exists(file: string): Promise<boolean> {
+/** Direct lstat: a RUN looks up each of its mount targets on its path, where a thread-pool round trip costs more. */
+function exists(file: string): boolean {
   try {
-    await lstat(file);
-    return true;
+    return lstatSync(file, { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }

@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { access, constants as fsConstants, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { access, constants as fsConstants, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
@@ -11,7 +11,7 @@ import { buildRuntimeSpec, defaultHostname, type RunSpec, type RuntimeSpec } fro
 import { resolveUser, type ResolvedUser } from './user.js';
 
 import { RUNC_ROOT } from './runc-root.js';
-import { makeOwnedDir } from '../store/owner.js';
+import { makeOwnedDirSync } from '../store/owner.js';
 import { findRuntime, runtimeCommand, runtimeName, type OciRuntime } from './runtime.js';
 import { inSpan, nowUs, type Span } from '../trace/tracer.js';
 
@@ -59,7 +59,7 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
   const launcher = spec.stdio === 'inherit' ? undefined : takeLauncher();
   const bundleSpan = spec.span?.start('bundle');
-  const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), makeOwnedDir(os.tmpdir(), 'builder-bundle')]);
+  const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), (async () => makeOwnedDirSync(os.tmpdir(), 'builder-bundle'))()]);
   if (made.status === 'rejected') {
     bundleSpan?.end();
     launcher?.discard();
@@ -112,7 +112,7 @@ export async function writeBundle(
   // Mounts nested in /dev, /proc or /sys land on fresh kernel filesystems, not in the rootfs.
   const targets = config.mounts.map((mount) => mount.destination).filter((d) => !/^\/(dev|proc|sys)\/./.test(d));
   const stubs = keepStubs ? { cleanup: async () => undefined } : await recordMountStubs(spec.rootfs, targets);
-  await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+  writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
   return { config, stubs };
 }
 

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { resolveInRoot } from '../context/root-path.js';
 import { BuildError } from '../errors.js';
 
@@ -99,10 +99,10 @@ function parseId(value: string): number | undefined {
   return id;
 }
 
-/** Missing or unreadable files are an empty database: numeric ids still work. */
+/** Missing or unreadable files are an empty database: numeric ids still work. A direct read: it is on every RUN's path. */
 async function readInRoot(rootfs: string, pathInRoot: string): Promise<string> {
   try {
-    return await readFile(await resolveInRoot(rootfs, pathInRoot), 'utf8');
+    return readFileSync(await resolveInRoot(rootfs, pathInRoot), 'utf8');
   } catch {
     return '';
   }

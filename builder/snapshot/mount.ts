@@ -1,4 +1,7 @@
-/** overlayfs mounts over snapshot directories, through the mount(8)/umount(8) commands (node has no mount syscall). */
+/**
+ * overlayfs mounts over snapshot directories: mount(2)/umount2(2) through a long-lived helper (mount-syscall.ts),
+ * else the mount(8)/umount(8) commands (node has no mount syscall).
+ */
 import { release } from 'node:os';
 import { existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
@@ -6,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
 import { makeOwnedDirSync } from '../store/owner.js';
 import { runCommand } from './command-helper.js';
+import { MNT_DETACH, mountSyscall, umountSyscall } from './mount-syscall.js';
 
 /** A writable overlay: the step runs in `merged`; its changes land in `upperdir`. */
 export interface MutableSnapshot {
@@ -56,13 +60,24 @@ function supportsVolatile(): boolean {
   return major > 5 || (major === 5 && minor >= 10);
 }
 
+/** EINVAL (not a mount point) and ENOENT: nothing mounted there, what umount(8) calls "not mounted". */
+const NOT_MOUNTED = new Set([22, 2]);
+
+/** One unmount attempt: the syscall where the helper runs (0 = done), else umount(8); `stderr` says why not. */
+async function unmountOnce(merged: string, lazy: boolean): Promise<{ code: number; stderr: string }> {
+  const direct = await umountSyscall(merged, lazy ? MNT_DETACH : 0);
+  if (!direct) return run('umount', lazy ? ['-l', merged] : [merged]);
+  if (direct.errno === 0 || NOT_MOUNTED.has(direct.errno)) return { code: 0, stderr: '' };
+  return { code: direct.errno, stderr: `umount: ${merged}: ${direct.message}` };
+}
+
 async function umount(merged: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const { code, stderr } = await run('umount', [merged]);
+    const { code, stderr } = await unmountOnce(merged, false);
     if (code === 0 || /not mounted|no mount point|not found/i.test(stderr)) return;
     if (attempt >= 5) {
       // Something still holds it (a straggling process): detach so the build can go on, as docker does.
-      const lazy = await run('umount', ['-l', merged]);
+      const lazy = await unmountOnce(merged, true);
       if (lazy.code === 0) return;
       throw new BuildError('SANDBOX_FAILED', `cannot unmount ${merged}: ${stderr}`);
     }
@@ -108,7 +123,9 @@ async function mountOverlay(workRoot: string, lowerdirs: string[], writable: boo
     // the upperdir is read back through the page cache right away, so durability is the store's job.
     const writableOptions = ['upperdir=upper', 'workdir=work', ...(volatile && supportsVolatile() ? ['volatile'] : [])];
     const options = [`lowerdir=${lowerOption}`, ...(writable ? writableOptions : []), ...safetyOptions];
-    const { code, stderr } = await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), 'merged'], dir);
+    // The syscall first; if it fails, mount(8) tries again and its message (the one users know) is the error.
+    const direct = await mountSyscall(dir, 'overlay', 'merged', 'overlay', options.join(','));
+    const { code, stderr } = direct?.errno === 0 ? { code: 0, stderr: '' } : await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), 'merged'], dir);
     if (code !== 0) {
       throw new BuildError(
         'SANDBOX_FAILED',
