@@ -57,6 +57,8 @@ export async function runServiceContainer(image: string, command: string[], flag
   const foregroundRemove = !flags.detach && flags.rm === true;
   // A foreground --rm container is removed by us after the wait, so the wait can still read its exit code.
   if (foregroundRemove) body.HostConfig = { ...body.HostConfig, AutoRemove: false };
+  // The start's PATH and seccomp look-ups run while create waits for its mount.
+  (await import('../containers/start.js')).warmStartPath();
   const { Id: id } = await service.create(body, flags.name);
   try {
     await service.start(id);

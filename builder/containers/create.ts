@@ -9,7 +9,7 @@ import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
 import type { ContainerConfigBody, ContainerCreateBody, ContainerCreateResponse, HostConfig } from './docker-types.js';
 import { releaseName, reserveName, validateName } from './lookup.js';
-import { ContainerPaths, initialState, writeRecord, writeState, type ContainerRecord } from './record.js';
+import { ContainerPaths, writeRecord, type ContainerRecord } from './record.js';
 import { checkHostConfig } from './host-config.js';
 import { randomName } from './names.js';
 
@@ -47,8 +47,9 @@ export async function createContainer(root: string, body: ContainerCreateBody, r
       config, hostConfig: normalizeHostConfig(hostConfig), networkingConfig: body.NetworkingConfig,
       path: args[0]!, args: args.slice(1), rootfsDir: path.dirname(snapshot.merged), lowerdirs,
     };
-    await writeState(paths, initialState());
-    // The record is written last: a directory without it is not a container (and GC's scan skips it).
+    // The record is written last: a directory without it is not a container (and GC's scan skips it). No
+    // state.json yet: readState gives initialState() for a missing one, so writing it (an fsync'd atomic write,
+    // on `run -d`'s path) would change nothing a reader sees.
     await writeRecord(paths, record);
     return { Id: id, Warnings: warnings };
   } catch (err) {

@@ -72,7 +72,8 @@ export class Containers {
       checkTransition('start', state.status, ref);
       if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
       try {
-        await writeState(paths, await startContainer(this.root, paths, record, state));
+        // Persisted while `runc start` runs (start.ts); a failed start is rewritten below.
+        await startContainer(this.root, paths, record, state, (running) => writeState(paths, running));
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         const exitCode = /executable file not found|no such file/.test(message) ? 127 : /permission denied/.test(message) ? 126 : 128;
