@@ -59,10 +59,13 @@ export async function runServiceContainer(image: string, command: string[], flag
   if (foregroundRemove) body.HostConfig = { ...body.HostConfig, AutoRemove: false };
   // The start's PATH and seccomp look-ups run while create waits for its mount.
   (await import('../containers/start.js')).warmStartPath();
-  const { Id: id } = await service.create(body, flags.name);
+  let created: string | undefined;
+  let id: string;
   try {
-    await service.start(id);
+    id = (await service.run(body, flags.name, (createdId) => { created = createdId; })).Id;
   } catch (err) {
+    if (created === undefined) throw err;
+    const id = created;
     const code = startFailureExitCode(err);
     // Bad input found only at start (a taken port, an unknown network or volume) leaves no half-made container.
     const badInput = err instanceof BuildError && ['PORT_IN_USE', 'NETWORK_NOT_FOUND', 'VOLUME_NOT_FOUND', 'INVALID_ARGUMENT', 'NOT_SUPPORTED'].includes(err.code);

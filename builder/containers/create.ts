@@ -19,6 +19,13 @@ import { randomName } from './names.js';
  * failure the name, the mount and the directory are gone again.
  */
 export async function createContainer(root: string, body: ContainerCreateBody, requestedName?: string): Promise<ContainerCreateResponse> {
+  return (await createContainerRecord(root, body, requestedName)).response;
+}
+
+/** createContainer, also handing back the paths and the record it wrote (`run` starts from them without reading them back). */
+export async function createContainerRecord(
+  root: string, body: ContainerCreateBody, requestedName?: string,
+): Promise<{ response: ContainerCreateResponse; paths: ContainerPaths; record: ContainerRecord }> {
   if (!body.Image) throw new BuildError('INVALID_ARGUMENT', 'no image specified');
   const hostConfig = body.HostConfig ?? {};
   const warnings = checkHostConfig(hostConfig);
@@ -51,7 +58,7 @@ export async function createContainer(root: string, body: ContainerCreateBody, r
     // state.json yet: readState gives initialState() for a missing one, so writing it (an fsync'd atomic write,
     // on `run -d`'s path) would change nothing a reader sees.
     await writeRecord(paths, record);
-    return { Id: id, Warnings: warnings };
+    return { response: { Id: id, Warnings: warnings }, paths, record };
   } catch (err) {
     for (const entry of await readdir(paths.dir).catch(() => [] as string[])) {
       if (entry.startsWith('mnt-')) await unmountSnapshot(path.join(paths.dir, entry)).catch(() => undefined);
