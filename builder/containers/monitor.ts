@@ -13,7 +13,8 @@ import { internalCliEntry, internalNodeEnv } from './internal-env.js';
  * a Node monitor would be ~40 MB per container.
  */
 export interface MonitorStart {
-  monitorPid: number;
+  /** conmon's pid (its pid file), read while the caller goes on to `runc start`. */
+  monitorPid: Promise<number>;
   pid: number;
 }
 
@@ -94,7 +95,7 @@ export async function launchMonitor(
     const runcLog = await runcLogErrors(paths.bundle);
     throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
   }
-  const monitorPid = Number((await readFile(paths.conmonPid, 'utf8').catch(() => '0')).trim());
+  const monitorPid = readFile(paths.conmonPid, 'utf8').then((text) => Number(text.trim()), () => 0);
   return { monitorPid, pid: parsed.data };
 }
 

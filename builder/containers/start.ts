@@ -72,9 +72,12 @@ export async function startContainer(
       await runc(['delete', '--force', runtimeId]).catch(() => undefined);
       throw err;
     });
-    const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitor.monitorPid), bootId()]);
+    // Handled here so a quick failure is not an unhandled rejection while the reads below run; awaited below.
+    started.catch(() => undefined);
+    const monitorPid = await monitor.monitorPid;
+    const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitorPid), bootId()]);
     const running: ContainerStateRecord = {
-      ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid: monitor.monitorPid, monitorStart, bootId: boot,
+      ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid, monitorStart, bootId: boot,
       exitCode: 0, error: '', startedAt: new Date().toISOString(), stoppedByUser: false, runtimeId,
       attachment, mounts, health: healthEnabled(config.Healthcheck) ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
     };
@@ -90,9 +93,9 @@ export async function startContainer(
 }
 
 /**
- * Starts the look-ups every start needs (conmon and runc on PATH: a dozen sequential access() calls each, the
- * default seccomp profile's read and the kernel's x32 check, run while the event loop waits for the mount) so they overlap the mount instead of following it.
- * All are memoized per process; errors surface later where the result is awaited.
+ * Starts the look-ups every start needs (conmon and runc on PATH: a dozen sequential access() calls each; the
+ * default seccomp profile's read and the kernel's x32 check, run while the event loop waits for the mount) so they
+ * overlap create's mount instead of following it. All are memoized per process; errors surface where awaited.
  */
 export function warmStartPath(): void {
   void conmonPath().catch(() => undefined);
