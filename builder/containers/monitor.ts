@@ -1,8 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { access, constants as fsConstants, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BuildError, errorMessage } from '../errors.js';
+import { BuildError } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
+import { runCommandSplit } from '../snapshot/command-helper.js';
 import type { ContainerPaths } from './record.js';
 import { internalCliEntry, internalNodeEnv } from './internal-env.js';
 
@@ -99,15 +100,17 @@ export async function launchMonitor(
   return { monitorPid, pid: parsed.data };
 }
 
-/** Runs `runc --root RUNC_ROOT ...args`; rejects with runc's stderr. */
+/**
+ * Runs `runc --root RUNC_ROOT ...args`; resolves its stdout, rejects with runc's stderr. Through the snapshot
+ * code's long-lived sh helper (snapshot/command-helper.ts): a spawn from this ~60 MB process blocks the event loop
+ * for its fork (3-5 ms under load), on `run -d`'s path for `runc start`; the helper is a 1 MB sh already running
+ * since the container's mount. A direct spawn when no helper can take it.
+ */
 export async function runc(args: string[]): Promise<string> {
   const bin = await runcPath();
-  return new Promise((resolve, reject) => {
-    execFile(bin, ['--root', RUNC_ROOT, ...args], (err, stdout, stderr) => {
-      if (err) reject(new BuildError('SANDBOX_FAILED', `runc ${args[0]} failed: ${(stderr || errorMessage(err)).trim()}`));
-      else resolve(stdout);
-    });
-  });
+  const { code, stdout, stderr } = await runCommandSplit(bin, ['--root', RUNC_ROOT, ...args]);
+  if (code !== 0) throw new BuildError('SANDBOX_FAILED', `runc ${args[0]} failed: ${(stderr || `exit code ${code}`).trim()}`);
+  return stdout;
 }
 
 /** The start time field of /proc/<pid>/stat: with the pid it names one process for the whole boot. */
