@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, constants as fsConstants, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, constants as fsConstants, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
@@ -43,14 +43,13 @@ export function conmonPath(): Promise<string> {
 
 /**
  * Launches conmon for runtime id `runtimeId` over `paths.bundle`; resolves when `runc create` finished, with the
- * container's pid. The container is then created but not started (`runc start` does that).
+ * container's pid. The container is then created but not started (`runc start` does that). The caller gives it an
+ * empty `paths.exitDir` (start.ts makes it beside the bundle dir).
  */
 export async function launchMonitor(
   paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string; stdin?: boolean; leaveStdinOpen?: boolean },
 ): Promise<MonitorStart> {
   const [conmonBin, runc] = await Promise.all([conmonPath(), runcPath()]);
-  await rm(paths.exitDir, { recursive: true, force: true });
-  await mkdir(paths.exitDir, { recursive: true });
   const args = [
     '--api-version', '1', '-c', runtimeId, '-u', runtimeId, '-r', runc, '-b', paths.bundle, '-n', options.name,
     '-p', path.join(paths.bundle, 'pidfile'), '-P', paths.conmonPid, '--exit-dir', paths.exitDir,

@@ -81,8 +81,8 @@ export class Containers {
    */
   async run(body: ContainerCreateBody, name?: string, onCreated?: (id: string) => void): Promise<ContainerCreateResponse> {
     const { createContainerRecord } = await import('./create.js');
-    await this.reviveAfterReboot();
-    const { response, paths, record } = await createContainerRecord(this.root, body, name);
+    // The boot check (two small reads) runs beside create instead of before it, as find() would have run it.
+    const [, { response, paths, record }] = await Promise.all([this.reviveAfterReboot(), createContainerRecord(this.root, body, name)]);
     onCreated?.(response.Id);
     await withContainerLock(paths, () => this.startLocked(paths, record, initialState()));
     return response;

@@ -23,6 +23,13 @@ export async function startContainer(
   persist?: (running: ContainerStateRecord) => Promise<void>,
 ): Promise<ContainerStateRecord> {
   warmStartPath();
+  // A fresh bundle dir and an empty exit dir (no exit file of an earlier run), made while the filesystem,
+  // networks and volumes are looked at; awaited before the bundle is written.
+  const dirsReady = Promise.all([paths.bundle, paths.exitDir].map(async (dir) => {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+  }));
+  dirsReady.catch(() => undefined);
   const merged = await remountSnapshot(record.rootfsDir);
   const plan = await planNetwork(root, record);
   const mounts = await resolveMounts(root, record, merged);
@@ -42,8 +49,7 @@ export async function startContainer(
       args = ['/sbin/docker-init', '--', ...args];
     }
     const hostname = config.Hostname || record.id.slice(0, 12);
-    await rm(paths.bundle, { recursive: true, force: true });
-    await mkdir(paths.bundle, { recursive: true });
+    await dirsReady;
     await writeBundle({
       id: runtimeId, rootfs: merged, args,
       env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],
