@@ -8,6 +8,7 @@ import { remountSnapshot } from '../snapshot/mount.js';
 import { healthEnabled, startHealthTimer } from './health.js';
 import { bootId, conmonPath, launchMonitor, processStart, runc } from './monitor.js';
 import { portBindings } from './ports.js';
+import { startThroughExecFifo } from './runc-start.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
 
@@ -74,7 +75,7 @@ export async function startContainer(
     // image's command with the same pid and start time) and the monitor exist since `runc create`, so the record
     // is the same before and after; a failed start rewrites it (the caller's catch). docker's `run -d` returns once
     // the task is started, so everything after runc start is on the user's path.
-    const started = runc(['start', runtimeId]).catch(async (err: unknown) => {
+    const started = startProcess(runtimeId, monitor.pid).catch(async (err: unknown) => {
       await runc(['delete', '--force', runtimeId]).catch(() => undefined);
       throw err;
     });
@@ -96,6 +97,12 @@ export async function startContainer(
     if (attached) await detachNetwork(root, record.id).catch(() => undefined);
     throw startError(err);
   }
+}
+
+/** `runc start`, through the exec fifo when runc keeps one (runc-start.ts). */
+async function startProcess(runtimeId: string, initPid: number): Promise<void> {
+  if (await startThroughExecFifo(runtimeId, initPid)) return;
+  await runc(['start', runtimeId]);
 }
 
 /**
