@@ -41,12 +41,19 @@ export async function createContainerRecord(
     throw new BuildError('INVALID_ARGUMENT', `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   }
 
-  await reserveName(store.containersDir, name, id);
   const paths = new ContainerPaths(store.containersDir, id);
   try {
+    // The name claim, the image's snapshots and the container dir are made together (a handful of round trips
+    // each); a taken name still stops the create before anything is mounted. All settle before a failure is
+    // handled, so the catch never releases a claim that is still being made.
     const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
-    const lowerdirs = await Promise.all(image.layers.map((layer) => snapshots.ensure(layer)));
-    await mkdir(paths.dir, { recursive: true });
+    const [claimed, ensured, made] = await Promise.allSettled([
+      reserveName(store.containersDir, name, id),
+      Promise.all(image.layers.map((layer) => snapshots.ensure(layer))),
+      mkdir(paths.dir, { recursive: true }),
+    ]);
+    for (const step of [claimed, ensured, made]) if (step.status === 'rejected') throw step.reason;
+    const lowerdirs = (ensured as PromiseFulfilledResult<string[]>).value;
     const snapshot = await prepareSnapshot(paths.dir, lowerdirs, { volatile: false });
     const record: ContainerRecord = {
       id, name, created: new Date().toISOString(), image: body.Image,
