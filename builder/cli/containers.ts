@@ -57,10 +57,15 @@ export async function runServiceContainer(image: string, command: string[], flag
   const foregroundRemove = !flags.detach && flags.rm === true;
   // A foreground --rm container is removed by us after the wait, so the wait can still read its exit code.
   if (foregroundRemove) body.HostConfig = { ...body.HostConfig, AutoRemove: false };
-  const { Id: id } = await service.create(body, flags.name);
+  // The start's PATH and seccomp look-ups run while create waits for its mount.
+  (await import('../containers/start.js')).warmStartPath();
+  let created: string | undefined;
+  let id: string;
   try {
-    await service.start(id);
+    id = (await service.run(body, flags.name, (createdId) => { created = createdId; })).Id;
   } catch (err) {
+    if (created === undefined) throw err;
+    const id = created;
     const code = startFailureExitCode(err);
     // Bad input found only at start (a taken port, an unknown network or volume) leaves no half-made container.
     const badInput = err instanceof BuildError && ['PORT_IN_USE', 'NETWORK_NOT_FOUND', 'VOLUME_NOT_FOUND', 'INVALID_ARGUMENT', 'NOT_SUPPORTED'].includes(err.code);

@@ -9,7 +9,7 @@ import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
 import type { ContainerConfigBody, ContainerCreateBody, ContainerCreateResponse, HostConfig } from './docker-types.js';
 import { releaseName, reserveName, validateName } from './lookup.js';
-import { ContainerPaths, initialState, writeRecord, writeState, type ContainerRecord } from './record.js';
+import { ContainerPaths, writeRecord, type ContainerRecord } from './record.js';
 import { checkHostConfig } from './host-config.js';
 import { randomName } from './names.js';
 
@@ -19,6 +19,13 @@ import { randomName } from './names.js';
  * failure the name, the mount and the directory are gone again.
  */
 export async function createContainer(root: string, body: ContainerCreateBody, requestedName?: string): Promise<ContainerCreateResponse> {
+  return (await createContainerRecord(root, body, requestedName)).response;
+}
+
+/** createContainer, also handing back the paths and the record it wrote (`run` starts from them without reading them back). */
+export async function createContainerRecord(
+  root: string, body: ContainerCreateBody, requestedName?: string,
+): Promise<{ response: ContainerCreateResponse; paths: ContainerPaths; record: ContainerRecord }> {
   if (!body.Image) throw new BuildError('INVALID_ARGUMENT', 'no image specified');
   const hostConfig = body.HostConfig ?? {};
   const warnings = checkHostConfig(hostConfig);
@@ -34,12 +41,19 @@ export async function createContainer(root: string, body: ContainerCreateBody, r
     throw new BuildError('INVALID_ARGUMENT', `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   }
 
-  await reserveName(store.containersDir, name, id);
   const paths = new ContainerPaths(store.containersDir, id);
   try {
+    // The name claim, the image's snapshots and the container dir are made together (a handful of round trips
+    // each); a taken name still stops the create before anything is mounted. All settle before a failure is
+    // handled, so the catch never releases a claim that is still being made.
     const snapshots = new Snapshots(store.snapshotsDir, store.tmpDir, (digest) => store.blobPath(digest));
-    const lowerdirs = await Promise.all(image.layers.map((layer) => snapshots.ensure(layer)));
-    await mkdir(paths.dir, { recursive: true });
+    const [claimed, ensured, made] = await Promise.allSettled([
+      reserveName(store.containersDir, name, id),
+      Promise.all(image.layers.map((layer) => snapshots.ensure(layer))),
+      mkdir(paths.dir, { recursive: true }),
+    ]);
+    for (const step of [claimed, ensured, made]) if (step.status === 'rejected') throw step.reason;
+    const lowerdirs = (ensured as PromiseFulfilledResult<string[]>).value;
     const snapshot = await prepareSnapshot(paths.dir, lowerdirs, { volatile: false });
     const record: ContainerRecord = {
       id, name, created: new Date().toISOString(), image: body.Image,
@@ -47,10 +61,11 @@ export async function createContainer(root: string, body: ContainerCreateBody, r
       config, hostConfig: normalizeHostConfig(hostConfig), networkingConfig: body.NetworkingConfig,
       path: args[0]!, args: args.slice(1), rootfsDir: path.dirname(snapshot.merged), lowerdirs,
     };
-    await writeState(paths, initialState());
-    // The record is written last: a directory without it is not a container (and GC's scan skips it).
+    // The record is written last: a directory without it is not a container (and GC's scan skips it). No
+    // state.json yet: readState gives initialState() for a missing one, so writing it (an fsync'd atomic write,
+    // on `run -d`'s path) would change nothing a reader sees.
     await writeRecord(paths, record);
-    return { Id: id, Warnings: warnings };
+    return { response: { Id: id, Warnings: warnings }, paths, record };
   } catch (err) {
     for (const entry of await readdir(paths.dir).catch(() => [] as string[])) {
       if (entry.startsWith('mnt-')) await unmountSnapshot(path.join(paths.dir, entry)).catch(() => undefined);

@@ -1,8 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
-import { access, constants as fsConstants, mkdir, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, constants as fsConstants, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BuildError, errorMessage } from '../errors.js';
+import { BuildError } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
+import { runCommandSplit } from '../snapshot/command-helper.js';
 import type { ContainerPaths } from './record.js';
 import { internalCliEntry, internalNodeEnv } from './internal-env.js';
 
@@ -13,7 +14,8 @@ import { internalCliEntry, internalNodeEnv } from './internal-env.js';
  * a Node monitor would be ~40 MB per container.
  */
 export interface MonitorStart {
-  monitorPid: number;
+  /** conmon's pid (its pid file), read while the caller goes on to `runc start`. */
+  monitorPid: Promise<number>;
   pid: number;
 }
 
@@ -41,14 +43,13 @@ export function conmonPath(): Promise<string> {
 
 /**
  * Launches conmon for runtime id `runtimeId` over `paths.bundle`; resolves when `runc create` finished, with the
- * container's pid. The container is then created but not started (`runc start` does that).
+ * container's pid. The container is then created but not started (`runc start` does that). The caller gives it an
+ * empty `paths.exitDir` (start.ts makes it beside the bundle dir).
  */
 export async function launchMonitor(
   paths: ContainerPaths, runtimeId: string, options: { tty: boolean; root: string; name: string; stdin?: boolean; leaveStdinOpen?: boolean },
 ): Promise<MonitorStart> {
   const [conmonBin, runc] = await Promise.all([conmonPath(), runcPath()]);
-  await rm(paths.exitDir, { recursive: true, force: true });
-  await mkdir(paths.exitDir, { recursive: true });
   const args = [
     '--api-version', '1', '-c', runtimeId, '-u', runtimeId, '-r', runc, '-b', paths.bundle, '-n', options.name,
     '-p', path.join(paths.bundle, 'pidfile'), '-P', paths.conmonPid, '--exit-dir', paths.exitDir,
@@ -94,19 +95,21 @@ export async function launchMonitor(
     const runcLog = await runcLogErrors(paths.bundle);
     throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
   }
-  const monitorPid = Number((await readFile(paths.conmonPid, 'utf8').catch(() => '0')).trim());
+  const monitorPid = readFile(paths.conmonPid, 'utf8').then((text) => Number(text.trim()), () => 0);
   return { monitorPid, pid: parsed.data };
 }
 
-/** Runs `runc --root RUNC_ROOT ...args`; rejects with runc's stderr. */
+/**
+ * Runs `runc --root RUNC_ROOT ...args`; resolves its stdout, rejects with runc's stderr. Through the snapshot
+ * code's long-lived sh helper (snapshot/command-helper.ts): a spawn from this ~60 MB process blocks the event loop
+ * for its fork (3-5 ms under load), on `run -d`'s path for `runc start`; the helper is a 1 MB sh already running
+ * since the container's mount. A direct spawn when no helper can take it.
+ */
 export async function runc(args: string[]): Promise<string> {
   const bin = await runcPath();
-  return new Promise((resolve, reject) => {
-    execFile(bin, ['--root', RUNC_ROOT, ...args], (err, stdout, stderr) => {
-      if (err) reject(new BuildError('SANDBOX_FAILED', `runc ${args[0]} failed: ${(stderr || errorMessage(err)).trim()}`));
-      else resolve(stdout);
-    });
-  });
+  const { code, stdout, stderr } = await runCommandSplit(bin, ['--root', RUNC_ROOT, ...args]);
+  if (code !== 0) throw new BuildError('SANDBOX_FAILED', `runc ${args[0]} failed: ${(stderr || `exit code ${code}`).trim()}`);
+  return stdout;
 }
 
 /** The start time field of /proc/<pid>/stat: with the pid it names one process for the whole boot. */

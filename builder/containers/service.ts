@@ -10,7 +10,7 @@ import { inspectContainer, summarize } from './inspect.js';
 import { readLogs } from './logs.js';
 import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
 import {
-  ContainerPaths, listIds, readRecord, readState, withContainerLock, withContainerLockUnless, writeRecord, writeState, type ContainerRecord,
+  ContainerPaths, initialState, listIds, readRecord, readState, withContainerLock, withContainerLockUnless, writeRecord, writeState, type ContainerRecord,
   type ContainerStateRecord,
 } from './record.js';
 import { readExitFile } from './monitor.js';
@@ -64,22 +64,42 @@ export class Containers {
   /** POST /containers/{id}/start: launches the monitor and the process; starting a running container is a no-op. */
   async start(ref: string): Promise<void> {
     const { finalizeExit } = await lifecycle();
-    const { startContainer } = await starter();
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
       let state = await observe(paths, await readState(paths));
       if (state.status === 'running') return;
       checkTransition('start', state.status, ref);
       if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
-      try {
-        await writeState(paths, await startContainer(this.root, paths, record, state));
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        const exitCode = /executable file not found|no such file/.test(message) ? 127 : /permission denied/.test(message) ? 126 : 128;
-        await writeState(paths, { ...state, exitCode, error: message });
-        throw err;
-      }
+      await this.startLocked(paths, record, state);
     });
+  }
+
+  /**
+   * `run`: create, then start from the record create just wrote (`onCreated` hears the id in between, so a caller
+   * can remove a container whose start failed), without reading it (or a state that does not
+   * exist yet) back; the same lock, the same start, the same failure record as create + start.
+   */
+  async run(body: ContainerCreateBody, name?: string, onCreated?: (id: string) => void): Promise<ContainerCreateResponse> {
+    const { createContainerRecord } = await import('./create.js');
+    // The boot check (two small reads) runs beside create instead of before it, as find() would have run it.
+    const [, { response, paths, record }] = await Promise.all([this.reviveAfterReboot(), createContainerRecord(this.root, body, name)]);
+    onCreated?.(response.Id);
+    await withContainerLock(paths, () => this.startLocked(paths, record, initialState()));
+    return response;
+  }
+
+  /** Starts a container whose lock the caller holds; a failed start is recorded (exit code, error) and rethrown. */
+  private async startLocked(paths: ContainerPaths, record: ContainerRecord, state: ContainerStateRecord): Promise<void> {
+    const { startContainer } = await starter();
+    try {
+      // Persisted while `runc start` runs (start.ts); a failed start is rewritten below.
+      await startContainer(this.root, paths, record, state, (running) => writeState(paths, running));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const exitCode = /executable file not found|no such file/.test(message) ? 127 : /permission denied/.test(message) ? 126 : 128;
+      await writeState(paths, { ...state, exitCode, error: message });
+      throw err;
+    }
   }
 
   /** Stop signal, then SIGKILL after `timeoutSeconds` (default the container's StopTimeout, else 10); honours --rm. */

@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
-import { writeBundle } from '../sandbox/runc.js';
+import { runcPath, writeBundle } from '../sandbox/runc.js';
+import { seccompFor } from '../sandbox/seccomp.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { remountSnapshot } from '../snapshot/mount.js';
 import { healthEnabled, startHealthTimer } from './health.js';
-import { bootId, launchMonitor, processStart, runc } from './monitor.js';
+import { bootId, conmonPath, launchMonitor, processStart, runc } from './monitor.js';
 import { portBindings } from './ports.js';
+import { startThroughExecFifo } from './runc-start.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
 
@@ -19,7 +21,16 @@ const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/docker-init'];
  */
 export async function startContainer(
   root: string, paths: ContainerPaths, record: ContainerRecord, state: ContainerStateRecord,
+  persist?: (running: ContainerStateRecord) => Promise<void>,
 ): Promise<ContainerStateRecord> {
+  warmStartPath();
+  // A fresh bundle dir and an empty exit dir (no exit file of an earlier run), made while the filesystem,
+  // networks and volumes are looked at; awaited before the bundle is written.
+  const dirsReady = Promise.all([paths.bundle, paths.exitDir].map(async (dir) => {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+  }));
+  dirsReady.catch(() => undefined);
   const merged = await remountSnapshot(record.rootfsDir);
   const plan = await planNetwork(root, record);
   const mounts = await resolveMounts(root, record, merged);
@@ -39,8 +50,7 @@ export async function startContainer(
       args = ['/sbin/docker-init', '--', ...args];
     }
     const hostname = config.Hostname || record.id.slice(0, 12);
-    await rm(paths.bundle, { recursive: true, force: true });
-    await mkdir(paths.bundle, { recursive: true });
+    await dirsReady;
     await writeBundle({
       id: runtimeId, rootfs: merged, args,
       env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],
@@ -61,23 +71,55 @@ export async function startContainer(
     const monitor = await launchMonitor(paths, runtimeId, {
       tty: config.Tty === true, root, name: record.name, stdin: config.OpenStdin === true, leaveStdinOpen: config.StdinOnce !== true || config.Tty === true,
     });
-    try {
-      await runc(['start', runtimeId]);
-    } catch (err) {
+    // `runc start` runs while the state is read and persisted: the container process (runc init, which execs the
+    // image's command with the same pid and start time) and the monitor exist since `runc create`, so the record
+    // is the same before and after; a failed start rewrites it (the caller's catch). docker's `run -d` returns once
+    // the task is started, so everything after runc start is on the user's path.
+    const started = startProcess(runtimeId, monitor.pid).catch(async (err: unknown) => {
       await runc(['delete', '--force', runtimeId]).catch(() => undefined);
       throw err;
-    }
-    const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitor.monitorPid), bootId()]);
-    startHealthTimer(root, record, runtimeId);
-    return {
-      ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid: monitor.monitorPid, monitorStart, bootId: boot,
+    });
+    // Handled here so a quick failure is not an unhandled rejection while the reads below run; awaited below.
+    started.catch(() => undefined);
+    const monitorPid = await monitor.monitorPid;
+    const [pidStart, monitorStart, boot] = await Promise.all([processStart(monitor.pid), processStart(monitorPid), bootId()]);
+    const running: ContainerStateRecord = {
+      ...state, status: 'running', pid: monitor.pid, pidStart, monitorPid, monitorStart, bootId: boot,
       exitCode: 0, error: '', startedAt: new Date().toISOString(), stoppedByUser: false, runtimeId,
       attachment, mounts, health: healthEnabled(config.Healthcheck) ? { Status: 'starting', FailingStreak: 0, Log: [] } : undefined,
     };
+    const [persisted] = await Promise.allSettled([persist?.(running), started]);
+    await started;
+    if (persisted.status === 'rejected') throw persisted.reason;
+    startHealthTimer(root, record, runtimeId);
+    return running;
   } catch (err) {
     if (attached) await detachNetwork(root, record.id).catch(() => undefined);
     throw startError(err);
   }
+}
+
+/** `runc start`, through the exec fifo when runc keeps one (runc-start.ts). */
+async function startProcess(runtimeId: string, initPid: number): Promise<void> {
+  if (await startThroughExecFifo(runtimeId, initPid)) return;
+  await runc(['start', runtimeId]);
+}
+
+/**
+ * Starts the look-ups every start needs (conmon and runc on PATH: a dozen sequential access() calls each; the
+ * default seccomp profile's read and the kernel's x32 check, run while the event loop waits for the mount) so they
+ * overlap create's mount instead of following it. All are memoized per process; errors surface where awaited.
+ */
+export function warmStartPath(): void {
+  void conmonPath().catch(() => undefined);
+  void runcPath().catch(() => undefined);
+  setImmediate(() => {
+    try {
+      seccompFor([]);
+    } catch {
+      // A missing or broken profile is reported by the bundle's own seccompFor call.
+    }
+  });
 }
 
 /** runc's "executable file not found" becomes docker's message (the CLI maps it to exit code 127, permission denied to 126). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rmdirSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BuildError } from '../errors.js';
+import { BuildError, errorMessage } from '../errors.js';
 import { runcPath, runSandbox } from '../sandbox/runc.js';
 import type { SecurityOptions } from '../sandbox/spec.js';
 import { prepareSnapshot, type MutableSnapshot } from '../snapshot/mount.js';
@@ -85,6 +85,8 @@ export async function runContainer(options: RunContainerOptions): Promise<number
   await mkdir(containerDir, { recursive: true });
   let snapshot: MutableSnapshot | undefined;
   let kept: DirectRunRecord | undefined;
+  // The bundle's removal (a temp dir outside the container) runs beside the unmount instead of before it.
+  const deferred: Promise<unknown>[] = [];
   try {
     // Kept containers are mounted non-volatile: `start` mounts them again later.
     snapshot = await prepareSnapshot(containerDir, lowerdirs, { volatile: options.rm === true });
@@ -121,6 +123,7 @@ export async function runContainer(options: RunContainerOptions): Promise<number
       // The container's own upperdir, never a build layer: /etc/hosts, hostname and resolv.conf always exist, as in
       // docker (an image without them, like the busybox fixture, had none, so no name resolution at all).
       etc: { createMissing: true },
+      deferCleanup: (work) => deferred.push(work),
     });
     await kept?.finish(exitCode, snapshot.upperdir);
     return exitCode;
@@ -133,12 +136,15 @@ export async function runContainer(options: RunContainerOptions): Promise<number
     }
     throw err;
   } finally {
+    const bundleRemoved = Promise.allSettled(deferred);
     if (options.rm) {
       await snapshot?.unmount();
       removeUnmounted(containerDir, snapshot?.merged);
     } else {
       await snapshot?.unmount();
     }
+    const failed = (await bundleRemoved).find((result) => result.status === 'rejected');
+    if (failed) throw new BuildError('SANDBOX_FAILED', `cannot remove the runc bundle: ${errorMessage(failed.reason)}`);
   }
 }
 
