@@ -85,6 +85,7 @@ try {
     child.once('exit', () => reject(new Error(`worker exited: ${output}`)));
   });
   child.once('exit', (code, signal) => { if (signal !== 'SIGKILL') { console.error(`worker exited (${code ?? signal}): ${output.slice(-2000)}`); process.exit(1); } });
+  const times: number[] = [];
   const show = new Set([1, 2, 5, 10, 20, 30, 40, 50, 75, 100, 150, 200, builds]);
   for (let i = 1; i <= builds; i++) {
     const started = Date.now();
@@ -97,9 +98,12 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const ms = Date.now() - started;
+    times.push(ms);
     while (logged.length < i) await new Promise((resolve) => setTimeout(resolve, 10));
     if (show.has(i)) console.log(`build ${String(i).padStart(3)} ${String(ms).padStart(4)} ms ${logged[i - 1]} gcs ${collections.length} (${collections.reduce((a, b) => a + b, 0).toFixed(0)} ms) | ${await mappings(child.pid!)}`);
   }
+  const sorted = [...times].sort((a, b) => a - b);
+  console.log(`submit → succeeded: median ${sorted[Math.floor(sorted.length / 2)]} ms over ${builds} builds`);
 } finally {
   child.kill('SIGKILL');
   const { cleanupBuildNetwork } = await import('../../builder/network/build-network.js');
