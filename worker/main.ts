@@ -12,6 +12,7 @@ import type { Engine } from '../builder/engine.js';
 import type { FarmConfig } from '../api/farm-config.js';
 import { BuildRecords } from './build-records.js';
 import { createProcessor, type AbortReason, type BuildOutcome } from './processor.js';
+import { HeapTrim, type HeapTrimResult } from './heap-trim.js';
 
 /** A running worker. */
 export interface FarmWorker {
@@ -56,10 +57,19 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
     maxStalledCount: 2,
   });
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
-  worker.on('failed', (job, err) => logger.info({ id: job?.id, err: err.message }, 'build failed'));
+  // Between builds, a major GC once the old generation holds 8 MiB of garbage (worker/heap-trim.ts): RSS stays level.
+  const heapTrim = new HeapTrim();
+  const trim = (): { gc?: HeapTrimResult } => {
+    const gc = heapTrim.afterBuild();
+    return gc.collected ? { gc } : {};
+  };
+  worker.on('failed', (job, err) => logger.info({ id: job?.id, err: err.message, ...trim() }, 'build failed'));
   // Memory after each build: a farm operator (and the farm bench) tells a leak (heapUsed grows) from an allocator
   // that keeps what it once needed (rss grows, heapUsed does not).
-  worker.on('completed', (job) => logger.info({ id: job.id, memory: memoryMiB() }, 'build finished'));
+  worker.on('completed', (job) => {
+    const gc = trim();
+    logger.info({ id: job.id, memory: memoryMiB(), ...gc }, 'build finished');
+  });
   await worker.waitUntilReady();
   const gc = farm.worker.cacheRepo && farm.worker.cacheGcIntervalS > 0
     ? await (await import('./shared-gc-timer.js')).startSharedGc({

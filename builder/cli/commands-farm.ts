@@ -67,6 +67,12 @@ export function registerFarmCommands(program: Command): void {
     .option('--cache-repo <host/repo>', 'share the layer cache across the farm: blobs in this registry repository, index in Redis (env BUILDER_CACHE_REPO)')
     .option('--config <file>', 'config file (default $BUILDER_CONFIG)')
     .action(async (flags: FarmFlags & { concurrency?: string; cacheRepo?: string }) => {
+      // bin/builder set MALLOC_ARENA_MAX for this process (glibc read it at start); what the worker spawns (runc,
+      // git, build steps' tools) gets the user's environment back.
+      if (process.env.BUILDER_ARENA_DEFAULTED) {
+        delete process.env.MALLOC_ARENA_MAX;
+        delete process.env.BUILDER_ARENA_DEFAULTED;
+      }
       const global = program.opts<GlobalOptions>();
       const { farm, builder } = await loadFarm(flags);
       const concurrency = parsePositiveInt(flags.concurrency, '--concurrency');

@@ -65,6 +65,15 @@ try {
     }
     return out;
   };
+  // SHARED_CACHE_TRACE_DUMP=1: the last sample of each side span by span (medians mix a name's occurrences).
+  if (process.env.SHARED_CACHE_TRACE_DUMP) {
+    for (const [side, runs] of Object.entries(sides)) {
+      const spans = runs.at(-1)!;
+      const root = spans.find((s) => s.parentId === undefined)!;
+      console.log(`-- ${side}, last sample`);
+      for (const s of [...spans].sort((a, b) => a.startUs - b.startUs)) console.log(`${s.name.slice(0, 34).padEnd(34)} ${((s.startUs - root.startUs) / 1000).toFixed(2).padStart(7)} +${(s.durUs / 1000).toFixed(2).padStart(6)}`);
+    }
+  }
   const warm = table(sides.warm);
   const fresh = table(sides.fresh);
   const names = [...new Set([...fresh.keys(), ...warm.keys()])];
