@@ -118,20 +118,8 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   for (const layer of image.manifest.layers) report.status(layer.digest, 'waiting');
   // `mount: false` on the second pass: a cross-repository mount the registry acknowledged but did not keep (seen with
   // two workers pushing the same image at once) is uploaded instead.
-  // Largest layers first: the biggest upload is the push's longest path, so its requests take the first host slots.
-  const bySize = [...image.manifest.layers].sort((a, b) => b.size - a.size);
-  // When the push's longest path is one big upload the registry will most likely need, the other blobs let its HEAD
-  // and POST go first: answered alone they took ~5 ms against 13–33 ms beside four other requests (docker-registry
-  // 2.8 on the loaded 2-core bench machine). The others follow as soon as its body starts (or it turns out present).
-  const lead = bySize[0];
-  let releaseOthers = (): void => undefined;
-  const othersMayStart = lead && lead.size >= EARLY_SESSION_FROM && unseenHere.has(lead.digest)
-    ? new Promise<void>((resolve) => (releaseOthers = resolve))
-    : Promise.resolve();
   const pushBlob = async (blob: Descriptor, mount: boolean): Promise<void> => {
     const kind = blob === image.manifest.config ? 'config' : 'layer';
-    const leads = blob === lead;
-    if (!leads) await othersMayStart;
     const outcome = await inSpan(span, `push ${kind}`, () => uploadBlob(client, store.blobPath(blob.digest), blob, `uploading ${kind} ${blob.digest} to ${name}`, {
       onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
@@ -141,14 +129,11 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
       onHead: (size) => options.onBlobHead?.(blob.digest, size),
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
       beforeUpload: async () => {
-        if (leads) releaseOthers();
         if (kind === 'config') await options.blobsWritten;
         const extra = options.sources?.get(blob.digest);
         if (!(await store.hasBlob(blob.digest))) await fetchBlob(store, blob, { config, signal: options.signal, sources: extra ? [extra] : [] });
       },
-    }), { digest: blob.digest }).finally(() => {
-      if (leads) releaseOthers();
-    });
+    }), { digest: blob.digest });
     outcomes[blob.digest] = outcome;
     if (kind === 'layer') {
       const status = ({ exists: 'layer-exists', mounted: 'mounted', uploaded: 'pushed' } as const)[outcome];
@@ -161,6 +146,8 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   };
   // The config (a few hundred bytes) does not queue behind the layers: with four layers it waited for a slot, a whole
   // HEAD round trip on the push's longest path (traced in the shared-cache bench: it started 4–7 ms into the push).
+  // Largest layers first: the biggest upload is the push's longest path, so its requests take the first host slots.
+  const bySize = [...image.manifest.layers].sort((a, b) => b.size - a.size);
   const pushBlobs = (mount: boolean): Promise<unknown> => Promise.all([
     ...bySize.map((layer) => queue.add(() => pushBlob(layer, mount), { throwOnTimeout: true })),
     pushBlob(image.manifest.config, mount),
