@@ -149,7 +149,7 @@ describe('registry push (real docker-registry)', function () {
     assert.equal((await readdir(uploads)).length, 1, 'one session was opened beside the HEAD that found the blob');
   });
 
-  // bench-big's shape: one big layer the registry has never been seen to hold leads; the other blobs wait for it.
+  // bench-big's shape: one big layer the registry has never been seen to hold opens its session beside its HEAD.
   it('a big layer unseen at the registry leads the push, and a second push with no sources recorded finds every blob', async function () {
     const dir = await context('big', 'FROM busybox\nRUN head -c 24000000 /dev/urandom > /big\n');
     if (!(await Store.open(root).then((s) => s.resolve('big:v1')))) expectSuccess(await runCli(['build', '-t', 'big:v1', dir], { root }), 'build big');
@@ -161,7 +161,7 @@ describe('registry push (real docker-registry)', function () {
     const first = await pushImage(store, 'big:v1', `${registry.host}/${repository}:v1`, options);
     const blobs = [...image.manifest.layers, image.manifest.config].map((b) => b.digest);
     assert.deepEqual(blobs.map((d) => first.blobs?.[d]), blobs.map(() => 'uploaded'));
-    // Forgotten sources: the big layer opens a session beside its HEAD again, the HEAD finds it, the others follow.
+    // Forgotten sources: the big layer opens a session beside its HEAD again, the HEAD finds it, the session is cancelled.
     await rm(path.join(root, 'registry', 'blob-sources.json'), { force: true });
     const second = await pushImage(store, 'big:v1', `${registry.host}/${repository}:v2`, options);
     assert.deepEqual(blobs.map((d) => second.blobs?.[d]), blobs.map(() => 'exists'));
