@@ -1,6 +1,5 @@
 /**
- * Pushes one blob from the store: HEAD first (skip; a big blob the registry most likely lacks opens its session
- * beside the HEAD), then a cross-repository mount when we know another
+ * Pushes one blob from the store: HEAD first (skip), then a cross-repository mount when we know another
  * repository of the same registry has it, else an upload: monolithic when small, chunked when large.
  * A dropped connection or a 5xx asks the registry how far it got and resumes there (or starts a new session).
  */
@@ -27,11 +26,6 @@ export interface UploadOptions {
   beforeUpload?: () => Promise<void>;
   /** Told what the first HEAD found: the blob's size in the target repository, or undefined (absent). */
   onHead?: (size: number | undefined) => void;
-  /**
-   * Open the upload session beside the HEAD instead of after it (push.ts asks for big blobs this registry has never
-   * been seen to hold). A HEAD that finds the blob after all costs a DELETE of the session.
-   */
-  earlySession?: boolean;
 }
 
 // One PUT per blob up to 1 GiB: measured on the 208 MB bench layer, one PUT took 660–730 ms where 64 MiB PATCHes took
@@ -39,35 +33,17 @@ export interface UploadOptions {
 // registry keeps what it received and uploadOffset() asks for it.
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024 * 1024;
 const UPLOAD_FAILURES_ALLOWED = 8;
-/**
- * From this size push.ts opens a blob's session beside its HEAD (UploadOptions.earlySession). Smaller blobs are not
- * what a push waits for, and a session costs docker-registry 2.8 five fsyncs.
- */
-export const EARLY_SESSION_FROM = 8 * 1024 * 1024;
 
 /** Uploads the file at `blobPath` (whose content is `descriptor`) to the client's repository. */
 export async function uploadBlob(client: RegistryClient, blobPath: string, descriptor: Descriptor, what: string, options: UploadOptions): Promise<UploadOutcome> {
-  const from = options.mountFrom.find((repo) => repo !== client.repository);
-  // The HEAD's round trip leaves the push's longest path; a mount still goes after the HEAD (it needs no session).
-  const early = from === undefined && options.earlySession ? settle(client.startUpload(`${what} (starting the upload)`)) : undefined;
-  let size: number | undefined;
-  try {
-    size = await client.headBlob(descriptor.digest, `${what} (checking whether it exists)`);
-  } catch (err) {
-    await cancelEarly(client, early, what);
-    throw err;
-  }
+  const size = await client.headBlob(descriptor.digest, `${what} (checking whether it exists)`);
   options.onHead?.(size);
-  if (size !== undefined) {
-    await cancelEarly(client, early, what);
-    return 'exists';
-  }
+  if (size !== undefined) return 'exists';
+  const from = options.mountFrom.find((repo) => repo !== client.repository);
   // When it cannot mount, the registry opens an ordinary upload session instead.
-  const started = early
-    ? unwrap(await early)
-    : from === undefined
-      ? await client.startUpload(`${what} (starting the upload)`)
-      : await client.startUpload(`${what} (mounting from ${from})`, { digest: descriptor.digest, from });
+  const started = from === undefined
+    ? await client.startUpload(`${what} (starting the upload)`)
+    : await client.startUpload(`${what} (mounting from ${from})`, { digest: descriptor.digest, from });
   if (started === 'mounted') return 'mounted';
   await options.beforeUpload?.();
   let session: string = started;
@@ -110,25 +86,6 @@ export async function uploadBlob(client: RegistryClient, blobPath: string, descr
       }
     }
   }
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** A promise that never rejects, so an early session nobody awaits yet raises no unhandled rejection. */
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
-}
-
-function unwrap<T>(settled: Settled<T>): T {
-  if (!settled.ok) throw settled.error;
-  return settled.value;
-}
-
-/** Drops an early session that is not needed (best effort: an abandoned session only expires in the registry). */
-async function cancelEarly(client: RegistryClient, early: Promise<Settled<string>> | undefined, what: string): Promise<void> {
-  const session = early ? await early : undefined;
-  if (!session?.ok || session.value === 'mounted') return;
-  await client.cancelUpload(session.value, `${what} (cancelling an upload it does not need)`).catch(() => undefined);
 }
 
 function isResumable(err: BuildError): boolean {

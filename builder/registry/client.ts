@@ -93,13 +93,6 @@ export class RegistryClient {
     });
   }
 
-  /** Cancels an upload session (the registry drops what it holds); a session already gone is no error. */
-  async cancelUpload(uploadUrl: string, what: string): Promise<void> {
-    await this.send({ method: 'DELETE', url: uploadUrl, what, accept: [404] }, async (response) => {
-      await response.body?.cancel();
-    });
-  }
-
   /** Deletes a blob from the repository (the registry must allow deletes); true when it was there. */
   async deleteBlob(digest: string, what: string): Promise<boolean> {
     return this.send({ method: 'DELETE', url: this.url(`blobs/${digest}`), what, accept: [404] }, async (response) => {

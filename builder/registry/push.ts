@@ -12,7 +12,7 @@ import { inSpan, type Span } from '../trace/tracer.js';
 import { Authorizer, type CredentialSource } from './auth.js';
 import { BlobSources } from './blob-sources.js';
 import { fetchBlob } from './blob-fetch.js';
-import { DEFAULT_CHUNK_SIZE, EARLY_SESSION_FROM, uploadBlob, type UploadOutcome } from './blob-upload.js';
+import { DEFAULT_CHUNK_SIZE, uploadBlob, type UploadOutcome } from './blob-upload.js';
 import { RegistryClient } from './client.js';
 import { registryEndpoint } from './endpoints.js';
 import { backoffMs, sleep } from './http.js';
@@ -94,8 +94,6 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
 
   // Ask for pull access to every repository we may mount from, so one token covers them all.
   const mountFrom = new Map<string, string[]>();
-  /** Blobs blob-sources.json places nowhere on this registry: their HEAD will most likely miss. */
-  const unseenHere = new Set<string>();
   const span = options.span;
   const known = await inSpan(span, 'blob sources', () => sources.all());
   for (const blob of blobs) {
@@ -104,7 +102,6 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
     const repos = [...new Set(candidates.filter((c) => c.startsWith(`${endpoint.authority}/`)).map((c) => c.slice(endpoint.authority.length + 1)))]
       .filter((r) => r !== target.repository);
     mountFrom.set(blob.digest, repos);
-    if (!candidates.some((c) => c.startsWith(`${endpoint.authority}/`))) unseenHere.add(blob.digest);
     for (const repo of repos.slice(0, 1)) {
       const scope = `repository:${repo}:pull`;
       if (!client.context.scopes.includes(scope)) client.context.scopes.push(scope);
@@ -124,8 +121,6 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
       onSent: kind === 'layer' ? (offset) => report.status(blob.digest, 'uploading', { current: offset, total: blob.size }) : undefined,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
       mountFrom: mount ? mountFrom.get(blob.digest) ?? [] : [],
-      // Only where a miss is likely: a DELETE for every big blob a warm push finds would load the registry for nothing.
-      earlySession: blob.size >= EARLY_SESSION_FROM && unseenHere.has(blob.digest),
       onHead: (size) => options.onBlobHead?.(blob.digest, size),
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
       beforeUpload: async () => {
