@@ -3,12 +3,13 @@
  * modules: same output, same errors, same exit codes; and its V8 code cache must be written and accepted.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, symlink } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import Module from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
-import { cliMain, repoRoot, runCli, runCommand } from './helpers/cli.js';
+import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
+import { cliMain, expectSuccess, repoRoot, runCli, runCommand } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 const CLI_DIR = path.dirname(cliMain);
@@ -72,6 +73,40 @@ describe('cli bundle', function () {
       cachedData: readFileSync(path.join(CACHE_DIR, caches[0]!)),
     });
     assert.equal(script.cachedDataRejected, false);
+  });
+
+  it('a build that ran a RUN replaces the build cache a lighter build wrote; a later light build keeps it', async function () {
+    if (process.getuid?.() !== 0) {
+      console.log('    skipped: needs root (the RUN step runs runc)');
+      this.skip();
+    }
+    const scratch = await makeTempDir('cli-bundle-ctx');
+    try {
+      const builds = (): string[] => readdirSync(CACHE_DIR).filter((name) => name.startsWith('build-') && name.includes(process.version));
+      for (const name of builds()) rmSync(path.join(CACHE_DIR, name), { force: true });
+      await loadBusyboxFixture(root, scratch);
+      const context = async (name: string, dockerfile: string): Promise<string> => {
+        await mkdir(path.join(scratch, name));
+        await writeFile(path.join(scratch, name, 'Dockerfile'), dockerfile);
+        return path.join(scratch, name);
+      };
+      expectSuccess(await runCli(['build', '-q', await context('light', 'FROM busybox\nLABEL tier=light\n')], { root }), 'light build');
+      const light = builds();
+      assert.equal(light.length, 1, `one build cache: ${light.join(', ')}`);
+      assert.ok(!light[0]!.endsWith('-heavy.bin'), light[0]);
+      expectSuccess(await runCli(['build', '-q', await context('heavy', 'FROM busybox\nRUN echo heavy > /x\n')], { root }), 'build with a RUN');
+      const heavy = builds().find((name) => name.endsWith('-heavy.bin'));
+      assert.ok(heavy, `a heavy cache beside ${light[0]}: ${builds().join(', ')}`);
+      const heavyFile = path.join(CACHE_DIR, heavy);
+      assert.ok(statSync(heavyFile).size > statSync(path.join(CACHE_DIR, light[0]!)).size, 'it holds the functions the RUN path compiled');
+      const script = new vm.Script(Module.wrap(readFileSync(BUNDLE, 'latin1')), { filename: BUNDLE, cachedData: readFileSync(heavyFile) });
+      assert.equal(script.cachedDataRejected, false);
+      const written = statSync(heavyFile).mtimeMs;
+      expectSuccess(await runCli(['build', '-q', await context('light-again', 'FROM busybox\nLABEL tier=again\n')], { root }), 'light build again');
+      assert.equal(statSync(heavyFile).mtimeMs, written, 'a light run loads the heavy cache and rewrites nothing');
+    } finally {
+      await removeTempDir(scratch);
+    }
   });
 
   it('is plain ASCII, so the loader may read it as latin1, and strict like the ES modules it is made of', () => {

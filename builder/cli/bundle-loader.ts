@@ -12,6 +12,7 @@ import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
+import { isHeavyRun } from './code-cache-hint.js';
 
 export interface CliEntry {
   main(argv: string[]): Promise<void>;
@@ -85,15 +86,28 @@ function runBundle<T>(file: string, cacheName: string): T | undefined {
     return undefined;
   }
   // V8 checks a cache only against the source's length, so the file name carries the bundle's identity.
-  const cacheFile = path.join(CODE_CACHE_DIR, `${cacheName}-${bundle.size}-${Math.trunc(bundle.mtimeMs)}-${process.version}.bin`);
+  const cacheBase = path.join(CODE_CACHE_DIR, `${cacheName}-${bundle.size}-${Math.trunc(bundle.mtimeMs)}-${process.version}`);
+  // Two tiers for `build` (cli/code-cache-hint.ts): one a run that started a RUN container wrote, preferred, and one
+  // any run wrote. Only there: `daemon` and `worker` run RUNs too, but share the `other` cache with light commands.
+  const lightFile = `${cacheBase}.bin`;
+  const heavyFile = cacheName === 'build' ? `${cacheBase}-heavy.bin` : undefined;
   // ASCII only (scripts/build-cli.ts checks), so latin1 decodes it exactly and faster than UTF-8.
   const source = readFileSync(file, 'latin1');
-  const cachedData = readOptional(cacheFile);
+  const heavyData = heavyFile === undefined ? undefined : readOptional(heavyFile);
+  const cachedData = heavyData ?? readOptional(lightFile);
   const script = new vm.Script(Module.wrap(source), {
     filename: file,
     cachedData,
   });
-  if (cachedData === undefined || script.cachedDataRejected) process.once('beforeExit', () => writeCache(cacheFile, script));
+  if (cachedData === undefined) {
+    process.once('beforeExit', () => writeCache(heavyFile !== undefined && isHeavyRun() ? heavyFile : lightFile, script));
+  } else if (script.cachedDataRejected) {
+    // Other V8 flags than the writer's: replace the file that was read, so the next run with these flags accepts it.
+    process.once('beforeExit', () => writeCache(heavyData !== undefined && heavyFile !== undefined ? heavyFile : lightFile, script));
+  } else if (heavyFile !== undefined && heavyData === undefined) {
+    // A light run's cache: replaced once a heavy run comes (the check costs nothing; the write ~3-6 ms, once).
+    process.once('beforeExit', () => { if (isHeavyRun()) writeCache(heavyFile, script); });
+  }
   const mod = new Module(file);
   mod.filename = file;
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;

@@ -11,6 +11,8 @@ import { buildRuntimeSpec, defaultHostname, type RunSpec, type RuntimeSpec } fro
 import { resolveUser, type ResolvedUser } from './user.js';
 
 import { RUNC_ROOT } from './runc-root.js';
+import { markHeavyRun } from '../cli/code-cache-hint.js';
+import { runIdleWork } from '../store/idle-work.js';
 import { makeOwnedDirSync } from '../store/owner.js';
 import { findRuntime, runtimeCommand, runtimeName, type OciRuntime } from './runtime.js';
 import { inSpan, nowUs, type Span } from '../trace/tracer.js';
@@ -134,6 +136,9 @@ async function runContainerProcess(
   const { command, argv } = runtimeCommand(runtime, args);
   const child = launcher?.exec(command, argv) ?? spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
   if (launcher) refillSpare();
+  markHeavyRun();
+  // The runtime takes tens of ms to create the container: what a build deferred (its reap) runs meanwhile.
+  runIdleWork();
   if (spec.stdio !== 'inherit') {
     child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
     child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));

@@ -61,6 +61,10 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   // One resolution per reference per build (a fresh look at the registry with --pull).
   const resolveImage = imageResolver(store, { pull: options.pull, signal: options.signal, onTransfer: session.emit });
   const named = new NamedContexts(options.buildContexts);
+  // Read while the Dockerfile is planned (its reads are I/O, the plan is CPU); its errors still surface after the
+  // plan's, where they did when it was read second. The catch only keeps a failed plan's unread one quiet.
+  const ignoring = root.child('.dockerignore', () => loadIgnore(options.contextDir, options.dockerfilePath));
+  ignoring.catch(() => undefined);
   const planSpan = root.start('plan');
   const plan = await planBuild({
     file: options.dockerfileName,
@@ -80,7 +84,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   checkStepCount(plan);
   session.checkCancelled();
-  const ignore = await root.child('.dockerignore', () => loadIgnore(options.contextDir, options.dockerfilePath));
+  const ignore = await ignoring;
   const contextHashes = options.keepContextHashes ? ContextHashCache.forContext(store.cacheDir, options.contextDir) : undefined;
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let stepCounter = 0;

@@ -11,6 +11,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { isProcessAlive, withFileLock } from './file-lock.js';
+import { whenIdle } from './idle-work.js';
 import { reapDeadBuilds } from './reap.js';
 import { inSpan, type Span } from '../trace/tracer.js';
 
@@ -61,24 +62,29 @@ export async function activeBuilds(root: string): Promise<number> {
  * Runs `fn` (a build) under a lease: waits while a GC is deciding and deleting, and keeps any GC that
  * starts meanwhile from removing blobs or snapshots until `fn` settles.
  */
-export async function withBuildLease<T>(root: string, fn: () => Promise<T>, options: { reapAlongside?: boolean; span?: Span } = {}): Promise<T> {
+export async function withBuildLease<T>(root: string, fn: () => Promise<T>, options: { reapAlongside?: boolean; reapWhenIdle?: boolean; span?: Span } = {}): Promise<T> {
   const lease = await inSpan(options.span, 'lease', () => takeLease(root));
   // What a killed builder left (a running container, a mount GC cannot remove, a bundle) is cleaned up here; before
-  // a build, or beside work that never touches containers or mounts (a pull: 12–50 ms off its first request).
+  // a build, or beside work that never touches containers or mounts (a pull: 12–50 ms off its first request), or
+  // (a build) while its first RUN's runtime starts (store/idle-work.ts): reaping touches only what dead processes
+  // own, never this build's own containers, mounts or bundles, so it need not come first.
   const reap = (): Promise<unknown> => inSpan(options.span, 'reap', () => reapDeadBuilds(join(root, 'tmp')));
   const reaping = options.reapAlongside ? reap().catch(() => undefined) : undefined;
+  const idleReap = options.reapWhenIdle && !reaping ? whenIdle(reap) : undefined;
   try {
-    if (!reaping) await reap();
+    if (!reaping && !idleReap) await reap();
     return await fn();
   } finally {
+    // Under the lease still, as before: a build with no RUN reaps here, after its steps.
+    await idleReap?.start().catch(() => undefined);
     await reaping;
     await unlink(lease).catch(() => undefined);
   }
 }
 
-/** withBuildLease with its lease and reap phases as children of `span` (the build's trace). */
+/** withBuildLease with its lease and reap phases as children of `span` (the build's trace); the reap when idle. */
 export function withTracedBuildLease<T>(root: string, span: Span | undefined, fn: () => Promise<T>): Promise<T> {
-  return withBuildLease(root, fn, { span });
+  return withBuildLease(root, fn, { span, reapWhenIdle: true });
 }
 
 /**

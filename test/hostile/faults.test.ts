@@ -94,7 +94,8 @@ describe('faults: killed builds leave nothing behind (CLI)', function () {
     return started;
   }
 
-  for (const next of ['prune', 'build'] as const) {
+  // 'build with a RUN' reaps while its RUN's runtime starts (store/idle-work.ts); 'build' (no RUN) after its steps.
+  for (const next of ['prune', 'build', 'build with a RUN'] as const) {
     it(`SIGKILL mid-RUN leaves a container, a mount and a bundle that the next ${next} reaps`, async function () {
       const { child, exited } = await sleepingBuild();
       child.kill('SIGKILL');
@@ -111,17 +112,17 @@ describe('faults: killed builds leave nothing behind (CLI)', function () {
         const pruned = expectSuccess(await runCli(['prune', '-f'], { root }), 'prune').stdout;
         assert.match(pruned, /Reaped [123] leftovers? of killed builds/);
       }
-      else expectSuccess(await runCli(['build', '-q', path.join(scratch, await smallContext())], { root }), 'next build');
+      else expectSuccess(await runCli(['build', '-q', path.join(scratch, await smallContext(next !== 'build'))], { root }), 'next build');
       assert.deepEqual(leftovers(child.pid!, root), { containers: [], bundles: [], mounts: [] });
       assert.deepEqual(readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith('mnt-')), []);
     });
   }
 
   let contexts = 0;
-  async function smallContext(): Promise<string> {
+  async function smallContext(withRun = false): Promise<string> {
     const name = `small-${++contexts}`;
     await mkdir(path.join(scratch, name));
-    await writeFile(path.join(scratch, name, 'Dockerfile'), `FROM busybox\nLABEL n=${name}\n`);
+    await writeFile(path.join(scratch, name, 'Dockerfile'), `FROM busybox\nLABEL n=${name}\n${withRun ? 'RUN true\n' : ''}`);
     return name;
   }
 
