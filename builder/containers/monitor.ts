@@ -4,6 +4,7 @@ import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import { runCommandSplit } from '../snapshot/command-helper.js';
+import { launchWithSyncPipe } from '../snapshot/mount-syscall.js';
 import type { ContainerPaths } from './record.js';
 import { internalCliEntry, internalNodeEnv } from './internal-env.js';
 
@@ -63,12 +64,43 @@ export async function launchMonitor(
     // --leave-stdin-open conmon closes it when the attached client goes (docker's StdinOnce).
     ...(options.stdin ? ['-i'] : []), ...(options.stdin && options.leaveStdinOpen ? ['--leave-stdin-open'] : []),
   ];
-  const child = spawn(conmonBin, args, {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    // conmon hands its environment to the exit command, a CLI process that never needs NODE_EXTRA_CA_CERTS.
-    env: internalNodeEnv({ _OCI_SYNCPIPE: '3' }),
-    detached: true,
-  });
+  // conmon hands its environment to the exit command, a CLI process that never needs NODE_EXTRA_CA_CERTS.
+  const env = internalNodeEnv({ _OCI_SYNCPIPE: '3' });
+  const stderrFile = path.join(paths.bundle, 'conmon.stderr');
+  const launched = await launchWithSyncPipe(conmonBin, args, definedEntries(env), stderrFile);
+  let message: string;
+  let stderr = '';
+  if (launched?.errno === 0) {
+    message = launched.message;
+    // Only a failed launch needs it: conmon's stderr is a file here (read before the message is judged).
+    if (!/"data"\s*:\s*[1-9]/.test(message)) stderr = await readFile(stderrFile, 'utf8').catch(() => '');
+  } else if (launched) {
+    throw new BuildError('SANDBOX_FAILED', `cannot start conmon: ${launched.message}`);
+  } else ({ message, stderr } = await spawnMonitor(conmonBin, args, env));
+  let parsed: { data?: number; message?: string };
+  try {
+    parsed = JSON.parse(message.slice(message.indexOf('{'), message.indexOf('}') + 1)) as { data?: number; message?: string };
+  } catch {
+    throw new BuildError('SANDBOX_FAILED', `conmon did not report the container's start${stderr ? `: ${stderr.trim()}` : ''}`);
+  }
+  if (!parsed.data || parsed.data < 0) {
+    const runcLog = await runcLogErrors(paths.bundle);
+    throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
+  }
+  const monitorPid = readFile(paths.conmonPid, 'utf8').then((text) => Number(text.trim()), () => 0);
+  return { monitorPid, pid: parsed.data };
+}
+
+/** The values of `env` that are set (a ProcessEnv may hold undefined ones). */
+function definedEntries(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+/** conmon spawned by this process (where the perl helper cannot take it): its sync pipe's message and its stderr. */
+async function spawnMonitor(conmonBin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ message: string; stderr: string }> {
+  const child = spawn(conmonBin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env, detached: true });
   child.unref();
   const sync = child.stdio[3] as NodeJS.ReadableStream;
   let stderr = '';
@@ -85,18 +117,7 @@ export async function launchMonitor(
   (sync as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
   child.stderr?.removeAllListeners('data');
   (child.stderr as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
-  let parsed: { data?: number; message?: string };
-  try {
-    parsed = JSON.parse(message.slice(message.indexOf('{'), message.indexOf('}') + 1)) as { data?: number; message?: string };
-  } catch {
-    throw new BuildError('SANDBOX_FAILED', `conmon did not report the container's start${stderr ? `: ${stderr.trim()}` : ''}`);
-  }
-  if (!parsed.data || parsed.data < 0) {
-    const runcLog = await runcLogErrors(paths.bundle);
-    throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
-  }
-  const monitorPid = readFile(paths.conmonPid, 'utf8').then((text) => Number(text.trim()), () => 0);
-  return { monitorPid, pid: parsed.data };
+  return { message, stderr };
 }
 
 /**
