@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeSmallFileDurable } from '../store/atomic-write.js';
 import { tryLock, withFileLock } from '../store/file-lock.js';
 import type { Attachment } from '../network/types.js';
 import type { ResolvedMount } from '../volume/types.js';
@@ -92,12 +92,13 @@ export async function readState(paths: ContainerPaths): Promise<ContainerStateRe
   return text ? { ...initialState(), ...(JSON.parse(text) as Partial<ContainerStateRecord>) } : initialState();
 }
 
+/** Both writes are durable (fsync'd) and atomic; a few KB each, so all but the fsync is synchronous (atomic-write.ts). */
 export async function writeRecord(paths: ContainerPaths, record: ContainerRecord): Promise<void> {
-  await writeFileAtomic(paths.record, JSON.stringify(record, null, 2) + '\n');
+  await writeSmallFileDurable(paths.record, JSON.stringify(record, null, 2) + '\n');
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerStateRecord): Promise<void> {
-  await writeFileAtomic(paths.state, JSON.stringify(state) + '\n');
+  await writeSmallFileDurable(paths.state, JSON.stringify(state) + '\n');
 }
 
 /** One lock per container: every command that changes it runs under it, so commands on one container are serialized. */
