@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeSmallFileDurable } from '../store/atomic-write.js';
 import { tryLock, withFileLock } from '../store/file-lock.js';
@@ -103,7 +104,7 @@ export async function writeState(paths: ContainerPaths, state: ContainerStateRec
 
 /** One lock per container: every command that changes it runs under it, so commands on one container are serialized. */
 export async function withContainerLock<T>(paths: ContainerPaths, fn: () => Promise<T>): Promise<T> {
-  await mkdir(path.dirname(paths.lock), { recursive: true });
+  mkdirSync(path.dirname(paths.lock), { recursive: true });
   return withFileLock(paths.lock, fn);
 }
 
@@ -113,7 +114,7 @@ export async function withContainerLock<T>(paths: ContainerPaths, fn: () => Prom
  * monitor ends only after its exit command, so that command must step aside instead of queueing behind rm.
  */
 export async function withContainerLockUnless<T>(paths: ContainerPaths, giveUp: () => Promise<boolean>, fn: () => Promise<T>): Promise<T | undefined> {
-  await mkdir(path.dirname(paths.lock), { recursive: true });
+  mkdirSync(path.dirname(paths.lock), { recursive: true });
   for (;;) {
     const held = await tryLock(paths.lock);
     if (held) {
