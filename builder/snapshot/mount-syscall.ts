@@ -9,8 +9,9 @@
  *
  * Protocol (per process): one request a line, fields hex-encoded so any path or option string is safe:
  * `M <cwd> <source> <target> <fstype> <data>` (mount with no flags, relative paths resolved in cwd, then back to /
- * so the helper never pins a filesystem), `U <target> <flags>`, `C <n> <env>×n <stderr file> <program> <args>…` (launchWithSyncPipe), or `X <dir> <limit>` (the xattrs of a small tree,
- * for layer/xattrs.ts), or `L <path>...` (the xattrs of those paths); the reply is `0` (X: `0 <hex of the dump>`) or `<errno> <strerror>`.
+ * so the helper never pins a filesystem), `U <target> <flags>`, `C <n> <env>×n <stderr file> <program> <args>…`
+ * (launchWithSyncPipe: conmon's launch), or `X <dir> <limit>` (the xattrs of a small tree, for layer/xattrs.ts),
+ * or `L <path>...` (the xattrs of those paths); the reply is `0` (X: `0 <hex of the dump>`) or `<errno> <strerror>`.
  * Replies come back in request order. Where there is no perl, no known syscall number for this architecture, or the
  * helper died before a request was written, the caller gets `undefined` and uses mount(8)/umount(8) as before.
  */
