@@ -11,6 +11,7 @@ import { statSync } from 'node:fs';
 import { loadBundle, loadDaemonBundle } from './bundle-loader.js';
 import { DEFAULT_DAEMON_SOCKET } from './daemon-socket.js';
 import { installDeferredCa } from './deferred-ca.js';
+import { warmMountHelperEarly } from '../snapshot/mount-syscall.js';
 
 /** The command word of argv (after the global --root DIR / --debug), as bundle-loader.ts reads it. */
 function commandOf(argv: string[]): string | undefined {
@@ -36,6 +37,7 @@ function daemonMayAnswer(argv: string[]): boolean {
 async function run(argv: string[]): Promise<void> {
   if (daemonMayAnswer(argv) && (await loadDaemonBundle()?.tryMain(argv))) return;
   installDeferredCa();
+  warmMountHelperEarly(commandOf(argv));
   const entry = loadBundle(argv) ?? (await import('./program.js'));
   await entry.main(argv);
 }

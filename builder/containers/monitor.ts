@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
-import { access, constants as fsConstants, readFile } from 'node:fs/promises';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import { runCommandSplit } from '../snapshot/command-helper.js';
+import { launchWithSyncPipe } from '../snapshot/mount-syscall.js';
 import type { ContainerPaths } from './record.js';
 import { internalCliEntry, internalNodeEnv } from './internal-env.js';
 
@@ -21,11 +23,20 @@ export interface MonitorStart {
 
 const CLI_MAIN = internalCliEntry();
 
-/** The first executable `name` on PATH or in `extraDirs`, or undefined. */
+/**
+ * The first executable `name` on PATH or in `extraDirs`, or undefined. Synchronous access() calls: a dozen PATH
+ * entries cost microseconds so, where one thread-pool round trip each (in series) took 15-40 ms under load and
+ * held a pool thread all along.
+ */
 export async function findProgram(name: string, extraDirs: string[] = []): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '/usr/bin:/usr/sbin').split(':').concat(extraDirs)) {
     const candidate = path.join(dir || '.', name);
-    if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return candidate;
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // Not here: the next entry.
+    }
   }
   return undefined;
 }
@@ -63,12 +74,43 @@ export async function launchMonitor(
     // --leave-stdin-open conmon closes it when the attached client goes (docker's StdinOnce).
     ...(options.stdin ? ['-i'] : []), ...(options.stdin && options.leaveStdinOpen ? ['--leave-stdin-open'] : []),
   ];
-  const child = spawn(conmonBin, args, {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    // conmon hands its environment to the exit command, a CLI process that never needs NODE_EXTRA_CA_CERTS.
-    env: internalNodeEnv({ _OCI_SYNCPIPE: '3' }),
-    detached: true,
-  });
+  // conmon hands its environment to the exit command, a CLI process that never needs NODE_EXTRA_CA_CERTS.
+  const env = internalNodeEnv({ _OCI_SYNCPIPE: '3' });
+  const stderrFile = path.join(paths.bundle, 'conmon.stderr');
+  const launched = await launchWithSyncPipe(conmonBin, args, definedEntries(env), stderrFile);
+  let message: string;
+  let stderr = '';
+  if (launched?.errno === 0) {
+    message = launched.message;
+    // Only a failed launch needs it: conmon's stderr is a file here (read before the message is judged).
+    if (!/"data"\s*:\s*[1-9]/.test(message)) stderr = await readFile(stderrFile, 'utf8').catch(() => '');
+  } else if (launched) {
+    throw new BuildError('SANDBOX_FAILED', `cannot start conmon: ${launched.message}`);
+  } else ({ message, stderr } = await spawnMonitor(conmonBin, args, env));
+  let parsed: { data?: number; message?: string };
+  try {
+    parsed = JSON.parse(message.slice(message.indexOf('{'), message.indexOf('}') + 1)) as { data?: number; message?: string };
+  } catch {
+    throw new BuildError('SANDBOX_FAILED', `conmon did not report the container's start${stderr ? `: ${stderr.trim()}` : ''}`);
+  }
+  if (!parsed.data || parsed.data < 0) {
+    const runcLog = await runcLogErrors(paths.bundle);
+    throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
+  }
+  const monitorPid = Promise.resolve(readSmall(paths.conmonPid)).then((text) => Number(text?.trim() ?? 0));
+  return { monitorPid, pid: parsed.data };
+}
+
+/** The values of `env` that are set (a ProcessEnv may hold undefined ones). */
+function definedEntries(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+/** conmon spawned by this process (where the perl helper cannot take it): its sync pipe's message and its stderr. */
+async function spawnMonitor(conmonBin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ message: string; stderr: string }> {
+  const child = spawn(conmonBin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env, detached: true });
   child.unref();
   const sync = child.stdio[3] as NodeJS.ReadableStream;
   let stderr = '';
@@ -85,18 +127,7 @@ export async function launchMonitor(
   (sync as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
   child.stderr?.removeAllListeners('data');
   (child.stderr as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
-  let parsed: { data?: number; message?: string };
-  try {
-    parsed = JSON.parse(message.slice(message.indexOf('{'), message.indexOf('}') + 1)) as { data?: number; message?: string };
-  } catch {
-    throw new BuildError('SANDBOX_FAILED', `conmon did not report the container's start${stderr ? `: ${stderr.trim()}` : ''}`);
-  }
-  if (!parsed.data || parsed.data < 0) {
-    const runcLog = await runcLogErrors(paths.bundle);
-    throw new BuildError('SANDBOX_FAILED', `cannot create container: ${parsed.message ?? runcLog ?? (stderr.trim() || 'unknown error')}`);
-  }
-  const monitorPid = readFile(paths.conmonPid, 'utf8').then((text) => Number(text.trim()), () => 0);
-  return { monitorPid, pid: parsed.data };
+  return { message, stderr };
 }
 
 /**
@@ -112,10 +143,22 @@ export async function runc(args: string[]): Promise<string> {
   return stdout;
 }
 
+/**
+ * A small file's text, or undefined when it cannot be read. Synchronous: /proc files and pid files are read in
+ * microseconds, where a thread-pool round trip costs 1-8 ms under load (and `ps` reads two per container).
+ */
+function readSmall(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The start time field of /proc/<pid>/stat: with the pid it names one process for the whole boot. */
 export async function processStart(pid: number): Promise<string | undefined> {
   if (!pid) return undefined;
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  const stat = readSmall(`/proc/${pid}/stat`);
   if (!stat) return undefined;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Zombies are dead for our purposes.
@@ -124,7 +167,7 @@ export async function processStart(pid: number): Promise<string | undefined> {
 }
 
 export async function bootId(): Promise<string> {
-  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+  return (readSmall('/proc/sys/kernel/random/boot_id') ?? '').trim();
 }
 
 /** Whether the process recorded as (pid, start) still runs in this boot. */

@@ -1,6 +1,7 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeSmallFileDurable } from '../store/atomic-write.js';
 import { tryLock, withFileLock } from '../store/file-lock.js';
 import type { Attachment } from '../network/types.js';
 import type { ResolvedMount } from '../volume/types.js';
@@ -92,17 +93,18 @@ export async function readState(paths: ContainerPaths): Promise<ContainerStateRe
   return text ? { ...initialState(), ...(JSON.parse(text) as Partial<ContainerStateRecord>) } : initialState();
 }
 
+/** Both writes are durable (fsync'd) and atomic; a few KB each, so all but the fsync is synchronous (atomic-write.ts). */
 export async function writeRecord(paths: ContainerPaths, record: ContainerRecord): Promise<void> {
-  await writeFileAtomic(paths.record, JSON.stringify(record, null, 2) + '\n');
+  await writeSmallFileDurable(paths.record, JSON.stringify(record, null, 2) + '\n');
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerStateRecord): Promise<void> {
-  await writeFileAtomic(paths.state, JSON.stringify(state) + '\n');
+  await writeSmallFileDurable(paths.state, JSON.stringify(state) + '\n');
 }
 
 /** One lock per container: every command that changes it runs under it, so commands on one container are serialized. */
 export async function withContainerLock<T>(paths: ContainerPaths, fn: () => Promise<T>): Promise<T> {
-  await mkdir(path.dirname(paths.lock), { recursive: true });
+  mkdirSync(path.dirname(paths.lock), { recursive: true });
   return withFileLock(paths.lock, fn);
 }
 
@@ -112,7 +114,7 @@ export async function withContainerLock<T>(paths: ContainerPaths, fn: () => Prom
  * monitor ends only after its exit command, so that command must step aside instead of queueing behind rm.
  */
 export async function withContainerLockUnless<T>(paths: ContainerPaths, giveUp: () => Promise<boolean>, fn: () => Promise<T>): Promise<T | undefined> {
-  await mkdir(path.dirname(paths.lock), { recursive: true });
+  mkdirSync(path.dirname(paths.lock), { recursive: true });
   for (;;) {
     const held = await tryLock(paths.lock);
     if (held) {

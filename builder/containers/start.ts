@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { BuildError } from '../errors.js';
 import { runcPath, writeBundle } from '../sandbox/runc.js';
 import { seccompFor } from '../sandbox/seccomp.js';
@@ -24,13 +23,12 @@ export async function startContainer(
   persist?: (running: ContainerStateRecord) => Promise<void>,
 ): Promise<ContainerStateRecord> {
   warmStartPath();
-  // A fresh bundle dir and an empty exit dir (no exit file of an earlier run), made while the filesystem,
-  // networks and volumes are looked at; awaited before the bundle is written.
-  const dirsReady = Promise.all([paths.bundle, paths.exitDir].map(async (dir) => {
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-  }));
-  dirsReady.catch(() => undefined);
+  // A fresh bundle dir and an empty exit dir (no exit file of an earlier run): synchronous, a handful of small
+  // files at most (microseconds, where four thread-pool round trips cost 4-20 ms under load).
+  for (const dir of [paths.bundle, paths.exitDir]) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+  }
   const merged = await remountSnapshot(record.rootfsDir);
   const plan = await planNetwork(root, record);
   const mounts = await resolveMounts(root, record, merged);
@@ -50,7 +48,6 @@ export async function startContainer(
       args = ['/sbin/docker-init', '--', ...args];
     }
     const hostname = config.Hostname || record.id.slice(0, 12);
-    await dirsReady;
     await writeBundle({
       id: runtimeId, rootfs: merged, args,
       env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],

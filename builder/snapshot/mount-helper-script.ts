@@ -1,12 +1,12 @@
 /**
  * The perl program behind snapshot/mount-syscall.ts: one request a line on stdin, one reply a line on stdout, in
- * order (the protocol is described there). Arguments: the mount, umount2, lgetxattr and llistxattr syscall numbers.
+ * order (the protocol is described there). Arguments: the mount, umount2, lgetxattr, llistxattr and setsid syscall numbers.
  * perl's `syscall` passes a string as a pointer to its buffer (so a preallocated string is an output buffer) and a
  * number as a long. Only builtins: perl-base, no modules.
  */
 export const HELPER_SCRIPT = String.raw`
 $| = 1;
-my ($nr_mount, $nr_umount, $nr_lgetxattr, $nr_llistxattr) = map { $_ + 0 } @ARGV;
+my ($nr_mount, $nr_umount, $nr_lgetxattr, $nr_llistxattr, $nr_setsid) = map { $_ + 0 } @ARGV;
 sub esc { my $p = shift; $p =~ s/([\\\x00-\x1f\x7f])/sprintf('\\%03o', ord $1)/ge; return $p }
 # One file's part of getfattr -h -d -m - -e hex's dump ('' when it has no xattrs), or undef with errno set.
 sub xattrs {
@@ -66,6 +66,46 @@ while (my $line = <STDIN>) {
     my $dump;
     if (chdir $dir) { $dump = xdump($limit + 0); my $e = $! + 0; chdir '/'; $! = $e; }
     if (defined $dump) { print '0 ', unpack('H*', $dump), "\n"; next }
+  } elsif ($op eq 'C' && @f >= 3 && @f >= $f[0] + 3) {
+    # Launch a monitor: its own session, stdio /dev/null + stderr appended to a file, a pipe as fd 3 (read here up
+    # to its first '}' or its end, the reply). Forked twice, so it is never our zombie.
+    my @env = splice(@f, 1, $f[0]);
+    my (undef, $err, $prog, @args) = @f;
+    my ($rd, $wr);
+    if (pipe($rd, $wr)) {
+      my $mid = fork;
+      if (defined $mid && $mid == 0) {
+        my $kid = fork;
+        exit(defined $kid ? 0 : 1) if !defined $kid || $kid != 0;
+        syscall($nr_setsid);
+        close $rd;
+        # fd 3 must survive exec: a dup made with $^F = 3 has no close-on-exec (F_SETFD 0 if the pipe is 3 itself).
+        $^F = 3;
+        my $sync;
+        if (fileno($wr) == 3) { $sync = $wr; fcntl($sync, 2, 0) or exit 126 }
+        else { open($sync, '>&', $wr) or exit 126; close $wr }
+        exit 126 unless fileno($sync) == 3;
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', '/dev/null');
+        open(STDERR, '>>', $err) or open(STDERR, '>', '/dev/null');
+        %ENV = map { split /=/, $_, 2 } @env;
+        exec { $prog } $prog, @args;
+        print STDERR "cannot run $prog: $!\n";
+        exit 127;
+      }
+      my $e = $! + 0;
+      close $wr;
+      if (defined $mid) {
+        waitpid($mid, 0);
+        my $msg = '';
+        while (index($msg, '}') < 0) { my $n = sysread($rd, my $buf, 4096); last unless $n; $msg .= $buf }
+        close $rd;
+        print '0 ', unpack('H*', $msg), "\n";
+        next;
+      }
+      close $rd;
+      $! = $e;
+    }
   }
   if ($r == 0) { print "0\n" } else { printf "%d %s\n", $! + 0, "$!" }
 }

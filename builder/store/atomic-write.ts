@@ -1,4 +1,4 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, unlink } from 'node:fs/promises';
 
@@ -43,6 +43,28 @@ export function writeSmallFileAtomicSync(path: string, content: string): void {
   const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   writeFileSync(temp, content);
   try {
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * writeFileAtomic for a small file that must survive a power cut (a container's record and state): open, write,
+ * close and rename are synchronous (microseconds each for a few KB), only the fsync goes to the thread pool. One
+ * pool round trip instead of five: under load each costs 1-8 ms, and `run -d` writes two such files on its path.
+ */
+export async function writeSmallFileDurable(path: string, content: string): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const fd = openSync(temp, 'w');
+    try {
+      writeFileSync(fd, content);
+      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (err) {
     rmSync(temp, { force: true });
