@@ -10,7 +10,7 @@ import { inspectContainer, summarize } from './inspect.js';
 import { readLogs } from './logs.js';
 import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
 import {
-  ContainerPaths, initialState, listIds, readRecord, readState, withContainerLock, withContainerLockUnless, writeRecord, writeState, type ContainerRecord,
+  ContainerPaths, initialState, listIds, readRecord, readState, withContainerLock, writeRecord, writeState, type ContainerRecord,
   type ContainerStateRecord,
 } from './record.js';
 import { readExitFile } from './monitor.js';
@@ -22,10 +22,10 @@ import type { Readable } from 'node:stream';
 import type { StdinBridge } from './attach-stdin.js';
 import type { ResolvedMount } from '../volume/types.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 // Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
 const lifecycle = () => import('./lifecycle.js');
 const starter = () => import('./start.js');
+const callbacks = () => import('./monitor-callbacks.js');
 
 /**
  * The container service: every container command of the CLI and every /containers endpoint of `builder daemon`
@@ -255,73 +255,14 @@ export class Containers {
     await resizeTty(paths, rows, columns);
   }
 
-  /**
-   * The monitor's exit command (`builder container cleanup ID`): records the exit, then applies the restart
-   * policy (with docker's growing delay) or --rm. Does nothing when a user command already recorded the exit.
-   */
+  /** The monitor's exit command (`builder container cleanup ID`): monitor-callbacks.ts. */
   async cleanup(id: string, runtimeId?: string): Promise<void> {
-    const { finalizeExit, removeContainer, restartDelayMs, shouldRestart } = await lifecycle();
-    const { startContainer } = await starter();
-    const paths = new ContainerPaths(this.containersDir, id);
-    const record = await readRecord(paths);
-    if (!record) return;
-    // An rm under way records the exit itself (and waits for this monitor to end): nothing to do here.
-    const removing = async (): Promise<boolean> => (await readState(paths).catch(() => undefined))?.status === 'removing';
-    const next = await withContainerLockUnless(paths, removing, async () => {
-      const state = await readState(paths);
-      // A later run (restart) is not this monitor's to record.
-      if (!state.runtimeId || (runtimeId !== undefined && state.runtimeId !== runtimeId)) return 'none' as const;
-      const finished = await finalizeExit(this.root, paths, state);
-      if (shouldRestart(record, finished)) {
-        await writeState(paths, { ...finished, status: 'restarting' });
-        return 'restart' as const;
-      }
-      if (record.hostConfig.AutoRemove) await removeContainer(this.root, paths, record, { force: true, volumes: true, fromExitCommand: true });
-      return 'none' as const;
-    });
-    if (next !== 'restart') return;
-    await sleep(restartDelayMs((await readState(paths)).restartCount));
-    await withContainerLock(paths, async () => {
-      const state = await readState(paths);
-      // A stop or rm during the delay wins.
-      if (state.status !== 'restarting' || state.stoppedByUser) return;
-      try {
-        await writeState(paths, await startContainer(this.root, paths, record, { ...state, restartCount: state.restartCount + 1 }));
-      } catch (err) {
-        await writeState(paths, { ...state, status: 'exited', error: err instanceof Error ? err.message : String(err) });
-      }
-    });
+    return (await callbacks()).cleanupAfterExit(this, id, runtimeId);
   }
 
-  /**
-   * One healthcheck of run `runtimeId` (the timer's callback). False when that run is over, which ends the timer.
-   * The check runs without the lock (it may take its whole timeout); only the result is written under it.
-   */
+  /** One healthcheck of run `runtimeId` (the timer's callback); false ends the timer: monitor-callbacks.ts. */
   async healthcheck(id: string, runtimeId: string): Promise<boolean> {
-    const { applyResult, healthEnabled, runCheck } = await import('./health.js');
-    const paths = new ContainerPaths(this.containersDir, id);
-    const record = await readRecord(paths);
-    const config = record?.config.Healthcheck;
-    const current = async () => observe(paths, await readState(paths));
-    const before = await current();
-    if (!record || !healthEnabled(config) || before.runtimeId !== runtimeId || !isActive(before.status)) return false;
-    if (before.status === 'paused') return true;
-    const result = await runCheck(config, async (cmd, stdout) => {
-      const { Id } = await this.execCreate(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
-      try {
-        return await this.execStart(Id, { stdout, stderr: stdout });
-      } finally {
-        const { execRemove } = await import('./exec.js');
-        await execRemove(this.containersDir, Id, id).catch(() => undefined);
-      }
-    });
-    return withContainerLock(paths, async () => {
-      const state = await readState(paths);
-      if (state.runtimeId !== runtimeId || !isActive(state.status)) return false;
-      const health = applyResult(state.health ?? { Status: 'starting', FailingStreak: 0, Log: [] }, config, result, state.startedAt);
-      await writeState(paths, { ...state, health });
-      return true;
-    });
+    return (await callbacks()).healthcheckOnce(this, id, runtimeId);
   }
 
   async top(ref: string, psArgs?: string): Promise<TopResponse> {
@@ -397,31 +338,9 @@ export class Containers {
     return (await readState(paths).catch(() => undefined))?.mounts ?? [];
   }
 
-  /**
-   * `--restart always|unless-stopped` containers come back after a reboot on the next container command (or
-   * `builder container revive` from the systemd unit in docs/). One file read when nothing rebooted.
-   */
+  /** Brings `--restart always|unless-stopped` containers back after a reboot (monitor-callbacks.ts). */
   async reviveAfterReboot(): Promise<string[]> {
-    const { bootId } = await import('./monitor.js');
-    const { readFile } = await import('node:fs/promises');
-    const { writeFileAtomic } = await import('../store/atomic-write.js');
-    const marker = path.join(this.containersDir, '.boot-id');
-    const boot = await bootId();
-    const seen = (await readFile(marker, 'utf8').catch(() => '')).trim();
-    if (seen === boot) return [];
-    await writeFileAtomic(marker, boot).catch(() => undefined);
-    if (seen === '') return [];
-    const revived: string[] = [];
-    for (const id of await listIds(this.containersDir)) {
-      const paths = new ContainerPaths(this.containersDir, id);
-      const record = await readRecord(paths).catch(() => undefined);
-      const policy = record?.hostConfig.RestartPolicy?.Name;
-      if (!record || (policy !== 'always' && policy !== 'unless-stopped')) continue;
-      const state = await readState(paths);
-      if (state.stoppedByUser || state.bootId === boot) continue;
-      await this.start(id).then(() => revived.push(id), () => undefined);
-    }
-    return revived;
+    return (await callbacks()).reviveAfterReboot(this);
   }
 
   /** POST /containers/prune: removes every stopped container. */
