@@ -109,9 +109,6 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         const { cacheFrom = [], cacheTo = [], ...options } = request;
         // A build that pushes lets its push's HEADs prove its cached layers before it asks the cache repository.
         session.deferBlobChecks = Boolean(options.push) && options.tags.length > 0;
-        // Its layers' HEADs in the target go out as the steps name the layers, not when the push starts (push-early-heads.ts).
-        // BUILDER_PUSH_EARLY_HEADS=0 turns it off (to compare both ways in one build, as docs/ARCHITECTURE.md's numbers do).
-        if (options.push && options.tags[0] && process.env.BUILDER_PUSH_EARLY_HEADS !== '0') session.earlyHeads = new (await import('./registry/push-early-heads.js')).EarlyHeads(options.tags[0], options.push.config, undefined, call.signal);
         // A front door that does not choose (the daemon) gets BUILDER_RUNTIME's runtime, else runc.
         if (options.runtime === undefined && process.env.BUILDER_RUNTIME) options.runtime = (await import('./sandbox/runtime.js')).configuredRuntime({});
         const buildCache = cacheFrom.length > 0 ? await withImports(store, cache, cacheFrom, session) : cache;

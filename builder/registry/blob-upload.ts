@@ -32,11 +32,6 @@ export interface UploadOptions {
    * been seen to hold). A HEAD that finds the blob after all costs a DELETE of the session.
    */
   earlySession?: boolean;
-  /**
-   * The first HEAD, already sent (push-early-heads.ts: a build HEADs its layers while its steps still run): awaited
-   * instead of sending one. No early session then; the answer is usually in before the push starts.
-   */
-  head?: () => Promise<number | undefined>;
 }
 
 // One PUT per blob up to 1 GiB: measured on the 208 MB bench layer, one PUT took 660–730 ms where 64 MiB PATCHes took
@@ -54,10 +49,10 @@ export const EARLY_SESSION_FROM = 8 * 1024 * 1024;
 export async function uploadBlob(client: RegistryClient, blobPath: string, descriptor: Descriptor, what: string, options: UploadOptions): Promise<UploadOutcome> {
   const from = options.mountFrom.find((repo) => repo !== client.repository);
   // The HEAD's round trip leaves the push's longest path; a mount still goes after the HEAD (it needs no session).
-  const early = from === undefined && options.earlySession && !options.head ? settle(client.startUpload(`${what} (starting the upload)`)) : undefined;
+  const early = from === undefined && options.earlySession ? settle(client.startUpload(`${what} (starting the upload)`)) : undefined;
   let size: number | undefined;
   try {
-    size = options.head ? await options.head() : await client.headBlob(descriptor.digest, `${what} (checking whether it exists)`);
+    size = await client.headBlob(descriptor.digest, `${what} (checking whether it exists)`);
   } catch (err) {
     await cancelEarly(client, early, what);
     throw err;

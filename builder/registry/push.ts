@@ -12,7 +12,6 @@ import { inSpan, type Span } from '../trace/tracer.js';
 import { Authorizer, type CredentialSource } from './auth.js';
 import { BlobSources } from './blob-sources.js';
 import { fetchBlob } from './blob-fetch.js';
-import type { EarlyHeads } from './push-early-heads.js';
 import { DEFAULT_CHUNK_SIZE, EARLY_SESSION_FROM, uploadBlob, type UploadOutcome } from './blob-upload.js';
 import { RegistryClient } from './client.js';
 import { registryEndpoint } from './endpoints.js';
@@ -46,8 +45,6 @@ export interface PushBuiltOptions extends PushOptions {
   sources: ReadonlyMap<string, string>;
   /** What each blob's HEAD in the target repository found (its size, or undefined): export-image.ts's proof of a cached layer. */
   onBlobHead?: (digest: string, size: number | undefined) => void;
-  /** HEADs the build sent early for this image's layers (push-early-heads.ts): taken instead of sending them again. */
-  earlyHeads?: EarlyHeads;
   /** The build's `push` span: the push's own phases (blob HEADs/mounts, the wait for the checks, the manifest PUT) go under it. */
   span?: Span;
 }
@@ -146,8 +143,6 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
       // Only where a miss is likely: a DELETE for every big blob a warm push finds would load the registry for nothing.
       earlySession: blob.size >= EARLY_SESSION_FROM && unseenHere.has(blob.digest),
       onHead: (size) => options.onBlobHead?.(blob.digest, size),
-      // First pass only: the second (after MANIFEST_BLOB_UNKNOWN) must ask the registry again.
-      head: mount ? options.earlyHeads?.take(destination, blob.digest, () => client.headBlob(blob.digest, `uploading ${kind} ${blob.digest} to ${name} (checking whether it exists)`)) : undefined,
       // A layer a cache hit named lives only in a registry until something needs it: this push to another one does.
       beforeUpload: async () => {
         if (leads) releaseOthers();

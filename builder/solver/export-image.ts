@@ -36,8 +36,6 @@ export async function exportImage(
   store: Store, session: BuildSession, span: Span, image: EncodedImage, tags: string[], push: BuildPushOptions | undefined, signal?: AbortSignal,
   alongside?: () => Promise<void>,
 ): Promise<ExportedImage> {
-  // The config's HEAD is the one the push could not send early; it goes now, before the push reads blob-sources.json.
-  if (push && tags.length > 0) session.earlyHeads?.start(image.manifest.config.digest);
   const writing = span.child('write image', () => writeEncodedImage(store, image));
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
   // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
@@ -86,7 +84,6 @@ async function pushTags(
     pushed.push(await pushBuiltImage(store, { manifest: image.manifest, manifestBytes: image.manifestBytes, mediaType: image.descriptor.mediaType }, tag, {
       config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks, span,
       onBlobHead: (digest, size) => heads.seen(digest, size),
-      earlyHeads: session.earlyHeads,
     }));
   }
   return pushed;

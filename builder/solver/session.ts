@@ -9,7 +9,6 @@ import type { Layer } from '../image/types.js';
 import type { BlobProblem, CacheEntry } from '../../cache/backend.js';
 import { STEP_LOG_LIMIT, type BuildEvent, type EventSink } from '../events.js';
 import { Tracer } from '../trace/tracer.js';
-import type { EarlyHeads } from '../registry/push-early-heads.js';
 
 /** Cache counters of one build: for the build record and /metrics. */
 export class CacheStats {
@@ -37,8 +36,6 @@ export class BuildSession {
    * (solver/export-image.ts); a HEAD in the cache repository per hit was most of what a fresh worker's build paid.
    */
   deferBlobChecks = false;
-  /** A build that pushes: HEADs of its image's layers in the first tag's repository, sent as the steps find them. */
-  earlyHeads?: EarlyHeads;
   private readonly broken = new Set<string>();
   /** The records this build used (hits and new ones), by stage index, for `--cache-to`. */
   readonly usedRecords = new Map<number, Map<string, CacheEntry>>();

@@ -35,10 +35,6 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   const { plan, stage } = run;
   let state: StageOutput = run.base;
   let cmdSetInStage = false;
-  // The final stage's base layers are the image's first layers: the push's HEADs of them can go now.
-  if (stage.index === plan.target && run.context.session.earlyHeads) {
-    for (const layer of run.base.layers) if (!(layer instanceof PendingLayer)) run.context.session.earlyHeads.start(layer.digest);
-  }
   const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) }, ops: new Set(stage.steps.map((step) => step.op)) };
   for (const [index, step] of stage.steps.entries()) {
     await run.context.session.checkpoint();
@@ -81,8 +77,6 @@ async function cachedStep(
     session.stats.hit(hit.backend);
     if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now(), ...(hit.builtBy ? { builtBy: hit.builtBy } : {}) });
     if (hit.layer && hit.blobSource) session.remoteLayer(hit.layer, key, hit.blobSource, hit.check);
-    // A layer of the image a push will name: its HEAD in the push's repository goes out now, beside the next steps.
-    if (hit.layer && run.stage.index === run.plan.target) session.earlyHeads?.start(hit.layer.digest);
     session.used(run.stage.index, key, hit);
     const config = applyDelta(state.config, hit.delta);
     return apply(state, hit.layer ? { layer: hit.layer, config } : { config }, key);
