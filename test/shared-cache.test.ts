@@ -335,6 +335,26 @@ describe('shared cache (Redis index + registry blobs)', function () {
     expectSuccess(await runCli(['prune', '-f'], { root: rootC }), 'prune after the kill');
     assert.equal(await mountsUnder(rootC), 0, 'no mount of the killed build is left');
   });
+
+  it('a fresh worker\'s pushing build remembers both where its cached layers live and that the target now holds them', async () => {
+    const dir = await context({ Dockerfile: `FROM busybox\nRUN echo sources-${Date.now()} > /s\nRUN echo two > /t\n` });
+    const target = `${registry.host}/app/sources:1`;
+    const pushBuild = (engine: Engine) => engine.build({
+      contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [target], buildArgs: {}, noCache: false, network: 'none',
+      push: { config: emptyConfig() },
+    });
+    // Another worker built and pushed this commit, as a farm does; the fresh worker's push then finds every blob.
+    await pushBuild(await worker('sources-maker'));
+    const fresh = await worker('sources-pusher');
+    // The build records its hits' sources (the cache repository) while its push records the target's: at once.
+    const result = await pushBuild(fresh);
+    const table = JSON.parse(await readFile(path.join(fresh.store.root, 'registry', 'blob-sources.json'), 'utf8')) as Record<string, string[]>;
+    const layers = (await readManifestLayers(fresh, result.manifest.digest)).slice(-2);
+    for (const layer of layers) {
+      assert.ok(table[layer]?.includes(cacheRepo), `${layer}: ${JSON.stringify(table[layer])} names the cache repository`);
+      assert.ok(table[layer]?.includes(`${registry.host}/app/sources`), `${layer}: ${JSON.stringify(table[layer])} names the target`);
+    }
+  });
 });
 
 /** `DONE 2.1s` or `CACHED (built by …)` for the progress step whose name contains `name`. */

@@ -9,6 +9,8 @@ import path from 'node:path';
 const MAX_SOURCES_PER_BLOB = 8;
 
 type SourceTable = Record<string, string[]>;
+/** The last queued write of each blob-sources.json (by path): the next one waits for it. Entries leave when idle. */
+const writes = new Map<string, Promise<void>>();
 
 /** Blob sources stored beside the store's other data, in `<root>/registry/blob-sources.json`. */
 export class BlobSources {
@@ -43,8 +45,20 @@ export class BlobSources {
     return (await this.read())[digest] ?? [];
   }
 
-  /** Records that `authority/repository` holds each of `digests`. */
-  async record(digests: string[], authority: string, repository: string): Promise<void> {
+  /**
+   * Records that `authority/repository` holds each of `digests`. Read-modify-writes of one file run one at a time in
+   * this process: a fresh worker's build records its lazily cached layers' sources while its push records the
+   * target's, at the same moment, and the second rename dropped the first's entries (7 of 10 fresh builds traced).
+   */
+  record(digests: string[], authority: string, repository: string): Promise<void> {
+    const mine = (writes.get(this.file) ?? Promise.resolve()).then(() => this.write(digests, authority, repository));
+    const tail = mine.catch(() => undefined);
+    writes.set(this.file, tail);
+    void tail.then(() => { if (writes.get(this.file) === tail) writes.delete(this.file); });
+    return mine;
+  }
+
+  private async write(digests: string[], authority: string, repository: string): Promise<void> {
     const table = await this.read();
     const source = `${authority}/${repository}`;
     for (const digest of digests) {
