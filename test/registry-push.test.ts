@@ -1,6 +1,7 @@
 /**
  * Pushes to a real registry: built images read back by skopeo and docker, `build --push`, blob reuse
- * (HEAD skips, cross-repository mounts), and a registry killed and restarted in the middle of an upload.
+ * (HEAD skips, cross-repository mounts), a target that loses a layer between the HEADs and the manifest PUT, and a
+ * registry killed and restarted in the middle of an upload.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { Authorizer } from '../builder/registry/auth.js';
 import { uploadBlob } from '../builder/registry/blob-upload.js';
 import { RegistryClient } from '../builder/registry/client.js';
 import { registryEndpoint } from '../builder/registry/endpoints.js';
-import { pushImage } from '../builder/registry/push.js';
+import { emptyConfig } from '../builder/config.js';
+import { pushBuiltImage, pushImage, type PushableImage } from '../builder/registry/push.js';
 import { Store } from '../builder/store/store.js';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, runCommand } from './helpers/cli.js';
@@ -144,6 +146,36 @@ describe('registry push (real docker-registry)', function () {
     expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/${repository}:v2`, `dir:${path.join(work, 'lead-copy')}`]), 'skopeo copy verifies every blob');
   });
 
+  // A push whose knowledge of the target went stale before its manifest PUT: its HEAD found a layer, then the
+  // layer's link left the registry's storage. MANIFEST_BLOB_UNKNOWN makes the push HEAD every blob again and upload
+  // what is missing (builder/registry/push.ts): the fallback any trusted fact about the target leans on.
+  it('a layer found by the HEAD but gone before the manifest PUT is uploaded again, and the image is whole', async function () {
+    const dir = path.join(work, 'ctx');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo stale > /stale\n');
+    expectSuccess(await runCli(['build', '-t', 'stale:1', dir], { root }), 'build');
+    const store = await Store.open(root);
+    const resolved = await store.resolve('stale:1');
+    assert.ok(resolved);
+    const image: PushableImage = { manifest: resolved.manifest, manifestBytes: await store.readBlob(resolved.manifestDescriptor.digest), mediaType: resolved.manifestDescriptor.mediaType };
+    const config = emptyConfig();
+    await pushImage(store, 'stale:1', `${registry.host}/stale/app:1`, { config });
+
+    const layer = image.manifest.layers.at(-1)!.digest;
+    const link = path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories', 'stale', 'app', '_layers', 'sha256', layer.slice('sha256:'.length), 'link');
+    const heads = new Map<string, number | undefined>();
+    const pushed = await pushBuiltImage(store, image, `${registry.host}/stale/app:2`, {
+      config, blobsWritten: Promise.resolve(), sources: new Map(),
+      // The first answer per blob (the second pass HEADs again and finds the layer gone).
+      onBlobHead: (digest, size) => { if (!heads.has(digest)) heads.set(digest, size); },
+      // After every HEAD, before the first PUT: the layer leaves the repository.
+      beforeManifest: () => rm(link),
+    });
+    assert.equal(heads.get(layer), image.manifest.layers.at(-1)!.size, 'the first HEAD found the layer');
+    assert.equal(pushed.blobs?.[layer], 'uploaded');
+    assert.equal(pushed.blobs?.[image.manifest.config.digest], 'exists');
+    assert.deepEqual(await validateRegistryImage(registry.host, 'stale/app', '2'), []);
+  });
   it('resumes a chunked upload where the registry left it when the registry restarts between chunks', async function () {
     const store = await Store.open(root);
     const image = (await store.resolve('busybox'))!;
