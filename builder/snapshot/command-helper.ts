@@ -13,8 +13,9 @@
  * If the helper is gone before a request is written, the request runs with a direct spawn; one in flight when it
  * dies (killed with our process group by Ctrl-C) fails rather than running twice.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { HelperChild } from './helper-child.js';
 
 export interface CommandResult {
   code: number;
@@ -48,36 +49,17 @@ function quote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-class ShellHelper {
+class ShellHelper extends HelperChild<Pending> {
   private readonly token = `@@${randomBytes(8).toString('hex')}`;
-  private readonly queue: Pending[] = [];
-  private readonly child: ChildProcessWithoutNullStreams;
   private buffer = '';
-  dead = false;
-
-  get pending(): number {
-    return this.queue.length;
-  }
 
   constructor() {
-    this.child = spawn('/bin/sh', [], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (text: string) => this.onData(text));
-    this.child.stderr.resume();
-    const fail = (): void => this.fail();
-    this.child.on('error', fail);
-    this.child.on('exit', fail);
-    this.child.stdin.on('error', fail);
-    // Never the reason the process stays up: refs are taken only while a request waits (setRef).
-    this.child.unref();
-    this.setRef(false);
+    super('/bin/sh', []);
   }
 
   run(command: string, args: string[], cwd: string, split = false): Promise<CommandResult | SplitResult> {
     if (this.dead) return Promise.reject(new HelperGone(false));
     return new Promise((resolve, reject) => {
-      this.queue.push({ resolve, reject, chunks: [], split });
-      this.setRef(true);
       // The caller's PATH at the time of the call, as a direct spawn would look the command up (the shell's own
       // environment is the one it was forked with).
       const path = process.env.PATH === undefined ? '' : `PATH=${quote(process.env.PATH)}; `;
@@ -87,19 +69,11 @@ class ShellHelper {
       const line = split
         ? `{ __e=$( ${exec} 2>&1 1>&3 3>&-); } 3>&1; printf '\\n%s\\n%s\\n${this.token} %d\\n' '${this.token}-E' "$__e" $?\n`
         : `${exec} 2>&1; printf '\\n${this.token} %d\\n' $?\n`;
-      this.child.stdin.write(line);
+      this.send({ resolve, reject, chunks: [], split }, line);
     });
   }
 
-  private setRef(on: boolean): void {
-    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
-      const socket = stream as unknown as { ref?: () => void; unref?: () => void };
-      if (on) socket.ref?.();
-      else socket.unref?.();
-    }
-  }
-
-  private onData(text: string): void {
+  protected onData(text: string): void {
     this.buffer += text;
     for (;;) {
       const marker = this.buffer.indexOf(`\n${this.token} `);
@@ -125,14 +99,10 @@ class ShellHelper {
       this.queue[0].chunks.push(this.buffer.slice(0, -keep));
       this.buffer = this.buffer.slice(-keep);
     }
-    if (this.queue.length === 0) this.setRef(false);
   }
 
-  private fail(): void {
-    if (this.dead) return;
-    this.dead = true;
-    for (const pending of this.queue.splice(0)) pending.reject(new HelperGone(true));
-    this.child.kill();
+  protected failPending(waiting: Pending[]): void {
+    for (const pending of waiting) pending.reject(new HelperGone(true));
   }
 }
 

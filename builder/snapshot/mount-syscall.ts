@@ -15,8 +15,8 @@
  * Replies come back in request order. Where there is no perl, no known syscall number for this architecture, or the
  * helper died before a request was written, the caller gets `undefined` and uses mount(8)/umount(8) as before.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { HelperChild } from './helper-child.js';
 import { HELPER_SCRIPT } from './mount-helper-script.js';
 
 export interface SyscallResult {
@@ -39,46 +39,26 @@ interface Pending {
   resolve(result: SyscallResult | undefined): void;
 }
 
-class PerlHelper {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly queue: Pending[] = [];
+class PerlHelper extends HelperChild<Pending> {
   private buffer = '';
   private chunks: string[] = [];
   /** A reply came back: the script runs here. Until then a dead helper means no perl (or none that runs it). */
   private answered = false;
-  dead = false;
-
-  get pending(): number {
-    return this.queue.length;
-  }
 
   constructor(numbers: readonly number[]) {
     // Debian's path first: a PATH search execs each entry in turn while our spawn waits (8 misses on this machine).
-    const perl = existsSync('/usr/bin/perl') ? '/usr/bin/perl' : 'perl';
-    this.child = spawn(perl, ['-e', HELPER_SCRIPT, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
-    this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (text: string) => this.onData(text));
-    this.child.stderr.resume();
-    const fail = (): void => this.fail();
-    this.child.on('error', fail);
-    this.child.on('exit', fail);
-    this.child.stdin.on('error', fail);
-    // Never the reason our process stays up: refs are held only while a request waits.
-    this.child.unref();
-    this.setRef(false);
+    super(existsSync('/usr/bin/perl') ? '/usr/bin/perl' : 'perl', ['-e', HELPER_SCRIPT, ...numbers.map(String)], '/');
   }
 
   request(fields: string[]): Promise<SyscallResult | undefined> {
     if (this.dead) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      this.queue.push({ resolve });
-      this.setRef(true);
       const [op, ...rest] = fields;
-      this.child.stdin.write(`${op} ${rest.map((field) => Buffer.from(field, 'utf8').toString('hex')).join(' ')}\n`);
+      this.send({ resolve }, `${op} ${rest.map((field) => Buffer.from(field, 'utf8').toString('hex')).join(' ')}\n`);
     });
   }
 
-  private onData(text: string): void {
+  protected onData(text: string): void {
     // A long reply (an xattr dump) arrives in many chunks: keep them in a list until one holds the newline, so each
     // chunk is scanned once.
     this.chunks.push(text);
@@ -95,26 +75,14 @@ class PerlHelper {
     }
     if (this.buffer !== '') this.chunks.push(this.buffer);
     this.buffer = '';
-    if (this.queue.length === 0) this.setRef(false);
   }
 
-  private setRef(on: boolean): void {
-    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
-      const socket = stream as unknown as { ref?: () => void; unref?: () => void };
-      if (on) socket.ref?.();
-      else socket.unref?.();
-    }
-  }
-
-  private fail(): void {
-    if (this.dead) return;
-    this.dead = true;
+  protected failPending(waiting: Pending[]): void {
     // Never answered: no perl here (spawn's ENOENT) or one that cannot run the script; nothing ran, so the callers
     // fall back to mount(8), as every later call does. After a reply, a request already written may have been
     // made: it is reported as interrupted (EINTR) rather than run a second time.
     if (!this.answered) disabled = true;
-    for (const pending of this.queue.splice(0)) pending.resolve(this.answered ? { errno: 4, message: 'the mount helper (perl) exited' } : undefined);
-    this.child.kill();
+    for (const pending of waiting) pending.resolve(this.answered ? { errno: 4, message: 'the mount helper (perl) exited' } : undefined);
   }
 }
 
