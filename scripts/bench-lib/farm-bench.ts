@@ -31,7 +31,8 @@ export interface FarmBenchEnv {
   log(line: string): void;
 }
 
-function contextTar(dockerfile: string): Promise<Buffer> {
+/** A build context holding only `dockerfile`, as the tar the API's upload takes. */
+export function contextTar(dockerfile: string): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (chunk: unknown) => { chunks.push(chunk as Buffer); });

@@ -10,13 +10,13 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import tar from 'tar-stream';
 import { buildApp } from '../../api/app.js';
 import { farmConfig } from '../../api/farm-config.js';
 import { farmContext } from '../../api/server.js';
 import { startRedis } from '../../test/helpers/redis-server.js';
 import { runCommand } from './proc.js';
 import { builderBin } from './builder-bin.js';
+import { contextTar } from './farm-bench.js';
 
 const [scratch, busyboxTar, buildsArg, ...assignments] = process.argv.slice(2);
 if (!scratch || !busyboxTar) throw new Error('usage: worker-memory-trace SCRATCH BUSYBOX_TAR [builds] [VAR=value ...]');
@@ -25,16 +25,6 @@ const extraEnv = Object.fromEntries(assignments.map((a) => [a.slice(0, a.indexOf
 const repoDir = new URL('../../..', import.meta.url).pathname;
 const TOKEN = 'trace-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-
-const contextTar = (dockerfile: string): Promise<Buffer> => {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (chunk: unknown) => { chunks.push(chunk as Buffer); });
-  const ended = new Promise<Buffer>((resolve) => pack.on('end', () => resolve(Buffer.concat(chunks))));
-  pack.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
-  pack.finalize();
-  return ended;
-};
 
 /** smaps_rollup's Rss/Anonymous and the anonymous mappings' RSS by mapping size (V8 pages are 256 KiB, arenas 64 MiB). */
 const mappings = async (pid: number): Promise<string> => {
