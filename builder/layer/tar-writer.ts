@@ -28,6 +28,8 @@ const CHUNK = 1024 * 1024;
 const BIG_FILE = 8 * 1024 * 1024;
 /** Read size (two buffers, one read while the other is hashed) for a big file. */
 const BIG_READ = 4 * 1024 * 1024;
+/** Entries walked per turn of the event loop while the xattrs are read (~3 ms of lstat). */
+const WALK_SLICE = 1000;
 
 /** xattrs that belong in a layer: overlay bookkeeping and host SELinux labels are not image content. */
 function layerXattrs(all: Map<string, Buffer> | undefined, path: string): Map<string, Buffer> {
@@ -69,12 +71,22 @@ export class LayerTarWriter {
   ) {}
 
   /**
-   * Writes every entry of the tree and the end-of-archive blocks. The first `headStart` entries are walked
-   * (lstat) while `xattrs` is still being read; then each entry is written as the walk reaches it.
+   * Writes every entry of the tree and the end-of-archive blocks. `readXattrs` is asked once the walk knows whether
+   * the tree has at most `smallTree` entries; up to `headStart` entries are then walked (lstat) while the xattrs
+   * are being read, then each entry is written as the walk reaches it.
    */
-  async writeTree(xattrs: Promise<XattrTree>, headStart: number, readerThread: boolean): Promise<void> {
+  async writeTree(readXattrs: (small: boolean) => Promise<XattrTree>, smallTree: number, headStart: number, readerThread: boolean): Promise<void> {
     const ahead = new ReadAhead(this.root, walkTree(this.root), readerThread);
-    ahead.fill(headStart);
+    ahead.fill(smallTree + 1);
+    const xattrs = readXattrs(ahead.done() && ahead.waiting() <= smallTree);
+    let settled = false;
+    xattrs.then(() => (settled = true), () => (settled = true));
+    // The walk is synchronous: done in one go it would hold the event loop until it ends, and getfattr's request
+    // (and its output) would wait for it, so the two ran one after the other. In slices they overlap.
+    while (!settled && !ahead.done() && ahead.waiting() < headStart) {
+      ahead.fill(Math.min(headStart, ahead.waiting() + WALK_SLICE));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     this.xattrs = await xattrs;
     for (let item = ahead.next(); item; item = ahead.next()) await this.step(item);
     this.room(2 * BLOCK);
