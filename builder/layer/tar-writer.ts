@@ -5,12 +5,12 @@
  * so its bytes are not held in memory. The bytes are exactly what encodeHeader() per entry gives
  * (golden-digest.test.ts pins them).
  */
-import { closeSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
-import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX } from './tree-walk.js';
+import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX, type EntryStat } from './tree-walk.js';
 import type { FileContent } from './spooled-writer.js';
 import type { XattrTree } from './xattrs.js';
 
@@ -136,7 +136,7 @@ export class LayerTarWriter {
     this.used += data.length;
   }
 
-  private header(name: string, stat: Stats, fields: Partial<TarHeader>): void {
+  private header(name: string, stat: EntryStat, fields: Partial<TarHeader>): void {
     const mtime = Math.floor(stat.mtimeMs / 1000);
     const header: TarHeader = {
       name,
@@ -191,7 +191,7 @@ export class LayerTarWriter {
     return undefined;
   }
 
-  private content(abs: string, stat: Stats): Promise<void> | undefined {
+  private content(abs: string, stat: EntryStat): Promise<void> | undefined {
     const size = stat.size;
     if (size >= BIG_FILE) return this.bigContent(abs, stat);
     if (size > 0 && size <= INLINE_FILE) {
@@ -225,7 +225,7 @@ export class LayerTarWriter {
   }
 
   /** Reads and hashes a big file here, and queues it by handle for the compressor. */
-  private async bigContent(abs: string, stat: Stats): Promise<void> {
+  private async bigContent(abs: string, stat: EntryStat): Promise<void> {
     this.cut();
     await this.drain();
     const handle = await open(abs, 'r');
