@@ -28,8 +28,6 @@ export interface StartedLayer {
 }
 
 export { WHITEOUT_PREFIX, OPAQUE_WHITEOUT };
-/** Entries walked ahead while xattrs are read: ~20,000 lstat results are a few MB. */
-const WALK_HEAD_START = 20_000;
 
 export async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
@@ -57,11 +55,10 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
   const spool = new SpooledWriter(new GzipBlobWriter(handle, level, false), options.spoolBytes);
   let ended: ReturnType<SpooledWriter['end']>;
   try {
-    // getfattr runs in its own process while the walk gets ahead (bounded: a head start holds lstat results). A
-    // tree the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the
-    // helper first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
+    // getfattr runs in its own process while the tar is written ahead of it (tar-writer.ts writeAhead). A tree
+    // the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the helper first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
     const xattrs = (small: boolean): Promise<XattrTree> => readXattrTree(upperdir, small ? {} : { via: 'getfattr' });
-    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, HELPER_ENTRY_LIMIT, WALK_HEAD_START, options.readerThread ?? true);
+    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
     ended = spool.end();
   } catch (err) {
     await spool.abort();
