@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -74,6 +75,35 @@ describe('layer/tar-writer: files read ahead, big files by handle', () => {
     const threaded = await createLayer(tree, join(dir, 'a.tgz'), { gzipLevel: 0 });
     const plain = await createLayer(tree, join(dir, 'b.tgz'), { gzipLevel: 0, readerThread: false });
     assert.deepEqual(threaded, plain);
+  });
+
+  it('written ahead of getfattr: xattrs and an opaque dir early and late in a big tree still land in the tar', async () => {
+    const tree = join(dir, 'tree');
+    // Over the mount helper's 200 entries (getfattr reads them) and over one write-ahead slice (512).
+    for (let index = 0; index < 1200; index++) {
+      await mkdir(join(tree, `d${index % 12}`), { recursive: true });
+      await writeFile(join(tree, `d${index % 12}`, `f${index}`), `file ${index}\n`);
+    }
+    await mkdir(join(tree, 'a-opaque'));
+    await writeFile(join(tree, 'a-opaque', 'inside'), 'x');
+    execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', join(tree, 'a-opaque')]);
+    execFileSync('setfattr', ['-n', 'user.early', '-v', '0x0102', join(tree, 'd0', 'f0')]);
+    execFileSync('setfattr', ['-n', 'user.late', '-v', 'late', join(tree, 'd9', 'f1197')]);
+    // A hardlink pair on either side of the first changed entry: the link must still name the first path.
+    await link(join(tree, 'd0', 'f12'), join(tree, 'd11', 'link-to-f12'));
+    const layer = await createLayer(tree, join(dir, 'layer.tgz'));
+    const { entries, diffId } = await listLayer(join(dir, 'layer.tgz'));
+    assert.equal(diffId, layer.diffId);
+    const byName = new Map(entries.map((entry) => [entry.name, entry]));
+    assert.ok(byName.has('a-opaque/.wh..wh..opq'), 'the opaque dir gets its whiteout');
+    assert.equal(byName.get('a-opaque/')!.xattrs.size, 0, 'trusted.overlay.* is dropped');
+    assert.deepEqual(byName.get('d0/f0')!.xattrs.get('user.early'), Buffer.from([1, 2]));
+    assert.deepEqual(byName.get('d9/f1197')!.xattrs.get('user.late'), Buffer.from('late'));
+    assert.equal(byName.get('d11/link-to-f12')!.type, 'link');
+    assert.equal(byName.get('d11/link-to-f12')!.linkname, 'd0/f12');
+    assert.equal(byName.get('d0/f12')!.content, 'file 12\n');
+    assert.equal(entries.filter((entry) => entry.name.startsWith('d')).length, 12 + 1201);
+    assert.deepEqual(await createLayer(tree, join(dir, 'plain.tgz'), { readerThread: false }), layer);
   });
 
   it('queues big files by handle: the bytes are the same and every handle is closed', async () => {
