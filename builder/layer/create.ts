@@ -56,7 +56,8 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
   let ended: ReturnType<SpooledWriter['end']>;
   try {
     // getfattr runs in its own process while the tar is written ahead of it (tar-writer.ts writeAhead). A tree
-    // the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the helper first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
+    // the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the helper
+    // first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
     const xattrs = (small: boolean): Promise<XattrTree> => readXattrTree(upperdir, small ? {} : { via: 'getfattr' });
     await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
     ended = spool.end();
