@@ -7,6 +7,7 @@ import { prepareSnapshot } from '../snapshot/mount.js';
 import { refillSpare, runSandbox } from '../sandbox/runc.js';
 import { recordStep, runEnv } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
+import { warmFileReader } from '../layer/file-reader.js';
 import { shellOf } from './metadata.js';
 import { prepareRunMounts, tidyMountParents, type PreparedRunMounts } from './run-mounts.js';
 import type { StepContext, StepHandler } from './types.js';
@@ -19,6 +20,8 @@ refillSpare();
 
 /** How many trailing output lines a RUN failure quotes. */
 const TAIL_LINES = 10;
+/** A RUN running this long starts the layer file reader thread (layer/file-reader.ts) before it ends. */
+const WARM_READER_AFTER_MS = 150;
 
 /** Where BuildKit mounts a `RUN <<EOF` script that starts with `#!`, so it runs as a file under its own interpreter. */
 const PIPES_DIR = '/dev/pipes';
@@ -88,11 +91,17 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       span: ctx.span,
       deferCleanup: (work) => ctx.session.later(work),
     });
-    if (network === 'isolated') {
-      const { withBuildNetwork } = await import('../network/build-network.js');
-      ({ exitCode } = await withBuildNetwork(ctx.store.root, ctx.networkPolicy ?? { allowCidrs: [], denyCidrs: [] }, sandbox));
-    } else {
-      ({ exitCode } = await sandbox());
+    // A RUN still going after a moment may well write many files: the layer's reader thread starts meanwhile.
+    const warm = setTimeout(warmFileReader, WARM_READER_AFTER_MS);
+    try {
+      if (network === 'isolated') {
+        const { withBuildNetwork } = await import('../network/build-network.js');
+        ({ exitCode } = await withBuildNetwork(ctx.store.root, ctx.networkPolicy ?? { allowCidrs: [], denyCidrs: [] }, sandbox));
+      } else {
+        ({ exitCode } = await sandbox());
+      }
+    } finally {
+      clearTimeout(warm);
     }
   } catch (err) {
     await mounts?.release().catch(() => undefined);

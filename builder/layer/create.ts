@@ -6,7 +6,7 @@ import { defaultGzipLevel, GzipBlobWriter } from './gzip-writer.js';
 import { SpooledWriter } from './spooled-writer.js';
 import { LayerTarWriter, OPAQUE_WHITEOUT } from './tar-writer.js';
 import { WHITEOUT_PREFIX } from './tree-walk.js';
-import { readXattrTree } from './xattrs.js';
+import { HELPER_ENTRY_LIMIT, readXattrTree, type XattrTree } from './xattrs.js';
 
 /** Options for {@link createLayer}. */
 export interface CreateLayerOptions {
@@ -28,8 +28,6 @@ export interface StartedLayer {
 }
 
 export { WHITEOUT_PREFIX, OPAQUE_WHITEOUT };
-/** Entries walked ahead while xattrs are read: ~20,000 lstat results are a few MB. */
-const WALK_HEAD_START = 20_000;
 
 export async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
@@ -57,10 +55,11 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
   const spool = new SpooledWriter(new GzipBlobWriter(handle, level, false), options.spoolBytes);
   let ended: ReturnType<SpooledWriter['end']>;
   try {
-    // getfattr runs in its own process while the walk gets ahead (bounded: a head start holds lstat results).
-    const xattrs = readXattrTree(upperdir);
-    xattrs.catch(() => undefined); // awaited by writeTree; a walk error first must not leave it unhandled
-    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, WALK_HEAD_START, options.readerThread ?? true);
+    // getfattr runs in its own process while the tar is written ahead of it (tar-writer.ts writeAhead). A tree
+    // the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the helper
+    // first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
+    const xattrs = (small: boolean): Promise<XattrTree> => readXattrTree(upperdir, small ? {} : { via: 'getfattr' });
+    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
     ended = spool.end();
   } catch (err) {
     await spool.abort();

@@ -13,7 +13,8 @@ import { BuildError } from '../errors.js';
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
-parentPort.on('message', ({ id, paths, sizes, total }) => {
+parentPort.on('message', ({ id, joined, sizes, total }) => {
+  const paths = joined === '' ? [] : joined.split('\\0');
   const buffer = Buffer.allocUnsafe(total);
   let at = 0;
   for (let index = 0; index < paths.length; index++) {
@@ -93,6 +94,14 @@ function started(): Worker {
 }
 
 /**
+ * Starts the reader thread ahead of a layer that may need it (idle and unref'd until then): its ~20-40 ms start
+ * (more under load) then overlaps a long RUN instead of delaying the first batch of the layer that follows.
+ */
+export function warmFileReader(): void {
+  started();
+}
+
+/**
  * The contents of `paths` (regular files of exactly `sizes` bytes), concatenated, read on the reader thread.
  * Rejects with the first file that cannot be read or whose size is not the one given.
  */
@@ -102,6 +111,8 @@ export function readFiles(paths: string[], sizes: number[], total: number): Prom
   const contents = new Promise<Buffer>((resolve, reject) => waiting.set(id, { paths, resolve, reject }));
   // Referenced while a batch is out: the build awaits it, and an unref'd worker alone would let the process exit.
   reader.ref();
-  reader.postMessage({ id, paths, sizes, total });
+  // One string, not an array of them: cloning 256 strings per batch was ~15 ms of the main thread per 20,000 files
+  // (a path holds no NUL).
+  reader.postMessage({ id, joined: paths.join('\0'), sizes, total });
   return contents;
 }

@@ -65,6 +65,16 @@ export class ReadAhead {
     this.dispatch();
   }
 
+  /** Whether the walk has reached the end of the tree. */
+  done(): boolean {
+    return this.walkDone;
+  }
+
+  /** Walked entries the writer has not taken yet. */
+  waiting(): number {
+    return this.queue.length - this.head;
+  }
+
   /** The next entry in tar order, or undefined at the end. */
   next(): Prepared | undefined {
     if (this.queue.length - this.head < WINDOW / 2) this.fill(WINDOW);

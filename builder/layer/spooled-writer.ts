@@ -28,7 +28,7 @@ export interface BlobSink {
 export interface FileContent {
   handle: FileHandle;
   /** The lstat the tar header was written from: the size, mtime and ctime that must not have moved. */
-  stat: Stats;
+  stat: Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'nlink'>;
   path: string;
 }
 

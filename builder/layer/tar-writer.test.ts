@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -13,6 +14,7 @@ import { GzipBlobWriter } from './gzip-writer.js';
 import { pseudoRandom } from './golden-tree.js';
 import { SpooledWriter } from './spooled-writer.js';
 import { listLayer } from './tree-listing.js';
+import { readXattrTree } from './xattrs.js';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -75,11 +77,42 @@ describe('layer/tar-writer: files read ahead, big files by handle', () => {
     assert.deepEqual(threaded, plain);
   });
 
+  it('written ahead of getfattr: xattrs and an opaque dir early and late in a big tree still land in the tar', async () => {
+    const tree = join(dir, 'tree');
+    // Over the mount helper's 200 entries (getfattr reads them) and over one write-ahead slice (512).
+    for (let index = 0; index < 1200; index++) {
+      await mkdir(join(tree, `d${index % 12}`), { recursive: true });
+      await writeFile(join(tree, `d${index % 12}`, `f${index}`), `file ${index}\n`);
+    }
+    await mkdir(join(tree, 'a-opaque'));
+    await writeFile(join(tree, 'a-opaque', 'inside'), 'x');
+    execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', join(tree, 'a-opaque')]);
+    execFileSync('setfattr', ['-n', 'user.early', '-v', '0x0102', join(tree, 'd0', 'f0')]);
+    execFileSync('setfattr', ['-n', 'user.late', '-v', 'late', join(tree, 'd9', 'f1197')]);
+    // A hardlink pair on either side of the first changed entry: the link must still name the first path.
+    await link(join(tree, 'd0', 'f12'), join(tree, 'd11', 'link-to-f12'));
+    const layer = await createLayer(tree, join(dir, 'layer.tgz'));
+    const { entries, diffId } = await listLayer(join(dir, 'layer.tgz'));
+    assert.equal(diffId, layer.diffId);
+    const byName = new Map(entries.map((entry) => [entry.name, entry]));
+    assert.ok(byName.has('a-opaque/.wh..wh..opq'), 'the opaque dir gets its whiteout');
+    assert.equal(byName.get('a-opaque/')!.xattrs.size, 0, 'trusted.overlay.* is dropped');
+    assert.deepEqual(byName.get('d0/f0')!.xattrs.get('user.early'), Buffer.from([1, 2]));
+    assert.deepEqual(byName.get('d9/f1197')!.xattrs.get('user.late'), Buffer.from('late'));
+    assert.equal(byName.get('d11/link-to-f12')!.type, 'link');
+    assert.equal(byName.get('d11/link-to-f12')!.linkname, 'd0/f12');
+    assert.equal(byName.get('d0/f12')!.content, 'file 12\n');
+    assert.equal(entries.filter((entry) => entry.name.startsWith('d')).length, 12 + 1201);
+    assert.deepEqual(await createLayer(tree, join(dir, 'plain.tgz'), { readerThread: false }), layer);
+  });
+
   it('queues big files by handle: the bytes are the same and every handle is closed', async () => {
     const tree = join(dir, 'tree');
     await mkdir(tree);
     const parts = [pseudoRandom('one', 9 * 1024 * 1024), Buffer.from('text line\n'.repeat(1_000_000)), pseudoRandom('three', 8 * 1024 * 1024 + 1)];
     for (const [index, part] of parts.entries()) await writeFile(join(tree, `big${index}`), part);
+    // The mount helper (a long-lived process with its pipes) reads a small tree's xattrs: started before counting.
+    await readXattrTree(tree);
     const before = openFds();
     const layer = await createLayer(tree, join(dir, 'layer.tgz'));
     assert.equal(openFds(), before, 'no handle is left open');

@@ -5,12 +5,12 @@
  * so its bytes are not held in memory. The bytes are exactly what encodeHeader() per entry gives
  * (golden-digest.test.ts pins them).
  */
-import { closeSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
-import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX } from './tree-walk.js';
+import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX, type EntryStat, type TreeEntry } from './tree-walk.js';
 import type { FileContent } from './spooled-writer.js';
 import type { XattrTree } from './xattrs.js';
 
@@ -28,6 +28,18 @@ const CHUNK = 1024 * 1024;
 const BIG_FILE = 8 * 1024 * 1024;
 /** Read size (two buffers, one read while the other is hashed) for a big file. */
 const BIG_READ = 4 * 1024 * 1024;
+/** Entries written ahead of the xattrs between two turns of the event loop (~1 ms). */
+const YIELD_EVERY = 512;
+/** Bytes written ahead of the xattrs at most (20,000 small files are ~20 MiB of tar). */
+const HOLD_BYTES = 32 * 1024 * 1024;
+
+/** An entry written before the xattrs were in, and where its bytes began. */
+interface Written {
+  item: Prepared;
+  full: number;
+  chunk: Buffer;
+  used: number;
+}
 
 /** xattrs that belong in a layer: overlay bookkeeping and host SELinux labels are not image content. */
 function layerXattrs(all: Map<string, Buffer> | undefined, path: string): Map<string, Buffer> {
@@ -57,7 +69,7 @@ export class LayerTarWriter {
   private readonly inodes = new Map<string, string>();
   private xattrs: XattrTree = new Map();
   /** Zeroed when allocated (fresh pages from the kernel, no memset): headers, padding and the end need no fill. */
-  private chunk = Buffer.alloc(CHUNK);
+  private chunk: Buffer = Buffer.alloc(CHUNK);
   private used = 0;
   /** Cut chunks not yet given to the sink, in order. */
   private full: Buffer[] = [];
@@ -69,18 +81,89 @@ export class LayerTarWriter {
   ) {}
 
   /**
-   * Writes every entry of the tree and the end-of-archive blocks. The first `headStart` entries are walked
-   * (lstat) while `xattrs` is still being read; then each entry is written as the walk reaches it.
+   * Writes every entry of the tree and the end-of-archive blocks. `readXattrs` is asked once the walk knows whether
+   * the tree has at most `smallTree` entries; while it reads them, entries are written as if they had none (see
+   * writeAhead), then each entry is written as the walk reaches it.
    */
-  async writeTree(xattrs: Promise<XattrTree>, headStart: number, readerThread: boolean): Promise<void> {
+  async writeTree(readXattrs: (small: boolean) => Promise<XattrTree>, smallTree: number, readerThread: boolean): Promise<void> {
     const ahead = new ReadAhead(this.root, walkTree(this.root), readerThread);
-    ahead.fill(headStart);
+    ahead.fill(smallTree + 1);
+    const xattrs = readXattrs(ahead.done() && ahead.waiting() <= smallTree);
+    let settled = false;
+    xattrs.then(() => (settled = true), () => (settled = true));
+    const { log, next } = await this.writeAhead(ahead, () => settled);
     this.xattrs = await xattrs;
-    for (let item = ahead.next(); item; item = ahead.next()) await this.step(item);
+    await this.reconcile(log);
+    for (let item = next; item; item = ahead.next()) await this.step(item);
     this.room(2 * BLOCK);
     this.zeros(2 * BLOCK);
     this.cut();
     await this.drain();
+  }
+
+  /**
+   * getfattr takes about as long as the walk: waiting for it before the first header put the two in a row. So,
+   * until the xattrs are in, entries are written as if they had none and held back (nothing hashed or compressed
+   * yet), yielding now and then so getfattr's output is read. Stops before a big file (hashed as it is read), past
+   * {@link HOLD_BYTES} held, or once the xattrs are in; returns the entries written, each with where it began,
+   * and the one it stopped at (not written).
+   */
+  private async writeAhead(ahead: ReadAhead, settled: () => boolean): Promise<{ log: Written[]; next: Prepared | undefined }> {
+    const log: Written[] = [];
+    let item = ahead.next();
+    for (; item && !settled(); item = ahead.next()) {
+      const { stat } = item.entry;
+      if (stat.isFile() && stat.size >= BIG_FILE) break;
+      if (log.length > 0 && log.length % YIELD_EVERY === 0) {
+        if (this.held() > HOLD_BYTES) break;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (settled()) break;
+      }
+      log.push({ item, full: this.full.length, chunk: this.chunk, used: this.used });
+      const waiting = this.entry(item);
+      if (waiting) await waiting;
+    }
+    return { log, next: item };
+  }
+
+  /**
+   * With the xattrs in: from the first entry written ahead that they change (xattrs kept in the layer, an opaque
+   * directory), the held bytes are dropped and the entries written again. The bytes are those of a writer that
+   * had the xattrs from the start.
+   */
+  private async reconcile(log: Written[]): Promise<void> {
+    const from = log.findIndex(({ item }) => this.changedByXattrs(item.entry));
+    if (from === -1) return;
+    const mark = log[from]!;
+    this.full.length = mark.full;
+    this.chunk = mark.chunk;
+    this.chunk.fill(0, mark.used);
+    this.used = mark.used;
+    for (const { item: { entry: { rel, stat } } } of log.slice(from)) {
+      const inode = `${stat.dev}:${stat.ino}`;
+      if (stat.nlink > 1 && this.inodes.get(inode) === rel) this.inodes.delete(inode);
+    }
+    for (const { item } of log.slice(from)) {
+      const waiting = this.entry(item);
+      if (waiting) await waiting;
+    }
+  }
+
+  /** Whether entry() writes `entry` otherwise with its xattrs than without (and its errors, as entry() gives them). */
+  private changedByXattrs({ rel, stat }: TreeEntry): boolean {
+    const own = this.xattrs.get(rel);
+    if (!own) return false;
+    const kept = layerXattrs(own, rel);
+    if (isOverlayWhiteout(stat)) return false;
+    if (stat.isDirectory()) return kept.size > 0 || own.get(OVERLAY_OPAQUE)?.toString() === 'y';
+    return kept.size > 0 && (stat.isFile() || stat.isSymbolicLink() || stat.isFIFO() || stat.isCharacterDevice() || stat.isBlockDevice());
+  }
+
+  /** Bytes written and not yet given to the sink. */
+  private held(): number {
+    let bytes = this.used;
+    for (const piece of this.full) bytes += piece.length;
+    return bytes;
   }
 
   /** One entry, awaiting only when a chunk is full or a big file is read. */
@@ -124,7 +207,7 @@ export class LayerTarWriter {
     this.used += data.length;
   }
 
-  private header(name: string, stat: Stats, fields: Partial<TarHeader>): void {
+  private header(name: string, stat: EntryStat, fields: Partial<TarHeader>): void {
     const mtime = Math.floor(stat.mtimeMs / 1000);
     const header: TarHeader = {
       name,
@@ -179,7 +262,7 @@ export class LayerTarWriter {
     return undefined;
   }
 
-  private content(abs: string, stat: Stats): Promise<void> | undefined {
+  private content(abs: string, stat: EntryStat): Promise<void> | undefined {
     const size = stat.size;
     if (size >= BIG_FILE) return this.bigContent(abs, stat);
     if (size > 0 && size <= INLINE_FILE) {
@@ -213,7 +296,7 @@ export class LayerTarWriter {
   }
 
   /** Reads and hashes a big file here, and queues it by handle for the compressor. */
-  private async bigContent(abs: string, stat: Stats): Promise<void> {
+  private async bigContent(abs: string, stat: EntryStat): Promise<void> {
     this.cut();
     await this.drain();
     const handle = await open(abs, 'r');

@@ -77,7 +77,7 @@ function escapeName(name: string): string {
  * Trees up to this many entries (a step's layer, usually a handful) are read by the mount helper's llistxattr and
  * lgetxattr calls, with no process at all; bigger ones by getfattr, whose C walk beats perl's.
  */
-const HELPER_ENTRY_LIMIT = 200;
+export const HELPER_ENTRY_LIMIT = 200;
 
 /**
  * All xattrs (every namespace, symlinks not followed) of every file under `dir`, keyed by relative path. Through
