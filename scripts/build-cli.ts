@@ -125,6 +125,8 @@ async function bundle(entry: string, name: string, options: { loadsProgram?: boo
 await bundle('program.js', 'cli-bundle.cjs');
 // The short path to a running daemon (builder/cli/daemon-fast.ts), and the entry bin/builder runs (entry.ts).
 await bundle('daemon-fast.js', 'daemon-build-bundle.cjs');
+// The short path of `push` and `pull` (builder/cli/registry-fast.ts).
+await bundle('registry-fast.js', 'registry-bundle.cjs');
 await bundle('entry.js', 'entry.cjs', { loadsProgram: true });
 // Caches of the previous bundle are useless now (bundle-loader.ts names them by size and mtime).
 await rm(path.join(cliDir, '.code-cache'), { recursive: true, force: true });

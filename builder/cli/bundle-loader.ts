@@ -66,6 +66,7 @@ export function loadBundle(argv: string[]): CliEntry | undefined {
 
 /** The short path to a running daemon (daemon-fast.ts), bundled on its own; undefined when it is not there. */
 export interface DaemonFastEntry {
+  /** Runs argv and sets process.exitCode; false (having printed nothing) when the whole CLI must run it. */
   tryMain(argv: string[]): Promise<boolean>;
 }
 export const DAEMON_BUNDLE_FILE = path.join(DIR, 'daemon-build-bundle.cjs');
@@ -73,6 +74,15 @@ export const DAEMON_BUNDLE_FILE = path.join(DIR, 'daemon-build-bundle.cjs');
 export function loadDaemonBundle(): DaemonFastEntry | undefined {
   if (process.env.BUILDER_NO_BUNDLE === '1') return undefined;
   return runBundle<DaemonFastEntry>(DAEMON_BUNDLE_FILE, 'daemon-build');
+}
+
+/** The short path of `push` and `pull` (registry-fast.ts), bundled on its own; undefined when it is not there. */
+export const REGISTRY_BUNDLE_FILE = path.join(DIR, 'registry-bundle.cjs');
+
+export function loadRegistryBundle(command: 'push' | 'pull'): DaemonFastEntry | undefined {
+  if (process.env.BUILDER_NO_BUNDLE === '1') return undefined;
+  // One cache per command: V8 keeps the functions the writing run compiled, and a push and a pull share little.
+  return runBundle<DaemonFastEntry>(REGISTRY_BUNDLE_FILE, `registry-${command}`);
 }
 
 /** Compiles one of scripts/build-cli.ts's CommonJS bundles from its code cache (`cacheName` names the cache). */

@@ -5,10 +5,11 @@
  * never started when every module is CommonJS, and the bundles are). No top-level await: CommonJS has none.
  *
  * `build` with a daemon in reach takes the short path (daemon-fast.ts, its own small bundle) before anything
- * else loads; the rest installs the deferred CA hook and runs the whole CLI.
+ * else loads; the rest installs the deferred CA hook, then `push` and `pull` take theirs (registry-fast.ts) and
+ * everything else runs the whole CLI.
  */
 import { statSync } from 'node:fs';
-import { loadBundle, loadDaemonBundle } from './bundle-loader.js';
+import { loadBundle, loadDaemonBundle, loadRegistryBundle } from './bundle-loader.js';
 import { DEFAULT_DAEMON_SOCKET } from './daemon-socket.js';
 import { installDeferredCa } from './deferred-ca.js';
 import { warmMountHelperEarly } from '../snapshot/mount-syscall.js';
@@ -37,7 +38,10 @@ function daemonMayAnswer(argv: string[]): boolean {
 async function run(argv: string[]): Promise<void> {
   if (daemonMayAnswer(argv) && (await loadDaemonBundle()?.tryMain(argv))) return;
   installDeferredCa();
-  warmMountHelperEarly(commandOf(argv));
+  const command = commandOf(argv);
+  // push and pull: a small bundle of their own, the first request sooner (registry-fast.ts).
+  if ((command === 'push' || command === 'pull') && (await loadRegistryBundle(command)?.tryMain(argv))) return;
+  warmMountHelperEarly(command);
   const entry = loadBundle(argv) ?? (await import('./program.js'));
   await entry.main(argv);
 }

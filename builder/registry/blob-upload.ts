@@ -3,7 +3,7 @@
  * repository of the same registry has it, else an upload: monolithic when small, chunked when large.
  * A dropped connection or a 5xx asks the registry how far it got and resumes there (or starts a new session).
  */
-import { createReadStream } from 'node:fs';
+import { FileRange } from './file-body.js';
 import { BuildError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import type { RegistryClient } from './client.js';
@@ -93,16 +93,6 @@ function isResumable(err: BuildError): boolean {
   return err.code === 'REGISTRY_UNAVAILABLE' || / HTTP 416\b/.test(err.message);
 }
 
-async function* fileStream(blobPath: string, start: number, end: number, onSent?: (offset: number) => void): AsyncIterable<Uint8Array> {
-  // createReadStream's end is inclusive. fetch pulls the next chunk only when it has sent the last, so the offset read ≈ sent.
-  let offset = start;
-  for await (const chunk of createReadStream(blobPath, { start, end: end - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-    yield chunk;
-    offset += chunk.length;
-    onSent?.(offset);
-  }
-}
-
 async function patchChunk(
   client: RegistryClient, session: string, blobPath: string, start: number, end: number, what: string, onSent?: (offset: number) => void,
 ): Promise<string> {
@@ -111,7 +101,7 @@ async function patchChunk(
       method: 'PATCH',
       url: session,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
-      body: () => fileStream(blobPath, start, end, onSent),
+      body: () => new FileRange(blobPath, start, end, onSent),
       what,
       retry: false,
     },
@@ -134,7 +124,7 @@ async function putBlob(
       method: 'PUT',
       url: url.toString(),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      ...(length > 0 ? { body: () => fileStream(blobPath, from, descriptor.size, onSent) } : {}),
+      ...(length > 0 ? { body: () => new FileRange(blobPath, from, descriptor.size, onSent) } : {}),
       what,
       retry: false,
     },

@@ -10,9 +10,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.js';
 import { assertHostAllowed } from './endpoints.js';
+import { FileRange, sendFileRange } from './file-body.js';
 
-/** A body, made again for each attempt and each 307/308 redirect. */
-export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array>;
+/** A body, made again for each attempt and each 307/308 redirect; a FileRange is sent from the file (file-body.ts). */
+export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | FileRange;
 
 export interface TransportRequest {
   method: string;
@@ -133,6 +134,7 @@ function once(url: URL, method: string, headers: Record<string, string>, body: T
       resolve(new RegistryResponse(message, url.toString(), method));
     });
     if (fixed) outgoing.end(fixed);
+    else if (payload instanceof FileRange) sendFileRange(payload, outgoing).catch((err: unknown) => outgoing.destroy(err as Error));
     else if (payload) {
       // A streamed body that fails (file read error, a peer that hangs up) fails the request.
       pipeline(Readable.from(payload as AsyncIterable<Uint8Array>, { objectMode: false }), outgoing).catch((err: unknown) => outgoing.destroy(err as Error));

@@ -69,7 +69,9 @@ export async function withBuildLease<T>(root: string, fn: () => Promise<T>, opti
   // (a build) while its first RUN's runtime starts (store/idle-work.ts): reaping touches only what dead processes
   // own, never this build's own containers, mounts or bundles, so it need not come first.
   const reap = (): Promise<unknown> => inSpan(options.span, 'reap', () => reapDeadBuilds(join(root, 'tmp')));
-  const reaping = options.reapAlongside ? reap().catch(() => undefined) : undefined;
+  // Alongside means after `fn` has had its first turn: its first request (a pull's manifest GET) goes out before the
+  // reap's own synchronous start (~1.5 ms of directory reads and requires) instead of after it.
+  const reaping = options.reapAlongside ? new Promise((resolve) => setImmediate(resolve)).then(reap).catch(() => undefined) : undefined;
   const idleReap = options.reapWhenIdle && !reaping ? whenIdle(reap) : undefined;
   try {
     if (!reaping && !idleReap) await reap();
