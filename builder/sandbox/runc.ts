@@ -171,12 +171,20 @@ async function runContainerProcess(
 }
 
 /**
- * Starts the launch server (launch-server.ts) on a later turn of the event loop, when a build is about to run its
- * first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on import here: `builder run` loads this
+ * Starts the launch server (launch-server.ts) and makes the default seccomp filter on a later turn of the event
+ * loop, when a build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on import here: `builder run` loads this
  * module too and has no use for it.
  */
 export function warmLauncher(): void {
-  setImmediate(warmLaunchServer);
+  setImmediate(() => {
+    warmLaunchServer();
+    // While perl starts: the first RUN's bundle would otherwise parse the seccomp profile and /proc/config.gz.
+    try {
+      buildRuntimeSpec({ id: 'warm', rootfs: '/', args: ['true'], env: [], cwd: '/', user: '', network: 'host' }, { uid: 0, gid: 0, additionalGids: [] });
+    } catch {
+      // A broken profile is reported by the RUN's own bundle.
+    }
+  });
 }
 
 /**
