@@ -6,13 +6,16 @@
  * Requests, one a line, fields after the id hex-encoded: `P id` (make the two pipes; reply `P id <fd> <fd>`, the
  * read ends Node opens through /proc/PID/fd), `L id program args…` (launch with those pipes), `D id` (drop them).
  * Each launch is forked twice: a "mid" process (reaped by the kernel: SIGCHLD is ignored here) forks the program,
- * waits for it and reports `S id pid` once it has exec'd (or `F id errno message` if it could not), then
+ * waits for it and reports `S id pid reporter-pid` once it has exec'd (or `F id errno message` if it could not), then
  * `E id status` (the raw wait status). Lines are single writes below PIPE_BUF, so the server's and every mid's
  * replies share one pipe without mixing.
  */
 export const LAUNCH_SERVER_SCRIPT = String.raw`
 $| = 1;
 my $nr_setsid = $ARGV[0] + 0;
+# A session of its own: a Ctrl-C at the terminal must not kill the forks that report the runtime's exit (our
+# process handles it and kills the container itself). It still ends at EOF on stdin, when our process is gone.
+syscall($nr_setsid);
 $SIG{CHLD} = 'IGNORE';
 $SIG{PIPE} = 'IGNORE';
 my %ready;
@@ -65,7 +68,7 @@ while (my $line = <STDIN>) {
       while (sysread($sr, my $buf, 64)) { $errno .= $buf }
       close $sr;
       if ($errno ne '') { waitpid($kid, 0); fail($id, $errno + 0); exit 0 }
-      out("S $id $kid\n");
+      out("S $id $kid $$\n");
       waitpid($kid, 0);
       out("E $id $?\n");
       exit 0;

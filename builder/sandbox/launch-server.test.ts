@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { prepareLaunch, type RuntimeChild } from './launch-server.js';
 
@@ -52,6 +53,21 @@ describe('sandbox/launch-server', function () {
     const result = await done;
     assert.equal(result.signal, 'SIGTERM');
     assert.equal(sleeper.kill('SIGTERM'), false, 'no signal after the exit (the pid may be reused)');
+  });
+
+  it('keeps its forks out of our session, and fails a launch whose status reporter is killed instead of waiting forever', async () => {
+    const child = await launch('/bin/sh', ['-c', 'exec sleep 30']);
+    const result = collect(child);
+    while (child.pid === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    // The reporter is the program's parent (the server's fork that waits for it).
+    const stat = (pid: number | 'self'): string[] => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const reporter = Number(stat(child.pid)[1]);
+    // Not in our session or process group: a Ctrl-C at our terminal does not kill it (we kill the container).
+    assert.notEqual(stat(reporter)[3], stat('self')[3]);
+    assert.notEqual(stat(reporter)[2], stat('self')[2]);
+    process.kill(reporter, 'SIGKILL');
+    process.kill(child.pid, 'SIGKILL');
+    await assert.rejects(result, /lost the process/);
   });
 
   it('an exec that fails is an error, as a spawn of a missing file', async () => {

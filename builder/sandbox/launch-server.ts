@@ -28,12 +28,17 @@ const SETSID: Record<string, number> = { x64: 112, arm64: 157, riscv64: 157 };
 
 /** What runSandbox needs of a runtime process: a spawned ChildProcess and a ServedChild both have it. */
 export interface RuntimeChild extends EventEmitter {
+  /** Known once the program runs (a ServedChild learns it from the server's reply). */
+  readonly pid?: number | undefined;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   readonly exitCode: number | null;
   readonly signalCode: NodeJS.Signals | null;
   kill(signal?: NodeJS.Signals): boolean;
 }
+
+/** How long after the output ended a missing status makes us check on its reporter. */
+const REPORTER_CHECK_MS = 500;
 
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 
@@ -45,22 +50,30 @@ class ServedChild extends EventEmitter implements RuntimeChild {
   private open = 2;
   private exited = false;
   private pendingSignal?: NodeJS.Signals;
+  private reporter?: number;
 
-  constructor(readonly stdout: Socket, readonly stderr: Socket) {
+  /** `done` is called once, when the status is known or the launch failed. */
+  constructor(readonly stdout: Socket, readonly stderr: Socket, private readonly done: () => void) {
     super();
     for (const stream of [stdout, stderr]) {
       stream.on('error', () => undefined);
-      stream.once('close', () => { this.open--; this.maybeClose(); });
+      stream.once('close', () => {
+        this.open--;
+        if (this.open === 0 && !this.exited) this.watchReporter();
+        this.maybeClose();
+      });
     }
   }
 
-  onStart(pid: number): void {
+  onStart(pid: number, reporter: number): void {
     this.pid = pid;
+    this.reporter = reporter;
     if (this.pendingSignal) this.kill(this.pendingSignal);
   }
 
   onExit(status: number): void {
     this.exited = true;
+    this.done();
     const signal = status & 0x7f;
     if (signal === 0) this.exitCode = (status >> 8) & 0xff;
     else this.signalCode = SIGNAL_NAMES.get(signal) ?? 'SIGKILL';
@@ -70,6 +83,7 @@ class ServedChild extends EventEmitter implements RuntimeChild {
 
   onFail(message: string): void {
     this.exited = true;
+    this.done();
     this.stdout.destroy();
     this.stderr.destroy();
     this.emit('error', new Error(message));
@@ -88,6 +102,25 @@ class ServedChild extends EventEmitter implements RuntimeChild {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The output ended and no status came: normally it follows within microseconds. If the process that waits for the
+   * program is gone (killed), none ever will: fail rather than wait forever.
+   */
+  private watchReporter(): void {
+    const check = (): void => {
+      if (this.exited) return;
+      let alive = this.reporter !== undefined;
+      try {
+        if (this.reporter !== undefined) process.kill(this.reporter, 0);
+      } catch {
+        alive = false;
+      }
+      if (alive) setTimeout(check, REPORTER_CHECK_MS);
+      else this.onFail('the launch server lost the process (its reporter exited)');
+    };
+    setTimeout(check, REPORTER_CHECK_MS);
   }
 
   private maybeClose(): void {
@@ -125,7 +158,10 @@ class LaunchServer extends HelperChild<PendingPipes> {
 
   launch(id: string, pipes: { stdout: Socket; stderr: Socket }, command: string, argv: string[]): ServedChild | undefined {
     if (this.dead) return undefined;
-    const child = new ServedChild(pipes.stdout, pipes.stderr);
+    const child = new ServedChild(pipes.stdout, pipes.stderr, () => {
+      this.launches.delete(id);
+      if (!this.waiting) this.setRef(false);
+    });
     this.launches.set(id, child);
     this.setRef(true);
     this.child.stdin.write(`L ${id} ${[command, ...argv].map((word) => Buffer.from(word, 'utf8').toString('hex')).join(' ')}\n`);
@@ -150,12 +186,9 @@ class LaunchServer extends HelperChild<PendingPipes> {
       }
       const child = this.launches.get(id);
       if (!child) continue;
-      if (op === 'S') child.onStart(Number(rest[0]));
-      else if (op === 'E') {
-        this.launches.delete(id);
-        child.onExit(Number(rest[0]));
-      } else if (op === 'F') {
-        this.launches.delete(id);
+      if (op === 'S') child.onStart(Number(rest[0]), Number(rest[1]));
+      else if (op === 'E') child.onExit(Number(rest[0]));
+      else if (op === 'F') {
         child.onFail(`cannot start ${rest.slice(1).join(' ') || 'the process'} (errno ${rest[0]})`);
       }
     }
