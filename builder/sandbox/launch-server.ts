@@ -51,6 +51,7 @@ class ServedChild extends EventEmitter implements RuntimeChild {
   private exited = false;
   private pendingSignal?: NodeJS.Signals;
   private reporter?: number;
+  private watch?: NodeJS.Timeout;
 
   /** `done` is called once, when the status is known or the launch failed. */
   constructor(readonly stdout: Socket, readonly stderr: Socket, private readonly done: () => void) {
@@ -73,6 +74,7 @@ class ServedChild extends EventEmitter implements RuntimeChild {
 
   onExit(status: number): void {
     this.exited = true;
+    clearTimeout(this.watch);
     this.done();
     const signal = status & 0x7f;
     if (signal === 0) this.exitCode = (status >> 8) & 0xff;
@@ -83,6 +85,7 @@ class ServedChild extends EventEmitter implements RuntimeChild {
 
   onFail(message: string): void {
     this.exited = true;
+    clearTimeout(this.watch);
     this.done();
     this.stdout.destroy();
     this.stderr.destroy();
@@ -117,10 +120,12 @@ class ServedChild extends EventEmitter implements RuntimeChild {
       } catch {
         alive = false;
       }
-      if (alive) setTimeout(check, REPORTER_CHECK_MS);
+      if (alive) this.watch = setTimeout(check, REPORTER_CHECK_MS).unref();
       else this.onFail('the launch server lost the process (its reporter exited)');
     };
-    setTimeout(check, REPORTER_CHECK_MS);
+    // Unref'd: the wait for the status already keeps the process up (the server's stdout), and a status that comes
+    // right after the output ended (the usual order) must not leave a timer holding the CLI's exit.
+    this.watch = setTimeout(check, REPORTER_CHECK_MS).unref();
   }
 
   private maybeClose(): void {
