@@ -54,7 +54,7 @@ class ServedChild extends EventEmitter implements RuntimeChild {
   private watch?: NodeJS.Timeout;
 
   /** `done` is called once, when the status is known or the launch failed. */
-  constructor(readonly stdout: Socket, readonly stderr: Socket, private readonly done: () => void) {
+  constructor(readonly command: string, readonly stdout: Socket, readonly stderr: Socket, private readonly done: () => void) {
     super();
     for (const stream of [stdout, stderr]) {
       stream.on('error', () => undefined);
@@ -163,7 +163,7 @@ class LaunchServer extends HelperChild<PendingPipes> {
 
   launch(id: string, pipes: { stdout: Socket; stderr: Socket }, command: string, argv: string[]): ServedChild | undefined {
     if (this.dead) return undefined;
-    const child = new ServedChild(pipes.stdout, pipes.stderr, () => {
+    const child = new ServedChild(command, pipes.stdout, pipes.stderr, () => {
       this.launches.delete(id);
       if (!this.waiting) this.setRef(false);
     });
@@ -194,7 +194,8 @@ class LaunchServer extends HelperChild<PendingPipes> {
       if (op === 'S') child.onStart(Number(rest[0]), Number(rest[1]));
       else if (op === 'E') child.onExit(Number(rest[0]));
       else if (op === 'F') {
-        child.onFail(`cannot start ${rest.slice(1).join(' ') || 'the process'} (errno ${rest[0]})`);
+        // As a spawn's error reads: `spawn /usr/sbin/runc ENOENT`, here with the errno's text.
+        child.onFail(`spawn ${child.command}: ${rest.slice(1).join(' ') || 'failed'} (errno ${rest[0]})`);
       }
     }
   }
