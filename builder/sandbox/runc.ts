@@ -172,8 +172,8 @@ async function runContainerProcess(
 
 /**
  * Starts the launch server (launch-server.ts) and makes the default seccomp filter on a later turn of the event
- * loop, when a build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on import here: `builder run` loads this
- * module too and has no use for it.
+ * loop, when a build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on
+ * import here: `builder run` loads this module too and has no use for either.
  */
 export function warmLauncher(): void {
   setImmediate(() => {
