@@ -64,11 +64,13 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
   // Piped stdio (builds): the launch server forks the runtime; its pipes are asked for now, beside the bundle.
   const launcher = spec.stdio === 'inherit' ? undefined : prepareLaunch();
+  const launching = countLaunch();
   const bundleSpan = spec.span?.start('bundle');
   const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), (async () => makeOwnedDirSync(os.tmpdir(), 'builder-bundle'))()]);
   if (made.status === 'rejected') {
     bundleSpan?.end();
     launcher?.discard();
+    launching();
     throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
   }
   // The process waiting on `runc run` owns the container (owner.json in the bundle): if it dies, store/reap.ts
@@ -78,17 +80,37 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
     if (user.status === 'rejected') throw user.reason;
     const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc, spec.keepMountStubs).finally(() => bundleSpan?.end());
     try {
-      const exitCode = await runContainerProcess(runtime, id, bundle, spec, launcher);
+      const exitCode = await runContainerProcess(runtime, id, bundle, spec, launcher, launching);
       return { exitCode: await classifyExit(exitCode, bundle) };
     } finally {
       await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
     launcher?.discard();
+    launching();
     const removeBundle = (): Promise<void> => rm(bundle, { recursive: true, force: true });
     if (spec.deferCleanup) spec.deferCleanup(spec.span ? spec.span.background('bundle cleanup', removeBundle) : removeBundle());
     else await inSpan(spec.span, 'bundle cleanup', removeBundle);
   }
+}
+
+/** RUNs between their start and their runtime's launch (stages starting their RUNs at once). */
+let preparing = 0;
+
+/**
+ * Counts a RUN until its runtime is launched; the returned function ends that (once). The runtime then takes tens of
+ * ms to create the container: what a build deferred (its reap) runs meanwhile, once no other RUN is still writing
+ * its bundle on this thread (the reap ran between three stages' launches and put the later ones 4-12 ms behind).
+ */
+function countLaunch(): () => void {
+  preparing++;
+  let counted = true;
+  return () => {
+    if (!counted) return;
+    counted = false;
+    preparing--;
+    if (preparing === 0) runIdleWork();
+  };
 }
 
 /** runc (checked once, with root) unless the build named another runtime. */
@@ -128,7 +150,7 @@ function stdioFor(spec: RunSpec): StdioOptions {
 }
 
 async function runContainerProcess(
-  runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }, launcher?: PreparedLaunch,
+  runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }, launcher?: PreparedLaunch, launched = (): void => undefined,
 ): Promise<number> {
   const pidFile = path.join(bundle, 'pid');
   const args = ['--root', runtime.root, '--log', path.join(bundle, 'runc.log'), '--log-format', 'json', 'run', '--bundle', bundle, ...(spec.span ? ['--pid-file', pidFile] : []), id];
@@ -140,8 +162,7 @@ async function runContainerProcess(
   const { command, argv } = runtimeCommand(runtime, args);
   const child: RuntimeChild = (await launcher?.start(command, argv)) ?? spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
   markHeavyRun();
-  // The runtime takes tens of ms to create the container: what a build deferred (its reap) runs meanwhile.
-  runIdleWork();
+  launched();
   if (spec.stdio !== 'inherit') {
     child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
     child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
