@@ -3,12 +3,15 @@
  * process does not (its protocol is described there). Argument: the setsid syscall number. Only builtins
  * (perl-base, no modules: POSIX alone costs 5.5 ms of start-up).
  *
- * Requests, one a line, fields after the id hex-encoded: `P id` (make the two pipes; reply `P id <fd> <fd>`, the
- * read ends Node opens through /proc/PID/fd), `L id program args…` (launch with those pipes), `D id` (drop them).
- * Each launch is forked twice: a "mid" process (reaped by the kernel: SIGCHLD is ignored here) forks the program,
- * waits for it and reports `S id pid reporter-pid` once it has exec'd (or `F id errno message` if it could not), then
- * `E id status` (the raw wait status). Lines are single writes below PIPE_BUF, so the server's and every mid's
- * replies share one pipe without mixing.
+ * Requests, one a line: `P id` (prepare a launch), `L id <hex argv…>` (run it), `D id` (drop it). At P the server
+ * forks a "reporter" (reaped by the kernel: SIGCHLD is ignored here), which makes the stdout/stderr pipes and forks
+ * the program's process at once: that one takes a session of its own, /dev/null and the pipes as stdio, and waits
+ * on a control pipe for its argv. The reporter answers `P id <pid> <fd> <fd>` (the read ends, which our process
+ * opens through /proc/<pid>/fd/N); at L the server writes the argv down the control pipe and the waiting process
+ * execs it: no fork on a RUN's path, as with the sh launchers forked ahead of time. The reporter then says
+ * `S id pid reporter-pid` after the exec (or `F id errno message`), waits, and says `E id status` (the raw wait
+ * status). Lines are single writes below PIPE_BUF, so every process's replies share one pipe without mixing; P
+ * replies may come out of request order.
  */
 export const LAUNCH_SERVER_SCRIPT = String.raw`
 $| = 1;
@@ -21,59 +24,66 @@ $SIG{PIPE} = 'IGNORE';
 my %ready;
 sub out { syswrite STDOUT, $_[0] }
 sub fail { my ($id, $e) = @_; $! = $e; out(sprintf "F %s %d %s\n", $id, $e, "$!") }
-sub drop { my $p = delete $ready{$_[0]}; if ($p) { close $_ for @$p } }
 while (my $line = <STDIN>) {
   chomp $line;
   my ($op, $id, @f) = split / /, $line, -1;
   next unless defined $id && $id =~ /^\w+$/;
   if ($op eq 'P') {
-    drop($id);
-    my ($ro, $wo, $re, $we);
-    if (pipe($ro, $wo) && pipe($re, $we)) { $ready{$id} = [$ro, $wo, $re, $we]; out('P ' . $id . ' ' . fileno($ro) . ' ' . fileno($re) . "\n") }
-    else { fail($id, $! + 0) }
-  } elsif ($op eq 'D') {
-    drop($id);
-  } elsif ($op eq 'L') {
-    my $p = delete $ready{$id};
-    @f = map { pack('H*', $_) } @f;
-    if (!$p || !@f) { fail($id, 22); next }
-    my ($ro, $wo, $re, $we) = @$p;
+    delete $ready{$id};
+    # The control pipe: the program's argv comes through it at L (EOF instead: D, or our exit).
+    my ($cr, $cw);
+    if (!pipe($cr, $cw)) { fail($id, $! + 0); next }
     my $mid = fork;
-    if (!defined $mid) { fail($id, $! + 0); close $_ for @$p; next }
+    if (!defined $mid) { fail($id, $! + 0); next }
     if ($mid == 0) {
-      # Another launch's pipes must not stay open here, or its output would never end.
-      for my $other (values %ready) { close $_ for @$other }
+      # Another launch's control pipe must not stay open here, or a discarded launch would wait for this one.
       %ready = ();
+      close $cw;
       $SIG{CHLD} = 'DEFAULT';
-      close $ro; close $re;
-      # Close-on-exec (perl's default above fd 2): empty if the exec worked, else the errno.
-      pipe(my $sr, my $sw) or do { fail($id, $! + 0); exit 0 };
+      my ($ro, $wo, $re, $we, $sr, $sw);
+      # $sw is close-on-exec (perl's default above fd 2): empty at EOF if the exec worked, else the errno, or D.
+      (pipe($ro, $wo) && pipe($re, $we) && pipe($sr, $sw)) or do { fail($id, $! + 0); exit 0 };
       my $kid = fork;
       if (defined $kid && $kid == 0) {
-        close $sr;
+        close $ro; close $re; close $sr;
         syscall($nr_setsid);
         $SIG{PIPE} = 'DEFAULT';
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>&', $wo);
         open(STDERR, '>&', $we);
         close $wo; close $we;
-        exec { $f[0] } @f;
-        syswrite $sw, ($! + 0);
+        my $argv = <$cr>;
+        if (!defined $argv) { syswrite $sw, 'D'; exit 0 }
+        chomp $argv;
+        my @args = map { pack('H*', $_) } split / /, $argv;
+        exec { $args[0] } @args if @args;
+        syswrite $sw, (@args ? $! + 0 : 22);
         exit 127;
       }
       my $e = $! + 0;
-      close $sw; close $wo; close $we;
+      close $sw; close $wo; close $we; close $cr;
       if (!defined $kid) { fail($id, $e); exit 0 }
-      my $errno = '';
-      while (sysread($sr, my $buf, 64)) { $errno .= $buf }
-      close $sr;
-      if ($errno ne '') { waitpid($kid, 0); fail($id, $errno + 0); exit 0 }
+      # Our process opens the read ends through /proc/<this>/fd before it sends L.
+      out("P $id $$ " . fileno($ro) . ' ' . fileno($re) . "\n");
+      my $status = '';
+      while (sysread($sr, my $buf, 64)) { $status .= $buf }
+      close $sr; close $ro; close $re;
+      if ($status eq 'D') { waitpid($kid, 0); exit 0 }
+      if ($status ne '') { waitpid($kid, 0); fail($id, $status + 0); exit 0 }
       out("S $id $kid $$\n");
       waitpid($kid, 0);
       out("E $id $?\n");
       exit 0;
     }
-    close $_ for @$p;
+    close $cr;
+    $ready{$id} = $cw;
+  } elsif ($op eq 'D') {
+    delete $ready{$id};
+  } elsif ($op eq 'L') {
+    my $cw = delete $ready{$id};
+    if (!$cw || !@f) { fail($id, 22); next }
+    syswrite $cw, join(' ', @f) . "\n";
+    close $cw;
   }
 }
 `;

@@ -16,7 +16,7 @@
  * or `BUILDER_LAUNCH_SERVER=off`, callers spawn as before.
  */
 import { EventEmitter } from 'node:events';
-import { constants as fsConstants, existsSync, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -183,10 +183,11 @@ class LaunchServer extends HelperChild<PendingPipes> {
       const [op, id = '', ...rest] = this.buffer.slice(0, end).split(' ');
       this.buffer = this.buffer.slice(end + 1);
       this.answered = true;
-      const head = this.queue[0];
-      if (head?.id === id && (op === 'P' || op === 'F')) {
-        this.queue.shift();
-        head.resolve(op === 'P' ? this.openPipes(rest) : undefined);
+      // A P reply comes from that launch's reporter: not necessarily in request order.
+      const asked = op === 'P' || op === 'F' ? this.queue.findIndex((pending) => pending.id === id) : -1;
+      if (asked >= 0) {
+        const [pending] = this.queue.splice(asked, 1);
+        pending!.resolve(op === 'P' ? openPipes(rest) : undefined);
         continue;
       }
       const child = this.launches.get(id);
@@ -205,18 +206,24 @@ class LaunchServer extends HelperChild<PendingPipes> {
     if (!this.answered) disabled = true;
     for (const pending of waiting) pending.resolve(undefined);
   }
+}
 
-  private openPipes(fds: string[]): { stdout: Socket; stderr: Socket } | undefined {
-    const opened: number[] = [];
-    try {
-      for (const fd of fds.slice(0, 2)) opened.push(openSync(`/proc/${this.child.pid}/fd/${Number(fd)}`, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
-    } catch {
-      return undefined;
-    }
-    if (opened.length !== 2) return undefined;
-    const [stdout, stderr] = opened.map((fd) => new Socket({ fd, readable: true, writable: false }));
-    return { stdout: stdout!, stderr: stderr! };
+/** `<reporter pid> <fd> <fd>`: the read ends, opened through /proc (a new reference to the same pipe each). */
+function openPipes(fields: string[]): { stdout: Socket; stderr: Socket } | undefined {
+  const [pid, ...fds] = fields.map(Number);
+  const opened: number[] = [];
+  try {
+    for (const fd of fds.slice(0, 2)) opened.push(openSync(`/proc/${pid}/fd/${fd}`, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
+  } catch {
+    for (const fd of opened) closeSync(fd);
+    return undefined;
   }
+  if (opened.length !== 2) {
+    for (const fd of opened) closeSync(fd);
+    return undefined;
+  }
+  const [stdout, stderr] = opened.map((fd) => new Socket({ fd, readable: true, writable: false }));
+  return { stdout: stdout!, stderr: stderr! };
 }
 
 let server: LaunchServer | undefined;
