@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { prepareLaunch, type RuntimeChild } from './launch-server.js';
 
@@ -99,8 +99,30 @@ describe('sandbox/launch-server', function () {
     assert.deepEqual(results.map((r) => r.stdout), ['slow\n', 'quick\n']);
   });
 
-  it('a discarded launch runs nothing; BUILDER_LAUNCH_SERVER=off turns the server off', async () => {
-    prepareLaunch()?.discard();
+  it('a discarded launch runs nothing and leaves no process; BUILDER_LAUNCH_SERVER=off turns the server off', async () => {
+    // The server is our child running its script; what it forked for prepared launches are its descendants.
+    const parents = (): Map<number, number> => new Map(readdirSync('/proc').filter((name) => /^\d+$/.test(name)).flatMap((name) => {
+      try {
+        return [[Number(name), Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])] as [number, number]];
+      } catch {
+        return [];
+      }
+    }));
+    const descendants = (root: number): number => {
+      const tree = parents();
+      let count = 0;
+      for (const pid of tree.keys()) for (let up = tree.get(pid); up !== undefined && up > 1; up = tree.get(up)) if (up === root) { count++; break; }
+      return count;
+    };
+    const prepared = Array.from({ length: 5 }, () => prepareLaunch()!);
+    await collect(await launch('/bin/true', []));
+    const serverPid = [...parents()].find(([pid, parent]) => parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('nr_setsid'))?.[0];
+    assert.ok(serverPid, 'the launch server is our child');
+    for (let tries = 0; tries < 100 && descendants(serverPid) < 10; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(descendants(serverPid), 10, 'five prepared launches wait (a reporter and a program each)');
+    for (const launch of prepared) launch.discard();
+    for (let tries = 0; tries < 100 && descendants(serverPid) > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(descendants(serverPid), 0, 'every discarded launch ended without running anything');
     const saved = process.env.BUILDER_LAUNCH_SERVER;
     process.env.BUILDER_LAUNCH_SERVER = 'off';
     try {
