@@ -6,14 +6,16 @@
  * last `runc create` (a CPU profile: 14-20 ms of `spawn` on the main thread before the sleeps). A fork of perl
  * (~5 MB) costs ~0.2 ms, and in another process. The server is one spawn, when the RUN handler loads.
  *
- * How the child stays ours: the server makes the two pipes first (`P`), we open their read ends through
- * /proc/<server>/fd/N (a new reference to the same pipe, so nothing written is lost and EOF still means every
- * writer is gone), and only then ask for the launch (`L`). The program gets /dev/null as stdin, the pipes as
- * stdout/stderr and a session of its own (as `detached: true`), so its pid, process group, output and wait status
- * are what a spawn would give; the server's fork of it reports its pid after the exec (`S`), or the exec's errno
- * (`F`, an 'error' event as a spawn's ENOENT), and its wait status (`E`). Signals go straight to the pid, which is
- * valid until `E` (the reporter is its parent and reaps it only then). Without perl, with an unknown architecture
- * or `BUILDER_LAUNCH_SERVER=off`, callers spawn as before.
+ * How the child stays ours: at `P` (asked for beside the bundle) the server forks a reporter, which makes the two
+ * pipes and forks the program's process at once; that process takes a session of its own (as `detached: true`),
+ * /dev/null and the pipes as stdio, and waits for its argv on a control pipe. We open the pipes' read ends through
+ * /proc/<reporter>/fd/N (a new reference to the same pipe, so nothing written is lost and EOF still means every
+ * writer is gone), and only then send `L`: the waiting process reads its argv and execs, so no fork is on the RUN's
+ * path (as with the sh launchers forked ahead of time before). Its pid, process group, output and wait status are
+ * what a spawn would give: the reporter says `S` after the exec (or `F` with the exec's errno, an 'error' event as
+ * a spawn's ENOENT) and `E` with the wait status. Signals go straight to the pid, which is valid until `E` (the
+ * reporter is its parent and reaps it only then). Without perl, with an unknown architecture or
+ * `BUILDER_LAUNCH_SERVER=off`, callers spawn as before.
  */
 import { EventEmitter } from 'node:events';
 import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
