@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { RunStep } from '../dockerfile/types.js';
 import { BuildError } from '../errors.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
-import { refillSpare, runSandbox } from '../sandbox/runc.js';
+import { runSandbox, warmLauncher } from '../sandbox/runc.js';
 import { recordStep, runEnv } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { warmFileReader } from '../layer/file-reader.js';
@@ -14,9 +14,9 @@ import type { StepContext, StepHandler } from './types.js';
 import type { BuildNetworkMode } from '../network/build-network.js';
 import { inSpan } from '../trace/tracer.js';
 
-// This module is loaded ahead of a stage's first RUN (exec/index.ts prefetchHandlers): fork the runtime's launcher
-// now, while earlier steps wait on their mounts, rather than on the first RUN's path.
-refillSpare();
+// This module is loaded ahead of a stage's first RUN (exec/index.ts prefetchHandlers): start the runtime's launch
+// server now, while earlier steps wait on their mounts, rather than on the first RUN's path.
+warmLauncher();
 
 /** How many trailing output lines a RUN failure quotes. */
 const TAIL_LINES = 10;

@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type StdioOptions } from 'node:child_process';
+import { execFile, spawn, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { runIdleWork } from '../store/idle-work.js';
 import { makeOwnedDirSync } from '../store/owner.js';
 import { findRuntime, runtimeCommand, runtimeName, type OciRuntime } from './runtime.js';
 import { inSpan, nowUs, type Span } from '../trace/tracer.js';
+import { prepareLaunch, warmLaunchServer, type PreparedLaunch, type RuntimeChild } from './launch-server.js';
 
 export { RUNC_ROOT };
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -61,12 +62,15 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
   if (spec.tty && spec.stdio !== 'inherit') throw new BuildError('INVALID_ARGUMENT', 'a terminal (tty) needs stdio "inherit"');
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const id = spec.id ?? `builder-${randomBytes(6).toString('hex')}`;
-  const launcher = spec.stdio === 'inherit' ? undefined : takeLauncher();
+  // Piped stdio (builds): the launch server forks the runtime; its pipes are asked for now, beside the bundle.
+  const launcher = spec.stdio === 'inherit' ? undefined : prepareLaunch();
+  const launching = countLaunch();
   const bundleSpan = spec.span?.start('bundle');
   const [user, made] = await Promise.allSettled([resolveUser(spec.rootfs, spec.user), (async () => makeOwnedDirSync(os.tmpdir(), 'builder-bundle'))()]);
   if (made.status === 'rejected') {
     bundleSpan?.end();
     launcher?.discard();
+    launching();
     throw new BuildError('SANDBOX_FAILED', `cannot create a runc bundle dir: ${errorMessage(made.reason)}`);
   }
   // The process waiting on `runc run` owns the container (owner.json in the bundle): if it dies, store/reap.ts
@@ -76,17 +80,37 @@ export async function runSandbox(spec: RunSpec & { runtime?: string; span?: Span
     if (user.status === 'rejected') throw user.reason;
     const { stubs } = await writeBundle({ ...spec, id }, bundle, user.value, spec.etc, spec.keepMountStubs).finally(() => bundleSpan?.end());
     try {
-      const exitCode = await runContainerProcess(runtime, id, bundle, spec, launcher);
+      const exitCode = await runContainerProcess(runtime, id, bundle, spec, launcher, launching);
       return { exitCode: await classifyExit(exitCode, bundle) };
     } finally {
       await inSpan(spec.span, 'mount stubs cleanup', () => stubs.cleanup());
     }
   } finally {
     launcher?.discard();
+    launching();
     const removeBundle = (): Promise<void> => rm(bundle, { recursive: true, force: true });
     if (spec.deferCleanup) spec.deferCleanup(spec.span ? spec.span.background('bundle cleanup', removeBundle) : removeBundle());
     else await inSpan(spec.span, 'bundle cleanup', removeBundle);
   }
+}
+
+/** RUNs between their start and their runtime's launch (stages starting their RUNs at once). */
+let preparing = 0;
+
+/**
+ * Counts a RUN until its runtime is launched; the returned function ends that (once). The runtime then takes tens of
+ * ms to create the container: what a build deferred (its reap) runs meanwhile, once no other RUN is still writing
+ * its bundle on this thread (the reap ran between three stages' launches and put the later ones 4-12 ms behind).
+ */
+function countLaunch(): () => void {
+  preparing++;
+  let counted = true;
+  return () => {
+    if (!counted) return;
+    counted = false;
+    preparing--;
+    if (preparing === 0) runIdleWork();
+  };
 }
 
 /** runc (checked once, with root) unless the build named another runtime. */
@@ -126,7 +150,7 @@ function stdioFor(spec: RunSpec): StdioOptions {
 }
 
 async function runContainerProcess(
-  runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }, launcher?: Launcher,
+  runtime: OciRuntime, id: string, bundle: string, spec: RunSpec & { span?: Span }, launcher?: PreparedLaunch, launched = (): void => undefined,
 ): Promise<number> {
   const pidFile = path.join(bundle, 'pid');
   const args = ['--root', runtime.root, '--log', path.join(bundle, 'runc.log'), '--log-format', 'json', 'run', '--bundle', bundle, ...(spec.span ? ['--pid-file', pidFile] : []), id];
@@ -136,11 +160,9 @@ async function runContainerProcess(
   if (spec.signal?.aborted) throw new BuildError('CANCELLED', 'run cancelled');
   const phases = spec.span ? new RuntimePhases(spec.span, runtime.name, bundle) : undefined;
   const { command, argv } = runtimeCommand(runtime, args);
-  const child = launcher?.exec(command, argv) ?? spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
-  if (launcher) refillSpare();
+  const child: RuntimeChild = (await launcher?.start(command, argv)) ?? spawn(command, argv, { stdio: stdioFor(spec), detached: !readsTerminal });
   markHeavyRun();
-  // The runtime takes tens of ms to create the container: what a build deferred (its reap) runs meanwhile.
-  runIdleWork();
+  launched();
   if (spec.stdio !== 'inherit') {
     child.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
     child.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
@@ -154,6 +176,8 @@ async function runContainerProcess(
     void killContainer(runtime, id, child);
   };
   spec.signal?.addEventListener('abort', onAbort, { once: true });
+  // An abort while the launch was awaited (no event comes for it now).
+  if (spec.signal?.aborted) onAbort();
   try {
     const exitCode = await waitForExit(child, spec.stdio !== 'inherit');
     if (cancelled) throw new BuildError('CANCELLED', 'run cancelled');
@@ -168,77 +192,18 @@ async function runContainerProcess(
 }
 
 /**
- * A /bin/sh forked ahead of time that becomes the runtime: `exec` writes one line, the shell execs it with stdin
- * from /dev/null, so the child's pid, process group, stdout/stderr pipes and exit status are the runtime's own.
- * Why: libuv's spawn blocks the event loop until the child has exec'd, and the fork's cost grows with our RSS
- * (5-15 ms at a build's ~75 MB under load). One spare is kept, forked while a container runs (the event loop is
- * idle then), so a RUN takes a ready one (see refillSpare).
- * Builds only (piped stdio, own process group); a terminal or inherited stdio spawns directly.
+ * Starts the launch server (launch-server.ts) and makes the default seccomp filter on a later turn of the event
+ * loop, when a build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on
+ * import here: `builder run` loads this module too and has no use for either.
  */
-class Launcher {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private used = false;
-
-  constructor() {
-    // `read` fails at EOF (discard, or our exit), so an unused launcher exits without running anything.
-    this.child = spawn('/bin/sh', ['-c', 'IFS= read -r line && eval "$line"'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    this.child.on('error', () => undefined);
-    this.child.stdin.on('error', () => undefined);
-    this.setRef(false);
-  }
-
-  get alive(): boolean {
-    return !this.used && this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
-  }
-
-  /** A spare must not keep the process up; a launcher in use must. */
-  setRef(on: boolean): void {
-    if (on) this.child.ref();
-    else this.child.unref();
-    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
-      const socket = stream as unknown as { ref?: () => void; unref?: () => void };
-      if (on) socket.ref?.();
-      else socket.unref?.();
-    }
-  }
-
-  /** The child running `command argv`, or undefined if this launcher cannot (then the caller spawns directly). */
-  exec(command: string, argv: string[]): ChildProcessWithoutNullStreams | undefined {
-    const words = [command, ...argv];
-    if (!this.alive || words.some((word) => word.includes('\n'))) return undefined;
-    this.used = true;
-    this.child.stdin.end(`exec ${words.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ')} </dev/null\n`);
-    return this.child;
-  }
-
-  discard(): void {
-    if (this.used) return;
-    this.used = true;
-    this.child.stdin.end();
-  }
-}
-
-let spare: Launcher | undefined;
-
-function takeLauncher(): Launcher {
-  const launcher = spare?.alive ? spare : new Launcher();
-  spare = undefined;
-  launcher.setRef(true);
-  return launcher;
-}
-
-/**
- * Forks the next spare launcher on a later turn of the event loop: after a container is on its way, and when a
- * build is about to run its first RUN (exec/run.ts, loaded ahead by the handler prefetch). Never on import here:
- * `builder run` loads this module too and has no use for one.
- */
-export function refillSpare(): void {
+export function warmLauncher(): void {
   setImmediate(() => {
-    if (spare?.alive) return;
+    warmLaunchServer();
+    // While perl starts: the first RUN's bundle would otherwise parse the seccomp profile and /proc/config.gz.
     try {
-      spare = new Launcher();
+      buildRuntimeSpec({ id: 'warm', rootfs: '/', args: ['true'], env: [], cwd: '/', user: '', network: 'host' }, { uid: 0, gid: 0, additionalGids: [] });
     } catch {
-      spare = undefined;
+      // A broken profile is reported by the RUN's own bundle.
     }
   });
 }
@@ -277,7 +242,7 @@ class RuntimePhases {
   }
 }
 
-function waitForExit(child: ChildProcess, piped: boolean): Promise<number> {
+function waitForExit(child: RuntimeChild, piped: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     child.once('error', (err) => reject(new BuildError('SANDBOX_FAILED', `cannot start runc: ${err.message}`, { cause: err })));
     // With pipes, 'close' also means all output was delivered.
@@ -288,7 +253,7 @@ function waitForExit(child: ChildProcess, piped: boolean): Promise<number> {
 }
 
 /** SIGKILL through runc; retried because an abort can come before runc has created the container. */
-async function killContainer(runtime: OciRuntime, id: string, child: ChildProcess): Promise<void> {
+async function killContainer(runtime: OciRuntime, id: string, child: RuntimeChild): Promise<void> {
   const deadline = Date.now() + KILL_DEADLINE_MS - 300;
   while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
     await runcQuiet(runtime, ['kill', '--all', id, 'KILL']);

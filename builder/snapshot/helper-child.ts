@@ -21,7 +21,7 @@ export abstract class HelperChild<P> {
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (text: string) => {
       this.onData(text);
-      if (this.queue.length === 0) this.setRef(false);
+      if (!this.waiting) this.setRef(false);
     });
     this.child.stderr.resume();
     const fail = (): void => this.fail();
@@ -39,13 +39,18 @@ export abstract class HelperChild<P> {
     this.child.stdin.write(line);
   }
 
+  /** Whether our process must stay up for this child: while a request waits (a subclass may wait for more). */
+  protected get waiting(): boolean {
+    return this.queue.length > 0;
+  }
+
   /** Reads replies out of stdout text, shifting answered requests off the queue. */
   protected abstract onData(text: string): void;
 
   /** The child is gone: settle the requests that were still waiting. */
   protected abstract failPending(waiting: P[]): void;
 
-  private setRef(on: boolean): void {
+  protected setRef(on: boolean): void {
     for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
       const socket = stream as unknown as { ref?: () => void; unref?: () => void };
       if (on) socket.ref?.();
