@@ -120,7 +120,8 @@ describe('sandbox/launch-server', function () {
     await collect(await launch('/bin/true', []));
     const serverPid = [...parents()].find(([pid, parent]) => parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('nr_setsid'))?.[0];
     assert.ok(serverPid, 'the launch server is our child');
-    for (let tries = 0; tries < 100 && descendants(serverPid) < 12; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    // `!== 12`, not `< 12`: the finished /bin/true launch's reporter may still be on its way out (13 for a moment).
+    for (let tries = 0; tries < 100 && descendants(serverPid) !== 12; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(descendants(serverPid), 12, 'six prepared launches wait (a reporter and a program each)');
     for (const launch of prepared) launch.discard();
     for (let tries = 0; tries < 100 && descendants(serverPid) > 2; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
