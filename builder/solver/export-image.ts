@@ -83,7 +83,7 @@ async function pushTags(
     session.checkCancelled();
     pushed.push(await pushBuiltImage(store, { manifest: image.manifest, manifestBytes: image.manifestBytes, mediaType: image.descriptor.mediaType }, tag, {
       config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks, span,
-      onBlobHead: (digest, size) => heads.seen(digest, size),
+      onBlobHead: (digest, size) => heads.seen(digest, size), heldManifests: session.heldManifests,
     }));
   }
   return pushed;
