@@ -102,7 +102,11 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   // Ask for pull access to every repository we may mount from, so one token covers them all.
   const mountFrom = new Map<string, string[]>();
   const span = options.span;
-  const known = await inSpan(span, 'blob sources', () => sources.all());
+  const targetSource = `${endpoint.authority}/${target.repository}`;
+  // The farm says this very manifest is in the target: the PUT needs nothing from blob-sources.json, so it is not read
+  // (a stale fact's second pass mounts from the build's own sources, the cache repository).
+  const farmHeld = options.heldManifests?.has(`${targetSource}@${digest}`) === true;
+  const known = farmHeld ? {} : await inSpan(span, 'blob sources', () => sources.all());
   for (const blob of blobs) {
     const extra = options.sources?.get(blob.digest);
     const candidates = [...(extra ? [extra] : []), ...(known[blob.digest] ?? [])];
@@ -157,8 +161,7 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   // A manifest whose blobs are all known to be in the target (this store pushed them there, or the farm pushed this
   // very manifest there) is PUT without asking for them: a warm worker's no-op push is then one request, and a fresh
   // worker's too. A stale hint costs one refused PUT (MANIFEST_BLOB_UNKNOWN), then the HEADs below as always.
-  const targetSource = `${endpoint.authority}/${target.repository}`;
-  let trusted = options.heldManifests?.has(`${targetSource}@${digest}`) === true || blobs.every((blob) => known[blob.digest]?.includes(targetSource));
+  let trusted = farmHeld || blobs.every((blob) => known[blob.digest]?.includes(targetSource));
   if (trusted) {
     for (const blob of blobs) {
       outcomes[blob.digest] = 'exists';
