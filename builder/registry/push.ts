@@ -169,6 +169,7 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
       if (blob !== image.manifest.config) options.onBlobHead?.(blob.digest, blob.size);
     }
     for (const layer of image.manifest.layers) report.status(layer.digest, 'layer-exists');
+    if (!options.onTransfer) for (const blob of blobs) options.onProgress?.(`${blob.digest.slice(7, 19)}: Layer already exists`);
   } else {
     await pushBlobs(true);
   }
@@ -179,8 +180,9 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   }
   if (options.beforeManifest) await inSpan(span, 'wait for checks', options.beforeManifest);
   const putManifest = (): Promise<string | undefined> => client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
-  // Every blob is in the repository now, whatever becomes of the manifest: note that beside the manifest PUT
-  // rather than after it (a read and an atomic write of blob-sources.json, off the push's longest path).
+  // Every blob is in the repository now (or, trusted, was known to be: a stale hint is pushed again below), whatever
+  // becomes of the manifest: note that beside the manifest PUT rather than after it (a read and an atomic write of
+  // blob-sources.json, off the push's longest path).
   const recorded = inSpan(span, 'record sources', () => sources.record(blobs.map((b) => b.digest), endpoint.authority, target.repository).catch(() => undefined));
   let reported: string | undefined;
   try {
