@@ -191,8 +191,9 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
         reported = await inSpan(span, 'manifest PUT', putManifest);
         break;
       } catch (err) {
-        if (trusted && err instanceof BuildError && /MANIFEST_BLOB_UNKNOWN/.test(err.message)) {
-          // The hint was stale (a blob left the repository since): no race to wait out, just push the blobs.
+        // The hint was stale (a blob left the repository since): no race to wait out, just push the blobs. Any refusal
+        // but auth counts: the spec's answer is MANIFEST_BLOB_UNKNOWN, other registries word it otherwise.
+        if (trusted && err instanceof BuildError && err.code !== 'REGISTRY_AUTH' && err.code !== 'CANCELLED') {
           trusted = false;
           attempt--;
           await pushBlobs(true);
