@@ -90,7 +90,11 @@ try {
       engines.splice(engines.indexOf(engine), 1);
     }
   }
-  const row = (side: Side) => ({ warm: +median(side.warm).toFixed(1), fresh: +median(side.fresh).toFixed(1), ratio: +(median(side.fresh) / median(side.warm)).toFixed(2) });
+  // Each side's warm and fresh samples are taken back to back: the median of those pairs' ratios beside the ratio of medians.
+  const row = (side: Side) => ({
+    warm: +median(side.warm).toFixed(1), fresh: +median(side.fresh).toFixed(1), ratio: +(median(side.fresh) / median(side.warm)).toFixed(2),
+    pairedRatio: +median(side.fresh.map((ms, i) => ms / side.warm[i]!)).toFixed(2),
+  });
   console.log(JSON.stringify({ samples, relay, this: row(sides[0]!), other: { dir: resolve(other), ...row(sides[1]!) } }));
 } finally {
   for (const engine of engines) await engine.close();
