@@ -22,6 +22,7 @@ import type { BlobProblem, CacheBackend, CacheCall, CacheEntry, CacheHit, CacheL
 import type { CacheKey } from './key.js';
 import { NEXT_KEPT, RecordPrefetch, type WalkedRecord } from './shared-prefetch.js';
 import { parseHeld, recordHeld } from './shared-held.js';
+import { TouchBatch } from './shared-touch.js';
 import type { StepTrace } from './explain.js';
 
 export interface SharedCacheOptions {
@@ -60,6 +61,7 @@ export class SharedCache implements CacheBackend {
   private downUntil = 0;
   private client?: Promise<RegistryClient>;
   private readonly prefetch: RecordPrefetch;
+  private readonly touches: TouchBatch;
 
   constructor(private readonly options: SharedCacheOptions) {
     this.prefix = `builder:cache:${options.repo}:`;
@@ -70,6 +72,7 @@ export class SharedCache implements CacheBackend {
     });
     this.redis.on('error', () => undefined); // reported per call, as a warning
     this.prefetch = new RecordPrefetch(this.redis, this.prefix);
+    this.touches = new TouchBatch(this.redis, this.prefix);
   }
 
   /**
@@ -157,10 +160,8 @@ export class SharedCache implements CacheBackend {
       blobSource = record.blobRepo ?? this.options.repo;
     }
     // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.
-    // One write for both stamps, not awaited.
-    const touch = this.redis.pipeline();
-    if (record.layer) touch.zadd(`${this.prefix}inuse`, Date.now(), record.layer.digest);
-    touch.zadd(`${this.prefix}lru`, Date.now(), key).exec().catch(() => undefined);
+    // Both stamps of every hit of a burst go in one write, not awaited (cache/shared-touch.ts).
+    this.touches.add(key, record.layer?.digest);
     const builtBy = record.builtBy && record.builtBy !== this.options.workerName ? record.builtBy : undefined;
     return {
       layer: record.layer, delta: record.delta, createdBy: record.createdBy, preimage: record.preimage,
@@ -330,6 +331,7 @@ export class SharedCache implements CacheBackend {
   }
 
   async close(): Promise<void> {
+    this.touches.flush();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
