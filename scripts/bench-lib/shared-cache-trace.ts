@@ -6,7 +6,7 @@
  * side goes first alternating, the fresh store made before both and its engine closed after), so a gap between this
  * tool's medians and the section's can be told apart from the code's.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyConfig } from '../../builder/config.js';
 import { createEngine, type Engine } from '../../builder/engine.js';
@@ -69,6 +69,7 @@ try {
     if (i % 2 === 0) { await sample('warm', maker); await sample('fresh', engine); } else { await sample('fresh', engine); await sample('warm', maker); }
     await engine.close();
     engines.splice(engines.indexOf(engine), 1);
+    await rm(engine.store.root, { recursive: true, force: true });
   }
   const pairs = walls.fresh.map((ms, i) => ms / walls.warm[i]!);
   console.log(`wall ms (as the section times it): warm ${median(walls.warm).toFixed(1)}, fresh ${median(walls.fresh).toFixed(1)} (${(median(walls.fresh) / median(walls.warm)).toFixed(2)}×; paired ${median(pairs).toFixed(2)}×)`);
