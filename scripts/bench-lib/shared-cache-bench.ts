@@ -9,6 +9,7 @@
  *   (10 rounds of 3 builds); hit ratio and latency with the shared cache and without, and the hit ratio of one worker
  *   that saw every build in the same order (the goal: sharing reaches it).
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyConfig } from '../../builder/config.js';
@@ -43,7 +44,10 @@ const FRESH_SAMPLES = 51;
 const BUILDKIT_SAMPLES = 3;
 
 export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<string> {
-  const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+  // The registry's storage on tmpfs: a farm's registry is another machine, whose writes never wait behind the
+  // journal commits of a worker's fsyncs. Here, on the stores' disk, the fresh build's three fsyncs slowed the
+  // registry's handling of its manifest PUT (traced: 5.4 vs 4.1 ms; 3.3 vs 3.5 with the storage on tmpfs).
+  const [redis, registry] = await Promise.all([startRedis(), startRegistry({ parentDir: existsSync('/dev/shm') ? '/dev/shm' : undefined })]);
   const proxy = await startByteProxy(registry.host);
   const engines: Engine[] = [];
   let counter = 0;
