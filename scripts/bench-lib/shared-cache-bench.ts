@@ -169,7 +169,7 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     return [
       '## Shared cache (Redis index + registry blobs)',
       '',
-      'Engines in the bench process stand for workers with their own stores (scratch fs); Redis and docker-registry on loopback.',
+      'Engines in the bench process stand for workers with their own stores (scratch fs); Redis and docker-registry on loopback (the registry\'s storage on tmpfs, as another machine\'s disk).',
       'A project: FROM busybox, a RUN writing 2 MB, COPY src/, a RUN over it, ENV, CMD.',
       `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} warm/fresh pairs taken side by side (fresh: a new store each; which goes first alternates);`,
       `BuildKit: ${BUILDKIT_SAMPLES} samples, each a new dockerd (empty data-root, busybox loaded) on the scratch fs, DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host.`,
