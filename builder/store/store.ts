@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { parseReference, normalizeTag } from '../image/reference.js';
 import { MEDIA_TYPES, type Descriptor, type Image, type ImageIndex, type ImageManifest } from '../image/types.js';
 import { withFileLock } from './file-lock.js';
 import { canonicalJson } from '../image/manifest.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic, writeSmallFileSynced } from './atomic-write.js';
 import { isIndexMediaType, loadImage, pickManifest } from './image-lookup.js';
 import {
   EMPTY_INDEX, aliasOf, canonicalTagOf, plainDescriptor, readIndex, readIndexText, refNameOf, taggedEntry, writeIndex,
@@ -163,7 +163,7 @@ export class Store {
     const base = readIndexText(this.indexPath);
     const next = withTags(base.index, wanted);
     const temp = next ? this.tempPath('index') : undefined;
-    if (temp && next) await writeDurableTemp(temp, canonicalJson(next));
+    if (temp && next) await writeSmallFileSynced(temp, canonicalJson(next));
     const discard = async (): Promise<void> => { if (temp) await unlink(temp).catch(() => undefined); };
     return {
       discard,
@@ -328,20 +328,6 @@ function withTags(index: ImageIndex, wanted: ReturnType<typeof wantedTag>[]): Im
   if (missing.length === 0) return undefined;
   const kept = index.manifests.filter((entry) => !missing.some(({ tag, alias }) => isNamed(entry, tag, alias)));
   return { ...index, manifests: [...kept, ...missing.flatMap(({ entries }) => entries)] };
-}
-
-/** A file written and fsynced before anything names it: open, write, close are direct; only the fsync uses the pool. */
-async function writeDurableTemp(path: string, content: string): Promise<void> {
-  const fd = openSync(path, 'w');
-  try {
-    writeFileSync(fd, content);
-    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
-  } catch (err) {
-    closeSync(fd);
-    rmSync(path, { force: true });
-    throw err;
-  }
-  closeSync(fd);
 }
 
 /** Whether the entries named `tag` (and its alias) are exactly `wanted`. */
