@@ -79,9 +79,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   let cache: CacheBackend = local;
   const cacheOptions = options.cache ?? { type: 'local' };
   const preferredSources: string[] = [];
+  let shared: import('../cache/shared.js').SharedCache | undefined;
   if (cacheOptions.type !== 'local') {
     const { SharedCache } = await import('../cache/shared.js');
-    const shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? process.env.BUILDER_WORKER_NAME ?? defaultWorkerName(), config: options.config });
+    shared = new SharedCache({ ...cacheOptions, store, workerName: options.workerName ?? process.env.BUILDER_WORKER_NAME ?? defaultWorkerName(), config: options.config });
     // Connected before the engine is handed out: a worker's first job (or a CLI build's first lookup) does not pay the connect.
     await shared.warm();
     preferredSources.push(cacheOptions.repo);
@@ -121,6 +122,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         // A failed build still finishes (or removes) its blobs under the lease.
         const result = await withTracedBuildLease(store.root, session.tracer.root, () =>
           solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal, alongsideExport }, session).finally(() => session.settle()));
+        // What this build pushed, for the farm: a fresh worker's push of the same manifest there then skips its HEADs.
+        for (const pushed of result.pushed ?? []) {
+          if (shared && result.finalKey && pushed.repository && !session.heldManifests.has(`${pushed.repository}@${pushed.digest}`)) {
+            shared.recordHeld(result.finalKey, pushed.repository, pushed.digest);
+          }
+        }
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
         return { ...result, cache: session.stats.toJSON() };
       } catch (err) {

@@ -29,6 +29,11 @@ export interface CacheHit extends CacheEntry {
    * what is wrong, or undefined; never rejects.
    */
   check?: () => Promise<BlobProblem | undefined>;
+  /**
+   * Repositories (`authority/repository`) a push of the image that ends with this step completed in, with the
+   * manifest digest it pushed (cache/shared-held.ts). A push of that same manifest there skips its blob HEADs.
+   */
+  heldIn?: Readonly<Record<string, string>>;
 }
 
 /** A cached layer that cannot be used; `keepRecord` when the record itself is fine (the registry was unreachable). */

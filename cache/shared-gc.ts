@@ -45,7 +45,10 @@ export async function pruneShared(cache: SharedCache, options: { all?: boolean; 
     if (keys.length === 0) continue;
     if (options.all) {
       records += await redis.del(...keys);
-      await redis.zrem(cache.key('lru'), ...keys.map((k) => k.slice(cache.key('rec:').length)));
+      const names = keys.map((k) => k.slice(cache.key('rec:').length));
+      await redis.zrem(cache.key('lru'), ...names);
+      // The farm's push facts of those records go with them (cache/shared-held.ts; else they would wait out their TTL).
+      await redis.del(...names.map((name) => cache.key(`held:${name}`)));
       continue;
     }
     for (const text of await redis.mget(...keys)) {

@@ -5,6 +5,9 @@
  * is read from Redis, the same script call walks its children breadth-first on the server and returns up to 32
  * descendant records with it, so the rest of the build reads them from memory.
  *
+ * With each record comes its `held:<key>` hash (cache/shared-held.ts: which repositories a manifest ending in that
+ * step was pushed to), so a fresh worker's push learns what the farm pushed in the same round trip.
+ *
  * What it returns is only a hint of what the index held a moment ago: entries older than 2 s are ignored, a
  * forgotten record is dropped from it, and every hit is checked (blob HEAD) as a direct read would be. The script
  * names keys it was not given, which standalone Redis allows (not Redis Cluster).
@@ -15,11 +18,19 @@ import type { CacheKey } from './key.js';
 const WALK = `
 local prefix, limit = ARGV[1], tonumber(ARGV[3])
 local out, queue, head, n = {}, {ARGV[2]}, 1, 0
+local function held(key)
+  local flat = redis.call('hgetall', prefix .. 'held:' .. key)
+  if #flat == 0 then return '' end
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  return cjson.encode(fields)
+end
 if ARGV[4] == '1' then
   local own = redis.call('get', prefix .. 'rec:' .. ARGV[2])
   if not own then return out end
   out[1] = ARGV[2]
   out[2] = own
+  out[3] = held(ARGV[2])
 end
 while head <= #queue and n < limit do
   local kids = redis.call('zrevrange', prefix .. 'next:' .. queue[head], 0, 3)
@@ -31,6 +42,7 @@ while head <= #queue and n < limit do
       n = n + 1
       out[#out + 1] = child
       out[#out + 1] = record
+      out[#out + 1] = held(child)
       queue[#queue + 1] = child
     end
   end
@@ -42,9 +54,15 @@ export const NEXT_KEPT = 16;
 const LIMIT = 32;
 const FRESH_MS = 2000;
 
+/** A record's JSON and its `held:` facts (JSON of repository → manifest digest, or '' when none). */
+export interface WalkedRecord {
+  record: string;
+  held: string;
+}
+
 interface Walk {
   at: number;
-  records: Promise<Map<CacheKey, string>>;
+  records: Promise<Map<CacheKey, WalkedRecord>>;
 }
 
 export class RecordPrefetch {
@@ -57,10 +75,10 @@ export class RecordPrefetch {
    * lookup of a build costs what a GET did, and the next steps' records arrive with it. Null: no record. A Redis
    * failure rejects (the caller marks the backend down).
    */
-  async read(key: CacheKey): Promise<string | null> {
+  async read(key: CacheKey): Promise<WalkedRecord | null> {
     const walked = (this.redis.eval(WALK, 0, this.prefix, key, String(LIMIT), '1') as Promise<string[]>).then((flat) => {
-      const map = new Map<CacheKey, string>();
-      for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i]!, flat[i + 1]!);
+      const map = new Map<CacheKey, WalkedRecord>();
+      for (let i = 0; i + 2 < flat.length; i += 3) map.set(flat[i]!, { record: flat[i + 1]!, held: flat[i + 2]! });
       return map;
     });
     const at = Date.now();
@@ -76,7 +94,7 @@ export class RecordPrefetch {
    * The record of `key` if the latest walk has it (waiting for a walk still in flight: it left before this lookup
    * would have). Undefined means "ask Redis".
    */
-  async take(key: CacheKey): Promise<string | undefined> {
+  async take(key: CacheKey): Promise<WalkedRecord | undefined> {
     const walk = this.last;
     if (!walk || Date.now() - walk.at > FRESH_MS) return undefined;
     const records = await walk.records;

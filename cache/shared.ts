@@ -4,7 +4,8 @@
  * Redis keys (prefix `builder:cache:<repo>:`): `rec:<key>` the record (what a local record is, plus `builtBy` and
  * `blobRepo`), `lru` a sorted set of keys by last use (the size bound evicts the oldest), `lease:<key>` the
  * single-flight lease (`SET NX PX`, renewed while the step runs), `trace:<identity>` miss explanations,
- * `next:<key>` the keys most recently built on top of a record (read-ahead, cache/shared-prefetch.ts).
+ * `next:<key>` the keys most recently built on top of a record (read-ahead, cache/shared-prefetch.ts), `held:<key>`
+ * the repositories a manifest ending with that step was pushed to (cache/shared-held.ts).
  * A record is written only after its blob is in the repository, so a reader never sees a record without a blob.
  * Every failure (Redis down, registry down, a record whose blob is gone) warns and misses; none fails a build.
  */
@@ -19,7 +20,9 @@ import type { Store } from '../builder/store/store.js';
 import type { RegistryClient } from '../builder/registry/client.js';
 import type { BlobProblem, CacheBackend, CacheCall, CacheEntry, CacheHit, CacheLease } from './backend.js';
 import type { CacheKey } from './key.js';
-import { NEXT_KEPT, RecordPrefetch } from './shared-prefetch.js';
+import { NEXT_KEPT, RecordPrefetch, type WalkedRecord } from './shared-prefetch.js';
+import { parseHeld, recordHeld } from './shared-held.js';
+import { TouchBatch } from './shared-touch.js';
 import type { StepTrace } from './explain.js';
 
 export interface SharedCacheOptions {
@@ -58,6 +61,7 @@ export class SharedCache implements CacheBackend {
   private downUntil = 0;
   private client?: Promise<RegistryClient>;
   private readonly prefetch: RecordPrefetch;
+  private readonly touches: TouchBatch;
 
   constructor(private readonly options: SharedCacheOptions) {
     this.prefix = `builder:cache:${options.repo}:`;
@@ -68,6 +72,7 @@ export class SharedCache implements CacheBackend {
     });
     this.redis.on('error', () => undefined); // reported per call, as a warning
     this.prefetch = new RecordPrefetch(this.redis, this.prefix);
+    this.touches = new TouchBatch(this.redis, this.prefix);
   }
 
   /**
@@ -120,26 +125,29 @@ export class SharedCache implements CacheBackend {
 
   async get(key: CacheKey, call: CacheCall): Promise<CacheHit | undefined> {
     if (!this.available()) return undefined;
-    let text: string | null | undefined = await this.prefetch.take(key);
-    if (text === undefined) {
+    let walked: WalkedRecord | null | undefined = await this.prefetch.take(key);
+    if (walked === undefined) {
       try {
         // The next steps of this build are most likely records built on top of this one: they come in the same call.
-        text = await this.prefetch.read(key);
+        walked = await this.prefetch.read(key);
       } catch (err) {
         this.down(call, `reading the index at ${this.options.redisUrl}`, err);
         return undefined;
       }
     }
-    if (!text) return undefined;
+    if (!walked?.record) return undefined;
     let record: SharedRecord;
     try {
-      record = JSON.parse(text) as SharedRecord;
+      record = JSON.parse(walked.record) as SharedRecord;
       if (typeof record.delta !== 'object' || typeof record.createdBy !== 'string') throw new Error('not a cache record');
     } catch {
       call.warn(`shared cache record ${key} is unreadable; dropping it`);
       await this.forget(key);
       return undefined;
     }
+    // A fact that is not repository → digest is ignored (the push then asks for its blobs, as without facts).
+    const facts = parseHeld(walked.held);
+    if (facts.corrupt) call.warn(`shared cache: the push facts of ${key} are unreadable; ignoring them`);
     let blobSource: string | undefined;
     let check: (() => Promise<BlobProblem | undefined>) | undefined;
     // A synchronous stat, as local.ts reads its records: microseconds, where a thread-pool hop per step showed in a
@@ -152,14 +160,13 @@ export class SharedCache implements CacheBackend {
       blobSource = record.blobRepo ?? this.options.repo;
     }
     // A blob a build may still fetch or mount is "in use": `prune --shared` leaves it alone for a grace period.
-    // One write for both stamps, not awaited.
-    const touch = this.redis.pipeline();
-    if (record.layer) touch.zadd(`${this.prefix}inuse`, Date.now(), record.layer.digest);
-    touch.zadd(`${this.prefix}lru`, Date.now(), key).exec().catch(() => undefined);
+    // Both stamps of every hit of a burst go in one write, not awaited (cache/shared-touch.ts).
+    this.touches.add(key, record.layer?.digest);
     const builtBy = record.builtBy && record.builtBy !== this.options.workerName ? record.builtBy : undefined;
     return {
       layer: record.layer, delta: record.delta, createdBy: record.createdBy, preimage: record.preimage,
       backend: this.name, ...(builtBy ? { builtBy } : {}), ...(blobSource ? { blobSource, check } : {}),
+      ...(facts.held ? { heldIn: facts.held } : {}),
     };
   }
 
@@ -230,7 +237,16 @@ export class SharedCache implements CacheBackend {
     if (count <= max) return;
     const oldest = await this.redis.zpopmin(`${this.prefix}lru`, count - max);
     const keys = oldest.filter((_, i) => i % 2 === 0);
-    if (keys.length > 0) await this.redis.del(...keys.flatMap((k) => [`${this.prefix}rec:${k}`, `${this.prefix}next:${k}`]));
+    if (keys.length > 0) await this.redis.del(...keys.flatMap((k) => [`${this.prefix}rec:${k}`, `${this.prefix}next:${k}`, `${this.prefix}held:${k}`]));
+  }
+
+  /**
+   * Publishes that `repository` (`authority/repository`) now holds `manifestDigest`, the image ending with step `key`
+   * (cache/shared-held.ts). Not awaited by the build: a lost fact costs the next fresh push its HEADs, nothing more.
+   */
+  recordHeld(key: CacheKey, repository: string, manifestDigest: string): void {
+    if (!this.available()) return;
+    recordHeld(this.redis, this.prefix, key, repository, manifestDigest).catch(() => undefined);
   }
 
   async getTrace(identity: string, call: CacheCall): Promise<StepTrace | undefined> {
@@ -315,6 +331,7 @@ export class SharedCache implements CacheBackend {
   }
 
   async close(): Promise<void> {
+    this.touches.flush();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -79,6 +79,28 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
     assert.equal(cacheTagFor('app:1.0'), 'app-1.0');
   });
 
+  it('a fresh worker trusts the farm\'s fact that a commit is pushed, and when the fact is stale (a layer left the target) it still pushes a whole image', async () => {
+    const tar = await tarOf({ Dockerfile: 'FROM busybox\nCOPY app.txt /\nRUN cat /app.txt > /copy\n', 'app.txt': `stale fact ${Date.now()}\n` });
+    const tag = `${registry}/farm/stale:1`;
+    const first = await h.startWorker(cacheEnv());
+    const built = await h.waitFor(await post(tar, tag), ['succeeded', 'failed']);
+    assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
+    await stop(first);
+    // The farm's fact (cache/shared-held.ts) says farm/stale holds this manifest; the COPY's layer leaves it.
+    const manifest = await (await fetch(`http://${registry}/v2/farm/stale/manifests/1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    })).json() as { layers: { digest: string }[] };
+    const { rm } = await import('node:fs/promises');
+    await rm(path.join(h.registry!.storageDir, 'docker', 'registry', 'v2', 'repositories', 'farm', 'stale', '_layers', 'sha256', manifest.layers[1]!.digest.slice(7), 'link'));
+    const fresh = await h.startWorker(cacheEnv());
+    const again = await h.waitFor(await post(tar, tag), ['succeeded', 'failed']);
+    assert.equal(again.state, 'succeeded', JSON.stringify(again.error));
+    assert.equal(again.imageDigest, built.imageDigest);
+    const { validateRegistryImage } = await import('./helpers/oci-validate.js');
+    assert.deepEqual(await validateRegistryImage(registry, 'farm/stale', '1'), []);
+    await stop(fresh);
+  });
+
   it('a laptop\'s --cache-to into the cache repository is read by the farm for the same image tag', async () => {
     const { mkdir, writeFile } = await import('node:fs/promises');
     const { makeFixtureRoot } = await import('./helpers/busybox-fixture.js');

@@ -16,7 +16,9 @@ import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { cliMain, expectSuccess, runCli, runCommand } from './helpers/cli.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 import { registryBlobPath, startRegistry, type RegistryServer } from './helpers/registry-server.js';
+import { validateRegistryImage } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+import { Tracer } from '../builder/trace/tracer.js';
 
 interface Built { result: EngineBuildResult; events: BuildEvent[] }
 
@@ -268,13 +270,16 @@ describe('shared cache (Redis index + registry blobs)', function () {
 
     // No proof: the target holds the layer with the wrong size (its bytes lost their tail). The push's HEAD says
     // "exists", but not with the recorded size: the cache is asked, the record is dropped, the step runs again, and
-    // the only manifests the repository ever kept are the maker's and the repaired one.
+    // the only manifests the repository ever kept are the maker's and the repaired one. The farm's fact that the
+    // maker pushed this manifest there is removed first (a tag pushed by another tool has none): a fact, like a warm
+    // worker's blob-sources.json, trusts what the registry held when it accepted the manifest, and would skip the HEAD.
     const dir2 = await context({ Dockerfile: `FROM busybox\nRUN echo short-${Date.now()} > /made\n` });
     const tag2 = `${registry.host}/app/short:1`;
     const made2 = await pushBuild(await worker('short-maker'), dir2, tag2);
     const layer2 = (await readManifestLayers(engines.at(-1)!, made2.result.manifest.digest)).at(-1)!;
     const blob = registryBlobPath(registry.storageDir, layer2);
     await writeFile(blob, (await readFile(blob)).subarray(0, 10));
+    await dropPushFacts();
     const repaired = await pushBuild(await worker('short-fresh'), dir2, tag2);
     assert.ok(of(repaired.events, 'warning').some((w) => w.message.includes('expected')), JSON.stringify(of(repaired.events, 'warning')));
     assert.ok(of(repaired.events, 'step.start').some((e) => e.name.includes('RUN echo short-')), 'the step ran again');
@@ -285,12 +290,79 @@ describe('shared cache (Redis index + registry blobs)', function () {
     assert.deepEqual(revisions.sort(), expected.sort());
   });
 
+  it('farm push facts: a fresh worker PUTs a manifest the farm pushed without asking for a blob; a stale, wrong or corrupt fact falls back to the HEADs and the image is whole', async () => {
+    const traced = async (engine: Engine, tag: string) => {
+      const events: BuildEvent[] = [];
+      const tracer = new Tracer();
+      const result = await engine.build({
+        contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [tag], buildArgs: {}, noCache: false, network: 'none',
+        push: { config: emptyConfig() },
+      }, { onEvent: (event) => events.push(event), tracer });
+      const spans = tracer.finish().map((span) => span.name);
+      return { result, events, blobRequests: spans.filter((name) => name === 'push layer' || name === 'push config').length, puts: spans.filter((name) => name === 'manifest PUT').length };
+    };
+    const dir = await context({ Dockerfile: `FROM busybox\nRUN echo facts-${Date.now()} > /f\nCOPY Dockerfile /d\n` });
+    const repo = 'app/facts';
+    const tag = `${registry.host}/${repo}:1`;
+    const made = await traced(await worker('facts-maker'), tag);
+    const digest = made.result.manifest.digest;
+    assert.ok(made.blobRequests > 0, 'the maker asked for its blobs');
+
+    // The fact the maker's push left in the index: the fresh worker's push is its manifest PUT alone.
+    const fresh = await traced(await worker('facts-fresh'), tag);
+    assert.deepEqual(of(fresh.events, 'warning'), []);
+    assert.equal(fresh.result.pushed?.[0]?.digest, digest);
+    assert.deepEqual([fresh.blobRequests, fresh.puts], [0, 1], 'no blob HEAD, one manifest PUT');
+
+    // Stale: a cached layer left the target since. The PUT is refused, the push asks for every blob, mounts the
+    // missing one from the cache repository and PUTs again.
+    const layers = await readManifestLayers(engines.at(-1)!, digest);
+    await rm(path.join(registry.storageDir, 'docker', 'registry', 'v2', 'repositories', ...repo.split('/'), '_layers', 'sha256', layers.at(-1)!.slice('sha256:'.length), 'link'));
+    const stale = await traced(await worker('facts-stale'), tag);
+    assert.deepEqual(of(stale.events, 'warning'), []);
+    assert.equal(stale.result.pushed?.[0]?.digest, digest);
+    assert.equal(stale.result.pushed?.[0]?.blobs?.[layers.at(-1)!], 'mounted');
+    assert.equal(stale.puts, 2);
+    assert.deepEqual(await validateRegistryImage(registry.host, repo, '1'), []);
+
+    // Wrong: a fact naming a repository that never had the image; then one that is not a digest at all (warned).
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redis.url);
+    try {
+      const hash = `builder:cache:${cacheRepo}:held:${made.result.finalKey}`;
+      await client.hset(hash, `${registry.host}/app/never`, digest);
+      const never = await traced(await worker('facts-never'), `${registry.host}/app/never:1`);
+      assert.equal(never.result.pushed?.[0]?.digest, digest);
+      assert.equal(never.puts, 2);
+      assert.deepEqual(await validateRegistryImage(registry.host, 'app/never', '1'), []);
+      await client.hset(hash, 'garbage', 'not a digest');
+      const corrupt = await traced(await worker('facts-corrupt'), tag);
+      assert.ok(of(corrupt.events, 'warning').some((w) => w.message.includes('push facts')), JSON.stringify(of(corrupt.events, 'warning')));
+      assert.equal(corrupt.result.pushed?.[0]?.digest, digest);
+      assert.deepEqual([corrupt.blobRequests > 0, corrupt.puts], [true, 1], 'an unreadable fact is no fact: the push asked for its blobs');
+    } finally {
+      client.disconnect();
+    }
+  });
+
   /** The registry helper's restart keeps port and storage; stop() removed them, so start a new one and point the cache at it. */
   async function restartRegistry(old: RegistryServer): Promise<RegistryServer> {
     void old;
     const fresh = await startRegistry();
     cacheRepo = `${fresh.host}/farm/cache`;
     return fresh;
+  }
+
+  /** Removes the farm's push facts (cache/shared-held.ts) from the index, as if no worker had recorded a push. */
+  async function dropPushFacts(): Promise<void> {
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redis.url);
+    try {
+      const keys = await client.keys(`builder:cache:${cacheRepo}:held:*`);
+      if (keys.length > 0) await client.del(...keys);
+    } finally {
+      client.disconnect();
+    }
   }
 
   async function readManifestLayers(engine: Engine, digest: string): Promise<string[]> {

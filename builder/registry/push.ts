@@ -47,6 +47,11 @@ export interface PushBuiltOptions extends PushOptions {
   onBlobHead?: (digest: string, size: number | undefined) => void;
   /** The build's `push` span: the push's own phases (blob HEADs/mounts, the wait for the checks, the manifest PUT) go under it. */
   span?: Span;
+  /**
+   * `authority/repository@manifestDigest` of pushes the farm says completed (cache/shared-held.ts): a push of that
+   * manifest to that repository skips its blob HEADs, as a push whose blobs blob-sources.json places there does.
+   */
+  heldManifests?: ReadonlySet<string>;
 }
 
 /** What a push sends: the manifest's bytes and what they name. */
@@ -60,6 +65,8 @@ export interface PushableImage {
 export interface PushResult {
   reference: string;
   digest: string;
+  /** `authority/repository` pushed to (the registry's authority as dialled: the key of blob-sources.json and the farm's facts). */
+  repository?: string;
   blobs?: Record<string, UploadOutcome>;
 }
 
@@ -95,7 +102,11 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   // Ask for pull access to every repository we may mount from, so one token covers them all.
   const mountFrom = new Map<string, string[]>();
   const span = options.span;
-  const known = await inSpan(span, 'blob sources', () => sources.all());
+  const targetSource = `${endpoint.authority}/${target.repository}`;
+  // The farm says this very manifest is in the target: the PUT needs nothing from blob-sources.json, so it is not read
+  // (a stale fact's second pass mounts from the build's own sources, the cache repository).
+  const farmHeld = options.heldManifests?.has(`${targetSource}@${digest}`) === true;
+  const known = farmHeld ? {} : await inSpan(span, 'blob sources', () => sources.all());
   for (const blob of blobs) {
     const extra = options.sources?.get(blob.digest);
     const candidates = [...(extra ? [extra] : []), ...(known[blob.digest] ?? [])];
@@ -147,7 +158,21 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
     ...bySize.map((layer) => queue.add(() => pushBlob(layer, mount), { throwOnTimeout: true })),
     pushBlob(image.manifest.config, mount),
   ]);
-  await pushBlobs(true);
+  // A manifest whose blobs are all known to be in the target (this store pushed them there, or the farm pushed this
+  // very manifest there) is PUT without asking for them: a warm worker's no-op push is then one request, and a fresh
+  // worker's too. A stale hint costs one refused PUT (MANIFEST_BLOB_UNKNOWN), then the HEADs below as always.
+  let trusted = farmHeld || blobs.every((blob) => known[blob.digest]?.includes(targetSource));
+  if (trusted) {
+    for (const blob of blobs) {
+      outcomes[blob.digest] = 'exists';
+      // The fact stands in for the HEAD, size included (the manifest names these sizes): export-image.ts's proof.
+      if (blob !== image.manifest.config) options.onBlobHead?.(blob.digest, blob.size);
+    }
+    for (const layer of image.manifest.layers) report.status(layer.digest, 'layer-exists');
+    if (!options.onTransfer) for (const blob of blobs) options.onProgress?.(`${blob.digest.slice(7, 19)}: Layer already exists`);
+  } else {
+    await pushBlobs(true);
+  }
 
   const tagOrDigest = target.digest ?? target.tag ?? 'latest';
   if (target.digest !== undefined && target.digest !== digest) {
@@ -155,8 +180,9 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
   }
   if (options.beforeManifest) await inSpan(span, 'wait for checks', options.beforeManifest);
   const putManifest = (): Promise<string | undefined> => client.putManifest(tagOrDigest, manifestBytes, mediaType, `uploading the manifest of ${name}`);
-  // Every blob is in the repository now, whatever becomes of the manifest: note that beside the manifest PUT
-  // rather than after it (a read and an atomic write of blob-sources.json, off the push's longest path).
+  // Every blob is in the repository now (or, trusted, was known to be: a stale hint is pushed again below), whatever
+  // becomes of the manifest: note that beside the manifest PUT rather than after it (a read and an atomic write of
+  // blob-sources.json, off the push's longest path).
   const recorded = inSpan(span, 'record sources', () => sources.record(blobs.map((b) => b.digest), endpoint.authority, target.repository).catch(() => undefined));
   let reported: string | undefined;
   try {
@@ -165,6 +191,14 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
         reported = await inSpan(span, 'manifest PUT', putManifest);
         break;
       } catch (err) {
+        // The hint was stale (a blob left the repository since): no race to wait out, just push the blobs. Any refusal
+        // but auth counts: the spec's answer is MANIFEST_BLOB_UNKNOWN, other registries word it otherwise.
+        if (trusted && err instanceof BuildError && err.code !== 'REGISTRY_AUTH' && err.code !== 'CANCELLED') {
+          trusted = false;
+          attempt--;
+          await pushBlobs(true);
+          continue;
+        }
         // docker-registry 2.8 rewrites a repository's blob link in place (truncate, then write) each time a blob is
         // mounted or uploaded again, so while another pusher of the same image re-links a blob, our manifest check can
         // read an empty link: MANIFEST_BLOB_UNKNOWN (with DIGEST_INVALID). Reproduced by test/registry-push-race.test.ts.
@@ -181,5 +215,5 @@ async function pushManifest(store: Store, image: PushableImage, source: string, 
     throw new BuildError('REGISTRY_UNAVAILABLE', `uploading the manifest of ${name}: the registry stored digest ${reported}, expected ${digest}`);
   }
   options.onProgress?.(`${target.tag ?? ''}: digest: ${digest} size: ${manifestBytes.length}`);
-  return { reference: name, digest, blobs: outcomes };
+  return { reference: name, digest, repository: targetSource, blobs: outcomes };
 }

@@ -3,7 +3,8 @@
  * and, when the request asks (the farm's `push`), the push of every tag, all at once where order allows.
  *
  * What must stay ordered: no local tag before the blobs are written and the checks have passed (a tag never names a
- * manifest that is missing or a layer the cache lacks); no manifest PUT before the checks have passed (a pushed image
+ * manifest that is missing or a layer the cache lacks; the new index.json is written and fsynced beside the blobs,
+ * and only renamed into place after them); no manifest PUT before the checks have passed (a pushed image
  * never names a broken cache layer); the config blob is uploaded from the store, so an upload of it waits for the
  * write. What need not wait: a push reads the manifest from memory, and its HEADs and mounts of the layers and the
  * config overlap the local fsyncs. A fresh farm worker whose steps all hit writes two new blobs and pushes; before,
@@ -37,6 +38,10 @@ export async function exportImage(
   alongside?: () => Promise<void>,
 ): Promise<ExportedImage> {
   const writing = span.child('write image', () => writeEncodedImage(store, image));
+  // The tags' index.json is made durable beside the blobs' fsyncs and put in place after them (store.prepareTags):
+  // a fresh store's build no longer waits for one fsync after the other.
+  const tagging = tags.length > 0 ? span.child('prepare tag', () => store.prepareTags(tags, image.descriptor)) : undefined;
+  tagging?.catch(() => undefined);
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
   // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
   const heads = push && tags.length > 0 ? new HeadResults(image.manifest.layers.map((layer) => layer.digest)) : undefined;
@@ -55,10 +60,11 @@ export async function exportImage(
     // The push stops at its manifest (it waits for the same checks); let it finish before the engine's repair loop
     // builds again, so two pushes of the same tag never overlap.
     await pushing?.catch(() => undefined);
+    await (await tagging?.catch(() => undefined))?.discard();
     throw err;
   }
   await Promise.all([
-    span.child('tag', async () => { for (const tag of tags) await store.tag(tag, image.descriptor); }),
+    span.child('tag', async () => { await (await tagging)?.commit(); }),
     // Where this build's lazily cached layers live (registry/blob-sources.json), for later pushes, runs and exports;
     // written once the checks passed, beside the tag and the push.
     recordRemoteLayers(store.root, session.remoteLayers),
@@ -83,7 +89,7 @@ async function pushTags(
     session.checkCancelled();
     pushed.push(await pushBuiltImage(store, { manifest: image.manifest, manifestBytes: image.manifestBytes, mediaType: image.descriptor.mediaType }, tag, {
       config: push.config, onTransfer: push.onTransfer, signal, sources, blobsWritten: writing, beforeManifest: () => checks, span,
-      onBlobHead: (digest, size) => heads.seen(digest, size),
+      onBlobHead: (digest, size) => heads.seen(digest, size), heldManifests: session.heldManifests,
     }));
   }
   return pushed;

@@ -36,6 +36,11 @@ export class BuildSession {
    * (solver/export-image.ts); a HEAD in the cache repository per hit was most of what a fresh worker's build paid.
    */
   deferBlobChecks = false;
+  /**
+   * `authority/repository@manifestDigest` the farm says a push completed in, from this build's shared-cache hits
+   * (CacheHit.heldIn): the push of that manifest there need not ask for its blobs (registry/push.ts).
+   */
+  readonly heldManifests = new Set<string>();
   private readonly broken = new Set<string>();
   /** The records this build used (hits and new ones), by stage index, for `--cache-to`. */
   readonly usedRecords = new Map<number, Map<string, CacheEntry>>();

@@ -77,6 +77,7 @@ async function cachedStep(
     session.stats.hit(hit.backend);
     if (visible) run.onEvent({ type: 'step.cached', stepId, name, line: step.line, time: Date.now(), ...(hit.builtBy ? { builtBy: hit.builtBy } : {}) });
     if (hit.layer && hit.blobSource) session.remoteLayer(hit.layer, key, hit.blobSource, hit.check);
+    for (const [repository, manifest] of Object.entries(hit.heldIn ?? {})) session.heldManifests.add(`${repository}@${manifest}`);
     session.used(run.stage.index, key, hit);
     const config = applyDelta(state.config, hit.delta);
     return apply(state, hit.layer ? { layer: hit.layer, config } : { config }, key);

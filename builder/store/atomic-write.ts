@@ -57,17 +57,28 @@ export function writeSmallFileAtomicSync(path: string, content: string): void {
  */
 export async function writeSmallFileDurable(path: string, content: string): Promise<void> {
   const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeSmallFileSynced(temp, content);
   try {
-    const fd = openSync(temp, 'w');
-    try {
-      writeFileSync(fd, content);
-      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
-    } finally {
-      closeSync(fd);
-    }
     renameSync(temp, path);
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Writes a small new file and fsyncs it (open, write and close direct, the fsync in the thread pool); on failure
+ * nothing is left. For a file that something renames into place later (store.prepareTags).
+ */
+export async function writeSmallFileSynced(path: string, content: string | Buffer): Promise<void> {
+  const fd = openSync(path, 'w');
+  try {
+    writeFileSync(fd, content);
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw err;
+  }
+  closeSync(fd);
 }

@@ -9,6 +9,11 @@ export const EMPTY_INDEX: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE
 
 /** index.json: read directly (it is small, and read by nearly every command, a no-op rebuild twice). */
 export async function readIndex(path: string): Promise<ImageIndex> {
+  return readIndexText(path).index;
+}
+
+/** index.json and the exact text it was parsed from (a prepared tag compares that text before it replaces the file). */
+export function readIndexText(path: string): { text: string; index: ImageIndex } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -18,7 +23,7 @@ export async function readIndex(path: string): Promise<ImageIndex> {
   try {
     const index = JSON.parse(text) as ImageIndex;
     if (!Array.isArray(index.manifests)) throw new Error('no "manifests" array');
-    return index;
+    return { text, index };
   } catch (err) {
     throw new BuildError('STORE_CORRUPT', `${path} is not a valid OCI index: ${(err as Error).message}`, { cause: err });
   }

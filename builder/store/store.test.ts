@@ -59,6 +59,33 @@ describe('store/store', function () {
     assert.deepEqual((await readIndexFile()).manifests.map((e) => e.annotations?.[REF_NAME_ANNOTATION]), ['app:latest', 'app']);
   });
 
+  it('a prepared tag is in place only after commit(), keeps a tag written meanwhile, and discard() leaves nothing', async () => {
+    const { manifest } = await makeImage(store);
+    const other = await makeImage(store, 'b');
+    const names = async (): Promise<(string | undefined)[]> => (await readIndexFile()).manifests.map((e) => e.annotations?.[REF_NAME_ANNOTATION]);
+    const prepared = await store.prepareTags(['app', 'app:latest', 'reg.example/app:1'], manifest);
+    assert.deepEqual(await names(), [], 'nothing names the manifest before commit');
+    assert.equal((await readdir(store.tmpDir)).length, 1, 'the next index.json waits in tmp/');
+    await prepared.commit();
+    assert.deepEqual(await names(), ['app:latest', 'app', 'reg.example/app:1']);
+    assert.deepEqual(await readdir(store.tmpDir), []);
+    // index.json changed between prepare and commit: the other tag stays, this one is applied on top.
+    const racing = await store.prepareTags(['app'], other.manifest);
+    await store.tag('side:1', manifest);
+    await racing.commit();
+    assert.deepEqual(await names(), ['reg.example/app:1', 'side:1', 'app:latest', 'app']);
+    assert.equal((await store.resolve('app'))?.manifestDescriptor.digest, other.manifest.digest);
+    assert.deepEqual(await readdir(store.tmpDir), []);
+    const dropped = await store.prepareTags(['gone:1'], manifest);
+    await dropped.discard();
+    assert.deepEqual(await readdir(store.tmpDir), []);
+    assert.ok(!(await names()).includes('gone:1'));
+    // A manifest that is not in the store is never named (as tag() refuses it).
+    const missing = await store.prepareTags(['ghost:1'], { ...manifest, digest: sha256('not there') });
+    await assert.rejects(missing.commit(), (err: BuildError) => err.code === 'IMAGE_NOT_FOUND');
+    assert.deepEqual(await readdir(store.tmpDir), []);
+  });
+
   it('tags, resolves by every accepted form, lists and untags', async () => {
     const { manifest, layers } = await makeImage(store);
     await store.tag('app', manifest);

@@ -9,6 +9,7 @@
  *   (10 rounds of 3 builds); hit ratio and latency with the shared cache and without, and the hit ratio of one worker
  *   that saw every build in the same order (the goal: sharing reaches it).
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyConfig } from '../../builder/config.js';
@@ -33,12 +34,20 @@ export interface SharedCacheBenchEnv {
 const PROJECTS = 5;
 const ROUNDS = 10;
 const WORKERS = 3;
-/** Fresh-worker samples (each a new store), warm samples, BuildKit fresh-daemon samples. */
-const FRESH_SAMPLES = 9;
+/**
+ * Warm/fresh pairs (each fresh sample a new store) and BuildKit fresh-daemon samples. 9 pairs read a ~4 ms gap with
+ * ±0.1× of noise on the shared machine (0.94–1.51× on one code, docs/ARCHITECTURE.md, shared cache). 31 pairs took
+ * 7.9 s at load ~3 (the whole section 33 s); 61 took 24–26 s at load 5–7 (the section 57–70 s). 51 keeps the
+ * section near a minute under load and well under it idle.
+ */
+const FRESH_SAMPLES = 51;
 const BUILDKIT_SAMPLES = 3;
 
 export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<string> {
-  const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+  // The registry's storage on tmpfs: a farm's registry is another machine, whose writes never wait behind the
+  // journal commits of a worker's fsyncs. Here, on the stores' disk, the fresh build's three fsyncs slowed the
+  // registry's handling of its manifest PUT (traced: 5.4 vs 4.1 ms; 3.3 vs 3.5 with the storage on tmpfs).
+  const [redis, registry] = await Promise.all([startRedis(), startRegistry({ parentDir: existsSync('/dev/shm') ? '/dev/shm' : undefined })]);
   const proxy = await startByteProxy(registry.host);
   const engines: Engine[] = [];
   let counter = 0;
@@ -84,28 +93,35 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     const fresh: number[] = [];
     const freshBytes: number[] = [];
     let freshFetched = 0;
-    // Warm and fresh samples alternate, so both see the same load on a shared machine.
-    for (let i = 0; i < FRESH_SAMPLES; i++) {
+    // Warm and fresh samples are taken in pairs, so both see the same load on a shared machine; which goes first
+    // alternates, so neither always follows the other's writeback. The fresh store is made before either runs.
+    const sample = async (engine: Engine, times: number[], bytes: number[]): Promise<EngineBuildResult> => {
       // As between the harness's other samples: writeback of what came before (the last sample, the fresh store's
       // `load`) must not land in this sample's fsyncs.
       await runCommand('sync', []);
       proxy.reset();
-      warm.push((await timed(() => build(maker, dir, tag))).ms);
-      warmBytes.push(proxy.bytes());
-      const engine = await worker(shared('cache/fresh'));
-      await runCommand('sync', []);
-      proxy.reset();
-      // The reference the other worker pushed (a farm pushes `app:<commit>` from whichever worker built it).
       const run = await timed(() => build(engine, dir, tag));
-      fresh.push(run.ms);
-      freshBytes.push(proxy.bytes());
-      freshFetched += run.value.cache.bytesFetched;
+      times.push(run.ms);
+      bytes.push(proxy.bytes());
+      return run.value;
+    };
+    const pairsStarted = Date.now();
+    for (let i = 0; i < FRESH_SAMPLES; i++) {
+      const engine = await worker(shared('cache/fresh'));
+      // The fresh build pushes the reference the other worker pushed (a farm pushes `app:<commit>` wherever it was built).
+      const freshSample = async (): Promise<void> => { freshFetched += (await sample(engine, fresh, freshBytes)).cache.bytesFetched; };
+      const warmSample = async (): Promise<void> => { await sample(maker, warm, warmBytes); };
+      if (i % 2 === 0) { await warmSample(); await freshSample(); } else { await freshSample(); await warmSample(); }
+      // A fresh worker is used once; closing it keeps dozens of Redis connections and registry clients from piling up.
+      await engine.close();
+      engines.splice(engines.indexOf(engine), 1);
     }
+    const pairRatios = fresh.map((ms, i) => ms / warm[i]!);
     const cold = await worker({ type: 'local' });
     proxy.reset();
     const coldRun = await timed(() => build(cold, dir, `${host}/bench/cold2:1`));
     const coldBytes = proxy.bytes();
-    env.log(`shared-cache: warm ${median(warm).toFixed(0)} ms, fresh ${median(fresh).toFixed(0)} ms, cold ${coldRun.ms.toFixed(0)} ms`);
+    env.log(`shared-cache: warm ${median(warm).toFixed(1)} ms, fresh ${median(fresh).toFixed(1)} ms (${(median(fresh) / median(warm)).toFixed(2)}×; median of ${FRESH_SAMPLES} paired ratios ${median(pairRatios).toFixed(2)}×), cold ${coldRun.ms.toFixed(0)} ms; the pairs took ${((Date.now() - pairsStarted) / 1000).toFixed(1)} s`);
     const skipBuildkit = env.runDir ? await buildkitUnavailable() : 'no run dir';
     let buildkit: BuildkitCacheResult | undefined;
     if (!skipBuildkit) {
@@ -153,16 +169,16 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
     return [
       '## Shared cache (Redis index + registry blobs)',
       '',
-      'Engines in the bench process stand for workers with their own stores (scratch fs); Redis and docker-registry on loopback.',
+      'Engines in the bench process stand for workers with their own stores (scratch fs); Redis and docker-registry on loopback (the registry\'s storage on tmpfs, as another machine\'s disk).',
       'A project: FROM busybox, a RUN writing 2 MB, COPY src/, a RUN over it, ENV, CMD.',
-      `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} samples, warm and fresh alternating (fresh: a new store each);`,
+      `Bytes: everything that crossed a counting relay in front of the registry (HTTP included). Medians of ${FRESH_SAMPLES} warm/fresh pairs taken side by side (fresh: a new store each; which goes first alternates);`,
       `BuildKit: ${BUILDKIT_SAMPLES} samples, each a new dockerd (empty data-root, busybox loaded) on the scratch fs, DOCKER_BUILDKIT=1 /usr/bin/docker build --network=host.`,
       'Ratios compare tools measured in the same run on the same machine.',
       '',
       '| a commit another worker built, then pushed | time | bytes to/from the registry | ratio |',
       '| --- | ---: | ---: | ---: |',
       `| warm local no-op rebuild + push (same worker) | ${formatDuration(median(warm))} | ${kb(median(warmBytes))} | 1.00× |`,
-      `| fresh worker, shared cache: build + push (layer bytes fetched: ${freshFetched}) | ${formatDuration(median(fresh))} | ${kb(median(freshBytes))} | ${ratio(median(fresh), median(warm))} of warm |`,
+      `| fresh worker, shared cache: build + push (layer bytes fetched: ${freshFetched}) | ${formatDuration(median(fresh))} | ${kb(median(freshBytes))} | ${ratio(median(fresh), median(warm))} of warm (median of the pairs' ratios: ${median(pairRatios).toFixed(2)}×) |`,
       `| fresh worker, no shared cache: build + push | ${formatDuration(coldRun.ms)} | ${kb(coldBytes)} | ${ratio(coldRun.ms, median(warm))} of warm |`,
       ...buildkitRows,
       '',

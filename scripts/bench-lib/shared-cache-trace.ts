@@ -1,24 +1,30 @@
 /**
  * Traces the shared-cache bench's first case (a fresh worker vs a warm no-op rebuild + push, alternating) and prints,
  * per span name, the median duration and start offset on each side: what the fresh build does that the warm one does
- * not. `node dist/scripts/bench-lib/shared-cache-trace.js SCRATCH BUSYBOX_TAR [samples]` (a diagnostic, not a bench row).
+ * not. `node dist/scripts/bench-lib/shared-cache-trace.js SCRATCH BUSYBOX_TAR [samples] [--section]` (a diagnostic, not
+ * a bench row). `--section` takes the samples as the bench section does (pushes through the counting relay, which
+ * side goes first alternating, the fresh store made before both and its engine closed after), so a gap between this
+ * tool's medians and the section's can be told apart from the code's.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyConfig } from '../../builder/config.js';
 import { createEngine, type Engine } from '../../builder/engine.js';
 import { Tracer, type SpanRecord } from '../../builder/trace/tracer.js';
 import { startRedis } from '../../test/helpers/redis-server.js';
 import { startRegistry } from '../../test/helpers/registry-server.js';
+import { startByteProxy } from './byte-proxy.js';
 import { runCommand } from './proc.js';
 import { median } from './report.js';
 import { builderBin } from './builder-bin.js';
 
-const [scratch, busyboxTar, samplesArg] = process.argv.slice(2);
+const section = process.argv.includes('--section');
+const [scratch, busyboxTar, samplesArg] = process.argv.slice(2).filter((a) => a !== '--section');
 if (!scratch || !busyboxTar) throw new Error('usage: shared-cache-trace SCRATCH BUSYBOX_TAR [samples]');
 const samples = Number(samplesArg ?? 9);
 const repoDir = new URL('../../..', import.meta.url).pathname;
 const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+const proxy = section ? await startByteProxy(registry.host) : undefined;
 const engines: Engine[] = [];
 let counter = 0;
 const worker = async (): Promise<Engine> => {
@@ -34,7 +40,7 @@ await mkdir(join(dir, 'src'), { recursive: true });
 await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', "RUN head -c 2000000 /dev/zero | tr '\\0' 'a' > /deps.bin", 'COPY src/ /app/',
   'RUN cat /app/*.txt > /app/all', 'ENV MODE=bench', 'CMD ["cat", "/app/all"]', ''].join('\n'));
 await writeFile(join(dir, 'src', 'main.txt'), 'fresh-a edit 1\n');
-const tag = `${registry.host}/bench/fresh:1`;
+const tag = `${proxy?.host ?? registry.host}/bench/fresh:1`;
 const build = async (engine: Engine): Promise<readonly SpanRecord[]> => {
   const tracer = new Tracer();
   await engine.build({ contextDir: dir, dockerfilePath: join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [tag], buildArgs: {},
@@ -42,16 +48,31 @@ const build = async (engine: Engine): Promise<readonly SpanRecord[]> => {
   return tracer.finish();
 };
 const sides = { warm: [] as (readonly SpanRecord[])[], fresh: [] as (readonly SpanRecord[])[] };
+/** Wall time around engine.build, as the section times it (the root span starts a little later, ends a little before). */
+const walls = { warm: [] as number[], fresh: [] as number[] };
+const sample = async (side: 'warm' | 'fresh', engine: Engine): Promise<void> => {
+  await runCommand('sync', []);
+  const start = process.hrtime.bigint();
+  sides[side].push(await build(engine));
+  walls[side].push(Number(process.hrtime.bigint() - start) / 1e6);
+};
 try {
   const maker = await worker();
   await build(maker);
   for (let i = 0; i < samples; i++) {
-    await runCommand('sync', []);
-    sides.warm.push(await build(maker));
+    if (!section) {
+      await sample('warm', maker);
+      await sample('fresh', await worker());
+      continue;
+    }
     const engine = await worker();
-    await runCommand('sync', []);
-    sides.fresh.push(await build(engine));
+    if (i % 2 === 0) { await sample('warm', maker); await sample('fresh', engine); } else { await sample('fresh', engine); await sample('warm', maker); }
+    await engine.close();
+    engines.splice(engines.indexOf(engine), 1);
+    await rm(engine.store.root, { recursive: true, force: true });
   }
+  const pairs = walls.fresh.map((ms, i) => ms / walls.warm[i]!);
+  console.log(`wall ms (as the section times it): warm ${median(walls.warm).toFixed(1)}, fresh ${median(walls.fresh).toFixed(1)} (${(median(walls.fresh) / median(walls.warm)).toFixed(2)}×; paired ${median(pairs).toFixed(2)}×)`);
   const table = (runs: (readonly SpanRecord[])[]): Map<string, { dur: number[]; at: number[] }> => {
     const out = new Map<string, { dur: number[]; at: number[] }>();
     for (const spans of runs) {
@@ -84,6 +105,7 @@ try {
   }
 } finally {
   for (const engine of engines) await engine.close();
+  await proxy?.stop();
   await registry.stop();
   await redis.stop();
 }

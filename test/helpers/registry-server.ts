@@ -72,6 +72,8 @@ interface StartOptions {
   unref?: boolean;
   /** Serve HTTPS with this PEM certificate and key (makeTestPki writes a pair signed by its own CA). */
   tls?: { certificate: string; key: string; ca: string };
+  /** The directory the registry's own (storage included) goes in; os.tmpdir() when absent. */
+  parentDir?: string;
 }
 
 /** GET /v2/'s status, trusting `ca` for a TLS registry; undefined while nothing answers. */
@@ -118,7 +120,7 @@ export function makeTestPki(dir: string): TestPki {
 
 /** Starts a registry; `GET /v2/` answers before this resolves. */
 export async function startRegistry(options: StartOptions = {}): Promise<RegistryServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-'));
+  const dir = await mkdtemp(path.join(options.parentDir ?? os.tmpdir(), 'registry-'));
   const storageDir = path.join(dir, 'storage');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
