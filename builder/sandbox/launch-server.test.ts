@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { prepareLaunch, type RuntimeChild } from './launch-server.js';
+import { LAUNCH_SERVER_SCRIPT } from './launch-server-script.js';
 
 interface Outcome { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
@@ -118,7 +119,8 @@ describe('sandbox/launch-server', function () {
     // Prepared after the five and kept: its processes must hold nothing of theirs (else none of them could end).
     const kept = prepareLaunch()!;
     await collect(await launch('/bin/true', []));
-    const serverPid = [...parents()].find(([pid, parent]) => parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('nr_setsid'))?.[0];
+    // By its script: the mount helper is our child too, and its script has a setsid of its own.
+    const serverPid = [...parents()].find(([pid, parent]) => parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[2] === LAUNCH_SERVER_SCRIPT)?.[0];
     assert.ok(serverPid, 'the launch server is our child');
     // `!== 12`, not `< 12`: the finished /bin/true launch's reporter may still be on its way out (13 for a moment).
     for (let tries = 0; tries < 100 && descendants(serverPid) !== 12; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
