@@ -45,10 +45,15 @@ describe('snapshot/mount-syscall pool', function () {
     // The launched program holds its sync pipe (fd 3) until the test writes `go`: its helper is busy all that time,
     // so a mount queued behind it could never finish first.
     const go = join(dir, 'go');
-    const launch = launchWithSyncPipe('/bin/sh', ['-c', `while [ ! -e '${go}' ]; do sleep 0.05; done`], {}, join(dir, 'err'));
-    const mount = mountSyscall(dir, 'tmpfs', 'm', 'tmpfs', 'size=1m');
-    const first = await Promise.race([mount, new Promise((resolve) => setTimeout(() => resolve('stuck behind the launch'), 8000))]);
-    await writeFile(go, '');
+    // The loop gives up after ~20 s, so a failed or killed run leaves nothing polling behind it.
+    const launch = launchWithSyncPipe('/bin/sh', ['-c', `n=0; while [ ! -e '${go}' ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); done`], {}, join(dir, 'err'));
+    let first: unknown;
+    try {
+      const mount = mountSyscall(dir, 'tmpfs', 'm', 'tmpfs', 'size=1m');
+      first = await Promise.race([mount, new Promise((resolve) => setTimeout(() => resolve('stuck behind the launch'), 8000))]);
+    } finally {
+      await writeFile(go, '');
+    }
     assert.deepEqual(first, { errno: 0, message: '' });
     assert.equal((await launch)?.errno, 0);
     assert.equal((await umountSyscall(join(dir, 'm')))?.errno, 0);
