@@ -277,6 +277,9 @@ describe('containers (CLI, runc, conmon)', function () {
     assert.equal(info.Driver, 'overlay');
     assert.match(String(info.CgroupVersion), /^[12]$/);
     assert.match(await ok(['version']), /^Client:\n Version: +\d+\.\d+\.\d+/);
+    // `docker --version` / `-v`: one line with the same version, exit 0.
+    const version = /^Client:\n Version: +(\S+)/.exec(await ok(['version']))![1];
+    for (const flag of ['--version', '-v']) assert.equal(await ok([flag]), `builder version ${version}\n`);
     await ok(['rm', 'chatty']);
   });
 

@@ -1,18 +1,12 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Containers } from '../containers/service.js';
 import { Store } from '../store/store.js';
 import type { GlobalOptions } from './options.js';
+import { packageVersion } from './package-version.js';
 
 const API_VERSION = '1.45';
-
-async function packageVersion(): Promise<string> {
-  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
-  return (JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as { version?: string }).version ?? 'unknown';
-}
 
 function commandVersion(command: string, args: string[]): Promise<string> {
   return new Promise((resolve) => {
@@ -35,7 +29,7 @@ export async function infoCommand(opts: { format?: string }, global: GlobalOptio
     Driver: 'overlay', DockerRootDir: store.root, CgroupDriver: 'cgroupfs', CgroupVersion: cgroupVersion,
     DefaultRuntime: 'runc', Runtimes: { runc: { path: 'runc' } }, RuncVersion: runc, MonitorVersion: conmon,
     KernelVersion: os.release(), OperatingSystem: 'Linux', OSType: 'linux', Architecture: os.arch(), NCPU: os.cpus().length,
-    MemTotal: os.totalmem(), Name: os.hostname(), ServerVersion: await packageVersion(), SecurityOptions: ['name=seccomp,profile=builtin', 'name=no-new-privileges'],
+    MemTotal: os.totalmem(), Name: os.hostname(), ServerVersion: packageVersion(), SecurityOptions: ['name=seccomp,profile=builtin', 'name=no-new-privileges'],
   };
   if (opts.format === 'json' || opts.format === '{{json .}}') {
     process.stdout.write(`${JSON.stringify(info)}\n`);
@@ -53,7 +47,7 @@ export async function infoCommand(opts: { format?: string }, global: GlobalOptio
 }
 
 export async function versionCommand(opts: { format?: string }, _global: GlobalOptions): Promise<number> {
-  const version = await packageVersion();
+  const version = packageVersion();
   const runc = await commandVersion('runc', ['--version']);
   const data = {
     Client: { Version: version, ApiVersion: API_VERSION, GoVersion: `node ${process.version}`, Os: 'linux', Arch: os.arch() },

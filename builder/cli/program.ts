@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import { defineBuildCommand, newRootCommand } from './program-defs.js';
+import { packageVersion } from './package-version.js';
 import { handleError } from './handle-error.js';
 import { registerRegistryCommands } from './commands-registry.js';
 import { registerGcCommands } from './commands-gc.js';
@@ -17,7 +18,8 @@ import { registerVolumeCommands } from './commands-volume.js';
  */
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 let exitCode = 0;
-const program = newRootCommand();
+// `docker --version` / `-v`: one line, then exit 0 (commander's version option; exitOverride makes it a CommanderError).
+const program = newRootCommand().version(`builder version ${packageVersion()}`, '-v, --version', 'print version information and quit');
 
 defineBuildCommand(program)
   .action(async (context: string, opts) => {
