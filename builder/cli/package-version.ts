@@ -1,6 +1,6 @@
 /**
  * The version in the project's package.json (dist/builder/cli → the repository root), for `builder version`,
- * `builder --version` and the daemon's /version. Read once; 'unknown' if the file is missing or unreadable.
+ * `builder --version` and `builder info`. Read once; 'unknown' if the file is missing or unreadable.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
