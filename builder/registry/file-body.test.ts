@@ -2,24 +2,13 @@ import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { FileRange } from './file-body.js';
 import { exchange } from './transport.js';
+import { serveLoopback as serve } from '../../test/helpers/http-probe.js';
 
-/** A loopback HTTP server for one test. */
-async function serve(handler: http.RequestListener): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
 
 /** True while this process holds `file` open. */
 function holdsOpen(file: string): boolean {

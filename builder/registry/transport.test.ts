@@ -1,8 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../store/store.js';
@@ -10,17 +8,8 @@ import { Authorizer } from './auth.js';
 import { downloadBlob } from './blob-download.js';
 import { RegistryClient } from './client.js';
 import { exchange } from './transport.js';
+import { serveLoopback as serve } from '../../test/helpers/http-probe.js';
 
-/** A loopback HTTP server for one test; `handler` sees every request. */
-async function serve(handler: http.RequestListener): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
 
 describe('registry transport (node:http)', function () {
   it('follows redirects, keeping authorization on the same origin and dropping it on another', async function () {

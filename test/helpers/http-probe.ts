@@ -26,3 +26,14 @@ export function fetchPage(port: number, timeoutMs = 2000): Promise<string | unde
     request.on('error', () => resolve(undefined));
   });
 }
+
+/** A loopback HTTP server for one test; `handler` sees every request. close() drops open connections too. */
+export async function serveLoopback(handler: http.RequestListener): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
