@@ -23,10 +23,8 @@ import { Socket } from 'node:net';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { HelperChild } from '../snapshot/helper-child.js';
+import { setsidSyscall } from '../snapshot/mount-syscall.js';
 import { LAUNCH_SERVER_SCRIPT } from './launch-server-script.js';
-
-/** setsid(2) per Node architecture (asm/unistd_64.h, asm-generic/unistd.h). */
-const SETSID: Record<string, number> = { x64: 112, arm64: 157, riscv64: 157 };
 
 /** What runSandbox needs of a runtime process: a spawned ChildProcess and a ServedChild both have it. */
 export interface RuntimeChild extends EventEmitter {
@@ -232,7 +230,7 @@ let server: LaunchServer | undefined;
 let disabled = false;
 
 function current(): LaunchServer | undefined {
-  const setsid = SETSID[process.arch];
+  const setsid = setsidSyscall();
   if (disabled || setsid === undefined || process.env.BUILDER_LAUNCH_SERVER === 'off') return undefined;
   if (server && !server.dead) return server;
   try {

@@ -31,6 +31,11 @@ const SYSCALLS: Record<string, [number, number, number, number, number]> = {
   x64: [165, 166, 192, 195, 112], arm64: [40, 39, 9, 12, 157], riscv64: [40, 39, 9, 12, 157],
 };
 
+/** setsid(2)'s number on this architecture, for the other perl helpers (sandbox/launch-server.ts); undefined if unknown. */
+export function setsidSyscall(): number | undefined {
+  return SYSCALLS[process.arch]?.[4];
+}
+
 /** Unmount flag: detach now, clean up when no longer busy (umount -l). */
 export const MNT_DETACH = 2;
 
