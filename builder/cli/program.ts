@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { CommanderError, Option } from 'commander';
 import { defineBuildCommand, newRootCommand } from './program-defs.js';
 import { packageVersion } from './package-version.js';
 import { handleError } from './handle-error.js';
@@ -18,8 +18,13 @@ import { registerVolumeCommands } from './commands-volume.js';
  */
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 let exitCode = 0;
-// `docker --version` / `-v`: one line, then exit 0 (commander's version option; exitOverride makes it a CommanderError).
-const program = newRootCommand().version(`builder version ${packageVersion()}`, '-v, --version', 'print version information and quit');
+const program = newRootCommand();
+// `docker --version` / `-v`: one line, then exit 0. package.json is read only when asked (commander's .version()
+// wants the string up front, i.e. a read on every CLI call); the CommanderError ends the parse as its own does.
+program.option('-v, --version', 'print version information and quit').on('option:version', () => {
+  process.stdout.write(`builder version ${packageVersion()}\n`);
+  throw new CommanderError(0, 'commander.version', `builder version ${packageVersion()}`);
+});
 
 defineBuildCommand(program)
   .action(async (context: string, opts) => {
