@@ -9,8 +9,16 @@
  * write. What need not wait: a push reads the manifest from memory, and its HEADs and mounts of the layers and the
  * config overlap the local fsyncs. A fresh farm worker whose steps all hit writes two new blobs and pushes; before,
  * the push began after the tag, so the fsyncs and the push's round trips added up.
+ *
+ * A build that pushes returns once its push is done: its result is the pushed digest, and the push has the image's
+ * bytes in memory. Its local save (the blobs with their fsyncs, then the tag's rename, then blob-sources.json) goes on
+ * in `saved`, which the engine holds a lease for and awaits before its next build and its close, and the farm worker
+ * before it ends the job (docs/ARCHITECTURE.md, shared cache, seventh pass). The order within the save is what it
+ * was: the tag is renamed in only after its blobs are fsynced and renamed, so a crash never leaves a tag naming a lost
+ * or short blob. A failed save is a warning and leaves no tag; the pushed image is not affected.
  */
 import type { BuilderConfig } from '../config.js';
+import { errorMessage } from '../errors.js';
 import { writeEncodedImage, type EncodedImage } from '../image/manifest.js';
 import type { Descriptor } from '../image/types.js';
 import { recordRemoteLayers } from '../registry/blob-sources.js';
@@ -30,6 +38,11 @@ export interface ExportedImage {
   manifest: Descriptor;
   /** One per tag, in tag order, when the request asked for a push. */
   pushed?: PushResult[];
+  /**
+   * A pushed build's local save, still under way when the result is returned; never rejects: it settles with the
+   * warning it emitted when the save failed (no tag was written then), else undefined.
+   */
+  saved?: Promise<string | undefined>;
 }
 
 /** Writes, checks, tags and (optionally) pushes `image`; see the file comment for what waits for what. */
@@ -54,26 +67,72 @@ export async function exportImage(
   pushing?.finally(() => heads?.done()).catch(() => undefined);
   // Settled below in every case; until then a rejection must not count as unhandled.
   pushing?.catch(() => undefined);
+  if (pushing) return pushThenSave(store, session, span, image, tags, { writing, tagging, checks, pushing }, alongside);
   try {
     await Promise.all([writing, checks]);
   } catch (err) {
-    // The push stops at its manifest (it waits for the same checks); let it finish before the engine's repair loop
-    // builds again, so two pushes of the same tag never overlap.
-    await pushing?.catch(() => undefined);
     await (await tagging?.catch(() => undefined))?.discard();
     throw err;
   }
   await Promise.all([
     span.child('tag', async () => { await (await tagging)?.commit(); }),
     // Where this build's lazily cached layers live (registry/blob-sources.json), for later pushes, runs and exports;
-    // written once the checks passed, beside the tag and the push.
+    // written once the checks passed, beside the tag.
     recordRemoteLayers(store.root, session.remoteLayers),
     // The engine's --cache-to exports (a farm worker's artifact in its cache repository): another push, to another
     // repository, so it goes beside this one.
     alongside ? span.child('cache export', alongside) : undefined,
   ]);
-  return { manifest: image.descriptor, ...(pushing ? { pushed: await pushing } : {}) };
+  return { manifest: image.descriptor };
 }
+
+/**
+ * The push's side of exportImage: the result once the checks passed and the push (and the cache export beside it)
+ * is done; the local save after the blobs' writes, in `saved`. A push that fails still saves first (as before, a
+ * failed push leaves the local tag), so the engine's repair loop never builds again beside a save.
+ */
+async function pushThenSave(
+  store: Store, session: BuildSession, span: Span, image: EncodedImage, tags: string[],
+  work: { writing: Promise<unknown>; tagging: Promise<PreparedTags> | undefined; checks: Promise<void>; pushing: Promise<PushResult[]> },
+  alongside?: () => Promise<void>,
+): Promise<ExportedImage> {
+  const { writing, tagging, checks, pushing } = work;
+  writing.catch(() => undefined);
+  try {
+    await checks;
+  } catch (err) {
+    // The push stops at its manifest (it waits for the same checks); let it finish before the engine's repair loop
+    // builds again, so two pushes of the same tag never overlap.
+    await pushing.catch(() => undefined);
+    await writing.catch(() => undefined);
+    await (await tagging?.catch(() => undefined))?.discard();
+    throw err;
+  }
+  const saved = (async (): Promise<string | undefined> => {
+    try {
+      await writing;
+      await Promise.all([
+        span.child('tag', async () => { await (await tagging)?.commit(); }),
+        recordRemoteLayers(store.root, session.remoteLayers),
+      ]);
+      return undefined;
+    } catch (err) {
+      await (await tagging?.catch(() => undefined))?.discard();
+      const warning = `${tags.join(', ')} was pushed, but saving the image in this worker's store failed (it is not tagged here): ${errorMessage(err)}`;
+      session.warn(warning);
+      return warning;
+    }
+  })();
+  try {
+    const [pushed] = await Promise.all([pushing, alongside ? span.child('cache export', alongside) : undefined]);
+    return { manifest: image.descriptor, pushed, saved };
+  } catch (err) {
+    await saved;
+    throw err;
+  }
+}
+
+type PreparedTags = Awaited<ReturnType<Store['prepareTags']>>;
 
 /** Tags one after another: two manifests of one repository pushed at once race in docker-registry (see push.ts). */
 async function pushTags(
