@@ -6,6 +6,7 @@
  * side goes first alternating, the fresh store made before both and its engine closed after), so a gap between this
  * tool's medians and the section's can be told apart from the code's.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyConfig } from '../../builder/config.js';
@@ -23,7 +24,8 @@ const [scratch, busyboxTar, samplesArg] = process.argv.slice(2).filter((a) => a 
 if (!scratch || !busyboxTar) throw new Error('usage: shared-cache-trace SCRATCH BUSYBOX_TAR [samples]');
 const samples = Number(samplesArg ?? 9);
 const repoDir = new URL('../../..', import.meta.url).pathname;
-const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+// As in the section: the registry's storage on tmpfs (a farm's registry is another machine, not this disk).
+const [redis, registry] = await Promise.all([startRedis(), startRegistry({ parentDir: existsSync('/dev/shm') ? '/dev/shm' : undefined })]);
 const proxy = section ? await startByteProxy(registry.host) : undefined;
 const engines: Engine[] = [];
 let counter = 0;
