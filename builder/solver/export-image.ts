@@ -51,8 +51,8 @@ export async function exportImage(
   alongside?: () => Promise<void>,
 ): Promise<ExportedImage> {
   const save = new LocalSave(store, span, image, tags);
-  // A build that pushes writes nothing until its push is done, unless the push asks for the config blob (an upload
-  // reads it from the store): the fsyncs would otherwise hold libuv's pool threads the push's own file work waits for.
+  // A build that pushes writes nothing until it has returned (pushThenSave), unless its push asks for the config blob
+  // (an upload reads it from the store): the fsyncs would hold libuv's pool threads the push's own file work waits for.
   if (!(push && tags.length > 0)) save.start();
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
   // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
@@ -105,9 +105,13 @@ async function pushThenSave(
     await save.discard();
     throw err;
   }
+  // The save starts once the build has ended (its session closed) and its caller has had the result: until then its
+  // fsyncs would hold libuv's pool threads that the build's own end (removing temp dirs, releasing mounts) waits for.
+  // A push that fails saves at once (its error waits for the save).
+  let now: () => void = () => undefined;
+  const failed = new Promise<void>((resolve) => { now = resolve; });
   const saved = (async (): Promise<string | undefined> => {
-    await pushing.catch(() => undefined);
-    // The result first: the writes' synchronous start (hashing, the index read) would run before the build returns.
+    await Promise.race([session.ended, failed]);
     await new Promise((resolve) => setImmediate(resolve));
     try {
       await save.start();
@@ -127,6 +131,7 @@ async function pushThenSave(
     const [pushed] = await Promise.all([pushing, alongside ? span.child('cache export', alongside) : undefined]);
     return { manifest: image.descriptor, pushed, saved };
   } catch (err) {
+    now();
     await saved;
     throw err;
   }
