@@ -2,7 +2,8 @@
  * The one composition root. Only the engine opens the Store, the Snapshots, build leases and the cache backends;
  * the CLI (cli/build.ts), the farm worker (worker/processor.ts) and the daemon call `engine.build()`.
  *
- * Stable entry point: `engine.build(request, { signal, onEvent })` → `{ manifest, config, tags, cache }`.
+ * Stable entry point: `engine.build(request, { signal, onEvent })` → `{ manifest, config, tags, cache, saved }` (`saved`: a pushed
+ * build's local save, which ends after the result; awaited by the next build, idle() and close()).
  * Every BuildEvent of the build (warnings included) goes to `onEvent`, logs already clipped; the last one is
  * `build.done`. Errors are BuildErrors. Cache failures never fail a build: they become `warning` events.
  */
