@@ -2,7 +2,8 @@
  * The one composition root. Only the engine opens the Store, the Snapshots, build leases and the cache backends;
  * the CLI (cli/build.ts), the farm worker (worker/processor.ts) and the daemon call `engine.build()`.
  *
- * Stable entry point: `engine.build(request, { signal, onEvent })` → `{ manifest, config, tags, cache }`.
+ * Stable entry point: `engine.build(request, { signal, onEvent })` → `{ manifest, config, tags, cache, saved }` (`saved`: a pushed
+ * build's local save, which ends after the result; awaited by the next build, idle() and close()).
  * Every BuildEvent of the build (warnings included) goes to `onEvent`, logs already clipped; the last one is
  * `build.done`. Errors are BuildErrors. Cache failures never fail a build: they become `warning` events.
  */
@@ -13,7 +14,7 @@ import { BuildError, errorMessage } from './errors.js';
 import type { EventSink } from './events.js';
 import { storeSnapshots } from './snapshot/store-snapshots.js';
 import type { Snapshots } from './snapshot/snapshots.js';
-import { withTracedBuildLease } from './store/gc-lease.js';
+import { extendBuildLease, withTracedBuildLease } from './store/gc-lease.js';
 import { Store } from './store/store.js';
 import type { LocalBuildOptions } from './solver/request.js';
 import { BuildSession, type CacheStats } from './solver/session.js';
@@ -59,6 +60,12 @@ export type EngineBuildRequest = Omit<LocalBuildOptions, 'signal'> & {
 export interface EngineBuildResult extends BuildResult {
   /** Cache counters of this build: hits by backend, misses, single-flight waits, bytes fetched and published. */
   cache: ReturnType<CacheStats['toJSON']>;
+  /**
+   * Settles when the image is in the local store and tagged. A build that pushes returns when its push is done and
+   * saves locally after (solver/export-image.ts); any other build has saved before it returns. Never rejects: a
+   * failed save is a `warning` event (sent after `build.done`), and this settles with its text.
+   */
+  saved: Promise<string | undefined>;
 }
 
 export interface Engine {
@@ -66,6 +73,9 @@ export interface Engine {
   readonly snapshots: Snapshots;
   readonly cache: CacheBackend;
   build(request: EngineBuildRequest, call?: BuildCall): Promise<EngineBuildResult>;
+  /** Waits for the local saves of pushed builds still under way (each build's `saved`). */
+  idle(): Promise<void>;
+  /** Waits for those saves, then closes what the engine opened. */
   close(): Promise<void>;
 }
 
@@ -90,6 +100,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     else cache = new (await import('../cache/tiered.js')).TieredCache(local, shared);
   }
   const active = new Set<BuildSession>();
+  // Pushed builds' local saves still under way: a later build of this engine (which may be FROM that tag), idle() and
+  // close() wait for them, so in one process a build always sees the tags of the builds before it.
+  const saving = new Set<Promise<unknown>>();
+  const idle = async (): Promise<void> => {
+    while (saving.size > 0) await Promise.all(saving);
+  };
   // Snapshots are shared by every build of the engine: a fetched layer is counted for the builds whose hits named it.
   const sourcesFor = (digest: string): string[] => {
     const named = [...active].map((session) => session.remoteLayers.get(digest)?.source).filter((s): s is string => s !== undefined);
@@ -102,6 +118,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   return {
     store, snapshots, cache,
     async build(request, call = {}) {
+      await idle();
       const session = new BuildSession(call.onEvent ?? (() => {}), call.signal, call.tracer ?? new Tracer());
       const started = Date.now();
       active.add(session);
@@ -120,8 +137,18 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
           for (const spec of cacheTo) await exportUsed(store, spec, imageStages, session);
         };
         // A failed build still finishes (or removes) its blobs under the lease.
-        const result = await withTracedBuildLease(store.root, session.tracer.root, () =>
-          solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal, alongsideExport }, session).finally(() => session.settle()));
+        const result = await withTracedBuildLease(store.root, session.tracer.root, async () => {
+          const built = await solveWithRepair(store, snapshots, buildCache, { ...options, signal: call.signal, alongsideExport }, session).finally(() => session.settle());
+          // The local save after the push keeps a lease of its own: a prune never removes its blobs before the tag.
+          if (built.saved) {
+            const release = extendBuildLease(store.root);
+            built.saved = built.saved.finally(release);
+          }
+          return built;
+        });
+        const saved = result.saved ?? Promise.resolve(undefined);
+        saving.add(saved);
+        void saved.finally(() => saving.delete(saved));
         // What this build pushed, for the farm: a fresh worker's push of the same manifest there then skips its HEADs.
         for (const pushed of result.pushed ?? []) {
           if (shared && result.finalKey && pushed.repository && !session.heldManifests.has(`${pushed.repository}@${pushed.digest}`)) {
@@ -129,7 +156,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
           }
         }
         session.emit({ type: 'build.done', imageDigest: result.manifest.digest, durationMs: Date.now() - started, time: Date.now() });
-        return { ...result, cache: session.stats.toJSON() };
+        return { ...result, cache: session.stats.toJSON(), saved };
       } catch (err) {
         const error = err instanceof BuildError ? err : new BuildError('INTERNAL', errorMessage(err), { cause: err });
         session.emit({ type: 'build.done', durationMs: Date.now() - started, time: Date.now(), error: { code: error.code, message: error.message, line: error.line } });
@@ -145,7 +172,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         }
       }
     },
+    idle,
     async close() {
+      await idle();
       // Netns prepared ahead for isolated RUNs of this store (builder/network/netns-pool.ts) go with the engine.
       await (await import('./network/netns-pool.js')).drainNetnsPool(store.root);
       await cache.close?.();

@@ -60,7 +60,19 @@ describe('farm shared cache (worker processes + Redis + registry)', function () 
     for (const layer of manifest.layers.slice(1)) {
       assert.equal(existsSync(path.join(h.dir, 'worker-1', 'oci', 'blobs', 'sha256', layer.digest.slice(7))), false, `${layer.digest} was downloaded`);
     }
-    await stop(fresh);
+    // The worker saves the image in its own store after the record says succeeded (solver/export-image.ts); its job
+    // ends after the save, so a SIGTERM drain completes it: the tag is there, its manifest and config match their digests.
+    const drained = new Promise<number | null>((resolve) => fresh.once('exit', (code) => resolve(code)));
+    fresh.kill('SIGTERM');
+    assert.equal(await drained, 0, 'the worker drained and exited');
+    const { Store } = await import('../builder/store/store.js');
+    const { createHash } = await import('node:crypto');
+    const store = await Store.open(path.join(h.dir, 'worker-1'));
+    const saved = await store.resolve(`${registry}/farm/app:b`);
+    assert.equal(saved?.manifestDescriptor.digest, again.imageDigest, 'the fresh worker tagged what it pushed');
+    for (const digest of [saved!.manifestDescriptor.digest, saved!.manifest.config.digest]) {
+      assert.equal(`sha256:${createHash('sha256').update(await store.readBlob(digest)).digest('hex')}`, digest);
+    }
 
     // The farm also exported the records as an artifact: a laptop build with --cache-from hits them.
     const { mkdir, writeFile } = await import('node:fs/promises');

@@ -366,6 +366,8 @@ describe('shared cache (Redis index + registry blobs)', function () {
   }
 
   async function readManifestLayers(engine: Engine, digest: string): Promise<string[]> {
+    // A pushed build's local save may still be under way (solver/export-image.ts).
+    await engine.idle();
     const manifest = JSON.parse((await engine.store.readBlob(digest)).toString()) as { layers: { digest: string }[] };
     return manifest.layers.map((l) => l.digest);
   }
@@ -420,6 +422,8 @@ describe('shared cache (Redis index + registry blobs)', function () {
     const fresh = await worker('sources-pusher');
     // The build records its hits' sources (the cache repository) while its push records the target's: at once.
     const result = await pushBuild(fresh);
+    // Its cached layers' sources are written by its local save, after the push (the target's by the push itself).
+    await result.saved;
     const table = JSON.parse(await readFile(path.join(fresh.store.root, 'registry', 'blob-sources.json'), 'utf8')) as Record<string, string[]>;
     const layers = (await readManifestLayers(fresh, result.manifest.digest)).slice(-2);
     for (const layer of layers) {

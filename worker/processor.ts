@@ -64,6 +64,9 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
     const tracer = new Tracer(`build ${id}`);
     // Under the store, not /tmp: a worker killed mid-build leaves nothing behind outside its BUILDER_ROOT.
     const workDir = await mkdtemp(path.join(deps.engine.store.tmpDir, 'context-'));
+    // A pushed build's local save, finished after the record says succeeded (solver/export-image.ts): awaited before
+    // the job ends, so the worker's next job on this slot and its shutdown drain both come after it.
+    let saved: Promise<string | undefined> | undefined;
     try {
       const running = await records.update(id, (r) => (r.state === 'cancelled' ? undefined
         : { ...r, state: 'running', startedAt: started, steps: [], error: undefined, workers: [...r.workers, deps.hostname] }));
@@ -89,6 +92,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
         ...(request.push ? { push: { config: deps.builderConfig } } : {}),
         ephemeralContext: true,
       }, { onEvent: publisher.onEvent, signal: entry.controller.signal, tracer });
+      saved = result.saved;
       publisher.cacheStats = result.cache;
       const pushed: BuildRecord['pushed'] = result.pushed ?? [];
       await publisher.flush();
@@ -97,6 +101,10 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BuildRequest, Bu
     } catch (err) {
       return await handleFailure(deps, job, token, entry.reason, publisher, started, err);
     } finally {
+      const failedSave = await saved;
+      // Its warning event went to the stream after build.done, where a follower may have stopped reading: logged too.
+      if (failedSave) deps.log(`build ${id}: ${failedSave}`);
+      await publisher.flush().catch(() => undefined);
       deps.active.delete(id);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
       await keepTrace(deps, id, tracer);

@@ -38,7 +38,7 @@ export interface PushOptions {
  */
 export interface PushBuiltOptions extends PushOptions {
   /** Settles when the image's config blob is in the store: awaited before uploading it (a HEAD or mount need not wait). */
-  blobsWritten: Promise<unknown>;
+  blobsWritten: PromiseLike<unknown>;
   /** Awaited before the manifest PUT: a build checks its cache hits' layers here, so no pushed manifest names a broken one. */
   beforeManifest: () => Promise<void>;
   /** More `authority/repository` sources by digest: lazily cached layers whose sources are not yet in blob-sources.json. */

@@ -9,8 +9,16 @@
  * write. What need not wait: a push reads the manifest from memory, and its HEADs and mounts of the layers and the
  * config overlap the local fsyncs. A fresh farm worker whose steps all hit writes two new blobs and pushes; before,
  * the push began after the tag, so the fsyncs and the push's round trips added up.
+ *
+ * A build that pushes returns once its push is done: its result is the pushed digest, and the push has the image's
+ * bytes in memory. Its local save (the blobs with their fsyncs, then the tag's rename, then blob-sources.json) goes on
+ * in `saved`, which the engine holds a lease for and awaits before its next build and its close, and the farm worker
+ * before it ends the job (docs/ARCHITECTURE.md, shared cache, seventh pass). The order within the save is what it
+ * was: the tag is renamed in only after its blobs are fsynced and renamed, so a crash never leaves a tag naming a lost
+ * or short blob. A failed save is a warning and leaves no tag; the pushed image is not affected.
  */
 import type { BuilderConfig } from '../config.js';
+import { errorMessage } from '../errors.js';
 import { writeEncodedImage, type EncodedImage } from '../image/manifest.js';
 import type { Descriptor } from '../image/types.js';
 import { recordRemoteLayers } from '../registry/blob-sources.js';
@@ -30,6 +38,11 @@ export interface ExportedImage {
   manifest: Descriptor;
   /** One per tag, in tag order, when the request asked for a push. */
   pushed?: PushResult[];
+  /**
+   * A pushed build's local save, still under way when the result is returned; never rejects: it settles with the
+   * warning it emitted when the save failed (no tag was written then), else undefined.
+   */
+  saved?: Promise<string | undefined>;
 }
 
 /** Writes, checks, tags and (optionally) pushes `image`; see the file comment for what waits for what. */
@@ -37,11 +50,10 @@ export async function exportImage(
   store: Store, session: BuildSession, span: Span, image: EncodedImage, tags: string[], push: BuildPushOptions | undefined, signal?: AbortSignal,
   alongside?: () => Promise<void>,
 ): Promise<ExportedImage> {
-  const writing = span.child('write image', () => writeEncodedImage(store, image));
-  // The tags' index.json is made durable beside the blobs' fsyncs and put in place after them (store.prepareTags):
-  // a fresh store's build no longer waits for one fsync after the other.
-  const tagging = tags.length > 0 ? span.child('prepare tag', () => store.prepareTags(tags, image.descriptor)) : undefined;
-  tagging?.catch(() => undefined);
+  const save = new LocalSave(store, span, image, tags);
+  // A build that pushes writes nothing until it has returned (pushThenSave), unless its push asks for the config blob
+  // (an upload reads it from the store): the fsyncs would hold libuv's pool threads the push's own file work waits for.
+  if (!(push && tags.length > 0)) save.start();
   // The cache hits' blob checks end while the image's blobs are written; a problem repairs the build before any tag
   // names the image (orphan config/manifest blobs are prune's, as any untagged blob).
   const heads = push && tags.length > 0 ? new HeadResults(image.manifest.layers.map((layer) => layer.digest)) : undefined;
@@ -49,36 +61,122 @@ export async function exportImage(
     const layer = session.remoteLayers.get(digest)?.layer;
     return layer !== undefined && (await heads.size(digest)) === layer.size;
   } : undefined));
-  const pushing = heads && push ? span.child('push', (pushSpan) => pushTags(store, session, image, tags, push, checks, writing, signal, pushSpan, heads)) : undefined;
+  const pushing = heads && push ? span.child('push', (pushSpan) => pushTags(store, session, image, tags, push, checks, save.written, signal, pushSpan, heads)) : undefined;
   // A push that failed before it asked about every layer proves nothing more; the checks then ask the cache.
   pushing?.finally(() => heads?.done()).catch(() => undefined);
   // Settled below in every case; until then a rejection must not count as unhandled.
   pushing?.catch(() => undefined);
+  if (pushing) return pushThenSave(store, session, span, image, tags, { save, checks, pushing }, alongside);
   try {
-    await Promise.all([writing, checks]);
+    await Promise.all([save.start(), checks]);
   } catch (err) {
-    // The push stops at its manifest (it waits for the same checks); let it finish before the engine's repair loop
-    // builds again, so two pushes of the same tag never overlap.
-    await pushing?.catch(() => undefined);
-    await (await tagging?.catch(() => undefined))?.discard();
+    await save.discard();
     throw err;
   }
   await Promise.all([
-    span.child('tag', async () => { await (await tagging)?.commit(); }),
+    span.child('tag', () => save.commit()),
     // Where this build's lazily cached layers live (registry/blob-sources.json), for later pushes, runs and exports;
-    // written once the checks passed, beside the tag and the push.
+    // written once the checks passed, beside the tag.
     recordRemoteLayers(store.root, session.remoteLayers),
     // The engine's --cache-to exports (a farm worker's artifact in its cache repository): another push, to another
     // repository, so it goes beside this one.
     alongside ? span.child('cache export', alongside) : undefined,
   ]);
-  return { manifest: image.descriptor, ...(pushing ? { pushed: await pushing } : {}) };
+  return { manifest: image.descriptor };
+}
+
+/**
+ * The push's side of exportImage: the result once the checks passed and the push (and the cache export beside it)
+ * is done; the local save after the blobs' writes, in `saved`. A push that fails still saves first (as before, a
+ * failed push leaves the local tag), so the engine's repair loop never builds again beside a save.
+ */
+async function pushThenSave(
+  store: Store, session: BuildSession, span: Span, image: EncodedImage, tags: string[],
+  work: { save: LocalSave; checks: Promise<void>; pushing: Promise<PushResult[]> },
+  alongside?: () => Promise<void>,
+): Promise<ExportedImage> {
+  const { save, checks, pushing } = work;
+  try {
+    await checks;
+  } catch (err) {
+    // The push stops at its manifest (it waits for the same checks); let it finish before the engine's repair loop
+    // builds again, so two pushes of the same tag never overlap.
+    await pushing.catch(() => undefined);
+    await save.discard();
+    throw err;
+  }
+  // The save starts once the build has ended (its session closed) and its caller has had the result: until then its
+  // fsyncs would hold libuv's pool threads that the build's own end (removing temp dirs, releasing mounts) waits for.
+  // A push that fails saves at once (its error waits for the save).
+  let now: () => void = () => undefined;
+  const failed = new Promise<void>((resolve) => { now = resolve; });
+  const saved = (async (): Promise<string | undefined> => {
+    await Promise.race([session.ended, failed]);
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      await save.start();
+      await Promise.all([
+        span.child('tag', () => save.commit()),
+        recordRemoteLayers(store.root, session.remoteLayers),
+      ]);
+      return undefined;
+    } catch (err) {
+      await save.discard();
+      const warning = `${tags.join(', ')} was pushed, but saving the image in this worker's store failed (it is not tagged here): ${errorMessage(err)}`;
+      session.warn(warning);
+      return warning;
+    }
+  })();
+  try {
+    const [pushed] = await Promise.all([pushing, alongside ? span.child('cache export', alongside) : undefined]);
+    return { manifest: image.descriptor, pushed, saved };
+  } catch (err) {
+    now();
+    await saved;
+    throw err;
+  }
+}
+
+/**
+ * The image into the local store: config and manifest blobs (each fsynced), the tags' next index.json prepared and
+ * fsynced beside them (store.prepareTags), renamed into place by commit() only after the blobs are in.
+ */
+class LocalSave {
+  private writing?: Promise<unknown>;
+  private tagging?: Promise<Awaited<ReturnType<Store['prepareTags']>>>;
+  /** Awaiting this starts the writes (a push uploading the config reads it from the store). */
+  readonly written: PromiseLike<unknown> = { then: (done, failed) => this.start().then(done, failed) };
+
+  constructor(private readonly store: Store, private readonly span: Span, private readonly image: EncodedImage, private readonly tags: string[]) {}
+
+  start(): Promise<unknown> {
+    if (!this.writing) {
+      this.writing = this.span.child('write image', () => writeEncodedImage(this.store, this.image));
+      this.writing.catch(() => undefined);
+      if (this.tags.length > 0) {
+        this.tagging = this.span.child('prepare tag', () => this.store.prepareTags(this.tags, this.image.descriptor));
+        this.tagging.catch(() => undefined);
+      }
+    }
+    return this.writing;
+  }
+
+  /** Once start() has settled and the checks passed: the tags, renamed in after the blobs they name. */
+  async commit(): Promise<void> {
+    await (await this.tagging)?.commit();
+  }
+
+  /** A build that failed before its tag (or a save that failed): the writes end, the prepared index goes. */
+  async discard(): Promise<void> {
+    await this.writing?.catch(() => undefined);
+    await (await this.tagging?.catch(() => undefined))?.discard();
+  }
 }
 
 /** Tags one after another: two manifests of one repository pushed at once race in docker-registry (see push.ts). */
 async function pushTags(
   store: Store, session: BuildSession, image: EncodedImage, tags: string[], push: BuildPushOptions,
-  checks: Promise<void>, writing: Promise<unknown>, signal: AbortSignal | undefined, span: Span, heads: HeadResults,
+  checks: Promise<void>, writing: PromiseLike<unknown>, signal: AbortSignal | undefined, span: Span, heads: HeadResults,
 ): Promise<PushResult[]> {
   const { pushBuiltImage } = await import('../registry/push.js');
   // Layers a cache hit named live only in a registry until needed; their sources reach blob-sources.json when the

@@ -116,10 +116,21 @@ export class BuildSession {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
+  private markEnded: () => void = () => undefined;
+  /**
+   * Settles once close() has run the cleanups: work that outlives the build's result (a pushed image's local save,
+   * solver/export-image.ts) waits for it, so its file writes do not compete with the build's own end for the pool.
+   */
+  readonly ended = new Promise<void>((resolve) => { this.markEnded = resolve; });
+
   /** Waits for later() work, then runs every cleanup (newest first); cleanups never fail the build. */
   async close(): Promise<void> {
-    await this.settle();
-    for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    try {
+      await this.settle();
+      for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    } finally {
+      this.markEnded();
+    }
   }
 
   used(stage: number, key: string, entry: CacheEntry): void {

@@ -38,6 +38,8 @@ export interface BuildResult {
   pushed?: PushResult[];
   /** Cache key of the target stage's last step: the farm's push facts are filed under it (cache/shared-held.ts). */
   finalKey?: string;
+  /** A pushed build's local save, finished after the result (solver/export-image.ts): its warning when it failed. */
+  saved?: Promise<string | undefined>;
 }
 
 /** What a build uses that outlives it: opened once by the engine (builder/engine.ts). */
@@ -158,7 +160,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     span.set({ manifest: image.descriptor.digest, layers: layers.length });
     return exportImage(store, session, span, image, options.tags, options.push, options.signal, options.alongsideExport && (() => options.alongsideExport!(imageStages)));
   });
-  return { manifest: exported.manifest, config, tags: options.tags, imageStages, finalKey: final.key, ...(exported.pushed ? { pushed: exported.pushed } : {}) };
+  return { manifest: exported.manifest, config, tags: options.tags, imageStages, finalKey: final.key, ...(exported.pushed ? { pushed: exported.pushed } : {}), ...(exported.saved ? { saved: exported.saved } : {}) };
 }
 
 /** The final layers in the requested encoding; the root stage's base image layers count as base layers. */

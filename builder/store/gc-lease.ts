@@ -90,6 +90,17 @@ export function withTracedBuildLease<T>(root: string, span: Span | undefined, fn
 }
 
 /**
+ * A second lease for work that outlives the build's own (a pushed build's local save, finished after its result:
+ * solver/export-image.ts); returns its release. Taken without waiting for a GC, so only while holding a lease: a GC
+ * that starts later sees this one, and a GC already running saw the build's and removes only cache records.
+ */
+export function extendBuildLease(root: string): () => Promise<void> {
+  const lease = join(leasesDir(root), `${process.pid}-${randomBytes(6).toString('hex')}`);
+  writeFileSync(lease, String(process.pid), { flag: 'wx' });
+  return () => unlink(lease).catch(() => undefined);
+}
+
+/**
  * Writes this build's lease file once no GC is running (waiting while one is); returns its path. The file calls are
  * direct (no thread pool): five round trips were ~1 ms of every build, a no-op rebuild's included.
  */

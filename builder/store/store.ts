@@ -83,14 +83,20 @@ export class Store {
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (await this.hasBlob(digest)) return { digest, size: bytes.length };
     const temp = this.tempPath('blob');
-    const handle = await open(temp, 'w');
     try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.importBlobFile(temp, digest);
+    } catch (err) {
+      // A blob that cannot be written or moved in (the disk full, the blob directory unwritable) leaves no temp file.
+      await unlink(temp).catch(() => undefined);
+      throw err;
     }
-    await this.importBlobFile(temp, digest);
     return { digest, size: bytes.length };
   }
 

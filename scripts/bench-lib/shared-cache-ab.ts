@@ -11,6 +11,7 @@
  * Each side has its own Redis (so neither reads the other's records) and its own repositories on one registry;
  * `--relay` sends pushes through the bench's counting relay, as the section does.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Engine } from '../../builder/engine.js';
@@ -38,7 +39,8 @@ interface Side {
   fresh: number[];
 }
 
-const registry = await startRegistry();
+// As in the section: the registry's storage on tmpfs (a farm's registry is another machine, not this disk).
+const registry = await startRegistry({ parentDir: existsSync('/dev/shm') ? '/dev/shm' : undefined });
 const proxy = relay ? await startByteProxy(registry.host) : undefined;
 const host = proxy?.host ?? registry.host;
 const redises = await Promise.all([startRedis(), startRedis()]);

@@ -103,6 +103,9 @@ export async function runSharedCacheBench(env: SharedCacheBenchEnv): Promise<str
       const run = await timed(() => build(engine, dir, tag));
       times.push(run.ms);
       bytes.push(proxy.bytes());
+      // A pushed build's local save goes on after its result (solver/export-image.ts); outside the timing, and not
+      // into the next sample (a fresh sample taken first would otherwise save while the warm one runs).
+      await engine.idle();
       return run.value;
     };
     const pairsStarted = Date.now();

@@ -6,6 +6,7 @@
  * side goes first alternating, the fresh store made before both and its engine closed after), so a gap between this
  * tool's medians and the section's can be told apart from the code's.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyConfig } from '../../builder/config.js';
@@ -23,7 +24,8 @@ const [scratch, busyboxTar, samplesArg] = process.argv.slice(2).filter((a) => a 
 if (!scratch || !busyboxTar) throw new Error('usage: shared-cache-trace SCRATCH BUSYBOX_TAR [samples]');
 const samples = Number(samplesArg ?? 9);
 const repoDir = new URL('../../..', import.meta.url).pathname;
-const [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+// As in the section: the registry's storage on tmpfs (a farm's registry is another machine, not this disk).
+const [redis, registry] = await Promise.all([startRedis(), startRegistry({ parentDir: existsSync('/dev/shm') ? '/dev/shm' : undefined })]);
 const proxy = section ? await startByteProxy(registry.host) : undefined;
 const engines: Engine[] = [];
 let counter = 0;
@@ -41,11 +43,11 @@ await writeFile(join(dir, 'Dockerfile'), ['FROM busybox', "RUN head -c 2000000 /
   'RUN cat /app/*.txt > /app/all', 'ENV MODE=bench', 'CMD ["cat", "/app/all"]', ''].join('\n'));
 await writeFile(join(dir, 'src', 'main.txt'), 'fresh-a edit 1\n');
 const tag = `${proxy?.host ?? registry.host}/bench/fresh:1`;
-const build = async (engine: Engine): Promise<readonly SpanRecord[]> => {
+const build = async (engine: Engine): Promise<Tracer> => {
   const tracer = new Tracer();
   await engine.build({ contextDir: dir, dockerfilePath: join(dir, 'Dockerfile'), dockerfileName: 'Dockerfile', tags: [tag], buildArgs: {},
     noCache: false, network: 'none', push: { config: emptyConfig() } }, { tracer });
-  return tracer.finish();
+  return tracer;
 };
 const sides = { warm: [] as (readonly SpanRecord[])[], fresh: [] as (readonly SpanRecord[])[] };
 /** Wall time around engine.build, as the section times it (the root span starts a little later, ends a little before). */
@@ -53,12 +55,17 @@ const walls = { warm: [] as number[], fresh: [] as number[] };
 const sample = async (side: 'warm' | 'fresh', engine: Engine): Promise<void> => {
   await runCommand('sync', []);
   const start = process.hrtime.bigint();
-  sides[side].push(await build(engine));
+  const tracer = await build(engine);
   walls[side].push(Number(process.hrtime.bigint() - start) / 1e6);
+  // The local save after a push's result, outside the timing and before the next sample (as the section does); its
+  // spans are in the trace.
+  await engine.idle();
+  sides[side].push(tracer.finish());
 };
 try {
   const maker = await worker();
   await build(maker);
+  await maker.idle();
   for (let i = 0; i < samples; i++) {
     if (!section) {
       await sample('warm', maker);
