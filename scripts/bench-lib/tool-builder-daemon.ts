@@ -3,8 +3,9 @@
  * numbers are, a client handing the build to a long-lived daemon that has already built something. The daemon starts
  * untimed with its store on the scratch fs, busybox loaded (and unpacked) before it starts, one untimed warm-up build
  * of another Dockerfile (test-dockerfiles/demo: a RUN, COPY --from, a context COPY), then every sample starts cold:
- * - the built tags are removed and `POST /build/prune` (all) deletes every cache record and every blob and snapshot
- *   no tag holds, as `docker rmi -f` + `docker builder prune -af` do for BuildKit's column;
+ * - the built tags are removed (DELETE /images) and `builder prune -a` with no grace period deletes every cache
+ *   record and every blob and snapshot no tag holds, as `docker rmi -f` + `docker builder prune -af` do for
+ *   BuildKit's column;
  * - the build reads a fresh copy of its context (new path, new inodes), because the daemon keeps the content hashes
  *   of context files by inode, in memory and in the store's cache/context-hashes, and neither is build cache a
  *   prune removes; the embedded column's fresh store and fresh process have neither.
@@ -29,6 +30,7 @@ export function builderDaemonTool(repoDir: string): BenchTool {
   let daemon: ChildProcess | undefined;
   let dir = '';
   let socket = '';
+  let root = '';
   let copies = 0;
   const built = new TagSet();
   /** The context each case names → the fresh copy the next build reads. */
@@ -48,8 +50,10 @@ export function builderDaemonTool(repoDir: string): BenchTool {
       const answer = await socketRequest(socket, 'DELETE', `/images/${encodeURIComponent(tag)}?force=1`);
       if (answer.status !== 200 && answer.status !== 404) throw new Error(`DELETE /images/${tag}: ${answer.status} ${answer.body}`);
     }
-    const pruned = await socketRequest(socket, 'POST', '/build/prune?all=1');
-    if (pruned.status !== 200) throw new Error(`POST /build/prune: ${pruned.status} ${pruned.body}`);
+    // `builder prune -a` on the daemon's store rather than POST /build/prune: the API's prune keeps unreferenced blobs
+    // and snapshots younger than the 10 min grace (a build in flight writes them before anything names them), and
+    // the last sample's are always younger. With the daemon idle, a grace of 0 leaves only what a tag holds.
+    await runCommand(cli, ['--root', root, 'prune', '-a', '-f'], { env: { ...process.env, BUILDER_GC_GRACE: '0s' } });
   };
   const stopDaemon = async (): Promise<void> => {
     const child = daemon;
@@ -72,7 +76,7 @@ export function builderDaemonTool(repoDir: string): BenchTool {
       env = toolEnv;
       dir = join(toolEnv.scratchDir, 'builder-daemon');
       socket = join(toolEnv.runDir, 'builder-daemon.sock');
-      const root = join(dir, 'store');
+      root = join(dir, 'store');
       await mkdir(root, { recursive: true });
       await mkdir(toolEnv.runDir, { recursive: true });
       await runCommand(cli, ['load', '-i', toolEnv.busyboxTar], { env: { ...process.env, BUILDER_ROOT: root } });
@@ -103,8 +107,8 @@ export function builderDaemonTool(repoDir: string): BenchTool {
     notes: () => [
       'ours via a warm daemon: bin/builder build with BUILDER_HOST=unix://… (the short path to `builder daemon`, the context ' +
         'named by path), the daemon started untimed with its store on the scratch ext4 and warmed by one build of ' +
-        `test-dockerfiles/${WARM_UP}; before each sample its tags are removed (DELETE /images) and POST /build/prune (all) ` +
-        'deletes every cache record, blob and snapshot no tag holds, and the build reads a fresh copy of its context ' +
+        `test-dockerfiles/${WARM_UP}; before each sample its tags are removed (DELETE /images) and \`builder prune -a\` ` +
+        '(BUILDER_GC_GRACE=0s) deletes every cache record, blob and snapshot no tag holds, and the build reads a fresh copy of its context ' +
         '(the daemon keeps context hashes by inode across prunes); not traced (--trace builds in the CLI)',
     ],
     async teardown() {
