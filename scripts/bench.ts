@@ -17,6 +17,7 @@ import { runRunSideBench } from './bench-lib/run-side-bench.js';
 import { mountScratchFs, unmountTree, type ScratchFs } from './bench-lib/scratch-fs.js';
 import { buildahTool } from './bench-lib/tool-buildah.js';
 import { builderTool } from './bench-lib/tool-builder.js';
+import { builderDaemonTool } from './bench-lib/tool-builder-daemon.js';
 import { buildkitTool, stopBenchDockerd } from './bench-lib/tool-docker.js';
 import { runcTool } from './bench-lib/tool-runc.js';
 import type { BenchTool, ToolEnv, ToolId } from './bench-lib/tool.js';
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
     .map((section) => ({ ...section, cases: section.cases.filter((c) => !onlyCases || onlyCases.includes(c.id)) }))
     .filter((section) => section.cases.length > 0);
   const wanted = new Set(sections.flatMap((s) => s.columns.map((c) => c.toolId)));
-  const allTools: BenchTool[] = [builderTool(REPO_DIR), builderTool(REPO_DIR, 'crun'), buildkitTool(), buildahTool(), runcTool()];
+  const allTools: BenchTool[] = [builderTool(REPO_DIR), builderTool(REPO_DIR, 'crun'), builderDaemonTool(REPO_DIR), buildkitTool(), buildahTool(), runcTool()];
 
   const skipped = new Map<ToolId, string>();
   const tools = new Map<ToolId, BenchTool>();
@@ -161,7 +162,7 @@ async function report(
   const benchmarksPath = join(REPO_DIR, 'BENCHMARKS.md');
   let document = await readFile(benchmarksPath, 'utf8').catch(() => '');
   for (const { section, rows } of reports) {
-    const table = renderTable(section.columns.map((c) => ({ toolId: c.toolId, label: c.label })), rows);
+    const table = renderTable(section.columns.map((c) => ({ toolId: c.toolId, label: c.label, ours: c.ours })), rows);
     const notes = section.columns.flatMap((column) => notesOf(column.toolId, section.cases.flatMap((c) => (c.tag ? [c.tag] : []))));
     // Where the time went (traced builds) is worth seeing with --no-write too.
     console.log(`\n${section.title}\n${table}${notes.filter((note) => note.includes('--trace')).map((note) => `\n- ${note}`).join('')}`);

@@ -4,6 +4,7 @@ import { BuildError, errorMessage } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import { cacheOptionsFromEnv, createEngine } from '../engine.js';
 import { withBuildLease } from '../store/gc-lease.js';
+import { whenIdle, type IdleTask } from '../store/idle-work.js';
 import type { Store } from '../store/store.js';
 import { parseCacheFrom, parseCacheTo } from './cache-flags.js';
 import { parseBuildContexts, parseLabels, resolveBuildContext } from './build-contexts.js';
@@ -69,6 +70,9 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
   const runtime = await tracer.root.child('runtime', () => buildRuntime(flags.runtime));
   const engine = await tracer.root.child('open store', () => createEngine({ root: global.root, cache: cacheOptionsFromEnv() }));
   const store = engine.store;
+  // The automatic GC's limit (its modules to load, the config file to read) is looked up while the build waits on a
+  // runtime (store/idle-work.ts), not after the result: the end of a cold build then pays for it only when a limit is set.
+  const gcLimit = whenIdle(async () => (await import('../store/gc-auto.js')).gcKeepStorage());
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   const progress = buildProgress(quiet ? 'quiet' : flags.progress);
   const onEvent: (event: BuildEvent) => void = progress.onEvent;
@@ -131,7 +135,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     }
     // With `-o -` stdout carries the output itself.
     if (!outputs.some((spec) => spec.dest === '-')) process.stdout.write(`${result.manifest.digest}\n`);
-    await tracer.root.child('auto gc', () => autoGcAfterBuild(store, quiet));
+    await tracer.root.child('auto gc', () => autoGcAfterBuild(store, quiet, gcLimit));
     return 0;
   } catch (err) {
     if (!signalled || !(err instanceof BuildError) || err.code !== 'CANCELLED') throw err;
@@ -171,10 +175,12 @@ function sourceDateEpoch(buildArgs: Record<string, string>): number | undefined 
 }
 
 /** The automatic GC (BUILDER_GC_KEEP_STORAGE or `[gc] keepStorage`); a few stats when nothing was added. Never fails the build. */
-async function autoGcAfterBuild(store: Store, quiet: boolean): Promise<void> {
+async function autoGcAfterBuild(store: Store, quiet: boolean, limit: IdleTask<number | undefined>): Promise<void> {
   try {
+    const keepStorage = await limit.start();
+    if (keepStorage === undefined) return;
     const { autoGc } = await import('../store/gc-auto.js');
-    const report = await autoGc(store);
+    const report = await autoGc(store, { keepStorage });
     if (report && !quiet) {
       const { formatBytes } = await import('./prune.js');
       process.stderr.write(`automatic GC: reclaimed ${formatBytes(report.reclaimed)}; store now ${formatBytes(report.sizeAfter)}\n`);

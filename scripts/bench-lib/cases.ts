@@ -26,7 +26,8 @@ export interface BenchSection {
   title: string;
   /** What the numbers mean, printed above the table. */
   description: string;
-  columns: Array<{ toolId: ToolId; label: string }>;
+  /** `ours`: a second column of ours, with its own ratios against the peers (report.ts renderTable). */
+  columns: Array<{ toolId: ToolId; label: string; ours?: boolean }>;
   cases: BenchCase[];
 }
 
@@ -39,7 +40,7 @@ function coldBuild(repoDir: string, dir: string, title: string, samples = 3, job
     tag: `${dir}:bench`,
     samples,
     supports: (tool) => tool.build !== undefined && tool.resetCaches !== undefined,
-    prepare: async (tool) => tool.resetCaches?.(),
+    prepare: async (tool) => tool.resetCaches?.({ context }),
     // Cold builds are traced (rebuilds are not: loading the trace writer would add to a no-op rebuild's floor).
     measure: async (tool) => tool.build?.(context, `${dir}:bench`, jobs, { trace: true }),
   };
@@ -94,9 +95,12 @@ export function benchSections(repoDir: string): BenchSection[] {
       title: 'Cold builds',
       description:
         'Wall time of one build with every cache empty (fresh store for us, `docker builder prune -af` + rmi for ' +
-        'BuildKit, `buildah rm -a` + rmi for buildah); only busybox:latest present. Median of 3.',
+        'BuildKit, `buildah rm -a` + rmi for buildah); only busybox:latest present. Median of 3. "ours via warm daemon" ' +
+        'is the same CLI handing the build to a running `builder daemon` (as docker build hands it to dockerd), its ' +
+        'caches emptied the same way (rmi + prune, a fresh copy of the context): see its note.',
       columns: [
         { toolId: 'builder', label: 'ours' },
+        { toolId: 'builder-daemon', label: 'ours via warm daemon', ours: true },
         { toolId: 'buildkit', label: 'BuildKit' },
         { toolId: 'buildah', label: 'buildah' },
       ],

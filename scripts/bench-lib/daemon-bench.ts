@@ -8,11 +8,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
 import { join } from 'node:path';
 import { runCommand } from './proc.js';
 import { formatDuration, median } from './report.js';
 import { builderBin } from './builder-bin.js';
+import { waitForSocket } from './wait-socket.js';
 
 const CLI = '/usr/local/bin/docker';
 const SAMPLES = 5;
@@ -22,18 +22,6 @@ export interface DaemonBenchEnv {
   scratchDir: string;
   busyboxTar: string;
   log(line: string): void;
-}
-
-async function waitForSocket(socket: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      http.get({ socketPath: socket, path: '/_ping' }, (res) => { res.resume(); resolve(res.statusCode === 200); }).on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing answered on ${socket}`);
 }
 
 async function timed(samples: number, run: () => Promise<unknown>): Promise<number> {

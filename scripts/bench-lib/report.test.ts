@@ -42,6 +42,22 @@ describe('bench report', () => {
     assert.equal(lines[2], '| small | 1.00 s | 2.00 s | not installed | 0.50× | – |');
   });
 
+  it('gives every column of ours its ratios against every peer, not against each other', () => {
+    const ok = (ms: number) => ({ status: 'ok' as const, samplesMs: [ms] });
+    const table = renderTable(
+      [
+        { toolId: 'builder', label: 'ours' },
+        { toolId: 'builder-daemon', label: 'ours via daemon', ours: true },
+        { toolId: 'buildkit', label: 'BuildKit' },
+        { toolId: 'buildah', label: 'buildah' },
+      ],
+      [{ title: 'c', outcomes: [ok(2200), ok(2100), ok(2000), { status: 'failed', reason: 'failed' }] }],
+    );
+    const lines = table.split('\n');
+    assert.equal(lines[0], '| bench | ours | ours via daemon | BuildKit | buildah | ours / BuildKit | ours / buildah | ours via daemon / BuildKit | ours via daemon / buildah |');
+    assert.equal(lines[2], '| c | 2.20 s | 2.10 s | 2.00 s | failed | 1.10× | – | 1.05× | – |');
+  });
+
   it('appends a new section under the header, then replaces only that section', () => {
     const first = replaceSection('', 'cold-build', '## Cold\nv1');
     assert.ok(first.startsWith(BENCHMARKS_HEADER));

@@ -9,6 +9,8 @@ export type CaseOutcome =
 export interface Column {
   toolId: string;
   label: string;
+  /** Another column of ours (the first column always is): it gets its own ratios against every peer column. */
+  ours?: boolean;
 }
 
 /** One table row: the case title and one outcome per column (same order as the columns). */
@@ -34,20 +36,23 @@ function cell(outcome: CaseOutcome | undefined): string {
 }
 
 /**
- * A markdown table: a time column per tool (median), then "ours / theirs" for every tool
- * after the first (the first column is ours). Below 1.00× means we are faster.
+ * A markdown table: a time column per tool (median), then "ours / theirs" for every column of ours (the first, and
+ * any marked `ours`) against every other column. Below 1.00× means we are faster.
  */
 export function renderTable(columns: Column[], rows: Row[]): string {
-  const [ours, ...theirs] = columns;
-  if (!ours) throw new RangeError('a bench table needs at least one column');
-  const header = ['bench', ...columns.map((c) => c.label), ...theirs.map((c) => `${ours.label} / ${c.label}`)];
+  if (columns.length === 0) throw new RangeError('a bench table needs at least one column');
+  const isOurs = (column: Column, index: number): boolean => index === 0 || column.ours === true;
+  const ours = columns.flatMap((column, index) => (isOurs(column, index) ? [index] : []));
+  const peers = columns.flatMap((column, index) => (isOurs(column, index) ? [] : [index]));
+  const pairs = ours.flatMap((mine) => peers.map((peer) => [mine, peer] as const));
+  const header = ['bench', ...columns.map((c) => c.label), ...pairs.map(([mine, peer]) => `${columns[mine]!.label} / ${columns[peer]!.label}`)];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const row of rows) {
-    const ourOutcome = row.outcomes[0];
-    const ratios = theirs.map((_, i) => {
-      const their = row.outcomes[i + 1];
-      if (ourOutcome?.status !== 'ok' || their?.status !== 'ok') return '–';
-      return `${(median(ourOutcome.samplesMs) / median(their.samplesMs)).toFixed(2)}×`;
+    const ratios = pairs.map(([mine, peer]) => {
+      const our = row.outcomes[mine];
+      const their = row.outcomes[peer];
+      if (our?.status !== 'ok' || their?.status !== 'ok') return '–';
+      return `${(median(our.samplesMs) / median(their.samplesMs)).toFixed(2)}×`;
     });
     lines.push(`| ${[row.title, ...columns.map((_, i) => cell(row.outcomes[i])), ...ratios].join(' | ')} |`);
   }

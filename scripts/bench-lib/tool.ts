@@ -1,5 +1,5 @@
 /** Which build tool a column measures. */
-export type ToolId = 'builder' | 'builder-crun' | 'buildkit' | 'buildah' | 'runc';
+export type ToolId = 'builder' | 'builder-crun' | 'builder-daemon' | 'buildkit' | 'buildah' | 'runc';
 
 /** Paths every tool shares for one bench run. */
 export interface ToolEnv {
@@ -23,8 +23,11 @@ export interface BenchTool {
   unavailable(): Promise<string | undefined>;
   /** Starts what the tool needs (a daemon) and loads busybox:latest into its storage. */
   setup(env: ToolEnv): Promise<void>;
-  /** Empties every build cache and built image so the next build is cold; busybox:latest stays. */
-  resetCaches?(): Promise<void>;
+  /**
+   * Empties every build cache and built image so the next build is cold; busybox:latest stays. `next` names the
+   * context the next build reads, for a tool that must give it a fresh copy to be cold (a daemon's by-inode hashes).
+   */
+  resetCaches?(next?: { context: string }): Promise<void>;
   /**
    * Builds `context`/Dockerfile as `tag`; resolves once the image is in the tool's store. `jobs` asks for that
    * many stages at once where the tool needs telling (buildah --jobs); the others always run stages in parallel.
