@@ -136,4 +136,12 @@ describe('builder daemon: diff, commit, export, import, update through the docke
     assert.equal((await daemon.docker(['exec', 'upd', 'echo', 'back'])).stdout, 'back\n');
     assert.match((await daemon.docker(['unpause', 'upd'])).stderr, /is not paused/);
   });
+
+  it('run --rm whose start fails (unknown user) ends with docker\'s error and leaves no container', async () => {
+    const before = (await daemon.docker(['ps', '-aq'])).stdout;
+    const failed = await daemon.docker(['run', '--rm', '--user', 'nosuchuser', 'busybox', 'id'], { timeoutMs: 30_000 });
+    assert.equal(failed.code, 125, failed.stderr);
+    assert.match(failed.stderr, /unable to find user nosuchuser/);
+    assert.equal((await daemon.docker(['ps', '-aq'])).stdout, before);
+  });
 });

@@ -68,13 +68,21 @@ export class Containers {
   async start(ref: string): Promise<void> {
     const { finalizeExit } = await lifecycle();
     const { paths, record } = await this.find(ref);
-    await withContainerLock(paths, async () => {
-      let state = await observe(paths, await readState(paths));
-      if (state.status === 'running') return;
-      checkTransition('start', state.status, ref);
-      if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
-      await this.startLocked(paths, record, state);
-    });
+    let started = false;
+    try {
+      await withContainerLock(paths, async () => {
+        let state = await observe(paths, await readState(paths));
+        if (state.status === 'running') return;
+        checkTransition('start', state.status, ref);
+        started = true;
+        if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
+        await this.startLocked(paths, record, state);
+      });
+    } catch (err) {
+      // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that removal).
+      if (started && record.hostConfig.AutoRemove) await this.remove(record.id, { force: true, volumes: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
