@@ -144,4 +144,18 @@ describe('builder daemon: diff, commit, export, import, update through the docke
     assert.match(failed.stderr, /unable to find user nosuchuser/);
     assert.equal((await daemon.docker(['ps', '-aq'])).stdout, before);
   });
+
+  it('ps -n/-l include every state; before= and since= filter by creation', async () => {
+    await daemon.docker(['rm', '-f', 'src', 'upd']);
+    for (const [name, cmd] of [['f1', 'sleep 100'], ['f2', 'true'], ['f3', 'sleep 100']] as const) {
+      assert.equal((await daemon.docker(['run', '-d', '--name', name, 'busybox', ...cmd.split(' ')])).code, 0);
+    }
+    await daemon.docker(['wait', 'f2']);
+    assert.equal((await daemon.docker(['ps', '-n', '2', '--format', '{{.Names}}'])).stdout, 'f3\nf2\n');
+    assert.equal((await daemon.docker(['ps', '-l', '--format', '{{.Names}}'])).stdout, 'f3\n');
+    assert.equal((await daemon.docker(['ps', '-a', '--filter', 'before=f3', '--filter', 'since=f1', '--format', '{{.Names}}'])).stdout, 'f2\n');
+    assert.equal((await daemon.docker(['ps', '--filter', 'since=f1', '--format', '{{.Names}}'])).stdout, 'f3\n');
+    assert.match((await daemon.docker(['ps', '--filter', 'since=nosuch'])).stderr, /No such container: nosuch/);
+    await daemon.docker(['rm', '-f', 'f1', 'f2', 'f3']);
+  });
 });

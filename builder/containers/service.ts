@@ -214,20 +214,28 @@ export class Containers {
 
   /** GET /containers/json: running ones unless `all`, newest first, docker's filters. */
   async list(options: ListOptions = {}): Promise<ContainerSummary[]> {
-    const filters = options.filters ?? {};
+    const filters = { ...(options.filters ?? {}) };
     checkFilters(filters);
     await this.reviveAfterReboot();
+    // before=/since= name containers: compared by creation time, as dockerd (an unknown one is its 404).
+    for (const key of ['before', 'since'] as const) {
+      if (filters[key]) filters[key] = await Promise.all(filters[key]!.map(async (ref) => (await this.find(ref)).record.created));
+    }
+    // `ps -n N` / `-l` list every state (dockerd: a limit implies all).
+    const all = options.all === true || (options.limit ?? 0) > 0;
     const ids = await listIds(this.containersDir);
     const rows = await Promise.all(ids.map(async (id) => {
       const paths = new ContainerPaths(this.containersDir, id);
       const record = await readRecord(paths).catch(() => undefined);
       if (!record) return undefined;
       const state = await observe(paths, await readState(paths));
-      if (!options.all && !isActive(state.status) && !filters.status) return undefined;
+      if (!all && !isActive(state.status) && !filters.status) return undefined;
       if (!matchesFilters(record, state, filters)) return undefined;
-      return options.size ? { ...summarize(record, state), ...(await sizesOf(record)) } : summarize(record, state);
+      return { created: record.created, summary: options.size ? { ...summarize(record, state), ...(await sizesOf(record)) } : summarize(record, state) };
     }));
-    const summaries = rows.filter((row): row is ContainerSummary => row !== undefined).sort((a, b) => b.Created - a.Created || a.Id.localeCompare(b.Id));
+    // Newest first by the record's millisecond time: Created (seconds) ties for containers made in one second.
+    const summaries = rows.filter((row) => row !== undefined)
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.summary.Id.localeCompare(b.summary.Id))).map((row) => row.summary);
     return options.limit && options.limit > 0 ? summaries.slice(0, options.limit) : summaries;
   }
 
