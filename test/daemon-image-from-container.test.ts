@@ -9,14 +9,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { runCommand } from './helpers/cli.js';
-import { DOCKER_CLI, daemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
+import { DOCKER_CLI, containerDaemonSkipReason, startTestDaemon, type TestDaemon } from './helpers/daemon-server.js';
 
 describe('builder daemon: diff, commit, export, import, update through the docker CLI', function () {
   this.timeout(120_000);
   let daemon: TestDaemon;
 
   before(async function () {
-    const reason = daemonSkipReason() ?? (existsSync('/usr/bin/conmon') ? undefined : 'conmon is not installed (scripts/setup.sh)');
+    const reason = containerDaemonSkipReason();
     if (reason) {
       console.log(`    skipped: ${reason}`);
       return this.skip();
