@@ -14,6 +14,7 @@ import { networkRoutes } from './networks.js';
 import { archiveRoutes } from './archive.js';
 import { containerStreamRoutes } from './container-streams.js';
 import { containerRoutes } from './containers.js';
+import { containerChangeRoutes } from './container-changes.js';
 import { execRoutes } from './exec.js';
 import { volumeRoutes } from './volumes.js';
 import { systemRoutes } from './system.js';
@@ -145,6 +146,7 @@ export function createDockerApp(ctx: DaemonContext, options: DockerAppOptions = 
   networkRoutes(app, ctx);
   volumeRoutes(app, ctx);
   containerRoutes(app, ctx);
+  containerChangeRoutes(app, ctx);
   containerStreamRoutes(app, ctx);
   execRoutes(app, ctx);
   archiveRoutes(app, ctx);

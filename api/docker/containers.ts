@@ -60,9 +60,9 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
   app.get('/containers/json', async (request) => {
     const query = request.query as Query;
     const filters = parseFilters(queryString(query, 'filters'), LIST_FILTERS);
-    return (await containers()).list({ all: queryBool(query, 'all'), limit: optionalInt(query, 'limit'), filters: Object.fromEntries(filters) });
+    return (await containers()).list({ all: queryBool(query, 'all'), limit: optionalInt(query, 'limit'), filters: Object.fromEntries(filters), size: queryBool(query, 'size') });
   });
-  app.get('/containers/:id/json', async (request) => (await containers()).inspect(idParam(request)));
+  app.get('/containers/:id/json', async (request) => (await containers()).inspect(idParam(request), { size: queryBool(request.query as Query, 'size') }));
 
   app.post('/containers/:id/start', async (request, reply) => {
     const svc = await containers();

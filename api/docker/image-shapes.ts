@@ -62,7 +62,8 @@ export function imageInspect(image: Image, tags: string[]): Record<string, unkno
     RepoTags: tags,
     RepoDigests: repoDigests(tags, image.manifestDescriptor.digest),
     Parent: '',
-    Comment: '',
+    // dockerd shows the newest history entry's comment ("buildkit.dockerfile.v0", a commit's message).
+    Comment: image.config.history?.at(-1)?.comment ?? '',
     Created: image.config.created ?? '0001-01-01T00:00:00Z',
     DockerVersion: '',
     Author: image.config.author ?? '',

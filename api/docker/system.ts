@@ -8,6 +8,7 @@ import { objectBody, optString } from './body.js';
 import { DockerApiError, badRequest, notSupported } from './errors.js';
 import { containerService } from './containers.js';
 import { streamEvents } from './events.js';
+import { hostGoArch } from '../../builder/store/image-lookup.js';
 
 const GIT_COMMIT = 'builder';
 
@@ -20,7 +21,7 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
   app.get('/_ping', ping);
 
   app.get('/version', async () => {
-    const details = { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: GIT_COMMIT, GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: goArch(), KernelVersion: os.release(), BuildTime: '' };
+    const details = { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: GIT_COMMIT, GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: hostGoArch(), KernelVersion: os.release(), BuildTime: '' };
     return {
       Platform: { Name: 'builder' },
       Components: [{ Name: 'Engine', Version: BUILDER_VERSION, Details: details }],
@@ -95,16 +96,11 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     ['/swarm', 'swarm mode'], ['/nodes', 'swarm mode'], ['/services', 'swarm mode'], ['/tasks', 'swarm mode'],
     ['/secrets', 'swarm mode'], ['/configs', 'swarm mode'], ['/plugins', 'plugins'], ['/images/search', 'docker search'],
     ['/session', 'BuildKit sessions (use DOCKER_BUILDKIT=0)'], ['/grpc', 'BuildKit (use DOCKER_BUILDKIT=0)'],
-    ['/distribution', 'distribution inspection'], ['/containers/:id/export', 'docker export'], ['/containers/:id/changes', 'docker diff'],
-    ['/containers/:id/update', 'docker update'], ['/commit', 'commit'],
+    ['/distribution', 'distribution inspection'],
   ] as const) {
     app.all(prefix, async () => { throw notSupported(what); });
     app.all(`${prefix}/*`, async () => { throw notSupported(what); });
   }
-}
-
-function goArch(): string {
-  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
 }
 
 function cgroupVersion(): string {

@@ -7,7 +7,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export interface CreateFlags {
   detach?: boolean; name?: string; rm?: boolean; interactive?: boolean; tty?: boolean;
   publish: string[]; publishAll?: boolean; network?: string; networkAlias: string[];
-  volume: string[]; mount: string[]; restart?: string; stopSignal?: string; stopTimeout?: string;
+  volume: string[]; mount: string[]; tmpfs?: string[]; restart?: string; stopSignal?: string; stopTimeout?: string;
   healthCmd?: string; healthInterval?: string; healthRetries?: string; healthTimeout?: string; healthStartPeriod?: string;
   healthcheck?: boolean; hostname?: string; addHost: string[]; env: string[]; envFile: string[]; label: string[];
   readOnly?: boolean; capAdd: string[]; capDrop: string[]; cpus?: string; memory?: string; pidsLimit?: string;
@@ -29,6 +29,7 @@ export function addCreateFlags(command: Command): Command {
     .option('-l, --label <k=v>', 'set a label; repeatable', collect, [])
     .option('-v, --volume <spec>', 'bind mount /host:/ctr[:ro] or volume NAME:/ctr[:ro]; repeatable', collect, [])
     .option('--mount <spec>', 'type=bind|volume|tmpfs,source=…,target=…[,readonly]; repeatable', collect, [])
+    .option('--tmpfs <dir[:opts]>', 'mount a tmpfs (docker\'s noexec,nosuid,nodev; size=, mode=, exec, ro); repeatable', collect, [])
     .option('-p, --publish <spec>', 'publish [IP:][HOST:]CONTAINER[/proto]; repeatable', collect, [])
     .option('-P, --publish-all', 'publish every EXPOSEd port on a free host port')
     .option('--network <mode>', 'host, none, bridge or a network name')

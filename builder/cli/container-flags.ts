@@ -47,7 +47,7 @@ function mountBody(spec: string): MountBody {
   };
 }
 
-function parseRestart(text: string | undefined): RestartPolicy | undefined {
+export function parseRestart(text: string | undefined): RestartPolicy | undefined {
   if (text === undefined) return undefined;
   const [name = '', count] = text.split(':');
   if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(name) || (count !== undefined && (name !== 'on-failure' || !/^\d+$/.test(count)))) {
@@ -120,6 +120,8 @@ export function createBody(image: string, command: string[], flags: CreateFlags,
       ReadonlyRootfs: flags.readOnly === true, Init: flags.init === true, ExtraHosts: flags.addHost, Dns: flags.dns,
       SecurityOpt: flags.securityOpt, Memory: parseSize(flags.memory) ?? 0, NanoCpus: cpus ? Math.round(cpus * 1e9) : 0,
       PidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit') ?? null,
+      // docker's `--tmpfs /dir[:opts]` (the options are checked with the rest of the HostConfig).
+      ...(flags.tmpfs && flags.tmpfs.length > 0 ? { Tmpfs: Object.fromEntries(flags.tmpfs.map((spec) => [spec.split(':')[0]!, spec.split(':').slice(1).join(':')])) } : {}),
     },
     NetworkingConfig: flags.networkAlias.length > 0 && network !== 'default'
       ? { EndpointsConfig: { [network]: { Aliases: flags.networkAlias } } } : undefined,

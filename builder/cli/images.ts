@@ -90,7 +90,7 @@ function shortId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
 }
 
-function humanSize(bytes: number): string {
+export function humanSize(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB'];
   let value = bytes;
   let unit = 0;

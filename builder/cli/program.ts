@@ -7,6 +7,7 @@ import { registerGcCommands } from './commands-gc.js';
 import { registerFarmCommands } from './commands-farm.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerContainerCommands } from './commands-containers.js';
+import { registerContainerImageCommands } from './commands-container-image.js';
 import { addCreateFlags } from './container-flag-defs.js';
 import { registerNetworkCommands } from './commands-network.js';
 import { registerVolumeCommands } from './commands-volume.js';
@@ -83,6 +84,7 @@ registerFarmCommands(program);
 registerDaemonCommand(program);
 
 registerContainerCommands(program, (code) => { exitCode = code; });
+registerContainerImageCommands(program, (code) => { exitCode = code; });
 registerNetworkCommands(program);
 registerVolumeCommands(program);
 

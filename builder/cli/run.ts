@@ -14,7 +14,7 @@ export async function runCommand(image: string, command: string[], flags: RunFla
   const network = flags.network ?? 'default';
   const direct = !flags.detach && (flags.rm === true || flags.interactive === true || flags.tty === true)
     && (network === 'default' || network === 'host' || network === 'none')
-    && flags.publish.length === 0 && !flags.publishAll && flags.mount.length === 0 && !flags.init && !flags.restart
+    && flags.publish.length === 0 && !flags.publishAll && flags.mount.length === 0 && (flags.tmpfs ?? []).length === 0 && !flags.init && !flags.restart
     && flags.volume.every((spec) => spec.startsWith('/') && spec.includes(':'));
   if (!direct) {
     const { runServiceContainer } = await import('./containers.js');

@@ -212,6 +212,9 @@ export interface ContainerInspect {
   Mounts: MountPoint[];
   Config: ContainerConfigBody;
   NetworkSettings: NetworkSettings;
+  /** With `size=1` only: bytes the container wrote, and those plus its image's. */
+  SizeRw?: number;
+  SizeRootFs?: number;
 }
 
 /** Ports[] of ContainerSummary. */
@@ -239,6 +242,9 @@ export interface ContainerSummary {
   HostConfig: { NetworkMode: string };
   NetworkSettings: { Networks: Record<string, EndpointSettings> };
   Mounts: MountPoint[];
+  /** With `size=1` only (`ps -s`). */
+  SizeRw?: number;
+  SizeRootFs?: number;
 }
 
 /** `filters` of GET /containers/json: `{"status":["running"],"name":["web"]}`. */
@@ -248,6 +254,8 @@ export interface ListOptions {
   all?: boolean;
   limit?: number;
   filters?: ListFilters;
+  /** Compute SizeRw/SizeRootFs (`ps -s`): a walk of every listed container's upperdir. */
+  size?: boolean;
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';

@@ -2,7 +2,7 @@ import { BuildError } from '../errors.js';
 import type { ListFilters } from './docker-types.js';
 import type { ContainerRecord, ContainerStateRecord } from './record.js';
 
-const KNOWN = ['status', 'name', 'label', 'ancestor', 'id', 'exited', 'health'];
+const KNOWN = ['status', 'name', 'label', 'ancestor', 'id', 'exited', 'health', 'before', 'since'];
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 /** `--filter k=v` strings → the API's filters map. */
@@ -31,6 +31,9 @@ export function checkFilters(filters: ListFilters): void {
 /** Docker's semantics: values of one key are OR-ed, keys are AND-ed; name matches a substring, label k or k=v. */
 export function matchesFilters(record: ContainerRecord, state: ContainerStateRecord, filters: ListFilters): boolean {
   const checks: Record<string, (value: string) => boolean> = {
+    // The list resolves before=/since= references to their creation times (list() in service.ts).
+    before: (created) => record.created < created,
+    since: (created) => record.created > created,
     status: (value) => state.status === value,
     name: (value) => record.name.includes(value.replace(/^\//, '')),
     id: (value) => record.id.startsWith(value),

@@ -4,6 +4,7 @@ import { containerCapabilities } from '../sandbox/capabilities.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { parseVolumeFlag } from '../volume/parse-mount.js';
 import type { HostConfig } from './docker-types.js';
+import { tmpfsRequest } from './resources.js';
 
 const RESTART_POLICIES = ['', 'no', 'always', 'unless-stopped', 'on-failure'];
 
@@ -34,6 +35,8 @@ export function checkHostConfig(hostConfig: HostConfig): string[] {
   containerCapabilities(parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
     capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
   }));
+  // A bad --tmpfs option is refused at create, not at the first start.
+  for (const [target, options] of Object.entries(hostConfig.Tmpfs ?? {})) tmpfsRequest(target, options);
   // -v (Binds) creates a missing host directory, as docker; --mount does not.
   for (const bind of hostConfig.Binds ?? []) parseVolumeFlag(bind);
   for (const mount of hostConfig.Mounts ?? []) {

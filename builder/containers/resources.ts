@@ -59,11 +59,33 @@ export function mountRequests(record: ContainerRecord): MountRequest[] {
       options: mount.Type === 'tmpfs' ? tmpfsOptions(mount.TmpfsOptions) : mount.BindOptions?.Propagation ? [mount.BindOptions.Propagation] : undefined,
     });
   }
+  for (const [target, options] of Object.entries(record.hostConfig.Tmpfs ?? {})) requests.push(tmpfsRequest(target, options));
   const explicit = new Set(requests.map((request) => request.target));
   for (const target of Object.keys(record.config.Volumes ?? {})) {
     if (!explicit.has(target)) requests.push({ type: 'volume', target, readonly: false });
   }
   return requests;
+}
+
+/**
+ * `--tmpfs /dir[:opts]` (HostConfig.Tmpfs): docker's defaults are noexec, nosuid and nodev, which `exec`, `suid`
+ * and `dev` lift; `ro` makes it read-only; size=, mode=, uid=, gid=, nr_inodes= go to the mount as given.
+ */
+export function tmpfsRequest(target: string, options: string): MountRequest {
+  const given = options.split(',').map((option) => option.trim()).filter(Boolean);
+  const defaults = new Set(['noexec', 'nosuid', 'nodev']);
+  const passed: string[] = [];
+  let readonly = false;
+  for (const option of given) {
+    if (option === 'ro') readonly = true;
+    else if (option === 'rw') readonly = false;
+    else if (['exec', 'suid', 'dev'].includes(option)) defaults.delete(`no${option}`);
+    else if (['noexec', 'nosuid', 'nodev'].includes(option)) defaults.add(option);
+    else if (/^(size|mode|uid|gid|nr_inodes|nr_blocks)=[0-9A-Za-z%]+$/.test(option)) passed.push(option);
+    else throw new BuildError('INVALID_ARGUMENT', `invalid tmpfs option "${option}" for ${target}`);
+  }
+  if (!target.startsWith('/')) throw new BuildError('INVALID_ARGUMENT', `invalid mount path for --tmpfs: "${target}" must be absolute`);
+  return { type: 'tmpfs', target, readonly, options: [...defaults, ...passed] };
 }
 
 function tmpfsOptions(options: { SizeBytes?: number; Mode?: number } | undefined): string[] {

@@ -17,6 +17,9 @@ import { readExitFile } from './monitor.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
 import { DirChanges } from './dir-changes.js';
+import { readUpper, sizesOf, type FilesystemChange } from './changes.js';
+import type { CommitOptions } from './commit.js';
+import type { UpdateBody } from './update.js';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { StdinBridge } from './attach-stdin.js';
@@ -65,13 +68,21 @@ export class Containers {
   async start(ref: string): Promise<void> {
     const { finalizeExit } = await lifecycle();
     const { paths, record } = await this.find(ref);
-    await withContainerLock(paths, async () => {
-      let state = await observe(paths, await readState(paths));
-      if (state.status === 'running') return;
-      checkTransition('start', state.status, ref);
-      if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
-      await this.startLocked(paths, record, state);
-    });
+    let started = false;
+    try {
+      await withContainerLock(paths, async () => {
+        let state = await observe(paths, await readState(paths));
+        if (state.status === 'running') return;
+        checkTransition('start', state.status, ref);
+        started = true;
+        if (state.runtimeId) state = await finalizeExit(this.root, paths, state);
+        await this.startLocked(paths, record, state);
+      });
+    } catch (err) {
+      // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that removal).
+      if (started && record.hostConfig.AutoRemove) await this.remove(record.id, { force: true, volumes: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
@@ -203,25 +214,66 @@ export class Containers {
 
   /** GET /containers/json: running ones unless `all`, newest first, docker's filters. */
   async list(options: ListOptions = {}): Promise<ContainerSummary[]> {
-    const filters = options.filters ?? {};
+    const filters = { ...(options.filters ?? {}) };
     checkFilters(filters);
     await this.reviveAfterReboot();
+    // before=/since= name containers: compared by creation time, as dockerd (an unknown one is its 404).
+    for (const key of ['before', 'since'] as const) {
+      if (filters[key]) filters[key] = await Promise.all(filters[key]!.map(async (ref) => (await this.find(ref)).record.created));
+    }
+    // `ps -n N` / `-l` list every state (dockerd: a limit implies all).
+    const all = options.all === true || (options.limit ?? 0) > 0;
     const ids = await listIds(this.containersDir);
     const rows = await Promise.all(ids.map(async (id) => {
       const paths = new ContainerPaths(this.containersDir, id);
       const record = await readRecord(paths).catch(() => undefined);
       if (!record) return undefined;
       const state = await observe(paths, await readState(paths));
-      if (!options.all && !isActive(state.status) && !filters.status) return undefined;
-      return matchesFilters(record, state, filters) ? summarize(record, state) : undefined;
+      if (!all && !isActive(state.status) && !filters.status) return undefined;
+      if (!matchesFilters(record, state, filters)) return undefined;
+      return { created: record.created, summary: options.size ? { ...summarize(record, state), ...(await sizesOf(record)) } : summarize(record, state) };
     }));
-    const summaries = rows.filter((row): row is ContainerSummary => row !== undefined).sort((a, b) => b.Created - a.Created || a.Id.localeCompare(b.Id));
+    // Newest first by the record's millisecond time: Created (seconds) ties for containers made in one second.
+    const summaries = rows.filter((row) => row !== undefined)
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.summary.Id.localeCompare(b.summary.Id))).map((row) => row.summary);
     return options.limit && options.limit > 0 ? summaries.slice(0, options.limit) : summaries;
   }
 
-  async inspect(ref: string): Promise<ContainerInspect> {
+  /** `size`: also SizeRw and SizeRootFs (`inspect --size`), a walk of the upperdir. */
+  async inspect(ref: string, options: { size?: boolean } = {}): Promise<ContainerInspect> {
     const { paths, record } = await this.find(ref);
-    return inspectContainer(paths, record, await observe(paths, await readState(paths)));
+    const inspected = inspectContainer(paths, record, await observe(paths, await readState(paths)));
+    return options.size ? { ...inspected, ...(await sizesOf(record)) } : inspected;
+  }
+
+  /** GET /containers/{id}/changes (`docker diff`): changes.ts. */
+  async changes(ref: string): Promise<FilesystemChange[]> {
+    const { record } = await this.find(ref);
+    return (await readUpper(path.join(record.rootfsDir, 'upper'), record.lowerdirs)).changes;
+  }
+
+  /** GET /containers/{id}/export: the whole filesystem as a tar (export.ts). */
+  async export(ref: string): Promise<Readable> {
+    const { exportContainer } = await import('./export.js');
+    return exportContainer((await this.find(ref)).record);
+  }
+
+  /** POST /commit: a new image of the container (commit.ts); resolves its config digest. */
+  async commit(ref: string, options: CommitOptions = {}): Promise<{ Id: string }> {
+    const { commitContainer } = await import('./commit.js');
+    const { paths, record } = await this.find(ref);
+    return withContainerLock(paths, () => commitContainer(this.root, paths, record, options));
+  }
+
+  /** POST /containers/{id}/update: restart policy and resources (update.ts). */
+  async update(ref: string, body: UpdateBody): Promise<{ Warnings: string[] }> {
+    const { updateContainer } = await import('./update.js');
+    const { paths } = await this.find(ref);
+    return withContainerLock(paths, async () => {
+      const record = await readRecord(paths);
+      if (!record) throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+      return updateContainer(paths, record, body);
+    });
   }
 
   /** Log lines in order; with `follow` the iterable ends when the container stops (or `signal` aborts). */
@@ -364,3 +416,4 @@ export class Containers {
     return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   }
 }
+

@@ -14,6 +14,11 @@ export function isIndexMediaType(mediaType: string | undefined): boolean {
 
 const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
+/** This machine's architecture by Go's name (GOARCH), as image configs and the Engine API spell it. */
+export function hostGoArch(): string {
+  return HOST_ARCH[process.arch] ?? process.arch;
+}
+
 /** Picks the manifest to use from an index: linux/<host arch>, then linux/amd64, then the only one. */
 export function pickManifest(index: ImageIndex, where: string): Descriptor {
   const manifests = index.manifests.filter((m) => !isIndexMediaType(m.mediaType) || index.manifests.length === 1);

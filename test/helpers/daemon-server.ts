@@ -20,6 +20,11 @@ export function daemonSkipReason(): string | undefined {
   return undefined;
 }
 
+/** daemonSkipReason, and conmon for tests that run monitored containers. */
+export function containerDaemonSkipReason(): string | undefined {
+  return daemonSkipReason() ?? (existsSync('/usr/bin/conmon') ? undefined : 'conmon is not installed (scripts/setup.sh)');
+}
+
 export interface TestDaemon {
   root: string;
   dir: string;
