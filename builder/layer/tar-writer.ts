@@ -5,8 +5,8 @@
  * so its bytes are not held in memory. The bytes are exactly what encodeHeader() per entry gives
  * (golden-digest.test.ts pins them).
  */
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, readlinkSync, readSync } from 'node:fs';
+import { openArchived, openArchivedSync } from './archive-open.js';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
@@ -299,7 +299,7 @@ export class LayerTarWriter {
   private async bigContent(abs: string, stat: EntryStat): Promise<void> {
     this.cut();
     await this.drain();
-    const handle = await open(abs, 'r');
+    const handle = await openArchived(abs);
     try {
       const buffers = [Buffer.allocUnsafe(BIG_READ), Buffer.allocUnsafe(BIG_READ)];
       let position = 0;
@@ -326,7 +326,7 @@ export class LayerTarWriter {
 
 /** Reads exactly `size` bytes of the file into `target` at `at` (open, read, close: no fstat, no buffer). */
 function readExactly(abs: string, target: Buffer, at: number, size: number): void {
-  const fd = openSync(abs, 'r');
+  const fd = openArchivedSync(abs);
   let copied = 0;
   try {
     for (let read = -1; copied < size && read !== 0; copied += read) read = readSync(fd, target, at + copied, size - copied, copied);
