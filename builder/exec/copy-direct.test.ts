@@ -1,13 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { resolveInRoot } from '../context/root-path.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js';
 import { createMatcher } from '../context/ignore.js';
 import { listTree } from '../layer/tree-listing.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
-import { copyDirect } from './copy-direct.js';
+import { copyDirect, workdirDirect } from './copy-direct.js';
 
 const PAST = new Date('2001-02-03T04:05:06Z');
 
@@ -141,6 +142,50 @@ describe('exec/copy-direct', function () {
     it(`leaves ${title} to the mounted path, and nothing behind`, async () => {
       if (title.includes('merged')) await writeFile(join(source.root, 'src/old.txt'), 'new');
       assert.equal(await copyDirect(join(dir, 'tmp'), lowers, source, copy), undefined);
+      assert.deepEqual(execFileSync('ls', ['-A', join(dir, 'tmp')], { encoding: 'utf8' }), '');
+    });
+  }
+  /** The upperdir WORKDIR's mkdir through the mount leaves (exec/workdir.ts), listed, with `mtimeOf` mtimes. */
+  async function workdirViaOverlay(target: string, mtimeOf: string[] = []): Promise<string[]> {
+    const snapshot = await prepareSnapshot(join(dir, 'work'), lowers);
+    try {
+      const onDisk = await resolveInRoot(snapshot.merged, target);
+      const exists = await stat(onDisk).then((s) => s.isDirectory(), () => false);
+      if (!exists) await mkdir(onDisk, { recursive: true, mode: 0o755 });
+      await snapshot.unmount();
+      const mtimes = await Promise.all(mtimeOf.map(async (path) => `${path} ${(await stat(join(snapshot.upperdir, path))).mtimeMs === PAST.getTime() ? 'kept' : 'new'}`));
+      return [...(await listTree(snapshot.upperdir)), ...mtimes];
+    } finally {
+      await snapshot.release();
+    }
+  }
+
+  for (const [title, target, mtimeOf] of [
+    ['a new directory in the root', '/srv', []],
+    ['new directories under copied-up parents (mtimes as copy-up leaves them)', '/usr/local/share/new', ['usr', 'usr/local']],
+    ['a directory under one a higher layer re-owned', '/app/logs', ['app']],
+    ['a directory every layer has (nothing written)', '/app/data', []],
+    ['the root', '/', []],
+  ] as const) {
+    it(`WORKDIR without a mount writes what overlayfs leaves: ${title}`, async () => {
+      const direct = await workdirDirect(join(dir, 'tmp'), lowers, target);
+      assert.ok(direct, 'taken without a mount');
+      try {
+        const mtimes = await Promise.all(mtimeOf.map(async (path) => `${path} ${(await stat(join(direct.upperdir, path))).mtimeMs === PAST.getTime() ? 'kept' : 'new'}`));
+        assert.deepEqual([...(await listTree(direct.upperdir)), ...mtimes], await workdirViaOverlay(target, [...mtimeOf]));
+      } finally {
+        await direct.release();
+      }
+    });
+  }
+
+  for (const [title, target] of [
+    ['through a symlink', '/lnk/sub'],
+    ['under a directory with xattrs', '/tagged/sub'],
+    ['under a file', '/app/data/old.txt/sub'],
+  ] as const) {
+    it(`WORKDIR ${title} is left to the mounted path, and nothing behind`, async () => {
+      assert.equal(await workdirDirect(join(dir, 'tmp'), lowers, target), undefined);
       assert.deepEqual(execFileSync('ls', ['-A', join(dir, 'tmp')], { encoding: 'utf8' }), '');
     });
   }

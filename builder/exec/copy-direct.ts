@@ -41,10 +41,32 @@ export function directCopyApplies(step: CopyStep): boolean {
  * mounted: unmount does nothing, release removes the directory); undefined when the mounted path must do it.
  * `lowers` are the step's snapshot directories, bottom first. Errors of the copy itself are thrown as is.
  */
-export async function copyDirect(
+export function copyDirect(
   tmpDir: string, lowers: string[], source: CopySource, options: CopyOptions, memoFile?: string,
 ): Promise<MutableSnapshot | undefined> {
-  const existing = existingDirsOnTheWay(lowers, options.dest);
+  return writeDirect(tmpDir, lowers, options.dest, (upper) => copyInto(source, upper, options), memoFile);
+}
+
+/**
+ * WORKDIR's directory made the same way (the steps that create it need no merged view either): `target` and its
+ * missing parents are created in the upperdir, mode 0755 (less the umask) and owned by this process, as the mkdir
+ * through the mount made them. Only for a WORKDIR with no USER (whose owner needs the image's /etc/passwd).
+ * Undefined when the mounted path must do it (a symlink, file or whiteout on the way, xattrs on an existing dir).
+ */
+export function workdirDirect(tmpDir: string, lowers: string[], target: string, memoFile?: string): Promise<MutableSnapshot | undefined> {
+  return writeDirect(tmpDir, lowers, target, async (upper) => {
+    await mkdir(path.join(upper, target), { recursive: true, mode: 0o755 });
+  }, memoFile);
+}
+
+/**
+ * The shared part: copies up (by hand) the existing directories on the way to `dest`, lets `write` fill the
+ * upperdir, then checks and tidies it as described above.
+ */
+async function writeDirect(
+  tmpDir: string, lowers: string[], dest: string, write: (upper: string) => Promise<void>, memoFile?: string,
+): Promise<MutableSnapshot | undefined> {
+  const existing = existingDirsOnTheWay(lowers, dest);
   if (existing === undefined) return undefined;
   if (!(await xattrFree(existing.map((dir) => topMost(lowers, dir.rel)!), memoFile))) return undefined;
   const dir = await makeOwnedDir(tmpDir, 'copy');
@@ -58,7 +80,7 @@ export async function copyDirect(
       await chown(target, stat.uid, stat.gid);
       await chmod(target, stat.mode & 0o7777);
     }
-    await copyInto(source, upper, options);
+    await write(upper);
     const created = new Set(existing.map((dir) => dir.rel));
     if (writesOverLowers(upper, '', created, lowers)) {
       await release();
