@@ -55,7 +55,7 @@ export async function commitSnapshot(
     ctx.session.later(layer.ready);
     // A snapshot made here whose blob then fails (a full disk) names no layer anyone can use: it goes when the
     // build ends (a later step of this build may still have it mounted as a lowerdir until then).
-    const existed = await ctx.snapshots.has(started.diffId);
+    const existed = ctx.snapshots.hasSync(started.diffId);
     let failed = false;
     layer.ready.catch(() => { failed = true; });
     if (!existed) ctx.session.onCleanup(async () => { if (failed) await rm(ctx.snapshots.path(started.diffId), { recursive: true, force: true }); });

@@ -1,5 +1,6 @@
 /** Directory (an overlay upperdir) → deterministic OCI layer blob. */
-import { open, readdir, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { BuildError, errorMessage } from '../errors.js';
 import { MEDIA_TYPES, type Layer } from '../image/types.js';
 import { defaultGzipLevel, GzipBlobWriter } from './gzip-writer.js';
@@ -29,8 +30,9 @@ export interface StartedLayer {
 
 export { WHITEOUT_PREFIX, OPAQUE_WHITEOUT };
 
+/** Synchronous on purpose: one getdents on a step's path, not a thread-pool round trip behind background work. */
 export async function isEmptyDir(dir: string): Promise<boolean> {
-  return (await readdir(dir)).length === 0;
+  return readdirSync(dir).length === 0;
 }
 
 function layerError(err: unknown, upperdir: string): BuildError {

@@ -1,6 +1,6 @@
 /** Extracted layers on disk: `snapshots/<diffId hex>/`, each created once and atomically, shared by every mount. */
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
@@ -52,7 +52,8 @@ export class Snapshots {
     return (await stat(this.path(diffId)).catch(() => undefined))?.isDirectory() ?? false;
   }
 
-  private hasSync(diffId: string): boolean {
+  /** has(), synchronously: one stat, for the steps' critical path (see ensure). */
+  hasSync(diffId: string): boolean {
     try {
       return statSync(this.path(diffId), { throwIfNoEntry: false })?.isDirectory() ?? false;
     } catch {
@@ -118,14 +119,21 @@ export class Snapshots {
   /** Makes an already-written (and unmounted) upperdir the snapshot of `diffId`. Returns the snapshot path. */
   async adopt(diffId: string, upperdir: string): Promise<string> {
     const finalPath = this.path(diffId);
-    await mkdir(this.snapshotsDir, { recursive: true });
-    if (await this.has(diffId)) {
+    // A step's commit waits for this: mkdir, stat and rename are one syscall each, made synchronously (see ensure).
+    mkdirSync(this.snapshotsDir, { recursive: true });
+    if (this.hasSync(diffId)) {
       await rm(upperdir, { recursive: true, force: true });
       return finalPath;
     }
     try {
-      return await this.commit(upperdir, finalPath);
+      renameSync(upperdir, finalPath);
+      return finalPath;
     } catch (err) {
+      if (isCode(err, 'ENOTEMPTY', 'EEXIST')) {
+        // Another process adopted or extracted the same diffId first: its copy wins, as in commit().
+        await rm(upperdir, { recursive: true, force: true });
+        return finalPath;
+      }
       if (!isCode(err, 'EXDEV')) throw new BuildError('INTERNAL', `adopting ${upperdir} as a snapshot failed: ${errorMessage(err)}`, { cause: err });
     }
     // Different filesystem: copy next to the snapshots, then rename.
