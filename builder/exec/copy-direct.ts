@@ -13,15 +13,15 @@
  * - nothing the copy wrote exists in any layer below (an overwrite or a merge into an existing tree).
  * Checked after copying, since only the copy knows where its files land (dest may name a directory or a file).
  */
-import { lstatSync, readdirSync, readFileSync, rmdirSync, type Stats } from 'node:fs';
-import { chmod, chown, mkdir, rm, utimes } from 'node:fs/promises';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, utimesSync, type Stats } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CopyStep } from '../dockerfile/types.js';
 import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js';
 import { readXattrsOf } from '../layer/xattrs.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import { writeSmallFileAtomicSync } from '../store/atomic-write.js';
-import { makeOwnedDir } from '../store/owner.js';
+import { makeOwnedDirSync } from '../store/owner.js';
 
 /** A directory on the way to dest that a layer below already has: its top-most copy. */
 interface ExistingDir {
@@ -55,7 +55,7 @@ export function copyDirect(
  */
 export function workdirDirect(tmpDir: string, lowers: string[], target: string, memoFile?: string): Promise<MutableSnapshot | undefined> {
   return writeDirect(tmpDir, lowers, target, async (upper) => {
-    await mkdir(path.join(upper, target), { recursive: true, mode: 0o755 });
+    mkdirSync(path.join(upper, target), { recursive: true, mode: 0o755 });
   }, memoFile);
 }
 
@@ -69,16 +69,18 @@ async function writeDirect(
   const existing = existingDirsOnTheWay(lowers, dest);
   if (existing === undefined) return undefined;
   if (!(await xattrFree(existing.map((dir) => topMost(lowers, dir.rel)!), memoFile))) return undefined;
-  const dir = await makeOwnedDir(tmpDir, 'copy');
+  // Sync calls, as in the copier and the mount (snapshot/mount.ts): each is one small syscall on the step's path,
+  // which as a thread-pool round trip queued behind the previous step's background work (blob, mount removal).
+  const dir = makeOwnedDirSync(tmpDir, 'copy');
   const upper = path.join(dir, 'upper');
   const release = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    await mkdir(upper);
+    mkdirSync(upper);
     for (const { rel, stat } of existing) {
       const target = path.join(upper, rel);
-      await mkdir(target);
-      await chown(target, stat.uid, stat.gid);
-      await chmod(target, stat.mode & 0o7777);
+      mkdirSync(target);
+      chownSync(target, stat.uid, stat.gid);
+      chmodSync(target, stat.mode & 0o7777);
     }
     await write(upper);
     const created = new Set(existing.map((dir) => dir.rel));
@@ -89,7 +91,7 @@ async function writeDirect(
     // Copy-up keeps a directory's mtime; only those the copy created entries in directly have a new one.
     for (const { rel, stat } of [...existing].reverse()) {
       const onlyCopiedUp = readdirSync(path.join(upper, rel)).every((name) => created.has(rel === '' ? name : `${rel}/${name}`));
-      if (onlyCopiedUp) await utimes(path.join(upper, rel), stat.atime, stat.mtime);
+      if (onlyCopiedUp) utimesSync(path.join(upper, rel), stat.atime, stat.mtime);
     }
     // A directory on the way that the copy left empty and unchanged was never copied up by overlayfs: nothing was
     // written beneath it (`COPY --from=s /empty-dir /tmp/`), so the layer does not hold it. Innermost first.
