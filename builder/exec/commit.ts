@@ -1,6 +1,8 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { isEmptyDir, startLayer } from '../layer/create.js';
 import { PendingLayer } from '../layer/pending-layer.js';
+import { rememberDirectories } from './copy-direct.js';
 import type { Layer } from '../image/types.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import type { StepContext } from './types.js';
@@ -59,7 +61,8 @@ export async function commitSnapshot(
     let failed = false;
     layer.ready.catch(() => { failed = true; });
     if (!existed) ctx.session.onCleanup(async () => { if (failed) await rm(ctx.snapshots.path(started.diffId), { recursive: true, force: true }); });
-    await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(started.diffId, snapshot.upperdir));
+    const adopted = await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(started.diffId, snapshot.upperdir));
+    if (started.directories && !existed) rememberDirectories(join(ctx.store.cacheDir, 'dir-xattrs.json'), adopted, started.directories);
     return layer;
   } finally {
     // Once unmounted (and the upperdir adopted), what is left is an empty shell of directories: removing it

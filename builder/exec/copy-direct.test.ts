@@ -8,7 +8,8 @@ import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js'
 import { createMatcher } from '../context/ignore.js';
 import { listTree } from '../layer/tree-listing.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
-import { copyDirect, workdirDirect } from './copy-direct.js';
+import { copyDirect, rememberDirectories, workdirDirect } from './copy-direct.js';
+import { startLayer } from '../layer/create.js';
 
 const PAST = new Date('2001-02-03T04:05:06Z');
 
@@ -189,4 +190,32 @@ describe('exec/copy-direct', function () {
       assert.deepEqual(execFileSync('ls', ['-A', join(dir, 'tmp')], { encoding: 'utf8' }), '');
     });
   }
+  it('learns from a layer just written whether its directories have xattrs (no getfattr for the next COPY into them)', async () => {
+    const hex = 'c'.repeat(64);
+    const snapshot = join(dir, 'store', 'snapshots', hex);
+    await mkdir(join(snapshot, 'app/sub'), { recursive: true });
+    await mkdir(join(snapshot, 'marked'));
+    execFileSync('setfattr', ['-n', 'user.note', '-v', 'kept', join(snapshot, 'marked')]);
+    const started = await startLayer(snapshot, join(dir, 'layer.tgz'));
+    await started.layer;
+    assert.deepEqual([...started.directories!.rels].sort(), ['app', 'app/sub', 'marked']);
+    const memo = join(dir, 'store', 'dir-xattrs.json');
+    rememberDirectories(memo, snapshot, started.directories!);
+    assert.deepEqual(JSON.parse(execFileSync('cat', [memo], { encoding: 'utf8' })), {
+      [`${hex}/app`]: false, [`${hex}/app/sub`]: false, [`${hex}/marked`]: true,
+    });
+    // With no way to read xattrs (getfattr off the PATH, the mount helper off), the memo alone decides.
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    process.env.BUILDER_MOUNT_HELPER = 'off';
+    try {
+      const into = await copyDirect(join(dir, 'tmp'), [snapshot], source, options(['conf'], '/app/sub/'), memo);
+      assert.ok(into, 'a clean directory: taken without a mount');
+      await into.release();
+      assert.equal(await copyDirect(join(dir, 'tmp'), [snapshot], source, options(['conf'], '/marked/'), memo), undefined);
+    } finally {
+      process.env.PATH = path;
+      delete process.env.BUILDER_MOUNT_HELPER;
+    }
+  });
 });

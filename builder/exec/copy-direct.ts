@@ -18,7 +18,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CopyStep } from '../dockerfile/types.js';
 import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js';
-import { readXattrsOf } from '../layer/xattrs.js';
+import { readXattrsOf, type XattrTree } from '../layer/xattrs.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import { writeSmallFileAtomicSync } from '../store/atomic-write.js';
 import { makeOwnedDirSync } from '../store/owner.js';
@@ -137,11 +137,6 @@ const copiedXattr = (name: string): boolean => !name.startsWith('trusted.overlay
  * function of its diffId (the layer tar holds their xattrs), so the answer never changes.
  */
 async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<boolean> {
-  const memoKey = (dir: string): string | undefined => {
-    const parts = dir.split('/');
-    const at = parts.findIndex((part, index) => SNAPSHOT_DIR.test(part) && parts[index - 1] === 'snapshots');
-    return at < 0 ? undefined : parts.slice(at).join('/');
-  };
   // memo: snapshot dir key → whether it has an xattr copy-up would copy.
   const memo = memoFile ? readMemo(memoFile) : {};
   const known = (dir: string): boolean | undefined => {
@@ -176,6 +171,36 @@ async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<
     }
   }
   return unknown.every(free);
+}
+
+/** A snapshot directory's memo key (`<diffId hex>/rel`), or undefined for a path outside `snapshots/`. */
+function memoKey(dir: string): string | undefined {
+  const parts = dir.split('/');
+  const at = parts.findIndex((part, index) => SNAPSHOT_DIR.test(part) && parts[index - 1] === 'snapshots');
+  return at < 0 ? undefined : parts.slice(at).join('/');
+}
+
+/**
+ * Records what a step's layer writer already knows of the snapshot it just made (`snapshotDir`): for each of its
+ * directories, whether it has an xattr copy-up would copy. The next direct COPY or WORKDIR into them (bench-small's
+ * `COPY … ./` after `WORKDIR /app`) then asks no helper or getfattr (2-4 ms at a cold build's first COPY, when
+ * the mount helper is still starting). Only a memo: a failure to write it is ignored.
+ */
+export function rememberDirectories(memoFile: string, snapshotDir: string, directories: { rels: string[]; xattrs: XattrTree }): void {
+  if (directories.rels.length === 0) return;
+  try {
+    const memo = readMemo(memoFile);
+    let learned = false;
+    for (const rel of directories.rels) {
+      const key = memoKey(path.join(snapshotDir, rel));
+      if (key === undefined || memo[key] !== undefined) continue;
+      memo[key] = [...(directories.xattrs.get(rel)?.keys() ?? [])].some(copiedXattr);
+      learned = true;
+    }
+    if (learned && Object.keys(memo).length <= MEMO_MAX) writeSmallFileAtomicSync(memoFile, JSON.stringify(memo));
+  } catch {
+    // Only a memo: the next COPY asks for the xattrs itself.
+  }
 }
 
 /** The memo file's map; empty when absent or unreadable. */

@@ -26,6 +26,8 @@ export interface StartedLayer {
   diffId: string;
   /** The finished layer, once the blob file is complete (the handle closed); rejects after removing the file. */
   layer: Promise<Layer>;
+  /** A small tree's directories (relative paths) and the xattrs read for the tar (LayerTarWriter.directories). */
+  directories?: { rels: string[]; xattrs: XattrTree };
 }
 
 export { WHITEOUT_PREFIX, OPAQUE_WHITEOUT };
@@ -56,12 +58,15 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
   const handle = await open(outFile, 'w', 0o644);
   const spool = new SpooledWriter(new GzipBlobWriter(handle, level, false), options.spoolBytes);
   let ended: ReturnType<SpooledWriter['end']>;
+  let directories: StartedLayer['directories'];
   try {
     // getfattr runs in its own process while the tar is written ahead of it (tar-writer.ts writeAhead). A tree
     // the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the helper
     // first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
     const xattrs = (small: boolean): Promise<XattrTree> => readXattrTree(upperdir, small ? {} : { via: 'getfattr' });
-    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
+    const writer = new LayerTarWriter(upperdir, spool, options.sourceDateEpoch);
+    await writer.writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
+    directories = writer.directories();
     ended = spool.end();
   } catch (err) {
     await spool.abort();
@@ -80,7 +85,7 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
       throw layerError(err, upperdir);
     },
   );
-  return { diffId: ended.diffId, layer };
+  return { diffId: ended.diffId, layer, ...(directories ? { directories } : {}) };
 }
 
 /** {@link startLayer}, waiting for the blob. */
