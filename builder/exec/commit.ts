@@ -1,6 +1,8 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { isEmptyDir, startLayer } from '../layer/create.js';
 import { PendingLayer } from '../layer/pending-layer.js';
+import { rememberDirectories } from './copy-direct.js';
 import type { Layer } from '../image/types.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import type { StepContext } from './types.js';
@@ -55,11 +57,12 @@ export async function commitSnapshot(
     ctx.session.later(layer.ready);
     // A snapshot made here whose blob then fails (a full disk) names no layer anyone can use: it goes when the
     // build ends (a later step of this build may still have it mounted as a lowerdir until then).
-    const existed = await ctx.snapshots.has(started.diffId);
+    const existed = ctx.snapshots.hasSync(started.diffId);
     let failed = false;
     layer.ready.catch(() => { failed = true; });
     if (!existed) ctx.session.onCleanup(async () => { if (failed) await rm(ctx.snapshots.path(started.diffId), { recursive: true, force: true }); });
-    await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(started.diffId, snapshot.upperdir));
+    const adopted = await inSpan(span, 'adopt snapshot', () => ctx.snapshots.adopt(started.diffId, snapshot.upperdir));
+    if (started.directories && !existed) rememberDirectories(join(ctx.store.cacheDir, 'dir-xattrs.json'), adopted, started.directories);
     return layer;
   } finally {
     // Once unmounted (and the upperdir adopted), what is left is an empty shell of directories: removing it

@@ -1,13 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { resolveInRoot } from '../context/root-path.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js';
 import { createMatcher } from '../context/ignore.js';
 import { listTree } from '../layer/tree-listing.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
-import { copyDirect } from './copy-direct.js';
+import { copyDirect, rememberDirectories, workdirDirect } from './copy-direct.js';
+import { startLayer } from '../layer/create.js';
 
 const PAST = new Date('2001-02-03T04:05:06Z');
 
@@ -144,4 +146,76 @@ describe('exec/copy-direct', function () {
       assert.deepEqual(execFileSync('ls', ['-A', join(dir, 'tmp')], { encoding: 'utf8' }), '');
     });
   }
+  /** The upperdir WORKDIR's mkdir through the mount leaves (exec/workdir.ts), listed, with `mtimeOf` mtimes. */
+  async function workdirViaOverlay(target: string, mtimeOf: string[] = []): Promise<string[]> {
+    const snapshot = await prepareSnapshot(join(dir, 'work'), lowers);
+    try {
+      const onDisk = await resolveInRoot(snapshot.merged, target);
+      const exists = await stat(onDisk).then((s) => s.isDirectory(), () => false);
+      if (!exists) await mkdir(onDisk, { recursive: true, mode: 0o755 });
+      await snapshot.unmount();
+      const mtimes = await Promise.all(mtimeOf.map(async (path) => `${path} ${(await stat(join(snapshot.upperdir, path))).mtimeMs === PAST.getTime() ? 'kept' : 'new'}`));
+      return [...(await listTree(snapshot.upperdir)), ...mtimes];
+    } finally {
+      await snapshot.release();
+    }
+  }
+
+  for (const [title, target, mtimeOf] of [
+    ['a new directory in the root', '/srv', []],
+    ['new directories under copied-up parents (mtimes as copy-up leaves them)', '/usr/local/share/new', ['usr', 'usr/local']],
+    ['a directory under one a higher layer re-owned', '/app/logs', ['app']],
+    ['a directory every layer has (nothing written)', '/app/data', []],
+    ['the root', '/', []],
+  ] as const) {
+    it(`WORKDIR without a mount writes what overlayfs leaves: ${title}`, async () => {
+      const direct = await workdirDirect(join(dir, 'tmp'), lowers, target);
+      assert.ok(direct, 'taken without a mount');
+      try {
+        const mtimes = await Promise.all(mtimeOf.map(async (path) => `${path} ${(await stat(join(direct.upperdir, path))).mtimeMs === PAST.getTime() ? 'kept' : 'new'}`));
+        assert.deepEqual([...(await listTree(direct.upperdir)), ...mtimes], await workdirViaOverlay(target, [...mtimeOf]));
+      } finally {
+        await direct.release();
+      }
+    });
+  }
+
+  for (const [title, target] of [
+    ['through a symlink', '/lnk/sub'],
+    ['under a directory with xattrs', '/tagged/sub'],
+    ['under a file', '/app/data/old.txt/sub'],
+  ] as const) {
+    it(`WORKDIR ${title} is left to the mounted path, and nothing behind`, async () => {
+      assert.equal(await workdirDirect(join(dir, 'tmp'), lowers, target), undefined);
+      assert.deepEqual(execFileSync('ls', ['-A', join(dir, 'tmp')], { encoding: 'utf8' }), '');
+    });
+  }
+  it('learns from a layer just written whether its directories have xattrs (no getfattr for the next COPY into them)', async () => {
+    const hex = 'c'.repeat(64);
+    const snapshot = join(dir, 'store', 'snapshots', hex);
+    await mkdir(join(snapshot, 'app/sub'), { recursive: true });
+    await mkdir(join(snapshot, 'marked'));
+    execFileSync('setfattr', ['-n', 'user.note', '-v', 'kept', join(snapshot, 'marked')]);
+    const started = await startLayer(snapshot, join(dir, 'layer.tgz'));
+    await started.layer;
+    assert.deepEqual([...started.directories!.rels].sort(), ['app', 'app/sub', 'marked']);
+    const memo = join(dir, 'store', 'dir-xattrs.json');
+    rememberDirectories(memo, snapshot, started.directories!);
+    assert.deepEqual(JSON.parse(execFileSync('cat', [memo], { encoding: 'utf8' })), {
+      [`${hex}/app`]: false, [`${hex}/app/sub`]: false, [`${hex}/marked`]: true,
+    });
+    // With no way to read xattrs (getfattr off the PATH, the mount helper off), the memo alone decides.
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    process.env.BUILDER_MOUNT_HELPER = 'off';
+    try {
+      const into = await copyDirect(join(dir, 'tmp'), [snapshot], source, options(['conf'], '/app/sub/'), memo);
+      assert.ok(into, 'a clean directory: taken without a mount');
+      await into.release();
+      assert.equal(await copyDirect(join(dir, 'tmp'), [snapshot], source, options(['conf'], '/marked/'), memo), undefined);
+    } finally {
+      process.env.PATH = path;
+      delete process.env.BUILDER_MOUNT_HELPER;
+    }
+  });
 });

@@ -13,15 +13,15 @@
  * - nothing the copy wrote exists in any layer below (an overwrite or a merge into an existing tree).
  * Checked after copying, since only the copy knows where its files land (dest may name a directory or a file).
  */
-import { lstatSync, readdirSync, readFileSync, rmdirSync, type Stats } from 'node:fs';
-import { chmod, chown, mkdir, rm, utimes } from 'node:fs/promises';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, utimesSync, type Stats } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CopyStep } from '../dockerfile/types.js';
 import { copyInto, type CopyOptions, type CopySource } from '../context/copy.js';
-import { readXattrsOf } from '../layer/xattrs.js';
+import { readXattrsOf, type XattrTree } from '../layer/xattrs.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import { writeSmallFileAtomicSync } from '../store/atomic-write.js';
-import { makeOwnedDir } from '../store/owner.js';
+import { makeOwnedDirSync } from '../store/owner.js';
 
 /** A directory on the way to dest that a layer below already has: its top-most copy. */
 interface ExistingDir {
@@ -41,24 +41,48 @@ export function directCopyApplies(step: CopyStep): boolean {
  * mounted: unmount does nothing, release removes the directory); undefined when the mounted path must do it.
  * `lowers` are the step's snapshot directories, bottom first. Errors of the copy itself are thrown as is.
  */
-export async function copyDirect(
+export function copyDirect(
   tmpDir: string, lowers: string[], source: CopySource, options: CopyOptions, memoFile?: string,
 ): Promise<MutableSnapshot | undefined> {
-  const existing = existingDirsOnTheWay(lowers, options.dest);
+  return writeDirect(tmpDir, lowers, options.dest, (upper) => copyInto(source, upper, options), memoFile);
+}
+
+/**
+ * WORKDIR's directory made the same way (the steps that create it need no merged view either): `target` and its
+ * missing parents are created in the upperdir, mode 0755 (less the umask) and owned by this process, as the mkdir
+ * through the mount made them. Only for a WORKDIR with no USER (whose owner needs the image's /etc/passwd).
+ * Undefined when the mounted path must do it (a symlink, file or whiteout on the way, xattrs on an existing dir).
+ */
+export function workdirDirect(tmpDir: string, lowers: string[], target: string, memoFile?: string): Promise<MutableSnapshot | undefined> {
+  return writeDirect(tmpDir, lowers, target, async (upper) => {
+    mkdirSync(path.join(upper, target), { recursive: true, mode: 0o755 });
+  }, memoFile);
+}
+
+/**
+ * The shared part: copies up (by hand) the existing directories on the way to `dest`, lets `write` fill the
+ * upperdir, then checks and tidies it as described above.
+ */
+async function writeDirect(
+  tmpDir: string, lowers: string[], dest: string, write: (upper: string) => Promise<void>, memoFile?: string,
+): Promise<MutableSnapshot | undefined> {
+  const existing = existingDirsOnTheWay(lowers, dest);
   if (existing === undefined) return undefined;
   if (!(await xattrFree(existing.map((dir) => topMost(lowers, dir.rel)!), memoFile))) return undefined;
-  const dir = await makeOwnedDir(tmpDir, 'copy');
+  // Sync calls, as in the copier and the mount (snapshot/mount.ts): each is one small syscall on the step's path,
+  // which as a thread-pool round trip queued behind the previous step's background work (blob, mount removal).
+  const dir = makeOwnedDirSync(tmpDir, 'copy');
   const upper = path.join(dir, 'upper');
   const release = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    await mkdir(upper);
+    mkdirSync(upper);
     for (const { rel, stat } of existing) {
       const target = path.join(upper, rel);
-      await mkdir(target);
-      await chown(target, stat.uid, stat.gid);
-      await chmod(target, stat.mode & 0o7777);
+      mkdirSync(target);
+      chownSync(target, stat.uid, stat.gid);
+      chmodSync(target, stat.mode & 0o7777);
     }
-    await copyInto(source, upper, options);
+    await write(upper);
     const created = new Set(existing.map((dir) => dir.rel));
     if (writesOverLowers(upper, '', created, lowers)) {
       await release();
@@ -67,7 +91,7 @@ export async function copyDirect(
     // Copy-up keeps a directory's mtime; only those the copy created entries in directly have a new one.
     for (const { rel, stat } of [...existing].reverse()) {
       const onlyCopiedUp = readdirSync(path.join(upper, rel)).every((name) => created.has(rel === '' ? name : `${rel}/${name}`));
-      if (onlyCopiedUp) await utimes(path.join(upper, rel), stat.atime, stat.mtime);
+      if (onlyCopiedUp) utimesSync(path.join(upper, rel), stat.atime, stat.mtime);
     }
     // A directory on the way that the copy left empty and unchanged was never copied up by overlayfs: nothing was
     // written beneath it (`COPY --from=s /empty-dir /tmp/`), so the layer does not hold it. Innermost first.
@@ -113,11 +137,6 @@ const copiedXattr = (name: string): boolean => !name.startsWith('trusted.overlay
  * function of its diffId (the layer tar holds their xattrs), so the answer never changes.
  */
 async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<boolean> {
-  const memoKey = (dir: string): string | undefined => {
-    const parts = dir.split('/');
-    const at = parts.findIndex((part, index) => SNAPSHOT_DIR.test(part) && parts[index - 1] === 'snapshots');
-    return at < 0 ? undefined : parts.slice(at).join('/');
-  };
   // memo: snapshot dir key → whether it has an xattr copy-up would copy.
   const memo = memoFile ? readMemo(memoFile) : {};
   const known = (dir: string): boolean | undefined => {
@@ -152,6 +171,36 @@ async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<
     }
   }
   return unknown.every(free);
+}
+
+/** A snapshot directory's memo key (`<diffId hex>/rel`), or undefined for a path outside `snapshots/`. */
+function memoKey(dir: string): string | undefined {
+  const parts = dir.split('/');
+  const at = parts.findIndex((part, index) => SNAPSHOT_DIR.test(part) && parts[index - 1] === 'snapshots');
+  return at < 0 ? undefined : parts.slice(at).join('/');
+}
+
+/**
+ * Records what a step's layer writer already knows of the snapshot it just made (`snapshotDir`): for each of its
+ * directories, whether it has an xattr copy-up would copy. The next direct COPY or WORKDIR into them (bench-small's
+ * `COPY … ./` after `WORKDIR /app`) then asks no helper or getfattr (2-4 ms at a cold build's first COPY, when
+ * the mount helper is still starting). Only a memo: a failure to write it is ignored.
+ */
+export function rememberDirectories(memoFile: string, snapshotDir: string, directories: { rels: string[]; xattrs: XattrTree }): void {
+  if (directories.rels.length === 0) return;
+  try {
+    const memo = readMemo(memoFile);
+    let learned = false;
+    for (const rel of directories.rels) {
+      const key = memoKey(path.join(snapshotDir, rel));
+      if (key === undefined || memo[key] !== undefined) continue;
+      memo[key] = [...(directories.xattrs.get(rel)?.keys() ?? [])].some(copiedXattr);
+      learned = true;
+    }
+    if (learned && Object.keys(memo).length <= MEMO_MAX) writeSmallFileAtomicSync(memoFile, JSON.stringify(memo));
+  } catch {
+    // Only a memo: the next COPY asks for the xattrs itself.
+  }
 }
 
 /** The memo file's map; empty when absent or unreadable. */

@@ -45,8 +45,9 @@ export function writesFilesystem(step: Step): boolean {
  * It also starts the mount helper for steps that mount.
  */
 export function prefetchHandlers(ops: ReadonlySet<StepOp>): void {
-  // The mount helper (a perl process, snapshot/mount-syscall.ts) starts now, beside the step's own work.
-  if (ops.has('RUN') || ops.has('WORKDIR')) void import('../snapshot/mount-syscall.js').then((helper) => helper.warmMountHelper(), () => undefined);
+  // The mount helper (a perl process, snapshot/mount-syscall.ts) starts now, beside the step's own work. Not for
+  // WORKDIR alone: it mounts only under a USER (exec/workdir.ts), and then starts the helper itself.
+  if (ops.has('RUN')) void import('../snapshot/mount-syscall.js').then((helper) => helper.warmMountHelper(), () => undefined);
   if (ops.has('RUN')) void import('./run.js').catch(() => undefined);
   if (ops.has('WORKDIR')) void import('./workdir.js').catch(() => undefined);
   if (ops.has('COPY') || ops.has('ADD')) void import('./copy.js').catch(() => undefined);

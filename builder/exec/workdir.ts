@@ -1,10 +1,11 @@
 import { mkdir, chown, stat } from 'node:fs/promises';
-import path from 'node:path';
+import path, { join } from 'node:path';
 import { resolveInRoot } from '../context/root-path.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
 import { resolveUser } from '../sandbox/user.js';
 import { cloneConfig, recordStep } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
+import { workdirDirect } from './copy-direct.js';
 import { applyWorkdir } from './metadata.js';
 import type { StepHandler } from './types.js';
 import { inSpan } from '../trace/tracer.js';
@@ -15,6 +16,14 @@ export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
   applyWorkdir(next.config, step.path);
   const target = next.config.WorkingDir!;
   const lowers = await lowerDirs(ctx, ctx.layers);
+  // Without a USER the directory is root's: written straight into an upperdir, no mount (exec/copy-direct.ts).
+  const direct = ctx.config.config.User
+    ? undefined
+    : await inSpan(ctx.span, 'mkdir (no mount)', () => workdirDirect(ctx.store.tmpDir, lowers, target, join(ctx.store.cacheDir, 'dir-xattrs.json')));
+  if (direct) {
+    const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(direct, { ...ctx, span }));
+    return { layer, config: recordStep(next, step.source, layer, ctx.sourceDateEpoch) };
+  }
   const snapshot = await inSpan(ctx.span, 'mount', () => prepareSnapshot(ctx.store.tmpDir, lowers));
   try {
     const onDisk = await resolveInRoot(snapshot.merged, target);

@@ -1,5 +1,6 @@
 /** Directory (an overlay upperdir) → deterministic OCI layer blob. */
-import { open, readdir, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { BuildError, errorMessage } from '../errors.js';
 import { MEDIA_TYPES, type Layer } from '../image/types.js';
 import { defaultGzipLevel, GzipBlobWriter } from './gzip-writer.js';
@@ -25,12 +26,15 @@ export interface StartedLayer {
   diffId: string;
   /** The finished layer, once the blob file is complete (the handle closed); rejects after removing the file. */
   layer: Promise<Layer>;
+  /** A small tree's directories (relative paths) and the xattrs read for the tar (LayerTarWriter.directories). */
+  directories?: { rels: string[]; xattrs: XattrTree };
 }
 
 export { WHITEOUT_PREFIX, OPAQUE_WHITEOUT };
 
+/** Synchronous on purpose: one getdents on a step's path, not a thread-pool round trip behind background work. */
 export async function isEmptyDir(dir: string): Promise<boolean> {
-  return (await readdir(dir)).length === 0;
+  return readdirSync(dir).length === 0;
 }
 
 function layerError(err: unknown, upperdir: string): BuildError {
@@ -54,12 +58,15 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
   const handle = await open(outFile, 'w', 0o644);
   const spool = new SpooledWriter(new GzipBlobWriter(handle, level, false), options.spoolBytes);
   let ended: ReturnType<SpooledWriter['end']>;
+  let directories: StartedLayer['directories'];
   try {
     // getfattr runs in its own process while the tar is written ahead of it (tar-writer.ts writeAhead). A tree
     // the walk already found bigger than the mount helper's limit goes straight to getfattr: asking the helper
     // first costs a round trip (and a fresh perl while the helper is busy unmounting) only to hear "too many".
     const xattrs = (small: boolean): Promise<XattrTree> => readXattrTree(upperdir, small ? {} : { via: 'getfattr' });
-    await new LayerTarWriter(upperdir, spool, options.sourceDateEpoch).writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
+    const writer = new LayerTarWriter(upperdir, spool, options.sourceDateEpoch);
+    await writer.writeTree(xattrs, HELPER_ENTRY_LIMIT, options.readerThread ?? true);
+    directories = writer.directories();
     ended = spool.end();
   } catch (err) {
     await spool.abort();
@@ -78,7 +85,7 @@ export async function startLayer(upperdir: string, outFile: string, options: Cre
       throw layerError(err, upperdir);
     },
   );
-  return { diffId: ended.diffId, layer };
+  return { diffId: ended.diffId, layer, ...(directories ? { directories } : {}) };
 }
 
 /** {@link startLayer}, waiting for the blob. */

@@ -8,11 +8,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import { BuildError } from '../errors.js';
+import { OPEN_ARCHIVED_SOURCE } from './archive-open.js';
 
 // Plain CommonJS evaluated in the worker: no module file to find, so it works from the CLI bundle as well.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { openSync, readSync, closeSync } = require('node:fs');
+const { readSync, closeSync } = require('node:fs');
+${OPEN_ARCHIVED_SOURCE}
 parentPort.on('message', ({ id, joined, sizes, total }) => {
   const paths = joined === '' ? [] : joined.split('\\0');
   const buffer = Buffer.allocUnsafe(total);
@@ -21,7 +23,7 @@ parentPort.on('message', ({ id, joined, sizes, total }) => {
     const size = sizes[index];
     let copied = 0;
     try {
-      const fd = openSync(paths[index], 'r');
+      const fd = openArchivedSync(paths[index]);
       try {
         for (let read = -1; copied < size && read !== 0; copied += read) read = readSync(fd, buffer, at + copied, size - copied, copied);
       } finally {

@@ -5,8 +5,8 @@
  * so its bytes are not held in memory. The bytes are exactly what encodeHeader() per entry gives
  * (golden-digest.test.ts pins them).
  */
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, readlinkSync, readSync } from 'node:fs';
+import { openArchived, openArchivedSync } from './archive-open.js';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
@@ -32,6 +32,8 @@ const BIG_READ = 4 * 1024 * 1024;
 const YIELD_EVERY = 512;
 /** Bytes written ahead of the xattrs at most (20,000 small files are ~20 MiB of tar). */
 const HOLD_BYTES = 32 * 1024 * 1024;
+/** Directories of a tree listed for directories() at most: a small layer's, not a 20,000-file one's. */
+const DIRECTORIES_KEPT = 64;
 
 /** An entry written before the xattrs were in, and where its bytes began. */
 interface Written {
@@ -73,12 +75,23 @@ export class LayerTarWriter {
   private used = 0;
   /** Cut chunks not yet given to the sink, in order. */
   private full: Buffer[] = [];
+  /** The tree's directories while there are few (see directories()); undefined past DIRECTORIES_KEPT. */
+  private dirs: Set<string> | undefined = new Set();
 
   constructor(
     private readonly root: string,
     private readonly out: TarSink,
     private readonly epoch: number | undefined,
   ) {}
+
+  /**
+   * The tree's directories and the xattrs read for it, once writeTree is done, when it has at most
+   * {@link DIRECTORIES_KEPT} directories: a later direct COPY into them need not read their xattrs again
+   * (exec/copy-direct.ts rememberDirectories).
+   */
+  directories(): { rels: string[]; xattrs: XattrTree } | undefined {
+    return this.dirs && { rels: [...this.dirs], xattrs: this.xattrs };
+  }
 
   /**
    * Writes every entry of the tree and the end-of-archive blocks. `readXattrs` is asked once the walk knows whether
@@ -235,6 +248,7 @@ export class LayerTarWriter {
     if (isOverlayWhiteout(stat)) {
       this.header((relDir === '' ? '' : relDir + '/') + WHITEOUT_PREFIX + name, stat, { mode: 0, xattrs: NO_XATTRS });
     } else if (stat.isDirectory()) {
+      if (this.dirs && this.dirs.add(rel).size > DIRECTORIES_KEPT) this.dirs = undefined;
       this.header(rel + '/', stat, { type: 'directory', xattrs });
       if (own?.get(OVERLAY_OPAQUE)?.toString() === 'y') this.header(`${rel}/${OPAQUE_WHITEOUT}`, stat, { mode: 0, xattrs: NO_XATTRS });
     } else if (stat.isFile()) {
@@ -299,7 +313,7 @@ export class LayerTarWriter {
   private async bigContent(abs: string, stat: EntryStat): Promise<void> {
     this.cut();
     await this.drain();
-    const handle = await open(abs, 'r');
+    const handle = await openArchived(abs);
     try {
       const buffers = [Buffer.allocUnsafe(BIG_READ), Buffer.allocUnsafe(BIG_READ)];
       let position = 0;
@@ -326,7 +340,7 @@ export class LayerTarWriter {
 
 /** Reads exactly `size` bytes of the file into `target` at `at` (open, read, close: no fstat, no buffer). */
 function readExactly(abs: string, target: Buffer, at: number, size: number): void {
-  const fd = openSync(abs, 'r');
+  const fd = openArchivedSync(abs);
   let copied = 0;
   try {
     for (let read = -1; copied < size && read !== 0; copied += read) read = readSync(fd, target, at + copied, size - copied, copied);

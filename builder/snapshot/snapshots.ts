@@ -1,5 +1,6 @@
 /** Extracted layers on disk: `snapshots/<diffId hex>/`, each created once and atomically, shared by every mount. */
 import { spawn } from 'node:child_process';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, errorMessage } from '../errors.js';
@@ -51,6 +52,15 @@ export class Snapshots {
     return (await stat(this.path(diffId)).catch(() => undefined))?.isDirectory() ?? false;
   }
 
+  /** has(), synchronously: one stat, for the steps' critical path (see ensure). */
+  hasSync(diffId: string): boolean {
+    try {
+      return statSync(this.path(diffId), { throwIfNoEntry: false })?.isDirectory() ?? false;
+    } catch {
+      return false; // as has(): anything but a directory there is extracted (and then fails) the slow way
+    }
+  }
+
   /** Brings the layer's blob into the store when only a registry has it (a remote cache hit); no-op otherwise. */
   async ensureBlob(layer: Layer): Promise<void> {
     const present = (await stat(this.blobPath(layer.digest)).catch(() => undefined))?.isFile() ?? false;
@@ -61,6 +71,10 @@ export class Snapshots {
   ensure(layer: Layer): Promise<string> {
     const existing = this.inProgress.get(layer.diffId);
     if (existing) return existing;
+    // The common case, a snapshot on disk, is one stat: made here, synchronously (~5 µs), it cannot queue on the
+    // thread pool behind the background work of earlier steps (blob writes, mount dir removal), which made a warm
+    // step's `lowerdirs` 3-11 ms in traces of the edit rebuild.
+    if (this.hasSync(layer.diffId)) return Promise.resolve(this.path(layer.diffId));
     const work = this.extract(layer).finally(() => this.inProgress.delete(layer.diffId));
     this.inProgress.set(layer.diffId, work);
     return work;
@@ -105,14 +119,21 @@ export class Snapshots {
   /** Makes an already-written (and unmounted) upperdir the snapshot of `diffId`. Returns the snapshot path. */
   async adopt(diffId: string, upperdir: string): Promise<string> {
     const finalPath = this.path(diffId);
-    await mkdir(this.snapshotsDir, { recursive: true });
-    if (await this.has(diffId)) {
+    // A step's commit waits for this: mkdir, stat and rename are one syscall each, made synchronously (see ensure).
+    mkdirSync(this.snapshotsDir, { recursive: true });
+    if (this.hasSync(diffId)) {
       await rm(upperdir, { recursive: true, force: true });
       return finalPath;
     }
     try {
-      return await this.commit(upperdir, finalPath);
+      renameSync(upperdir, finalPath);
+      return finalPath;
     } catch (err) {
+      if (isCode(err, 'ENOTEMPTY', 'EEXIST')) {
+        // Another process adopted or extracted the same diffId first: its copy wins, as in commit().
+        await rm(upperdir, { recursive: true, force: true });
+        return finalPath;
+      }
       if (!isCode(err, 'EXDEV')) throw new BuildError('INTERNAL', `adopting ${upperdir} as a snapshot failed: ${errorMessage(err)}`, { cause: err });
     }
     // Different filesystem: copy next to the snapshots, then rename.
