@@ -232,6 +232,10 @@ class Planner {
       lookup: this.lookup(state),
       resolveFrom: (value) => this.resolveFrom(value),
       buildArgs: () => this.visibleArgs(state),
+      historyArgs: () => {
+        const lookup = this.lookup(state);
+        return [...state.args.keys()].map((name): [string, string] => [name, lookup(name) ?? '']);
+      },
     };
   }
 

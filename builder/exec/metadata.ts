@@ -1,6 +1,7 @@
 import type { Step } from '../dockerfile/types.js';
 import type { ContainerConfig } from '../image/types.js';
 import { cloneConfig, recordStep, resolveImagePath, setEnv } from './config.js';
+import { metadataHistoryText } from './history-text.js';
 import type { StepContext, StepHandler, StepOf, StepResult } from './types.js';
 
 type MetadataOp = 'ENV' | 'LABEL' | 'EXPOSE' | 'VOLUME' | 'USER' | 'CMD' | 'ENTRYPOINT' | 'SHELL' | 'HEALTHCHECK' | 'STOPSIGNAL' | 'ONBUILD';
@@ -15,7 +16,9 @@ function metadataOnly<K extends MetadataOp>(change: (config: ContainerConfig, st
   return async (step, ctx: StepContext): Promise<StepResult> => {
     const next = cloneConfig(ctx.config);
     change(next.config, step);
-    return { config: recordStep(next, (step as Step).source, undefined, ctx.sourceDateEpoch) };
+    // ONBUILD has no history text: BuildKit's dispatchOnbuild records nothing.
+    const text = metadataHistoryText(step as Step, next.config);
+    return { config: text === undefined ? next : recordStep(next, text, undefined, ctx.sourceDateEpoch) };
   };
 }
 
@@ -51,7 +54,7 @@ export const entrypoint: StepHandler<'ENTRYPOINT'> = async (step, ctx) => {
   const next = cloneConfig(ctx.config);
   next.config.Entrypoint = step.form === 'shell' ? [...shellOf(next.config), step.args[0] ?? ''] : [...step.args];
   if (!ctx.cmdSetInStage) next.config.Cmd = null;
-  return { config: recordStep(next, (step as Step).source, undefined, ctx.sourceDateEpoch) };
+  return { config: recordStep(next, metadataHistoryText(step, next.config) ?? step.source, undefined, ctx.sourceDateEpoch) };
 };
 
 export const shell = metadataOnly<'SHELL'>((config, step) => {
@@ -70,7 +73,7 @@ export const stopsignal = metadataOnly<'STOPSIGNAL'>((config, step) => {
 export const maintainer: StepHandler<'MAINTAINER'> = async (step, ctx) => {
   const next = cloneConfig(ctx.config);
   next.author = step.author;
-  return { config: recordStep(next, step.source, undefined, ctx.sourceDateEpoch) };
+  return { config: recordStep(next, metadataHistoryText(step, next.config) ?? step.source, undefined, ctx.sourceDateEpoch) };
 };
 
 export const onbuild = metadataOnly<'ONBUILD'>((config, step) => {

@@ -6,6 +6,7 @@ import { BuildError } from '../errors.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
 import { runSandbox, warmLauncher } from '../sandbox/runc.js';
 import { recordStep, runEnv } from './config.js';
+import { runHistoryText } from './history-text.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { warmFileReader } from '../layer/file-reader.js';
 import { shellOf } from './metadata.js';
@@ -126,7 +127,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
   const used = mounts.mounts;
   await inSpan(ctx.span, 'tidy mount parents', () => tidyMountParents(snapshot, lowers, used));
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
-  return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+  return { layer, config: recordStep(ctx.config, runHistoryText(step, argv), layer, ctx.sourceDateEpoch) };
 };
 
 /**

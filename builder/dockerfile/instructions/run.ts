@@ -28,5 +28,6 @@ export function run(instruction: ParsedInstruction, context: InstructionContext)
     mounts,
     ...(networkValue !== undefined ? { network: networkValue as Network } : {}),
     buildArgs: context.buildArgs(),
+    ...(context.historyArgs ? { historyArgs: context.historyArgs() } : {}),
   };
 }
