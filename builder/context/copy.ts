@@ -46,7 +46,7 @@ export async function copyInto(source: CopySource, destRoot: string, options: Co
       const kind = await detectArchive(item.hostPath);
       if (kind) {
         await ensureDirInRoot(destRoot, destInImage, createdOwner);
-        await extractArchive(item.hostPath, kind, destRoot, destInImage);
+        await extractArchive(item.hostPath, kind, destRoot, destInImage, options.chown);
         continue;
       }
     }

@@ -74,7 +74,15 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
   if (chmod !== undefined) step.chmod = chmod;
   if (isAdd) {
     const checksum = flag('checksum');
-    if (checksum !== undefined) step.checksum = checksum;
+    if (checksum !== undefined) {
+      // BuildKit's convert_copy.go checks, in its order and words (a heredoc is not a source path there).
+      const heredocNames = new Set(heredocs.map((doc) => doc.name));
+      const paths = step.sources.filter((source) => !heredocNames.has(source));
+      if (paths.length !== 1) throw new BuildError('DOCKERFILE_INVALID', "checksum can't be specified for multiple sources");
+      const source = paths[0]!;
+      if (!/^https?:\/\//.test(source) && !isGitSource(source)) throw new BuildError('DOCKERFILE_INVALID', 'checksum requires HTTP(S) or Git sources');
+      step.checksum = checksum;
+    }
     step.keepGitDir = flags.get('keep-git-dir')?.[0] === 'true';
   }
   return step;
