@@ -5,7 +5,7 @@
 import { BuildError, BuildErrors, errorMessage } from '../errors.js';
 import { expandWord } from './expand.js';
 import { handlers } from './instructions/index.js';
-import type { InstructionContext } from './instructions/context.js';
+import { stepBase, type InstructionContext } from './instructions/context.js';
 import { parseFrom } from './instructions/from.js';
 import { checkKeyword, KEYWORDS } from './instructions/keywords.js';
 import { checkTrigger } from './instructions/onbuild.js';
@@ -197,9 +197,11 @@ class Planner {
     const state = this.current;
     if (instruction.keyword === 'ARG') {
       if (state) {
-        for (const name of this.scope.declare(instruction, state.args, this.lookup(state), true)) {
+        const history: [string, string | undefined][] = [];
+        for (const name of this.scope.declare(instruction, state.args, this.lookup(state), true, history)) {
           if (state.args.get(name) !== undefined) state.argWins.add(name);
         }
+        state.stage.steps.push({ op: 'ARG', ...stepBase(instruction), args: history });
       } else this.scope.declareMeta(instruction);
       return;
     }

@@ -78,6 +78,11 @@ export interface ShellStep extends StepBase { op: 'SHELL'; shell: string[] }
 export interface HealthcheckStep extends StepBase { op: 'HEALTHCHECK'; healthcheck: Healthcheck }
 export interface StopsignalStep extends StepBase { op: 'STOPSIGNAL'; signal: string }
 export interface OnbuildStep extends StepBase { op: 'ONBUILD'; trigger: string }
+/**
+ * A stage ARG, kept only for the image history (BuildKit commits `ARG K=v` entries): the planner has applied its
+ * scope already, so it is not cached and does not chain cache keys (solver/stage.ts).
+ */
+export interface ArgStep extends StepBase { op: 'ARG'; args: [string, string | undefined][] }
 /** Deprecated MAINTAINER: sets the image config's `author`. */
 export interface MaintainerStep extends StepBase { op: 'MAINTAINER'; author: string }
 
@@ -96,7 +101,8 @@ export type Step =
   | HealthcheckStep
   | StopsignalStep
   | OnbuildStep
-  | MaintainerStep;
+  | MaintainerStep
+  | ArgStep;
 
 export type StepOp = Step['op'];
 

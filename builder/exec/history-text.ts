@@ -96,6 +96,7 @@ export function metadataHistoryText(step: Step, config: ContainerConfig): string
     case 'WORKDIR': return `WORKDIR ${config.WorkingDir ?? '/'}`;
     // dispatchOnbuild only appends the trigger to the config.
     case 'ONBUILD': return undefined;
+    case 'ARG': return `ARG ${step.args.map(([name, value]) => (value === undefined ? name : `${name}=${value}`)).join(' ')}`;
     default: return step.source;
   }
 }

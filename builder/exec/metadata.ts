@@ -1,6 +1,7 @@
-import type { Step } from '../dockerfile/types.js';
+import type { ArgStep, Step } from '../dockerfile/types.js';
 import type { ContainerConfig } from '../image/types.js';
-import { cloneConfig, recordStep, resolveImagePath, setEnv } from './config.js';
+import { cloneConfig, createdAt, recordStep, resolveImagePath, setEnv } from './config.js';
+import type { ImageConfig } from '../image/types.js';
 import { metadataHistoryText } from './history-text.js';
 import type { StepContext, StepHandler, StepOf, StepResult } from './types.js';
 
@@ -84,3 +85,16 @@ export const onbuild = metadataOnly<'ONBUILD'>((config, step) => {
 export function applyWorkdir(config: ContainerConfig, target: string): void {
   config.WorkingDir = resolveImagePath(config.WorkingDir, target).replace(/(.)\/$/, '$1');
 }
+
+/**
+ * ARG's history entry (`ARG K=v K2`, BuildKit's dispatchArg). ARG is not cached (its scope is the planner's), so
+ * its time is the previous entry's: a fully cached rebuild then reproduces the same config and image digest.
+ */
+export function recordArg(config: ImageConfig, step: ArgStep, sourceDateEpoch?: number): ImageConfig {
+  const next = cloneConfig(config);
+  const created = next.history?.at(-1)?.created ?? createdAt(sourceDateEpoch);
+  next.history = [...(next.history ?? []), { created, created_by: metadataHistoryText(step, next.config)!, comment: 'buildkit.dockerfile.v0', empty_layer: true }];
+  return next;
+}
+
+export const arg: StepHandler<'ARG'> = async (step, ctx) => ({ config: recordArg(ctx.config, step, ctx.sourceDateEpoch) });
