@@ -109,6 +109,10 @@ class Planner {
     } catch (err) {
       throw locate(err, options.file);
     }
+    // BuildKit's defaultArgs: TARGETSTAGE is the --target as given, else the last stage's name, else "default".
+    let lastName: string | undefined;
+    for (const [name, index] of allStages.names) if (index === allStages.count - 1) lastName = name;
+    platform.set('TARGETSTAGE', options.target || lastName || 'default');
     this.scope = new ArgScope(options.buildArgs, platform, escapeChar);
   }
 

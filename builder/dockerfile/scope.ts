@@ -28,6 +28,8 @@ export function platformArgs(target = 'linux/amd64'): Map<string, string> {
   return new Map([
     ['TARGETPLATFORM', platform(os, arch, variant)], ['TARGETOS', os], ['TARGETARCH', arch], ['TARGETVARIANT', variant],
     ['BUILDPLATFORM', platform('linux', buildArch, buildVariant)], ['BUILDOS', 'linux'], ['BUILDARCH', buildArch], ['BUILDVARIANT', buildVariant],
+    // Linux platforms have no OS version; BuildKit defines both args anyway (empty).
+    ['TARGETOSVERSION', ''], ['BUILDOSVERSION', ''],
   ]);
 }
 
