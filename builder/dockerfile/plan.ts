@@ -238,6 +238,7 @@ class Planner {
       lookup: this.lookup(state),
       resolveFrom: (value) => this.resolveFrom(value),
       buildArgs: () => this.visibleArgs(state),
+      ...(this.options.buildArgs.BUILDKIT_SANDBOX_HOSTNAME ? { sandboxHostname: this.options.buildArgs.BUILDKIT_SANDBOX_HOSTNAME } : {}),
       historyArgs: () => {
         const lookup = this.lookup(state);
         return [...state.args.keys()].map((name): [string, string] => [name, lookup(name) ?? '']);

@@ -43,6 +43,8 @@ export interface RunStep extends StepBase {
   network?: 'none' | 'host' | 'default';
   /** Build args visible to this step, sorted by name: they are set in the RUN environment and are part of its cache key. */
   buildArgs: [string, string][];
+  /** `--build-arg BUILDKIT_SANDBOX_HOSTNAME=…`: the RUN's hostname instead of BuildKit's `buildkitsandbox`. */
+  hostname?: string;
   /** The stage's ARGs in declaration order with the value the step sees ('' when unset): history only (BuildKit's `|N K=v`). */
   historyArgs?: [string, string][];
 }

@@ -78,9 +78,10 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       cwd: ctx.config.config.WorkingDir || '/',
       user: ctx.config.config.User ?? '',
       network: network === 'none' ? 'none' : 'host',
-      // In the build netns: the host's resolvers minus loopback ones (reached through NAT), BuildKit's hostname.
+      // In the build netns: the host's resolvers minus loopback ones (reached through NAT). The hostname is
+      // BuildKit's on every network (its own UTS namespace): `buildkitsandbox`, or BUILDKIT_SANDBOX_HOSTNAME.
       netnsPath,
-      hostname: netnsPath ? 'buildkitsandbox' : undefined,
+      hostname: step.hostname ?? 'buildkitsandbox',
       etc: netnsPath ? { dnsServers: dns.servers, searchDomains: dns.search } : undefined,
       stdio: 'pipe',
       onStdout: (chunk) => { tail.push(chunk); ctx.log('stdout', chunk); },

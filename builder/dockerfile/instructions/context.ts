@@ -13,6 +13,8 @@ export interface InstructionContext {
   buildArgs: () => [string, string][];
   /** The stage's ARGs in declaration order, valued as the step sees them ('' when unset), for RUN's history text. */
   historyArgs?: () => [string, string][];
+  /** BUILDKIT_SANDBOX_HOSTNAME when given as a build arg. */
+  sandboxHostname?: string;
 }
 
 /** Turns one instruction into its Step (or nothing, for MAINTAINER); throws BuildError on invalid input. */

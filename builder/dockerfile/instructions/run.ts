@@ -31,5 +31,6 @@ export function run(instruction: ParsedInstruction, context: InstructionContext)
     ...(networkValue !== undefined ? { network: networkValue as Network } : {}),
     buildArgs: context.buildArgs(),
     ...(historyArgs.length > 0 ? { historyArgs } : {}),
+    ...(context.sandboxHostname ? { hostname: context.sandboxHostname } : {}),
   };
 }
