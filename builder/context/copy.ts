@@ -42,7 +42,7 @@ export async function copyInto(source: CopySource, destRoot: string, options: Co
       await copyTree(targetDir, entries, { source, options });
       continue;
     }
-    if (options.add) {
+    if (options.add && options.unpack !== false) {
       const kind = await detectArchive(item.hostPath);
       if (kind) {
         await ensureDirInRoot(destRoot, destInImage, createdOwner);

@@ -64,6 +64,8 @@ export interface CopyStep extends StepBase {
   /** ADD only. */
   checksum?: string;
   keepGitDir?: boolean;
+  /** ADD `--unpack=true|false`: extract archives (default: local ones only) — BuildKit's --unpack. */
+  unpack?: boolean;
 }
 
 export interface EnvStep extends StepBase { op: 'ENV'; vars: [string, string][] }

@@ -10,7 +10,7 @@ import { findHeredocMarkers } from '../heredoc.js';
 import { isGitSource } from '../../exec/add-git.js';
 
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
-const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool' };
+const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool', unpack: 'bool' };
 
 /** Symbolic (`u+x,g-w`) modes, as BuildKit accepts them; octal ones are checked by value. */
 const SYMBOLIC_CHMOD = /^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$/;
@@ -84,6 +84,8 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
       step.checksum = checksum;
     }
     step.keepGitDir = flags.get('keep-git-dir')?.[0] === 'true';
+    const unpack = flags.get('unpack')?.[0];
+    if (unpack !== undefined) step.unpack = unpack === 'true';
   }
   return step;
 }
