@@ -138,7 +138,8 @@ class Planner {
       target = this.states.findIndex((state) => state.stage.name === wanted);
       if (target < 0) throw new BuildError('UNKNOWN_STAGE', `target stage "${this.options.target}" could not be found`, { file });
     }
-    return { file, stages: this.states.map((state) => state.stage), target, unusedBuildArgs: this.scope.unused() };
+    const epoch = this.scope.metaValue('SOURCE_DATE_EPOCH');
+    return { file, stages: this.states.map((state) => state.stage), target, unusedBuildArgs: this.scope.unused(), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) };
   }
 
   private async startStage(instruction: ParsedInstruction): Promise<void> {
@@ -206,7 +207,12 @@ class Planner {
           if (state.args.get(name) !== undefined) state.argWins.add(name);
         }
         state.stage.steps.push({ op: 'ARG', ...stepBase(instruction), args: history });
-      } else this.scope.declareMeta(instruction);
+      } else {
+        this.scope.declareMeta(instruction);
+        // BuildKit checks the build's epoch where the Dockerfile gives it (the build arg overrides the default).
+        const epoch = this.scope.metaValue('SOURCE_DATE_EPOCH');
+        if (epoch !== undefined && epoch !== '' && !/^\d+$/.test(epoch)) throw new BuildError('INVALID_ARGUMENT', `invalid SOURCE_DATE_EPOCH: ${epoch}`);
+      }
       return;
     }
     if (!state) throw new BuildError('NO_FROM', 'no build stage in current context');

@@ -88,6 +88,11 @@ export class ArgScope {
     return names;
   }
 
+  /** A meta ARG's value, only when the Dockerfile declares it before its first FROM. */
+  metaValue(name: string): string | undefined {
+    return this.meta.get(name);
+  }
+
   declareMeta(instruction: ParsedInstruction): void {
     this.declare(instruction, this.meta, this.metaLookup, false);
   }

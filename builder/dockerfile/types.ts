@@ -133,6 +133,8 @@ export interface BuildPlan {
   target: number;
   /** Build args given but never declared (BuildKit warns about them). */
   unusedBuildArgs: string[];
+  /** The meta `ARG SOURCE_DATE_EPOCH[=default]` value (a build arg overrides it), when the Dockerfile declares one. */
+  sourceDateEpoch?: string;
 }
 
 /** What the planner needs to know about a base image: the config its stage starts from. */
