@@ -64,13 +64,17 @@ export function explainMiss(previous: StepTrace | undefined, current: StepTrace,
 }
 
 function stepChange(before: Record<string, unknown>, now: Record<string, unknown>): string {
-  const argsBefore = new Map((before.buildArgs as [string, string][] | undefined) ?? []);
-  const argsNow = new Map((now.buildArgs as [string, string][] | undefined) ?? []);
-  const { buildArgs: _a, ...restBefore } = before;
-  const { buildArgs: _b, ...restNow } = now;
-  if (canonicalJson(restBefore) === canonicalJson(restNow)) {
-    const names = [...new Set([...argsBefore.keys(), ...argsNow.keys()])].filter((name) => argsBefore.get(name) !== argsNow.get(name)).sort();
-    return `build arg ${list(names)} changed`;
+  // A RUN's build args live in buildArgs (what it sees) and historyArgs (what its history line shows).
+  const changed = new Set<string>();
+  for (const field of ['buildArgs', 'historyArgs']) {
+    const argsBefore = new Map((before[field] as [string, string][] | undefined) ?? []);
+    const argsNow = new Map((now[field] as [string, string][] | undefined) ?? []);
+    for (const name of new Set([...argsBefore.keys(), ...argsNow.keys()])) if (argsBefore.get(name) !== argsNow.get(name)) changed.add(name);
+  }
+  const { buildArgs: _a, historyArgs: _c, ...restBefore } = before;
+  const { buildArgs: _b, historyArgs: _d, ...restNow } = now;
+  if (canonicalJson(restBefore) === canonicalJson(restNow) && changed.size > 0) {
+    return `build arg ${list([...changed].sort())} changed`;
   }
   return 'the instruction changed';
 }

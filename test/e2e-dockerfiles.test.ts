@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { errorCodes, type ErrorCode } from '../builder/errors.js';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
-import { checkCase, discoverCases, type Engine } from './helpers/cases.js';
+import { checkCase, discoverCases, type Engine, type ExpectedHistory } from './helpers/cases.js';
 import { expectSuccess, runCli } from './helpers/cli.js';
 import { validateLayout } from './helpers/oci-validate.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
@@ -22,6 +22,11 @@ function builderEngine(root: string): Engine {
       return image?.Config ?? {};
     },
     run: (tag, cmd) => runCli(['run', '--rm', tag, ...cmd], { root }),
+    async history(tag) {
+      const inspect = expectSuccess(await runCli(['inspect', tag], { root }), `builder inspect ${tag}`);
+      const [image] = JSON.parse(inspect.stdout) as { History?: ExpectedHistory[] }[];
+      return image?.History ?? [];
+    },
   };
 }
 

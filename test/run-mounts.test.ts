@@ -195,7 +195,7 @@ RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent && echo skipped 
     const dir = await context('FROM busybox\nRUN --mount=type=secret,id=needed,required=true cat /run/secrets/needed\n');
     const failed = await build(dir, ['-t', 'needs-secret']);
     assert.equal(failed.code, 2, failed.stderr);
-    assert.match(failed.stderr, /Dockerfile:2: secret needed: not provided/);
+    assert.match(failed.stderr, /Dockerfile:2: secret needed: not found/);
     const unreadable = await build(dir, ['-t', 'needs-secret', '--secret', `id=needed,src=${path.join(scratch, 'no-such-file')}`]);
     assert.equal(unreadable.code, 2, unreadable.stderr);
     assert.match(unreadable.stderr, /--secret id=needed: cannot read/);

@@ -35,7 +35,11 @@ export async function detectArchive(hostPath: string): Promise<ArchiveKind | und
  * Extracts an archive into `destDirInImage` under `destRoot`. Entries keep the archive's modes, owners and
  * mtimes (BuildKit does not apply --chown to unpacked content); `..` escapes are rejected.
  */
-export async function extractArchive(hostPath: string, kind: ArchiveKind, destRoot: string, destDirInImage: string): Promise<void> {
+/**
+ * `owner` is ADD's `--chown`: as BuildKit's unpack (archive.ChownOpts, moby/buildkit 46e52f4), every entry the
+ * archive holds gets it instead of the uid/gid in its header.
+ */
+export async function extractArchive(hostPath: string, kind: ArchiveKind, destRoot: string, destDirInImage: string, owner?: Owner): Promise<void> {
   const extract = tar.extract();
   const dirMetas: EntryMeta[] = [];
   const limit = maxUnpackedBytes();
@@ -44,7 +48,7 @@ export async function extractArchive(hostPath: string, kind: ArchiveKind, destRo
     : pipeline(openDecompressed(hostPath, kind), unpackedLimit(limit, path.basename(hostPath)), extract);
   try {
     for await (const entry of extract) {
-      await extractEntry(entry, destRoot, destDirInImage, dirMetas);
+      await extractEntry(entry, destRoot, destDirInImage, dirMetas, owner);
     }
     await feed;
   } catch (err) {
@@ -55,7 +59,7 @@ export async function extractArchive(hostPath: string, kind: ArchiveKind, destRo
   for (const meta of dirMetas.reverse()) applyMeta(meta);
 }
 
-async function extractEntry(entry: TarEntry, destRoot: string, destDir: string, dirMetas: EntryMeta[]): Promise<void> {
+async function extractEntry(entry: TarEntry, destRoot: string, destDir: string, dirMetas: EntryMeta[], owner?: Owner): Promise<void> {
   const header = entry.header;
   const name = safeName(header.name);
   if (name === '') {
@@ -68,7 +72,7 @@ async function extractEntry(entry: TarEntry, destRoot: string, destDir: string, 
   const mtime = header.mtime ?? new Date(0);
   const meta: EntryMeta = {
     hostPath: target,
-    owner: { uid: header.uid ?? 0, gid: header.gid ?? 0 },
+    owner: owner ?? { uid: header.uid ?? 0, gid: header.gid ?? 0 },
     mode: header.mode ?? 0o644,
     atime: mtime,
     mtime,

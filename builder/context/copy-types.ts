@@ -22,6 +22,8 @@ export interface CopyOptions {
   chmod?: number | string;
   /** ADD: local tar archives (plain, gzip, bzip2, xz, detected by content) are extracted into dest. */
   add: boolean;
+  /** ADD only: false keeps archives as files (`ADD --unpack=false`); undefined/true extracts them. */
+  unpack?: boolean;
   /** COPY --exclude patterns (dockerignore syntax). */
   exclude: string[];
   /** COPY --parents: keep each source's relative parent dirs under dest. */

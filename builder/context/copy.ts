@@ -42,11 +42,13 @@ export async function copyInto(source: CopySource, destRoot: string, options: Co
       await copyTree(targetDir, entries, { source, options });
       continue;
     }
-    if (options.add) {
+    if (options.add && options.unpack !== false) {
       const kind = await detectArchive(item.hostPath);
       if (kind) {
-        await ensureDirInRoot(destRoot, destInImage, createdOwner);
-        await extractArchive(item.hostPath, kind, destRoot, destInImage);
+        // moby's chrootarchive.Untar (BuildKit's unpack) chroots into the dest dir: the archive's paths and the
+        // symlinks it meets, absolute ones too, resolve inside dest, not inside the image's root.
+        const destHost = await ensureDirInRoot(destRoot, destInImage, createdOwner);
+        await extractArchive(item.hostPath, kind, destHost, '/', options.chown);
         continue;
       }
     }

@@ -1,6 +1,7 @@
 /** Instruction flags (`--from=x`, `--link`, repeated `--mount=…`): extraction from the text and validation per instruction. */
 import { BuildError } from '../errors.js';
 import { splitRawWords } from './words.js';
+import { suggest } from './suggest.js';
 
 /** A flag as written: name without dashes, raw value (quotes kept) or undefined for a bare `--flag`. */
 export interface RawFlag {
@@ -33,7 +34,10 @@ export function checkFlags(flags: RawFlag[], spec: FlagSpec): FlagValues {
   const values: FlagValues = new Map();
   for (const flag of flags) {
     const kind = Object.prototype.hasOwnProperty.call(spec, flag.name) ? spec[flag.name] : undefined;
-    if (!kind) throw new BuildError('DOCKERFILE_PARSE', `unknown flag: --${flag.name}`);
+    if (!kind) {
+      const close = suggest(flag.name, Object.keys(spec));
+      throw new BuildError('DOCKERFILE_PARSE', `unknown flag: --${flag.name}${close ? ` (did you mean ${close}?)` : ''}`);
+    }
     const seen = values.get(flag.name);
     if (seen && kind !== 'strings') throw new BuildError('DOCKERFILE_PARSE', `duplicate flag specified: --${flag.name}`);
     if (kind === 'bool') {

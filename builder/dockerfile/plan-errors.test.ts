@@ -25,7 +25,7 @@ describe('dockerfile/plan errors', () => {
     ['FROM busybox\nCOPY onlyone\n', 'DOCKERFILE_PARSE', 2, /^COPY requires at least two arguments$/],
     ['FROM busybox\nENV onlykey\n', 'DOCKERFILE_PARSE', 2, /^ENV must have two arguments$/],
     ['FROM busybox\nENV a=1 b\n', 'DOCKERFILE_PARSE', 2, /can't find = in "b"/],
-    ['FROM busybox\nCOPY --foo a b\n', 'DOCKERFILE_PARSE', 2, /^unknown flag: --foo$/],
+    ['FROM busybox\nCOPY --foo a b\n', 'DOCKERFILE_PARSE', 2, /^unknown flag: --foo \(did you mean from\?\)$/],
     ['FROM busybox\nADD --from=x a b\n', 'DOCKERFILE_PARSE', 2, /^unknown flag: --from$/],
     ['FROM busybox\nCOPY --from a b\n', 'DOCKERFILE_PARSE', 2, /missing a value on flag: --from/],
     ['FROM busybox\nCOPY --chmod=999 a b\n', 'DOCKERFILE_INVALID', 2, /invalid chmod parameter: '999'. it should be octal string and between 0 and 07777/],

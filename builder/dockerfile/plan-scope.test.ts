@@ -10,8 +10,11 @@ function resolver(configs: Record<string, ContainerConfig>, asked: [string, numb
   };
 }
 
+/** The plan with its ARG steps (history entries only, see types.ts ArgStep) left out: these tests are about scope. */
 async function plan(content: string, extra: Partial<PlanOptions> = {}): Promise<BuildPlan> {
-  return planBuild({ file: 'Dockerfile', content, buildArgs: {}, resolveImageConfig: resolver({}), ...extra });
+  const result = await planBuild({ file: 'Dockerfile', content, buildArgs: {}, resolveImageConfig: resolver({}), ...extra });
+  for (const stage of result.stages) stage.steps = stage.steps.filter((step) => step.op !== 'ARG');
+  return result;
 }
 
 const vars = (step: Step | undefined): [string, string][] => (step && (step.op === 'ENV' || step.op === 'LABEL') ? step.vars : []);

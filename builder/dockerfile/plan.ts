@@ -5,7 +5,7 @@
 import { BuildError, BuildErrors, errorMessage } from '../errors.js';
 import { expandWord } from './expand.js';
 import { handlers } from './instructions/index.js';
-import type { InstructionContext } from './instructions/context.js';
+import { stepBase, type InstructionContext } from './instructions/context.js';
 import { parseFrom } from './instructions/from.js';
 import { checkKeyword, KEYWORDS } from './instructions/keywords.js';
 import { checkTrigger } from './instructions/onbuild.js';
@@ -109,6 +109,10 @@ class Planner {
     } catch (err) {
       throw locate(err, options.file);
     }
+    // BuildKit's defaultArgs: TARGETSTAGE is the --target as given, else the last stage's name, else "default".
+    let lastName: string | undefined;
+    for (const [name, index] of allStages.names) if (index === allStages.count - 1) lastName = name;
+    platform.set('TARGETSTAGE', options.target || lastName || 'default');
     this.scope = new ArgScope(options.buildArgs, platform, escapeChar);
   }
 
@@ -134,7 +138,8 @@ class Planner {
       target = this.states.findIndex((state) => state.stage.name === wanted);
       if (target < 0) throw new BuildError('UNKNOWN_STAGE', `target stage "${this.options.target}" could not be found`, { file });
     }
-    return { file, stages: this.states.map((state) => state.stage), target, unusedBuildArgs: this.scope.unused() };
+    const epoch = this.scope.metaValue('SOURCE_DATE_EPOCH');
+    return { file, stages: this.states.map((state) => state.stage), target, unusedBuildArgs: this.scope.unused(), ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) };
   }
 
   private async startStage(instruction: ParsedInstruction): Promise<void> {
@@ -197,10 +202,17 @@ class Planner {
     const state = this.current;
     if (instruction.keyword === 'ARG') {
       if (state) {
-        for (const name of this.scope.declare(instruction, state.args, this.lookup(state), true)) {
+        const history: [string, string | undefined][] = [];
+        for (const name of this.scope.declare(instruction, state.args, this.lookup(state), true, history)) {
           if (state.args.get(name) !== undefined) state.argWins.add(name);
         }
-      } else this.scope.declareMeta(instruction);
+        state.stage.steps.push({ op: 'ARG', ...stepBase(instruction), args: history });
+      } else {
+        this.scope.declareMeta(instruction);
+        // BuildKit checks the build's epoch where the Dockerfile gives it (the build arg overrides the default).
+        const epoch = this.scope.metaValue('SOURCE_DATE_EPOCH');
+        if (epoch !== undefined && epoch !== '' && !/^\d+$/.test(epoch)) throw new BuildError('INVALID_ARGUMENT', `invalid SOURCE_DATE_EPOCH: ${epoch}`);
+      }
       return;
     }
     if (!state) throw new BuildError('NO_FROM', 'no build stage in current context');
@@ -232,6 +244,11 @@ class Planner {
       lookup: this.lookup(state),
       resolveFrom: (value) => this.resolveFrom(value),
       buildArgs: () => this.visibleArgs(state),
+      ...(this.options.buildArgs.BUILDKIT_SANDBOX_HOSTNAME ? { sandboxHostname: this.options.buildArgs.BUILDKIT_SANDBOX_HOSTNAME } : {}),
+      historyArgs: () => {
+        const lookup = this.lookup(state);
+        return [...state.args.keys()].map((name): [string, string] => [name, lookup(name) ?? '']);
+      },
     };
   }
 

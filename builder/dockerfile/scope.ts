@@ -28,6 +28,8 @@ export function platformArgs(target = 'linux/amd64'): Map<string, string> {
   return new Map([
     ['TARGETPLATFORM', platform(os, arch, variant)], ['TARGETOS', os], ['TARGETARCH', arch], ['TARGETVARIANT', variant],
     ['BUILDPLATFORM', platform('linux', buildArch, buildVariant)], ['BUILDOS', 'linux'], ['BUILDARCH', buildArch], ['BUILDVARIANT', buildVariant],
+    // Linux platforms have no OS version; BuildKit defines both args anyway (empty).
+    ['TARGETOSVERSION', ''], ['BUILDOSVERSION', ''],
   ]);
 }
 
@@ -60,7 +62,10 @@ export class ArgScope {
     this.meta.has(name) ? this.meta.get(name) : this.platform.get(name);
 
   /** Declares ARGs into `args` (the meta scope when `inStage` is false), defaults expanded with `lookup`; returns the names it set. */
-  declare(instruction: ParsedInstruction, args: Map<string, string | undefined>, lookup: (name: string) => string | undefined, inStage: boolean): string[] {
+  declare(
+    instruction: ParsedInstruction, args: Map<string, string | undefined>, lookup: (name: string) => string | undefined, inStage: boolean,
+    history?: [string, string | undefined][],
+  ): string[] {
     const names: string[] = [];
     for (const { name: rawName, rawDefault } of parseArgs(instruction, this.escapeChar)) {
       // A stage ARG's name is expanded (`ARG ${PREFIX}_VAR`), as docker, kaniko, buildah and BuildKit up to
@@ -74,11 +79,18 @@ export class ArgScope {
       else value = inStage ? this.metaLookup(name) : this.platform.get(name);
       // `ARG NAME` with no value anywhere keeps what the stage already has (inherited from its parent stage
       // or an earlier ARG): BuildKit adds nothing to the build state's env then, so the old value stays.
+      // History shows the value the ARG itself resolved to (`ARG NAME` alone when none), as BuildKit's dispatchArg.
+      history?.push([name, value]);
       if (value === undefined && args.get(name) !== undefined) continue;
       names.push(name);
       args.set(name, value);
     }
     return names;
+  }
+
+  /** A meta ARG's value, only when the Dockerfile declares it before its first FROM. */
+  metaValue(name: string): string | undefined {
+    return this.meta.get(name);
   }
 
   declareMeta(instruction: ParsedInstruction): void {

@@ -43,6 +43,10 @@ export interface RunStep extends StepBase {
   network?: 'none' | 'host' | 'default';
   /** Build args visible to this step, sorted by name: they are set in the RUN environment and are part of its cache key. */
   buildArgs: [string, string][];
+  /** `--build-arg BUILDKIT_SANDBOX_HOSTNAME=…`: the RUN's hostname instead of BuildKit's `buildkitsandbox`. */
+  hostname?: string;
+  /** The stage's ARGs in declaration order with the value the step sees ('' when unset): history only (BuildKit's `|N K=v`). */
+  historyArgs?: [string, string][];
 }
 
 export interface CopyStep extends StepBase {
@@ -60,6 +64,8 @@ export interface CopyStep extends StepBase {
   /** ADD only. */
   checksum?: string;
   keepGitDir?: boolean;
+  /** ADD `--unpack=true|false`: extract archives (default: local ones only) — BuildKit's --unpack. */
+  unpack?: boolean;
 }
 
 export interface EnvStep extends StepBase { op: 'ENV'; vars: [string, string][] }
@@ -76,6 +82,11 @@ export interface ShellStep extends StepBase { op: 'SHELL'; shell: string[] }
 export interface HealthcheckStep extends StepBase { op: 'HEALTHCHECK'; healthcheck: Healthcheck }
 export interface StopsignalStep extends StepBase { op: 'STOPSIGNAL'; signal: string }
 export interface OnbuildStep extends StepBase { op: 'ONBUILD'; trigger: string }
+/**
+ * A stage ARG, kept only for the image history (BuildKit commits `ARG K=v` entries): the planner has applied its
+ * scope already, so it is not cached and does not chain cache keys (solver/stage.ts).
+ */
+export interface ArgStep extends StepBase { op: 'ARG'; args: [string, string | undefined][] }
 /** Deprecated MAINTAINER: sets the image config's `author`. */
 export interface MaintainerStep extends StepBase { op: 'MAINTAINER'; author: string }
 
@@ -94,7 +105,8 @@ export type Step =
   | HealthcheckStep
   | StopsignalStep
   | OnbuildStep
-  | MaintainerStep;
+  | MaintainerStep
+  | ArgStep;
 
 export type StepOp = Step['op'];
 
@@ -121,6 +133,8 @@ export interface BuildPlan {
   target: number;
   /** Build args given but never declared (BuildKit warns about them). */
   unusedBuildArgs: string[];
+  /** The meta `ARG SOURCE_DATE_EPOCH[=default]` value (a build arg overrides it), when the Dockerfile declares one. */
+  sourceDateEpoch?: string;
 }
 
 /** What the planner needs to know about a base image: the config its stage starts from. */

@@ -198,7 +198,7 @@ export async function remoteInputsDigest(step: CopyStep, ctx: StepContext): Prom
   return digestOf(JSON.stringify(['builder.add-remote.v1', records]));
 }
 
-/** Copies an ADD's remote sources into `destRoot` at `dest` (absolute in the image). Never extracts archives. */
+/** Copies an ADD's remote sources into `destRoot` at `dest` (absolute in the image). A downloaded archive is extracted only with `--unpack=true`. */
 export async function addRemoteSources(
   step: CopyStep, ctx: StepContext, destRoot: string, dest: string, chown: { uid: number; gid: number } | undefined, chmodBits: number | string | undefined,
 ): Promise<void> {
@@ -226,7 +226,7 @@ export async function addRemoteSources(
       await copyFile(file.path, staged);
       await chmod(staged, 0o600);
       await utimes(staged, file.mtime, file.mtime);
-      await copyInto({ root: staging, isContext: false }, destRoot, { ...copyOptions, sources: [name] });
+      await copyInto({ root: staging, isContext: false }, destRoot, { ...copyOptions, add: step.unpack === true, unpack: step.unpack === true, sources: [name] });
     } finally {
       await rm(staging, { recursive: true, force: true });
     }

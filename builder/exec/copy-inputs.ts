@@ -42,6 +42,8 @@ export function copyOptions(step: CopyStep, ctx: StepContext, chown: { uid: numb
     chown: chown ? { uid: chown.uid, gid: chown.gid } : undefined,
     chmod: step.chmod === undefined ? undefined : parseChmod(step.chmod),
     add: step.op === 'ADD',
+    // Local archives unpack unless `--unpack=false`.
+    ...(step.unpack === false ? { unpack: false } : {}),
     exclude: step.exclude,
     parents: step.parents,
     inline: step.heredocs.map((doc) => ({ name: doc.name, content: doc.content })),

@@ -4,6 +4,7 @@ import { copyInto, type CopySource } from '../context/copy.js';
 import { mountReadonly, prepareSnapshot } from '../snapshot/mount.js';
 import { resolveChown } from '../sandbox/user.js';
 import { recordStep } from './config.js';
+import { copyHistoryText } from './history-text.js';
 import { copyOptions } from './copy-inputs.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { addRemoteSources, localSources } from './add-remote.js';
@@ -26,7 +27,7 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
     const direct = copySource && await inSpan(ctx.span, 'copy files (no mount)', () => copyDirect(ctx.store.tmpDir, lowers, copySource, options, join(ctx.store.cacheDir, 'dir-xattrs.json')));
     if (direct) {
       const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(direct, { ...ctx, span }));
-      return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+      return { layer, config: recordStep(ctx.config, copyHistoryText(step), layer, ctx.sourceDateEpoch) };
     }
   }
   const snapshot = await inSpan(ctx.span, 'mount', () => prepareSnapshot(ctx.store.tmpDir, lowers), { layers: lowers.length });
@@ -50,7 +51,7 @@ export const copy: StepHandler<'COPY' | 'ADD'> = async (step, ctx) => {
     if (opened) ctx.session.later(ctx.span ? ctx.span.background('release source', () => opened.release()) : opened.release());
   }
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
-  return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+  return { layer, config: recordStep(ctx.config, copyHistoryText(step), layer, ctx.sourceDateEpoch) };
 };
 
 /** A --from source's snapshot directory when its files can be read there without a mount (copy-from-layers.ts). */

@@ -29,6 +29,7 @@ const handlers: { [K in StepOp]: StepHandler<K> } = {
   STOPSIGNAL: metadata.stopsignal,
   ONBUILD: metadata.onbuild,
   MAINTAINER: metadata.maintainer,
+  ARG: metadata.arg,
 };
 
 const inputDigesters: { [K in StepOp]?: InputsDigester<K> } = { COPY: copyInputs, ADD: copyInputs, RUN: runMountInputs };

@@ -1,6 +1,8 @@
-import type { Step } from '../dockerfile/types.js';
+import type { ArgStep, Step } from '../dockerfile/types.js';
 import type { ContainerConfig } from '../image/types.js';
-import { cloneConfig, recordStep, resolveImagePath, setEnv } from './config.js';
+import { cloneConfig, createdAt, recordStep, resolveImagePath, setEnv } from './config.js';
+import type { ImageConfig } from '../image/types.js';
+import { metadataHistoryText } from './history-text.js';
 import type { StepContext, StepHandler, StepOf, StepResult } from './types.js';
 
 type MetadataOp = 'ENV' | 'LABEL' | 'EXPOSE' | 'VOLUME' | 'USER' | 'CMD' | 'ENTRYPOINT' | 'SHELL' | 'HEALTHCHECK' | 'STOPSIGNAL' | 'ONBUILD';
@@ -15,7 +17,9 @@ function metadataOnly<K extends MetadataOp>(change: (config: ContainerConfig, st
   return async (step, ctx: StepContext): Promise<StepResult> => {
     const next = cloneConfig(ctx.config);
     change(next.config, step);
-    return { config: recordStep(next, (step as Step).source, undefined, ctx.sourceDateEpoch) };
+    // ONBUILD has no history text: BuildKit's dispatchOnbuild records nothing.
+    const text = metadataHistoryText(step as Step, next.config);
+    return { config: text === undefined ? next : recordStep(next, text, undefined, ctx.sourceDateEpoch) };
   };
 }
 
@@ -51,7 +55,7 @@ export const entrypoint: StepHandler<'ENTRYPOINT'> = async (step, ctx) => {
   const next = cloneConfig(ctx.config);
   next.config.Entrypoint = step.form === 'shell' ? [...shellOf(next.config), step.args[0] ?? ''] : [...step.args];
   if (!ctx.cmdSetInStage) next.config.Cmd = null;
-  return { config: recordStep(next, (step as Step).source, undefined, ctx.sourceDateEpoch) };
+  return { config: recordStep(next, metadataHistoryText(step, next.config) ?? step.source, undefined, ctx.sourceDateEpoch) };
 };
 
 export const shell = metadataOnly<'SHELL'>((config, step) => {
@@ -70,7 +74,7 @@ export const stopsignal = metadataOnly<'STOPSIGNAL'>((config, step) => {
 export const maintainer: StepHandler<'MAINTAINER'> = async (step, ctx) => {
   const next = cloneConfig(ctx.config);
   next.author = step.author;
-  return { config: recordStep(next, step.source, undefined, ctx.sourceDateEpoch) };
+  return { config: recordStep(next, metadataHistoryText(step, next.config) ?? step.source, undefined, ctx.sourceDateEpoch) };
 };
 
 export const onbuild = metadataOnly<'ONBUILD'>((config, step) => {
@@ -81,3 +85,16 @@ export const onbuild = metadataOnly<'ONBUILD'>((config, step) => {
 export function applyWorkdir(config: ContainerConfig, target: string): void {
   config.WorkingDir = resolveImagePath(config.WorkingDir, target).replace(/(.)\/$/, '$1');
 }
+
+/**
+ * ARG's history entry (`ARG K=v K2`, BuildKit's dispatchArg). ARG is not cached (its scope is the planner's), so
+ * its time is the previous entry's: a fully cached rebuild then reproduces the same config and image digest.
+ */
+export function recordArg(config: ImageConfig, step: ArgStep, sourceDateEpoch?: number): ImageConfig {
+  const next = cloneConfig(config);
+  const created = next.history?.at(-1)?.created ?? createdAt(sourceDateEpoch);
+  next.history = [...(next.history ?? []), { created, created_by: metadataHistoryText(step, next.config)!, comment: 'buildkit.dockerfile.v0', empty_layer: true }];
+  return next;
+}
+
+export const arg: StepHandler<'ARG'> = async (step, ctx) => ({ config: recordArg(ctx.config, step, ctx.sourceDateEpoch) });

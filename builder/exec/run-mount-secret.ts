@@ -48,7 +48,7 @@ export async function openSecretMount(mount: SecretMount, target: string | undef
   const value = ctx.secrets?.get(mount.id);
   const none = async (): Promise<void> => {};
   if (value === undefined) {
-    if (mount.required) throw new BuildError('INVALID_ARGUMENT', `secret ${mount.id}: not provided (pass it with --secret id=${mount.id},src=FILE or env=VAR)`);
+    if (mount.required) throw new BuildError('INVALID_ARGUMENT', `secret ${mount.id}: not found (pass it with --secret id=${mount.id},src=FILE or env=VAR)`);
     return { release: none };
   }
   const env = mount.env ? `${mount.env}=${value.toString('utf8')}` : undefined;

@@ -6,6 +6,7 @@ import { BuildError } from '../errors.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
 import { runSandbox, warmLauncher } from '../sandbox/runc.js';
 import { recordStep, runEnv } from './config.js';
+import { runHistoryText } from './history-text.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { warmFileReader } from '../layer/file-reader.js';
 import { shellOf } from './metadata.js';
@@ -77,9 +78,10 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       cwd: ctx.config.config.WorkingDir || '/',
       user: ctx.config.config.User ?? '',
       network: network === 'none' ? 'none' : 'host',
-      // In the build netns: the host's resolvers minus loopback ones (reached through NAT), BuildKit's hostname.
+      // In the build netns: the host's resolvers minus loopback ones (reached through NAT). The hostname is
+      // BuildKit's on every network (its own UTS namespace): `buildkitsandbox`, or BUILDKIT_SANDBOX_HOSTNAME.
       netnsPath,
-      hostname: netnsPath ? 'buildkitsandbox' : undefined,
+      hostname: step.hostname ?? 'buildkitsandbox',
       etc: netnsPath ? { dnsServers: dns.servers, searchDomains: dns.search } : undefined,
       stdio: 'pipe',
       onStdout: (chunk) => { tail.push(chunk); ctx.log('stdout', chunk); },
@@ -126,7 +128,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
   const used = mounts.mounts;
   await inSpan(ctx.span, 'tidy mount parents', () => tidyMountParents(snapshot, lowers, used));
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
-  return { layer, config: recordStep(ctx.config, `${step.source} # buildkit`, layer, ctx.sourceDateEpoch) };
+  return { layer, config: recordStep(ctx.config, runHistoryText(step, argv), layer, ctx.sourceDateEpoch) };
 };
 
 /**

@@ -7,6 +7,7 @@ import { cloneConfig, recordStep } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { workdirDirect } from './copy-direct.js';
 import { applyWorkdir } from './metadata.js';
+import { metadataHistoryText } from './history-text.js';
 import type { StepHandler } from './types.js';
 import { inSpan } from '../trace/tracer.js';
 
@@ -42,5 +43,5 @@ export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
     throw err;
   }
   const layer = await inSpan(ctx.span, 'commit', (span) => commitSnapshot(snapshot, { ...ctx, span }));
-  return { layer, config: recordStep(next, step.source, layer, ctx.sourceDateEpoch) };
+  return { layer, config: recordStep(next, metadataHistoryText(step, next.config) ?? step.source, layer, ctx.sourceDateEpoch) };
 };

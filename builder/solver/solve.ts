@@ -4,9 +4,9 @@ import { planBuild } from '../dockerfile/plan.js';
 import { checkStepCount } from '../dockerfile/limits.js';
 import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import type { BuildPlan, Stage } from '../dockerfile/types.js';
-import { withLocation } from '../errors.js';
+import { BuildError, withLocation } from '../errors.js';
 import { loadIgnore } from '../context/ignore.js';
-import { emptyImageConfig, cloneConfig } from '../exec/config.js';
+import { emptyImageConfig, cloneConfig, createdAt } from '../exec/config.js';
 import type { StageOutput, StepContext } from '../exec/types.js';
 import { encodeImage } from '../image/manifest.js';
 import type { PushResult } from '../registry/push.js';
@@ -87,6 +87,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   }).finally(() => planSpan.end());
   const traces = new TraceStore(path.join(store.cacheDir, 'traces'));
   checkStepCount(plan);
+  const sourceDateEpoch = options.sourceDateEpoch ?? dockerfileEpoch(plan.sourceDateEpoch);
   session.checkCancelled();
   const ignore = await ignoring;
   const contextHashes = options.keepContextHashes ? ContextHashCache.forContext(store.cacheDir, options.contextDir) : undefined;
@@ -98,14 +99,14 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const fromSource: StepContext['fromSource'] = async (from) => {
     if ('stage' in from) return stageOutput(from.stage);
     const name = 'context' in from ? from.context : from.image;
-    if ('context' in from || named.isDirectory(name)) return named.output(name, { store, snapshots, cache, session, sourceDateEpoch: options.sourceDateEpoch });
+    if ('context' in from || named.isDirectory(name)) return named.output(name, { store, snapshots, cache, session, sourceDateEpoch });
     return imageOutput(await resolveImage(named.imageRef(name)));
   };
   // The first stage that fails cancels its siblings (as BuildKit does): a failed build does not wait out the others.
   const stagesAbort = new AbortController();
   const stageSignal = options.signal ? AbortSignal.any([options.signal, stagesAbort.signal]) : stagesAbort.signal;
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
-    store, session, snapshots, contextDir: options.contextDir, ignore, contextHashes, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch: options.sourceDateEpoch,
+    store, session, snapshots, contextDir: options.contextDir, ignore, contextHashes, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch,
     fromSource, signal: stageSignal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
     secrets: options.secrets, gitPolicy: options.gitPolicy, runtime: options.runtime,
   };
@@ -147,7 +148,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
     session.warn(`could not keep the context's file hashes for the next build: ${err instanceof Error ? err.message : String(err)}`);
   }
   const final = await stageOutput(plan.target);
-  const config = finalConfig(final.config, options.labels);
+  const config = finalConfig(final.config, options.labels, sourceDateEpoch);
   const imageStages: number[] = [];
   for (let stage: Stage | undefined = plan.stages[plan.target]; stage; stage = 'stage' in stage.from ? plan.stages[stage.from.stage] : undefined) {
     imageStages.push(stage.index);
@@ -172,11 +173,29 @@ async function exportLayers(
   return compressLayers(store, layers, compression, baseLayers, (layer) => snapshots.ensureBlob(layer));
 }
 
-/** The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest. */
-function finalConfig(config: ImageConfig, labels: Record<string, string> = {}): ImageConfig {
+/** `ARG SOURCE_DATE_EPOCH=<seconds>` before the first FROM is the build's default epoch (BuildKit ≥ 0.24). */
+function dockerfileEpoch(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new BuildError('INVALID_ARGUMENT', `invalid SOURCE_DATE_EPOCH: ${value}`);
+  return Number(value);
+}
+
+/**
+ * The config written out: `created` is the last step's time, so a fully cached rebuild gives the same digest.
+ * With SOURCE_DATE_EPOCH, as BuildKit's exporter: every history time after the epoch (cached steps' too) and
+ * `created` become the epoch; older base image entries keep theirs.
+ */
+function finalConfig(config: ImageConfig, labels: Record<string, string> = {}, sourceDateEpoch?: number): ImageConfig {
   const out = cloneConfig(config);
   // `--label` applies to the final image only, after the Dockerfile's LABELs.
   if (Object.keys(labels).length > 0) out.config.Labels = { ...out.config.Labels, ...labels };
+  if (sourceDateEpoch !== undefined) {
+    const epoch = createdAt(sourceDateEpoch);
+    const epochMs = sourceDateEpoch * 1000;
+    out.history = out.history?.map((entry) => (!entry.created || Date.parse(entry.created) > epochMs ? { ...entry, created: epoch } : entry));
+    out.created = epoch;
+    return out;
+  }
   const last = out.history?.[out.history.length - 1]?.created;
   if (last) out.created = last;
   return out;

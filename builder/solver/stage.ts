@@ -9,6 +9,7 @@ import { applyDelta, diffConfig } from '../../cache/config-delta.js';
 import { cacheKey, cacheKeyPreimage } from '../../cache/key.js';
 import { explainMiss, stepIdentity, type StepTrace, type TraceStore } from '../../cache/explain.js';
 import { stepName } from './progress-names.js';
+import { recordArg } from '../exec/metadata.js';
 import type { Span } from '../trace/tracer.js';
 
 export interface StageRun {
@@ -36,8 +37,16 @@ export async function runStage(run: StageRun): Promise<StageOutput> {
   let state: StageOutput = run.base;
   let cmdSetInStage = false;
   const misses: StageMisses = { base: { key: run.base.key, ref: stageBaseRef(stage) }, ops: new Set(stage.steps.map((step) => step.op)) };
-  for (const [index, step] of stage.steps.entries()) {
+  let position = 1;
+  for (const step of stage.steps) {
+    // ARG only adds its history entry: not cached, not numbered, and the cache key passes through unchanged, so
+    // a build arg only invalidates the steps that can see it (RUN's buildArgs).
+    if (step.op === 'ARG') {
+      state = { ...state, config: recordArg(state.config, step, run.context.sourceDateEpoch) };
+      continue;
+    }
     await run.context.session.checkpoint();
+    const index = position++ - 1;
     const name = stepName(plan, stage, index + 2, step.source);
     try {
       const ctx: StepContext = { ...run.context, config: state.config, layers: state.layers, cmdSetInStage, log: () => {} };

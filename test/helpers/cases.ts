@@ -16,6 +16,14 @@ export interface ExpectedRun {
   stdoutContains?: string;
 }
 
+/** One history entry of the built image. */
+export interface ExpectedHistory {
+  created_by: string;
+  empty_layer?: boolean;
+  /** Compared only when the expectation gives it (SOURCE_DATE_EPOCH cases). */
+  created?: string;
+}
+
 /** A negative case: the build fails at `line` with `message` in stderr. */
 export interface ExpectedError {
   code: string;
@@ -30,6 +38,8 @@ export interface CaseExpectation {
   /** Keys compared deep-equal with inspect's [0].Config; null also matches an absent key. */
   config?: Record<string, unknown>;
   run?: ExpectedRun[];
+  /** The image's last history entries, oldest first (BuildKit's created_by wording; empty_layer false when absent). */
+  history?: ExpectedHistory[];
   error?: ExpectedError;
   /** Documented differences from Docker/BuildKit (test/parity.test.ts). */
   parity?: ParityExpectation;
@@ -72,6 +82,8 @@ export interface Engine {
   /** inspect's [0].Config of a built image. */
   config(tag: string): Promise<Record<string, unknown>>;
   run(tag: string, cmd: string[]): Promise<CliResult>;
+  /** inspect's [0].History, when the engine can show it in BuildKit's wording (the 2021 oracle's differs). */
+  history?(tag: string): Promise<ExpectedHistory[]>;
 }
 
 /** Options that differ between engines. */
@@ -103,6 +115,14 @@ export async function checkCase(engine: Engine, testCase: DockerfileCase, tag: s
       const actual = config[key] ?? null;
       assert.deepEqual(actual, expected, `Config.${key}`);
     }
+  }
+  if (expect.history && engine.history) {
+    const history = await engine.history(tag);
+    const wanted = expect.history;
+    const actual = history.slice(-wanted.length).map((entry, i) => ({
+      created_by: entry.created_by, empty_layer: entry.empty_layer ?? false, ...(wanted[i]?.created !== undefined ? { created: entry.created } : {}),
+    }));
+    assert.deepEqual(actual, wanted.map((entry) => ({ ...entry, empty_layer: entry.empty_layer ?? false })), 'History (last entries)');
   }
   for (const run of expect.run ?? []) {
     const result = await engine.run(tag, run.cmd);

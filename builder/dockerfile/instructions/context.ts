@@ -11,6 +11,10 @@ export interface InstructionContext {
   resolveFrom: (value: string) => StageOrImage;
   /** ARGs in scope with values, sorted by name (for RUN). */
   buildArgs: () => [string, string][];
+  /** The stage's ARGs in declaration order, valued as the step sees them ('' when unset), for RUN's history text. */
+  historyArgs?: () => [string, string][];
+  /** BUILDKIT_SANDBOX_HOSTNAME when given as a build arg. */
+  sandboxHostname?: string;
 }
 
 /** Turns one instruction into its Step (or nothing, for MAINTAINER); throws BuildError on invalid input. */

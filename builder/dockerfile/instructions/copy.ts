@@ -10,7 +10,7 @@ import { findHeredocMarkers } from '../heredoc.js';
 import { isGitSource } from '../../exec/add-git.js';
 
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
-const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool' };
+const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings', checksum: 'string', 'keep-git-dir': 'bool', unpack: 'bool' };
 
 /** Symbolic (`u+x,g-w`) modes, as BuildKit accepts them; octal ones are checked by value. */
 const SYMBOLIC_CHMOD = /^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$/;
@@ -74,8 +74,18 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
   if (chmod !== undefined) step.chmod = chmod;
   if (isAdd) {
     const checksum = flag('checksum');
-    if (checksum !== undefined) step.checksum = checksum;
+    if (checksum !== undefined) {
+      // BuildKit's convert_copy.go checks, in its order and words (a heredoc is not a source path there).
+      const heredocNames = new Set(heredocs.map((doc) => doc.name));
+      const paths = step.sources.filter((source) => !heredocNames.has(source));
+      if (paths.length !== 1) throw new BuildError('DOCKERFILE_INVALID', "checksum can't be specified for multiple sources");
+      const source = paths[0]!;
+      if (!/^https?:\/\//.test(source) && !isGitSource(source)) throw new BuildError('DOCKERFILE_INVALID', 'checksum requires HTTP(S) or Git sources');
+      step.checksum = checksum;
+    }
     step.keepGitDir = flags.get('keep-git-dir')?.[0] === 'true';
+    const unpack = flags.get('unpack')?.[0];
+    if (unpack !== undefined) step.unpack = unpack === 'true';
   }
   return step;
 }

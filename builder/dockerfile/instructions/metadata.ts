@@ -4,14 +4,16 @@ import { expandHeredoc, expandWord, expandWords } from '../expand.js';
 import { checkFlags } from '../flags.js';
 import type { ParsedInstruction } from '../parse.js';
 import type { ExposeStep, StopsignalStep, UserStep, VolumeStep, WorkdirStep } from '../types.js';
-import { parseJsonArray } from '../words.js';
+import { parseJsonArray, splitRawWords } from '../words.js';
 import { stepBase, type InstructionContext } from './context.js';
 
 const PORT = /^(\d+)(-\d+)?(\/[a-zA-Z]+)?$/;
 
 export function expose(instruction: ParsedInstruction, context: InstructionContext): ExposeStep {
   checkFlags(instruction.flags, {});
-  const words = expandWords(instruction.rest, context.lookup, context.escapeChar);
+  // BuildKit's parseExpose sorts the words as written, then expands each: the order history shows.
+  const raw = splitRawWords(instruction.rest, context.escapeChar).sort();
+  const words = raw.flatMap((word) => expandWords(word, context.lookup, context.escapeChar));
   if (words.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'EXPOSE requires at least one argument');
   const ports = words.flatMap((word) => {
     const match = PORT.exec(word);

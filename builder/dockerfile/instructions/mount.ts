@@ -4,6 +4,7 @@ import { BuildError } from '../../errors.js';
 import { expandWord } from '../expand.js';
 import type { RunMount } from '../types.js';
 import type { InstructionContext } from './context.js';
+import { suggest } from '../suggest.js';
 
 const KEY_ALIASES: Record<string, string> = {
   src: 'source', dst: 'target', destination: 'target', ro: 'readonly', rw: 'readwrite',
@@ -34,14 +35,27 @@ export function parseSize(value: string): number {
   return Math.round(parseFloat(match[1]!) * 1024 ** power);
 }
 
+/** ` (did you mean X?)` when a close candidate exists, as BuildKit's suggest.WrapError words it. */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const close = suggest(word, candidates);
+  return close && close.toLowerCase() !== word.toLowerCase() ? ` (did you mean ${close}?)` : '';
+}
+
 export function parseMount(raw: string, context: InstructionContext): RunMount {
+  // BuildKit resolves `from` before variables are known, and says so (commands_runmount.go).
+  for (const part of raw.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === 'from' && /\$./.test(part.slice(eq + 1))) {
+      throw invalid("'from' doesn't support variable expansion, define alias stage instead");
+    }
+  }
   const fields = new Map<string, string | undefined>();
   for (const part of expandWord(raw, context.lookup, context.escapeChar).split(',')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const rawKey = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
     const key = KEY_ALIASES[rawKey] ?? rawKey;
-    if (!KNOWN_KEYS.has(key)) throw invalid(`unexpected key '${rawKey}' in '${part}'`);
+    if (!KNOWN_KEYS.has(key)) throw invalid(`unexpected key '${rawKey}' in '${part}'${didYouMean(rawKey, [...KNOWN_KEYS])}`);
     fields.set(key, eq < 0 ? undefined : part.slice(eq + 1));
   }
   const get = (key: string): string | undefined => fields.get(key);
@@ -89,6 +103,6 @@ export function parseMount(raw: string, context: InstructionContext): RunMount {
       };
     }
     default:
-      throw invalid(`unsupported mount type "${type}" (use bind, cache, tmpfs or secret)`);
+      throw invalid(`unsupported mount type "${type}"${didYouMean(type, ['bind', 'cache', 'tmpfs', 'secret'])} (use bind, cache, tmpfs or secret)`);
   }
 }

@@ -17,6 +17,8 @@ export function run(instruction: ParsedInstruction, context: InstructionContext)
   if (networkValue !== undefined && !(NETWORKS as readonly string[]).includes(networkValue)) {
     throw new BuildError('DOCKERFILE_INVALID', `unsupported network mode "${networkValue}" (use none, host or default)`);
   }
+  // Only when the stage has ARGs, so a step without them stays as it was (and keeps its cache key).
+  const historyArgs = context.historyArgs?.() ?? [];
   const json = instruction.heredocs.length === 0 ? parseJsonArray(instruction.rest) : undefined;
   // No arguments runs `/bin/sh -c ""`, as in BuildKit (its parser accepts a bare RUN).
   return {
@@ -28,5 +30,7 @@ export function run(instruction: ParsedInstruction, context: InstructionContext)
     mounts,
     ...(networkValue !== undefined ? { network: networkValue as Network } : {}),
     buildArgs: context.buildArgs(),
+    ...(historyArgs.length > 0 ? { historyArgs } : {}),
+    ...(context.sandboxHostname ? { hostname: context.sandboxHostname } : {}),
   };
 }
