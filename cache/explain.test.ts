@@ -3,7 +3,7 @@ import { explainMiss, type StepTrace } from './explain.js';
 
 const trace = (over: Partial<StepTrace['preimage']> = {}, extra: Partial<StepTrace> = {}): StepTrace => ({
   key: 'sha256:k',
-  preimage: { version: 'builder.step.v1', parent: 'sha256:p', step: { op: 'RUN', args: ['make'], buildArgs: [['A', '1']] }, inputsDigest: null, ...over },
+  preimage: { version: 'builder.step.v2', parent: 'sha256:p', step: { op: 'RUN', args: ['make'], buildArgs: [['A', '1']] }, inputsDigest: null, ...over },
   base: { key: 'sha256:b', ref: 'image busybox' },
   ...extra,
 });

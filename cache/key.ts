@@ -5,7 +5,8 @@ import type { Step } from '../builder/dockerfile/types.js';
 export type CacheKey = string;
 
 /** Bump when the meaning of a key changes, so old records simply stop matching. */
-const KEY_VERSION = 'builder.step.v1';
+// v2: history created_by is worded as BuildKit's (records made by v1 carry the old wording in their config).
+const KEY_VERSION = 'builder.step.v2';
 
 export interface CacheKeyInput {
   /** Key of the previous step (or of the stage base: the base image's manifest digest, or `scratch`). */
