@@ -29,7 +29,9 @@ describe('layer/archive-open: the layer writer leaves atimes alone', () => {
     const before = await freshAtime(control);
     await readFile(control);
     if ((await stat(control)).atimeMs === before) {
-      this.skip(); // the temp filesystem is mounted noatime: a plain read does not update atimes, nothing to compare
+      // A noatime mount: a plain read does not update atimes, so there is nothing to compare.
+      console.log('      skipped: the temp filesystem is mounted noatime (reads never update atimes here)');
+      this.skip();
     }
     const tree = join(dir, 'tree');
     // 300 small files: more than the reader thread's threshold (read-ahead.ts READER_FROM = 256).
@@ -49,7 +51,10 @@ describe('layer/archive-open: the layer writer leaves atimes alone', () => {
   });
 
   it('falls back to a plain open where O_NOATIME is refused (not the owner, no CAP_FOWNER)', async function () {
-    if (process.getuid?.() !== 0) this.skip(); // needs root to become another user
+    if (process.getuid?.() !== 0) {
+      console.log('      skipped: needs root to open files as another user');
+      this.skip();
+    }
     const file = join(dir, 'root-owned');
     await writeFile(file, 'content\n');
     await chmod(dir, 0o755);
