@@ -12,6 +12,7 @@ import path from 'node:path';
 import { strict as assert } from 'node:assert';
 import { AUTH, GITEA_SECRET, GITHUB_SECRET, gitRepo, startHarness, tarOf, type Harness } from '../api/test-harness.js';
 import { RUNC_ROOT } from '../builder/sandbox/runc-root.js';
+import { runCli } from './helpers/cli.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -121,6 +122,22 @@ describe('farm as its users use it (webhooks of three hosts, curl logs, SSE resu
     assert.deepEqual(branch.pushed.map((p) => p.reference), [`${registry}/org/app:${repo.sha}`, `${registry}/org/app:main`]);
     assert.equal(tagged.imageDigest, branch.imageDigest, 'the same commit, the same image');
     for (const name of ['v1.0', 'main']) assert.equal(await manifestDigest(`${registry}/org/app:${name}`), tagged.imageDigest, `org/app:${name} in the registry`);
+  });
+
+  it('builder build --remote URL <git url>#<tag> has the farm clone it (no upload), pushed', async () => {
+    const tag = `${registry}/users/git:1`;
+    const built = await runCli(['build', '--remote', url, '--token', 'ci-token', '--progress=plain', '-t', tag, '--push', `${repo.url}#v1.0`], { root: path.join(h.dir, 'cli-root') });
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /built from git/);
+    const digest = built.stdout.trim();
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await manifestDigest(tag), digest);
+    const subdir = await runCli(['build', '--remote', url, '--token', 'ci-token', `${repo.url}#v1.0:sub`], { root: path.join(h.dir, 'cli-root') });
+    assert.notEqual(subdir.code, 0);
+    assert.match(subdir.stderr, /subdirectory \(#ref:dir\) is not supported/);
+    const missing = await runCli(['build', '--remote', url, '--token', 'ci-token', `${repo.url}#no-such-tag`], { root: path.join(h.dir, 'cli-root') });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no-such-tag/);
   });
 
   it('follows a running build as plain text (curl -N ...?format=text): progress lines, then the pushed names and the state', async () => {
