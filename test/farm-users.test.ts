@@ -247,4 +247,40 @@ describe('farm as its users use it (webhooks of three hosts, curl logs, SSE resu
     }
     assert.deepEqual(left, { processes: [], containers: [], netns: [], mounts: [] });
   });
+
+  it('a build whose worker is SIGKILLed again and again fails clearly (not `running` for ever), and pushes no image', async function () {
+    this.timeout(90_000);
+    // The worker from before() takes it first; each kill makes BullMQ's stalled check hand it to the next one, and
+    // past maxStalledCount (2) BullMQ fails it without running it: the record must say so.
+    const marker = `kill-marker-${process.pid}-${Date.now()}`;
+    const tag = `${registry}/users/killed:1`;
+    const id = await submit({ Dockerfile: `FROM busybox\nRUN echo ${marker}; sleep 30; echo not reached\n` }, `?t=${encodeURIComponent(tag)}&push=true`);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const deadline = Date.now() + 30_000;
+        let record = await h.ctx.records.get(id);
+        while (record?.state !== 'running' || record.workers.length !== round + 1) {
+          assert.ok(Date.now() < deadline, `round ${round}: the build runs on a new worker: ${JSON.stringify(record)}`);
+          await sleep(100);
+          record = await h.ctx.records.get(id);
+        }
+        const pid = Number(record.workers[round]!.split(':').pop());
+        process.kill(pid, 'SIGKILL');
+        await h.startWorker();
+      }
+      const record = await h.waitFor(id, ['failed', 'succeeded', 'cancelled'], 40_000);
+      assert.equal(record.state, 'failed');
+      assert.equal(record.error?.code, 'INTERNAL');
+      assert.match(record.error?.message ?? '', /stopped \(killed, out of memory, or its machine went away\) once too often.*stalled more than allowable limit/);
+      const events = await h.ctx.records.eventsAfter(id, '0');
+      const done = events.filter((e) => e.event.type === 'build.done');
+      assert.equal(done.length, 1, 'one build.done: a log follower ends');
+      assert.equal(await manifestDigest(tag), null, 'nothing pushed');
+    } finally {
+      // SIGKILLed workers leave their RUN's container behind (the next build in that store would reap it).
+      for (const pid of await pidsWith(marker)) {
+        for (const container of await runcContainersOf(pid)) execFileSync('runc', ['--root', RUNC_ROOT, 'delete', '--force', container], { stdio: 'ignore' });
+      }
+    }
+  });
 });
