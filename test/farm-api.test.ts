@@ -237,6 +237,22 @@ describe('farm API (inject, real Redis)', function () {
       assert.equal(create.json().ignored, 'event "create" is not built (only push)');
     });
 
+    it('takes a push of many commits (a 3 MiB payload), JSON with a charset, and GitHub\'s form encoding', async () => {
+      const commits = Array.from({ length: 3000 }, (_, i) => ({ id: i.toString(16).padStart(40, '0'), message: 'x'.repeat(1000) }));
+      const big = await github(githubPush({ ref: 'refs/heads/big', after: 'a1'.repeat(20), commits }), { 'x-github-delivery': 'big-1', 'content-type': 'application/json; charset=utf-8' });
+      assert.equal(big.statusCode, 202, big.body.slice(0, 300));
+      assert.equal(typeof big.json().id, 'string');
+      const form = `payload=${encodeURIComponent(JSON.stringify(githubPush({ ref: 'refs/heads/form', after: 'b1'.repeat(20) })))}`;
+      const formed = await h.app.inject({
+        method: 'POST', url: '/v1/webhooks/github', payload: form, headers: {
+          'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'push', 'x-github-delivery': 'form-1',
+          'x-hub-signature-256': `sha256=${createHmac('sha256', GITHUB_SECRET).update(form).digest('hex')}`,
+        },
+      });
+      assert.equal(formed.statusCode, 202, formed.body);
+      assert.equal((await h.ctx.records.get(formed.json().id))?.request.context.kind, 'git');
+    });
+
     it('the same X-GitHub-Delivery sent twice (a redelivery) queues one job', async () => {
       const payload = githubPush({ ref: 'refs/heads/redeliver', after: '7'.repeat(40) });
       const one = (await github(payload, { 'x-github-delivery': 'redeliver-1' })).json();
@@ -301,6 +317,15 @@ describe('farm API (inject, real Redis)', function () {
     const badState = await h.app.inject({ url: '/v1/builds?state=done', headers: AUTH });
     assert.equal(badState.statusCode, 400);
     assert.match(badState.json().message, /state/);
+  });
+
+  it('logs ?format=text of a finished build whose event stream expired still ends with its outcome', async () => {
+    const { id } = (await submitTar(await tarOf({ Dockerfile: DOCKERFILE }), 't=expired:1')).json() as { id: string };
+    await h.ctx.redis.del(h.ctx.records.eventsKey(id));
+    await h.ctx.records.update(id, (r) => ({ ...r, state: 'failed', finishedAt: Date.now() - 60_000, error: { code: 'RUN_FAILED', message: 'exit code: 2', file: 'Dockerfile', line: 2 } }));
+    const text = await h.app.inject({ url: `/v1/builds/${id}/logs?format=text`, headers: AUTH });
+    assert.equal(text.statusCode, 200);
+    assert.equal(text.body, `ERROR: Dockerfile:2: exit code: 2 (RUN_FAILED)\nbuild ${id} failed\n`);
   });
 
   it('lists builds filtered by state and repository, newest first, with a cursor', async () => {

@@ -70,7 +70,13 @@ export async function logsRoutes(app: FastifyInstance, ctx: FarmContext): Promis
         if (entries.length > 0) continue;
         const record = await records.get(id);
         // Finished with its stream gone (expired): nothing more will come.
-        if (!record || (isTerminal(record.state) && (await records.eventsAfter(id, after, 1)).length === 0 && Date.now() - (record.finishedAt ?? 0) > 5000)) return;
+        if (!record || (isTerminal(record.state) && (await records.eventsAfter(id, after, 1)).length === 0 && Date.now() - (record.finishedAt ?? 0) > 5000)) {
+          // The text mode still ends with the outcome, from the record.
+          if (text && record) {
+            raw.write(outcome({ type: 'build.done', durationMs: 0, time: record.finishedAt ?? 0, imageDigest: record.imageDigest, error: record.error }, record));
+          }
+          return;
+        }
         follower ??= ctx.redis.duplicate();
         await follower.xread('BLOCK', BLOCK_MS, 'STREAMS', records.eventsKey(id), after).catch(() => undefined);
         if (!closed && !text) raw.write(': keep-alive\n\n');

@@ -34,6 +34,8 @@ interface Push {
 }
 
 const BODY_SCHEMA = { summary: '', description: '', tags: ['webhooks'] };
+/** GitHub caps a delivery at 25 MB; a push of many commits is well over fastify's 1 MiB default. */
+const WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024;
 
 export async function webhookRoutes(app: FastifyInstance, ctx: FarmContext): Promise<void> {
   // The signature covers the exact bytes: keep them, parse JSON ourselves.
@@ -41,6 +43,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: FarmContext): Pro
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.post('/v1/webhooks/github', {
+    bodyLimit: WEBHOOK_BODY_LIMIT,
     schema: { ...BODY_SCHEMA, summary: 'GitHub push webhook (HMAC-SHA256 signed)', description: 'Events: push (branches and tags) builds; ping answers 200; others 202 ignored. X-Hub-Signature-256 required.' },
   }, async (request, reply) => {
     const secret = ctx.farm.webhooks.githubSecret;
@@ -65,6 +68,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: FarmContext): Pro
   });
 
   app.post('/v1/webhooks/gitlab', {
+    bodyLimit: WEBHOOK_BODY_LIMIT,
     schema: { ...BODY_SCHEMA, summary: 'GitLab push webhook (X-Gitlab-Token)', description: 'Events: Push Hook and Tag Push Hook build; others 202 ignored. X-Gitlab-Token required.' },
   }, async (request, reply) => {
     const token = ctx.farm.webhooks.gitlabToken;
@@ -108,8 +112,8 @@ export async function webhookRoutes(app: FastifyInstance, ctx: FarmContext): Pro
     });
   };
   const giteaDescription = 'Events: push (branches and tags) builds; others 202 ignored. X-Gitea-Signature or X-Forgejo-Signature (hex HMAC-SHA256) required.';
-  app.post('/v1/webhooks/gitea', { schema: { ...BODY_SCHEMA, summary: 'Gitea push webhook (X-Gitea-Signature)', description: giteaDescription } }, gitea);
-  app.post('/v1/webhooks/forgejo', { schema: { ...BODY_SCHEMA, summary: 'Forgejo push webhook (X-Forgejo-Signature)', description: giteaDescription } }, gitea);
+  app.post('/v1/webhooks/gitea', { bodyLimit: WEBHOOK_BODY_LIMIT, schema: { ...BODY_SCHEMA, summary: 'Gitea push webhook (X-Gitea-Signature)', description: giteaDescription } }, gitea);
+  app.post('/v1/webhooks/forgejo', { bodyLimit: WEBHOOK_BODY_LIMIT, schema: { ...BODY_SCHEMA, summary: 'Forgejo push webhook (X-Forgejo-Signature)', description: giteaDescription } }, gitea);
 }
 
 function ignore(reply: FastifyReply, reason: string): FastifyReply {
