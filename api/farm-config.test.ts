@@ -48,5 +48,15 @@ describe('farm config', () => {
     const values = { sha: '0123456789abcdef0123456789abcdef01234567', branch: 'feature/x', repo: 'org/app' };
     assert.equal(expandTemplate('reg/app:{branch}', values), 'reg/app:feature-x');
     assert.equal(expandTemplate('reg/app:{short_sha}', values), 'reg/app:0123456789ab');
+    assert.equal(expandTemplate('reg/app:{tag}', values), undefined, 'a {tag} template is not for a branch push');
+    assert.equal(expandTemplate('reg/app:{ref}', values), 'reg/app:feature-x');
+    const tagPush = { sha: values.sha, tag: 'v1.2.0', repo: 'org/app' };
+    assert.equal(expandTemplate('reg/app:{tag}', tagPush), 'reg/app:v1.2.0');
+    assert.equal(expandTemplate('reg/app:{ref}', tagPush), 'reg/app:v1.2.0');
+    assert.equal(expandTemplate('reg/app:{branch}', tagPush), undefined, 'a {branch} template is not for a tag push');
+    assert.throws(() => farmConfig({ webhooks: { repositories: { 'org/app': { tags: ['reg/app:{branch}-{tag}'] } } } }, {}), /never both apply/);
+    const rule = farmConfig({ webhooks: { gitea_secret: 's', repositories: { 'org/app': { tags: ['reg/app:{tag}'], git_tags: ['v*'] } } } }, {}).webhooks;
+    assert.deepEqual(rule.repositories[0]!.gitTags, ['v*']);
+    assert.equal(rule.giteaSecret, 's');
   });
 });

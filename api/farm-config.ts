@@ -19,7 +19,10 @@ export interface ApiToken {
   scopes: TokenScope[];
 }
 
-/** Which tags a webhook push of a repository gets: `{sha}`, `{short_sha}`, `{branch}`, `{repo}` are replaced. */
+/**
+ * Which tags a webhook push of a repository gets: `{sha}`, `{short_sha}`, `{branch}`, `{tag}`, `{ref}` and `{repo}` are
+ * replaced. A template with `{branch}` is skipped for a tag push, one with `{tag}` for a branch push.
+ */
 export interface RepositoryRule {
   /** `org/app` (GitHub full_name, GitLab path_with_namespace); `*` matches every repository. */
   repository: string;
@@ -27,6 +30,8 @@ export interface RepositoryRule {
   dockerfile: string;
   /** Only these branches build (default: all). */
   branches?: string[];
+  /** Only git tags matching these patterns (`*` wildcards) build (default: all tags). */
+  gitTags?: string[];
   push: boolean;
   /** Clone URL override (default: the URL in the payload). */
   url?: string;
@@ -75,7 +80,7 @@ export interface FarmConfig {
     cacheGcIntervalS: number;
   };
   webhooks: {
-    githubSecret?: string; gitlabToken?: string; repositories: RepositoryRule[];
+    githubSecret?: string; gitlabToken?: string; giteaSecret?: string; repositories: RepositoryRule[];
     /** A push of the same repository + commit + Dockerfile + tags within this many seconds is not built again (0: off). */
     dedupeWindowSeconds: number;
   };
@@ -148,24 +153,36 @@ function parseRules(value: unknown): RepositoryRule[] {
     const repository = key ?? (typeof rule?.repository === 'string' ? rule.repository : undefined);
     if (!repository) throw new BuildError('INVALID_ARGUMENT', 'config: [webhooks] every repository rule needs `repository`');
     const tags = strings(pick(rule, 'tags'), `[webhooks] ${repository} tags`);
-    for (const tag of tags) validateTag(expandTemplate(tag, { sha: 'a'.repeat(40), branch: 'main', repo: 'repo' }));
+    for (const tag of tags) {
+      if (tag.includes('{branch}') && tag.includes('{tag}')) throw new BuildError('INVALID_ARGUMENT', `config: [webhooks] ${repository} tag "${tag}": {branch} and {tag} never both apply (a push is of a branch or of a tag)`);
+      validateTag(expandTemplate(tag, { sha: 'a'.repeat(40), branch: 'main', repo: 'repo' }) ?? expandTemplate(tag, { sha: 'a'.repeat(40), tag: 'v1.0.0', repo: 'repo' })!);
+    }
     const push = pick(rule, 'push');
     return {
       repository, tags,
       dockerfile: str(rule, 'webhooks', 'dockerfile') ?? 'Dockerfile',
       branches: pick(rule, 'branches') === undefined ? undefined : strings(pick(rule, 'branches'), `[webhooks] ${repository} branches`),
+      gitTags: pick(rule, 'git_tags') === undefined ? undefined : strings(pick(rule, 'git_tags'), `[webhooks] ${repository} git_tags`),
       push: push === undefined ? tags.length > 0 : push === true,
       url: str(rule, 'webhooks', 'url'),
     };
   });
 }
 
-/** Fills `{sha}`, `{short_sha}`, `{branch}` (with `/` → `-`, as a tag cannot hold `/`) and `{repo}`. */
-export function expandTemplate(template: string, values: { sha: string; branch: string; repo: string }): string {
+/**
+ * Fills `{sha}`, `{short_sha}`, `{branch}` / `{tag}` / `{ref}` (the branch or tag name, with what a tag cannot hold
+ * → `-`) and `{repo}`. Undefined when the template names a `{branch}` and this is a tag push, or the reverse.
+ */
+export function expandTemplate(template: string, values: { sha: string; branch?: string; tag?: string; repo: string }): string | undefined {
+  if ((template.includes('{branch}') && values.branch === undefined) || (template.includes('{tag}') && values.tag === undefined)) return undefined;
+  const clean = (name: string): string => name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128) || 'ref';
+  const ref = values.branch ?? values.tag ?? '';
   return template
     .replaceAll('{sha}', values.sha)
     .replaceAll('{short_sha}', values.sha.slice(0, 12))
-    .replaceAll('{branch}', values.branch.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128) || 'branch')
+    .replaceAll('{branch}', values.branch === undefined ? '' : clean(values.branch))
+    .replaceAll('{tag}', values.tag === undefined ? '' : clean(values.tag))
+    .replaceAll('{ref}', clean(ref))
     .replaceAll('{repo}', values.repo);
 }
 
@@ -228,6 +245,7 @@ export function farmConfig(raw: Record<string, unknown>, env: NodeJS.ProcessEnv 
     webhooks: {
       githubSecret: env.BUILDER_GITHUB_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'github_secret'),
       gitlabToken: env.BUILDER_GITLAB_WEBHOOK_TOKEN ?? str(hooks, 'webhooks', 'gitlab_token'),
+      giteaSecret: env.BUILDER_GITEA_WEBHOOK_SECRET ?? str(hooks, 'webhooks', 'gitea_secret'),
       repositories: parseRules(pick(hooks, 'repositories')),
       dedupeWindowSeconds: num(hooks, 'webhooks', 'dedupe_window_seconds', 3600),
     },

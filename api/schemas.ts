@@ -45,6 +45,12 @@ export const ListQuery = Type.Object({
 }, { additionalProperties: false });
 export type ListQuery = Static<typeof ListQuery>;
 
+export const LogsQuery = Type.Object({
+  format: Type.Optional(Type.String({ enum: ['sse', 'text'], description: 'sse (default) or text: BuildKit plain progress lines' })),
+  follow: Type.Optional(Type.Boolean({ default: true, description: 'false: what is logged so far, then end' })),
+}, { additionalProperties: false });
+export type LogsQuery = Static<typeof LogsQuery>;
+
 export const Accepted = Type.Object({ id: Type.String(), duplicate: Type.Optional(Type.Boolean()) });
 
 const checkers = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();

@@ -22,6 +22,7 @@ import type { BuildRecord } from '../worker/build-records.js';
 export const TOKENS = 'ci:ci-token,reader:read-token:read';
 export const GITHUB_SECRET = 'gh-secret';
 export const GITLAB_TOKEN = 'gl-token';
+export const GITEA_SECRET = 'gitea-secret';
 export const AUTH = { authorization: 'Bearer ci-token' };
 
 export interface Harness {
@@ -80,7 +81,7 @@ async function harnessWith(
     typeof options.config === 'function' ? options.config(registry?.host ?? '') : (options.config ?? ''),
   ];
   await writeFile(configFile, lines.join('\n') + '\n');
-  const env = { BUILDER_API_TOKENS: TOKENS, BUILDER_GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, BUILDER_GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN, BUILDER_REDIS_URL: redis.url, BUILDER_QUEUE: queue };
+  const env = { BUILDER_API_TOKENS: TOKENS, BUILDER_GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, BUILDER_GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN, BUILDER_GITEA_WEBHOOK_SECRET: GITEA_SECRET, BUILDER_REDIS_URL: redis.url, BUILDER_QUEUE: queue };
   const { farm } = await loadFarmConfig(configFile, env);
   const ctx = farmContext(farm);
   const app = await buildApp(ctx);

@@ -27,7 +27,11 @@ export interface BuildRequest {
   /** For listing and filtering: `org/app` for webhooks, the git URL, or `upload`. */
   repository: string;
   /** Why it was built: an interactive submission or a webhook delivery. */
-  trigger: { kind: 'api'; tokenName: string } | { kind: 'webhook'; provider: 'github' | 'gitlab'; delivery: string; branch: string; sha: string };
+  trigger: { kind: 'api'; tokenName: string } | {
+    kind: 'webhook'; provider: 'github' | 'gitlab' | 'gitea'; delivery: string;
+    /** The pushed branch, or for a tag push the tag's name (then `tag` is set too). */
+    branch: string; tag?: string; sha: string;
+  };
 }
 
 const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { strict as assert } from 'node:assert';
-import { AUTH, GITHUB_SECRET, GITLAB_TOKEN, startHarness, tarOf, type Harness } from '../api/test-harness.js';
+import { AUTH, GITEA_SECRET, GITHUB_SECRET, GITLAB_TOKEN, startHarness, tarOf, type Harness } from '../api/test-harness.js';
 
 const DOCKERFILE = 'FROM busybox\nRUN echo hi\n';
 
@@ -23,7 +23,10 @@ describe('farm API (inject, real Redis)', function () {
   before(async () => {
     h = await startHarness({
       maxContextBytes: 64 * 1024,
-      config: ['[webhooks.repositories."org/app"]', 'tags = ["127.0.0.1:5000/org/app:{sha}", "127.0.0.1:5000/org/app:{branch}"]', 'push = false'].join('\n'),
+      config: [
+        '[webhooks.repositories."org/app"]', 'tags = ["127.0.0.1:5000/org/app:{sha}", "127.0.0.1:5000/org/app:{branch}", "127.0.0.1:5000/org/app:{tag}"]', 'push = false',
+        '[webhooks.repositories."org/releases"]', 'tags = ["127.0.0.1:5000/org/rel:{tag}"]', 'git_tags = ["v*"]', 'push = false',
+      ].join('\n'),
     });
   });
   after(async () => h?.close());
@@ -137,7 +140,7 @@ describe('farm API (inject, real Redis)', function () {
     it('answers ping, ignores other events and branch deletions, builds a duplicate delivery once', async () => {
       const ping = await github({ zen: 'hi', hook_id: 1 }, { 'x-github-event': 'ping' });
       assert.equal(ping.statusCode, 200);
-      assert.equal((await github({}, { 'x-github-event': 'issues' })).json().ignored, 'event "issues" is not built');
+      assert.equal((await github({}, { 'x-github-event': 'issues' })).json().ignored, 'event "issues" is not built (only push)');
       assert.match((await github(githubPush({ after: '0'.repeat(40) }), { 'x-github-delivery': 'del' })).json().ignored, /deleted/);
       const one = (await github(githubPush({ after: 'b'.repeat(40) }), { 'x-github-delivery': 'dup' })).json();
       const two = (await github(githubPush({ after: 'b'.repeat(40) }), { 'x-github-delivery': 'dup' })).json();
@@ -168,6 +171,96 @@ describe('farm API (inject, real Redis)', function () {
       assert.equal(ok.statusCode, 202, ok.body);
       assert.equal((await h.ctx.records.get(ok.json().id))?.request.trigger.kind, 'webhook');
     });
+
+    it('GitHub tag pushes: an annotated tag builds its commit with the {tag} names; tag deletion and unmatched tags are ignored', async () => {
+      const commit = '1'.repeat(40);
+      const tagObject = '2'.repeat(40);
+      const pushed = await github(githubPush({ ref: 'refs/tags/v1.2.0', after: tagObject, head_commit: { id: commit } }), { 'x-github-delivery': 'tag-1' });
+      assert.equal(pushed.statusCode, 202, pushed.body);
+      const record = await h.ctx.records.get(pushed.json().id);
+      // {branch} names nothing for a tag push; {sha} is the commit, not the tag object.
+      assert.deepEqual(record?.request.tags, [`127.0.0.1:5000/org/app:${commit}`, '127.0.0.1:5000/org/app:v1.2.0']);
+      assert.deepEqual(record?.request.context, { kind: 'git', url: 'file:///nonexistent/repo.git', ref: commit });
+      assert.deepEqual(record?.request.trigger, { kind: 'webhook', provider: 'github', delivery: 'tag-1', branch: 'v1.2.0', tag: 'v1.2.0', sha: commit });
+      const deleted = await github(githubPush({ ref: 'refs/tags/v1.2.0', after: '0'.repeat(40), deleted: true }), { 'x-github-delivery': 'tag-del' });
+      assert.equal(deleted.statusCode, 202);
+      assert.equal(deleted.json().ignored, 'tag v1.2.0 deleted: nothing to build');
+      const releases = (overrides: Record<string, unknown>, delivery: string) =>
+        github(githubPush({ repository: { full_name: 'org/releases', clone_url: 'file:///x' }, ...overrides }), { 'x-github-delivery': delivery });
+      assert.equal((await releases({ ref: 'refs/tags/nightly', after: '3'.repeat(40) }, 'r-1')).json().ignored, "tag nightly matches none of the rule's git_tags");
+      assert.match((await releases({ ref: 'refs/heads/main', after: '3'.repeat(40) }, 'r-2')).json().ignored, /all for tag pushes/);
+      const release = await releases({ ref: 'refs/tags/v2', after: '3'.repeat(40) }, 'r-3');
+      assert.deepEqual((await h.ctx.records.get(release.json().id))?.request.tags, ['127.0.0.1:5000/org/rel:v2']);
+      assert.equal((await github(githubPush({ ref: 'refs/pull/1/head' }), { 'x-github-delivery': 'pr' })).json().ignored, 'ref refs/pull/1/head is neither a branch nor a tag');
+    });
+
+    it('GitLab Tag Push Hook builds checkout_sha; other GitLab events are ignored with the reason', async () => {
+      const send = (event: string, payload: Record<string, unknown>, uuid: string) => h.app.inject({
+        method: 'POST', url: '/v1/webhooks/gitlab', payload: JSON.stringify(payload),
+        headers: { 'content-type': 'application/json', 'x-gitlab-event': event, 'x-gitlab-event-uuid': uuid, 'x-gitlab-token': GITLAB_TOKEN },
+      });
+      const project = { path_with_namespace: 'org/app', git_http_url: 'file:///nonexistent' };
+      const tag = await send('Tag Push Hook', { ref: 'refs/tags/v3', before: '0'.repeat(40), after: '4'.repeat(40), checkout_sha: '5'.repeat(40), project }, 'gl-tag');
+      assert.equal(tag.statusCode, 202, tag.body);
+      assert.deepEqual((await h.ctx.records.get(tag.json().id))?.request.tags, [`127.0.0.1:5000/org/app:${'5'.repeat(40)}`, '127.0.0.1:5000/org/app:v3']);
+      const removed = await send('Tag Push Hook', { ref: 'refs/tags/v3', after: '0'.repeat(40), checkout_sha: null, project }, 'gl-tag-del');
+      assert.equal(removed.json().ignored, 'tag v3 deleted: nothing to build');
+      const note = await send('Note Hook', { object_kind: 'note' }, 'gl-note');
+      assert.equal(note.statusCode, 202);
+      assert.equal(note.json().ignored, 'event "Note Hook" is not built (only Push Hook and Tag Push Hook)');
+    });
+
+    it('Gitea and Forgejo: X-Gitea-Signature / X-Forgejo-Signature checked (401 with a clear body), push built once per delivery', async () => {
+      const body = JSON.stringify(githubPush({ after: '6'.repeat(40) }));
+      const sign = (secret: string) => createHmac('sha256', secret).update(body).digest('hex');
+      const send = (url: string, headers: Record<string, string>) => h.app.inject({ method: 'POST', url, payload: body, headers: { 'content-type': 'application/json', ...headers } });
+      const missing = await send('/v1/webhooks/gitea', { 'x-gitea-event': 'push' });
+      assert.equal(missing.statusCode, 401);
+      assert.deepEqual(missing.json(), { statusCode: 401, code: 'SIGNATURE_MISSING', message: 'missing X-Gitea-Signature (or X-Forgejo-Signature) header' });
+      const bad = await send('/v1/webhooks/gitea', { 'x-gitea-event': 'push', 'x-gitea-signature': sign('wrong') });
+      assert.equal(bad.statusCode, 401);
+      assert.equal(bad.json().code, 'SIGNATURE_INVALID');
+      assert.match(bad.json().message, /does not match the payload/);
+      const good = { 'x-gitea-event': 'push', 'x-gitea-delivery': 'gt-1', 'x-gitea-signature': sign(GITEA_SECRET) };
+      const first = await send('/v1/webhooks/gitea', good);
+      assert.equal(first.statusCode, 202, first.body);
+      const again = await send('/v1/webhooks/gitea', good);
+      assert.deepEqual(again.json(), { id: first.json().id, duplicate: true });
+      const record = await h.ctx.records.get(first.json().id);
+      assert.equal(record?.request.trigger.kind === 'webhook' && record.request.trigger.provider, 'gitea');
+      assert.equal(record?.state, 'queued');
+      // Forgejo sends its own header names (and Gitea's); its route is the same handler.
+      const forgejo = await send('/v1/webhooks/forgejo', { 'x-forgejo-event': 'push', 'x-forgejo-delivery': 'fj-1', 'x-forgejo-signature': sign(GITEA_SECRET) });
+      assert.equal(forgejo.statusCode, 202, forgejo.body);
+      assert.deepEqual(forgejo.json(), { id: first.json().id, duplicate: true }, 'the same commit, Dockerfile and tags: built once');
+      const create = await send('/v1/webhooks/forgejo', { 'x-forgejo-event': 'create', 'x-forgejo-signature': sign(GITEA_SECRET) });
+      assert.equal(create.json().ignored, 'event "create" is not built (only push)');
+    });
+
+    it('takes a push of many commits (a 3 MiB payload), JSON with a charset, and GitHub\'s form encoding', async () => {
+      const commits = Array.from({ length: 3000 }, (_, i) => ({ id: i.toString(16).padStart(40, '0'), message: 'x'.repeat(1000) }));
+      const big = await github(githubPush({ ref: 'refs/heads/big', after: 'a1'.repeat(20), commits }), { 'x-github-delivery': 'big-1', 'content-type': 'application/json; charset=utf-8' });
+      assert.equal(big.statusCode, 202, big.body.slice(0, 300));
+      assert.equal(typeof big.json().id, 'string');
+      const form = `payload=${encodeURIComponent(JSON.stringify(githubPush({ ref: 'refs/heads/form', after: 'b1'.repeat(20) })))}`;
+      const formed = await h.app.inject({
+        method: 'POST', url: '/v1/webhooks/github', payload: form, headers: {
+          'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'push', 'x-github-delivery': 'form-1',
+          'x-hub-signature-256': `sha256=${createHmac('sha256', GITHUB_SECRET).update(form).digest('hex')}`,
+        },
+      });
+      assert.equal(formed.statusCode, 202, formed.body);
+      assert.equal((await h.ctx.records.get(formed.json().id))?.request.context.kind, 'git');
+    });
+
+    it('the same X-GitHub-Delivery sent twice (a redelivery) queues one job', async () => {
+      const payload = githubPush({ ref: 'refs/heads/redeliver', after: '7'.repeat(40) });
+      const one = (await github(payload, { 'x-github-delivery': 'redeliver-1' })).json();
+      const two = (await github(payload, { 'x-github-delivery': 'redeliver-1' })).json();
+      assert.deepEqual(two, { id: one.id, duplicate: true });
+      const jobs = (await h.ctx.queue.getJobs(['waiting', 'prioritized'])).filter((job) => job.id === one.id);
+      assert.equal(jobs.length, 1);
+    });
   });
 
   it('serves /healthz, /readyz, /metrics and the OpenAPI document', async () => {
@@ -195,5 +288,66 @@ describe('farm API (inject, real Redis)', function () {
     assert.equal(doc.openapi.startsWith('3.'), true);
     assert.ok(doc.paths['/v1/builds/{id}/logs']);
     assert.ok(doc.paths['/v1/webhooks/github']);
+  });
+
+  it('the OpenAPI document lists every route, each answers (no route-less 404), and errors are JSON with a message', async () => {
+    const doc = (await h.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    for (const path of ['/v1/builds', '/v1/builds/{id}', '/v1/builds/{id}/logs', '/v1/builds/{id}/trace', '/v1/farm',
+      '/v1/webhooks/github', '/v1/webhooks/gitlab', '/v1/webhooks/gitea', '/v1/webhooks/forgejo', '/healthz', '/readyz', '/metrics', '/queue-depth']) {
+      assert.ok(doc.paths[path], `${path} in the OpenAPI document`);
+    }
+    const id = 'f'.repeat(32);
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(methods)) {
+        const answer = await h.app.inject({ method: method.toUpperCase() as 'GET', url: path.replace('{id}', id).replace(/\{[^}]+\}/g, 'x'), headers: AUTH });
+        if (answer.statusCode === 404) assert.doesNotMatch(answer.json().message, /^no route/, `${method} ${path} is served`);
+        if (answer.headers['content-type']?.toString().startsWith('application/json') && answer.statusCode >= 400) {
+          assert.equal(typeof answer.json().message, 'string', `${method} ${path}: a JSON error with a message`);
+        }
+      }
+    }
+    const unknown = await h.app.inject({ url: '/v1/nope', headers: AUTH });
+    assert.equal(unknown.statusCode, 404);
+    assert.deepEqual(unknown.json(), { statusCode: 404, code: 'NOT_FOUND', message: 'no route GET /v1/nope' });
+    const missing = await h.app.inject({ url: `/v1/builds/${id}/logs?format=text`, headers: AUTH });
+    assert.deepEqual(missing.json(), { statusCode: 404, code: 'NOT_FOUND', message: `no build ${id}` });
+    const badFormat = await h.app.inject({ url: `/v1/builds/${id}/logs?format=xml`, headers: AUTH });
+    assert.equal(badFormat.statusCode, 400);
+    assert.match(badFormat.json().message, /format/);
+    const badState = await h.app.inject({ url: '/v1/builds?state=done', headers: AUTH });
+    assert.equal(badState.statusCode, 400);
+    assert.match(badState.json().message, /state/);
+  });
+
+  it('logs ?format=text of a finished build whose event stream expired still ends with its outcome', async () => {
+    const { id } = (await submitTar(await tarOf({ Dockerfile: DOCKERFILE }), 't=expired:1')).json() as { id: string };
+    await h.ctx.redis.del(h.ctx.records.eventsKey(id));
+    await h.ctx.records.update(id, (r) => ({ ...r, state: 'failed', finishedAt: Date.now() - 60_000, error: { code: 'RUN_FAILED', message: 'exit code: 2', file: 'Dockerfile', line: 2 } }));
+    const text = await h.app.inject({ url: `/v1/builds/${id}/logs?format=text`, headers: AUTH });
+    assert.equal(text.statusCode, 200);
+    assert.equal(text.body, `ERROR: Dockerfile:2: exit code: 2 (RUN_FAILED)\nbuild ${id} failed\n`);
+  });
+
+  it('lists builds filtered by state and repository, newest first, with a cursor', async () => {
+    const github = (after: string, delivery: string) => {
+      const body = JSON.stringify(githubPush({ ref: 'refs/heads/listing', after }));
+      return h.app.inject({
+        method: 'POST', url: '/v1/webhooks/github', payload: body,
+        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': `sha256=${createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}` },
+      });
+    };
+    await github('8'.repeat(40), 'list-1');
+    const newest = (await github('9'.repeat(40), 'list-2')).json().id as string;
+    const page = (await h.app.inject({ url: '/v1/builds?repository=org/app&limit=1', headers: AUTH })).json() as { builds: { id: string; repository: string }[]; next?: number };
+    assert.equal(page.builds[0]!.id, newest);
+    assert.equal(page.builds[0]!.repository, 'org/app');
+    assert.ok(page.next !== undefined, 'a cursor to the next page');
+    const next = (await h.app.inject({ url: `/v1/builds?repository=org/app&limit=1&cursor=${page.next}`, headers: AUTH })).json() as { builds: { id: string }[] };
+    assert.notEqual(next.builds[0]!.id, newest);
+    // The older push of the branch was superseded: it is in the cancelled list, not the queued one.
+    const cancelled = (await h.app.inject({ url: '/v1/builds?state=cancelled&repository=org/app&limit=200', headers: AUTH })).json() as { builds: { id: string; state: string }[] };
+    assert.ok(cancelled.builds.length > 0 && cancelled.builds.every((b) => b.state === 'cancelled'));
+    const uploads = (await h.app.inject({ url: '/v1/builds?repository=upload&limit=200', headers: AUTH })).json() as { builds: { repository: string }[] };
+    assert.ok(uploads.builds.length > 0 && uploads.builds.every((b) => b.repository === 'upload'));
   });
 });

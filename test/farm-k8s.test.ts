@@ -69,6 +69,8 @@ describe('k8s manifests', () => {
     assert.equal(farm.api.tokens.length, 2);
     assert.deepEqual(farm.api.tokens[1]!.scopes, ['read']);
     assert.equal(farm.webhooks.repositories[0]!.repository, 'org/app');
+    assert.deepEqual(farm.webhooks.repositories[0]!.gitTags, ['v*']);
+    assert.equal(farm.webhooks.giteaSecret, 'change-me');
     // The shared cache: repository from the ConfigMap, Redis from the Secret.
     assert.equal(farm.worker.cacheRepo, 'registry.builder.svc.cluster.local:5000/builder/cache');
     assert.equal(farm.redisUrl, 'redis://redis:6379');

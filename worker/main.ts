@@ -11,7 +11,7 @@ import type { BuildRequest } from '../builder/request.js';
 import type { Engine } from '../builder/engine.js';
 import type { FarmConfig } from '../api/farm-config.js';
 import { BuildRecords } from './build-records.js';
-import { createProcessor, type AbortReason, type BuildOutcome } from './processor.js';
+import { ABANDONED_MESSAGES, createProcessor, failAbandoned, type AbortReason, type BuildOutcome } from './processor.js';
 import { HeapTrim, type HeapTrimResult } from './heap-trim.js';
 
 /** A running worker. */
@@ -63,7 +63,16 @@ export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig
     const gc = heapTrim.afterBuild();
     return gc.collected ? { gc } : {};
   };
-  worker.on('failed', (job, err) => logger.info({ id: job?.id, err: err.message, ...trim() }, 'build failed'));
+  worker.on('failed', (job, err) => {
+    logger.info({ id: job?.id, err: err.message, ...trim() }, 'build failed');
+    // BullMQ fails a job its workers died under too often without calling the processor: end the record here.
+    if (job?.id && ABANDONED_MESSAGES.includes(err.message)) {
+      void failAbandoned(records, job.id, err.message).then(
+        (ended) => { if (ended) logger.info({ id: job.id }, 'build failed: its workers died under it too often'); },
+        (failure: unknown) => logger.error({ err: failure, id: job.id }, 'could not end an abandoned build\'s record'),
+      );
+    }
+  });
   // Memory after each build: a farm operator (and the farm bench) tells a leak (heapUsed grows) from an allocator
   // that keeps what it once needed (rss grows, heapUsed does not).
   worker.on('completed', (job) => {

@@ -10,7 +10,7 @@ import type { BuilderConfig } from '../builder/config.js';
 import { BuildError, errorCodes, errorMessage } from '../builder/errors.js';
 import type { BuildRequest } from '../builder/request.js';
 import type { Engine } from '../builder/engine.js';
-import type { BuildRecords, BuildRecord, BuildState } from './build-records.js';
+import { isTerminal, type BuildRecords, type BuildRecord, type BuildState } from './build-records.js';
 import { fetchContext } from './fetch-context.js';
 import { locateContextFile } from '../builder/context/context-file.js';
 import { checkGitUrl, type GitPolicy } from '../builder/git-policy.js';
@@ -181,4 +181,29 @@ async function finish(
     state: outcome.state, durationMs: finishedAt - started, cachedSteps: publisher.cachedSteps, executedSteps: publisher.executedSteps,
     ...(publisher.cacheStats ? { cache: publisher.cacheStats } : {}),
   });
+}
+
+/** What BullMQ fails a job with, without running it, once its workers died under it too often (a deferred failure). */
+export const ABANDONED_MESSAGES = ['job stalled more than allowable limit', 'job started more than allowable limit'];
+
+/**
+ * A job BullMQ failed without running the processor (its worker was killed mid-build more often than
+ * `maxStalledCount` allows): the record would say `running` for ever. It ends `failed` with a reason a user can
+ * act on, and the one `build.done` a log follower waits for. False when the record was already final.
+ */
+export async function failAbandoned(records: BuildRecords, id: string, bullReason: string): Promise<boolean> {
+  const message = `the worker running this build stopped (killed, out of memory, or its machine went away) once too often; `
+    + `not retried again (BullMQ: ${bullReason})`;
+  const finishedAt = Date.now();
+  let changed: BuildRecord | undefined;
+  await records.update(id, (record) => {
+    if (isTerminal(record.state)) return undefined;
+    changed = { ...record, state: 'failed', finishedAt, error: { code: 'INTERNAL', message } };
+    return changed;
+  });
+  if (!changed) return false;
+  const durationMs = finishedAt - (changed.startedAt ?? changed.createdAt);
+  await records.publish(id, { type: 'build.done', durationMs, time: finishedAt, error: { code: 'INTERNAL', message } });
+  await records.recordFinished({ state: 'failed', durationMs, cachedSteps: 0, executedSteps: 0 });
+  return true;
 }

@@ -40,7 +40,7 @@ export function defineBuildCommand(program: Command): Command {
     .option('--pull', 'always look for newer versions of the base images')
     .option('--push', 'push every -t tag to its registry after the build')
     .option('--no-daemon', 'build in this process even when a builder daemon answers (BUILDER_HOST or /run/builder/docker.sock)')
-    .option('--remote <url>', 'build on a build farm (builder serve) instead of locally')
+    .option('--remote <url>', 'build on a build farm (builder serve) instead of locally; a git URL context (https://…/repo.git#ref) is cloned there')
     .option('--token <token>', 'API token for --remote (default $BUILDER_TOKEN)')
     .option('--label <k=v>', 'set a label on the image; repeatable', collect, [])
     .option('-o, --output <spec>', 'also write the result: type=oci|docker|tar|local,dest=PATH (DIR = local, - = tar on stdout), type=image|registry[,name=REF][,push=true]; oci-mediatypes=false for a Docker v2s2 manifest; repeatable', collect, [])

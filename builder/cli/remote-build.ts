@@ -30,24 +30,54 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   // The farm's record has no manifest descriptor or config digest to write buildx's keys from.
   if (flags.metadataFile) throw new BuildError('INVALID_ARGUMENT', '--metadata-file is not supported with --remote yet: read the digest from GET /v1/builds/<id>');
   if (flags.runtime) throw new BuildError('INVALID_ARGUMENT', '--runtime is not supported with --remote: the farm\'s workers choose theirs ([build] runtime in their config, or BUILDER_RUNTIME)');
+  const git = gitContext(contextArg);
+  if (git) return remoteBuild(git, undefined, flags.file ?? 'Dockerfile', flags);
   const { contextDir, dockerfilePath, dockerfileName } = await resolveContext(contextArg, flags.file);
   if (path.isAbsolute(dockerfileName)) {
     throw new BuildError('INVALID_ARGUMENT', `remote builds need the Dockerfile inside the context: ${dockerfilePath} is outside ${contextDir}`);
   }
   registerSource(dockerfileName, (await readDockerfile(contextDir, dockerfilePath, dockerfileName)).content);
+  return remoteBuild(undefined, await packContext(contextDir, dockerfilePath), dockerfileName.split(path.sep).join('/'), flags);
+}
+
+/**
+ * A git context as docker names one: `https://host/repo.git[#ref]`, `ssh://…`, `git://…`, `git@host:repo[#ref]`,
+ * or any of those schemes (and file://, which the farm's [git] policy must allow) with a `#ref`. The farm clones it;
+ * docker's `#ref:subdir` has no farm counterpart yet and is refused.
+ */
+export function gitContext(arg: string): { url: string; ref: string } | undefined {
+  const hash = arg.indexOf('#');
+  const url = hash >= 0 ? arg.slice(0, hash) : arg;
+  const fragment = hash >= 0 ? arg.slice(hash + 1) : '';
+  const looksGit = /^git@[^:]+:/.test(url) || /^(git|ssh):\/\//.test(url) || (/^https?:\/\//.test(url) && (url.endsWith('.git') || hash >= 0))
+    || (/^file:\/\//.test(url) && hash >= 0);
+  if (!looksGit) return undefined;
+  const [ref, subdir] = fragment.split(':');
+  if (subdir) throw new BuildError('INVALID_ARGUMENT', `git context "${arg}": a subdirectory (#ref:dir) is not supported by the build farm; put the Dockerfile's context at the repository root or pass -f dir/Dockerfile`);
+  return { url, ref: ref || 'HEAD' };
+}
+
+async function remoteBuild(git: { url: string; ref: string } | undefined, tarBody: Buffer | undefined, dockerfileName: string, flags: RemoteFlags): Promise<number> {
   const base = flags.remote.replace(/\/+$/, '');
   const token = flags.token ?? process.env.BUILDER_TOKEN;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const query = new URLSearchParams();
   for (const tag of flags.tag) query.append('t', tag);
-  query.set('dockerfile', dockerfileName.split(path.sep).join('/'));
+  query.set('dockerfile', dockerfileName);
   for (const [name, value] of Object.entries(parseBuildArgs(flags.buildArg))) query.append('buildarg', `${name}=${value}`);
   if (flags.target) query.set('target', flags.target);
   if (!flags.cache) query.set('nocache', 'true');
   if (flags.push) query.set('push', 'true');
 
-  const body = await packContext(contextDir, dockerfilePath);
-  const submitted = await request(`${base}/v1/builds?${query}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip' }, body: new Uint8Array(body) });
+  const submitted = git
+    ? await request(`${base}/v1/builds`, {
+      method: 'POST', headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        git, dockerfile: dockerfileName, tags: flags.tag, buildArgs: parseBuildArgs(flags.buildArg), ...(flags.target ? { target: flags.target } : {}),
+        noCache: !flags.cache, push: flags.push === true,
+      }),
+    })
+    : await request(`${base}/v1/builds?${query}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip' }, body: new Uint8Array(tarBody!) });
   const { id } = (await submitted.json()) as { id: string };
   const quiet = flags.quiet === true || flags.progress === 'quiet';
   if (!quiet) process.stderr.write(`remote build ${id} on ${base}\n`);

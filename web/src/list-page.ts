@@ -6,7 +6,7 @@ import { isFinished, type BuildSummary } from './types.js';
 export function triggerText(build: BuildSummary): string {
   const trigger = build.trigger;
   if (!trigger) return '';
-  if (trigger.kind === 'webhook') return `${trigger.provider} push ${trigger.branch}@${trigger.sha.slice(0, 7)}`;
+  if (trigger.kind === 'webhook') return `${trigger.provider} push ${trigger.tag !== undefined ? `tag ${trigger.tag}` : trigger.branch}@${trigger.sha.slice(0, 7)}`;
   return `api (${trigger.tokenName})`;
 }
 

@@ -4,7 +4,7 @@
  */
 export type BuildState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
-export type Trigger = { kind: 'api'; tokenName: string } | { kind: 'webhook'; provider: string; branch: string; sha: string };
+export type Trigger = { kind: 'api'; tokenName: string } | { kind: 'webhook'; provider: string; branch: string; tag?: string; sha: string };
 
 export interface BuildSummary {
   id: string;
