@@ -126,7 +126,7 @@ describe('RUN --mount=type=ssh and build --ssh (CLI)', function () {
 COPY tools/ /
 RUN --mount=type=ssh ssh-add -l > /default.txt && echo "$SSH_AUTH_SOCK" >> /default.txt && stat -c '%a %u:%g %F' "$SSH_AUTH_SOCK" >> /default.txt
 RUN --mount=type=ssh,id=keys,target=/tmp/agent.sock,mode=0660,uid=1000,gid=1000,required=true stat -c '%a %u:%g %F' /tmp/agent.sock > /keys.txt && SSH_AUTH_SOCK=/tmp/agent.sock ssh-add -l >> /keys.txt && echo "auth=$SSH_AUTH_SOCK" >> /keys.txt
-RUN --mount=type=ssh,id=keys,target=agent --mount=type=ssh SSH_AUTH_SOCK=/run/buildkit/ssh_agent.1 ssh-add -l | cut -d' ' -f3 > /numbered.txt && echo "$SSH_AUTH_SOCK" >> /numbered.txt
+RUN --mount=type=ssh,id=keys,target=agent --mount=type=ssh test -S /agent && SSH_AUTH_SOCK=/run/buildkit/ssh_agent.1 ssh-add -l | cut -d' ' -f3 > /numbered.txt && echo "$SSH_AUTH_SOCK" >> /numbered.txt
 `);
     expectSuccess(await build(dir, ['-t', 'ssh-mount', '--ssh', `default=${sockA}`, '--ssh', `keys=${keys.gamma},${keys.beta}`]), 'build');
     assert.equal(await runImage('ssh-mount', ['cat', '/default.txt']),
@@ -134,8 +134,8 @@ RUN --mount=type=ssh,id=keys,target=agent --mount=type=ssh SSH_AUTH_SOCK=/run/bu
     // Several key files: one agent holding them all, in the order given. SSH_AUTH_SOCK names the RUN's first ssh mount.
     assert.equal(await runImage('ssh-mount', ['cat', '/keys.txt']),
       `660 1000:1000 socket\n${fingerprint(`${keys.gamma}.pub`)}\n${fingerprint(`${keys.beta}.pub`)}\nauth=/tmp/agent.sock\n`);
-    // The second ssh mount is ssh_agent.1 although the first has a target; a relative target starts at WORKDIR.
-    assert.equal(await runImage('ssh-mount', ['cat', '/numbered.txt']), 'alpha@builder-test\n/agent\n');
+    // The second ssh mount is ssh_agent.1 although the first has a target; a relative target is kept as written.
+    assert.equal(await runImage('ssh-mount', ['cat', '/numbered.txt']), 'alpha@builder-test\nagent\n');
     // No socket, stub or /run/buildkit in the image; the private agent and proxy dirs are gone.
     assert.equal(await runImage('ssh-mount', ['sh', '-c', 'test ! -e /run/buildkit && test ! -e /tmp/agent.sock && echo clean']), 'clean\n');
     assert.deepEqual(leftovers().filter((name) => !before.includes(name)), []);

@@ -48,9 +48,12 @@ export async function prepareRunMounts(step: RunStep, ctx: StepContext): Promise
     for (const mount of step.mounts) {
       if (mount.type === 'ssh') {
         // The n-th ssh mount of the RUN, counting those with a target and skipped optional ones (llb.ExecOp).
-        const index = sshCount++;
-        const target = mountTarget(mount.target ?? defaultSshTarget(index), ctx.config.config.WorkingDir);
-        sshAuthSock ??= target;
+        // BuildKit hands the target to the executor as written (dispatchSSH): a relative one lands under `/`, not
+        // the WORKDIR, and SSH_AUTH_SOCK carries it unresolved.
+        const written = mount.target ?? defaultSshTarget(sshCount);
+        sshCount++;
+        const target = mountTarget(written, '/');
+        sshAuthSock ??= written;
         opened.push(await openSshMount(mount, target, ctx));
         continue;
       }
