@@ -10,6 +10,7 @@ import { digestSources } from '../context/copy.js';
 import type { SandboxMount } from '../sandbox/spec.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import { digestOf } from '../../cache/key.js';
+import { BuildError } from '../errors.js';
 import { bindSourceRel, openBindMount, openBindSource, type OpenedMount } from './run-mount-bind.js';
 import { openCacheMount } from './run-mount-cache.js';
 import { pruneMountParents } from './run-mount-parents.js';
@@ -71,6 +72,10 @@ export async function prepareRunMounts(step: RunStep, ctx: StepContext): Promise
 
 async function openMount(mount: RunMount, ctx: StepContext): Promise<{ mount?: SandboxMount; env?: string; release(): Promise<void> }> {
   const workingDir = ctx.config.config.WorkingDir;
+  // BuildKit's dispatchRunMounts: nothing may be mounted over the root (`target=/`, or `.` under WORKDIR /).
+  if ((mount.type === 'bind' || mount.type === 'cache' || mount.type === 'tmpfs') && mountTarget(mount.target, workingDir) === '/') {
+    throw new BuildError('DOCKERFILE_INVALID', 'invalid mount target "/"');
+  }
   switch (mount.type) {
     case 'bind':
       return openBindMount(mount, mountTarget(mount.target, workingDir), ctx);
