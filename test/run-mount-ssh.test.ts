@@ -12,6 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
+import { daemonSkipReason, startTestDaemon } from './helpers/daemon-server.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
@@ -180,6 +181,29 @@ RUN --mount=type=ssh,id=deploy,required echo never
     assert.notEqual(unset.code, 0);
     assert.match(unset.stderr, /Dockerfile:2/);
     assert.match(unset.stderr, /unset ssh forward key deploy/);
+  });
+
+  it('through a daemon: the Engine API build has no ssh session (BuildKit\'s error), builder build --ssh stays in-process', async function () {
+    const why = daemonSkipReason();
+    if (why) {
+      console.log(`    skipped: ${why}`);
+      this.skip();
+    }
+    const daemon = await startTestDaemon('run-mount-ssh-daemon');
+    try {
+      const dir = await context(`FROM busybox
+COPY tools/ /
+RUN --mount=type=ssh,required=true ssh-add -l | cut -d' ' -f3
+`);
+      const viaApi = await daemon.docker(['build', dir]);
+      assert.notEqual(viaApi.code, 0);
+      assert.match(viaApi.stdout + viaApi.stderr, /no SSH key "default" forwarded from the client/);
+      const embedded = await build(dir, ['--ssh', `default=${sockA}`], { BUILDER_HOST: `unix://${daemon.socket}` });
+      expectSuccess(embedded, 'builder build --ssh with a daemon answering');
+      assert.match(embedded.stderr, /alpha@builder-test/);
+    } finally {
+      await daemon.stop();
+    }
   });
 
   it('rejects an --ssh it cannot serve before building', async function () {
