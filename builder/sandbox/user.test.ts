@@ -62,7 +62,7 @@ describe('sandbox/user resolveUser', () => {
     for (const [chown, owner] of table) assert.deepEqual(await resolveChown(rootfs, chown), owner, chown);
     // No /etc/passwd (or /etc/group) at all: a name cannot be resolved and BuildKit's readUser fails on the open;
     // numeric ids need no file.
-    await assert.rejects(resolveChown(empty, 'app'), /^BuildError: open \/etc\/passwd: no such file or directory$|open \/etc\/passwd: no such file or directory/);
+    await assert.rejects(resolveChown(empty, 'app'), /open \/etc\/passwd: no such file or directory/);
     await assert.rejects(resolveChown(empty, '1:staff'), /open \/etc\/group: no such file or directory/);
     assert.deepEqual(await resolveChown(empty, '12:34'), { uid: 12, gid: 34 });
   });
