@@ -220,5 +220,9 @@ RUN --mount=type=ssh,required=true ssh-add -l | cut -d' ' -f3
     const twoSockets = await build(dir, ['--ssh', `default=${sockA},${sockB}`]);
     assert.notEqual(twoSockets.code, 0);
     assert.match(twoSockets.stderr, /only single socket allowed/);
+    // A farm's worker has no way back to this machine's agent.
+    const remote = await build(dir, ['--remote', 'http://127.0.0.1:9', '--ssh', `default=${sockA}`]);
+    assert.notEqual(remote.code, 0);
+    assert.match(remote.stderr, /--ssh is not supported with --remote/);
   });
 });
