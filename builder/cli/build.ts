@@ -14,6 +14,7 @@ import { readDockerfile } from '../dockerfile/read-dockerfile.js';
 import { type GlobalOptions, parseBuildArgs, parsePositiveInt, parseSize } from './options.js';
 import { buildProgress } from './progress-mode.js';
 import { loadSecrets } from './secrets.js';
+import { loadSshAgents } from './ssh.js';
 import { Tracer } from '../trace/tracer.js';
 
 export interface BuildFlags {
@@ -33,6 +34,8 @@ export interface BuildFlags {
   pidsLimit?: string;
   /** `--secret id=…,src=…|env=…`, repeatable. */
   secret?: string[];
+  /** `--ssh default|id[=socket|key,…]`, repeatable. */
+  ssh?: string[];
   pull?: boolean;
   push?: boolean;
   /** `--label k=v`, `--output spec`, `--build-context name=value`; each repeatable. */
@@ -90,6 +93,12 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
     abort.abort();
   };
   for (const name of STOP_SIGNALS) process.on(name, onSignal);
+  // Last before the try: a private ssh-agent started for key files is stopped in its finally.
+  const ssh = await loadSshAgents(flags.ssh ?? []).catch(async (err: unknown) => {
+    await engine.close();
+    for (const name of STOP_SIGNALS) process.off(name, onSignal);
+    throw err;
+  });
   try {
     // engine.build() holds a GC lease of its own while it runs.
     const result = await engine.build({
@@ -111,6 +120,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       memoryBytes: parseSize(flags.memory),
       pidsLimit: parsePositiveInt(flags.pidsLimit, '--pids-limit'),
       secrets,
+      ...(ssh ? { sshAgents: ssh.agents } : {}),
       pull: flags.pull === true,
       labels: parseLabels(flags.label ?? []),
       buildContexts,
@@ -150,6 +160,7 @@ export async function buildCommand(contextArg: string, flags: BuildFlags, global
       const { finishTrace } = await import('../trace/finish.js');
       await finishTrace(tracer, { file: flags.trace, warn: (message) => process.stderr.write(`WARNING: ${message}\n`) });
     }
+    await ssh?.close();
     await engine.close();
     for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }

@@ -23,7 +23,7 @@ import { buildProgress } from './progress-mode.js';
  */
 export function needsEmbedded(flags: BuildFlags, contextArg: string): boolean {
   // What the Engine API's /build cannot carry is built in this process, so every flag means the same either way.
-  if (flags.secret?.length || flags.output?.length || flags.buildContext?.length || flags.cacheFilter?.length || flags.pidsLimit || flags.push) return true;
+  if (flags.secret?.length || flags.ssh?.length || flags.output?.length || flags.buildContext?.length || flags.cacheFilter?.length || flags.pidsLimit || flags.push) return true;
   if (flags.cacheTo?.length || flags.cacheFrom?.length || flags.metadataFile || (flags.network !== undefined && flags.network !== 'host' && flags.network !== 'none')) return true;
   if (flags.file === '-' || flags.trace || flags.runtime) return true;
   if (flags.file && contextArg !== '-') {

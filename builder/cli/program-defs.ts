@@ -37,6 +37,7 @@ export function defineBuildCommand(program: Command): Command {
     .option('--memory <size>', 'memory limit per RUN (e.g. 2g)')
     .option('--pids-limit <n>', 'process limit per RUN')
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable', collect, [])
+    .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default (=$SSH_AUTH_SOCK), default=SOCKET or ID=KEYFILE[,KEYFILE]; repeatable', collect, [])
     .option('--pull', 'always look for newer versions of the base images')
     .option('--push', 'push every -t tag to its registry after the build')
     .option('--no-daemon', 'build in this process even when a builder daemon answers (BUILDER_HOST or /run/builder/docker.sock)')

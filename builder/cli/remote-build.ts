@@ -29,6 +29,8 @@ export async function remoteBuildCommand(contextArg: string, flags: RemoteFlags,
   void global;
   // The farm's record has no manifest descriptor or config digest to write buildx's keys from.
   if (flags.metadataFile) throw new BuildError('INVALID_ARGUMENT', '--metadata-file is not supported with --remote yet: read the digest from GET /v1/builds/<id>');
+  // An agent on this machine cannot answer a worker's RUN (no session back to the client, as buildx has).
+  if (flags.ssh?.length) throw new BuildError('INVALID_ARGUMENT', '--ssh is not supported with --remote: the farm\'s workers cannot reach an SSH agent on this machine');
   if (flags.runtime) throw new BuildError('INVALID_ARGUMENT', '--runtime is not supported with --remote: the farm\'s workers choose theirs ([build] runtime in their config, or BUILDER_RUNTIME)');
   const git = gitContext(contextArg);
   if (git) return remoteBuild(git, undefined, flags.file ?? 'Dockerfile', flags);

@@ -1,9 +1,8 @@
 /**
- * Dockerfile text → instructions: dockerfile-ast finds directives and where instructions start; the logical
- * line (continuations joined, comment and empty lines inside skipped) and heredoc bodies are read here as
+ * Dockerfile text → instructions: parser directives (as BuildKit's DirectiveParser), where instructions start,
+ * the logical line (continuations joined, comment and empty lines inside skipped) and heredoc bodies are read here as
  * BuildKit reads them, so line numbers and text match what BuildKit reports.
  */
-import { DockerfileParser } from 'dockerfile-ast';
 import { BuildError } from '../errors.js';
 import type { Heredoc } from './types.js';
 import { extractFlags, type RawFlag } from './flags.js';
@@ -36,16 +35,7 @@ export const MAX_LINE_BYTES = 65535;
 export function parseDockerfile(content: string): ParsedDockerfile {
   content = content.replace(/^\uFEFF/, '');
   checkLineLengths(content);
-  let escapeChar = '\\';
-  for (const directive of DockerfileParser.parse(directivePrefix(content)).getDirectives()) {
-    if (directive.getDirective()?.toLowerCase() !== 'escape') continue;
-    const value = directive.getValue();
-    const line = (directive.getRange()?.start.line ?? 0) + 1;
-    if (value !== '\\' && value !== '`') {
-      throw new BuildError('DOCKERFILE_PARSE', `invalid escape token '${value}' does not match ^[\\\\\`]$`, { line });
-    }
-    escapeChar = value;
-  }
+  const escapeChar = parseDirectives(content).escape ?? '\\';
   const lines = content.split('\n').map((line) => line.replace(/\r$/, ''));
   const instructions: ParsedInstruction[] = [];
   // Instruction starts are found here, not taken from dockerfile-ast: it reads `\\` at a line's end as a
@@ -61,6 +51,38 @@ export function parseDockerfile(content: string): ParsedDockerfile {
     index = instruction.endLine;
   }
   return { escapeChar, instructions };
+}
+
+/** BuildKit's DirectiveParser: `# key=value` with a known key, leading whitespace allowed. */
+const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
+const KNOWN_DIRECTIVES = new Set(['escape', 'syntax', 'check']);
+
+/**
+ * The parser directives at the top, as BuildKit's DirectiveParser reads them: the first line that is not one
+ * (a blank line, another comment, an unknown `# key=value`, an instruction) ends them, so an `escape` after it
+ * is a comment; a directive given twice is an error at its line.
+ */
+export function parseDirectives(content: string): { escape?: string } {
+  const seen = new Set<string>();
+  let escape: string | undefined;
+  let start = 0;
+  for (let line = 1; start <= content.length; line++) {
+    const newline = content.indexOf('\n', start);
+    const text = content.slice(start, newline === -1 ? content.length : newline).replace(/\r$/, '').replace(/^[ \t]+/, '');
+    start = newline === -1 ? content.length + 1 : newline + 1;
+    const match = DIRECTIVE.exec(text);
+    const key = match?.[1]!.toLowerCase();
+    if (!match || !key || !KNOWN_DIRECTIVES.has(key)) break;
+    if (seen.has(key)) throw new BuildError('DOCKERFILE_PARSE', `only one ${key} parser directive can be used`, { line });
+    seen.add(key);
+    if (key !== 'escape') continue;
+    const value = match[2]!;
+    if (value !== '\\' && value !== '`') {
+      throw new BuildError('DOCKERFILE_PARSE', `invalid escape token '${value}' does not match \` or \\`, { line });
+    }
+    escape = value;
+  }
+  return escape === undefined ? {} : { escape };
 }
 
 /**

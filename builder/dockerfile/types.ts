@@ -29,7 +29,9 @@ export type RunMount =
   | { type: 'bind'; target: string; source?: string; from?: StageOrImage; readonly: boolean }
   | { type: 'cache'; target: string; id?: string; sharing: 'shared' | 'locked' | 'private'; from?: StageOrImage; source?: string; readonly: boolean; mode?: number; uid?: number; gid?: number }
   | { type: 'tmpfs'; target: string; size?: number }
-  | { type: 'secret'; target?: string; id: string; required: boolean; env?: string; mode?: number; uid?: number; gid?: number };
+  | { type: 'secret'; target?: string; id: string; required: boolean; env?: string; mode?: number; uid?: number; gid?: number }
+  /** An SSH agent socket (`--ssh id=…`); without a target it lands at /run/buildkit/ssh_agent.<n> (n-th ssh mount of the RUN). */
+  | { type: 'ssh'; target?: string; id: string; required: boolean; mode?: number; uid?: number; gid?: number };
 
 export type StageOrImage = { stage: number } | { image: string } | { context: string };
 

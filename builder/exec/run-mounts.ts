@@ -10,10 +10,12 @@ import { digestSources } from '../context/copy.js';
 import type { SandboxMount } from '../sandbox/spec.js';
 import type { MutableSnapshot } from '../snapshot/mount.js';
 import { digestOf } from '../../cache/key.js';
+import { BuildError } from '../errors.js';
 import { bindSourceRel, openBindMount, openBindSource, type OpenedMount } from './run-mount-bind.js';
 import { openCacheMount } from './run-mount-cache.js';
 import { pruneMountParents } from './run-mount-parents.js';
 import { openSecretMount } from './run-mount-secret.js';
+import { defaultSshTarget, openSshMount } from './run-mount-ssh.js';
 import type { InputsDigester, StepContext } from './types.js';
 
 /** The mounts of one RUN, ready for runSandbox; release after the container has exited. */
@@ -21,6 +23,8 @@ export interface PreparedRunMounts {
   mounts: SandboxMount[];
   /** `NAME=value` entries for secrets mounted as env vars. */
   env: string[];
+  /** The first ssh mount's socket, for SSH_AUTH_SOCK when the step's env has none (llb.ExecOp). */
+  sshAuthSock?: string;
   /** Unmounts overlays, drops temp copies and secret files, frees cache locks; safe to call twice. */
   release(): Promise<void>;
 }
@@ -39,8 +43,21 @@ export async function prepareRunMounts(step: RunStep, ctx: StepContext): Promise
     for (const item of opened.splice(0).reverse()) await item.release().catch((err: unknown) => errors.push(err));
     if (errors.length > 0) throw errors[0];
   };
+  let sshCount = 0;
+  let sshAuthSock: string | undefined;
   try {
     for (const mount of step.mounts) {
+      if (mount.type === 'ssh') {
+        // The n-th ssh mount of the RUN, counting those with a target and skipped optional ones (llb.ExecOp).
+        // BuildKit hands the target to the executor as written (dispatchSSH): a relative one lands under `/`, not
+        // the WORKDIR, and SSH_AUTH_SOCK carries it unresolved.
+        const written = mount.target ?? defaultSshTarget(sshCount);
+        sshCount++;
+        const target = mountTarget(written, '/');
+        sshAuthSock ??= written;
+        opened.push(await openSshMount(mount, target, ctx));
+        continue;
+      }
       const item = await openMount(mount, ctx);
       opened.push(item);
       if ('env' in item && item.env) env.push(item.env);
@@ -50,11 +67,15 @@ export async function prepareRunMounts(step: RunStep, ctx: StepContext): Promise
     throw err;
   }
   const mounts = opened.flatMap((item) => (item.mount ? [item.mount] : []));
-  return { mounts: sortByDepth(mounts), env, release };
+  return { mounts: sortByDepth(mounts), env, ...(sshAuthSock ? { sshAuthSock } : {}), release };
 }
 
 async function openMount(mount: RunMount, ctx: StepContext): Promise<{ mount?: SandboxMount; env?: string; release(): Promise<void> }> {
   const workingDir = ctx.config.config.WorkingDir;
+  // BuildKit's dispatchRunMounts: nothing may be mounted over the root (`target=/`, or `.` under WORKDIR /).
+  if ((mount.type === 'bind' || mount.type === 'cache' || mount.type === 'tmpfs') && mountTarget(mount.target, workingDir) === '/') {
+    throw new BuildError('DOCKERFILE_INVALID', 'invalid mount target "/"');
+  }
   switch (mount.type) {
     case 'bind':
       return openBindMount(mount, mountTarget(mount.target, workingDir), ctx);
@@ -64,6 +85,8 @@ async function openMount(mount: RunMount, ctx: StepContext): Promise<{ mount?: S
       return tmpfsMount(mountTarget(mount.target, workingDir), mount.size);
     case 'secret':
       return openSecretMount(mount, mount.target === undefined ? undefined : mountTarget(mount.target, workingDir), ctx);
+    case 'ssh':
+      throw new Error('ssh mounts are opened by prepareRunMounts');
   }
 }
 
@@ -97,8 +120,9 @@ function sortByDepth(mounts: SandboxMount[]): SandboxMount[] {
 /**
  * The RUN's cache input from its mounts: for a bind of the context, the content digest of the
  * mounted files (as COPY would compute it); for a bind or cache `from` a stage or image, that
- * source's key and path. Cache contents, tmpfs and secrets are not inputs (a secret's value must never
- * be part of a key). Undefined when no mount has an input, so plain RUN keys stay as they were.
+ * source's key and path. Cache contents, tmpfs, secrets and ssh agents are not inputs (a secret's value must
+ * never be part of a key, nor which agent or keys answer an ssh mount). Undefined when no mount has an input,
+ * so plain RUN keys stay as they were.
  */
 export const runMountInputs: InputsDigester<'RUN'> = async (step, ctx) => {
   const records: unknown[] = [];

@@ -73,7 +73,7 @@ export const run: StepHandler<'RUN'> = async (step, ctx) => {
       id,
       rootfs: snapshot.merged,
       args: argv,
-      env: [...runEnv(ctx.config, step.buildArgs), ...prepared.env],
+      env: withSshAuthSock([...runEnv(ctx.config, step.buildArgs), ...prepared.env], prepared.sshAuthSock),
       mounts: prepared.mounts,
       cwd: ctx.config.config.WorkingDir || '/',
       user: ctx.config.config.User ?? '',
@@ -146,6 +146,12 @@ export function runNetwork(requested: RunStep['network'], ctx: Pick<StepContext,
   return ctx.network;
 }
 
+/** SSH_AUTH_SOCK=<first ssh mount> unless the step's env (ENV or a build arg) names one already, as llb.ExecOp does. */
+function withSshAuthSock(env: string[], socket: string | undefined): string[] {
+  if (socket === undefined || env.some((entry) => entry.startsWith('SSH_AUTH_SOCK='))) return env;
+  return [...env, `SSH_AUTH_SOCK=${socket}`];
+}
+
 /** Adds the read-only /dev/pipes holding the script (mode 0755, as BuildKit's Mkfile) to a RUN's mounts. */
 async function withScriptMount(mounts: PreparedRunMounts, script: { name: string; content: string }, dir: string): Promise<PreparedRunMounts> {
   await mkdir(dir, { recursive: true });
@@ -153,6 +159,7 @@ async function withScriptMount(mounts: PreparedRunMounts, script: { name: string
   return {
     mounts: [...mounts.mounts, { type: 'bind', source: dir, target: PIPES_DIR, readonly: true }],
     env: mounts.env,
+    ...(mounts.sshAuthSock ? { sshAuthSock: mounts.sshAuthSock } : {}),
     release: async () => {
       await rm(dir, { recursive: true, force: true });
       await mounts.release();

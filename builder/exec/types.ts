@@ -49,6 +49,11 @@ export interface StepContext {
   pidsLimit?: number;
   /** Build secrets by id (`--secret`), for `RUN --mount=type=secret`; never part of a cache key. */
   secrets?: ReadonlyMap<string, Buffer>;
+  /**
+   * SSH agent sockets by id (`--ssh`), for `RUN --mount=type=ssh`; never part of a cache key. Undefined when the
+   * build was given no `--ssh` at all (BuildKit's words for a required mount differ between the two cases).
+   */
+  sshAgents?: ReadonlyMap<string, string>;
   /** Which git URLs `ADD <git url>` may fetch; the farm passes its [git] policy, the CLI allows all. */
   gitPolicy?: GitPolicy;
   /** The step's execution span: handlers add their phases (mount, runtime create/start, layer, commit) under it. */

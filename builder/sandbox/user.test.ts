@@ -53,14 +53,18 @@ describe('sandbox/user resolveUser', () => {
     await assert.rejects(resolveUser(rootfs, 'app:ghosts'), /unable to find group ghosts: no matching entries in group file/);
   });
 
-  it('resolves --chown as BuildKit: unknown names are 0 (user) or keep the gid (group), a bare uid is also the gid', async () => {
+  it('resolves --chown as BuildKit: unknown names are 0 (user) or keep the gid (group), a bare uid is also the gid, a name needs the file', async () => {
     const table: [string, { uid: number; gid: number }][] = [
       ['app', { uid: 1000, gid: 1001 }], ['1000', { uid: 1000, gid: 1000 }], ['app:staff', { uid: 1000, gid: 50 }],
       ['nosuch', { uid: 0, gid: 0 }], ['nosuch:staff', { uid: 0, gid: 50 }], ['app:nosuch', { uid: 1000, gid: 1001 }],
       [':staff', { uid: 0, gid: 50 }], ['12:34', { uid: 12, gid: 34 }],
     ];
     for (const [chown, owner] of table) assert.deepEqual(await resolveChown(rootfs, chown), owner, chown);
-    assert.deepEqual(await resolveChown(empty, 'app'), { uid: 0, gid: 0 });
+    // No /etc/passwd (or /etc/group) at all: a name cannot be resolved and BuildKit's readUser fails on the open;
+    // numeric ids need no file.
+    await assert.rejects(resolveChown(empty, 'app'), /open \/etc\/passwd: no such file or directory/);
+    await assert.rejects(resolveChown(empty, '1:staff'), /open \/etc\/group: no such file or directory/);
+    assert.deepEqual(await resolveChown(empty, '12:34'), { uid: 12, gid: 34 });
   });
 
   it('never follows /etc/passwd out of the rootfs', async () => {

@@ -73,14 +73,14 @@ export async function resolveChown(rootfs: string, chown: string): Promise<{ uid
     owner.uid = userId;
     owner.gid = userId;
   } else if (userArg !== '') {
-    const entry = parsePasswd(await readInRoot(rootfs, '/etc/passwd')).find((candidate) => candidate.name === userArg);
+    const entry = parsePasswd(await readDatabase(rootfs, '/etc/passwd')).find((candidate) => candidate.name === userArg);
     if (entry) Object.assign(owner, { uid: entry.uid, gid: entry.gid });
   }
   if (groupArg !== undefined && groupArg !== '') {
     const groupId = parseId(groupArg);
     if (groupId !== undefined) owner.gid = groupId;
     else {
-      const group = parseGroup(await readInRoot(rootfs, '/etc/group')).find((candidate) => candidate.name === groupArg);
+      const group = parseGroup(await readDatabase(rootfs, '/etc/group')).find((candidate) => candidate.name === groupArg);
       if (group) owner.gid = group.gid;
     }
   }
@@ -97,6 +97,19 @@ function parseId(value: string): number | undefined {
   const id = Number(value);
   if (id > MAX_ID) throw new BuildError('INVALID_ARGUMENT', `uids and gids must be in range 0-${MAX_ID}: ${value}`);
   return id;
+}
+
+/**
+ * /etc/passwd or /etc/group for a `--chown` name: BuildKit's readUser opens the file and fails when it is missing
+ * (an image without /etc/passwd cannot resolve a name), while a name the file lacks is not an error.
+ */
+async function readDatabase(rootfs: string, pathInRoot: string): Promise<string> {
+  try {
+    return readFileSync(await resolveInRoot(rootfs, pathInRoot), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BuildError('INVALID_ARGUMENT', `open ${pathInRoot}: no such file or directory`);
+    return '';
+  }
 }
 
 /** Missing or unreadable files are an empty database: numeric ids still work. A direct read: it is on every RUN's path. */

@@ -39,6 +39,8 @@ export interface LocalBuildOptions {
   pidsLimit?: number;
   /** Build secrets by id (`--secret id=…`), seen only by `RUN --mount=type=secret`. */
   secrets?: ReadonlyMap<string, Buffer>;
+  /** SSH agent sockets by id (`--ssh id=…`), seen only by `RUN --mount=type=ssh`. */
+  sshAgents?: ReadonlyMap<string, string>;
   /** `--label`: added to the final image's config labels. */
   labels?: Record<string, string>;
   /** `--build-context name=…`: names that FROM / --from resolve to before images. */

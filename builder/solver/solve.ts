@@ -108,7 +108,7 @@ async function buildImage({ store, snapshots, cache }: SolveParts, options: Loca
   const context: Omit<StepContext, 'config' | 'layers' | 'log' | 'cmdSetInStage'> = {
     store, session, snapshots, contextDir: options.contextDir, ignore, contextHashes, network: options.network, allowHostNetwork: options.allowHostNetwork, networkPolicy: options.networkPolicy, sourceDateEpoch,
     fromSource, signal: stageSignal, memoryBytes: options.memoryBytes, pidsLimit: options.pidsLimit,
-    secrets: options.secrets, gitPolicy: options.gitPolicy, runtime: options.runtime,
+    secrets: options.secrets, sshAgents: options.sshAgents, gitPolicy: options.gitPolicy, runtime: options.runtime,
   };
 
   const stageOutput = (index: number): Promise<StageOutput> => {

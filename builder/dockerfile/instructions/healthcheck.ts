@@ -9,20 +9,37 @@ import { stepBase } from './context.js';
 
 const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
-/** Go's time.ParseDuration (`30s`, `1m30s`, `1.5h`, `0`) → nanoseconds; undefined when malformed. */
+/** Go's time.ParseDuration (`30s`, `1m30s`, `1.5h`, `-1s`, `0`) → nanoseconds; undefined when malformed. */
 export function parseDuration(text: string): number | undefined {
-  if (text === '0') return 0;
-  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
-  let total = 0;
-  let index = 0;
-  while (index < text.length) {
-    part.lastIndex = index;
-    const match = part.exec(text);
-    if (!match) return undefined;
-    total += parseFloat(match[1]!) * UNIT_NS[match[2]!]!;
-    index = part.lastIndex;
+  const parsed = goDuration(text);
+  return typeof parsed === 'number' ? parsed : undefined;
+}
+
+/** Go's time.ParseDuration: nanoseconds, or its error text (`time: missing unit in duration "1"`). */
+export function goDuration(text: string): number | string {
+  const quoted = JSON.stringify(text);
+  const invalid = `time: invalid duration ${quoted}`;
+  let rest = text;
+  let sign = 1;
+  if (rest.startsWith('-') || rest.startsWith('+')) {
+    sign = rest.startsWith('-') ? -1 : 1;
+    rest = rest.slice(1);
   }
-  return text.length === 0 ? undefined : Math.round(total);
+  if (rest === '0') return 0;
+  if (rest === '') return invalid;
+  let total = 0;
+  while (rest !== '') {
+    const number = /^(\d*)(?:\.(\d*))?/.exec(rest)!;
+    if (number[0] === '' || number[0] === '.' || (number[1] === '' && (number[2] ?? '') === '')) return invalid;
+    rest = rest.slice(number[0].length);
+    const unit = /^[^\d.]*/.exec(rest)![0];
+    rest = rest.slice(unit.length);
+    if (unit === '') return `time: missing unit in duration ${quoted}`;
+    const scale = UNIT_NS[unit];
+    if (scale === undefined) return `time: unknown unit ${JSON.stringify(unit)} in duration ${quoted}`;
+    total += parseFloat(`${number[1] || '0'}.${number[2] ?? ''}`) * scale;
+  }
+  return sign * Math.round(total);
 }
 
 const DURATION_FLAGS = [
@@ -51,17 +68,19 @@ export function healthcheck(instruction: ParsedInstruction): HealthcheckStep {
   for (const [flag, field] of DURATION_FLAGS) {
     const value = flags.get(flag)?.[0];
     if (value === undefined) continue;
-    const ns = parseDuration(value);
-    if (ns === undefined) throw new BuildError('DOCKERFILE_INVALID', `invalid duration for --${flag}: "${value}" (use e.g. 30s or 1m30s)`);
-    if (ns !== 0 && ns < 1e6) throw new BuildError('DOCKERFILE_INVALID', `--${flag} cannot be less than 1ms`);
-    result[field] = ns;
+    // BuildKit's parseOptInterval: Go's own parse error, and its words for a duration under the minimum.
+    const ns = goDuration(value);
+    if (typeof ns === 'string') throw new BuildError('DOCKERFILE_INVALID', ns);
+    if (ns !== 0 && ns < 1e6) throw new BuildError('DOCKERFILE_INVALID', `Interval "${flag}" cannot be less than 1ms`);
+    // Go's HealthConfig has omitempty: a zero duration (the default) is not in the config at all.
+    if (ns !== 0) result[field] = ns;
   }
   const retries = flags.get('retries')?.[0];
   if (retries !== undefined) {
-    if (!/^-?\d+$/.test(retries)) throw new BuildError('DOCKERFILE_INVALID', `invalid value for --retries: "${retries}"`);
+    if (!/^[-+]?\d+$/.test(retries)) throw new BuildError('DOCKERFILE_INVALID', `strconv.ParseInt: parsing ${JSON.stringify(retries)}: invalid syntax`);
     const count = parseInt(retries, 10);
     if (count < 0) throw new BuildError('DOCKERFILE_INVALID', `--retries cannot be negative (${count})`);
-    result.Retries = count;
+    if (count !== 0) result.Retries = count;
   }
   return { op: 'HEALTHCHECK', ...stepBase(instruction), healthcheck: result };
 }

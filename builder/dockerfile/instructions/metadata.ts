@@ -4,7 +4,7 @@ import { expandHeredoc, expandWord, expandWords } from '../expand.js';
 import { checkFlags } from '../flags.js';
 import type { ParsedInstruction } from '../parse.js';
 import type { ExposeStep, StopsignalStep, UserStep, VolumeStep, WorkdirStep } from '../types.js';
-import { parseJsonArray, splitRawWords } from '../words.js';
+import { parseJsonArray } from '../words.js';
 import { stepBase, type InstructionContext } from './context.js';
 
 const PORT = /^(\d+)(-\d+)?(\/[a-zA-Z]+)?$/;
@@ -12,9 +12,10 @@ const PORT = /^(\d+)(-\d+)?(\/[a-zA-Z]+)?$/;
 export function expose(instruction: ParsedInstruction, context: InstructionContext): ExposeStep {
   checkFlags(instruction.flags, {});
   // BuildKit's parseExpose sorts the words as written, then expands each: the order history shows.
-  const raw = splitRawWords(instruction.rest, context.escapeChar).sort();
+  const raw = whitespaceWords(instruction.rest).sort();
+  // The count is checked before expansion: a word that expands to nothing adds no port and is no error.
+  if (raw.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'EXPOSE requires at least one argument');
   const words = raw.flatMap((word) => expandWords(word, context.lookup, context.escapeChar));
-  if (words.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'EXPOSE requires at least one argument');
   const ports = words.flatMap((word) => {
     const match = PORT.exec(word);
     const proto = (match?.[3] ?? '/tcp').toLowerCase();
@@ -30,12 +31,20 @@ export function expose(instruction: ParsedInstruction, context: InstructionConte
   return { op: 'EXPOSE', ...stepBase(instruction), ports };
 }
 
+/** BuildKit's parseStringsWhitespaceDelimited (EXPOSE, VOLUME): split at whitespace, quotes are not special. */
+function whitespaceWords(rest: string): string[] {
+  const trimmed = rest.trim();
+  return trimmed === '' ? [] : trimmed.split(/[ \t\r\n\v\f]+/);
+}
+
 export function volume(instruction: ParsedInstruction, context: InstructionContext): VolumeStep {
   checkFlags(instruction.flags, {});
   const json = parseJsonArray(instruction.rest);
+  // BuildKit's parseStringsWhitespaceDelimited: words split at whitespace, quotes or not, counted as written, then
+  // each expanded alone (a value with spaces stays one path, an empty one is an error below).
   const paths = json
     ? json.map((word) => expandHeredoc(word, context.lookup, context.escapeChar))
-    : expandWords(instruction.rest, context.lookup, context.escapeChar);
+    : whitespaceWords(instruction.rest).map((word) => expandWord(word, context.lookup, context.escapeChar));
   if (paths.length === 0) throw new BuildError('DOCKERFILE_PARSE', 'VOLUME requires at least one argument');
   if (paths.some((path) => path.trim() === '')) {
     throw new BuildError('DOCKERFILE_INVALID', 'VOLUME specified can not be an empty string');

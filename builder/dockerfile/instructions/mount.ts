@@ -23,7 +23,7 @@ function bool(key: string, value: string | undefined): boolean {
 
 function integer(key: string, value: string, radix: number): number {
   const pattern = radix === 8 ? /^0?[0-7]+$/ : /^\d+$/;
-  if (!pattern.test(value)) throw invalid(`invalid value for ${key}: ${value}`);
+  if (!pattern.test(value)) throw invalid(`invalid value ${value} for ${key}`);
   return parseInt(value, radix);
 }
 
@@ -71,6 +71,14 @@ export function parseMount(raw: string, context: InstructionContext): RunMount {
     ...(get('uid') !== undefined ? { uid: integer('uid', get('uid')!, 10) } : {}),
     ...(get('gid') !== undefined ? { gid: integer('gid', get('gid')!, 10) } : {}),
   };
+  if (fields.has('required') && type !== 'secret' && type !== 'ssh') throw invalid(`unexpected key 'required' for mount type '${type}'`);
+  if (fields.has('size') && type !== 'tmpfs') throw invalid(`unexpected key 'size' for mount type '${type}'`);
+  if (type === 'bind' || type === 'tmpfs') {
+    for (const key of ['mode', 'uid', 'gid']) if (fields.has(key)) throw invalid(`${key} not allowed for "${type}" type mounts`);
+  }
+  if (type === 'secret' && fields.has('from')) throw invalid('secret mount should not have a from');
+  if (type === 'secret' && fields.has('sharing')) throw invalid('secret mount should not define sharing');
+  if (fields.has('sharing') && type !== 'cache') throw invalid(`invalid cache sharing set for ${type} mount`);
   const readonly = fields.has('readwrite') ? !bool('readwrite', get('readwrite')) : undefined;
   switch (type) {
     case 'bind':
@@ -102,7 +110,13 @@ export function parseMount(raw: string, context: InstructionContext): RunMount {
         ...(secretTarget !== undefined ? { target: secretTarget } : {}), ...(env ? { env } : {}), ...owner,
       };
     }
+    case 'ssh':
+      // BuildKit's defaults: id "default", optional, a socket of mode 0600 owned by 0:0 (dockerfile2llb, llb.AddSSHSocket).
+      return {
+        type: 'ssh', id: get('id') || 'default', required: fields.has('required') ? bool('required', get('required')) : false,
+        ...(target ? { target } : {}), ...owner,
+      };
     default:
-      throw invalid(`unsupported mount type "${type}"${didYouMean(type, ['bind', 'cache', 'tmpfs', 'secret'])} (use bind, cache, tmpfs or secret)`);
+      throw invalid(`unsupported mount type "${type}"${didYouMean(type, ['bind', 'cache', 'tmpfs', 'secret', 'ssh'])} (use bind, cache, tmpfs, secret or ssh)`);
   }
 }
