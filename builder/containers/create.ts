@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
+import { normalizeSignal } from './signals.js';
 import type { ContainerConfig } from '../image/types.js';
 import { mergeEnv } from '../run/container-args.js';
 import { prepareSnapshot, unmountSnapshot } from '../snapshot/mount.js';
@@ -38,6 +39,8 @@ export async function createContainerRecord(
   const config = mergeConfig(image.config.config ?? {}, body, id);
   const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
   if (args.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no command specified');
+  // dockerd refuses an unknown --stop-signal at create (exit 125), not at the first stop.
+  if (body.StopSignal) normalizeSignal(body.StopSignal);
   if (config.WorkingDir && !path.isAbsolute(config.WorkingDir)) {
     throw new BuildError('INVALID_ARGUMENT', `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   }

@@ -91,8 +91,8 @@ describe('containers: pure parts', () => {
 
   it('normalizes signals and applies restart policies', () => {
     assert.deepEqual(['SIGTERM', 'term', '15', 'KILL', 'sigusr1'].map(normalizeSignal), ['TERM', 'TERM', 'TERM', 'KILL', 'USR1']);
-    assert.throws(() => normalizeSignal('SIGNOPE'), /invalid signal/);
-    assert.throws(() => normalizeSignal('0'), /invalid signal/);
+    assert.throws(() => normalizeSignal('SIGNOPE'), /Invalid signal/);
+    assert.throws(() => normalizeSignal('0'), /Invalid signal/);
     const policy = (Name: 'always' | 'on-failure' | 'no' | 'unless-stopped', MaximumRetryCount = 0) => record({ hostConfig: { RestartPolicy: { Name, MaximumRetryCount } } });
     assert.ok(shouldRestart(policy('always'), state({ exitCode: 0 })));
     assert.ok(!shouldRestart(policy('always'), state({ stoppedByUser: true })));

@@ -4,6 +4,7 @@ import { runcPath, writeBundle } from '../sandbox/runc.js';
 import { seccompFor } from '../sandbox/seccomp.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { remountSnapshot } from '../snapshot/mount.js';
+import { resolveGroupAdd, resolveUser } from '../sandbox/user.js';
 import { healthEnabled, startHealthTimer } from './health.js';
 import { bootId, conmonPath, launchMonitor, processStart, runc } from './monitor.js';
 import { portBindings } from './ports.js';
@@ -48,6 +49,8 @@ export async function startContainer(
       args = ['/sbin/docker-init', '--', ...args];
     }
     const hostname = config.Hostname || record.id.slice(0, 12);
+    const user = await resolveUser(merged, config.User ?? '');
+    user.additionalGids = [...new Set([...user.additionalGids, ...await resolveGroupAdd(merged, hostConfig.GroupAdd ?? [])])];
     await writeBundle({
       id: runtimeId, rootfs: merged, args,
       env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],
@@ -59,7 +62,7 @@ export async function startContainer(
       security: parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
         capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
       }),
-    }, paths.bundle, undefined, {
+    }, paths.bundle, user, {
       extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
       searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,
