@@ -77,9 +77,14 @@ async function text(response: http.IncomingMessage, max: number): Promise<string
   return body.slice(0, max);
 }
 
-/** Fetches `url` into `file`, bounded by the daemon's body limit; errors are moby's wording and status. */
-async function download(url: URL, file: string, limit: number, stream: JsonStream): Promise<void> {
-  const response = await get(url, stream.signal);
+/**
+ * Fetches `url` into `file`, bounded by `limit` bytes; errors are moby's wording and status. `onProgress` hears the
+ * start (current 0) and the bytes so far, at most once per MiB and once at the end. Also `builder import URL`'s.
+ */
+export async function fetchToFile(
+  url: URL, file: string, limit: number, signal: AbortSignal, onProgress: (current: number, total: number) => void,
+): Promise<void> {
+  const response = await get(url, signal);
   const status = response.statusCode ?? 0;
   if (status < 200 || status >= 300) {
     throw new DockerApiError(status === 404 ? 404 : 500, `failed to GET ${url.href} with status ${status} ${response.statusMessage ?? ''}: ${await text(response, 1000)}`);
@@ -89,7 +94,7 @@ async function download(url: URL, file: string, limit: number, stream: JsonStrea
     response.destroy();
     throw tooLarge(limit);
   }
-  stream.write({ status: `Downloading from ${url.href}` });
+  onProgress(0, total);
   let current = 0;
   let reported = 0;
   const counter = new Transform({
@@ -99,14 +104,21 @@ async function download(url: URL, file: string, limit: number, stream: JsonStrea
       // At most one progress line per MiB (moby's reader writes one per 512 KiB read; the CLI redraws in place).
       if (current - reported >= 1 << 20) {
         reported = current;
-        stream.write({ status: 'Importing', progressDetail: { current, total }, progress: progressLine(current, total) });
+        onProgress(current, total);
       }
       callback(null, chunk);
     },
   });
   await pipeline(response, counter, createWriteStream(file, { mode: 0o600 }));
-  const size = total > 0 ? total : current;
-  stream.write({ status: 'Importing', progressDetail: { current, total: size }, progress: progressLine(current, size) });
+  onProgress(current, total > 0 ? total : current);
+}
+
+/** The download as docker's JSON messages: `Downloading from URL`, then `Importing` with a progress bar. */
+async function download(url: URL, file: string, limit: number, stream: JsonStream): Promise<void> {
+  await fetchToFile(url, file, limit, stream.signal, (current, total) => {
+    if (current === 0) stream.write({ status: `Downloading from ${url.href}` });
+    else stream.write({ status: 'Importing', progressDetail: { current, total }, progress: progressLine(current, total) });
+  });
 }
 
 /** One `{"status": "sha256:…"}` line answers with the new id (after the download's progress, for a URL). */
