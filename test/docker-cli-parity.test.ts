@@ -153,6 +153,12 @@ describe('builder daemon: docker CLI parity (images, import URL, ps filters, run
   it('run: --group-add adds numeric gids with no /etc/group entry; --stop-signal and kill -s refuse unknown signals', async () => {
     assert.equal(await ok(['run', '--rm', '--network', 'none', '--group-add', '10', '--group-add', '20', 'busybox', 'id']),
       'uid=0(root) gid=0(root) groups=0(root),10(wheel),20\n');
+    // Environment order as dockerd's: Config.Env is the user's -e first; the process gets PATH, HOSTNAME, (TERM), the rest.
+    const env = (await ok(['run', '--rm', '--network', 'none', '-h', 'hh', '-e', 'X=1', '-e', 'PATH=/bin', 'busybox', 'env'])).split('\n');
+    assert.deepEqual(env, ['PATH=/bin', 'HOSTNAME=hh', 'X=1', 'HOME=/root', '']);
+    const created = (await ok(['create', '--network', 'none', '-e', 'X=1', 'busybox', 'true'])).trim();
+    assert.equal((await ok(['inspect', '-f', '{{index .Config.Env 0}}', created])).trim(), 'X=1');
+    await ok(['rm', created]);
     const unknownGroup = await daemon.docker(['run', '--rm', '--network', 'none', '--group-add', 'nosuch', 'busybox', 'id']);
     assert.equal(unknownGroup.code, 125);
     assert.match(unknownGroup.stderr, /Unable to find group nosuch: no matching entries in group file/);

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { BuildError } from '../errors.js';
 import { normalizeSignal } from './signals.js';
 import type { ContainerConfig } from '../image/types.js';
-import { mergeEnv } from '../run/container-args.js';
 import { prepareSnapshot, unmountSnapshot } from '../snapshot/mount.js';
 import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
@@ -93,7 +92,7 @@ export function mergeConfig(image: ContainerConfig, createBody: ContainerConfigB
     ...body,
     Hostname: body.Hostname || id.slice(0, 12),
     User: body.User || image.User || '',
-    Env: mergeEnv(image.Env ?? [], body.Env ?? []),
+    Env: userEnvFirst(image.Env ?? [], body.Env ?? []),
     Cmd: cmd,
     Entrypoint: entrypoint,
     WorkingDir: body.WorkingDir || image.WorkingDir || '',
@@ -113,4 +112,14 @@ function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
     RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
     LogConfig: { Type: 'k8s-file', Config: {} },
   };
+}
+
+/**
+ * moby's merge (daemon/commit.go merge): the user's -e entries first, then the image's whose names the user did not
+ * set; `docker inspect -f '{{index .Config.Env 0}}'` is the first -e.
+ */
+export function userEnvFirst(image: string[], user: string[]): string[] {
+  if (user.length === 0) return [...image];
+  const names = new Set(user.map((entry) => entry.split('=', 1)[0]!));
+  return [...user, ...image.filter((entry) => !names.has(entry.split('=', 1)[0]!))];
 }

@@ -22,7 +22,7 @@ describe('containers: pure parts', () => {
     const keep = mergeConfig(image, { Image: 'x' }, id);
     assert.deepEqual([keep.Entrypoint, keep.Cmd, keep.WorkingDir, keep.User, keep.StopSignal, keep.Hostname], [['/entry'], ['serve'], '/app', 'app', 'SIGQUIT', id.slice(0, 12)]);
     const cmd = mergeConfig(image, { Image: 'x', Cmd: ['other'], Env: ['B=3', 'C=4'], Labels: { b: '2' } }, id);
-    assert.deepEqual([cmd.Entrypoint, cmd.Cmd, cmd.Env, cmd.Labels], [['/entry'], ['other'], ['A=1', 'B=3', 'C=4'], { a: '1', b: '2' }]);
+    assert.deepEqual([cmd.Entrypoint, cmd.Cmd, cmd.Env, cmd.Labels], [['/entry'], ['other'], ['B=3', 'C=4', 'A=1'], { a: '1', b: '2' }]);
     const entry = mergeConfig(image, { Image: 'x', Entrypoint: ['sh'] }, id);
     assert.deepEqual([entry.Entrypoint, entry.Cmd], [['sh'], []], '--entrypoint clears the image Cmd');
     const cleared = mergeConfig(image, { Image: 'x', Entrypoint: [''], Cmd: ['ls'] }, id);

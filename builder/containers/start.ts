@@ -5,6 +5,8 @@ import { seccompFor } from '../sandbox/seccomp.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { remountSnapshot } from '../snapshot/mount.js';
 import { resolveGroupAdd, resolveUser } from '../sandbox/user.js';
+import { DEFAULT_PATH } from '../sandbox/spec.js';
+import { mergeEnv } from '../run/container-args.js';
 import { healthEnabled, startHealthTimer } from './health.js';
 import { bootId, conmonPath, launchMonitor, processStart, runc } from './monitor.js';
 import { portBindings } from './ports.js';
@@ -53,7 +55,8 @@ export async function startContainer(
     user.additionalGids = [...new Set([...user.additionalGids, ...await resolveGroupAdd(merged, hostConfig.GroupAdd ?? [])])];
     await writeBundle({
       id: runtimeId, rootfs: merged, args,
-      env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],
+      // moby's CreateDaemonEnvironment: PATH, HOSTNAME (TERM with -t), then the config's, replacing in place.
+      env: mergeEnv([DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(config.Tty ? ['TERM=xterm'] : [])], config.Env ?? []),
       cwd: config.WorkingDir || '/', user: config.User ?? '',
       network: plan.kind === 'host' ? 'host' : 'none', netnsPath: attachment?.netnsPath, hostname,
       mounts: sandboxMounts, readonlyRootfs: hostConfig.ReadonlyRootfs === true, tty: config.Tty === true,
