@@ -169,6 +169,18 @@ describe('builder daemon: docker CLI parity (images, import URL, ps filters, run
     const badKill = await daemon.docker(['kill', '-s', 'NOSUCH', 'sig']);
     assert.equal(badKill.code, 1);
     assert.equal(badKill.stderr.trim(), 'Error response from daemon: Invalid signal: NOSUCH');
+    // Not running: dockerd names the full id after the name the user gave.
+    const stopped = (await ok(['create', '--network', 'none', '--name', 'idle', 'busybox', 'true'])).trim();
+    try {
+      const kill = await daemon.docker(['kill', 'idle']);
+      assert.equal(kill.code, 1);
+      assert.equal(kill.stderr.trim(), `Error response from daemon: cannot kill container: idle: container ${stopped} is not running`);
+      const exec = await daemon.docker(['exec', 'idle', 'true']);
+      assert.equal(exec.code, 1);
+      assert.equal(exec.stderr.trim(), `Error response from daemon: container ${stopped} is not running`);
+    } finally {
+      await daemon.docker(['rm', '-f', 'idle']);
+    }
   });
 
   it('events: exec_create, exec_start, exec_die (with its exit code), extract-to-dir and archive-path', async () => {

@@ -75,7 +75,7 @@ export async function stopContainer(
 export async function killContainer(root: string, paths: ContainerPaths, record: ContainerRecord, signalName: string): Promise<ContainerStateRecord> {
   const signal = normalizeSignal(signalName);
   const state = await observe(paths, await readState(paths));
-  checkTransition('kill', state.status, record.name);
+  checkTransition('kill', state.status, record.name, false, record.id);
   const marked = { ...state, stoppedByUser: true };
   await writeState(paths, marked);
   await runc(['kill', ...(signal === 'KILL' ? ['--all'] : []), marked.runtimeId!, signal]);

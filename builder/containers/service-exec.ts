@@ -15,7 +15,7 @@ export abstract class ContainerExecs extends ContainerReads {
     const { execCreate } = await import('./exec.js');
     const { paths, record } = await this.find(ref);
     const state = await observe(paths, await readState(paths));
-    checkTransition('exec', state.status, ref);
+    checkTransition('exec', state.status, ref, false, record.id);
     const created = await execCreate(paths, record, body);
     // Exec ids say nothing of their container: remembered here, the start reads one exec dir instead of all.
     if (this.execContainers.size > 1000) this.execContainers.clear();
