@@ -159,6 +159,13 @@ describe('builder daemon: docker CLI parity (images, import URL, ps filters, run
     const created = (await ok(['create', '--network', 'none', '-e', 'X=1', 'busybox', 'true'])).trim();
     assert.equal((await ok(['inspect', '-f', '{{index .Config.Env 0}}', created])).trim(), 'X=1');
     await ok(['rm', created]);
+    await ok(['run', '-d', '--network', 'none', '--name', 'grp', '--group-add', '20', 'busybox', 'sleep', '300']);
+    try {
+      assert.equal(await ok(['exec', 'grp', 'id', '-G']), '0 10 20\n', 'exec inherits the groups');
+      assert.equal(await ok(['exec', '-u', '1000', 'grp', 'id', '-G']), '1000 20\n', 'exec -u adds --group-add to the user\'s');
+    } finally {
+      await daemon.docker(['rm', '-f', 'grp']);
+    }
     const unknownGroup = await daemon.docker(['run', '--rm', '--network', 'none', '--group-add', 'nosuch', 'busybox', 'id']);
     assert.equal(unknownGroup.code, 125);
     assert.match(unknownGroup.stderr, /Unable to find group nosuch: no matching entries in group file/);
