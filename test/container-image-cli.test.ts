@@ -4,6 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { cliMain, expectSuccess, runCli, runCommand, type CliResult } from './helpers/cli.js';
@@ -57,6 +60,39 @@ describe('builder diff, commit, export, import, history, update, run --tmpfs (CL
     const piped = await runCommand('sh', ['-c', `"$0" "$1" image import - imp:2 < "$2"`, process.execPath, cliMain, tarFile], { env: { BUILDER_ROOT: root } });
     assert.equal(piped.code, 0, piped.stderr);
     assert.equal(await ok(['run', '--rm', 'imp:2', '/bin/busybox', 'cat', '/root/f']), 'a\n');
+  });
+
+  it('an untagged commit is listed as <none> and removed by id; import URL fetches a loopback http server; ps --filter volume=', async () => {
+    assert.match((await ok(['commit', 'src'])).trim(), /^sha256:[0-9a-f]{64}$/);
+    // builder images' IMAGE ID is the manifest digest's (not the config digest commit prints).
+    const row = /^<none>\s+<none>\s+([0-9a-f]{12})\s/m.exec(await ok(['images']));
+    assert.ok(row, 'the untagged commit is listed');
+    const short = row[1]!;
+    assert.ok((await ok(['images', '-q'])).split('\n').includes(short));
+    assert.equal(await ok(['rmi', short]), `Deleted: ${short}\n`);
+    assert.ok(!(await ok(['images', '-q'])).split('\n').includes(short));
+    const tarFile = path.join(scratch, 'src-url.tar');
+    await ok(['export', '-o', tarFile, 'src']);
+    const body = await readFile(tarFile);
+    const server = http.createServer((_request, response) => response.end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/src.tar`;
+      const imported = await cli(['import', url, 'fromurl:1']);
+      expectSuccess(imported, 'import URL');
+      assert.match(imported.stdout, /^sha256:[0-9a-f]{64}\n$/);
+      assert.match(await ok(['image', 'history', 'fromurl:1']), new RegExp(`Imported from ${url}`));
+      assert.equal(await ok(['run', '--rm', 'fromurl:1', '/bin/busybox', 'cat', '/root/f']), 'a\n');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await ok(['run', '-d', '--name', 'withvol', '-v', '/data', 'busybox', 'sleep', '300']);
+    try {
+      assert.equal(await ok(['ps', '--filter', 'volume=/data', '--format', '{{.Names}}']), 'withvol\n');
+      assert.equal(await ok(['ps', '--filter', 'name=^with', '--format', '{{.Names}}']), 'withvol\n');
+    } finally {
+      await cli(['rm', '-f', 'withvol']);
+    }
   });
 
   it('update sets the restart policy and memory of the record', async () => {

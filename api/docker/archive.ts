@@ -23,14 +23,24 @@ export function archiveRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     return reply.header('X-Docker-Container-Path-Stat', statHeader(stat)).status(200).send();
   });
   app.get('/containers/:id/archive', { exposeHeadRoute: false }, async (request, reply) => {
-    const { stat, tar } = await (await containerService(ctx)).archiveGet(idParam(request), pathParam(request.query as Query));
+    const svc = await containerService(ctx);
+    const { stat, tar } = await svc.archiveGet(idParam(request), pathParam(request.query as Query));
+    await publishArchive(ctx, svc, idParam(request), 'archive-path');
     reply.hijack();
     reply.raw.writeHead(200, { 'Content-Type': 'application/x-tar', 'X-Docker-Container-Path-Stat': statHeader(stat) });
     await pipeline(tar, reply.raw).catch((err: unknown) => request.log.warn({ err }, 'archive stream ended early'));
   });
   app.put('/containers/:id/archive', async (request, reply) => {
     const body = limitedBody(request, ctx.maxBodyBytes);
-    await (await containerService(ctx)).archivePut(idParam(request), pathParam(request.query as Query), body);
+    const svc = await containerService(ctx);
+    await svc.archivePut(idParam(request), pathParam(request.query as Query), body);
+    await publishArchive(ctx, svc, idParam(request), 'extract-to-dir');
     return reply.status(200).send();
   });
+}
+
+/** dockerd's `archive-path` (cp out) and `extract-to-dir` (cp in) container events. */
+async function publishArchive(ctx: DaemonContext, svc: Awaited<ReturnType<typeof containerService>>, ref: string, action: string): Promise<void> {
+  const found = await svc.inspect(ref).catch(() => undefined);
+  if (found) ctx.events.publish('container', action, found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
 }

@@ -52,8 +52,15 @@ export function execRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     const svc = await containerService(ctx);
     const inspect = await svc.execInspect(execId(request));
     const tty = inspect.ProcessConfig?.tty === true;
+    // dockerd's exec_start and exec_die events (`docker events` shows both around every exec).
+    const container = await svc.inspect(inspect.ContainerID).catch(() => undefined);
+    const attributes = { name: container?.Name.replace(/^\//, '') ?? '', image: container?.Config.Image ?? '', execID: inspect.ID };
+    const command = [inspect.ProcessConfig.entrypoint, ...inspect.ProcessConfig.arguments].join(' ');
+    const started = (): void => void ctx.events.publish('container', `exec_start: ${command}`, inspect.ContainerID, attributes);
+    const died = (code: number): void => void ctx.events.publish('container', 'exec_die', inspect.ContainerID, { ...attributes, exitCode: String(code) });
     if (detach) {
-      void svc.execStart(execId(request), {}, { consoleSize }).catch((err: unknown) => request.log.warn({ err }, 'detached exec failed'));
+      started();
+      void svc.execStart(execId(request), {}, { consoleSize }).then(died, (err: unknown) => request.log.warn({ err }, 'detached exec failed'));
       return reply.status(200).send();
     }
     const raw = hijack(request, reply, !tty);
@@ -62,7 +69,8 @@ export function execRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     else raw.socket.on('data', () => undefined).resume(); // the upgrade left it paused: read to see the FIN
     raw.socket.on('end', () => stdin.end());
     try {
-      await svc.execStart(execId(request), { stdin: inspect.OpenStdin ? stdin : undefined, stdout: raw.stdout, stderr: raw.stderr }, { consoleSize });
+      started();
+      died(await svc.execStart(execId(request), { stdin: inspect.OpenStdin ? stdin : undefined, stdout: raw.stdout, stderr: raw.stderr }, { consoleSize }));
     } catch (err) {
       raw.stderr.write(Buffer.from(`${err instanceof Error ? err.message : String(err)}\n`));
     } finally {

@@ -2,7 +2,7 @@
 import type { Image } from '../../builder/image/types.js';
 import type { Store } from '../../builder/store/store.js';
 
-/** The tags of each manifest digest, in store order. */
+/** The tags of each manifest digest, in store order; dangling (untagged) images last, with no tags. */
 export async function tagsByManifest(store: Store): Promise<Map<string, string[]>> {
   const byManifest = new Map<string, string[]>();
   for (const summary of await store.listImages()) {
@@ -10,6 +10,7 @@ export async function tagsByManifest(store: Store): Promise<Map<string, string[]
     tags.push(summary.name);
     byManifest.set(summary.manifest.digest, tags);
   }
+  for (const descriptor of await store.listUntagged()) byManifest.set(descriptor.digest, []);
   return byManifest;
 }
 

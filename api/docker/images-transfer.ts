@@ -7,7 +7,7 @@ import { loadConfig } from '../../builder/config.js';
 import { familiarName, parseReference } from '../../builder/image/reference.js';
 import { withBuildLease } from '../../builder/store/gc-lease.js';
 import type { DaemonContext } from './daemon-context.js';
-import { badRequest, notFound, notSupported } from './errors.js';
+import { badRequest, notFound } from './errors.js';
 import { queryBool, queryString, resolveImage } from './images-query.js';
 import { JsonStream, type JsonMessage } from './json-stream.js';
 import { credentialsFromHeader } from './registry-auth.js';
@@ -44,8 +44,7 @@ export function imageTransferRoutes(app: FastifyInstance, ctx: DaemonContext): v
   app.post('/images/create', async (request, reply) => {
     const query = request.query as Query;
     const fromSrc = queryString(query, 'fromSrc');
-    if (fromSrc !== undefined && fromSrc !== '-') throw notSupported('docker import from a URL (send the file: `docker import FILE` or `-`)');
-    if (fromSrc === '-') return importRoute(ctx, request, reply);
+    if (fromSrc !== undefined) return (await import('./image-import.js')).importRoute(ctx, request, reply, fromSrc);
     const fromImage = queryString(query, 'fromImage');
     if (!fromImage) throw badRequest('fromImage is required (the image to pull)');
     const ref = pullReference(fromImage, queryString(query, 'tag'));
@@ -111,27 +110,6 @@ export function imageTransferRoutes(app: FastifyInstance, ctx: DaemonContext): v
     const list = names.names === undefined ? [] : Array.isArray(names.names) ? names.names : [names.names];
     return saveRoute(ctx, request, reply, list.flatMap((n) => n.split(',')).filter(Boolean));
   });
-}
-
-/** `docker import`: the body is the tarball; one `{"status": "sha256:…"}` line answers with the new id. */
-async function importRoute(ctx: DaemonContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const query = request.query as Query;
-  const { queryList, referenceOf } = await import('./container-changes.js');
-  const reference = referenceOf(query);
-  const archive = ctx.store.tempPath('daemon-import');
-  try {
-    await receiveBodyToFile(request, archive, ctx.maxBodyBytes);
-    const { importRootfs } = await import('../../builder/store/import-rootfs.js');
-    const result = await withBuildLease(ctx.store.root, () => importRootfs(ctx.store, archive, {
-      reference, message: queryString(query, 'message') || undefined, changes: queryList(query, 'changes'),
-      platform: queryString(query, 'platform') || undefined,
-    }));
-    ctx.events.publish('image', 'import', result.Id, { name: reference ?? result.Id });
-    const stream = new JsonStream(request, reply);
-    await stream.run(async () => { stream.write({ status: result.Id }); });
-  } finally {
-    await rm(archive, { force: true });
-  }
 }
 
 /** `docker save`: an OCI layout with docker's manifest.json (what dockerd ≥ 25 writes), streamed from a temp file. */

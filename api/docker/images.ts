@@ -15,18 +15,20 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
   app.get('/images/json', async (request) => {
     const query = request.query as Query;
     const filters = parseFilters(queryString(query, 'filters'), ['dangling', 'reference', 'label', 'before', 'since', 'until']);
-    // Untagged manifests are garbage to the store, not images: nothing is ever dangling.
-    if (boolFilter(filters, 'dangling') === true) return [];
+    // Dangling: an untagged commit, import or image a container still uses (store.keepUntagged), `<none>:<none>`.
+    const dangling = boolFilter(filters, 'dangling');
     const references = (filters.get('reference') ?? []).map(globPattern);
     const rows: Record<string, unknown>[] = [];
     for (const [manifestDigest, tags] of await tagsByManifest(ctx.store)) {
+      if (dangling !== undefined && dangling !== (tags.length === 0)) continue;
       const shown = references.length === 0 ? tags : tags.filter((tag) => references.some((re) => re.test(tag) || re.test(repositoryOf(tag))));
-      if (shown.length === 0) continue;
+      if (shown.length === 0 && (tags.length > 0 || references.length > 0)) continue;
       const image = await ctx.store.resolve(manifestDigest);
       if (!image || !matchesLabels(filters, image.config.config.Labels)) continue;
       rows.push(imageSummary(image, shown));
     }
-    return rows;
+    // Newest first, as dockerd sorts them (a stable sort keeps store order among equal times).
+    return rows.sort((a, b) => (b.Created as number) - (a.Created as number));
   });
 
   app.get('/images/*', async (request, reply) => {
@@ -99,8 +101,12 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
       remaining = [];
     }
     if (remaining.length === 0) {
-      // Forced off its last name, an image a container was made from stays (untagged) for that container.
-      if ((await containersUsing(ctx, id)).length > 0) return deleted;
+      // Forced off its last name, an image a container was made from stays, dangling, for that container (dockerd).
+      if ((await containersUsing(ctx, id)).length > 0) {
+        await ctx.store.keepUntagged(image.manifestDescriptor);
+        return deleted;
+      }
+      await ctx.store.forgetUntagged(image.manifestDescriptor.digest);
       deleted.push({ Deleted: id });
       ctx.events.publish('image', 'delete', id, { name: asTag ?? name });
     }
@@ -110,19 +116,20 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
   app.post('/images/prune', async (request) => {
     const filters = parseFilters(queryString(request.query as Query, 'filters'), ['dangling', 'until', 'label', 'label!']);
     const deleted: Record<string, string>[] = [];
-    // `dangling=false` (docker image prune -a): every image, since no container holds one yet.
-    if (boolFilter(filters, 'dangling') === false) {
-      for (const [manifestDigest, tags] of await tagsByManifest(ctx.store)) {
-        const image = await ctx.store.resolve(manifestDigest);
-        if (!image || !matchesLabels(filters, image.config.config.Labels)) continue;
-        if ((await containersUsing(ctx, image.manifest.config.digest)).length > 0) continue;
-        for (const tag of tags) {
-          await untag(ctx, tag, image.manifest.config.digest);
-          deleted.push({ Untagged: tag });
-        }
-        deleted.push({ Deleted: image.manifest.config.digest });
-        ctx.events.publish('image', 'delete', image.manifest.config.digest, { name: tags[0] ?? '' });
+    // Dangling images no container uses (`docker image prune`); with `dangling=false` (`-a`) every unused image.
+    const all = boolFilter(filters, 'dangling') === false;
+    for (const [manifestDigest, tags] of await tagsByManifest(ctx.store)) {
+      if (!all && tags.length > 0) continue;
+      const image = await ctx.store.resolve(manifestDigest);
+      if (!image || !matchesLabels(filters, image.config.config.Labels)) continue;
+      if ((await containersUsing(ctx, image.manifest.config.digest)).length > 0) continue;
+      for (const tag of tags) {
+        await untag(ctx, tag, image.manifest.config.digest);
+        deleted.push({ Untagged: tag });
       }
+      await ctx.store.forgetUntagged(manifestDigest);
+      deleted.push({ Deleted: image.manifest.config.digest });
+      ctx.events.publish('image', 'delete', image.manifest.config.digest, { name: tags[0] ?? '' });
     }
     const { prune } = await import('../../builder/store/gc.js');
     const report = await prune(ctx.store, {});

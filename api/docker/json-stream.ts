@@ -11,6 +11,7 @@ export interface JsonMessage {
   id?: string;
   stream?: string;
   progress?: string;
+  progressDetail?: { current?: number; total?: number };
   aux?: unknown;
   error?: string;
   errorDetail?: { message: string; code?: number };

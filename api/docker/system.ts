@@ -38,7 +38,7 @@ export function systemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
       ID: `builder-${os.hostname()}`,
       Containers: containers.length, ContainersRunning: count('running'), ContainersPaused: count('paused'),
       ContainersStopped: containers.length - count('running') - count('paused'),
-      Images: new Set(images.map((i) => i.manifest.digest)).size,
+      Images: new Set([...images.map((i) => i.manifest.digest), ...(await ctx.store.listUntagged()).map((d) => d.digest)]).size,
       Driver: 'overlay', DriverStatus: [['Backing Filesystem', 'overlayfs snapshots']],
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
       MemoryLimit: true, SwapLimit: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, PidsLimit: true,

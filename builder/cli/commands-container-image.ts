@@ -31,7 +31,7 @@ export function registerContainerImageCommands(program: Command, setExit: (code:
       .action(async (refs: string[], opts) => setExit(await (await load()).updateCommand(refs, opts, globals())));
   }
   for (const parent of [program, image]) {
-    parent.command('import').description('Import the contents from a tarball to create a filesystem image').argument('<file|->').argument('[repository[:tag]]')
+    parent.command('import').description('Import the contents from a tarball to create a filesystem image').argument('<file|URL|->').argument('[repository[:tag]]')
       .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, LABEL, …); repeatable', collect, [])
       .option('-m, --message <message>', 'commit message for the imported image').option('--platform <os/arch>', 'the image\'s platform')
       .action(async (file: string, reference: string | undefined, opts) => setExit(await (await load()).importCommand(file, reference, opts, globals())));

@@ -47,7 +47,7 @@ export function registerContainerCommands(program: Command, setExit: (code: numb
 
   const addPsFlags = (command: Command): Command => command
     .option('-a, --all', 'show all containers (default shows just running)').option('-q, --quiet', 'only display container ids')
-    .option('-f, --filter <filter>', 'filter: status=, name=, label=, ancestor=, id=, exited=, health=; repeatable', collect, [])
+    .option('-f, --filter <filter>', 'filter: status=, name= (regexp), label=, ancestor=, id=, exited=, health=, network=, volume=, publish=, expose=; repeatable', collect, [])
     .option('--format <template>', 'Go template subset, table TEMPLATE, or json').option('--no-trunc', 'do not truncate output')
     .option('-n, --last <n>', 'show n last created containers').option('-l, --latest', 'show the latest created container')
     .action(async (opts) => setExit(await (await load()).psCommand(opts, globals())));

@@ -60,17 +60,26 @@ export async function importCommand(
 ): Promise<number> {
   const store = await Store.open(global.root);
   const { importRootfs } = await import('../store/import-rootfs.js');
-  // `-` is stdin: spooled to a file first, as the daemon does with the request body (the archive is read twice).
-  const archive = file === '-' ? store.tempPath('import-stdin') : file;
+  // `-` is stdin, an http(s) URL is fetched (as `docker import URL`): both spooled to a file first, as the daemon
+  // does with the request body (the archive is read twice).
+  const url = /^https?:\/\//i.test(file) ? new URL(file) : undefined;
+  const spooled = file === '-' || url !== undefined;
+  const archive = spooled ? store.tempPath('import-stdin') : file;
   try {
-    if (file === '-') await pipeline(Readable.from(process.stdin), createWriteStream(archive, { mode: 0o600 }));
+    if (url) {
+      const { fetchToFile } = await import('../../api/docker/image-import.js');
+      process.stderr.write(`Downloading from ${url.href}\n`);
+      await fetchToFile(url, archive, Number.MAX_SAFE_INTEGER, new AbortController().signal, () => undefined);
+    } else if (file === '-') {
+      await pipeline(Readable.from(process.stdin), createWriteStream(archive, { mode: 0o600 }));
+    }
     const { Id } = await withBuildLease(store.root, () => importRootfs(store, archive, {
       reference: reference ? normalizeTag(reference) : undefined, changes: opts.change,
-      message: opts.message, platform: opts.platform,
+      message: opts.message || (url ? `Imported from ${url.href}` : undefined), platform: opts.platform,
     }));
     process.stdout.write(`${Id}\n`);
   } finally {
-    if (file === '-') await rm(archive, { force: true });
+    if (spooled) await rm(archive, { force: true });
   }
   return 0;
 }

@@ -7,8 +7,14 @@ import type { GlobalOptions } from './options.js';
 export async function imagesCommand(opts: { quiet?: boolean }, global: GlobalOptions): Promise<number> {
   const store = await Store.open(global.root);
   const images = await store.listImages();
+  // Dangling images (an untagged commit or import) last, as `<none> <none>` (docker's `<none>:<none>`).
+  const dangling = await Promise.all((await store.listUntagged()).map(async (descriptor) => {
+    const image = await store.resolve(descriptor.digest);
+    return { descriptor, created: image?.config.created, size: image?.layers.reduce((sum, layer) => sum + layer.size, 0) ?? 0 };
+  }));
   if (opts.quiet) {
     for (const image of images) process.stdout.write(`${shortId(image.manifest.digest)}\n`);
+    for (const image of dangling) process.stdout.write(`${shortId(image.descriptor.digest)}\n`);
     return 0;
   }
   const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
@@ -18,6 +24,7 @@ export async function imagesCommand(opts: { quiet?: boolean }, global: GlobalOpt
     const [repo, tag] = colon > slash ? [image.name.slice(0, colon), image.name.slice(colon + 1)] : [image.name, '<none>'];
     rows.push([repo, tag, shortId(image.manifest.digest), image.created ?? '', humanSize(image.size)]);
   }
+  for (const image of dangling) rows.push(['<none>', '<none>', shortId(image.descriptor.digest), image.created ?? '', humanSize(image.size)]);
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   for (const row of rows) process.stdout.write(`${row.map((cell, col) => cell.padEnd(widths[col]!)).join('   ').trimEnd()}\n`);
   return 0;
@@ -42,12 +49,22 @@ export async function rmiCommand(names: string[], global: GlobalOptions): Promis
       continue;
     }
     if (await store.untag(name)) process.stdout.write(`Untagged: ${normalizeTag(name)}\n`);
+    else if (await forgetDangling(store, name)) process.stdout.write(`Deleted: ${name}\n`);
     else {
       process.stderr.write(`Error: No such image: ${name}\n`);
       code = 1;
     }
   }
   return code;
+}
+
+/** rmi of a dangling image by id: its unnamed index entry goes (GC takes the blobs); false when `name` is not one. */
+async function forgetDangling(store: Store, name: string): Promise<boolean> {
+  const image = await store.resolve(name).catch(() => undefined);
+  if (!image) return false;
+  const digest = image.manifestDescriptor.digest;
+  if (!(await store.listUntagged()).some((descriptor) => descriptor.digest === digest)) return false;
+  return store.forgetUntagged(digest);
 }
 
 /** JSON shaped like `docker image inspect`, plus the manifest digest. */

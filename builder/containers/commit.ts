@@ -89,7 +89,7 @@ export async function commitContainer(root: string, paths: ContainerPaths, recor
     }],
   };
   const descriptor = await writeImage(store, config, [...image.layers, ...(layer ? [layer] : [])]);
-  if (options.reference) await store.tag(options.reference, descriptor);
+  await (options.reference ? store.tag(options.reference, descriptor) : store.keepUntagged(descriptor));
   return { Id: (await store.readJson<{ config: { digest: string } }>(descriptor.digest)).config.digest };
 }
 

@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.js';
+import { normalizeSignal } from './signals.js';
 import type { ContainerConfig } from '../image/types.js';
-import { mergeEnv } from '../run/container-args.js';
 import { prepareSnapshot, unmountSnapshot } from '../snapshot/mount.js';
 import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
@@ -38,6 +38,8 @@ export async function createContainerRecord(
   const config = mergeConfig(image.config.config ?? {}, body, id);
   const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
   if (args.length === 0) throw new BuildError('INVALID_ARGUMENT', 'no command specified');
+  // dockerd refuses an unknown --stop-signal at create (exit 125), not at the first stop.
+  if (body.StopSignal) normalizeSignal(body.StopSignal);
   if (config.WorkingDir && !path.isAbsolute(config.WorkingDir)) {
     throw new BuildError('INVALID_ARGUMENT', `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   }
@@ -90,7 +92,7 @@ export function mergeConfig(image: ContainerConfig, createBody: ContainerConfigB
     ...body,
     Hostname: body.Hostname || id.slice(0, 12),
     User: body.User || image.User || '',
-    Env: mergeEnv(image.Env ?? [], body.Env ?? []),
+    Env: userEnvFirst(image.Env ?? [], body.Env ?? []),
     Cmd: cmd,
     Entrypoint: entrypoint,
     WorkingDir: body.WorkingDir || image.WorkingDir || '',
@@ -110,4 +112,14 @@ function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
     RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
     LogConfig: { Type: 'k8s-file', Config: {} },
   };
+}
+
+/**
+ * moby's merge (daemon/commit.go merge): the user's -e entries first, then the image's whose names the user did not
+ * set; `docker inspect -f '{{index .Config.Env 0}}'` is the first -e.
+ */
+export function userEnvFirst(image: string[], user: string[]): string[] {
+  if (user.length === 0) return [...image];
+  const names = new Set(user.map((entry) => entry.split('=', 1)[0]!));
+  return [...user, ...image.filter((entry) => !names.has(entry.split('=', 1)[0]!))];
 }

@@ -6,7 +6,7 @@ import { BuildError } from '../errors.js';
 import { mergeEnv } from '../run/container-args.js';
 import { RUNC_ROOT, runcLogErrors, runcPath } from '../sandbox/runc.js';
 import type { RuntimeSpec } from '../sandbox/spec.js';
-import { resolveUser } from '../sandbox/user.js';
+import { resolveGroupAdd, resolveUser } from '../sandbox/user.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import type { ExecCreateBody, ExecInspect, ExecStdio } from './docker-types.js';
 import { ContainerPaths, listIds, readRecord, type ContainerRecord, type ContainerStateRecord } from './record.js';
@@ -76,6 +76,8 @@ export async function execStart(
   const spec = JSON.parse(specText) as RuntimeSpec;
   const body = exec.body;
   const user = body.User ? await resolveUser(spec.root.path, body.User) : undefined;
+  // moby's exec with -u: the user's groups and the container's --group-add (without -u the container's spec has both).
+  if (user) user.additionalGids = [...new Set([...user.additionalGids, ...await resolveGroupAdd(spec.root.path, record.hostConfig.GroupAdd ?? [])])];
   const processSpec = {
     ...spec.process,
     terminal: body.Tty === true,

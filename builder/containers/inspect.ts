@@ -20,6 +20,8 @@ export function dockerState(state: ContainerStateRecord): ContainerState {
 /** NetworkSettings.Ports: the published ports while attached, else the requested bindings (docker shows both so). */
 function portMap(record: ContainerRecord, state: ContainerStateRecord): PortMap {
   const ports: PortMap = {};
+  // dockerd has no port map for a container without a network (`{}` in inspect, nothing in ps, no expose= match).
+  if (record.hostConfig.NetworkMode === 'none') return ports;
   for (const key of Object.keys(record.config.ExposedPorts ?? {})) ports[key] = null;
   const published = state.attachment?.ports;
   if (published) {
@@ -106,6 +108,7 @@ export function statusText(state: ContainerStateRecord, now = Date.now()): strin
 }
 
 function portSummaries(record: ContainerRecord, state: ContainerStateRecord): PortSummary[] {
+  if (record.hostConfig.NetworkMode === 'none') return [];
   if (state.attachment) {
     return state.attachment.ports.map((port) => ({ IP: port.hostIp, PrivatePort: port.containerPort, PublicPort: port.hostPort, Type: port.protocol }));
   }

@@ -1,29 +1,18 @@
-import { constants as osConstants } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
 import { unmountSnapshot } from '../snapshot/mount.js';
 import type { RemoveOptions } from './docker-types.js';
 import { releaseName } from './lookup.js';
+import { normalizeSignal } from './signals.js';
 import { isSameProcess, readExitFile, runc } from './monitor.js';
 import { readState, writeState, type ContainerPaths, type ContainerRecord, type ContainerStateRecord } from './record.js';
 import { detachNetwork, openVolumes } from './resources.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { normalizeSignal };
 
-/** `SIGTERM`, `TERM`, `15` → `TERM` (runc's form); unknown → INVALID_ARGUMENT. */
-export function normalizeSignal(signal: string): string {
-  const upper = signal.toUpperCase().replace(/^SIG/, '');
-  if (/^\d+$/.test(upper)) {
-    const number = Number(upper);
-    const name = Object.entries(osConstants.signals).find(([, value]) => value === number)?.[0];
-    if (!name || number <= 0) throw new BuildError('INVALID_ARGUMENT', `invalid signal: ${signal}`);
-    return name.replace(/^SIG/, '');
-  }
-  if (!(`SIG${upper}` in osConstants.signals)) throw new BuildError('INVALID_ARGUMENT', `invalid signal: ${signal}`);
-  return upper;
-}
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits up to `ms` for the current run to end; the observed state (exited) or undefined on timeout. */
 async function waitForExit(paths: ContainerPaths, state: ContainerStateRecord, ms: number): Promise<ContainerStateRecord | undefined> {
@@ -86,7 +75,7 @@ export async function stopContainer(
 export async function killContainer(root: string, paths: ContainerPaths, record: ContainerRecord, signalName: string): Promise<ContainerStateRecord> {
   const signal = normalizeSignal(signalName);
   const state = await observe(paths, await readState(paths));
-  checkTransition('kill', state.status, record.name);
+  checkTransition('kill', state.status, record.name, false, record.id);
   const marked = { ...state, stoppedByUser: true };
   await writeState(paths, marked);
   await runc(['kill', ...(signal === 'KILL' ? ['--all'] : []), marked.runtimeId!, signal]);

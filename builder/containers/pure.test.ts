@@ -1,7 +1,7 @@
 /** Table-driven tests of the container service's pure parts: docker's merge, status strings, filters, signals. */
 import { strict as assert } from 'node:assert';
 import { mergeConfig } from './create.js';
-import { matchesFilters, parseFilterFlags, checkFilters } from './filters.js';
+import { matchesFilters, parseFilterFlags, checkFilters, portFilter } from './filters.js';
 import { humanDuration, statusText } from './inspect.js';
 import { normalizeSignal, restartDelayMs, shouldRestart } from './lifecycle.js';
 import { checkTransition } from './state.js';
@@ -22,7 +22,7 @@ describe('containers: pure parts', () => {
     const keep = mergeConfig(image, { Image: 'x' }, id);
     assert.deepEqual([keep.Entrypoint, keep.Cmd, keep.WorkingDir, keep.User, keep.StopSignal, keep.Hostname], [['/entry'], ['serve'], '/app', 'app', 'SIGQUIT', id.slice(0, 12)]);
     const cmd = mergeConfig(image, { Image: 'x', Cmd: ['other'], Env: ['B=3', 'C=4'], Labels: { b: '2' } }, id);
-    assert.deepEqual([cmd.Entrypoint, cmd.Cmd, cmd.Env, cmd.Labels], [['/entry'], ['other'], ['A=1', 'B=3', 'C=4'], { a: '1', b: '2' }]);
+    assert.deepEqual([cmd.Entrypoint, cmd.Cmd, cmd.Env, cmd.Labels], [['/entry'], ['other'], ['B=3', 'C=4', 'A=1'], { a: '1', b: '2' }]);
     const entry = mergeConfig(image, { Image: 'x', Entrypoint: ['sh'] }, id);
     assert.deepEqual([entry.Entrypoint, entry.Cmd], [['sh'], []], '--entrypoint clears the image Cmd');
     const cleared = mergeConfig(image, { Image: 'x', Entrypoint: [''], Cmd: ['ls'] }, id);
@@ -56,8 +56,28 @@ describe('containers: pure parts', () => {
     assert.ok(matchesFilters(r, running, { ancestor: ['abc1'] }));
     assert.ok(matchesFilters(r, state({ status: 'exited', exitCode: 3 }), { exited: ['3'] }));
     assert.throws(() => checkFilters({ colour: ['red'] }), /invalid filter 'colour'/);
-    assert.throws(() => checkFilters({ status: ['sleeping'] }), /invalid filter 'status=sleeping'/);
+    assert.throws(() => checkFilters({ status: ['sleeping'] }), /Invalid filter 'status=sleeping'/);
     assert.throws(() => parseFilterFlags(['status']), /bad format of filter/);
+    assert.ok(matchesFilters(r, running, { name: ['^we'] }), 'name is a regular expression');
+    assert.ok(matchesFilters(r, running, { name: ['^/web$'] }), 'matched with its slash too');
+    assert.ok(!matchesFilters(r, running, { name: ['^eb'] }));
+    assert.ok(!matchesFilters(r, running, { name: ['['] }), 'an invalid pattern matches nothing');
+    assert.ok(matchesFilters(record({ hostConfig: { NetworkMode: 'none' } }), state({ status: 'exited' }), { network: ['none'] }));
+    assert.ok(matchesFilters(r, state({ status: 'exited' }), { network: ['bridge'] }), 'default is bridge');
+    assert.ok(matchesFilters(r, running, { isolation: ['default'], 'is-task': ['false'] }));
+    assert.ok(!matchesFilters(r, running, { 'is-task': ['true'] }));
+    const exposed = record({ config: { ExposedPorts: { '80/tcp': {}, '53/udp': {} } } });
+    assert.ok(!matchesFilters(record({ ...exposed, hostConfig: { NetworkMode: 'none' } }), running, { expose: ['80'] }), 'no network, no ports');
+    assert.ok(matchesFilters(exposed, running, { expose: ['80'] }));
+    assert.ok(matchesFilters(exposed, running, { expose: ['50-60/udp'] }));
+    assert.ok(!matchesFilters(exposed, running, { expose: ['53'] }), 'the default protocol is tcp');
+    assert.ok(!matchesFilters(exposed, running, { publish: ['80'] }), 'exposed is not published');
+    assert.deepEqual([...portFilter('publish', '8000-8002/udp')], ['8000/udp', '8001/udp', '8002/udp']);
+    assert.throws(() => checkFilters({ publish: ['abc'] }), /error while looking up for publish abc: strconv.ParseUint: parsing "abc": invalid syntax/);
+    assert.throws(() => checkFilters({ publish: ['1:80'] }), /should not contain ':'/);
+    assert.throws(() => checkFilters({ exited: ['x'] }), /strconv.Atoi: parsing "x": invalid syntax/);
+    assert.throws(() => checkFilters({ health: ['foo'] }), /Unrecognised filter value for health: foo/);
+    assert.ok(matchesFilters(r, state({ status: 'exited', exitCode: 3 }), { exited: ['03'] }), 'exit codes compare as numbers');
   });
 
   it('checks transitions in one place with docker\'s messages', () => {
@@ -71,8 +91,8 @@ describe('containers: pure parts', () => {
 
   it('normalizes signals and applies restart policies', () => {
     assert.deepEqual(['SIGTERM', 'term', '15', 'KILL', 'sigusr1'].map(normalizeSignal), ['TERM', 'TERM', 'TERM', 'KILL', 'USR1']);
-    assert.throws(() => normalizeSignal('SIGNOPE'), /invalid signal/);
-    assert.throws(() => normalizeSignal('0'), /invalid signal/);
+    assert.throws(() => normalizeSignal('SIGNOPE'), /Invalid signal/);
+    assert.throws(() => normalizeSignal('0'), /Invalid signal/);
     const policy = (Name: 'always' | 'on-failure' | 'no' | 'unless-stopped', MaximumRetryCount = 0) => record({ hostConfig: { RestartPolicy: { Name, MaximumRetryCount } } });
     assert.ok(shouldRestart(policy('always'), state({ exitCode: 0 })));
     assert.ok(!shouldRestart(policy('always'), state({ stoppedByUser: true })));

@@ -1,29 +1,19 @@
 import { BuildError } from '../errors.js';
 import { defaultRoot } from '../store/store.js';
-import type {
-  ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary, ExecCreateBody, ExecInspect,
-  ExecStdio, ListOptions, LogEntry, LogsOptions, PathStat, PruneResponse, RemoveOptions, StatsResponse, TopResponse,
-  WaitCondition, WaitResponse,
-} from './docker-types.js';
-import { checkFilters, matchesFilters } from './filters.js';
-import { inspectContainer, summarize } from './inspect.js';
-import { readLogs } from './logs.js';
-import { lookupContainer, releaseName, reserveName, validateName } from './lookup.js';
+import type { ContainerCreateBody, ContainerCreateResponse, PruneResponse, RemoveOptions, WaitCondition, WaitResponse } from './docker-types.js';
+import { releaseName, reserveName, validateName } from './lookup.js';
 import {
-  ContainerPaths, initialState, listIds, readRecord, readState, withContainerLock, writeRecord, writeState, type ContainerRecord,
+  ContainerPaths, initialState, readRecord, readState, withContainerLock, writeRecord, writeState, type ContainerRecord,
   type ContainerStateRecord,
 } from './record.js';
 import { readExitFile } from './monitor.js';
+import { ContainerExecs } from './service-exec.js';
 import { checkTransition, isActive } from './state.js';
 import { observe } from './truth.js';
 import { DirChanges } from './dir-changes.js';
-import { readUpper, sizesOf, type FilesystemChange } from './changes.js';
 import type { CommitOptions } from './commit.js';
 import type { UpdateBody } from './update.js';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import type { StdinBridge } from './attach-stdin.js';
-import type { ResolvedMount } from '../volume/types.js';
 
 // Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
 const lifecycle = () => import('./lifecycle.js');
@@ -34,28 +24,17 @@ const callbacks = () => import('./monitor-callbacks.js');
  * The container service: every container command of the CLI and every /containers endpoint of `builder daemon`
  * calls these methods. `ref` is a full id, a unique id prefix or a name (docker's lookup order). Methods take and
  * return Docker Engine API shapes; errors are BuildErrors (CONTAINER_NOT_FOUND 404, CONFLICT 409, …). Every
- * command that changes a container runs under that container's lock.
+ * command that changes a container runs under that container's lock. The reads are service-reads.ts, exec and
+ * stdin service-exec.ts; this file is the lifecycle.
  */
-export class Containers {
-  readonly containersDir: string;
-  private readonly execContainers = new Map<string, string>();
-  private constructor(readonly root: string) {
-    this.containersDir = path.join(root, 'containers');
+export class Containers extends ContainerExecs {
+  private constructor(root: string) {
+    super(root);
   }
 
   /** Opens the service over a store root ($BUILDER_ROOT by default). */
   static async open(root?: string): Promise<Containers> {
     return new Containers(root ?? defaultRoot());
-  }
-
-  /** Resolves a reference to the container's id, paths and record. */
-  async find(ref: string): Promise<{ paths: ContainerPaths; record: ContainerRecord }> {
-    await this.reviveAfterReboot();
-    const id = await lookupContainer(this.containersDir, ref);
-    const paths = new ContainerPaths(this.containersDir, id);
-    const record = await readRecord(paths);
-    if (!record) throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
-    return { paths, record };
   }
 
   /** POST /containers/create: the record, the name and the rootfs; state `created`. */
@@ -212,52 +191,6 @@ export class Containers {
     });
   }
 
-  /** GET /containers/json: running ones unless `all`, newest first, docker's filters. */
-  async list(options: ListOptions = {}): Promise<ContainerSummary[]> {
-    const filters = { ...(options.filters ?? {}) };
-    checkFilters(filters);
-    await this.reviveAfterReboot();
-    // before=/since= name containers: compared by creation time, as dockerd (an unknown one is its 404).
-    for (const key of ['before', 'since'] as const) {
-      if (filters[key]) filters[key] = await Promise.all(filters[key]!.map(async (ref) => (await this.find(ref)).record.created));
-    }
-    // `ps -n N` / `-l` list every state (dockerd: a limit implies all).
-    const all = options.all === true || (options.limit ?? 0) > 0;
-    const ids = await listIds(this.containersDir);
-    const rows = await Promise.all(ids.map(async (id) => {
-      const paths = new ContainerPaths(this.containersDir, id);
-      const record = await readRecord(paths).catch(() => undefined);
-      if (!record) return undefined;
-      const state = await observe(paths, await readState(paths));
-      if (!all && !isActive(state.status) && !filters.status) return undefined;
-      if (!matchesFilters(record, state, filters)) return undefined;
-      return { created: record.created, summary: options.size ? { ...summarize(record, state), ...(await sizesOf(record)) } : summarize(record, state) };
-    }));
-    // Newest first by the record's millisecond time: Created (seconds) ties for containers made in one second.
-    const summaries = rows.filter((row) => row !== undefined)
-      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.summary.Id.localeCompare(b.summary.Id))).map((row) => row.summary);
-    return options.limit && options.limit > 0 ? summaries.slice(0, options.limit) : summaries;
-  }
-
-  /** `size`: also SizeRw and SizeRootFs (`inspect --size`), a walk of the upperdir. */
-  async inspect(ref: string, options: { size?: boolean } = {}): Promise<ContainerInspect> {
-    const { paths, record } = await this.find(ref);
-    const inspected = inspectContainer(paths, record, await observe(paths, await readState(paths)));
-    return options.size ? { ...inspected, ...(await sizesOf(record)) } : inspected;
-  }
-
-  /** GET /containers/{id}/changes (`docker diff`): changes.ts. */
-  async changes(ref: string): Promise<FilesystemChange[]> {
-    const { record } = await this.find(ref);
-    return (await readUpper(path.join(record.rootfsDir, 'upper'), record.lowerdirs)).changes;
-  }
-
-  /** GET /containers/{id}/export: the whole filesystem as a tar (export.ts). */
-  async export(ref: string): Promise<Readable> {
-    const { exportContainer } = await import('./export.js');
-    return exportContainer((await this.find(ref)).record);
-  }
-
   /** POST /commit: a new image of the container (commit.ts); resolves its config digest. */
   async commit(ref: string, options: CommitOptions = {}): Promise<{ Id: string }> {
     const { commitContainer } = await import('./commit.js');
@@ -276,37 +209,6 @@ export class Containers {
     });
   }
 
-  /** Log lines in order; with `follow` the iterable ends when the container stops (or `signal` aborts). */
-  async *logs(ref: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
-    const { paths } = await this.find(ref);
-    const running = async (): Promise<boolean> => {
-      const state = await readState(paths).catch(() => undefined);
-      return state !== undefined && isActive((await observe(paths, state)).status);
-    };
-    yield* readLogs(paths.log, options, running);
-  }
-
-  /**
-   * Feeds `input` into the running container's stdin (conmon's attach socket, attach-stdin.ts). The container must
-   * have been created with OpenStdin; with StdinOnce its stdin closes when `input` ends.
-   */
-  async attachStdin(ref: string, input: Readable): Promise<StdinBridge> {
-    const { paths, record } = await this.find(ref);
-    if (record.config.OpenStdin !== true) throw new BuildError('CONFLICT', `container ${record.name} was not created with stdin open (-i)`);
-    const state = await observe(paths, await readState(paths));
-    if (!isActive(state.status)) throw new BuildError('CONFLICT', `You cannot attach to a stopped container, start it first`);
-    const { attachStdin } = await import('./attach-stdin.js');
-    return attachStdin(paths, input);
-  }
-
-  /** POST /containers/{id}/resize: the pty of a -t container (conmon's ctl FIFO); a container without one is a no-op. */
-  async resize(ref: string, rows: number, columns: number): Promise<void> {
-    const { paths, record } = await this.find(ref);
-    const { resizeTty } = await import('./attach-stdin.js');
-    if (record.config.Tty !== true) return;
-    await resizeTty(paths, rows, columns);
-  }
-
   /** The monitor's exit command (`builder container cleanup ID`): monitor-callbacks.ts. */
   async cleanup(id: string, runtimeId?: string): Promise<void> {
     return (await callbacks()).cleanupAfterExit(this, id, runtimeId);
@@ -317,77 +219,11 @@ export class Containers {
     return (await callbacks()).healthcheckOnce(this, id, runtimeId);
   }
 
-  async top(ref: string, psArgs?: string): Promise<TopResponse> {
-    const { top } = await import('./top.js');
-    const { paths, record } = await this.find(ref);
-    return top(paths, record, await observe(paths, await readState(paths)), psArgs);
-  }
-
-  async stats(ref: string): Promise<StatsResponse> {
-    const { stats } = await import('./top.js');
-    const { paths, record } = await this.find(ref);
-    return stats(record, await observe(paths, await readState(paths)));
-  }
-
-  async execCreate(ref: string, body: ExecCreateBody): Promise<{ Id: string }> {
-    const { execCreate } = await import('./exec.js');
-    const { paths, record } = await this.find(ref);
-    const state = await observe(paths, await readState(paths));
-    checkTransition('exec', state.status, ref);
-    const created = await execCreate(paths, record, body);
-    // Exec ids say nothing of their container: remembered here, the start reads one exec dir instead of all.
-    if (this.execContainers.size > 1000) this.execContainers.clear();
-    this.execContainers.set(created.Id, record.id);
-    return created;
-  }
-
-  /** Runs the exec session with the given stdio; resolves its exit code. */
-  async execStart(execId: string, stdio: ExecStdio, options: { consoleSize?: [number, number] | null } = {}): Promise<number> {
-    const { execStart } = await import('./exec.js');
-    try {
-      return await execStart(this.containersDir, execId, stdio, async (id) => {
-        const paths = new ContainerPaths(this.containersDir, id);
-        return observe(paths, await readState(paths));
-      }, { ...options, containerId: this.execContainers.get(execId) });
-    } finally {
-      this.execContainers.delete(execId);
-    }
-  }
-
-  /** POST /exec/{id}/resize: the pty of a running `exec -t` (a no-op for an exec without one). */
-  async execResize(execId: string, rows: number, columns: number): Promise<void> {
-    const { execResize } = await import('./exec.js');
-    return execResize(this.containersDir, execId, rows, columns, this.execContainers.get(execId));
-  }
-
-  async execInspect(execId: string): Promise<ExecInspect> {
-    const { execInspect } = await import('./exec.js');
-    return execInspect(this.containersDir, execId);
-  }
-
-  async archiveStat(ref: string, containerPath: string): Promise<PathStat> {
-    const { archiveStat } = await import('./archive.js');
-    const { paths, record } = await this.find(ref);
-    return archiveStat(record, containerPath, await this.mountsOf(paths));
-  }
-
-  /** GET /containers/{id}/archive: a tar of `path` (resolved inside the container's rootfs, links never followed out). */
-  async archiveGet(ref: string, containerPath: string): Promise<{ stat: PathStat; tar: NodeJS.ReadableStream }> {
-    const { archiveGet } = await import('./archive.js');
-    const { paths, record } = await this.find(ref);
-    return archiveGet(record, containerPath, await this.mountsOf(paths));
-  }
-
   /** PUT /containers/{id}/archive: extracts `tar` into directory `path` inside the container. */
   async archivePut(ref: string, containerPath: string, tar: NodeJS.ReadableStream): Promise<void> {
     const { archivePut } = await import('./archive.js');
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => archivePut(record, containerPath, tar, await this.mountsOf(paths)));
-  }
-
-  /** The volumes and binds of the container's current or last run (what `cp` sees besides the rootfs). */
-  async mountsOf(paths: ContainerPaths): Promise<ResolvedMount[]> {
-    return (await readState(paths).catch(() => undefined))?.mounts ?? [];
   }
 
   /** Brings `--restart always|unless-stopped` containers back after a reboot (monitor-callbacks.ts). */
@@ -416,4 +252,3 @@ export class Containers {
     return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   }
 }
-

@@ -4,6 +4,9 @@ import { runcPath, writeBundle } from '../sandbox/runc.js';
 import { seccompFor } from '../sandbox/seccomp.js';
 import { parseSecurityOpts } from '../sandbox/security-opt.js';
 import { remountSnapshot } from '../snapshot/mount.js';
+import { resolveGroupAdd, resolveUser } from '../sandbox/user.js';
+import { DEFAULT_PATH } from '../sandbox/spec.js';
+import { mergeEnv } from '../run/container-args.js';
 import { healthEnabled, startHealthTimer } from './health.js';
 import { bootId, conmonPath, launchMonitor, processStart, runc } from './monitor.js';
 import { portBindings } from './ports.js';
@@ -48,9 +51,12 @@ export async function startContainer(
       args = ['/sbin/docker-init', '--', ...args];
     }
     const hostname = config.Hostname || record.id.slice(0, 12);
+    const user = await resolveUser(merged, config.User ?? '');
+    user.additionalGids = [...new Set([...user.additionalGids, ...await resolveGroupAdd(merged, hostConfig.GroupAdd ?? [])])];
     await writeBundle({
       id: runtimeId, rootfs: merged, args,
-      env: [`HOSTNAME=${hostname}`, ...(config.Env ?? [])],
+      // moby's CreateDaemonEnvironment: PATH, HOSTNAME (TERM with -t), then the config's, replacing in place.
+      env: mergeEnv([DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(config.Tty ? ['TERM=xterm'] : [])], config.Env ?? []),
       cwd: config.WorkingDir || '/', user: config.User ?? '',
       network: plan.kind === 'host' ? 'host' : 'none', netnsPath: attachment?.netnsPath, hostname,
       mounts: sandboxMounts, readonlyRootfs: hostConfig.ReadonlyRootfs === true, tty: config.Tty === true,
@@ -59,7 +65,7 @@ export async function startContainer(
       security: parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
         capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
       }),
-    }, paths.bundle, undefined, {
+    }, paths.bundle, user, {
       extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
       searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,

@@ -18,23 +18,26 @@ const ALLOWED: Record<ContainerAction, readonly ContainerStatus[]> = {
   stats: ['created', 'running', 'paused', 'exited', 'restarting'],
 };
 
-/** Throws docker's error for `action` on a container in `status`; `label` is the name or id the user gave. */
-export function checkTransition(action: ContainerAction, status: ContainerStatus, label: string, force = false): void {
+/**
+ * Throws docker's error for `action` on a container in `status`; `label` is the name or id the user gave, `id` the
+ * full id, which dockerd names in "container <id> is not running" (kill, exec).
+ */
+export function checkTransition(action: ContainerAction, status: ContainerStatus, label: string, force = false, id = label): void {
   if (ALLOWED[action].includes(status)) return;
   if (action === 'remove' && force) return;
-  throw new BuildError('CONFLICT', transitionMessage(action, status, label));
+  throw new BuildError('CONFLICT', transitionMessage(action, status, label, id));
 }
 
-function transitionMessage(action: ContainerAction, status: ContainerStatus, label: string): string {
+function transitionMessage(action: ContainerAction, status: ContainerStatus, label: string, id: string): string {
   switch (action) {
     case 'remove':
       return status === 'paused'
         ? `cannot remove container "/${label}": container is paused and must be unpaused first`
         : `cannot remove container "/${label}": container is ${status}: stop the container before removing or force remove`;
-    case 'kill': return `cannot kill container: ${label}: container ${label} is not running`;
+    case 'kill': return `cannot kill container: ${label}: container ${id} is not running`;
     case 'pause': return status === 'paused' ? `container ${label} is already paused` : `container ${label} is not running`;
     case 'unpause': return `container ${label} is not paused`;
-    case 'exec': return status === 'paused' ? `container ${label} is paused, unpause the container before exec` : `container ${label} is not running`;
+    case 'exec': return status === 'paused' ? `container ${id} is paused, unpause the container before exec` : `container ${id} is not running`;
     case 'start': return `cannot start a ${status} container ${label}${status === 'paused' ? ': unpause it instead' : ''}`;
     default: return `container ${label} is ${status}: cannot ${action} it`;
   }

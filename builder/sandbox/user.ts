@@ -61,6 +61,22 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
 }
 
 /**
+ * `docker run --group-add`: names (looked up in the rootfs's /etc/group) or numeric gids (needing no entry), added
+ * after the user's own groups, as moby's container spec does. An unknown name is moby's error.
+ */
+export async function resolveGroupAdd(rootfs: string, groupAdd: string[]): Promise<number[]> {
+  if (groupAdd.length === 0) return [];
+  const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
+  return groupAdd.map((wanted) => {
+    const id = parseId(wanted);
+    if (id !== undefined) return id;
+    const group = groups.find((entry) => entry.name === wanted);
+    if (!group) throw new BuildError('INVALID_ARGUMENT', `Unable to find group ${wanted}: no matching entries in group file`);
+    return group.gid;
+  });
+}
+
+/**
  * A COPY/ADD `--chown` as BuildKit's readUser resolves it (solver/llbsolver/ops/user_linux.go): a numeric
  * user is uid and gid at once; a name found in /etc/passwd gives its uid and gid, a name not found gives
  * 0:0 without an error; a group name found in /etc/group replaces the gid, one not found leaves it.

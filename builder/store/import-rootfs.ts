@@ -83,7 +83,7 @@ export async function importRootfs(store: Store, archive: string, options: Impor
       history: [{ created, comment: options.message || 'Imported from -' }],
     };
     const descriptor = await writeImage(store, config, [layer]);
-    if (options.reference) await store.tag(options.reference, descriptor);
+    await (options.reference ? store.tag(options.reference, descriptor) : store.keepUntagged(descriptor));
     return { Id: (await store.readJson<{ config: { digest: string } }>(descriptor.digest)).config.digest };
   } finally {
     await rm(tarFile, { force: true });

@@ -59,6 +59,27 @@ describe('store/store', function () {
     assert.deepEqual((await readIndexFile()).manifests.map((e) => e.annotations?.[REF_NAME_ANNOTATION]), ['app:latest', 'app']);
   });
 
+  it('keeps an untagged image as an unnamed entry until a tag or forgetUntagged ends it (docker\'s dangling images)', async () => {
+    const { manifest } = await makeImage(store);
+    const tagged = await makeImage(store, 'b');
+    await store.tag('other', tagged.manifest);
+    await store.keepUntagged(manifest);
+    await store.keepUntagged(manifest); // idempotent
+    await store.keepUntagged(tagged.manifest); // already named by a tag: nothing to add
+    assert.deepEqual((await store.listUntagged()).map((d) => d.digest), [manifest.digest]);
+    assert.deepEqual((await store.listImages()).map((i) => i.name), ['other:latest'], 'tags only');
+    assert.equal((await store.resolve(manifest.digest))?.manifestDescriptor.digest, manifest.digest);
+    await store.tag('named:1', manifest);
+    assert.deepEqual(await store.listUntagged(), [], 'a tag ends the unnamed entry');
+    assert.equal((await readIndexFile()).manifests.filter((e) => e.digest === manifest.digest).length, 1);
+    assert.ok(await store.untag('named:1'));
+    await store.keepUntagged(manifest);
+    assert.ok(await store.forgetUntagged(manifest.digest));
+    assert.ok(!(await store.forgetUntagged(manifest.digest)));
+    assert.deepEqual((await readIndexFile()).manifests.map((e) => e.annotations?.[REF_NAME_ANNOTATION]), ['other:latest', 'other']);
+    await assert.rejects(store.keepUntagged({ ...manifest, digest: sha256('absent') }), /not in the store/);
+  });
+
   it('a prepared tag is in place only after commit(), keeps a tag written meanwhile, and discard() leaves nothing', async () => {
     const { manifest } = await makeImage(store);
     const other = await makeImage(store, 'b');

@@ -203,6 +203,41 @@ export class Store {
   }
 
   /**
+   * Keeps `manifest` in index.json without a name (docker's `<none>:<none>`: an untagged commit, import or build):
+   * an entry without ref.name, which GC keeps as it keeps tags, until `forgetUntagged` or a tag replaces it. A no-op
+   * when any entry already names that manifest.
+   */
+  async keepUntagged(manifest: Descriptor): Promise<void> {
+    if (!(await this.hasBlob(manifest.digest))) throw missingManifest(manifest.digest, manifest);
+    if ((await readIndex(this.indexPath)).manifests.some((entry) => entry.digest === manifest.digest)) return;
+    await this.updateIndex((index) => (index.manifests.some((entry) => entry.digest === manifest.digest)
+      ? undefined : { ...index, manifests: [...index.manifests, plainDescriptor(manifest)] }));
+  }
+
+  /** Drops the unnamed entry of manifest `digest` (rmi of a dangling image); false when there was none. */
+  async forgetUntagged(digest: string): Promise<boolean> {
+    let removed = false;
+    await this.updateIndex((index) => {
+      const kept = index.manifests.filter((entry) => entry.digest !== digest || refNameOf(entry) !== undefined);
+      removed = kept.length !== index.manifests.length;
+      return removed ? { ...index, manifests: kept } : undefined;
+    });
+    return removed;
+  }
+
+  /** The unnamed index entries whose manifest has no tag either (docker's dangling images), in store order. */
+  async listUntagged(): Promise<Descriptor[]> {
+    const entries = (await readIndex(this.indexPath)).manifests;
+    const tagged = new Set(entries.filter((entry) => refNameOf(entry) !== undefined).map((entry) => entry.digest));
+    const seen = new Set<string>();
+    return entries.filter((entry) => {
+      if (refNameOf(entry) !== undefined || tagged.has(entry.digest) || seen.has(entry.digest)) return false;
+      seen.add(entry.digest);
+      return true;
+    }).map(plainDescriptor);
+  }
+
+  /**
    * Finds an image by name, name:tag, name@digest, sha256:<manifest or config digest>, or a unique hex prefix
    * (≥ 4 chars) of a manifest or config digest. Undefined when nothing matches.
    */
@@ -331,7 +366,10 @@ function withTags(index: ImageIndex, wanted: ReturnType<typeof wantedTag>[]): Im
   const unique = [...new Map(wanted.map((w) => [w.tag, w] as const)).values()];
   const missing = unique.filter(({ tag, alias, entries }) => !alreadyTagged(index, tag, alias, entries));
   if (missing.length === 0) return undefined;
-  const kept = index.manifests.filter((entry) => !missing.some(({ tag, alias }) => isNamed(entry, tag, alias)));
+  // A tag also ends the manifest's unnamed entry (keepUntagged): a tagged image is no longer dangling.
+  const digests = new Set(missing.map(({ entries }) => entries[0]!.digest));
+  const kept = index.manifests.filter((entry) => !missing.some(({ tag, alias }) => isNamed(entry, tag, alias))
+    && !(refNameOf(entry) === undefined && digests.has(entry.digest)));
   return { ...index, manifests: [...kept, ...missing.flatMap(({ entries }) => entries)] };
 }
 
