@@ -86,13 +86,16 @@ export class GzipBlobWriter {
   private readonly tarHash = createHash('sha256');
   private readonly blobHash = createHash('sha256');
   /** The block being filled: tar bytes are copied (or read from a file) into it; a full one is compressed as it is. */
-  private block = Buffer.allocUnsafe(BLOCK_SIZE);
+  private block: Buffer = Buffer.allocUnsafe(BLOCK_SIZE);
   private fill = 0;
   private crc = 0;
   private inputBytes = 0;
   private written = 0;
   private dictionary: Buffer | undefined;
-  private readonly inFlight: Promise<Buffer>[] = [];
+  /** Blocks being compressed, oldest first; `own` is a block of this writer's, reused once compressed. */
+  private readonly inFlight: Array<{ compressed: Promise<Buffer>; own?: Buffer }> = [];
+  /** Filled blocks whose compression is done: the next blocks are read into them (no 1 MiB allocation per block). */
+  private readonly spare: Buffer[] = [];
   private readonly maxInFlight = Math.max(2, availableParallelism() + 1);
 
   /** `hashTar: false` when the caller hashes the tar itself (SpooledWriter): `finish()` then reports no diffId. */
@@ -141,24 +144,29 @@ export class GzipBlobWriter {
 
   private async startFilledBlock(): Promise<void> {
     const full = this.block;
-    this.block = Buffer.allocUnsafe(BLOCK_SIZE);
+    this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
     this.fill = 0;
-    await this.startBlock(full, zlib.constants.Z_SYNC_FLUSH);
+    await this.startBlock(full, zlib.constants.Z_SYNC_FLUSH, full);
   }
 
-  private async startBlock(block: Buffer, flush: number): Promise<void> {
+  private async startBlock(block: Buffer, flush: number, own?: Buffer): Promise<void> {
     this.crc = zlib.crc32(block, this.crc);
     this.inputBytes += block.length;
     const options: zlib.ZlibOptions = { level: this.level, finishFlush: flush };
     if (this.dictionary && this.level > 0) options.dictionary = this.dictionary;
-    this.dictionary = block.length >= DICTIONARY_SIZE ? block.subarray(block.length - DICTIONARY_SIZE) : undefined;
-    this.inFlight.push(compressBlock(block, options));
+    // A copy when the block will be reused: the next block's deflate may start only after its sample (an await).
+    const tail = block.length >= DICTIONARY_SIZE ? block.subarray(block.length - DICTIONARY_SIZE) : undefined;
+    this.dictionary = tail && own ? Buffer.from(tail) : tail;
+    this.inFlight.push({ compressed: compressBlock(block, options), own });
     while (this.inFlight.length >= this.maxInFlight) await this.flushOldest();
   }
 
   private async flushOldest(): Promise<void> {
-    const compressed = await this.inFlight.shift()!;
-    await this.output(compressed);
+    const { compressed, own } = this.inFlight.shift()!;
+    const bytes = await compressed;
+    // Its deflate (or stored copy) is done with it; the dictionary taken from it is a copy.
+    if (own && this.spare.length < this.maxInFlight) this.spare.push(own);
+    await this.output(bytes);
   }
 
   private async output(data: Buffer): Promise<void> {
