@@ -36,12 +36,12 @@ const SAMPLE = 16 * 1024;
  * instead (level 0): deflating it costs most of the time for no gain. The choice depends only on the bytes, so
  * output stays deterministic.
  */
-async function compressBlock(block: Buffer, options: zlib.ZlibOptions): Promise<Buffer> {
+async function compressBlock(block: Buffer, options: zlib.ZlibOptions): Promise<Buffer | Buffer[]> {
   if ((options.level ?? 1) > 0 && block.length >= SAMPLE * 4) {
     const middle = Math.floor(block.length / 2);
     const sample = Buffer.concat([block.subarray(0, SAMPLE), block.subarray(middle, middle + SAMPLE), block.subarray(block.length - SAMPLE)]);
     const compressed = await deflateRaw(sample, { level: 1, chunkSize: outputRoom(sample.length) });
-    if (compressed.length > sample.length * 0.97) return storedBlocks(block, options.finishFlush === zlib.constants.Z_FINISH);
+    if (compressed.length > sample.length * 0.97) return storedPieces(block, options.finishFlush === zlib.constants.Z_FINISH);
   }
   return deflateRaw(block, { ...options, chunkSize: outputRoom(block.length) });
 }
@@ -62,18 +62,27 @@ const STORED_MAX = 0xffff;
  * hundred MB/s, this is a memcpy. The previous block ended byte-aligned (sync flush), as stored blocks need.
  */
 export function storedBlocks(data: Buffer, final: boolean): Buffer {
+  return Buffer.concat(storedPieces(data, final));
+}
+
+/**
+ * {@link storedBlocks} as pieces to write one after another: each 5-byte header, then that block's slice of `data`
+ * (no copy of the data: an incompressible MiB is written from the block it was read into).
+ */
+export function storedPieces(data: Buffer, final: boolean): Buffer[] {
   const count = Math.max(1, Math.ceil(data.length / STORED_MAX));
-  const out = Buffer.allocUnsafe(data.length + count * 5);
-  let at = 0;
+  const headers = Buffer.allocUnsafe(count * 5);
+  const pieces: Buffer[] = [];
   for (let index = 0; index < count; index++) {
     const chunk = data.subarray(index * STORED_MAX, (index + 1) * STORED_MAX);
-    out[at] = final && index === count - 1 ? 1 : 0;
-    out.writeUInt16LE(chunk.length, at + 1);
-    out.writeUInt16LE(~chunk.length & 0xffff, at + 3);
-    chunk.copy(out, at + 5);
-    at += 5 + chunk.length;
+    const at = index * 5;
+    headers[at] = final && index === count - 1 ? 1 : 0;
+    headers.writeUInt16LE(chunk.length, at + 1);
+    headers.writeUInt16LE(~chunk.length & 0xffff, at + 3);
+    pieces.push(headers.subarray(at, at + 5));
+    if (chunk.length > 0) pieces.push(chunk);
   }
-  return out;
+  return pieces;
 }
 
 export interface BlobDigests {
@@ -93,7 +102,7 @@ export class GzipBlobWriter {
   private written = 0;
   private dictionary: Buffer | undefined;
   /** Blocks being compressed, oldest first; `own` is a block of this writer's, reused once compressed. */
-  private readonly inFlight: Array<{ compressed: Promise<Buffer>; own?: Buffer }> = [];
+  private readonly inFlight: Array<{ compressed: Promise<Buffer | Buffer[]>; own?: Buffer }> = [];
   /** Filled blocks whose compression is done: the next blocks are read into them (no 1 MiB allocation per block). */
   private readonly spare: Buffer[] = [];
   private readonly maxInFlight = Math.max(2, availableParallelism() + 1);
@@ -163,21 +172,32 @@ export class GzipBlobWriter {
 
   private async flushOldest(): Promise<void> {
     const { compressed, own } = this.inFlight.shift()!;
-    const bytes = await compressed;
-    // Its deflate (or stored copy) is done with it; the dictionary taken from it is a copy.
+    await this.output(await compressed);
+    // Its deflate is done with it and a stored block's slices are written; the dictionary taken from it is a copy.
     if (own && this.spare.length < this.maxInFlight) this.spare.push(own);
-    await this.output(bytes);
   }
 
-  private async output(data: Buffer): Promise<void> {
+  private async output(data: Buffer | Buffer[]): Promise<void> {
     // The header goes out with the first compressed bytes, whenever those are ready.
-    const bytes = this.written === 0 ? Buffer.concat([GZIP_HEADER, data]) : data;
-    this.blobHash.update(bytes);
-    this.written += bytes.length;
-    let offset = 0;
-    while (offset < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, offset, bytes.length - offset);
-      offset += bytesWritten;
+    const pieces = Buffer.isBuffer(data) ? [data] : data;
+    if (this.written === 0) pieces.unshift(GZIP_HEADER);
+    for (const piece of pieces) {
+      this.blobHash.update(piece);
+      this.written += piece.length;
+    }
+    if (pieces.length === 1) {
+      const bytes = pieces[0]!;
+      for (let offset = 0; offset < bytes.length;) offset += (await this.handle.write(bytes, offset, bytes.length - offset)).bytesWritten;
+      return;
+    }
+    let left = pieces;
+    while (left.length > 0) {
+      let { bytesWritten } = await this.handle.writev(left);
+      // A short write: drop what went out, go on from the middle of the piece it stopped in.
+      let index = 0;
+      while (index < left.length && bytesWritten >= left[index]!.length) bytesWritten -= left[index++]!.length;
+      left = left.slice(index);
+      if (left.length > 0 && bytesWritten > 0) left[0] = left[0]!.subarray(bytesWritten);
     }
   }
 
