@@ -12,7 +12,7 @@ import { benchSections, type BenchSection } from './bench-lib/cases.js';
 import { runFarmBench } from './bench-lib/farm-bench.js';
 import { runNetworkBench } from './bench-lib/network-bench.js';
 import { runCommand } from './bench-lib/proc.js';
-import { machineSummary, renderTable, replaceSection, type CaseOutcome, type Row } from './bench-lib/report.js';
+import { machineSummary, renderCaseRatios, renderTable, replaceSection, type CaseOutcome, type Row } from './bench-lib/report.js';
 import { runRunSideBench } from './bench-lib/run-side-bench.js';
 import { mountScratchFs, unmountTree, type ScratchFs } from './bench-lib/scratch-fs.js';
 import { buildahTool } from './bench-lib/tool-buildah.js';
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
           else if (!benchCase.supports(tool)) outcomes.push({ status: 'skipped', reason: 'n/a' });
           else outcomes.push(await measure(benchCase, tool, samples));
         }
-        rows.push({ title: benchCase.title, outcomes });
+        rows.push({ title: benchCase.title, id: benchCase.id, outcomes });
       }
       reports.push({ section, rows });
     }
@@ -163,9 +163,10 @@ async function report(
   let document = await readFile(benchmarksPath, 'utf8').catch(() => '');
   for (const { section, rows } of reports) {
     const table = renderTable(section.columns.map((c) => ({ toolId: c.toolId, label: c.label, ours: c.ours })), rows);
-    const notes = section.columns.flatMap((column) => notesOf(column.toolId, section.cases.flatMap((c) => (c.tag ? [c.tag] : []))));
-    // Where the time went (traced builds) is worth seeing with --no-write too.
-    console.log(`\n${section.title}\n${table}${notes.filter((note) => note.includes('--trace')).map((note) => `\n- ${note}`).join('')}`);
+    const ratios = renderCaseRatios(section.columns, rows, section.caseRatios ?? []);
+    const notes = [...ratios, ...section.columns.flatMap((column) => notesOf(column.toolId, section.cases.flatMap((c) => (c.tag ? [c.tag] : []))))];
+    // Where the time went (traced builds) and the ratios between cases are worth seeing with --no-write too.
+    console.log(`\n${section.title}\n${table}${notes.filter((note) => note.includes('--trace') || ratios.includes(note)).map((note) => `\n- ${note}`).join('')}`);
     const body = [
       `## ${section.title}`,
       '',

@@ -62,7 +62,7 @@ export class ContextHashCache {
       if (!kept.has(key)) kept.set(key, digest);
     }
     mkdirSync(path.dirname(this.file), { recursive: true });
-    writeSmallFileAtomicSync(this.file, JSON.stringify({ version: VERSION, hashes: Object.fromEntries(kept) }));
+    writeSmallFileAtomicSync(this.file, JSON.stringify({ version: VERSION, hashes: Object.fromEntries(kept) }), { unlinkFirst: true });
     this.added = false;
   }
 

@@ -164,7 +164,7 @@ async function xattrFree(dirs: string[], memoFile: string | undefined): Promise<
           const key = memoKey(dir);
           return key === undefined ? [] : [[key, memo[key]]];
         })) : memo;
-        writeSmallFileAtomicSync(memoFile, JSON.stringify(kept));
+        writeSmallFileAtomicSync(memoFile, JSON.stringify(kept), { unlinkFirst: true });
       } catch {
         // Only a memo: the next COPY asks getfattr again.
       }
@@ -197,7 +197,7 @@ export function rememberDirectories(memoFile: string, snapshotDir: string, direc
       memo[key] = [...(directories.xattrs.get(rel)?.keys() ?? [])].some(copiedXattr);
       learned = true;
     }
-    if (learned && Object.keys(memo).length <= MEMO_MAX) writeSmallFileAtomicSync(memoFile, JSON.stringify(memo));
+    if (learned && Object.keys(memo).length <= MEMO_MAX) writeSmallFileAtomicSync(memoFile, JSON.stringify(memo), { unlinkFirst: true });
   } catch {
     // Only a memo: the next COPY asks for the xattrs itself.
   }

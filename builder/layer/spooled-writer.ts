@@ -21,6 +21,8 @@ import type { BlobDigests } from './gzip-writer.js';
 /** Where the queued bytes go: a blob writer (GzipBlobWriter) that need not hash the tar itself. */
 export interface BlobSink {
   write(chunk: Buffer): Promise<void>;
+  /** Appends `length` bytes of the file from `position`, read straight into the sink's own buffers; bytes read. */
+  writeFrom?(handle: FileHandle, position: number, length: number): Promise<number>;
   finish(): Promise<BlobDigests>;
 }
 
@@ -161,9 +163,19 @@ export class SpooledWriter {
         return handle.read(piece, 0, piece.length, at);
       };
       let position = 0;
+      const writeFrom = this.sink.writeFrom?.bind(this.sink);
+      if (writeFrom) {
+        // Into the sink's blocks: compression of the blocks already full goes on while the next is read.
+        while (position < stat.size && !this.aborted) {
+          const read = await writeFrom(handle, position, Math.min(16 * REREAD_BYTES, stat.size - position));
+          if (read === 0) break;
+          position += read;
+        }
+        if (this.aborted) return;
+      }
       // One read ahead: the next piece comes off the page cache while this one is compressed.
-      let reading = readAt(0);
-      while (position < stat.size) {
+      let reading = position < stat.size && !writeFrom ? readAt(position) : undefined;
+      while (reading && position < stat.size) {
         const { bytesRead, buffer } = await reading;
         if (bytesRead === 0 || this.aborted) break;
         position += bytesRead;
@@ -172,7 +184,7 @@ export class SpooledWriter {
       }
       if (this.aborted) {
         // A read may still be out on the handle: let it finish before the handle closes.
-        await reading.catch(() => undefined);
+        await reading?.catch(() => undefined);
         return;
       }
       const now = await handle.stat();

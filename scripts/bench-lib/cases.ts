@@ -29,6 +29,8 @@ export interface BenchSection {
   /** `ours`: a second column of ours, with its own ratios against the peers (report.ts renderTable). */
   columns: Array<{ toolId: ToolId; label: string; ours?: boolean }>;
   cases: BenchCase[];
+  /** Ratios between two of its cases, per column, printed under the table (report.ts renderCaseRatios). */
+  caseRatios?: Array<{ of: string; to: string; label: string }>;
 }
 
 /** A cold build: every cache emptied, only busybox:latest present; median of `samples`. */
@@ -111,7 +113,10 @@ export function benchSections(repoDir: string): BenchSection[] {
         coldBuild(repoDir, 'bench-multi', 'bench-multi (3 stages, 24 instructions)'),
         // buildah runs stages one by one unless told; --jobs=3 lets it overlap them as the others do.
         { ...coldBuild(repoDir, 'bench-concurrent', 'concurrent-stages (3 independent 2 s stages + final COPYs; buildah --jobs=3)', 3, 3), id: 'concurrent-stages' },
+        // concurrent-stages' longest stage alone: the ratio of the two is what running three stages at once costs.
+        { ...coldBuild(repoDir, 'bench-one-stage', 'one 2 s stage alone (FROM busybox + RUN sleep 2)'), id: 'one-stage' },
       ],
+      caseRatios: [{ of: 'concurrent-stages', to: 'one-stage', label: 'concurrent-stages / one 2 s stage alone' }],
     },
     {
       id: 'runtime',

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { BENCHMARKS_HEADER, formatDuration, median, renderTable, replaceSection } from './report.js';
+import { BENCHMARKS_HEADER, formatDuration, median, renderCaseRatios, renderTable, replaceSection } from './report.js';
 
 describe('bench report', () => {
   it('takes the median of odd and even sample counts', () => {
@@ -69,5 +69,28 @@ describe('bench report', () => {
     assert.ok(replaced.includes('Hand-written notes.'));
     assert.ok(replaced.includes('<!-- bench:push:begin -->\n## Push\np1\n<!-- bench:push:end -->'));
     assert.equal(replaced.match(/bench:cold-build:begin/g)?.length, 1);
+  });
+  it('gives the ratio of two rows per column, leaving out columns where either row has no time', () => {
+    const columns = [
+      { toolId: 'builder', label: 'ours' },
+      { toolId: 'builder-daemon', label: 'ours via warm daemon', ours: true },
+      { toolId: 'buildkit', label: 'BuildKit' },
+    ];
+    const rows = [
+      { title: 'three stages', id: 'concurrent-stages', outcomes: [
+        { status: 'ok' as const, samplesMs: [2100, 2200, 9000] },
+        { status: 'failed' as const, reason: 'failed' },
+        { status: 'ok' as const, samplesMs: [2300] },
+      ] },
+      { title: 'one stage', id: 'one-stage', outcomes: [
+        { status: 'ok' as const, samplesMs: [2000] },
+        { status: 'ok' as const, samplesMs: [2000] },
+        { status: 'ok' as const, samplesMs: [2000, 2200] },
+      ] },
+    ];
+    const ratio = { of: 'concurrent-stages', to: 'one-stage', label: 'three / one' };
+    assert.deepEqual(renderCaseRatios(columns, rows, [ratio]), ['three / one: ours 1.10×, BuildKit 1.10×']);
+    // A case left out by --only: no line.
+    assert.deepEqual(renderCaseRatios(columns, rows.slice(0, 1), [ratio]), []);
   });
 });

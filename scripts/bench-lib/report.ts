@@ -16,6 +16,8 @@ export interface Column {
 /** One table row: the case title and one outcome per column (same order as the columns). */
 export interface Row {
   title: string;
+  /** The case id (BenchCase.id), for ratios between two rows ({@link renderCaseRatios}). */
+  id?: string;
   outcomes: CaseOutcome[];
 }
 
@@ -57,6 +59,28 @@ export function renderTable(columns: Column[], rows: Row[]): string {
     lines.push(`| ${[row.title, ...columns.map((_, i) => cell(row.outcomes[i])), ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
+}
+
+/** A ratio between two rows of one table, per column: `of`'s median over `to`'s (e.g. concurrent stages / one stage). */
+export interface CaseRatio {
+  of: string;
+  to: string;
+  label: string;
+}
+
+/** One line per ratio: "label: ours 1.05×, BuildKit 1.10×, …" (columns where either row has no time are left out). */
+export function renderCaseRatios(columns: Column[], rows: Row[], ratios: CaseRatio[]): string[] {
+  return ratios.flatMap((ratio) => {
+    const of = rows.find((row) => row.id === ratio.of);
+    const to = rows.find((row) => row.id === ratio.to);
+    if (!of || !to) return [];
+    const cells = columns.flatMap((column, index) => {
+      const a = of.outcomes[index];
+      const b = to.outcomes[index];
+      return a?.status === 'ok' && b?.status === 'ok' ? [`${column.label} ${(median(a.samplesMs) / median(b.samplesMs)).toFixed(2)}×`] : [];
+    });
+    return cells.length > 0 ? [`${ratio.label}: ${cells.join(', ')}`] : [];
+  });
 }
 
 /** The machine line of a report: CPUs, kernel, memory. */
