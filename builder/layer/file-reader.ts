@@ -101,11 +101,13 @@ export interface ThreadWalkHandle {
 export function startThreadWalk(root: string, credit: number, onReply: (reply: WalkReply) => void): ThreadWalkHandle {
   const reader = started();
   const id = nextId++;
+  const taken = new Int32Array(new SharedArrayBuffer(4));
   walks.set(id, onReply);
   reader.ref();
-  reader.postMessage({ kind: 'walk', id, root, credit });
+  reader.postMessage({ kind: 'walk', id, root, credit, taken });
   return {
     credit: () => {
+      Atomics.add(taken, 0, 1);
       if (walks.has(id)) reader.postMessage({ kind: 'credit', id });
     },
     stop: () => {
