@@ -157,6 +157,11 @@ function started(): Worker {
   return created;
 }
 
+/** Whether the reader thread is up (started by warmFileReader or an earlier layer), so using it costs no start. */
+export function fileReaderRunning(): boolean {
+  return worker !== undefined;
+}
+
 /**
  * Starts the reader thread ahead of a layer that may need it (idle and unref'd until then): its ~20-40 ms start
  * (more under load) then overlaps a long RUN instead of delaying the first batch of the layer that follows.

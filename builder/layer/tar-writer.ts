@@ -10,6 +10,7 @@ import { openArchived, openArchivedSync } from './archive-open.js';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
+import { fileReaderRunning } from './file-reader.js';
 import { ThreadWalk, type EntrySource } from './thread-walk.js';
 import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX, type EntryStat, type TreeEntry } from './tree-walk.js';
 import type { FileContent } from './spooled-writer.js';
@@ -104,8 +105,11 @@ export class LayerTarWriter {
     walked.fill(smallTree + 1);
     const small = walked.done() && walked.waiting() <= smallTree;
     // A big tree is walked again from its root on the reader thread, which reads its small files as it goes
-    // (thread-walk.ts): the ~200 entries walked here only told the two apart.
-    const ahead: EntrySource = !small && readerThread && threadWalkEnabled() ? new ThreadWalk(this.root) : walked;
+    // (thread-walk.ts): the ~200 entries walked here only told the two apart. Only when that thread is up (a long
+    // RUN starts it, exec/run.ts): its start (20-40 ms) would cost a tree of a few hundred entries more than the
+    // walk; such a tree stays with ReadAhead, which starts the thread past 256 small files as before.
+    const thread = !small && readerThread && threadWalkEnabled() && fileReaderRunning();
+    const ahead: EntrySource = thread ? new ThreadWalk(this.root) : walked;
     try {
       const xattrs = readXattrs(small);
       let settled = false;

@@ -4,6 +4,7 @@ import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLayer } from './create.js';
+import { fileReaderRunning, warmFileReader } from './file-reader.js';
 import { pseudoRandom } from './golden-tree.js';
 import type { Prepared } from './read-ahead.js';
 import { ThreadWalk } from './thread-walk.js';
@@ -38,6 +39,9 @@ describe('layer/thread-walk: a big tree walked on the reader thread', () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'thread-walk-'));
+    // As after a long RUN (exec/run.ts): the tar writer walks a big tree on the thread only once it is up.
+    warmFileReader();
+    assert.ok(fileReaderRunning());
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
