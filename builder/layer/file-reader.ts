@@ -9,13 +9,17 @@
 import { Worker } from 'node:worker_threads';
 import { BuildError } from '../errors.js';
 import { OPEN_ARCHIVED_SOURCE } from './archive-open.js';
+import { WALK_SOURCE } from './thread-walk-source.js';
 
 // Plain CommonJS evaluated in the worker: no module file to find, so it works from the CLI bundle as well.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { readSync, closeSync } = require('node:fs');
 ${OPEN_ARCHIVED_SOURCE}
-parentPort.on('message', ({ id, joined, sizes, total }) => {
+${WALK_SOURCE}
+parentPort.on('message', (message) => {
+  if (message.kind !== undefined) return onWalkMessage(message);
+  const { id, joined, sizes, total } = message;
   const paths = joined === '' ? [] : joined.split('\\0');
   const buffer = Buffer.allocUnsafe(total);
   let at = 0;
@@ -64,16 +68,74 @@ let nextId = 0;
 function failAll(err: Error): void {
   for (const entry of waiting.values()) entry.reject(err);
   waiting.clear();
+  for (const listener of walks.values()) listener({ kind: 'walk', id: -1, failed: { message: err.message, thread: err } });
+  walks.clear();
+}
+
+/** One batch of a walk on the reader thread (thread-walk-source.ts), or how it failed. */
+export interface WalkReply {
+  kind: 'walk';
+  id: number;
+  joined?: string;
+  count?: number;
+  stats?: Float64Array;
+  buffer?: ArrayBuffer;
+  offset?: number;
+  length?: number;
+  end?: boolean;
+  failed?: { message: string; code?: string; path?: string; thread?: Error };
+}
+
+const walks = new Map<number, (reply: WalkReply) => void>();
+
+/** A walk running on the reader thread: give a credit back per batch taken, or stop it. */
+export interface ThreadWalkHandle {
+  credit(): void;
+  stop(): void;
+}
+
+/**
+ * Starts walking `root` on the reader thread (thread-walk-source.ts): `onReply` gets its batches in order, the last
+ * with `end` (or one with `failed`). At most `credit` batches are sent ahead of the credits given back.
+ */
+export function startThreadWalk(root: string, credit: number, onReply: (reply: WalkReply) => void): ThreadWalkHandle {
+  const reader = started();
+  const id = nextId++;
+  const taken = new Int32Array(new SharedArrayBuffer(4));
+  walks.set(id, onReply);
+  reader.ref();
+  reader.postMessage({ kind: 'walk', id, root, credit, taken });
+  return {
+    credit: () => {
+      Atomics.add(taken, 0, 1);
+      if (walks.has(id)) reader.postMessage({ kind: 'credit', id });
+    },
+    stop: () => {
+      if (!walks.delete(id)) return;
+      reader.postMessage({ kind: 'stop', id });
+      if (waiting.size === 0 && walks.size === 0) reader.unref();
+    },
+  };
 }
 
 function started(): Worker {
   if (worker) return worker;
   const created = new Worker(WORKER_SOURCE, { eval: true, name: 'builder layer file reader' });
-  created.on('message', (reply: Reply) => {
+  created.on('message', (reply: Reply | WalkReply) => {
+    if ('kind' in reply) {
+      const listener = walks.get(reply.id);
+      if (!listener) return;
+      if (reply.end || reply.failed) {
+        walks.delete(reply.id);
+        if (waiting.size === 0 && walks.size === 0) created.unref();
+      }
+      listener(reply);
+      return;
+    }
     const entry = waiting.get(reply.id);
     if (!entry) return;
     waiting.delete(reply.id);
-    if (waiting.size === 0) created.unref();
+    if (waiting.size === 0 && walks.size === 0) created.unref();
     if (reply.failed) {
       const path = entry.paths[reply.failed.index] ?? '?';
       const err = reply.failed.code
@@ -93,6 +155,11 @@ function started(): Worker {
   created.unref();
   worker = created;
   return created;
+}
+
+/** Whether the reader thread is up (started by warmFileReader or an earlier layer), so using it costs no start. */
+export function fileReaderRunning(): boolean {
+  return worker !== undefined;
 }
 
 /**

@@ -7,8 +7,9 @@
 import { readFiles } from './file-reader.js';
 import type { TreeEntry } from './tree-walk.js';
 
-/** Files up to this size are read into the tar's chunks (and so by the reader thread, when it is used). */
-export const INLINE_FILE = 256 * 1024;
+import { INLINE_FILE } from './thread-walk-source.js';
+
+export { INLINE_FILE };
 /** Small files in a tree before the reader thread is used. */
 const READER_FROM = 256;
 const BATCH_FILES = 256;
@@ -39,6 +40,9 @@ export interface Prepared {
 }
 
 export class ReadAhead {
+  /** Nothing runs ahead on its own (EntrySource). */
+  close(): void {}
+
   private queue: Prepared[] = [];
   private head = 0;
   private dispatched = 0;

@@ -10,6 +10,8 @@ import { openArchived, openArchivedSync } from './archive-open.js';
 import { BuildError } from '../errors.js';
 import { BLOCK, encodeHeader, paddingFor, writeSimpleHeader, type TarHeader } from './tar-format.js';
 import { INLINE_FILE, ReadAhead, type Prepared } from './read-ahead.js';
+import { fileReaderRunning } from './file-reader.js';
+import { ThreadWalk, type EntrySource } from './thread-walk.js';
 import { isOverlayWhiteout, walkTree, WHITEOUT_PREFIX, type EntryStat, type TreeEntry } from './tree-walk.js';
 import type { FileContent } from './spooled-writer.js';
 import type { XattrTree } from './xattrs.js';
@@ -99,15 +101,31 @@ export class LayerTarWriter {
    * writeAhead), then each entry is written as the walk reaches it.
    */
   async writeTree(readXattrs: (small: boolean) => Promise<XattrTree>, smallTree: number, readerThread: boolean): Promise<void> {
-    const ahead = new ReadAhead(this.root, walkTree(this.root), readerThread);
-    ahead.fill(smallTree + 1);
-    const xattrs = readXattrs(ahead.done() && ahead.waiting() <= smallTree);
-    let settled = false;
-    xattrs.then(() => (settled = true), () => (settled = true));
-    const { log, next } = await this.writeAhead(ahead, () => settled);
-    this.xattrs = await xattrs;
-    await this.reconcile(log);
-    for (let item = next; item; item = ahead.next()) await this.step(item);
+    const walked = new ReadAhead(this.root, walkTree(this.root), readerThread);
+    walked.fill(smallTree + 1);
+    const small = walked.done() && walked.waiting() <= smallTree;
+    // A big tree is walked again from its root on the reader thread, which reads its small files as it goes
+    // (thread-walk.ts): the ~200 entries walked here only told the two apart. Only when that thread is up (a long
+    // RUN starts it, exec/run.ts): its start (20-40 ms) would cost a tree of a few hundred entries more than the
+    // walk; such a tree stays with ReadAhead, which starts the thread past 256 small files as before.
+    const thread = !small && readerThread && threadWalkEnabled() && fileReaderRunning();
+    const ahead: EntrySource = thread ? new ThreadWalk(this.root) : walked;
+    try {
+      const xattrs = readXattrs(small);
+      let settled = false;
+      xattrs.then(() => (settled = true), () => (settled = true));
+      const { log, next } = await this.writeAhead(ahead, () => settled);
+      this.xattrs = await xattrs;
+      await this.reconcile(log);
+      for (let item = next; item; ) {
+        const waiting = this.step(item);
+        if (waiting) await waiting;
+        const following = ahead.next();
+        item = following instanceof Promise ? await following : following;
+      }
+    } finally {
+      ahead.close();
+    }
     this.room(2 * BLOCK);
     this.zeros(2 * BLOCK);
     this.cut();
@@ -121,10 +139,11 @@ export class LayerTarWriter {
    * {@link HOLD_BYTES} held, or once the xattrs are in; returns the entries written, each with where it began,
    * and the one it stopped at (not written).
    */
-  private async writeAhead(ahead: ReadAhead, settled: () => boolean): Promise<{ log: Written[]; next: Prepared | undefined }> {
+  private async writeAhead(ahead: EntrySource, settled: () => boolean): Promise<{ log: Written[]; next: Prepared | undefined }> {
     const log: Written[] = [];
-    let item = ahead.next();
-    for (; item && !settled(); item = ahead.next()) {
+    const first = ahead.next();
+    let item = first instanceof Promise ? await first : first;
+    for (; item && !settled(); ) {
       const { stat } = item.entry;
       if (stat.isFile() && stat.size >= BIG_FILE) break;
       if (log.length > 0 && log.length % YIELD_EVERY === 0) {
@@ -135,6 +154,8 @@ export class LayerTarWriter {
       log.push({ item, full: this.full.length, chunk: this.chunk, used: this.used });
       const waiting = this.entry(item);
       if (waiting) await waiting;
+      const following = ahead.next();
+      item = following instanceof Promise ? await following : following;
     }
     return { log, next: item };
   }
@@ -336,6 +357,11 @@ export class LayerTarWriter {
     await this.out.writeFile({ handle, stat, path: abs });
     this.padding(stat.size);
   }
+}
+
+/** BUILDER_THREAD_WALK=off keeps a big tree's walk on the main thread (the reader thread then only reads). */
+function threadWalkEnabled(): boolean {
+  return process.env['BUILDER_THREAD_WALK'] !== 'off';
 }
 
 /** Reads exactly `size` bytes of the file into `target` at `at` (open, read, close: no fstat, no buffer). */
