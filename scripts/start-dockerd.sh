@@ -31,8 +31,19 @@ mkdir -p "$STATE_DIR"
 args=(--bridge=none --iptables=false --ip-masq=false -H "unix://$SOCK" --pidfile "$PIDFILE")
 [ -n "${DOCKERD_DATA_ROOT:-}" ] && args+=(--data-root "$DOCKERD_DATA_ROOT")
 [ -n "${DOCKERD_EXEC_ROOT:-}" ] && args+=(--exec-root "$DOCKERD_EXEC_ROOT")
-# setsid: the daemon must outlive this script and not get the caller's Ctrl-C.
-setsid dockerd "${args[@]}" >"$LOG" 2>&1 </dev/null &
+# The network rule: this peer may only talk to 127.0.0.0/8. A name it cannot find locally (a typo'd image, a
+# `COPY --from=` of an unknown stage that BuildKit takes for an image) makes it look up registry-1.docker.io (the
+# insecure-registry check resolves every registry name) and try to pull. So it runs in a mount namespace of its own
+# whose /etc/resolv.conf names 127.0.0.1 (nothing answers there: the lookup fails at once, on loopback), and with a
+# proxy on a closed loopback port for any name that does resolve; the local registries (127.0.0.1) stay direct.
+# `--propagation slave`: mounts made on the host later (the bench's scratch fs) still reach it.
+# setsid: the daemon must outlive this script and not get the caller's Ctrl-C. setsid, unshare and sh each exec
+# the next, so $! is dockerd's pid.
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$STATE_DIR/resolv.conf"
+HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.0/8,localhost,::1 \
+  setsid unshare --mount --propagation slave \
+  sh -c 'mount --bind "$0" /etc/resolv.conf && exec dockerd "$@"' "$STATE_DIR/resolv.conf" "${args[@]}" \
+  >"$LOG" 2>&1 </dev/null &
 echo $! >"$STATE_DIR/started-by-builder"
 
 for _ in $(seq 1 60); do
