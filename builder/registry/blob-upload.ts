@@ -79,8 +79,14 @@ export async function uploadBlob(client: RegistryClient, blobPath: string, descr
         session = status.location;
         offset = status.offset;
       } else {
-        // The session is gone: perhaps because our last PUT did complete before the connection dropped.
-        if ((await client.headBlob(descriptor.digest, `${what} (checking whether it arrived)`)) !== undefined) return 'uploaded';
+        // The session is gone: perhaps because our last PUT did complete before the connection dropped. A registry
+        // killed inside that PUT may have left the blob's link half-written, so that its HEAD answers 500 for good
+        // (docker-registry 2.8 writes links in place): that blob has not arrived, and uploading it again rewrites it.
+        const arrived = await client.headBlob(descriptor.digest, `${what} (checking whether it arrived)`).catch((headErr: unknown) => {
+          if (headErr instanceof BuildError && headErr.code === 'REGISTRY_UNAVAILABLE') return undefined;
+          throw headErr;
+        });
+        if (arrived !== undefined) return 'uploaded';
         session = await client.startUpload(`${what} (restarting the upload)`);
         offset = 0;
       }
