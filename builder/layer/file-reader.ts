@@ -24,24 +24,13 @@ parentPort.on('message', (message) => {
   const buffer = Buffer.allocUnsafe(total);
   let at = 0;
   for (let index = 0; index < paths.length; index++) {
-    const size = sizes[index];
-    let copied = 0;
     try {
-      const fd = openArchivedSync(paths[index]);
-      try {
-        for (let read = -1; copied < size && read !== 0; copied += read) read = readSync(fd, buffer, at + copied, size - copied, copied);
-      } finally {
-        closeSync(fd);
-      }
+      readInto(paths[index], buffer, at, sizes[index]); // WALK_SOURCE's: open, read exactly, close
     } catch (err) {
       parentPort.postMessage({ id, failed: { index, message: String(err && err.message), code: err && err.code } });
       return;
     }
-    if (copied !== size) {
-      parentPort.postMessage({ id, failed: { index, message: 'changed size while it was being archived' } });
-      return;
-    }
-    at += size;
+    at += sizes[index];
   }
   parentPort.postMessage({ id, buffer: buffer.buffer, offset: buffer.byteOffset, length: total }, [buffer.buffer]);
 });
