@@ -4,7 +4,7 @@
  * Attach follows the container's log from the moment of attaching (conmon owns the process's stdio, and partial
  * lines such as a prompt are sent as they are logged); stdin goes into the container through conmon's attach socket.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { StdinBridge } from '../../builder/containers/attach-stdin.js';
 import { DEFAULT_DETACH_KEYS, DetachKeyFilter, parseDetachKeys } from '../../builder/containers/detach-keys.js';
@@ -85,6 +85,11 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     let fd: number | undefined;
     let bridge: StdinBridge | undefined;
     try {
+      const { paths } = await svc.find(found.Id);
+      // Hold the log open from before the start: a --rm container's log is deleted with it right after it exits,
+      // which for a short command can come before the start poll below sees it run. conmon appends to the file
+      // (it does not replace it), so creating it here is safe; /proc/self/fd/N keeps naming it after the unlink.
+      fd = openSync(found.LogPath, fsConstants.O_RDONLY | (found.State.Status === 'created' ? fsConstants.O_CREAT : 0), 0o640);
       // Wait for the start that `docker run` sends after attaching.
       const deadline = Date.now() + 60_000;
       for (;;) {
@@ -93,12 +98,9 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       if (withStdin && !abort.signal.aborted) bridge = await svc.attachStdin(found.Id, input).catch(() => undefined);
-      // Hold the log open: a --rm container's log is deleted with it right after it exits, and its last lines
-      // must still reach us. /proc/self/fd/N keeps naming the file after the unlink.
-      fd = openSync(found.LogPath, 'r');
-      const running = async (): Promise<boolean> => (await svc.inspect(found.Id).catch(() => undefined))?.State.Running === true;
+      // Followed until conmon has drained the process's pipes into it (its exit file), not just until the process ends.
       const follow = { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal, partial: true };
-      for await (const entry of readLogs(`/proc/self/fd/${fd}`, follow, running)) {
+      for await (const entry of readLogs(`/proc/self/fd/${fd}`, follow, () => svc.logMayGrow(paths))) {
         if (abort.signal.aborted) break;
         (entry.stream === 'stdout' ? raw.stdout : raw.stderr).write(Buffer.from(entry.line));
       }

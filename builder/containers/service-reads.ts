@@ -12,7 +12,7 @@ import { readLogs } from './logs.js';
 import { lookupContainer } from './lookup.js';
 import { ContainerPaths, listIds, readRecord, readState, type ContainerRecord } from './record.js';
 import { isActive } from './state.js';
-import { observe } from './truth.js';
+import { logMayGrow, observe } from './truth.js';
 import { readUpper, sizesOf, type FilesystemChange } from './changes.js';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -86,11 +86,13 @@ export abstract class ContainerReads {
   /** Log lines in order; with `follow` the iterable ends when the container stops (or `signal` aborts). */
   async *logs(ref: string, options: LogsOptions = {}): AsyncIterable<LogEntry> {
     const { paths } = await this.find(ref);
-    const running = async (): Promise<boolean> => {
-      const state = await readState(paths).catch(() => undefined);
-      return state !== undefined && isActive((await observe(paths, state)).status);
-    };
-    yield* readLogs(paths.log, options, running);
+    yield* readLogs(paths.log, options, () => this.logMayGrow(paths));
+  }
+
+  /** Whether `paths`' log may still grow (truth.ts logMayGrow); false once the container is gone. */
+  async logMayGrow(paths: ContainerPaths): Promise<boolean> {
+    const state = await readState(paths).catch(() => undefined);
+    return state !== undefined && logMayGrow(paths, state);
   }
 
   async top(ref: string, psArgs?: string): Promise<TopResponse> {

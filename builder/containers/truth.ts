@@ -36,3 +36,17 @@ export async function observe(paths: ContainerPaths, state: ContainerStateRecord
     finishedAt: new Date().toISOString(),
   };
 }
+
+/**
+ * Whether the container's log may still grow: its run is active and conmon has not yet written the exit file,
+ * while the process or conmon lives. conmon drains the process's pipes into the log and fsyncs it before it
+ * writes the exit file, so a follower (attach, `logs -f`) that reads once more after this turns false has every
+ * line. `observe` alone is not enough: it calls a run exited half a second after the process is gone even when the
+ * exit file is late (a slow fsync under load), which could end a follow before the drain.
+ */
+export async function logMayGrow(paths: ContainerPaths, state: ContainerStateRecord): Promise<boolean> {
+  if (!isActive(state.status) || !state.runtimeId) return false;
+  if (await readExitFile(paths, state.runtimeId) !== undefined) return false;
+  return await isSameProcess(state.pid, state.pidStart, state.bootId)
+    || await isSameProcess(state.monitorPid, state.monitorStart, state.bootId);
+}
