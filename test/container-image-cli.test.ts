@@ -63,13 +63,15 @@ describe('builder diff, commit, export, import, history, update, run --tmpfs (CL
   });
 
   it('an untagged commit is listed as <none> and removed by id; import URL fetches a loopback http server; ps --filter volume=', async () => {
-    assert.match((await ok(['commit', 'src'])).trim(), /^sha256:[0-9a-f]{64}$/);
-    // builder images' IMAGE ID is the manifest digest's (not the config digest commit prints).
-    const row = /^<none>\s+<none>\s+([0-9a-f]{12})\s/m.exec(await ok(['images']));
+    const committed = (await ok(['commit', 'src'])).trim();
+    assert.match(committed, /^sha256:[0-9a-f]{64}$/);
+    // builder images' IMAGE ID is docker's: the config digest commit prints; CREATED reads as docker's "… ago".
+    const row = /^<none>\s+<none>\s+([0-9a-f]{12})\s+(.+? ago)\s+\S+$/m.exec(await ok(['images']));
     assert.ok(row, 'the untagged commit is listed');
     const short = row[1]!;
+    assert.equal(short, committed.slice(7, 19));
     assert.ok((await ok(['images', '-q'])).split('\n').includes(short));
-    assert.equal(await ok(['rmi', short]), `Deleted: ${short}\n`);
+    assert.equal(await ok(['rmi', short]), `Deleted: ${committed}\n`);
     assert.ok(!(await ok(['images', '-q'])).split('\n').includes(short));
     const tarFile = path.join(scratch, 'src-url.tar');
     await ok(['export', '-o', tarFile, 'src']);
