@@ -1,9 +1,9 @@
 /** `builder serve`: the API on a port, with its Redis connection and queue; `close()` releases all of it. */
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import type { BuildRequest } from '../builder/request.js';
 import { BuildRecords } from '../worker/build-records.js';
+import { duplicateFarmRedis, farmRedis } from '../worker/farm-redis.js';
 import { buildApp, type FarmContext } from './app.js';
 import { requestSerializers } from './log-redact.js';
 import type { FarmConfig } from './farm-config.js';
@@ -17,10 +17,12 @@ export interface FarmServer {
   close(): Promise<void>;
 }
 
+const defaultWarn = (message: string): void => { process.stderr.write(`builder-api: ${message}\n`); };
+
 /** The shared state without a server (tests use it with `app.inject`). */
-export function farmContext(farm: FarmConfig): FarmContext & { close(): Promise<void> } {
-  const redis = new Redis(farm.redisUrl, { maxRetriesPerRequest: null });
-  const queueConnection = redis.duplicate();
+export function farmContext(farm: FarmConfig, warn: (message: string) => void = defaultWarn): FarmContext & { close(): Promise<void> } {
+  const redis = farmRedis(farm.redisUrl, warn);
+  const queueConnection = duplicateFarmRedis(redis, warn);
   const queue = new Queue<BuildRequest>(farm.queue, { connection: queueConnection });
   return {
     farm, redis, queue, records: new BuildRecords(redis, farm.queue),

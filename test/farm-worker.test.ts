@@ -187,14 +187,16 @@ describe('farm end to end (API + worker processes + Redis + registry + git)', fu
   });
 
   it('SIGTERM drains a worker: a build past the grace period is requeued and finishes elsewhere', async () => {
-    const id = await post(await tarOf({ Dockerfile: 'FROM busybox\nRUN echo drain; sleep 4\n' }));
+    const id = await post(await tarOf({ Dockerfile: 'FROM busybox\nRUN echo drain; sleep 6\n' }));
     const running = await h.waitFor(id, ['running']);
     const pid = Number(running.workers[0]!.split(':').pop());
     const index = workers.findIndex((w) => w.pid === pid);
     const stopping = workers[index]!;
     const exited = new Promise<number | null>((resolve) => stopping.once('exit', (code) => resolve(code)));
-    workers.splice(index, 1, await h.startWorker());
+    // SIGTERM first, the replacement after: a replacement that is slow to start (a loaded machine) must not eat the
+    // build's time past the 2 s grace period, or the build finishes where it began and nothing is requeued.
     stopping.kill('SIGTERM');
+    workers.splice(index, 1, await h.startWorker());
     assert.equal(await exited, 0, 'the worker exits cleanly after the grace period');
     const record = await h.waitFor(id, ['succeeded', 'failed'], 60_000);
     assert.equal(record.state, 'succeeded', JSON.stringify(record.error));

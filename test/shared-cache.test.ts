@@ -116,7 +116,10 @@ describe('shared cache (Redis index + registry blobs)', function () {
     });
     const first = await build(await worker('ahead-maker'), dir);
     const { Redis } = await import('ioredis');
-    const monitor = await new Redis(redis.url).monitor();
+    // monitor() opens a connection of its own: the client it came from is closed too, or it reconnects forever
+    // (and prints ioredis's unhandled errors) once a later test stops this Redis.
+    const origin = new Redis(redis.url);
+    const monitor = await origin.monitor();
     // What the engine sends (commands a script runs inside Redis show with source "lua" and are not round trips).
     const sent: string[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => { if (source !== 'lua') sent.push(String(args[0]).toLowerCase()); });
@@ -134,6 +137,7 @@ describe('shared cache (Redis index + registry blobs)', function () {
       assert.ok(reads.length <= 2, `${reads.length} index reads for a six-step build: ${sent.join(' ')}`);
     } finally {
       monitor.disconnect();
+      origin.disconnect();
     }
   });
 

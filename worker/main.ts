@@ -4,13 +4,13 @@
  */
 import os from 'node:os';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { BuilderConfig } from '../builder/config.js';
 import type { BuildRequest } from '../builder/request.js';
 import type { Engine } from '../builder/engine.js';
 import type { FarmConfig } from '../api/farm-config.js';
 import { BuildRecords } from './build-records.js';
+import { duplicateFarmRedis, farmRedis } from './farm-redis.js';
 import { ABANDONED_MESSAGES, createProcessor, failAbandoned, type AbortReason, type BuildOutcome } from './processor.js';
 import { HeapTrim, type HeapTrimResult } from './heap-trim.js';
 
@@ -25,8 +25,9 @@ export interface FarmWorker {
 
 export async function startWorker(farm: FarmConfig, builderConfig: BuilderConfig, engine: Engine): Promise<FarmWorker> {
   const logger = pino({ name: 'builder-worker' });
-  const redis = new Redis(farm.redisUrl, { maxRetriesPerRequest: null });
-  const subscriber = redis.duplicate();
+  const warn = (message: string): void => logger.warn(message);
+  const redis = farmRedis(farm.redisUrl, warn);
+  const subscriber = duplicateFarmRedis(redis, warn);
   const records = new BuildRecords(redis, farm.queue);
   const active = new Map<string, { controller: AbortController; reason?: AbortReason }>();
   const abort = (id: string, reason: AbortReason): void => {
