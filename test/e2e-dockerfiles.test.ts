@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
+import PQueue from 'p-queue';
 import { errorCodes, type ErrorCode } from '../builder/errors.js';
 import { loadBusyboxFixture } from './helpers/busybox-fixture.js';
 import { checkCase, discoverCases, type Engine, type ExpectedHistory } from './helpers/cases.js';
@@ -36,12 +37,27 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
   let scratch = '';
   let emptyContext = '';
   const only = process.env.BUILDER_CASE?.split(',').filter(Boolean);
+  const cases = discoverCases().filter((testCase) => !only || only.includes(testCase.name));
 
+  // The cases run two at a time (two cores; BUILDER_E2E_CONCURRENCY=1 runs them one by one), each as its own
+  // `builder` processes on the one store, as concurrent builds on a laptop do; each `it` reports its own case.
+  const runs = new Map<string, Promise<void>>();
   before(async function () {
     root = await makeTempDir('e2e-root');
     scratch = await makeTempDir('e2e-scratch');
     emptyContext = await makeTempDir('e2e-empty-context');
     await loadBusyboxFixture(root, scratch);
+    const queue = new PQueue({ concurrency: Math.max(1, Number(process.env.BUILDER_E2E_CONCURRENCY ?? 2)) });
+    for (const testCase of cases) {
+      const code = testCase.expect.error?.code;
+      const errorExitCode = code && code in errorCodes ? errorCodes[code as ErrorCode].exitCode : 1;
+      const run = queue.add(() => checkCase(builderEngine(root), testCase, `case-${testCase.name}:latest`, testCase.context ?? emptyContext, {
+        checkErrorText: true,
+        errorExitCode,
+      }));
+      run.catch(() => undefined); // reported by its own `it`, not as an unhandled rejection before that
+      runs.set(testCase.name, run);
+    }
   });
 
   after(async function () {
@@ -50,19 +66,13 @@ describe('test-dockerfiles end to end (builder CLI)', function () {
     await removeTempDir(emptyContext);
   });
 
-  const cases = discoverCases().filter((testCase) => !only || only.includes(testCase.name));
   it('has the case corpus', function () {
     if (!only && cases.length < 170) throw new Error(`expected at least 170 cases in test-dockerfiles/, found ${cases.length}`);
   });
 
   for (const testCase of cases) {
     it(`${testCase.name}: ${testCase.expect.description}`, async function () {
-      const code = testCase.expect.error?.code;
-      const errorExitCode = code && code in errorCodes ? errorCodes[code as ErrorCode].exitCode : 1;
-      await checkCase(builderEngine(root), testCase, `case-${testCase.name}:latest`, testCase.context ?? emptyContext, {
-        checkErrorText: true,
-        errorExitCode,
-      });
+      await runs.get(testCase.name);
     });
   }
 
