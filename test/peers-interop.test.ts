@@ -16,7 +16,7 @@
  * registries, so no short name is ever looked up outside.
  */
 import { strict as assert } from 'node:assert';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -29,6 +29,7 @@ import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
 
 const ID = randomUUID().slice(0, 8);
 const LONG = 'l'.repeat(120);
+const NONDISTRIBUTABLE = 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip';
 /** cap_net_raw=ep as the kernel stores it (VFS_CAP_REVISION_2, 20 bytes). */
 const CAP_NET_RAW = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, ...new Array<number>(12).fill(0)]);
 
@@ -353,6 +354,42 @@ describe('peers interop: our images in skopeo/umoci/podman/buildah/docker, their
       expectSuccess(await runCli(['pull', ref], { root: storeRoot }), 'builder pull');
       assert.equal(await arch(), 'amd64');
       await runChecked(ref, storeRoot, 'the index\'s amd64 image');
+    });
+
+    it('a non-distributable layer (blob in the registry, no urls): builder pulls it, builds on it, pushes; docker and umoci read the result', async function () {
+      // skopeo's layout of our image (first test) with its top layer retyped, as a vendor's base would carry it.
+      const layout = path.join(work, 'umoci-layout');
+      if (!existsSync(layout)) expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ours}`, `oci:${layout}:ours`]), 'skopeo copy');
+      const index = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; size: number; annotations?: Record<string, string> }[] };
+      const blob = (digest: string) => path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
+      const entry = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'ours')!;
+      const manifest = JSON.parse(await readFile(blob(entry.digest), 'utf8')) as { layers: { mediaType: string }[] };
+      manifest.layers.at(-1)!.mediaType = NONDISTRIBUTABLE;
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      await writeFile(blob(digest), bytes);
+      index.manifests.push({ ...entry, digest, size: bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'nd' } });
+      await writeFile(path.join(layout, 'index.json'), JSON.stringify(index));
+      const base = `${registry.host}/interop-${ID}/nd:1`;
+      expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:nd`, `docker://${base}`]), 'skopeo copy → registry');
+
+      const storeRoot = freshRoot('nd');
+      expectSuccess(await runCli(['pull', base], { root: storeRoot }), 'builder pull');
+      await runChecked(base, storeRoot, 'non-distributable base');
+      const built = `${registry.host}/interop-${ID}/on-nd:1`;
+      const dir = await ctx('on-nd', `FROM ${base}\nRUN ["sh", "-c", "echo on-nd > /tmp/x"]\n`);
+      expectSuccess(await runCli(['build', '--progress=plain', '--push', '-t', built, dir], { root: storeRoot }), 'builder build --push');
+      const raw = JSON.parse(expectSuccess(await runCommand('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${built}`]), 'skopeo inspect').stdout) as { layers: { mediaType: string }[] };
+      assert.deepEqual(raw.layers.slice(-2).map((l) => l.mediaType), [NONDISTRIBUTABLE, OCI.layers[1]], 'the base layer keeps its type, its blob is pushed');
+      const unpacked = path.join(work, 'nd-layout');
+      expectSuccess(await runCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${built}`, `oci:${unpacked}:x`]), 'skopeo copy');
+      expectSuccess(await runCommand('umoci', ['unpack', '--image', `${unpacked}:x`, path.join(work, 'nd-bundle')]), 'umoci unpack');
+      assert.equal(await readFile(path.join(work, 'nd-bundle', 'rootfs', 'tmp', 'x'), 'utf8'), 'on-nd\n');
+      if (dockerUp) {
+        dockerTags.push(built);
+        expectSuccess(await docker(['pull', '-q', built]), 'docker pull');
+        assert.equal(expectSuccess(await docker(['run', '--rm', '--network', 'none', built, 'cat /tmp/x']), 'docker run').stdout, 'on-nd\n');
+      }
     });
 
     it('dockerd 20.10: layers from its own differ (run + commit) → docker save → builder load → run; docker push → builder pull', async function () {
