@@ -254,6 +254,11 @@ describe('peers interop: our images in skopeo/umoci/podman/buildah/docker, their
       assert.deepEqual(index.manifests.map((m) => m.annotations), [undefined], 'BuildKit names no image without a name');
       const docker = JSON.parse(await readFile(path.join(extracted, 'manifest.json'), 'utf8')) as { RepoTags: string[] }[];
       assert.deepEqual(docker.map((m) => m.RepoTags), [[]]);
+      // Loaded back, it is docker's <none>:<none>: listed, and usable by its id.
+      const loadedRoot = freshRoot('untagged');
+      assert.equal(expectSuccess(await runCli(['load', '-i', untagged], { root: loadedRoot }), 'builder load').stdout, `Loaded image ID: ${ourDigest}\n`);
+      assert.match(expectSuccess(await runCli(['images'], { root: loadedRoot }), 'builder images').stdout, new RegExp(`<none> +<none> +${ourDigest.slice(7, 19)}`));
+      await runChecked(ourDigest.slice(7, 19), loadedRoot, 'an untagged archive loaded');
 
       const tagged = path.join(work, 'out-tagged.tar');
       expectSuccess(await runCli(['build', '--progress=plain', '-t', `out-${ID}:1`, '--output', `type=oci,dest=${tagged}`, dir], { root }), 'build -t --output type=oci');
