@@ -252,8 +252,8 @@ describe('peers interop: our images in skopeo/umoci/podman/buildah/docker, their
       expectSuccess(await runCommand('tar', ['-xf', untagged, '-C', extracted]), 'untar');
       const index = JSON.parse(await readFile(path.join(extracted, 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
       assert.deepEqual(index.manifests.map((m) => m.annotations), [undefined], 'BuildKit names no image without a name');
-      const docker = JSON.parse(await readFile(path.join(extracted, 'manifest.json'), 'utf8')) as { RepoTags: string[] }[];
-      assert.deepEqual(docker.map((m) => m.RepoTags), [[]]);
+      const dockerManifest = JSON.parse(await readFile(path.join(extracted, 'manifest.json'), 'utf8')) as { RepoTags: string[] }[];
+      assert.deepEqual(dockerManifest.map((m) => m.RepoTags), [[]]);
       // Loaded back, it is docker's <none>:<none>: listed, and usable by its id.
       const loadedRoot = freshRoot('untagged');
       assert.equal(expectSuccess(await runCli(['load', '-i', untagged], { root: loadedRoot }), 'builder load').stdout, `Loaded image ID: ${ourDigest}\n`);
