@@ -39,6 +39,16 @@ export async function isEmptyDir(dir: string): Promise<boolean> {
 
 function layerError(err: unknown, upperdir: string): BuildError {
   if (err instanceof BuildError) return err;
+  // Node reads directory names as UTF-8 strings: a name that is not valid UTF-8 comes back with U+FFFD in it, and
+  // the lstat of that string finds nothing. Say so instead of a bare ENOENT (docker's layers carry such names as
+  // raw bytes; ours cannot yet, see docs/ARCHITECTURE.md "Peers read our images").
+  const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' ? (err as NodeJS.ErrnoException).path ?? errorMessage(err) : '';
+  if (missing.includes('\uFFFD')) {
+    const at = missing.indexOf(upperdir + '/');
+    const name = at >= 0 ? '/' + missing.slice(at + upperdir.length + 1).replace(/'.*$/, '') : missing;
+    return new BuildError('NOT_SUPPORTED', `the step wrote a file whose name is not valid UTF-8 (${name}, `
+      + 'the bad bytes shown as \uFFFD): builder cannot put such names into a layer; rename the file in the step', { cause: err });
+  }
   const full = (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT';
   // A full store is the user's to fix (and nothing half-written stays: the temp blob is removed).
   const hint = full ? ' (the builder store\'s file system is full: free space, e.g. `builder prune`, and build again)' : '';

@@ -227,6 +227,9 @@ export async function loadImages(store: Store, archivePath: string): Promise<str
     const loaded: string[] = [];
     for (const image of plan.images) {
       for (const name of image.names) await store.tag(name, image.descriptor);
+      // An unnamed image (`docker save <id>`, an untagged `--output type=oci`) stays as docker's <none>:<none>,
+      // usable by its id; before, only its blobs went in and nothing could name it but GC.
+      if (image.names.size === 0) await store.keepUntagged(image.descriptor);
       loaded.push(...(image.names.size > 0 ? image.names : [image.descriptor.digest]));
     }
     return [...new Set(loaded)];

@@ -28,20 +28,12 @@ async function collect(store: Store, names: string[]): Promise<SaveItem[]> {
     if (!image) throw new BuildError('IMAGE_NOT_FOUND', `save: no such image: ${name}`);
     const item = byManifest.get(image.manifestDescriptor.digest) ?? { image, tags: [] };
     byManifest.set(image.manifestDescriptor.digest, item);
-    const tag = asTag(name);
+    // Named by digest or id (`--output type=oci` of an untagged build passes its digest): no name in the
+    // archive, as docker save and BuildKit write it; "sha256:<hex>" would otherwise read as repository:tag.
+    const tag = (await store.hasTag(name)) ? normalizeTag(name) : undefined;
     if (tag && !item.tags.includes(tag)) item.tags.push(tag);
   }
   return [...byManifest.values()];
-}
-
-/** The tag a saved name carries in the archive; undefined for ids and digests. */
-function asTag(name: string): string | undefined {
-  try {
-    const ref = parseReference(name);
-    return ref.digest === undefined ? normalizeTag(name) : undefined;
-  } catch {
-    return undefined; // an image id prefix
-  }
 }
 
 /** Writes entries one at a time into a tar pack, streaming files. */

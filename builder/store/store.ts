@@ -260,6 +260,22 @@ export class Store {
     return undefined;
   }
 
+  /**
+   * Whether `ref` names an image by tag (what `resolve` tries before digest prefixes): `save` names an image in
+   * its archive only then. A digest, an image id or an id prefix (`4d4dea8e59cc` also parses as a name) is no tag.
+   */
+  async hasTag(ref: string): Promise<boolean> {
+    if (DIGEST.test(ref)) return false;
+    let tag: string;
+    try {
+      if (parseReference(ref).digest !== undefined) return false;
+      tag = normalizeTag(ref);
+    } catch {
+      return false;
+    }
+    return (await readIndex(this.indexPath)).manifests.some((e) => isNamed(e, tag, aliasOf(tag)));
+  }
+
   /** Every tag, once each (the `latest` alias pair counts as one). */
   async listImages(): Promise<ImageSummary[]> {
     const seen = new Set<string>();
