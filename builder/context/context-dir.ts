@@ -13,7 +13,8 @@ export interface ResolvedContext {
 
 /**
  * Resolves `docker build [-f dockerfile] context`: the context must be a directory; `-f` is relative to the
- * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`.
+ * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`, or
+ * `<context>/Containerfile` when there is no Dockerfile (buildah/podman's name; with both, BuildKit's Dockerfile wins).
  */
 export async function resolveContext(contextArg: string, dockerfileArg?: string): Promise<ResolvedContext> {
   const contextDir = path.resolve(contextArg);
@@ -27,6 +28,10 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
   let dockerfilePath: string;
   if (!dockerfileArg) {
     dockerfilePath = path.join(contextDir, 'Dockerfile');
+    const containerfile = path.join(contextDir, 'Containerfile');
+    if (!statQuiet(await locateContextFile(contextDir, dockerfilePath)) && statQuiet(await locateContextFile(contextDir, containerfile))) {
+      dockerfilePath = containerfile;
+    }
   } else if (path.isAbsolute(dockerfileArg)) {
     dockerfilePath = dockerfileArg;
   } else {
