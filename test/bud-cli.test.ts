@@ -2,10 +2,12 @@
  * Scenarios of buildah's tests/bud.bats that are about the CLI's files rather than Dockerfile semantics (so they are
  * no test-dockerfiles case): Containerfile as the default name, .containerignore, Dockerfile/context errors.
  * Docker and BuildKit only know `Dockerfile` and `.dockerignore`; the buildah names are a fallback that changes
- * nothing for a context that has the docker ones.
+ * nothing for a context that has the docker ones. Also buildah's CVE scenarios (CVE-2024-1753, CVE-2024-9675), which
+ * need a look at the host after the build.
  */
 import { strict as assert } from 'node:assert';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeFixtureRoot } from './helpers/busybox-fixture.js';
 import { expectSuccess, runCli, type CliResult } from './helpers/cli.js';
@@ -100,5 +102,39 @@ describe('buildah bud.bats scenarios (CLI files)', function () {
     });
     expectSuccess(await build(['-t', tag('per-file'), dir]), 'build with Containerfile.dockerignore');
     assert.equal(await run(tag('per-file'), ['cat', '/list.txt']), './.dockerignore\n./b.txt\n');
+  });
+
+  it('CVE-2024-1753: a rw bind mount of a stage link to / is that stage\'s root, and writing through it reaches neither the host nor the image', async function () {
+    const marker = `BIND_BREAKOUT_${process.pid}_${Date.now()}`;
+    const dir = await context({
+      Dockerfile: [
+        'FROM busybox AS base',
+        'RUN ln -s / /rootdir && echo base > /base-marker',
+        'FROM busybox',
+        `RUN --mount=type=bind,from=base,source=/rootdir,destination=/exploit,rw cat /exploit/base-marker > /seen.txt && touch /exploit/${marker}`,
+        `RUN test ! -e /${marker} && test ! -e /exploit && echo clean >> /seen.txt`,
+        '',
+      ].join('\n'),
+    });
+    try {
+      expectSuccess(await build(['-t', tag('cve-1753'), dir]), 'build with a rw bind of a link to /');
+      assert.equal(existsSync(`/${marker}`), false, `the build wrote /${marker} on the host`);
+      assert.equal(await run(tag('cve-1753'), ['cat', '/seen.txt']), 'base\nclean\n');
+    } finally {
+      await rm(`/${marker}`, { force: true });
+    }
+  });
+
+  it('CVE-2024-9675: a cache mount id with ../ names a cache, never a host directory', async function () {
+    const hostDir = path.join(scratch, `host-dir-${process.pid}`);
+    await mkdir(hostDir, { recursive: true });
+    await writeFile(path.join(hostDir, 'file.txt'), 'host secret\n');
+    const escape = `${'../'.repeat(12)}${hostDir.replace(/^\//, '')}`;
+    const dir = await context({
+      Dockerfile: `FROM busybox\nRUN --mount=type=cache,id=${escape},target=/var/tmp ls -A /var/tmp > /listed.txt && touch /var/tmp/written\n`,
+    });
+    expectSuccess(await build(['-t', tag('cve-9675'), dir]), 'build with a ../ cache id');
+    assert.equal(await run(tag('cve-9675'), ['cat', '/listed.txt']), '', 'the cache mount showed the host directory');
+    assert.equal(existsSync(path.join(hostDir, 'written')), false, 'the RUN wrote into the host directory');
   });
 });
