@@ -59,7 +59,7 @@ describe('buildah bud.bats scenarios (CLI files)', function () {
     assert.equal(await run(tag('both'), ['cat', '/which']), 'dockerfile\n');
   });
 
-  it('neither file: the error names the Dockerfile; an empty one has no instructions; a directory is refused', async function () {
+  it('neither file: the error names the Dockerfile; a path through a file is not a directory; an empty one has no instructions; a directory is refused', async function () {
     const empty = await context({ 'other.txt': 'x' });
     const missing = await build(['-t', tag('missing'), empty]);
     assert.notEqual(missing.code, 0);
@@ -69,6 +69,10 @@ describe('buildah bud.bats scenarios (CLI files)', function () {
     const noInstructions = await build(['-t', tag('blank'), blank]);
     assert.notEqual(noInstructions.code, 0);
     assert.match(noInstructions.stderr, /Containerfile:1: .*file with no instructions/);
+
+    const throughFile = await build(['-t', tag('enotdir'), '-f', path.join(empty, 'other.txt', 'Dockerfile'), empty]);
+    assert.notEqual(throughFile.code, 0);
+    assert.match(throughFile.stderr, /failed to read Dockerfile: open .*other\.txt\/Dockerfile: not a directory/);
 
     const dirAsFile = await context({ 'Dockerfile/inner': 'x' });
     const isDir = await build(['-t', tag('dir'), dirAsFile]);

@@ -41,9 +41,12 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
     }
   }
   // Inside the context the Dockerfile is resolved there (a link to /x means <context>/x), as the build reads it.
-  const dockerfileStat = statQuiet(await locateContextFile(contextDir, dockerfilePath));
+  const located = await locateContextFile(contextDir, dockerfilePath);
+  const dockerfileStat = statQuiet(located);
   if (!dockerfileStat) {
-    throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: no such file or directory`);
+    // A path through a file (`-f some-file/Dockerfile`) is ENOTDIR, as open(2) tells docker.
+    const reason = statErrorCode(located) === 'ENOTDIR' ? 'not a directory' : 'no such file or directory';
+    throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: ${reason}`);
   }
   if (dockerfileStat.isDirectory()) {
     throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: read ${dockerfilePath}: is a directory`);
@@ -55,6 +58,15 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
 
 async function isFile(candidate: string): Promise<boolean> {
   return statQuiet(candidate)?.isFile() === true;
+}
+
+function statErrorCode(file: string): string | undefined {
+  try {
+    statSync(file);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
 }
 
 /** stat(2) directly: every build resolves its context and Dockerfile, a round trip per call was most of it. */
