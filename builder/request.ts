@@ -81,6 +81,7 @@ export function isCommitSha(ref: string): boolean {
 /**
  * Build args as `NAME=VALUE` strings (the CLI's `--build-arg`, the API's `buildarg`). A bare `NAME` takes its value
  * from `env` when given (skipped when unset, as docker does); without `env` it is an error. `flag` names the option.
+ * Any non-empty name is taken, as buildx's listToMap does: ARG accepts `a-b` or `my.var`, so the flag must too.
  */
 export function parseBuildArgs(args: string[], options: { env?: NodeJS.ProcessEnv; flag?: string } = {}): Record<string, string> {
   const flag = options.flag ?? '--build-arg';
@@ -88,7 +89,7 @@ export function parseBuildArgs(args: string[], options: { env?: NodeJS.ProcessEn
   for (const arg of args) {
     const eq = arg.indexOf('=');
     const name = eq < 0 ? arg : arg.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || (eq < 0 && !options.env)) {
+    if (name === '' || name.includes('\0') || (eq < 0 && !options.env)) {
       throw new BuildError('INVALID_ARGUMENT', `invalid ${flag} "${arg}": want NAME=VALUE`);
     }
     if (eq >= 0) out[name] = arg.slice(eq + 1);

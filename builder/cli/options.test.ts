@@ -16,6 +16,10 @@ describe('cli options', () => {
     assert.throws(() => parseBuildArgs(['=1']), /invalid --build-arg/);
   });
 
+  it('takes any non-empty build arg name, as buildx does (ARG accepts a-b and my.var)', () => {
+    assert.deepEqual(parseBuildArgs(['a-b=1', 'my.var=2', '1st=3', 'abc.txt'], {}), { 'a-b': '1', 'my.var': '2', '1st': '3' });
+  });
+
   it('the API form (no environment) wants NAME=VALUE, with the same parser', () => {
     assert.deepEqual(parseBuildArgList(['A=1', 'B='], { flag: 'buildarg' }), { A: '1', B: '' });
     assert.throws(() => parseBuildArgList(['A'], { flag: 'buildarg' }), /invalid buildarg "A": want NAME=VALUE/);

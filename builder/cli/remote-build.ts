@@ -181,7 +181,7 @@ async function followLogs(url: string, headers: Record<string, string>, print: (
 /** The context as a gzip tar: .dockerignore applied, the Dockerfile and .dockerignore always sent (as docker does). */
 export async function packContext(contextDir: string, dockerfilePath: string): Promise<Buffer> {
   const ignored = await loadIgnore(contextDir, dockerfilePath);
-  const keep = new Set([path.relative(contextDir, dockerfilePath).split(path.sep).join('/'), '.dockerignore']);
+  const keep = new Set([path.relative(contextDir, dockerfilePath).split(path.sep).join('/'), '.dockerignore', '.containerignore']);
   const pack = tar.pack();
   const gzip = pack.pipe(createGzip());
   const chunks: Buffer[] = [];

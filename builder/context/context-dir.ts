@@ -13,7 +13,8 @@ export interface ResolvedContext {
 
 /**
  * Resolves `docker build [-f dockerfile] context`: the context must be a directory; `-f` is relative to the
- * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`.
+ * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`, or
+ * `<context>/Containerfile` when there is no Dockerfile (buildah/podman's name; with both, BuildKit's Dockerfile wins).
  */
 export async function resolveContext(contextArg: string, dockerfileArg?: string): Promise<ResolvedContext> {
   const contextDir = path.resolve(contextArg);
@@ -27,6 +28,10 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
   let dockerfilePath: string;
   if (!dockerfileArg) {
     dockerfilePath = path.join(contextDir, 'Dockerfile');
+    const containerfile = path.join(contextDir, 'Containerfile');
+    if (!statQuiet(await locateContextFile(contextDir, dockerfilePath)) && statQuiet(await locateContextFile(contextDir, containerfile))) {
+      dockerfilePath = containerfile;
+    }
   } else if (path.isAbsolute(dockerfileArg)) {
     dockerfilePath = dockerfileArg;
   } else {
@@ -36,9 +41,12 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
     }
   }
   // Inside the context the Dockerfile is resolved there (a link to /x means <context>/x), as the build reads it.
-  const dockerfileStat = statQuiet(await locateContextFile(contextDir, dockerfilePath));
+  const located = await locateContextFile(contextDir, dockerfilePath);
+  const dockerfileStat = statQuiet(located);
   if (!dockerfileStat) {
-    throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: no such file or directory`);
+    // A path through a file (`-f some-file/Dockerfile`) is ENOTDIR, as open(2) tells docker.
+    const reason = statErrorCode(located) === 'ENOTDIR' ? 'not a directory' : 'no such file or directory';
+    throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: open ${dockerfilePath}: ${reason}`);
   }
   if (dockerfileStat.isDirectory()) {
     throw new BuildError('INVALID_ARGUMENT', `failed to read Dockerfile: read ${dockerfilePath}: is a directory`);
@@ -50,6 +58,15 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
 
 async function isFile(candidate: string): Promise<boolean> {
   return statQuiet(candidate)?.isFile() === true;
+}
+
+function statErrorCode(file: string): string | undefined {
+  try {
+    statSync(file);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
 }
 
 /** stat(2) directly: every build resolves its context and Dockerfile, a round trip per call was most of it. */

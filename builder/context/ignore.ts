@@ -97,7 +97,8 @@ export function canSkipExcludedDir(matcher: IgnoreMatcher): boolean {
 
 /**
  * Reads `<dockerfile>.dockerignore` beside the Dockerfile if present (e.g. `Dockerfile.dockerignore`,
- * `app.Dockerfile.dockerignore`), else `.dockerignore` at the context root. No file → matches nothing.
+ * `app.Dockerfile.dockerignore`), else `.dockerignore` at the context root, else `.containerignore` there
+ * (buildah/podman's name, same syntax; only when there is no .dockerignore). No file → matches nothing.
  * Both are resolved inside the context like COPY sources (a link cannot make us read a host file).
  */
 export async function loadIgnore(contextDir: string, dockerfilePath?: string): Promise<IgnoreMatcher> {
@@ -106,7 +107,7 @@ export async function loadIgnore(contextDir: string, dockerfilePath?: string): P
     const absolute = path.resolve(contextDir, dockerfilePath);
     candidates.push(`${absolute}.dockerignore`);
   }
-  candidates.push(path.join(contextDir, '.dockerignore'));
+  candidates.push(path.join(contextDir, '.dockerignore'), path.join(contextDir, '.containerignore'));
   for (const candidate of candidates) {
     const file = await readContextFile(contextDir, candidate, { what: 'ignore file', maxBytes: MAX_IGNORE_BYTES });
     if (!file) continue;

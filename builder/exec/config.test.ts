@@ -8,7 +8,9 @@ describe('exec config helpers', () => {
     ['/work', '/abs', '/abs'],
     ['/work/', '../x', '/x'],
     ['/work', '.', '/work/'],
-    ['/work', 'dst/.', '/work/dst'],
+    ['/work', 'dst/.', '/work/dst/'],
+    ['/work', '/app/.', '/app/'],
+    ['/work', '/.', '/'],
     ['/', './a/./b/../c', '/a/c'],
   ];
   for (const [workdir, target, expected] of paths) {

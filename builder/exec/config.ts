@@ -70,8 +70,9 @@ export function runEnv(config: ImageConfig, buildArgs: [string, string][]): stri
 /** Resolves a path written in the Dockerfile against the current WORKDIR, keeping a trailing slash. */
 export function resolveImagePath(workingDir: string | undefined, target: string): string {
   const base = workingDir && workingDir !== '' ? workingDir : '/';
-  // As BuildKit: only "." or a trailing "/" makes a directory; "dst/." is the path dst.
-  const trailing = target.endsWith('/') || target === '.';
+  // As current BuildKit (pathRelativeToWorkingDir → NormalizePath keepSlash, then fsutil's Copy makes the dir):
+  // ".", a trailing "/" and a trailing "/." make a directory. BuildKit 0.8 (docker 20.10) path.Join'ed "dst/." to dst.
+  const trailing = target.endsWith('/') || target === '.' || target.endsWith('/.');
   let resolved = target.startsWith('/') ? target : `${base.replace(/\/+$/, '')}/${target}`;
   resolved = normalizePosix(resolved);
   if (trailing && !resolved.endsWith('/')) resolved += '/';

@@ -25,7 +25,10 @@ export const copyInputs: InputsDigester<'COPY' | 'ADD'> = async (step, ctx) => {
 async function localInputs(step: CopyStep, ctx: StepContext, sources: string[]): Promise<StepInputs> {
   if (step.from && !('context' in step.from)) {
     const output = await ctx.fromSource(step.from);
-    return { digest: digestOf(JSON.stringify({ from: output.key, sources: step.sources })) };
+    // A `dst/.` dest changed meaning (a file before, a directory now, as current BuildKit): its key says so, every
+    // other key stays as it was (the dest is in the step itself).
+    const destIsDirDot = step.dest.endsWith('/.') ? { dest: resolveImagePath(ctx.config.config.WorkingDir, step.dest) } : {};
+    return { digest: digestOf(JSON.stringify({ from: output.key, sources: step.sources, ...destIsDirDot })) };
   }
   const chownKey = step.chown ? { uid: 0, gid: 0 } : undefined;
   // --chown by name is resolved against the image at copy time; the name itself is in the step key.
