@@ -17,8 +17,10 @@ import { parseTimestamp } from './events.js';
 import { queryBool, queryString, type Query } from './images-query.js';
 import { frame, hijack } from './raw-stream.js';
 
-function entryBytes(entry: LogEntry, timestamps: boolean): Buffer {
-  return Buffer.from(timestamps ? `${entry.time} ${entry.line}` : entry.line);
+/** `details=1` puts the entry's attributes (log-opt labels/env; we keep none) and a space before the line, as dockerd. */
+function entryBytes(entry: LogEntry, timestamps: boolean, details = false): Buffer {
+  const line = details ? ` ${entry.line}` : entry.line;
+  return Buffer.from(timestamps ? `${entry.time} ${line}` : line);
 }
 
 export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext): void {
@@ -30,10 +32,10 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     const stderr = queryBool(query, 'stderr');
     if (!stdout && !stderr) throw badRequest('you must choose at least one stream');
     const tailText = queryString(query, 'tail');
-    if (tailText !== undefined && tailText !== 'all' && tailText !== '' && !/^\d+$/.test(tailText)) throw badRequest(`invalid tail: "${tailText}"`);
     const since = parseTimestamp(queryString(query, 'since'), 'since');
     const until = parseTimestamp(queryString(query, 'until'), 'until');
     const timestamps = queryBool(query, 'timestamps');
+    const details = queryBool(query, 'details');
     const tty = found.Config.Tty === true;
     const abort = new AbortController();
     reply.hijack();
@@ -45,10 +47,11 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
       for await (const entry of svc.logs(found.Id, {
         follow: queryBool(query, 'follow'), stdout, stderr, timestamps,
         since: since === undefined ? undefined : since / 1e9, until: until === undefined ? undefined : until / 1e9,
-        tail: tailText === undefined || tailText === '' || tailText === 'all' ? 'all' : Number(tailText), signal: abort.signal,
+        // dockerd's strconv.Atoi: anything but a number (`all`, `abc`, ``) is every line.
+        tail: tailText !== undefined && /^\d+$/.test(tailText) ? Number(tailText) : 'all', signal: abort.signal,
       })) {
         if (abort.signal.aborted) break;
-        const bytes = entryBytes(entry, timestamps);
+        const bytes = entryBytes(entry, timestamps, details);
         reply.raw.write(tty ? bytes : frame(entry.stream === 'stdout' ? 1 : 2, bytes));
       }
     } finally {

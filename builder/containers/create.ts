@@ -110,7 +110,9 @@ function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
     ...hostConfig,
     NetworkMode: hostConfig.NetworkMode || 'default',
     RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
-    LogConfig: { Type: 'k8s-file', Config: {} },
+    // What dockerd shows (json-file, /dev/shm 64 MiB); the log itself is conmon's k8s-file, read by logs.ts.
+    LogConfig: { Type: 'json-file', Config: {} },
+    ShmSize: hostConfig.ShmSize || 64 * 1024 * 1024,
   };
 }
 

@@ -97,6 +97,12 @@ export interface HostConfig {
   NanoCpus?: number;
   CpuShares?: number;
   PidsLimit?: number | null;
+  MemoryReservation?: number;
+  OomKillDisable?: boolean | null;
+  /** `--ulimit nofile=1024:2048`. */
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  /** `--device /dev/x[:/dev/y[:rwm]]`. */
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
 }
 
 export interface EndpointSettings {
