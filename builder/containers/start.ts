@@ -35,7 +35,7 @@ export async function startContainer(
   }
   const merged = await remountSnapshot(record.rootfsDir);
   const plan = await planNetwork(root, record);
-  const mounts = await resolveMounts(root, record, merged);
+  const mounts = await resolveMounts(root, record, merged, state.mounts);
   const runtimeId = `builder-${record.id.slice(0, 12)}-${Date.now().toString(36)}`;
   let attached = false;
   try {
