@@ -4,7 +4,7 @@
  * Attach follows the container's log from the moment of attaching (conmon owns the process's stdio, and partial
  * lines such as a prompt are sent as they are logged); stdin goes into the container through conmon's attach socket.
  */
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { StdinBridge } from '../../builder/containers/attach-stdin.js';
 import { DEFAULT_DETACH_KEYS, DetachKeyFilter, parseDetachKeys } from '../../builder/containers/detach-keys.js';
@@ -93,16 +93,21 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
       // which for a short command can come before the start poll below sees it run. conmon appends to the file
       // (it does not replace it), so creating it here is safe; /proc/self/fd/N keeps naming it after the unlink.
       fd = openSync(found.LogPath, fsConstants.O_RDONLY | (found.State.Status === 'created' ? fsConstants.O_CREAT : 0), 0o640);
-      // Wait for the start that `docker run` sends after attaching.
+      // Wait for the start that `docker run` (or `docker start -a`) sends after attaching. An exited container's
+      // next run is a new StartedAt, and its lines come after what the log holds now (the earlier runs').
+      const restart = !withLogs && (found.State.Status === 'exited' || found.State.Status === 'dead');
+      const fromOffset = restart ? fstatSync(fd).size : undefined;
       const deadline = Date.now() + 60_000;
       for (;;) {
         const state = (await svc.inspect(found.Id).catch(() => undefined))?.State;
-        if (abort.signal.aborted || !state || state.Status !== 'created' || Date.now() > deadline) break;
+        if (abort.signal.aborted || !state || Date.now() > deadline) break;
+        const waiting = state.Status === 'created' || (restart && state.StartedAt === found.State.StartedAt && state.Status !== 'running');
+        if (!waiting) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       if (withStdin && !abort.signal.aborted) bridge = await svc.attachStdin(found.Id, input).catch(() => undefined);
       // Followed until conmon has drained the process's pipes into it (its exit file), not just until the process ends.
-      const follow = { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal, partial: true };
+      const follow = { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal, partial: true, fromOffset };
       for await (const entry of readLogs(`/proc/self/fd/${fd}`, follow, () => svc.logMayGrow(paths))) {
         if (abort.signal.aborted) break;
         (entry.stream === 'stdout' ? raw.stdout : raw.stderr).write(Buffer.from(entry.line));

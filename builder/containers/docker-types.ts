@@ -290,6 +290,8 @@ export interface LogsOptions {
   signal?: AbortSignal;
   /** Yield a partial line (conmon's `P` entries: a prompt, typed characters echoed by a pty) as soon as it is logged. */
   partial?: boolean;
+  /** Start at this byte of the log (an attach to an exited container waits for its next run: older runs' lines are not its). */
+  fromOffset?: number;
 }
 
 /** One log line as stored: stream, RFC 3339 nano time, the line with its newline. */
