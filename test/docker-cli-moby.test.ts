@@ -44,11 +44,11 @@ describe('builder daemon: moby integration-cli scenarios (run flags, exec, top, 
   it('run applies --ulimit, --shm-size, --device, --dns-option; -e NAME unset in the client is not passed', async () => {
     const script = [
       'ulimit -n; ulimit -Hn', 'mount | grep " /dev/shm "', 'ls /dev/nulo', 'head -c 4 /dev/nulo | wc -c',
-      'cat /etc/resolv.conf', 'env | grep -c MOBY_NOTSET; echo "set=$MOBY_SET"',
+      'cat /etc/resolv.conf', 'env | grep -c MOBY_NOTSET; echo "set=$MOBY_SET"', 'grep gw /etc/hosts',
     ].join('; ');
     const out = await ok([
       'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:2048', '--shm-size', '1m', '--device', '/dev/zero:/dev/nulo',
-      '--dns', '127.0.0.9', '--dns-option', 'ndots:2', '-e', 'MOBY_NOTSET', '-e', 'MOBY_SET=1', 'busybox', 'sh', '-c', script,
+      '--dns', '127.0.0.9', '--dns-option', 'ndots:2', '--add-host', 'gw:host-gateway', '-e', 'MOBY_NOTSET', '-e', 'MOBY_SET=1', 'busybox', 'sh', '-c', script,
     ]);
     const lines = out.split('\n');
     assert.deepEqual(lines.slice(0, 2), ['1024', '2048'], out);
@@ -59,6 +59,10 @@ describe('builder daemon: moby integration-cli scenarios (run flags, exec, top, 
     assert.match(out, /nameserver 127\.0\.0\.9\noptions ndots:2\n/);
     // moby's ReplaceOrAppendEnvValues: a bare NAME (the CLI sends it when the client has no NAME) unsets.
     assert.match(out, /^0\nset=1$/m);
+    // moby's host-gateway: the default bridge's gateway address (it was written as the word).
+    const gateway = (await ok(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'bridge'])).trim();
+    assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.match(out, new RegExp(`^${gateway.replace(/\./g, '\\.')}\tgw$`, 'm'));
     await ok(['create', '--name', 'cold', '--network', 'none', '--shm-size', '1g', 'busybox', 'true']);
     assert.equal((await ok(['inspect', '-f', '{{.HostConfig.ShmSize}} {{.HostConfig.LogConfig.Type}}', 'cold'])).trim(), '1073741824 json-file');
   });
@@ -99,6 +103,14 @@ describe('builder daemon: moby integration-cli scenarios (run flags, exec, top, 
     // dockerd's strconv.Atoi: a tail that is not a number is every line.
     const all = await daemon.docker(['logs', '--tail', 'abc', 'long']);
     assert.deepEqual([all.code, all.stdout, all.stderr], [0, 'out\n', 'err\n']);
+  });
+
+  it('events: create, attach, start, die, destroy of a `run --rm`, in dockerd\'s order', async () => {
+    const since = new Date().toISOString();
+    await ok(['run', '--rm', '--name', 'moby-ev', '--network', 'none', 'busybox', 'true']);
+    const until = new Date(Date.now() + 1000).toISOString();
+    const actions = await ok(['events', '--since', since, '--until', until, '--filter', 'container=moby-ev', '--format', '{{.Action}}']);
+    assert.equal(actions, 'create\nattach\nstart\ndie\ndestroy\n');
   });
 
   it('rename: moby\'s order and "Error when allocating new name"; tag of a missing image names its :latest', async () => {

@@ -71,6 +71,8 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     const since = withLogs ? 0 : Date.now() / 1000 - 1;
     const detachKeys = parseDetachKeys(queryString(query, 'detachKeys') ?? DEFAULT_DETACH_KEYS);
     const raw = hijack(request, reply, !tty);
+    // dockerd's `attach` event (between create and start for `docker run`).
+    ctx.events.publish('container', 'attach', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
     const abort = new AbortController();
     raw.socket.on('close', () => abort.abort());
     // With stdin=1 on an OpenStdin container the client's bytes go to conmon's attach socket (after the start that

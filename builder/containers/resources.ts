@@ -44,6 +44,22 @@ export async function attachNetwork(root: string, record: ContainerRecord, plan:
   return networking.attach({ containerId: record.id, name: record.name, hostname: record.config.Hostname ?? record.id.slice(0, 12), endpoints, ports });
 }
 
+/**
+ * `--add-host name:host-gateway`: moby's special value is the default bridge's gateway (the host's address on it);
+ * without the network stack there is none to name (moby: `unable to derive the IP value for host-gateway`).
+ */
+export async function resolveExtraHosts(root: string, extraHosts: string[]): Promise<string[]> {
+  if (!extraHosts.some((entry) => entry.endsWith(':host-gateway'))) return extraHosts;
+  let gateway: string | undefined;
+  if (await openNetworking(root)) {
+    const { ensureDefaultNetwork } = await import('../network/network-record.js');
+    await ensureDefaultNetwork(root);
+    gateway = (await (await import('../network/index.js')).inspectNetwork(root, 'bridge')).IPAM.Config[0]?.Gateway;
+  }
+  if (!gateway) throw new BuildError('INVALID_ARGUMENT', 'unable to derive the IP value for host-gateway');
+  return extraHosts.map((entry) => entry.endsWith(':host-gateway') ? `${entry.slice(0, -'host-gateway'.length)}${gateway}` : entry);
+}
+
 export async function detachNetwork(root: string, id: string): Promise<void> {
   const networking = await openNetworking(root);
   await networking?.detach(id);

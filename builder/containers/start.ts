@@ -13,7 +13,7 @@ import { portBindings } from './ports.js';
 import { startThroughExecFifo } from './runc-start.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { resolveDevices } from './devices.js';
-import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
+import { attachNetwork, detachNetwork, planNetwork, resolveExtraHosts, resolveMounts, toSandboxMounts } from './resources.js';
 
 const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/docker-init'];
 
@@ -70,7 +70,7 @@ export async function startContainer(
         capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
       }),
     }, paths.bundle, user, {
-      extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
+      extraHosts: await resolveExtraHosts(root, hostConfig.ExtraHosts ?? []), ipAddress: attachment?.endpoints[0]?.ipAddress,
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
       searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, dnsOptions: hostConfig.DnsOptions ?? [], createMissing: true,
     });
