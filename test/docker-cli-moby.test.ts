@@ -64,7 +64,8 @@ describe('builder daemon: moby integration-cli scenarios (run flags, exec, top, 
     assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/);
     assert.match(out, new RegExp(`^${gateway.replace(/\./g, '\\.')}\tgw$`, 'm'));
     await ok(['create', '--name', 'cold', '--network', 'none', '--shm-size', '1g', 'busybox', 'true']);
-    assert.equal((await ok(['inspect', '-f', '{{.HostConfig.ShmSize}} {{.HostConfig.LogConfig.Type}}', 'cold'])).trim(), '1073741824 json-file');
+    const fields = '{{.HostConfig.ShmSize}} {{.HostConfig.LogConfig.Type}} {{json .Config.Entrypoint}} {{.HostConfig.IpcMode}} {{.HostConfig.Runtime}}';
+    assert.equal((await ok(['inspect', '-f', fields, 'cold'])).trim(), '1073741824 json-file null private runc');
   });
 
   it('create refuses what moby refuses, in its words (125), and warns about --oom-kill-disable without -m', async () => {

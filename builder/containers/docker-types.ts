@@ -81,6 +81,8 @@ export interface HostConfig {
   ExtraHosts?: string[] | null;
   GroupAdd?: string[] | null;
   IpcMode?: string;
+  Runtime?: string;
+  CgroupnsMode?: string;
   PidMode?: string;
   Privileged?: boolean;
   PublishAllPorts?: boolean;
