@@ -59,7 +59,10 @@ export function inspectContainer(paths: ContainerPaths, record: ContainerRecord,
     LogPath: paths.log, Name: `/${record.name}`, RestartCount: state.restartCount, Driver: 'overlay', Platform: 'linux',
     MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
     // dockerd's defaults for what we do not vary (private IPC, runc; the cgroup namespace of a cgroup v1 host).
-    HostConfig: { IpcMode: 'private', Runtime: 'runc', CgroupnsMode: 'host', ...record.hostConfig },
+    HostConfig: {
+      ...record.hostConfig, IpcMode: record.hostConfig.IpcMode || 'private', Runtime: record.hostConfig.Runtime || 'runc',
+      CgroupnsMode: record.hostConfig.CgroupnsMode || 'host',
+    },
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: record.lowerdirs.join(':'), UpperDir: `${record.rootfsDir}/upper`, WorkDir: `${record.rootfsDir}/work`, MergedDir: `${record.rootfsDir}/merged` },
