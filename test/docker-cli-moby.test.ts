@@ -123,6 +123,17 @@ describe('builder daemon: moby integration-cli scenarios (run flags, exec, top, 
     await fails(['rename', 'no-such-ren', 'bad name'], 1, /No such container: no-such-ren/);
     await fails(['create', '--name', 'bad name', 'busybox'], 1, /Invalid container name \(bad name\)/);
     await fails(['tag', 'no-such-image', 'moby-tag:1'], 1, /Error response from daemon: No such image: no-such-image:latest/);
+    // rmi of the last name of an image a container uses: moby's "repository reference" conflict; by id the other one.
+    await ok(['tag', 'busybox', 'moby-rmi:1']);
+    await ok(['create', '--name', 'rmi-user', '--network', 'none', 'moby-rmi:1', 'true']);
+    const id = (await ok(['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).trim().slice(7, 19);
+    assert.equal(await ok(['rmi', 'busybox']), 'Untagged: busybox:latest\n', 'another name is left: only untagged');
+    await fails(['rmi', 'moby-rmi:1'], 1,
+      new RegExp(`conflict: unable to remove repository reference "moby-rmi:1" \\(must force\\) - container [0-9a-f]{12} is using its referenced image ${id}`));
+    await fails(['rmi', id], 1, new RegExp(`conflict: unable to delete ${id} \\(must be forced\\) - image is being used by stopped container [0-9a-f]{12}`));
+    await ok(['tag', 'moby-rmi:1', 'busybox']);
+    await ok(['rm', 'rmi-user']);
+    await ok(['rmi', 'moby-rmi:1']);
   });
 
   it('the predefined host and none networks are listed, inspected, and cannot be removed or joined', async () => {
