@@ -315,7 +315,7 @@ describe('containers (CLI, runc, conmon)', function () {
       [['--mount', 'type=nfs,target=/x'], /mount type unknown/],
       [['--restart', 'sometimes'], /invalid restart policy 'sometimes'/],
       [['--rm', '--restart', 'always'], /Conflicting options: --restart and --rm/],
-      [['--name', 'bad name!'], /invalid container name/],
+      [['--name', 'bad name!'], /Invalid container name/],
       [['--cap-add', 'WINGS'], /unknown capability: "WINGS"/],
       [['--mount', 'type=bind,source=/no/such/host/dir,target=/x'], /bind source path does not exist: \/no\/such\/host\/dir/],
     ] as [string[], RegExp][]) {

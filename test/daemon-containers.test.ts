@@ -118,7 +118,8 @@ describe('builder daemon runs containers for the docker CLI', function () {
     assert.match(await readFile(out, 'utf8'), /^root:x:0:0/);
     const rmi = await daemon.docker(['rmi', 'busybox']);
     assert.equal(rmi.code, 1, 'an image a container uses is not removed');
-    assert.match(rmi.stderr, /image is being used by running container [0-9a-f]{12}/);
+    // moby's wording for a name (a repository reference); an id gets "image is being used by running container".
+    assert.match(rmi.stderr, /unable to remove repository reference "busybox" \(must force\) - container [0-9a-f]{12} is using its referenced image [0-9a-f]{12}/);
   });
 
   it('docker cp sees a named volume (out of it and into it)', async () => {

@@ -4,7 +4,7 @@
  * Attach follows the container's log from the moment of attaching (conmon owns the process's stdio, and partial
  * lines such as a prompt are sent as they are logged); stdin goes into the container through conmon's attach socket.
  */
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { StdinBridge } from '../../builder/containers/attach-stdin.js';
 import { DEFAULT_DETACH_KEYS, DetachKeyFilter, parseDetachKeys } from '../../builder/containers/detach-keys.js';
@@ -17,8 +17,10 @@ import { parseTimestamp } from './events.js';
 import { queryBool, queryString, type Query } from './images-query.js';
 import { frame, hijack } from './raw-stream.js';
 
-function entryBytes(entry: LogEntry, timestamps: boolean): Buffer {
-  return Buffer.from(timestamps ? `${entry.time} ${entry.line}` : entry.line);
+/** `details=1` puts the entry's attributes (log-opt labels/env; we keep none) and a space before the line, as dockerd. */
+function entryBytes(entry: LogEntry, timestamps: boolean, details = false): Buffer {
+  const line = details ? ` ${entry.line}` : entry.line;
+  return Buffer.from(timestamps ? `${entry.time} ${line}` : line);
 }
 
 export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext): void {
@@ -30,10 +32,10 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     const stderr = queryBool(query, 'stderr');
     if (!stdout && !stderr) throw badRequest('you must choose at least one stream');
     const tailText = queryString(query, 'tail');
-    if (tailText !== undefined && tailText !== 'all' && tailText !== '' && !/^\d+$/.test(tailText)) throw badRequest(`invalid tail: "${tailText}"`);
     const since = parseTimestamp(queryString(query, 'since'), 'since');
     const until = parseTimestamp(queryString(query, 'until'), 'until');
     const timestamps = queryBool(query, 'timestamps');
+    const details = queryBool(query, 'details');
     const tty = found.Config.Tty === true;
     const abort = new AbortController();
     reply.hijack();
@@ -45,10 +47,11 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
       for await (const entry of svc.logs(found.Id, {
         follow: queryBool(query, 'follow'), stdout, stderr, timestamps,
         since: since === undefined ? undefined : since / 1e9, until: until === undefined ? undefined : until / 1e9,
-        tail: tailText === undefined || tailText === '' || tailText === 'all' ? 'all' : Number(tailText), signal: abort.signal,
+        // dockerd's strconv.Atoi: anything but a number (`all`, `abc`, ``) is every line.
+        tail: tailText !== undefined && /^\d+$/.test(tailText) ? Number(tailText) : 'all', signal: abort.signal,
       })) {
         if (abort.signal.aborted) break;
-        const bytes = entryBytes(entry, timestamps);
+        const bytes = entryBytes(entry, timestamps, details);
         reply.raw.write(tty ? bytes : frame(entry.stream === 'stdout' ? 1 : 2, bytes));
       }
     } finally {
@@ -68,6 +71,8 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
     const since = withLogs ? 0 : Date.now() / 1000 - 1;
     const detachKeys = parseDetachKeys(queryString(query, 'detachKeys') ?? DEFAULT_DETACH_KEYS);
     const raw = hijack(request, reply, !tty);
+    // dockerd's `attach` event (between create and start for `docker run`).
+    ctx.events.publish('container', 'attach', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
     const abort = new AbortController();
     raw.socket.on('close', () => abort.abort());
     // With stdin=1 on an OpenStdin container the client's bytes go to conmon's attach socket (after the start that
@@ -90,16 +95,21 @@ export function containerStreamRoutes(app: FastifyInstance, ctx: DaemonContext):
       // which for a short command can come before the start poll below sees it run. conmon appends to the file
       // (it does not replace it), so creating it here is safe; /proc/self/fd/N keeps naming it after the unlink.
       fd = openSync(found.LogPath, fsConstants.O_RDONLY | (found.State.Status === 'created' ? fsConstants.O_CREAT : 0), 0o640);
-      // Wait for the start that `docker run` sends after attaching.
+      // Wait for the start that `docker run` (or `docker start -a`) sends after attaching. An exited container's
+      // next run is a new StartedAt, and its lines come after what the log holds now (the earlier runs').
+      const restart = !withLogs && (found.State.Status === 'exited' || found.State.Status === 'dead');
+      const fromOffset = restart ? fstatSync(fd).size : undefined;
       const deadline = Date.now() + 60_000;
       for (;;) {
         const state = (await svc.inspect(found.Id).catch(() => undefined))?.State;
-        if (abort.signal.aborted || !state || state.Status !== 'created' || Date.now() > deadline) break;
+        if (abort.signal.aborted || !state || Date.now() > deadline) break;
+        const waiting = state.Status === 'created' || (restart && state.StartedAt === found.State.StartedAt && state.Status !== 'running');
+        if (!waiting) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       if (withStdin && !abort.signal.aborted) bridge = await svc.attachStdin(found.Id, input).catch(() => undefined);
       // Followed until conmon has drained the process's pipes into it (its exit file), not just until the process ends.
-      const follow = { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal, partial: true };
+      const follow = { follow: true, stdout: wantStdout, stderr: wantStderr, since, signal: abort.signal, partial: true, fromOffset };
       for await (const entry of readLogs(`/proc/self/fd/${fd}`, follow, () => svc.logMayGrow(paths))) {
         if (abort.signal.aborted) break;
         (entry.stream === 'stdout' ? raw.stdout : raw.stderr).write(Buffer.from(entry.line));

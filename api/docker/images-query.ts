@@ -34,7 +34,14 @@ export async function resolveImage(ctx: DaemonContext, name: string): Promise<Im
     // An unparsable name is simply not an image we have, as dockerd answers.
     if (!(err instanceof BuildError && err.code === 'INVALID_REFERENCE' && !/ambiguous/.test(err.message))) throw err;
   }
-  if (!image) throw notFound(`No such image: ${name}`);
+  if (!image) throw notFound(`No such image: ${familiarWithTag(name)}`);
   return image;
+}
+
+/** dockerd names a missing image with its default tag (`No such image: busybox:latest`); ids and digests stay as given. */
+function familiarWithTag(name: string): string {
+  if (name.includes('@') || /^(sha256:)?[0-9a-f]{64}$/.test(name) || name.startsWith('sha256:')) return name;
+  const lastPart = name.slice(name.lastIndexOf('/') + 1);
+  return lastPart.includes(':') ? name : `${name}:latest`;
 }
 

@@ -80,6 +80,10 @@ export function imageRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     const lastName = !(asTag !== undefined && tags.includes(asTag)) || tags.length <= 1;
     if (lastName && !force) {
       const user = (await containersUsing(ctx, id))[0];
+      // moby's two wordings: a name given (its last tag) is a repository reference, an id is the image.
+      if (user && asTag !== undefined && tags.includes(asTag)) {
+        throw conflict(`conflict: unable to remove repository reference "${name}" (must force) - container ${user.Id.slice(0, 12)} is using its referenced image ${id.slice(7, 19)}`);
+      }
       if (user) {
         throw conflict(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by ${user.State === 'running' ? 'running' : 'stopped'} container ${user.Id.slice(0, 12)}`);
       }

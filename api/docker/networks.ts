@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DaemonContext } from './daemon-context.js';
 import { objectBody, optBool, optString, optStringMap } from './body.js';
+import { BuildError } from '../../builder/errors.js';
 import { badRequest } from './errors.js';
 import { containerService } from './containers.js';
 import { parseFilters, type Filters } from './filters.js';
@@ -63,6 +64,9 @@ export function networkRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     if (!ref) throw badRequest('Container is required');
     const found = await (await containerService(ctx)).inspect(ref);
     const joined = await (await network()).inspectNetwork(root, (request.params as { id: string }).id);
+    // moby's runconfig errors for its predefined networks: a running container cannot move to or from them.
+    if (joined.Driver === 'host') throw new BuildError('CONFLICT', 'container cannot be disconnected from host network or connected to host network');
+    if (joined.Driver === 'null') throw new BuildError('CONFLICT', 'container cannot be disconnected from none network or connected to none network');
     return { id: found.Id, name: found.Name.replace(/^\//, ''), network: joined.Id };
   };
   app.post('/networks/:id/connect', async (request, reply) => {

@@ -10,7 +10,8 @@ import { Snapshots } from '../snapshot/snapshots.js';
 import { Store } from '../store/store.js';
 import type { ContainerConfigBody, ContainerCreateBody, ContainerCreateResponse, HostConfig } from './docker-types.js';
 import { releaseName, reserveName, validateName } from './lookup.js';
-import { ContainerPaths, writeRecord, type ContainerRecord } from './record.js';
+import { ContainerPaths, initialState, writeRecord, writeState, type ContainerRecord } from './record.js';
+import { checkVolumesFrom, hasVolumes, openVolumes, resolveMounts } from './resources.js';
 import { checkHostConfig } from './host-config.js';
 import { randomName } from './names.js';
 
@@ -44,6 +45,7 @@ export async function createContainerRecord(
     throw new BuildError('INVALID_ARGUMENT', `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   }
 
+  await checkVolumesFrom(store.containersDir, hostConfig.VolumesFrom ?? []);
   const paths = new ContainerPaths(store.containersDir, id);
   try {
     // The name claim, the image's snapshots and the container dir are made together (a handful of round trips
@@ -65,9 +67,15 @@ export async function createContainerRecord(
       config, hostConfig: normalizeHostConfig(hostConfig), networkingConfig: body.NetworkingConfig,
       path: args[0]!, args: args.slice(1), rootfsDir: path.dirname(snapshot.merged), lowerdirs,
     };
+    // Volumes are made at create, as dockerd makes them: `docker cp` into a volume of a container never started,
+    // and `--volumes-from` it, see them. Only a container with volumes pays for it (state.json holds them).
+    if (hasVolumes(record)) {
+      const mounts = await resolveMounts(root, record, snapshot.merged);
+      await writeState(paths, { ...initialState(), mounts });
+    }
     // The record is written last: a directory without it is not a container (and GC's scan skips it). No
-    // state.json yet: readState gives initialState() for a missing one, so writing it (an fsync'd atomic write,
-    // on `run -d`'s path) would change nothing a reader sees.
+    // state.json yet otherwise: readState gives initialState() for a missing one, so writing it (an fsync'd atomic
+    // write, on `run -d`'s path) would change nothing a reader sees.
     await writeRecord(paths, record);
     return { response: { Id: id, Warnings: warnings }, paths, record };
   } catch (err) {
@@ -76,6 +84,7 @@ export async function createContainerRecord(
     }
     await rm(paths.dir, { recursive: true, force: true });
     await releaseName(store.containersDir, name, id);
+    if (hasVolumes({ hostConfig, config } as ContainerRecord)) await (await openVolumes(root))?.release(id, { removeAnonymous: true }).catch(() => undefined);
     throw err;
   }
 }
@@ -110,7 +119,9 @@ function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
     ...hostConfig,
     NetworkMode: hostConfig.NetworkMode || 'default',
     RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
-    LogConfig: { Type: 'k8s-file', Config: {} },
+    // What dockerd shows (json-file, /dev/shm 64 MiB); the log itself is conmon's k8s-file, read by logs.ts.
+    LogConfig: { Type: 'json-file', Config: {} },
+    ShmSize: hostConfig.ShmSize || 64 * 1024 * 1024,
   };
 }
 

@@ -81,6 +81,8 @@ export interface HostConfig {
   ExtraHosts?: string[] | null;
   GroupAdd?: string[] | null;
   IpcMode?: string;
+  Runtime?: string;
+  CgroupnsMode?: string;
   PidMode?: string;
   Privileged?: boolean;
   PublishAllPorts?: boolean;
@@ -97,6 +99,12 @@ export interface HostConfig {
   NanoCpus?: number;
   CpuShares?: number;
   PidsLimit?: number | null;
+  MemoryReservation?: number;
+  OomKillDisable?: boolean | null;
+  /** `--ulimit nofile=1024:2048`. */
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  /** `--device /dev/x[:/dev/y[:rwm]]`. */
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
 }
 
 export interface EndpointSettings {
@@ -284,6 +292,8 @@ export interface LogsOptions {
   signal?: AbortSignal;
   /** Yield a partial line (conmon's `P` entries: a prompt, typed characters echoed by a pty) as soon as it is logged. */
   partial?: boolean;
+  /** Start at this byte of the log (an attach to an exited container waits for its next run: older runs' lines are not its). */
+  fromOffset?: number;
 }
 
 /** One log line as stored: stream, RFC 3339 nano time, the line with its newline. */

@@ -75,9 +75,18 @@ export async function execStart(
   if (exec.running || exec.exitCode !== null) throw new BuildError('CONFLICT', `exec ${execId} has already run`);
   const spec = JSON.parse(specText) as RuntimeSpec;
   const body = exec.body;
-  const user = body.User ? await resolveUser(spec.root.path, body.User) : undefined;
-  // moby's exec with -u: the user's groups and the container's --group-add (without -u the container's spec has both).
-  if (user) user.additionalGids = [...new Set([...user.additionalGids, ...await resolveGroupAdd(spec.root.path, record.hostConfig.GroupAdd ?? [])])];
+  // A failure before the process starts (an unknown -u user or group) leaves moby's default exit code, 126
+  // (EACCES): the docker CLI reads the code from exec inspect after the stream, and null would read as 0.
+  const user = await (async () => {
+    if (!body.User) return undefined;
+    const resolved = await resolveUser(spec.root.path, body.User);
+    // moby's exec with -u: the user's groups and the container's --group-add (without -u the container's spec has both).
+    resolved.additionalGids = [...new Set([...resolved.additionalGids, ...await resolveGroupAdd(spec.root.path, record.hostConfig.GroupAdd ?? [])])];
+    return resolved;
+  })().catch(async (err: unknown) => {
+    await writeExec(paths, { ...exec, running: false, exitCode: 126, pid: 0 });
+    throw err;
+  });
   const processSpec = {
     ...spec.process,
     terminal: body.Tty === true,

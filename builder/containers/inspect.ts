@@ -57,12 +57,18 @@ export function inspectContainer(paths: ContainerPaths, record: ContainerRecord,
     Id: record.id, Created: record.created, Path: record.path, Args: record.args, State: dockerState(state),
     Image: record.imageId, ResolvConfPath: `${bundle}/resolv.conf`, HostnamePath: `${bundle}/hostname`, HostsPath: `${bundle}/hosts`,
     LogPath: paths.log, Name: `/${record.name}`, RestartCount: state.restartCount, Driver: 'overlay', Platform: 'linux',
-    MountLabel: '', ProcessLabel: '', AppArmorProfile: '', HostConfig: record.hostConfig,
+    MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
+    // dockerd's defaults for what we do not vary (private IPC, runc; the cgroup namespace of a cgroup v1 host).
+    HostConfig: {
+      ...record.hostConfig, IpcMode: record.hostConfig.IpcMode || 'private', Runtime: record.hostConfig.Runtime || 'runc',
+      CgroupnsMode: record.hostConfig.CgroupnsMode || 'host',
+    },
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: record.lowerdirs.join(':'), UpperDir: `${record.rootfsDir}/upper`, WorkDir: `${record.rootfsDir}/work`, MergedDir: `${record.rootfsDir}/merged` },
     },
-    Mounts: mountPoints(state.mounts), Config: record.config,
+    // An empty Entrypoint is `null` in dockerd's inspect (`{{json .Config.Entrypoint}}`), as the image's is.
+    Mounts: mountPoints(state.mounts), Config: { ...record.config, Entrypoint: record.config.Entrypoint?.length ? record.config.Entrypoint : null },
     NetworkSettings: {
       Bridge: '', SandboxID: state.runtimeId ?? '', SandboxKey: state.attachment?.netnsPath ?? '', Ports: portMap(record, state),
       Gateway: first?.Gateway ?? '', IPAddress: first?.IPAddress ?? '', IPPrefixLen: first?.IPPrefixLen ?? 0,

@@ -15,7 +15,7 @@ export async function* readLogs(
   const wantStderr = options.stderr ?? true;
   const since = options.since ?? 0;
   const until = options.until ?? Infinity;
-  let offset = 0;
+  let offset = options.fromOffset ?? 0;
   let pending = '';
   let partial: LogEntry | undefined;
   const keep = (entry: LogEntry): boolean => {

@@ -15,7 +15,7 @@ function namePath(containersDir: string, name: string): string {
 export function validateName(name: string): string {
   const bare = name.startsWith('/') ? name.slice(1) : name;
   if (!NAME_PATTERN.test(bare)) {
-    throw new BuildError('INVALID_ARGUMENT', `invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    throw new BuildError('INVALID_ARGUMENT', `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   return bare;
 }

@@ -6,7 +6,8 @@ import type { SandboxMount } from '../sandbox/spec.js';
 import type { MountRequest, ResolvedMount, VolumeManager } from '../volume/types.js';
 import { parseVolumeFlag } from '../volume/parse-mount.js';
 import type { MountPoint } from './docker-types.js';
-import type { ContainerRecord } from './record.js';
+import { lookupContainer } from './lookup.js';
+import { ContainerPaths, readState, type ContainerRecord } from './record.js';
 
 /**
  * The network and volume stacks (builder/network, builder/volume) are imported on first use: host/none
@@ -41,6 +42,22 @@ export async function attachNetwork(root: string, record: ContainerRecord, plan:
     network, aliases: record.networkingConfig?.EndpointsConfig?.[network]?.Aliases ?? [],
   }));
   return networking.attach({ containerId: record.id, name: record.name, hostname: record.config.Hostname ?? record.id.slice(0, 12), endpoints, ports });
+}
+
+/**
+ * `--add-host name:host-gateway`: moby's special value is the default bridge's gateway (the host's address on it);
+ * without the network stack there is none to name (moby: `unable to derive the IP value for host-gateway`).
+ */
+export async function resolveExtraHosts(root: string, extraHosts: string[]): Promise<string[]> {
+  if (!extraHosts.some((entry) => entry.endsWith(':host-gateway'))) return extraHosts;
+  let gateway: string | undefined;
+  if (await openNetworking(root)) {
+    const { ensureDefaultNetwork } = await import('../network/network-record.js');
+    await ensureDefaultNetwork(root);
+    gateway = (await (await import('../network/index.js')).inspectNetwork(root, 'bridge')).IPAM.Config[0]?.Gateway;
+  }
+  if (!gateway) throw new BuildError('INVALID_ARGUMENT', 'unable to derive the IP value for host-gateway');
+  return extraHosts.map((entry) => entry.endsWith(':host-gateway') ? `${entry.slice(0, -'host-gateway'.length)}${gateway}` : entry);
 }
 
 export async function detachNetwork(root: string, id: string): Promise<void> {
@@ -95,9 +112,61 @@ function tmpfsOptions(options: { SizeBytes?: number; Mode?: number } | undefined
   ];
 }
 
-/** Resolves mounts: binds and tmpfs here, volumes through builder/volume (anonymous VOLUMEs are skipped without it). */
-export async function resolveMounts(root: string, record: ContainerRecord, rootfs: string): Promise<ResolvedMount[]> {
-  const requests = mountRequests(record);
+/**
+ * `--volumes-from ref[:ro|rw]`: the other container's volumes and binds (not its tmpfs) at the same targets, read-only
+ * or read-write as given, else as they are there; never over a target this container mounts itself (moby's order).
+ * The source's resolved mounts are read from its state (made at its create when it has volumes).
+ */
+async function volumesFromRequests(containersDir: string, record: ContainerRecord, explicit: Set<string>): Promise<MountRequest[]> {
+  const requests: MountRequest[] = [];
+  for (const entry of record.hostConfig.VolumesFrom ?? []) {
+    const [ref, mode] = entry.split(':') as [string, string | undefined];
+    const id = await lookupContainer(containersDir, ref);
+    const state = await readState(new ContainerPaths(containersDir, id));
+    for (const mount of state.mounts ?? []) {
+      if (mount.type !== 'bind' || explicit.has(mount.target) || requests.some((r) => r.target === mount.target)) continue;
+      requests.push({
+        type: mount.volumeName ? 'volume' : 'bind', source: mount.volumeName ?? mount.source, target: mount.target, nocopy: true,
+        readonly: mode === 'ro' ? true : mode === 'rw' ? false : mount.readonly,
+      });
+    }
+  }
+  return requests;
+}
+
+/** `--volumes-from` entries are `ref`, `ref:ro` or `ref:rw`, and ref must name a container (checked at create, as moby). */
+export async function checkVolumesFrom(containersDir: string, volumesFrom: string[]): Promise<void> {
+  for (const entry of volumesFrom) {
+    const [ref, mode, ...rest] = entry.split(':');
+    if (!ref || rest.length > 0 || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+      throw new BuildError('INVALID_ARGUMENT', `invalid volumes-from: ${entry}`);
+    }
+    // A 400, not the lookup's 404: the docker CLI takes a 404 from create for a missing image and pulls it.
+    await lookupContainer(containersDir, ref).catch((err: unknown) => {
+      if (err instanceof BuildError && err.code === 'CONTAINER_NOT_FOUND') throw new BuildError('INVALID_ARGUMENT', err.message);
+      throw err;
+    });
+  }
+}
+
+/** Whether the container has volumes to make (so its create makes them: `cp` into one, `--volumes-from` it). */
+export function hasVolumes(record: ContainerRecord): boolean {
+  return (record.hostConfig.VolumesFrom ?? []).length > 0 || mountRequests(record).some((request) => request.type === 'volume');
+}
+
+/**
+ * Resolves mounts: binds and tmpfs here, volumes through builder/volume (anonymous VOLUMEs are skipped without it).
+ * `previous` are the mounts an earlier create or start resolved: an anonymous volume is the same volume on every
+ * start (it used to be a new, empty one each time).
+ */
+export async function resolveMounts(root: string, record: ContainerRecord, rootfs: string, previous: ResolvedMount[] = []): Promise<ResolvedMount[]> {
+  const own = mountRequests(record).map((request): MountRequest => {
+    if (request.type !== 'volume' || request.source !== undefined) return request;
+    const kept = previous.find((mount) => mount.target === request.target && mount.volumeName && mount.anonymous);
+    return kept ? { ...request, source: kept.volumeName } : request;
+  });
+  const explicit = new Set(own.filter((r) => !(r.type === 'volume' && r.source === undefined)).map((r) => r.target));
+  const requests = [...own, ...await volumesFromRequests(path.join(root, 'containers'), record, explicit)];
   const volumes = await openVolumes(root);
   if (volumes) return volumes.prepare(record.id, requests, rootfs);
   const resolved: ResolvedMount[] = [];

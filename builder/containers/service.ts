@@ -180,12 +180,22 @@ export class Containers extends ContainerExecs {
     await withContainerLock(paths, () => removeContainer(this.root, paths, record, options));
   }
 
+  /** moby's order and words: No such container, then the same name, then `Error when allocating new name: …`. */
   async rename(ref: string, newName: string): Promise<void> {
-    const name = validateName(newName);
     const { paths, record } = await this.find(ref);
     await withContainerLock(paths, async () => {
+      const allocating = (err: unknown): never => {
+        if (err instanceof BuildError) throw new BuildError(err.code, `Error when allocating new name: ${err.message}`);
+        throw err;
+      };
+      let name: string;
+      try {
+        name = validateName(newName.startsWith('/') ? newName : `/${newName}`);
+      } catch (err) {
+        return allocating(err);
+      }
       if (record.name === name) throw new BuildError('CONFLICT', `Renaming a container with the same name as its current name`);
-      await reserveName(this.containersDir, name, record.id);
+      await reserveName(this.containersDir, name, record.id).catch(allocating);
       await writeRecord(paths, { ...record, name });
       await releaseName(this.containersDir, record.name, record.id);
     });

@@ -12,7 +12,8 @@ import { bootId, conmonPath, launchMonitor, processStart, runc } from './monitor
 import { portBindings } from './ports.js';
 import { startThroughExecFifo } from './runc-start.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
-import { attachNetwork, detachNetwork, planNetwork, resolveMounts, toSandboxMounts } from './resources.js';
+import { resolveDevices } from './devices.js';
+import { attachNetwork, detachNetwork, planNetwork, resolveExtraHosts, resolveMounts, toSandboxMounts } from './resources.js';
 
 const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/docker-init'];
 
@@ -34,10 +35,11 @@ export async function startContainer(
   }
   const merged = await remountSnapshot(record.rootfsDir);
   const plan = await planNetwork(root, record);
-  const mounts = await resolveMounts(root, record, merged);
+  const mounts = await resolveMounts(root, record, merged, state.mounts);
   const runtimeId = `builder-${record.id.slice(0, 12)}-${Date.now().toString(36)}`;
   let attached = false;
   try {
+    const devices = resolveDevices(record.hostConfig);
     const attachment = await attachNetwork(root, record, plan, portBindings(record));
     attached = attachment !== undefined;
     const config = record.config;
@@ -62,13 +64,15 @@ export async function startContainer(
       mounts: sandboxMounts, readonlyRootfs: hostConfig.ReadonlyRootfs === true, tty: config.Tty === true,
       memoryBytes: hostConfig.Memory || undefined, pidsLimit: hostConfig.PidsLimit ?? undefined,
       cpus: hostConfig.NanoCpus ? hostConfig.NanoCpus / 1e9 : undefined,
+      ulimits: (hostConfig.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+      shmSizeBytes: hostConfig.ShmSize || undefined, devices,
       security: parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
         capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,
       }),
     }, paths.bundle, user, {
-      extraHosts: hostConfig.ExtraHosts ?? [], ipAddress: attachment?.endpoints[0]?.ipAddress,
+      extraHosts: await resolveExtraHosts(root, hostConfig.ExtraHosts ?? []), ipAddress: attachment?.endpoints[0]?.ipAddress,
       dnsServers: hostConfig.Dns && hostConfig.Dns.length > 0 ? hostConfig.Dns : attachment?.dnsServers,
-      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, createMissing: true,
+      searchDomains: hostConfig.DnsSearch ?? attachment?.searchDomains, dnsOptions: hostConfig.DnsOptions ?? [], createMissing: true,
     });
     // dockerd closes stdin when a StdinOnce client goes only without a TTY: `run -it`, detach, `attach` again works.
     const monitor = await launchMonitor(paths, runtimeId, {

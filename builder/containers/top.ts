@@ -9,7 +9,17 @@ export async function top(_paths: ContainerPaths, record: ContainerRecord, state
   if (!state.runtimeId || (state.status !== 'running' && state.status !== 'paused')) {
     throw new BuildError('CONFLICT', `container ${record.name} is not running`);
   }
-  const output = await runc(['ps', state.runtimeId, ...psArgs.split(/\s+/).filter(Boolean)]);
+  // moby's validatePSArgs: only `pid` may name the PID column (`-o user=PID` would hide which column is the pid).
+  for (const match of psArgs.matchAll(/\s+([^\s]*)=\s*(PID[^\s]*)/g)) {
+    if (match[1] !== 'pid') throw new BuildError('INVALID_ARGUMENT', `specifying "${match[1]}=${match[2]}" is not allowed`);
+  }
+  const output = await runc(['ps', state.runtimeId, ...psArgs.split(/\s+/).filter(Boolean)]).catch((err: unknown) => {
+    // runc ps wraps ps's stderr (`msg="exit status 1: error: unsupported option …\n…"`); dockerd says `ps: ` and its first line.
+    const text = err instanceof Error ? err.message : String(err);
+    const wrapped = /exit status \d+: (.*?)(?:\\n|")/.exec(text);
+    if (wrapped) throw new BuildError('INTERNAL', `ps: ${wrapped[1]}`);
+    throw err;
+  });
   const lines = output.split('\n').filter((line) => line.trim() !== '');
   const titles = (lines[0] ?? '').trim().split(/\s+/);
   // The last column (CMD) may contain spaces: split into titles.length fields only.

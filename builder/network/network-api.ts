@@ -2,6 +2,7 @@
  * Networks in the Docker Engine API's shapes (GET /networks, /networks/{id}, POST /networks/create,
  * DELETE, POST /networks/prune), so the CLI prints them and `builder daemon` serves them unchanged.
  */
+import { createHash } from 'node:crypto';
 import { BuildError } from '../errors.js';
 import { withFileLock } from '../store/file-lock.js';
 import { readAttachments, usersOf, type AttachmentTable } from './attachments.js';
@@ -25,7 +26,7 @@ export interface DockerNetwork {
   Id: string;
   Created: string;
   Scope: 'local';
-  Driver: 'bridge';
+  Driver: string;
   EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway: string }[] };
   Internal: boolean;
@@ -65,6 +66,35 @@ function toDocker(record: NetworkRecord, table: AttachmentTable): DockerNetwork 
   };
 }
 
+/**
+ * docker's predefined `host` and `none` (drivers `host` and `null`): they have no record (nothing to configure,
+ * no address pool), but `network ls` lists them, `network inspect none` finds them, and removing them is refused.
+ * Their ids are fixed digests of their names, so they are the same on every start.
+ */
+const BUILTIN_NETWORKS = [{ name: 'host', driver: 'host' }, { name: 'none', driver: 'null' }] as const;
+
+function builtinNetwork(name: string, driver: string): DockerNetwork {
+  return {
+    Name: name, Id: createHash('sha256').update(`builder predefined network ${name}`).digest('hex'), Created: '1970-01-01T00:00:00Z',
+    Scope: 'local', Driver: driver, EnableIPv6: false, IPAM: { Driver: 'default', Options: {}, Config: [] },
+    Internal: false, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
+    Containers: {}, Options: {}, Labels: {},
+  };
+}
+
+/** The predefined network `ref` names (name, id or a unique id prefix), or undefined. */
+export function findBuiltinNetwork(ref: string): DockerNetwork | undefined {
+  const all = BUILTIN_NETWORKS.map((n) => builtinNetwork(n.name, n.driver));
+  return all.find((n) => n.Name === ref || n.Id === ref)
+    ?? (/^[0-9a-f]+$/.test(ref) ? all.find((n) => n.Id.startsWith(ref)) : undefined);
+}
+
+function matchesBuiltin(network: DockerNetwork, filters: NetworkFilters): boolean {
+  const any = (values: string[] | undefined, test: (v: string) => boolean): boolean => !values || values.length === 0 || values.some(test);
+  return any(filters.name, (v) => network.Name.includes(v)) && any(filters.id, (v) => network.Id.startsWith(v))
+    && any(filters.driver, (v) => v === network.Driver) && any(filters.label, () => false);
+}
+
 function matches(record: NetworkRecord, filters: NetworkFilters): boolean {
   const any = (values: string[] | undefined, test: (v: string) => boolean): boolean => !values || values.length === 0 || values.some(test);
   return any(filters.name, (v) => record.name.includes(v))
@@ -78,12 +108,20 @@ function matches(record: NetworkRecord, filters: NetworkFilters): boolean {
 
 export async function listNetworks(root: string, filters: NetworkFilters = {}): Promise<DockerNetwork[]> {
   const [records, table] = await Promise.all([listNetworkRecords(root), readAttachments(root)]);
-  return records.filter((r) => !RESERVED_NETWORKS.has(r.name) && matches(r, filters)).map((r) => toDocker(r, table));
+  const builtins = BUILTIN_NETWORKS.map((n) => builtinNetwork(n.name, n.driver)).filter((n) => matchesBuiltin(n, filters));
+  return [...records.filter((r) => !RESERVED_NETWORKS.has(r.name) && matches(r, filters)).map((r) => toDocker(r, table)), ...builtins];
 }
 
 export async function inspectNetwork(root: string, ref: string): Promise<DockerNetwork> {
-  const record = await findNetwork(root, ref);
-  return toDocker(record, await readAttachments(root));
+  const builtin = BUILTIN_NETWORKS.some((n) => n.name === ref) ? findBuiltinNetwork(ref) : undefined;
+  if (builtin) return builtin;
+  try {
+    return toDocker(await findNetwork(root, ref), await readAttachments(root));
+  } catch (err) {
+    const byId = err instanceof BuildError && err.code === 'NETWORK_NOT_FOUND' ? findBuiltinNetwork(ref) : undefined;
+    if (byId) return byId;
+    throw err;
+  }
 }
 
 export async function createNetwork(root: string, options: CreateNetworkOptions): Promise<{ Id: string; Warning: string }> {
@@ -93,6 +131,8 @@ export async function createNetwork(root: string, options: CreateNetworkOptions)
 
 /** Refuses the default network and networks with containers (docker's "has active endpoints"). */
 export async function removeNetwork(root: string, ref: string): Promise<void> {
+  const builtin = findBuiltinNetwork(ref);
+  if (builtin && (builtin.Name === ref || builtin.Id === ref)) throw new BuildError('CONFLICT', `${builtin.Name} is a pre-defined network and cannot be removed`);
   const record = await findNetwork(root, ref);
   if (record.name === DEFAULT_NETWORK || RESERVED_NETWORKS.has(record.name)) {
     throw new BuildError('CONFLICT', `${record.name} is a pre-defined network and cannot be removed`);

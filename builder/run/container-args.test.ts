@@ -19,6 +19,8 @@ describe('run/container-args', () => {
     const env = containerProcess(config, { env: ['A=2', 'B=3', 'FROM_HOST', 'UNSET_ON_HOST'] }, ['HOSTNAME=h'], { FROM_HOST: 'yes' }).env;
     assert.deepEqual(env, ['HOSTNAME=h', 'PATH=/bin', 'A=2', 'B=3', 'FROM_HOST=yes']);
     assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'A=0', 'C=']), ['A=0', 'B=3', 'C=']);
+    // A bare name unsets (docker's ReplaceOrAppendEnvValues), whether or not the base has it.
+    assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['A', 'NOTSET', 'C=3']), ['B=2', 'C=3']);
   });
 
   it('takes -w and -u over WorkingDir and User; rejects a relative workdir', () => {

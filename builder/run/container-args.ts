@@ -49,21 +49,28 @@ export function containerProcess(
   return { args, env: mergeEnv([...extraEnv, ...(config.Env ?? [])], flagEnv), cwd, user: overrides.user ?? config.User ?? '' };
 }
 
-/** Later entries replace earlier ones with the same name, keeping the first position (docker's ReplaceOrAppendEnvValues). */
+/**
+ * Later entries replace earlier ones with the same name, keeping the first position; an override without `=`
+ * unsets the name (docker's ReplaceOrAppendEnvValues: `docker run -e NAME` with NAME unset in the client's
+ * environment sends a bare `NAME`, and the process must not get it).
+ */
 export function mergeEnv(base: string[], overrides: string[]): string[] {
-  const result = [...base];
-  const index = new Map(result.map((entry, i) => [entry.split('=', 1)[0]!, i]));
-  for (const entry of [...overrides]) {
+  const result: (string | undefined)[] = [...base];
+  const index = new Map(result.map((entry, i) => [entry!.split('=', 1)[0]!, i]));
+  for (const entry of overrides) {
     const name = entry.split('=', 1)[0]!;
     const at = index.get(name);
-    if (at === undefined) {
+    if (!entry.includes('=')) {
+      if (at !== undefined) result[at] = undefined;
+      index.delete(name);
+    } else if (at === undefined) {
       index.set(name, result.length);
       result.push(entry);
     } else {
       result[at] = entry;
     }
   }
-  return result;
+  return result.filter((entry): entry is string => entry !== undefined);
 }
 
 /** Parses `-v /host:/ctr[:ro|rw]` into bind mounts; the host path must be absolute and exist. */

@@ -26,7 +26,7 @@ export function boundingCapabilities(): string[] {
   return bounding;
 }
 
-/** `net_admin`, `NET_ADMIN` and `CAP_NET_ADMIN` are one capability, as in docker; `ALL` stays `ALL`. */
+/** `net_admin`, `NET_ADMIN` and `CAP_NET_ADMIN` are one capability, as in docker; `ALL` stays `ALL`. `flag` is moby's word (`invalid CapAdd: unknown capability: "CAP_X"`). */
 function normalize(name: string, flag: string): string {
   const upper = name.trim().toUpperCase();
   if (upper === 'ALL') return upper;
@@ -43,8 +43,8 @@ function normalize(name: string, flag: string): string {
 export function containerCapabilities(options: { capAdd?: string[]; capDrop?: string[]; privileged?: boolean }): string[] {
   const available = boundingCapabilities();
   if (options.privileged) return available;
-  const add = (options.capAdd ?? []).map((name) => normalize(name, '--cap-add'));
-  const drop = (options.capDrop ?? []).map((name) => normalize(name, '--cap-drop'));
+  const add = (options.capAdd ?? []).map((name) => normalize(name, 'CapAdd'));
+  const drop = (options.capDrop ?? []).map((name) => normalize(name, 'CapDrop'));
   let caps = drop.includes('ALL') ? [] : DEFAULT_CAPABILITIES.filter((cap) => !drop.includes(cap));
   const wanted = add.includes('ALL') ? available : add;
   for (const cap of wanted) {

@@ -1,4 +1,4 @@
-import { copyFileSync, lstatSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveInRoot } from '../context/root-path.js';
 import type { RuntimeMount } from './spec.js';
@@ -14,6 +14,8 @@ export interface EtcExtras {
   /** nameserver lines instead of the host's resolv.conf (user networks' DNS). */
   dnsServers?: string[];
   searchDomains?: string[];
+  /** `options` of resolv.conf (`--dns-option ndots:2`), replacing the host's when its file is copied. */
+  dnsOptions?: string[];
   /** A long-lived container may get the files created in its own upperdir (a build layer must not). */
   createMissing?: boolean;
 }
@@ -67,16 +69,21 @@ function writeEtcFile(
     const loopbackName = extra.ipAddress ? '' : ` ${hostname}`;
     return writeFileSync(source, `127.0.0.1\tlocalhost${loopbackName}\n::1\tlocalhost ip6-localhost ip6-loopback\n${own}${added}`);
   }
+  const options = extra.dnsOptions && extra.dnsOptions.length > 0 ? `options ${extra.dnsOptions.join(' ')}\n` : '';
   if (extra.dnsServers && extra.dnsServers.length > 0) {
     const search = extra.searchDomains && extra.searchDomains.length > 0 ? `search ${extra.searchDomains.join(' ')}\n` : '';
-    return writeFileSync(source, `${search}${extra.dnsServers.map((server) => `nameserver ${server}\n`).join('')}`);
+    return writeFileSync(source, `${search}${extra.dnsServers.map((server) => `nameserver ${server}\n`).join('')}${options}`);
   }
   // With no network there is nothing to ask; with host network the host's resolver config applies.
-  if (network === 'none') return writeFileSync(source, '');
+  if (network === 'none') return writeFileSync(source, options);
   try {
     copyFileSync('/etc/resolv.conf', source);
+    if (options) {
+      const kept = readFileSync(source, 'utf8').split('\n').filter((line) => line !== '' && !/^\s*options\s/.test(line));
+      writeFileSync(source, `${kept.map((line) => `${line}\n`).join('')}${options}`);
+    }
   } catch {
-    writeFileSync(source, '');
+    writeFileSync(source, options);
   }
 }
 

@@ -59,6 +59,12 @@ export interface RunSpec {
   etc?: EtcExtras;
   /** CPU quota in CPUs (`--cpus 1.5`). */
   cpus?: number;
+  /** `--ulimit nofile=1024:2048` …: replace the defaults of the same type (docker's Ulimits, names without RLIMIT_). */
+  ulimits?: { name: string; soft: number; hard: number }[];
+  /** /dev/shm's size in bytes (`--shm-size`); default 64 MiB. */
+  shmSizeBytes?: number;
+  /** `--device`: host device nodes made in the container and allowed in its device cgroup. */
+  devices?: RuntimeDevice[];
   /**
    * Hands the bundle directory's removal (after the container is gone and its log was read) to the caller instead
    * of awaiting it: a build passes its session's `later`, so the next step need not wait for the rm.
@@ -89,6 +95,9 @@ const MASKED_PATHS = [
 ];
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
+/** A device node of the runtime spec (linux.devices), with the cgroup access docker's `--device` grants it. */
+export interface RuntimeDevice { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string }
+
 /** One entry of config.json `mounts`, as the runtime spec names it. */
 export interface RuntimeMount { destination: string; type: string; source: string; options: string[] }
 
@@ -112,12 +121,13 @@ export interface RuntimeSpec {
   linux: {
     cgroupsPath: string;
     resources: {
-      devices: { allow: boolean; access: string }[];
+      devices: { allow: boolean; access: string; type?: string; major?: number; minor?: number }[];
       memory: { limit: number; swap?: number };
       pids: { limit: number };
       cpu?: { quota: number; period: number };
     };
     namespaces: { type: string; path?: string }[];
+    devices?: { path: string; type: string; major: number; minor: number; fileMode: number; uid: number; gid: number }[];
     seccomp?: RuntimeSeccomp;
     maskedPaths: string[];
     readonlyPaths: string[];
@@ -152,21 +162,28 @@ export function buildRuntimeSpec(
       cwd: spec.cwd || '/',
       // As docker ≥ 23: no inheritable/ambient, so a non-root user keeps no effective caps after exec.
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      rlimits: rlimits(nofile, spec.ulimits),
       noNewPrivileges: security.noNewPrivileges ?? true,
     },
     root: { path: path.resolve(spec.rootfs), readonly: spec.readonlyRootfs === true },
     hostname: spec.hostname ?? defaultHostname(spec),
-    mounts: [...standardMounts(privileged), ...(spec.mounts ?? []).map(toRuntimeMount), ...extraMounts],
+    mounts: [...standardMounts(privileged, spec.shmSizeBytes), ...(spec.mounts ?? []).map(toRuntimeMount), ...extraMounts],
     linux: {
       cgroupsPath: `/builder/${spec.id}`,
       resources: {
-        devices: [{ allow: false, access: 'rwm' }],
+        // --privileged: every device (docker's `a *:* rwm`); --device adds one allow rule per node.
+        devices: privileged ? [{ allow: true, access: 'rwm' }] : [
+          { allow: false, access: 'rwm' },
+          ...(spec.devices ?? []).map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access })),
+        ],
         memory: memoryResources(spec.memoryBytes ?? DEFAULT_MEMORY_BYTES),
         pids: { limit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT },
         ...(spec.cpus ? { cpu: { quota: Math.round(spec.cpus * 100_000), period: 100_000 } } : {}),
       },
       namespaces,
+      ...(spec.devices && spec.devices.length > 0 ? {
+        devices: spec.devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: d.uid, gid: d.gid })),
+      } : {}),
       // --privileged: docker unmasks /proc and /sys and allows every device.
       maskedPaths: privileged ? [] : MASKED_PATHS,
       readonlyPaths: privileged ? [] : READONLY_PATHS,
@@ -189,7 +206,17 @@ function defaultEnv(env: string[], home: string, tty: boolean): string[] {
   return result;
 }
 
-function standardMounts(privileged = false): RuntimeMount[] {
+/** NOFILE at our limit, then the caller's ulimits replacing (or adding) by type. */
+function rlimits(nofile: number, ulimits: RunSpec['ulimits'] = []): { type: string; hard: number; soft: number }[] {
+  const result = new Map([['RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }]]);
+  for (const limit of ulimits) {
+    const type = `RLIMIT_${limit.name.toUpperCase()}`;
+    result.set(type, { type, hard: limit.hard, soft: limit.soft });
+  }
+  return [...result.values()];
+}
+
+function standardMounts(privileged = false, shmSizeBytes?: number): RuntimeMount[] {
   const ro = privileged ? [] : ['ro'];
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -198,7 +225,7 @@ function standardMounts(privileged = false): RuntimeMount[] {
       destination: '/dev/pts', type: 'devpts', source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', shmSizeBytes ? `size=${shmSizeBytes}` : 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ...ro] },

@@ -79,7 +79,14 @@ async function writeOci(store: Store, items: SaveItem[], out: TarWriter, convert
   await out.bytes('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
   const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+  // moby's save (≥ 25) writes the legacy `repositories` beside the OCI layout: repo → tag → top layer's blob hex.
+  const repositories: Record<string, Record<string, string>> = {};
   for (const { image, tags } of items) {
+    const top = image.manifest.layers.at(-1);
+    for (const tag of tags) {
+      const ref = parseReference(tag);
+      if (top && ref.tag) (repositories[familiarRepository(ref)] ??= {})[ref.tag] = hexOf(top.digest);
+    }
     const blobs: Descriptor[] = [...image.manifest.layers, image.manifest.config];
     for (const blob of blobs) await out.file(`blobs/sha256/${hexOf(blob.digest)}`, store.blobPath(blob.digest), blob.size);
     const entry = await ociManifestFor(image, out, convert);
@@ -100,6 +107,7 @@ async function writeOci(store: Store, items: SaveItem[], out: TarWriter, convert
   }
   await out.bytes('index.json', canonicalJson(index));
   await out.bytes('manifest.json', canonicalJson(dockerManifest));
+  if (Object.keys(repositories).length > 0) await out.bytes('repositories', canonicalJson(repositories));
 }
 
 async function writeDocker(store: Store, items: SaveItem[], out: TarWriter): Promise<void> {
