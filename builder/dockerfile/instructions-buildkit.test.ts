@@ -38,6 +38,10 @@ describe('dockerfile instructions: BuildKit parse facts', () => {
     ['STOPSIGNAL 99', 'ok'],
     ['STOPSIGNAL SIGRTMIN+15', 'ok'],
     ['STOPSIGNAL CLD', 'ok'],
+    // RUN --security (stable since dockerfile 1.x, commands_runsecurity.go): sandbox is the default
+    ['RUN --security=sandbox true', 'ok'],
+    ['RUN --security=foo true', /^security "foo" is not valid$/],
+    ['RUN --security=insecure true', /entitlement security\.insecure is not allowed/],
   ];
   for (const [line, expected] of cases) {
     it(`${JSON.stringify(line)} → ${expected === 'ok' ? 'plans' : expected.source}`, async () => {
