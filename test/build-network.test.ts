@@ -184,7 +184,7 @@ describe('farm build network (isolated RUN)', function () {
   it('RUN --network=host on the farm needs the entitlement', async () => {
     await assert.rejects(
       runBuild('FROM busybox\nRUN --network=host true\n', 'isolated'),
-      (err: unknown) => err instanceof BuildError && /network\.host entitlement/.test(err.message) && err.line === 2,
+      (err: unknown) => err instanceof BuildError && /entitlement network\.host is not allowed/.test(err.message) && err.line === 2,
     );
     await runBuild('FROM busybox\nRUN --network=host true\n', 'isolated', true);
   });

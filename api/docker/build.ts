@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BuildError, BuildErrors, errorMessage } from '../../builder/errors.js';
 import type { BuildEvent } from '../../builder/events.js';
 import { extractTarStream } from '../../builder/layer/extract-tar.js';
+import { defaultDockerfileName } from '../../builder/context/context-dir.js';
 import type { BuildCall, EngineBuildRequest } from '../../builder/engine.js';
 import type { DaemonContext } from './daemon-context.js';
 import { DockerApiError, badRequest } from './errors.js';
@@ -125,6 +126,7 @@ async function buildRoute(ctx: DaemonContext, request: FastifyRequest, reply: Fa
     } else {
       await unpackContext(limitedBody(request, ctx.maxBodyBytes), contextDir, ctx.maxBodyBytes);
     }
+    if (params.dockerfile === 'Dockerfile') params.dockerfile = defaultDockerfileName(contextDir);
     const dockerfilePath = path.resolve(contextDir, params.dockerfile);
     if (path.relative(contextDir, dockerfilePath).startsWith('..')) throw badRequest(`the Dockerfile (${params.dockerfile}) must be within the build context`);
     if (!(await stat(dockerfilePath).then((s) => s.isFile(), () => false))) throw badRequest(`Cannot locate specified Dockerfile: ${params.dockerfile}`);

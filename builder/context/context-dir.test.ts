@@ -25,6 +25,17 @@ describe('context/context-dir resolveContext', () => {
     });
   });
 
+  it('falls back to a lower-case dockerfile when Dockerfile is missing (BuildKit testDockerfileLowercase)', async () => {
+    mkdirSync(path.join(tmp.dir, 'lower'));
+    writeFileSync(path.join(tmp.dir, 'lower', 'dockerfile'), 'FROM scratch\n');
+    const resolved = await resolveContext(path.join(tmp.dir, 'lower'));
+    assert.equal(resolved.dockerfilePath, path.join(tmp.dir, 'lower', 'dockerfile'));
+    assert.equal(resolved.dockerfileName, 'dockerfile');
+    // With both, Dockerfile wins.
+    writeFileSync(path.join(tmp.dir, 'ctx', 'dockerfile'), 'FROM busybox\n');
+    assert.equal((await resolveContext(path.join(tmp.dir, 'ctx'))).dockerfileName, 'Dockerfile');
+  });
+
   it('-f inside and outside the context', async () => {
     const inside = await resolveContext(path.join(tmp.dir, 'ctx'), path.join(tmp.dir, 'ctx', 'sub', 'app.Dockerfile'));
     assert.equal(inside.dockerfileName, 'sub/app.Dockerfile');

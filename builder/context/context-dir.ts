@@ -12,9 +12,19 @@ export interface ResolvedContext {
 }
 
 /**
+ * The default Dockerfile of a context: `Dockerfile`, or `dockerfile` when only the lower-case one exists (docker's
+ * CLI, moby's remotecontext and BuildKit's dockerui all fall back to it; BuildKit's testDockerfileLowercase).
+ */
+export function defaultDockerfileName(contextDir: string): string {
+  if (statQuiet(path.join(contextDir, 'Dockerfile'))) return 'Dockerfile';
+  return statQuiet(path.join(contextDir, 'dockerfile'))?.isFile() ? 'dockerfile' : 'Dockerfile';
+}
+
+/**
  * Resolves `docker build [-f dockerfile] context`: the context must be a directory; `-f` is relative to the
- * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`, or
- * `<context>/Containerfile` when there is no Dockerfile (buildah/podman's name; with both, BuildKit's Dockerfile wins).
+ * current directory (falling back to the context, as older Docker did); the default is `<context>/Dockerfile`
+ * (or `dockerfile`, see defaultDockerfileName), or `<context>/Containerfile` when there is neither (buildah/podman's
+ * name; with both, BuildKit's Dockerfile wins).
  */
 export async function resolveContext(contextArg: string, dockerfileArg?: string): Promise<ResolvedContext> {
   const contextDir = path.resolve(contextArg);
@@ -27,7 +37,7 @@ export async function resolveContext(contextArg: string, dockerfileArg?: string)
   }
   let dockerfilePath: string;
   if (!dockerfileArg) {
-    dockerfilePath = path.join(contextDir, 'Dockerfile');
+    dockerfilePath = path.join(contextDir, defaultDockerfileName(contextDir));
     const containerfile = path.join(contextDir, 'Containerfile');
     if (!statQuiet(await locateContextFile(contextDir, dockerfilePath)) && statQuiet(await locateContextFile(contextDir, containerfile))) {
       dockerfilePath = containerfile;

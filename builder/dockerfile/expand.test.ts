@@ -36,7 +36,8 @@ describe('dockerfile/expand', () => {
     ['"say \\"hi\\""', 'say "hi"'],
     ['a\\ b', 'a b'],
     ['$', '$'],
-    ['a$-b', 'a$-b'],
+    ['a$-b', 'ab'],
+    ['a$.b', 'a$.b'],
     ['"x  y"', 'x  y'],
     ['  spaced  out ', '  spaced  out '],
   ];

@@ -47,7 +47,10 @@ export function expandHeredocBody(text: string, env: VariableSource): string {
   return new Lexer(text, toLookup(env), { escapeChar: '\\', keepQuotes: true, dropEscapes: true }, false).run().join('');
 }
 
-const NAME_START = /[A-Za-z_]/;
+/** BuildKit's processName: a run of digits (a positional parameter), one special parameter, or letters/digits/_ (Unicode letters too). */
+const DIGITS = /\p{Nd}+/uy;
+const NAME = /[\p{L}\p{Nd}_]+/uy;
+const SPECIAL_PARAMS = '@*#?-$!0';
 /** `${A:-${B:-…}}` deeper than this is refused: the lexer recurses once per level (BuildKit has no real Dockerfile this deep either). */
 const MAX_NESTING = 64;
 
@@ -55,7 +58,6 @@ const MAX_NESTING = 64;
 function shown(src: string): string {
   return src.length > 120 ? `${src.slice(0, 120)}…` : src;
 }
-const NAME_CHAR = /[A-Za-z0-9_]/;
 
 class Lexer {
   private pos = 0;
@@ -66,6 +68,8 @@ class Lexer {
   private readonly escape: string;
   private readonly keepQuotes: boolean;
   private readonly dropEscapes: boolean;
+  /** Inside the word of `#`, `%` or `/`: escapes stay for the pattern (BuildKit's processStopOn(…, rawEscapes)). */
+  private rawEscapes = false;
 
   constructor(
     private readonly src: string,
@@ -112,13 +116,16 @@ class Lexer {
       if (stop !== undefined && stop.includes(ch)) return;
       if (ch === this.escape) {
         this.pos++;
+        // A lone escape at the very end goes (BuildKit: `hello\` gives `hello`), except in raw words.
         if (this.pos >= src.length) {
-          if (!this.dropEscapes) this.add(ch);
+          if (this.rawEscapes || (this.keepQuotes && !this.dropEscapes)) this.add(ch);
           break;
         }
         const next = src[this.pos]!;
+        // Pattern words (`${V#p}`, `${V/p/r}`) keep every escape for the pattern matcher, as BuildKit's rawEscapes.
+        if (this.rawEscapes) this.add(ch);
         // JSON words keep escapes that do not protect a `$`, so `printf "a\n"` survives.
-        if (this.keepQuotes && !this.dropEscapes && next !== '$' && next !== this.escape) this.add(ch);
+        else if (this.keepQuotes && !this.dropEscapes && next !== '$' && next !== this.escape) this.add(ch);
         this.add(next);
         this.pos++;
       } else if (!this.keepQuotes && ch === "'") {
@@ -161,7 +168,7 @@ class Lexer {
       if (ch === this.escape && this.pos + 1 < src.length) {
         const next = src[this.pos + 1]!;
         if (next === '"' || next === '$' || next === this.escape) {
-          this.add(next);
+          this.add(this.rawEscapes ? ch + next : next);
           this.pos += 2;
           continue;
         }
@@ -186,53 +193,58 @@ class Lexer {
         this.depth--;
       }
     }
-    if (ch === undefined || !NAME_CHAR.test(ch)) return '$';
     const name = this.readName();
+    if (name === '') return '$';
     return this.lookup(name) ?? '';
   }
 
+  /** BuildKit's processName: `$12x` names `12`, `$@x` names `@`, `$안녕` names `안녕`; '' when none starts here. */
   private readName(): string {
-    const start = this.pos;
-    while (this.pos < this.src.length && NAME_CHAR.test(this.src[this.pos]!)) this.pos++;
-    return this.src.slice(start, this.pos);
+    DIGITS.lastIndex = this.pos;
+    const digits = DIGITS.exec(this.src);
+    if (digits) {
+      this.pos += digits[0].length;
+      return digits[0];
+    }
+    const ch = this.src[this.pos];
+    if (ch !== undefined && SPECIAL_PARAMS.includes(ch)) {
+      this.pos++;
+      return ch;
+    }
+    NAME.lastIndex = this.pos;
+    const name = NAME.exec(this.src)?.[0] ?? '';
+    this.pos += name.length;
+    return name;
   }
 
   /** Inside `${`: name, optional modifier and word, closing brace. */
   private braced(): string {
     const src = this.src;
+    const first = src[this.pos];
+    if (first === undefined) throw parseError(`missing '}' in substitution "${shown(src)}"`);
+    if (first === '{' || first === '}' || first === ':') throw parseError(`bad substitution in "${shown(src)}"`);
     const name = this.readName();
-    if (!name || !(NAME_START.test(name[0]!) || /^\d+$/.test(name))) throw parseError(`bad substitution in "${shown(src)}"`);
-    const value = this.lookup(name);
     let op = src[this.pos];
     if (op === undefined) throw parseError(`missing '}' in substitution "${shown(src)}"`);
+    // BuildKit reads `${+x}` or `${%x}` as a modifier on the unset variable ''; any other character there is an error.
+    if (name === '' && !'-+?#%/'.includes(op)) throw parseError(`bad substitution in "${shown(src)}"`);
+    const value = name === '' ? undefined : this.lookup(name);
     if (op === '}') {
       this.pos++;
       return value ?? '';
     }
+    this.pos++;
+    if (op === '/') return this.replaceOp(value);
     let colon = false;
     if (op === ':') {
       colon = true;
-      this.pos++;
       op = src[this.pos];
+      this.pos++;
       if (op !== '-' && op !== '+' && op !== '?') throw parseError(`unsupported modifier (:${op ?? ''}) in substitution "${shown(src)}"`);
     }
-    if (op === undefined || !'-+?#%/'.includes(op)) throw parseError(`unsupported modifier (${op ?? 'end of word'}) in substitution "${shown(src)}"`);
-    this.pos++;
-    let longest = false;
-    let all = false;
-    if ((op === '#' || op === '%') && src[this.pos] === op) {
-      longest = true;
-      this.pos++;
-    } else if (op === '/' && src[this.pos] === '/') {
-      all = true;
-      this.pos++;
-    }
-    const word = this.subWord(op === '/' ? '}/' : '}');
-    let replacement = '';
-    if (op === '/' && src[this.pos] === '/') {
-      this.pos++;
-      replacement = this.subWord('}');
-    }
+    if (op === undefined || !'-+?#%'.includes(op)) throw parseError(`unsupported modifier (${op ?? 'end of word'}) in substitution "${shown(src)}"`);
+    const pattern = op === '#' || op === '%';
+    let word = this.subWord('}', pattern);
     if (src[this.pos] !== '}') throw parseError(`missing '}' in substitution "${shown(src)}"`);
     this.pos++;
     const isSet = colon ? value !== undefined && value !== '' : value !== undefined;
@@ -242,27 +254,45 @@ class Lexer {
       case '+':
         return isSet ? word : '';
       case '?':
-        if (!isSet) throw new BuildError('DOCKERFILE_INVALID', `${name}: ${word || 'is not allowed to be unset'}`);
-        return value!;
-      case '#':
-        return trimPattern(value ?? '', word, 'prefix', longest);
-      case '%':
-        return trimPattern(value ?? '', word, 'suffix', longest);
-      default:
-        return replacePattern(value ?? '', word, replacement, all);
+        if (value === undefined) throw new BuildError('DOCKERFILE_INVALID', `${name}: ${word || 'is not allowed to be unset'}`);
+        if (!isSet) throw new BuildError('DOCKERFILE_INVALID', `${name}: ${word || 'is not allowed to be empty'}`);
+        return value;
+      default: {
+        // `##`/`%%`: BuildKit looks at the first character of the processed word, so `${V#$P}` with P=`#x` is greedy too.
+        const longest = word.startsWith(op);
+        if (longest) word = word.slice(1);
+        return trimPattern(value ?? '', word, op === '#' ? 'prefix' : 'suffix', longest);
+      }
     }
   }
 
-  /** The word of a modifier, itself expanded (quotes removed), without splitting. */
-  private subWord(stop: string): string {
+  /** After `${V/`: `/pattern/replacement}` or `//pattern/replacement}`; the pattern runs to the next unescaped `/`. */
+  private replaceOp(value: string | undefined): string {
+    const src = this.src;
+    const all = src[this.pos] === '/';
+    if (all) this.pos++;
+    const pattern = this.subWord('/', true);
+    if (src[this.pos] !== '/') throw parseError(`missing '/' in substitution "${shown(src)}"`);
+    this.pos++;
+    const replacement = this.subWord('}', true);
+    if (src[this.pos] !== '}') throw parseError(`missing '}' in substitution "${shown(src)}"`);
+    this.pos++;
+    return replacePattern(value ?? '', pattern, replacement, all);
+  }
+
+  /** The word of a modifier, itself expanded (quotes removed), without splitting; `raw` keeps escapes (patterns). */
+  private subWord(stop: string, raw = false): string {
     const saved = { words: this.words.splice(0), current: this.current, inWord: this.inWord };
     this.current = '';
     this.inWord = false;
     const splitWas = this.split;
+    const rawWas = this.rawEscapes;
     this.split = false;
+    this.rawEscapes = raw;
     this.processUntil(stop);
     const word = this.current;
     this.split = splitWas;
+    this.rawEscapes = rawWas;
     this.words.push(...saved.words);
     this.current = saved.current;
     this.inWord = saved.inWord;

@@ -139,7 +139,7 @@ export function runNetwork(requested: RunStep['network'], ctx: Pick<StepContext,
   if (requested === 'none') return 'none';
   if (requested === 'host') {
     if (ctx.network !== 'host' && ctx.allowHostNetwork === false) {
-      throw new BuildError('DOCKERFILE_INVALID', 'RUN --network=host is not allowed here: this build farm does not grant the network.host entitlement (set [worker] allow_host_network = true to allow it)');
+      throw new BuildError('DOCKERFILE_INVALID', 'RUN --network=host: entitlement network.host is not allowed (this build farm does not grant it; set [worker] allow_host_network = true to allow it)');
     }
     return 'host';
   }

@@ -2,8 +2,7 @@ import { mkdir, chown, stat } from 'node:fs/promises';
 import path, { join } from 'node:path';
 import { resolveInRoot } from '../context/root-path.js';
 import { prepareSnapshot } from '../snapshot/mount.js';
-import { BuildError } from '../errors.js';
-import { resolveChown, resolveUser } from '../sandbox/user.js';
+import { resolveChown } from '../sandbox/user.js';
 import { cloneConfig, recordStep } from './config.js';
 import { commitSnapshot, lowerDirs } from './commit.js';
 import { workdirDirect } from './copy-direct.js';
@@ -34,12 +33,10 @@ export const workdir: StepHandler<'WORKDIR'> = async (step, ctx) => {
       const firstCreated = await mkdir(onDisk, { recursive: true, mode: 0o755 });
       const user = ctx.config.config.User;
       if (user && firstCreated) {
-        // A name /etc/passwd (or a group /etc/group) lacks is no error here: BuildKit's mkdir resolves the USER as
-        // its FileOp readUser does, an unknown name being 0, as COPY --chown's (sandbox/user.ts resolveChown).
-        const owner = await resolveUser(snapshot.merged, user).catch(async (err: unknown) => {
-          if (!(err instanceof BuildError) || !/^unable to find (user|group) /.test(err.message)) throw err;
-          return resolveChown(snapshot.merged, user);
-        });
+        // BuildKit's mkdir takes the USER as llb.WithUser does (FileOp readUser, as COPY --chown: sandbox/user.ts
+        // resolveChown): a numeric user is uid and gid at once (USER 1000 gives 1000:1000 whatever passwd says),
+        // `root` is 0 without a passwd file, a name /etc/passwd (or a group /etc/group) lacks is 0, no error.
+        const owner = await resolveChown(snapshot.merged, user);
         // BuildKit's mkdir -p chowns every directory it creates, not only the last one.
         for (let dir = onDisk; dir.length >= firstCreated.length; dir = path.dirname(dir)) await chown(dir, owner.uid, owner.gid);
       }

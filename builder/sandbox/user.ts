@@ -79,12 +79,13 @@ export async function resolveGroupAdd(rootfs: string, groupAdd: string[]): Promi
 /**
  * A COPY/ADD `--chown` as BuildKit's readUser resolves it (solver/llbsolver/ops/user_linux.go): a numeric
  * user is uid and gid at once; a name found in /etc/passwd gives its uid and gid, a name not found gives
- * 0:0 without an error; a group name found in /etc/group replaces the gid, one not found leaves it.
+ * 0:0 without an error; a group name found in /etc/group replaces the gid, one not found leaves it. `root` is id 0
+ * before any lookup (BuildKit's llb.WithUser parseUID), so it needs no /etc/passwd or /etc/group (a scratch stage).
  */
 export async function resolveChown(rootfs: string, chown: string): Promise<{ uid: number; gid: number }> {
   const [userArg, groupArg] = splitOnce(chown.trim(), ':');
   const owner = { uid: 0, gid: 0 };
-  const userId = parseId(userArg);
+  const userId = chownId(userArg);
   if (userId !== undefined) {
     owner.uid = userId;
     owner.gid = userId;
@@ -93,7 +94,7 @@ export async function resolveChown(rootfs: string, chown: string): Promise<{ uid
     if (entry) Object.assign(owner, { uid: entry.uid, gid: entry.gid });
   }
   if (groupArg !== undefined && groupArg !== '') {
-    const groupId = parseId(groupArg);
+    const groupId = chownId(groupArg);
     if (groupId !== undefined) owner.gid = groupId;
     else {
       const group = parseGroup(await readDatabase(rootfs, '/etc/group')).find((candidate) => candidate.name === groupArg);
@@ -106,6 +107,11 @@ export async function resolveChown(rootfs: string, chown: string): Promise<{ uid
 function splitOnce(value: string, separator: string): [string, string?] {
   const at = value.indexOf(separator);
   return at < 0 ? [value] : [value.slice(0, at), value.slice(at + 1)];
+}
+
+/** An id in a `--chown` or a directory's owner: digits, or `root`. */
+function chownId(value: string): number | undefined {
+  return value === 'root' ? 0 : parseId(value);
 }
 
 function parseId(value: string): number | undefined {

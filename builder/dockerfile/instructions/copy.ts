@@ -6,7 +6,7 @@ import type { ParsedInstruction } from '../parse.js';
 import type { CopyStep } from '../types.js';
 import { parseJsonArray, splitRawWords } from '../words.js';
 import { stepBase, type InstructionContext } from './context.js';
-import { findHeredocMarkers } from '../heredoc.js';
+import { findHeredocMarkers, heredocWords } from '../heredoc.js';
 import { isGitSource } from '../../exec/add-git.js';
 
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
@@ -36,7 +36,7 @@ export function copy(instruction: ParsedInstruction, context: InstructionContext
     args = json.map((word) => expandHeredoc(word, context.lookup, context.escapeChar));
   } else {
     const markers = new Map(findHeredocMarkers(instruction.rest, context.escapeChar).map((m) => [m.word, m.name]));
-    args = splitRawWords(instruction.rest, context.escapeChar).map((word) => markers.get(word) ?? expand(word));
+    args = heredocWords(instruction.rest, context.escapeChar).map((word) => markers.get(word) ?? expand(word));
   }
   if (args.length < 2) throw new BuildError('DOCKERFILE_PARSE', `${instruction.keyword} requires at least two arguments`);
   if (!isAdd) {

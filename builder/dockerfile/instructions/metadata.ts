@@ -69,10 +69,22 @@ export function workdir(instruction: ParsedInstruction, context: InstructionCont
   return { op: 'WORKDIR', ...stepBase(instruction), path: single(instruction, context) };
 }
 
+/** moby/sys/signal's SignalMap on Linux (names without SIG), the real-time ones included. */
+const SIGNAL_NAMES = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF',
+  'PWR', 'QUIT', 'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2',
+  'VTALRM', 'WINCH', 'XCPU', 'XFSZ', 'RTMIN', 'RTMAX',
+  ...Array.from({ length: 15 }, (_, i) => `RTMIN+${i + 1}`),
+  ...Array.from({ length: 14 }, (_, i) => `RTMAX-${i + 1}`),
+]);
+
+/**
+ * BuildKit's dispatchStopSignal runs moby/sys/signal ParseSignal: a number other than 0 (kept as written), or a
+ * known name with or without SIG, any case; anything else is `Invalid signal: X`.
+ */
 export function stopsignal(instruction: ParsedInstruction, context: InstructionContext): StopsignalStep {
   const signal = single(instruction, context);
-  if (!/^(SIG[A-Z0-9+-]+|[A-Z0-9+-]+|\d+)$/i.test(signal)) {
-    throw new BuildError('DOCKERFILE_INVALID', `invalid signal: ${signal}`);
-  }
+  const valid = /^[+-]?\d+$/.test(signal) ? Number(signal) !== 0 : SIGNAL_NAMES.has(signal.toUpperCase().replace(/^SIG/, ''));
+  if (!valid) throw new BuildError('DOCKERFILE_INVALID', `Invalid signal: ${signal}`);
   return { op: 'STOPSIGNAL', ...stepBase(instruction), signal };
 }
