@@ -110,7 +110,9 @@ function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
     ...hostConfig,
     NetworkMode: hostConfig.NetworkMode || 'default',
     RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
-    LogConfig: { Type: 'k8s-file', Config: {} },
+    // conmon writes a k8s-file log, which /containers/{id}/logs serves as dockerd serves json-file's: clients that
+    // read logs only from json-file/journald/local (docker-py's run, docker-compose's logs) see the name they know.
+    LogConfig: { Type: 'json-file', Config: {} },
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * `docker ps --filter` as dockerd 20.10 answers it (moby daemon/list.go, checked against a live dockerd): keys are
- * AND-ed, the values of one key OR-ed; bad values are errors in dockerd's words.
+ * AND-ed, the values of one key OR-ed (label's AND-ed); bad values are errors in dockerd's words.
  */
 import { BuildError } from '../errors.js';
 import type { ListFilters } from './docker-types.js';
@@ -112,5 +112,7 @@ export function matchesFilters(record: ContainerRecord, state: ContainerStateRec
     isolation: (value) => ((record.hostConfig as { Isolation?: string }).Isolation || 'default') === value,
     'is-task': (value) => value === 'false',
   };
-  return Object.entries(filters).every(([key, values]) => values.length === 0 || values.some((value) => checks[key]!(value)));
+  // label= is the exception: moby's MatchKVList wants every given label (docker-compose filters on project AND service).
+  return Object.entries(filters).every(([key, values]) => values.length === 0
+    || (key === 'label' ? values.every((value) => checks[key]!(value)) : values.some((value) => checks[key]!(value))));
 }
