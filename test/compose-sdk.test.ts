@@ -140,6 +140,12 @@ describe('builder daemon with the Docker SDK for Python and docker-compose', fun
       const fromWeb = ok(await compose(['exec', '-T', 'web', 'sh', '-c', 'ping -c 1 -W 5 client >/dev/null && echo reached && echo $GREETING && cat /data/f']), 'exec web');
       assert.equal(fromWeb.stdout, 'reached\nhello-from-env\nshared\n');
 
+      // Connected before its first start (created on back, connected to front): an address on each.
+      const addresses = ok(await compose(['exec', '-T', 'client', 'sh', '-c', "ip -4 -o addr show | grep -v ' lo ' | wc -l"]), 'exec ip addr');
+      assert.equal(addresses.stdout.trim(), '2');
+      const networks = ok(await daemon!.docker(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', `${project}_client_1`]), 'inspect');
+      assert.equal(networks.stdout.trim(), `${project}_back ${project}_front`);
+
       const run = ok(await compose(['run', '--rm', '--no-deps', 'client', 'sh', '-c', 'echo one-off; wget -q -O - http://web/']), 'compose run --rm');
       assert.match(run.stdout, /one-off\ncompose-web-ok\n/);
       const oneOffs = ok(await daemon!.docker(['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=True']), 'docker ps');
@@ -163,5 +169,36 @@ describe('builder daemon with the Docker SDK for Python and docker-compose', fun
     assert.equal(ok(await daemon!.docker(['network', 'ls', '-q', '--filter', label]), 'network ls').stdout, '');
     assert.equal(ok(await daemon!.docker(['volume', 'ls', '-q', '--filter', label]), 'volume ls').stdout, '');
     ok(await daemon!.docker(['rmi', `${project}/web:1`]), 'rmi');
+  });
+
+  it('network connect/disconnect of a created and a stopped container take effect at the next start', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const [first, second, name] = [`cn1-${tag}`, `cn2-${tag}`, `cn-${tag}`];
+    const docker = async (args: string[]): Promise<CliResult> => daemon!.docker(args);
+    ok(await docker(['network', 'create', first]), 'network create');
+    ok(await docker(['network', 'create', second]), 'network create');
+    try {
+      ok(await docker(['create', '--name', name, '--network', first, 'busybox', 'sleep', '600']), 'create');
+      ok(await docker(['network', 'connect', '--alias', 'other-name', second, name]), 'connect while created');
+      const twice = await docker(['network', 'connect', second, name]);
+      assert.match(twice.stderr, new RegExp(`endpoint with name ${name} already exists in network ${second}`));
+      const id = ok(await docker(['inspect', '-f', '{{.Id}}', name]), 'inspect').stdout.trim();
+      const aliases = ok(await docker(['inspect', '-f', `{{json (index .NetworkSettings.Networks "${second}").Aliases}}`, name]), 'inspect');
+      assert.deepEqual(JSON.parse(aliases.stdout), ['other-name', id.slice(0, 12)]);
+      ok(await docker(['start', name]), 'start');
+      const addresses = ok(await docker(['exec', name, 'sh', '-c', "ip -4 -o addr show | grep -v ' lo ' | wc -l"]), 'exec');
+      assert.equal(addresses.stdout.trim(), '2');
+      ok(await docker(['stop', '-t', '0', name]), 'stop');
+      ok(await docker(['network', 'disconnect', second, name]), 'disconnect while stopped');
+      const primary = await docker(['network', 'disconnect', first, name]);
+      assert.equal(primary.code, 1);
+      assert.match(primary.stderr, /cannot leave its NetworkMode network/);
+      ok(await docker(['start', name]), 'start again');
+      const one = ok(await docker(['exec', name, 'sh', '-c', "ip -4 -o addr show | grep -v ' lo ' | wc -l"]), 'exec');
+      assert.equal(one.stdout.trim(), '1');
+    } finally {
+      await docker(['rm', '-f', name]);
+      await docker(['network', 'rm', first, second]);
+    }
   });
 });
