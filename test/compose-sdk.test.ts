@@ -180,22 +180,32 @@ describe('builder daemon with the Docker SDK for Python and docker-compose', fun
     try {
       ok(await docker(['create', '--name', name, '--network', first, 'busybox', 'sleep', '600']), 'create');
       ok(await docker(['network', 'connect', '--alias', 'other-name', second, name]), 'connect while created');
-      const twice = await docker(['network', 'connect', second, name]);
-      assert.match(twice.stderr, new RegExp(`endpoint with name ${name} already exists in network ${second}`));
+      // Again while created: the endpoint's settings are replaced (dockerd 20.10 the same); running, it is a conflict.
+      ok(await docker(['network', 'connect', '--alias', 'other-name', second, name]), 'connect again while created');
       const id = ok(await docker(['inspect', '-f', '{{.Id}}', name]), 'inspect').stdout.trim();
       const aliases = ok(await docker(['inspect', '-f', `{{json (index .NetworkSettings.Networks "${second}").Aliases}}`, name]), 'inspect');
       assert.deepEqual(JSON.parse(aliases.stdout), ['other-name', id.slice(0, 12)]);
       ok(await docker(['start', name]), 'start');
       const addresses = ok(await docker(['exec', name, 'sh', '-c', "ip -4 -o addr show | grep -v ' lo ' | wc -l"]), 'exec');
       assert.equal(addresses.stdout.trim(), '2');
+      const running = await docker(['network', 'connect', second, name]);
+      assert.match(running.stderr, new RegExp(`endpoint with name ${name} already exists in network ${second}`));
       ok(await docker(['stop', '-t', '0', name]), 'stop');
-      ok(await docker(['network', 'disconnect', second, name]), 'disconnect while stopped');
-      const primary = await docker(['network', 'disconnect', first, name]);
-      assert.equal(primary.code, 1);
-      assert.match(primary.stderr, /cannot leave its NetworkMode network/);
+      // Measured on dockerd 20.10: even the NetworkMode network can be left while stopped; the start then skips it.
+      ok(await docker(['network', 'disconnect', first, name]), 'disconnect NetworkMode network while stopped');
+      const again = await docker(['network', 'disconnect', first, name]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, new RegExp(`container ${id} is not connected to network ${first}`));
       ok(await docker(['start', name]), 'start again');
+      const left = ok(await docker(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', name]), 'inspect');
+      assert.equal(left.stdout.trim(), second);
       const one = ok(await docker(['exec', name, 'sh', '-c', "ip -4 -o addr show | grep -v ' lo ' | wc -l"]), 'exec');
       assert.equal(one.stdout.trim(), '1');
+      ok(await docker(['stop', '-t', '0', name]), 'stop');
+      ok(await docker(['network', 'disconnect', second, name]), 'disconnect while stopped');
+      ok(await docker(['network', 'connect', first, name]), 'rejoin the NetworkMode network');
+      const back = ok(await docker(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', name]), 'inspect');
+      assert.equal(back.stdout.trim(), first);
     } finally {
       await docker(['rm', '-f', name]);
       await docker(['network', 'rm', first, second]);

@@ -5,6 +5,7 @@
 import { BuildError } from '../errors.js';
 import type { ListFilters } from './docker-types.js';
 import { summarize } from './inspect.js';
+import { configuredNetworks } from './resources.js';
 import type { ContainerRecord, ContainerStateRecord } from './record.js';
 
 const KNOWN = [
@@ -72,9 +73,9 @@ function regexMatch(pattern: string, text: string): boolean {
 function networkNames(record: ContainerRecord, state: ContainerStateRecord): { name: string; id?: string }[] {
   const live = state.attachment?.endpoints ?? [];
   if (live.length > 0) return live.map((endpoint) => ({ name: endpoint.network, id: endpoint.networkId }));
-  const mode = record.hostConfig.NetworkMode ?? 'default';
-  const configured = Object.keys(record.networkingConfig?.EndpointsConfig ?? {});
-  return [...new Set([mode === 'default' ? 'bridge' : mode, ...configured])].map((name) => ({ name }));
+  const mode = record.hostConfig.NetworkMode || 'default';
+  if (mode === 'host' || mode === 'none') return [{ name: mode }];
+  return configuredNetworks(record).map((name) => ({ name }));
 }
 
 /** Docker's semantics: values of one key are OR-ed, keys are AND-ed. */

@@ -20,8 +20,19 @@ function sameNetwork(name: string, network: NetworkRef): boolean {
   return name === network.name || name === network.id || (name.length >= 12 && network.id.startsWith(name));
 }
 
-function withEndpoints(record: ContainerRecord, endpoints: Record<string, EndpointSettings>): ContainerRecord {
-  return { ...record, networkingConfig: { ...(record.networkingConfig ?? {}), EndpointsConfig: endpoints } };
+/** The record with the network's entry set (aliases) or dropped; the NetworkMode network is marked left or rejoined. */
+function withNetwork(record: ContainerRecord, network: NetworkRef, aliases: string[] | undefined): ContainerRecord {
+  const primary = primaryNetwork(record);
+  const isPrimary = primary !== undefined && sameNetwork(primary, network);
+  const key = isPrimary ? (record.hostConfig.NetworkMode && record.hostConfig.NetworkMode !== 'default' ? record.hostConfig.NetworkMode : 'bridge') : network.name;
+  const endpoints = Object.fromEntries(Object.entries(record.networkingConfig?.EndpointsConfig ?? {})
+    .filter(([name]) => !sameNetwork(name, network) && name !== key));
+  if (aliases !== undefined) endpoints[key] = { Aliases: aliases };
+  const { leftNetworkMode: _left, ...rest } = record;
+  return {
+    ...rest, networkingConfig: { ...(record.networkingConfig ?? {}), EndpointsConfig: endpoints },
+    ...(isPrimary ? (aliases === undefined ? { leftNetworkMode: true } : {}) : record.leftNetworkMode ? { leftNetworkMode: true } : {}),
+  };
 }
 
 async function liveState(paths: ContainerPaths) {
@@ -41,32 +52,21 @@ export async function connectContainer(root: string, paths: ContainerPaths, reco
     // inspect reads the state's attachment: keep it what netavark now has.
     const attachment = await networking.inspect(record.id);
     if (attachment) await writeState(paths, { ...state, attachment });
-  } else if (configuredNetworks(record).some((name) => sameNetwork(name, network))) {
-    throw new BuildError('CONFLICT', `endpoint with name ${record.name} already exists in network ${network.name}`);
   }
-  if (sameNetwork(primaryNetwork(record)!, network)) return;
-  const endpoints = { ...(record.networkingConfig?.EndpointsConfig ?? {}), [network.name]: { Aliases: aliases } };
-  await writeRecord(paths, withEndpoints(record, endpoints));
+  // Not running: connecting again replaces the endpoint's settings, as dockerd does.
+  await writeRecord(paths, withNetwork(record, network, aliases));
 }
 
 export async function disconnectContainer(root: string, paths: ContainerPaths, record: ContainerRecord, network: NetworkRef): Promise<void> {
   const { state, live } = await liveState(paths);
-  const primary = primaryNetwork(record);
-  const isPrimary = primary !== undefined && sameNetwork(primary, network);
   if (live) {
     const networking = (await openNetworking(root))!;
     await networking.disconnect(record.id, network.id);
     const attachment = await networking.inspect(record.id);
     await writeState(paths, { ...state, ...(attachment ? { attachment } : {}) });
-  } else if (isPrimary) {
-    // The NetworkMode network is joined at every start; a stopped container has no other way to leave it.
-    throw new BuildError('CONFLICT', `container ${record.id.slice(0, 12)} is not running: it cannot leave its NetworkMode network ${network.name} (it is joined at every start); recreate it with another --network`);
   } else if (!configuredNetworks(record).some((name) => sameNetwork(name, network))) {
-    throw new BuildError('CONFLICT', `container ${record.id.slice(0, 12)} is not connected to network ${network.name}`);
+    throw new BuildError('CONFLICT', `container ${record.id} is not connected to network ${network.name}`);
   }
-  const endpoints = Object.fromEntries(Object.entries(record.networkingConfig?.EndpointsConfig ?? {})
-    .filter(([name]) => isPrimary || !sameNetwork(name, network)));
-  if (Object.keys(endpoints).length !== Object.keys(record.networkingConfig?.EndpointsConfig ?? {}).length) {
-    await writeRecord(paths, withEndpoints(record, endpoints));
-  }
+  // The next start does not join it (not even the NetworkMode network, as dockerd).
+  await writeRecord(paths, withNetwork(record, network, undefined));
 }

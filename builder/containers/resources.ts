@@ -46,7 +46,7 @@ export function configuredNetworks(record: ContainerRecord): string[] {
   if (primary === undefined) return [];
   const mode = record.hostConfig.NetworkMode || 'default';
   const extra = Object.keys(record.networkingConfig?.EndpointsConfig ?? {}).filter((name) => name !== mode && name !== primary);
-  return [primary, ...extra];
+  return record.leftNetworkMode ? extra : [primary, ...extra];
 }
 
 export async function attachNetwork(root: string, record: ContainerRecord, plan: NetworkPlan, ports: import('../network/types.js').PortBinding[]): Promise<Attachment | undefined> {
