@@ -6,6 +6,7 @@
  * everything they need comes from the daemon's private store (busybox loaded, web built, a loopback registry).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -152,6 +153,24 @@ describe('builder daemon with the Docker SDK for Python and docker-compose', fun
       assert.match(run.stdout, /one-off\ncompose-web-ok\n/);
       const oneOffs = ok(await daemon!.docker(['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=True']), 'docker ps');
       assert.equal(oneOffs.stdout, '', 'run --rm left its container');
+
+      // compose events: a label-filtered /events stream (labels are in every container event's attributes).
+      const events = spawn(COMPOSE, ['-f', path.join(FIXTURES, 'docker-compose.yml'), 'events', '--json'], { cwd: FIXTURES, env: { ...process.env, ...env } });
+      let seen = '';
+      events.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+      try {
+        const actions = (): { action: string; service: string }[] => seen.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { action: string; service: string });
+        // The stream has no "subscribed" signal: exec until one of its events arrives (bounded), then restart.
+        for (let i = 0; i < 50 && !actions().some((e) => e.action === 'exec_die' && e.service === 'client'); i++) {
+          ok(await compose(['exec', '-T', 'client', 'true']), 'exec true');
+        }
+        ok(await compose(['restart', '-t', '1', 'client']), 'compose restart');
+        for (let i = 0; i < 100 && !actions().some((e) => e.action === 'restart'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+        const client = actions().filter((e) => e.service === 'client' && !e.action.startsWith('exec')).map((e) => e.action);
+        assert.deepEqual(client.slice(client.indexOf('kill')), ['kill', 'die', 'stop', 'start', 'restart'], seen);
+      } finally {
+        events.kill();
+      }
 
       ok(await compose(['stop']), 'compose stop');
       const stopped = ok(await compose(['ps']), 'compose ps');
