@@ -134,7 +134,9 @@ describe('builder daemon with the Docker SDK for Python and docker-compose', fun
       assert.match(port, /^127\.0\.0\.1:\d+$/);
       assert.equal(await httpGet(port), 'compose-web-ok\n');
 
-      const logs = ok(await compose(['logs', '--no-color', 'client']), 'compose logs');
+      // The client writes its line when it starts: read again (bounded) until it is there.
+      let logs = ok(await compose(['logs', '--no-color', 'client']), 'compose logs');
+      for (let i = 0; i < 20 && !/client-started/.test(logs.stdout); i++) logs = ok(await compose(['logs', '--no-color', 'client']), 'compose logs');
       assert.match(logs.stdout, /client_1\s+\| client-started/);
 
       // The services reach each other by service name on the project network (aardvark-dns), and share the volume.
