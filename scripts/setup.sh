@@ -37,6 +37,8 @@ elif [ "$(id -u)" = 0 ]; then wanted+=(docker.io:dockerd); fi
 wanted+=(tmux:tmux chromium:chromium)
 # gcc + libc6-dev: test/seccomp-abi.test.ts compiles a static syscall probe (native, i386 and x32 ABIs).
 wanted+=(gcc:gcc libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a)
+# docker-compose (1.29.2) + python3-docker (Docker SDK for Python): test/compose-sdk.test.ts drives the daemon with them.
+wanted+=(docker-compose:docker-compose python3-docker:/usr/lib/python3/dist-packages/docker/__init__.py)
 # perl makes the overlay mount/umount syscalls (builder/snapshot/mount-syscall.ts); Essential on Debian, listed for other bases.
 wanted+=(perl-base:perl)
 

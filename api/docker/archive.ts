@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { PathStat } from '../../builder/containers/docker-types.js';
 import type { DaemonContext } from './daemon-context.js';
 import { badRequest } from './errors.js';
-import { containerService, idParam } from './containers.js';
+import { containerService, idParam, actorAttributes } from './containers.js';
 import { queryString, type Query } from './images-query.js';
 import { limitedBody } from './request-body.js';
 
@@ -42,5 +42,5 @@ export function archiveRoutes(app: FastifyInstance, ctx: DaemonContext): void {
 /** dockerd's `archive-path` (cp out) and `extract-to-dir` (cp in) container events. */
 async function publishArchive(ctx: DaemonContext, svc: Awaited<ReturnType<typeof containerService>>, ref: string, action: string): Promise<void> {
   const found = await svc.inspect(ref).catch(() => undefined);
-  if (found) ctx.events.publish('container', action, found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
+  if (found) ctx.events.publish('container', action, found.Id, actorAttributes(found));
 }

@@ -10,7 +10,7 @@ import type { UpdateBody } from '../../builder/containers/update.js';
 import { BuildError } from '../../builder/errors.js';
 import { normalizeTag, parseReference } from '../../builder/image/reference.js';
 import { objectBody } from './body.js';
-import { containerService, idParam } from './containers.js';
+import { containerService, idParam, actorAttributes } from './containers.js';
 import type { DaemonContext } from './daemon-context.js';
 import { badRequest } from './errors.js';
 import { queryBool, queryString, type Query } from './images-query.js';
@@ -52,7 +52,7 @@ export function containerChangeRoutes(app: FastifyInstance, ctx: DaemonContext):
     const svc = await containers();
     const found = await svc.inspect(idParam(request));
     const tar = await svc.export(found.Id);
-    ctx.events.publish('container', 'export', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
+    ctx.events.publish('container', 'export', found.Id, actorAttributes(found));
     reply.hijack();
     reply.raw.writeHead(200, { 'Content-Type': 'application/x-tar' });
     await pipeline(tar, reply.raw).catch((err: unknown) => request.log.warn({ err }, 'export stream ended early'));
@@ -71,7 +71,7 @@ export function containerChangeRoutes(app: FastifyInstance, ctx: DaemonContext):
       reference, pause, config: body, changes: queryList(query, 'changes'),
       comment: queryString(query, 'comment') || undefined, author: queryString(query, 'author') || undefined,
     });
-    ctx.events.publish('container', 'commit', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '', comment: queryString(query, 'comment') ?? '' });
+    ctx.events.publish('container', 'commit', found.Id, { ...actorAttributes(found), comment: queryString(query, 'comment') ?? '' });
     if (reference) ctx.events.publish('image', 'tag', result.Id, { name: reference });
     return reply.status(201).send(result);
   });
@@ -92,7 +92,7 @@ export function containerChangeRoutes(app: FastifyInstance, ctx: DaemonContext):
     const svc = await containers();
     const result = await svc.update(idParam(request), body);
     const found = await svc.inspect(idParam(request));
-    ctx.events.publish('container', 'update', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
+    ctx.events.publish('container', 'update', found.Id, actorAttributes(found));
     return result;
   });
 }

@@ -25,6 +25,14 @@ export function containerService(ctx: DaemonContext): Promise<Containers> {
   return service;
 }
 
+/**
+ * A container event's Actor.Attributes as moby sets them: the container's labels, then `image` and `name` (so
+ * `docker events --filter label=com.docker.compose.project=p`, which docker-compose's `events` uses, matches).
+ */
+export function actorAttributes(found: { Name: string; Config: { Image?: string; Labels?: Record<string, string> | null } } | undefined, fallbackName = ''): Record<string, string> {
+  return { ...(found?.Config.Labels ?? {}), image: found?.Config.Image ?? '', name: found?.Name.replace(/^\//, '') ?? fallbackName };
+}
+
 export const idParam = (request: FastifyRequest): string => (request.params as { id: string }).id;
 
 function optionalInt(query: Query, name: string): number | undefined {
@@ -38,7 +46,7 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
   const containers = () => containerService(ctx);
   const publish = async (action: string, id: string): Promise<void> => {
     const found = await (await containers()).inspect(id).catch(() => undefined);
-    ctx.events.publish('container', action, found?.Id ?? id, { name: found?.Name.replace(/^\//, '') ?? id, image: found?.Config.Image ?? '' });
+    ctx.events.publish('container', action, found?.Id ?? id, actorAttributes(found, id));
   };
 
   app.post('/containers/create', async (request, reply) => {
@@ -53,7 +61,7 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
     const image = await ctx.store.resolve(body.Image).catch(() => undefined);
     if (!image) return reply.status(404).send({ message: `No such image: ${body.Image}` });
     const created = await (await containers()).create(body, queryString(request.query as Query, 'name') || undefined);
-    ctx.events.publish('container', 'create', created.Id, { image: body.Image, name: queryString(request.query as Query, 'name') ?? '' });
+    await publish('create', created.Id);
     return reply.status(201).send(created);
   });
 
@@ -78,8 +86,8 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
     if (!before.State.Running) return reply.status(304).send();
     await publish('kill', before.Id);
     await svc.stop(idParam(request), { timeoutSeconds: optionalInt(query, 't'), signal: queryString(query, 'signal') || undefined });
-    ctx.events.publish('container', 'die', before.Id, { name: before.Name.replace(/^\//, ''), image: before.Config.Image ?? '' });
-    ctx.events.publish('container', 'stop', before.Id, { name: before.Name.replace(/^\//, ''), image: before.Config.Image ?? '' });
+    ctx.events.publish('container', 'die', before.Id, actorAttributes(before));
+    ctx.events.publish('container', 'stop', before.Id, actorAttributes(before));
     return reply.status(204).send();
   });
   app.post('/containers/:id/kill', async (request, reply) => {
@@ -89,7 +97,18 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
   });
   app.post('/containers/:id/restart', async (request, reply) => {
     const query = request.query as Query;
+    const before = await (await containers()).inspect(idParam(request));
+    const wasRunning = before.State.Running;
+    const begunNs = Date.now() * 1_000_000;
+    if (wasRunning) await publish('kill', idParam(request));
     await (await containers()).restart(idParam(request), { timeoutSeconds: optionalInt(query, 't'), signal: queryString(query, 'signal') || undefined });
+    // moby's sequence: kill, die, stop (when it ran), start, restart (the exit watcher skips a die announced here).
+    if (wasRunning) {
+      // The exit watcher may have seen the stop already.
+      if (!ctx.events.since(begunNs).some((e) => e.Type === 'container' && e.Action === 'die' && e.Actor.ID === before.Id)) await publish('die', idParam(request));
+      await publish('stop', idParam(request));
+    }
+    await publish('start', idParam(request));
     await publish('restart', idParam(request));
     return reply.status(204).send();
   });
@@ -121,7 +140,7 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
     try {
       const waited = await svc.wait(found.Id, condition, abort.signal);
       const result = condition === 'removed' && lastExit !== undefined ? { ...waited, StatusCode: lastExit } : waited;
-      const attributes = { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' };
+      const attributes = actorAttributes(found);
       ctx.events.publish('container', 'die', found.Id, { ...attributes, exitCode: String(result.StatusCode) });
       // A --rm container is removed by its monitor, not through the API: say so once the wait saw it go.
       if (condition === 'removed') ctx.events.publish('container', 'destroy', found.Id, attributes);
@@ -137,7 +156,7 @@ export function containerRoutes(app: FastifyInstance, ctx: DaemonContext): void 
     const query = request.query as Query;
     const found = await (await containers()).inspect(idParam(request));
     await (await containers()).remove(idParam(request), { force: queryBool(query, 'force'), volumes: queryBool(query, 'v') });
-    ctx.events.publish('container', 'destroy', found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '' });
+    ctx.events.publish('container', 'destroy', found.Id, actorAttributes(found));
     return reply.status(204).send();
   });
   app.post('/containers/:id/rename', async (request, reply) => {

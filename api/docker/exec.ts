@@ -5,7 +5,7 @@ import type { ExecCreateBody } from '../../builder/containers/docker-types.js';
 import type { DaemonContext } from './daemon-context.js';
 import { objectBody, optBool, type JsonObject } from './body.js';
 import { badRequest } from './errors.js';
-import { containerService, idParam } from './containers.js';
+import { containerService, idParam, actorAttributes } from './containers.js';
 import { hijack, upgradeBodies } from './raw-stream.js';
 
 const execId = (request: FastifyRequest): string => (request.params as { id: string }).id;
@@ -41,7 +41,7 @@ export function execRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     const svc = await containerService(ctx);
     const created = await svc.execCreate(idParam(request), { ...body, ConsoleSize: consoleSize } as unknown as ExecCreateBody);
     const found = await svc.inspect(idParam(request));
-    ctx.events.publish('container', `exec_create: ${cmd.join(' ')}`, found.Id, { name: found.Name.replace(/^\//, ''), image: found.Config.Image ?? '', execID: created.Id });
+    ctx.events.publish('container', `exec_create: ${cmd.join(' ')}`, found.Id, { ...actorAttributes(found), execID: created.Id });
     return reply.status(201).send(created);
   });
 
@@ -54,7 +54,7 @@ export function execRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     const tty = inspect.ProcessConfig?.tty === true;
     // dockerd's exec_start and exec_die events (`docker events` shows both around every exec).
     const container = await svc.inspect(inspect.ContainerID).catch(() => undefined);
-    const attributes = { name: container?.Name.replace(/^\//, '') ?? '', image: container?.Config.Image ?? '', execID: inspect.ID };
+    const attributes = { ...actorAttributes(container), execID: inspect.ID };
     const command = [inspect.ProcessConfig.entrypoint, ...inspect.ProcessConfig.arguments].join(' ');
     const started = (): void => void ctx.events.publish('container', `exec_start: ${command}`, inspect.ContainerID, attributes);
     const died = (code: number): void => void ctx.events.publish('container', 'exec_die', inspect.ContainerID, { ...attributes, exitCode: String(code) });

@@ -10,7 +10,7 @@ const INTERVAL_MS = 1000;
 const DEDUPE_MS = 5000;
 
 export function watchExits(ctx: DaemonContext): void {
-  const running = new Map<string, { name: string; image: string }>();
+  const running = new Map<string, Record<string, string>>();
   const announced = new Map<string, number>();
   ctx.events.subscribe((event) => {
     if (event.Type === 'container' && event.Action === 'die') announced.set(event.Actor.ID, Date.now());
@@ -23,7 +23,7 @@ export function watchExits(ctx: DaemonContext): void {
     for (const summary of list) {
       if (summary.State === 'running' || summary.State === 'paused') {
         now.add(summary.Id);
-        running.set(summary.Id, { name: summary.Names[0]?.replace(/^\//, '') ?? '', image: summary.Image });
+        running.set(summary.Id, { ...(summary.Labels ?? {}), image: summary.Image, name: summary.Names[0]?.replace(/^\//, '') ?? '' });
       }
     }
     for (const [id, attributes] of running) {

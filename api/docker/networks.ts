@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DaemonContext } from './daemon-context.js';
 import { objectBody, optBool, optString, optStringMap } from './body.js';
 import { BuildError } from '../../builder/errors.js';
-import { badRequest } from './errors.js';
+import { badRequest, notSupported } from './errors.js';
 import { containerService } from './containers.js';
 import { parseFilters, type Filters } from './filters.js';
 import { queryString, type Query } from './images-query.js';
@@ -34,6 +34,10 @@ export function networkRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     if (configs.length > 1) throw badRequest('only one IPAM config (one IPv4 subnet) per network is supported');
     const config = objectBody(configs[0], 'IPAM.Config');
     if (optBool(body, 'EnableIPv6')) throw badRequest('IPv6 networks are not supported');
+    const driverOptions = optStringMap(body, 'Options') ?? {};
+    if (Object.keys(driverOptions).length > 0) {
+      throw notSupported(`network driver options (${Object.keys(driverOptions).join(', ')})`);
+    }
     const created = await (await network()).createNetwork(root, {
       name, driver: optString(body, 'Driver') || 'bridge', internal: optBool(body, 'Internal'), labels: optStringMap(body, 'Labels'),
       subnet: optString(config, 'Subnet'), gateway: optString(config, 'Gateway'),
@@ -57,8 +61,9 @@ export function networkRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     return { NetworksDeleted: result.NetworksDeleted.length > 0 ? result.NetworksDeleted : null };
   });
 
-  // A running container joins or leaves a network in its namespace; the attachment table is what inspect shows.
-  const target = async (request: FastifyRequest): Promise<{ id: string; name: string; network: string }> => {
+  // The container service records the change (a created or stopped container joins at its next start) and, while it
+  // runs, joins or leaves the network in its namespace.
+  const target = async (request: FastifyRequest): Promise<{ id: string; name: string; network: { id: string; name: string } }> => {
     const body = objectBody(request.body, `network ${request.url.endsWith('connect') ? 'connect' : 'disconnect'} request`);
     const ref = optString(body, 'Container');
     if (!ref) throw badRequest('Container is required');
@@ -67,22 +72,20 @@ export function networkRoutes(app: FastifyInstance, ctx: DaemonContext): void {
     // moby's runconfig errors for its predefined networks: a running container cannot move to or from them.
     if (joined.Driver === 'host') throw new BuildError('CONFLICT', 'container cannot be disconnected from host network or connected to host network');
     if (joined.Driver === 'null') throw new BuildError('CONFLICT', 'container cannot be disconnected from none network or connected to none network');
-    return { id: found.Id, name: found.Name.replace(/^\//, ''), network: joined.Id };
+    return { id: found.Id, name: found.Name.replace(/^\//, ''), network: { id: joined.Id, name: joined.Name } };
   };
   app.post('/networks/:id/connect', async (request, reply) => {
     const { id, name, network } = await target(request);
     const endpointConfig = objectBody(objectBody(request.body, 'network connect request').EndpointConfig, 'EndpointConfig');
     const aliases = Array.isArray(endpointConfig.Aliases) ? endpointConfig.Aliases.filter((a): a is string => typeof a === 'string') : [];
-    const { openNetworking } = await import('../../builder/network/index.js');
-    await openNetworking(root).connect(id, { network, aliases, name });
-    ctx.events.publish('network', 'connect', network, { container: id, name, type: 'bridge' });
+    await (await containerService(ctx)).connectNetwork(id, network, aliases);
+    ctx.events.publish('network', 'connect', network.id, { container: id, name: network.name, type: 'bridge' });
     return reply.status(200).send();
   });
   app.post('/networks/:id/disconnect', async (request, reply) => {
-    const { id, name, network } = await target(request);
-    const { openNetworking } = await import('../../builder/network/index.js');
-    await openNetworking(root).disconnect(id, network);
-    ctx.events.publish('network', 'disconnect', network, { container: id, name, type: 'bridge' });
+    const { id, network } = await target(request);
+    await (await containerService(ctx)).disconnectNetwork(id, network);
+    ctx.events.publish('network', 'disconnect', network.id, { container: id, name: network.name, type: 'bridge' });
     return reply.status(200).send();
   });
 }

@@ -34,14 +34,40 @@ export async function networkRm(names: string[], global: GlobalOptions): Promise
   await removeEach(names, (name) => removeNetwork(rootOf(global), name));
 }
 
+/**
+ * A container of the containers service goes through it, as the daemon's /networks/{id}/connect does (a created or
+ * stopped one is connected for its next start; containers/network-connect.ts); anything else attached (a
+ * foreground `builder run`, which has no service record) is connected in its namespace only.
+ */
+async function serviceContainer(root: string, ref: string) {
+  const { Containers } = await import('../containers/service.js');
+  const service = await Containers.open(root);
+  try {
+    await service.find(ref);
+    return service;
+  } catch (err) {
+    if (err instanceof BuildError && err.code === 'CONTAINER_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+async function networkRef(root: string, network: string): Promise<{ id: string; name: string }> {
+  const found = await inspectNetwork(root, network);
+  return { id: found.Id, name: found.Name };
+}
+
 export async function networkConnect(network: string, container: string, opts: { alias: string[] }, global: GlobalOptions): Promise<void> {
   const root = rootOf(global);
+  const service = await serviceContainer(root, container);
+  if (service) return service.connectNetwork(container, await networkRef(root, network), opts.alias);
   const record = findAttached(await readAttachments(root), container);
   await openNetworking(root).connect(record.containerId, { network, aliases: opts.alias, name: record.name });
 }
 
 export async function networkDisconnect(network: string, container: string, opts: { force?: boolean }, global: GlobalOptions): Promise<void> {
   const root = rootOf(global);
+  const service = await serviceContainer(root, container);
+  if (service) return service.disconnectNetwork(container, await networkRef(root, network));
   let record;
   try {
     record = findAttached(await readAttachments(root), container);

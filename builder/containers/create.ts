@@ -119,7 +119,9 @@ function normalizeHostConfig(hostConfig: HostConfig): HostConfig {
     ...hostConfig,
     NetworkMode: hostConfig.NetworkMode || 'default',
     RestartPolicy: { Name: hostConfig.RestartPolicy?.Name || 'no', MaximumRetryCount: hostConfig.RestartPolicy?.MaximumRetryCount ?? 0 },
-    // What dockerd shows (json-file, /dev/shm 64 MiB); the log itself is conmon's k8s-file, read by logs.ts.
+    // conmon writes a k8s-file log, which /containers/{id}/logs serves as dockerd serves json-file's: clients that
+    // read logs only from json-file/journald/local (docker-py's run, docker-compose's logs) see the name they know.
+    // /dev/shm is dockerd's 64 MiB unless --shm-size.
     LogConfig: { Type: 'json-file', Config: {} },
     ShmSize: hostConfig.ShmSize || 64 * 1024 * 1024,
   };

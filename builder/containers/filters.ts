@@ -1,10 +1,11 @@
 /**
  * `docker ps --filter` as dockerd 20.10 answers it (moby daemon/list.go, checked against a live dockerd): keys are
- * AND-ed, the values of one key OR-ed; bad values are errors in dockerd's words.
+ * AND-ed, the values of one key OR-ed (label's AND-ed); bad values are errors in dockerd's words.
  */
 import { BuildError } from '../errors.js';
 import type { ListFilters } from './docker-types.js';
 import { summarize } from './inspect.js';
+import { configuredNetworks } from './resources.js';
 import type { ContainerRecord, ContainerStateRecord } from './record.js';
 
 const KNOWN = [
@@ -72,9 +73,9 @@ function regexMatch(pattern: string, text: string): boolean {
 function networkNames(record: ContainerRecord, state: ContainerStateRecord): { name: string; id?: string }[] {
   const live = state.attachment?.endpoints ?? [];
   if (live.length > 0) return live.map((endpoint) => ({ name: endpoint.network, id: endpoint.networkId }));
-  const mode = record.hostConfig.NetworkMode ?? 'default';
-  const configured = Object.keys(record.networkingConfig?.EndpointsConfig ?? {});
-  return [...new Set([mode === 'default' ? 'bridge' : mode, ...configured])].map((name) => ({ name }));
+  const mode = record.hostConfig.NetworkMode || 'default';
+  if (mode === 'host' || mode === 'none') return [{ name: mode }];
+  return configuredNetworks(record).map((name) => ({ name }));
 }
 
 /** Docker's semantics: values of one key are OR-ed, keys are AND-ed. */
@@ -112,5 +113,7 @@ export function matchesFilters(record: ContainerRecord, state: ContainerStateRec
     isolation: (value) => ((record.hostConfig as { Isolation?: string }).Isolation || 'default') === value,
     'is-task': (value) => value === 'false',
   };
-  return Object.entries(filters).every(([key, values]) => values.length === 0 || values.some((value) => checks[key]!(value)));
+  // label= is the exception: moby's MatchKVList wants every given label (docker-compose filters on project AND service).
+  return Object.entries(filters).every(([key, values]) => values.length === 0
+    || (key === 'label' ? values.every((value) => checks[key]!(value)) : values.some((value) => checks[key]!(value))));
 }

@@ -60,6 +60,11 @@ export function checkHostConfig(hostConfig: HostConfig): string[] {
     const at = host.indexOf(':');
     if (at <= 0 || at === host.length - 1) throw new BuildError('INVALID_ARGUMENT', `invalid argument "${host}" for "--add-host" flag: expected HOST:IP`);
   }
+  // The log is conmon's file, served by /logs as json-file's is; another driver would be a silent drop.
+  const logDriver = hostConfig.LogConfig?.Type ?? '';
+  if (!['', 'json-file', 'k8s-file', 'local'].includes(logDriver)) {
+    throw new BuildError('NOT_SUPPORTED', `logging driver "${logDriver}" is not supported: containers log to a file that logs reads (json-file)`);
+  }
   // Checked now, not at start, so a bad value leaves no container behind.
   containerCapabilities(parseSecurityOpts(hostConfig.SecurityOpt ?? [], {
     capAdd: hostConfig.CapAdd ?? [], capDrop: hostConfig.CapDrop ?? [], privileged: hostConfig.Privileged === true,

@@ -3,7 +3,8 @@ import type {
 } from './docker-types.js';
 import type { ContainerPaths, ContainerRecord, ContainerStateRecord } from './record.js';
 import { ZERO_TIME } from './record.js';
-import { mountPoints } from './resources.js';
+import { configuredNetworks, mountPoints } from './resources.js';
+import { isActive } from './state.js';
 import { portBindings } from './ports.js';
 
 /** docker's State object. */
@@ -33,18 +34,33 @@ function portMap(record: ContainerRecord, state: ContainerStateRecord): PortMap 
   return ports;
 }
 
+/**
+ * NetworkSettings.Networks: the live endpoints while attached, else the networks the next start joins (moby keeps
+ * them on a created or stopped container, without addresses). On user networks moby adds the short id to the
+ * aliases at connect; docker-compose looks for it to tell a container it set up from one it must reconnect.
+ */
 function networks(record: ContainerRecord, state: ContainerStateRecord): Record<string, EndpointSettings> {
   const result: Record<string, EndpointSettings> = {};
+  const shortId = record.id.slice(0, 12);
+  const withShortId = (network: string, aliases: string[]): string[] | null =>
+    network === 'bridge' ? (aliases.length > 0 ? aliases : null) : aliases.includes(shortId) ? aliases : [...aliases, shortId];
   for (const endpoint of state.attachment?.endpoints ?? []) {
     result[endpoint.network] = {
-      Aliases: endpoint.aliases, NetworkID: endpoint.networkId, EndpointID: endpoint.endpointId, Gateway: endpoint.gateway,
+      Aliases: withShortId(endpoint.network, endpoint.aliases), NetworkID: endpoint.networkId, EndpointID: endpoint.endpointId, Gateway: endpoint.gateway,
       IPAddress: endpoint.ipAddress, IPPrefixLen: endpoint.ipPrefixLen, MacAddress: endpoint.macAddress,
-      DNSNames: [record.name, record.id.slice(0, 12), ...endpoint.aliases],
+      DNSNames: [record.name, shortId, ...endpoint.aliases],
     };
   }
   const mode = record.hostConfig.NetworkMode;
   if (Object.keys(result).length === 0 && (mode === 'host' || mode === 'none')) {
     result[mode] = { NetworkID: mode, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '' };
+  }
+  if (!state.attachment && !isActive(state.status)) {
+    const configured = record.networkingConfig?.EndpointsConfig ?? {};
+    for (const network of configuredNetworks(record)) {
+      const aliases = (configured[network] ?? (network === 'bridge' ? configured[mode ?? ''] : undefined))?.Aliases ?? [];
+      result[network] = { Aliases: withShortId(network, aliases), NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '' };
+    }
   }
   return result;
 }

@@ -25,6 +25,8 @@ export interface ContainerRecord {
   config: ContainerConfigBody;
   hostConfig: HostConfig;
   networkingConfig?: NetworkingConfig;
+  /** `network disconnect` of the NetworkMode network: the next starts do not join it (until a connect). */
+  leftNetworkMode?: boolean;
   path: string;
   args: string[];
   /** The overlay mount dir (from snapshot/mount.ts prepareSnapshot) and its lowerdirs, bottom first. */

@@ -31,8 +31,23 @@ export async function planNetwork(root: string, record: ContainerRecord): Promis
     if (mode === 'default') return { kind: 'host' };
     throw new BuildError('NOT_SUPPORTED', `--network ${mode}: bridge networks are not available in this build of builder; use --network host or none`);
   }
-  const extra = Object.keys(record.networkingConfig?.EndpointsConfig ?? {}).filter((name) => name !== mode);
-  return { kind: 'bridge', networks: [mode === 'default' ? 'bridge' : mode, ...extra] };
+  return { kind: 'bridge', networks: configuredNetworks(record) };
+}
+
+/** The NetworkMode's network as builder/network names it (`default` is docker's `bridge`); undefined for host and none. */
+export function primaryNetwork(record: ContainerRecord): string | undefined {
+  const mode = record.hostConfig.NetworkMode || 'default';
+  if (mode === 'host' || mode === 'none') return undefined;
+  return mode === 'default' ? 'bridge' : mode;
+}
+
+/** The networks the next start joins, the primary first (what planNetwork attaches). */
+export function configuredNetworks(record: ContainerRecord): string[] {
+  const primary = primaryNetwork(record);
+  if (primary === undefined) return [];
+  const mode = record.hostConfig.NetworkMode || 'default';
+  const extra = Object.keys(record.networkingConfig?.EndpointsConfig ?? {}).filter((name) => name !== mode && name !== primary);
+  return record.leftNetworkMode ? extra : [primary, ...extra];
 }
 
 export async function attachNetwork(root: string, record: ContainerRecord, plan: NetworkPlan, ports: import('../network/types.js').PortBinding[]): Promise<Attachment | undefined> {

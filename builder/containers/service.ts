@@ -13,6 +13,7 @@ import { observe } from './truth.js';
 import { DirChanges } from './dir-changes.js';
 import type { CommitOptions } from './commit.js';
 import type { UpdateBody } from './update.js';
+import type { NetworkRef } from './network-connect.js';
 import path from 'node:path';
 
 // Loaded on first use: `ps`, `logs` and `inspect` need none of runc, overlay mounts or the store's image code.
@@ -199,6 +200,27 @@ export class Containers extends ContainerExecs {
       await writeRecord(paths, { ...record, name });
       await releaseName(this.containersDir, record.name, record.id);
     });
+  }
+
+  /** POST /networks/{id}/connect: recorded for the next starts, joined now when running (network-connect.ts). */
+  async connectNetwork(ref: string, network: NetworkRef, aliases: string[]): Promise<void> {
+    const { connectContainer } = await import('./network-connect.js');
+    const { paths } = await this.find(ref);
+    await withContainerLock(paths, async () => connectContainer(this.root, paths, await this.reread(paths, ref), network, aliases));
+  }
+
+  /** POST /networks/{id}/disconnect (network-connect.ts). */
+  async disconnectNetwork(ref: string, network: NetworkRef): Promise<void> {
+    const { disconnectContainer } = await import('./network-connect.js');
+    const { paths } = await this.find(ref);
+    await withContainerLock(paths, async () => disconnectContainer(this.root, paths, await this.reread(paths, ref), network));
+  }
+
+  /** The record as it is under the lock (rename, update and connect rewrite it). */
+  private async reread(paths: ContainerPaths, ref: string): Promise<ContainerRecord> {
+    const record = await readRecord(paths);
+    if (!record) throw new BuildError('CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+    return record;
   }
 
   /** POST /commit: a new image of the container (commit.ts); resolves its config digest. */

@@ -61,7 +61,9 @@ function toDocker(record: NetworkRecord, table: AttachmentTable): DockerNetwork 
     IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: record.subnet, Gateway: record.gateway }] },
     Internal: record.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
     Containers: containers,
-    Options: record.name === DEFAULT_NETWORK ? { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': record.bridge } : { 'com.docker.network.bridge.name': record.bridge },
+    // A user network shows the driver options it was created with, none (as dockerd): docker-compose compares them
+    // with the compose file's and would ask for the network to be recreated over our bridge's internal name.
+    Options: record.name === DEFAULT_NETWORK ? { 'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.name': record.bridge } : {},
     Labels: record.labels,
   };
 }

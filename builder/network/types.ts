@@ -74,4 +74,6 @@ export interface ContainerNetworking {
   connect(containerId: string, endpoint: EndpointRequest & { name: string }): Promise<Endpoint>;
   /** `network disconnect`. */
   disconnect(containerId: string, network: string): Promise<void>;
+  /** The container's current attachment, if it has one (what inspect shows after a connect). */
+  inspect(containerId: string): Promise<Attachment | undefined>;
 }
