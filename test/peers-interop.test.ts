@@ -256,8 +256,12 @@ describe('peers interop: our images in skopeo/umoci/podman/buildah/docker, their
       assert.deepEqual(dockerManifest.map((m) => m.RepoTags), [[]]);
       // Loaded back, it is docker's <none>:<none>: listed, and usable by its id.
       const loadedRoot = freshRoot('untagged');
-      assert.equal(expectSuccess(await runCli(['load', '-i', untagged], { root: loadedRoot }), 'builder load').stdout, `Loaded image ID: ${ourDigest}\n`);
-      assert.match(expectSuccess(await runCli(['images'], { root: loadedRoot }), 'builder images').stdout, new RegExp(`<none> +<none> +${ourDigest.slice(7, 19)}`));
+      // docker's words: the id is the config digest (what `docker images` lists).
+      const configDigest = (JSON.parse(await readFile(path.join(extracted, 'manifest.json'), 'utf8')) as { Config: string }[])[0]!.Config
+        .replace(/^blobs\/sha256\//, 'sha256:');
+      assert.match(configDigest, /^sha256:[0-9a-f]{64}$/);
+      assert.equal(expectSuccess(await runCli(['load', '-i', untagged], { root: loadedRoot }), 'builder load').stdout, `Loaded image ID: ${configDigest}\n`);
+      assert.match(expectSuccess(await runCli(['images'], { root: loadedRoot }), 'builder images').stdout, new RegExp(`<none> +<none> +${configDigest.slice(7, 19)}`));
       await runChecked(ourDigest.slice(7, 19), loadedRoot, 'an untagged archive loaded');
 
       const tagged = path.join(work, 'out-tagged.tar');

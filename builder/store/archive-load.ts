@@ -33,7 +33,7 @@ function invalid(message: string, cause?: unknown): BuildError {
 class LoadPlan {
   readonly blobFiles = new Map<string, string>();
   readonly jsonBlobs: string[] = [];
-  readonly images: { descriptor: Descriptor; names: Set<string> }[] = [];
+  readonly images: { descriptor: Descriptor; configDigest: string; names: Set<string> }[] = [];
 }
 
 /** Reads one extracted archive and turns its images into OCI blobs in a LoadPlan. */
@@ -180,7 +180,7 @@ async function planDockerArchive(reader: ArchiveReader, items: DockerManifestIte
     }
     const layerFiles = item.Layers.map((path, i) => ({ file: reader.file(path, `${what} layer ${i + 1}`) }));
     const { descriptor } = await reader.image(configFile, layerFiles, what);
-    reader.plan.images.push({ descriptor, names: new Set((item.RepoTags ?? []).map((t) => tagName(t, 'manifest.json'))) });
+    reader.plan.images.push({ descriptor, configDigest: configFile.digest, names: new Set((item.RepoTags ?? []).map((t) => tagName(t, 'manifest.json'))) });
   }
 }
 
@@ -198,14 +198,14 @@ async function planOciArchive(reader: ArchiveReader, dockerItems: DockerManifest
     for (const tag of dockerTags) names.add(tagName(tag, 'manifest.json'));
     // A bare ref.name like "latest" is only a tag (docker ≥ 25 writes that); use it as a name only when nothing better exists.
     if (refName && (refName.includes(':') || refName.includes('/') || names.size === 0)) names.add(tagName(refName, 'index.json'));
-    reader.plan.images.push({ descriptor, names });
+    reader.plan.images.push({ descriptor, configDigest, names });
   }
 }
 
 /**
  * `builder load`: imports a docker-archive (docker save), an OCI archive, or a gzip of either. Everything is
- * verified before the store changes; blobs go in atomically, tags last. Returns the tags applied, or the manifest
- * digests of unnamed images.
+ * verified before the store changes; blobs go in atomically, tags last. Returns the tags applied, or for an
+ * unnamed image its id (the config digest: docker's "Loaded image ID: sha256:…").
  */
 export async function loadImages(store: Store, archivePath: string): Promise<string[]> {
   const workDir = store.tempPath('load');
@@ -230,7 +230,7 @@ export async function loadImages(store: Store, archivePath: string): Promise<str
       // An unnamed image (`docker save <id>`, an untagged `--output type=oci`) stays as docker's <none>:<none>,
       // usable by its id; before, only its blobs went in and nothing could name it but GC.
       if (image.names.size === 0) await store.keepUntagged(image.descriptor);
-      loaded.push(...(image.names.size > 0 ? image.names : [image.descriptor.digest]));
+      loaded.push(...(image.names.size > 0 ? image.names : [image.configDigest]));
     }
     return [...new Set(loaded)];
   } finally {
