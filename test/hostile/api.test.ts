@@ -93,7 +93,7 @@ describe('hostile API requests and webhooks (real Redis, one worker)', function 
       [await tarWith([{ name: 'dev', type: 'character-device' }]), 't=app:1', /device/],
       [await tarWith([{ name: 'Dockerfile', body: 'FROM busybox\n' }]), 'dockerfile=../../etc/passwd', /inside the context/],
       [await tarWith([{ name: 'Dockerfile', body: 'FROM busybox\n' }]), 'dockerfile=/etc/passwd', /inside the context/],
-      [await tarWith([{ name: 'Dockerfile', body: 'FROM busybox\n' }]), 'buildarg=BAD NAME=1', /invalid buildarg/],
+      [await tarWith([{ name: 'Dockerfile', body: 'FROM busybox\n' }]), 'buildarg=BAD NAME=1', /invalid build arg name "BAD NAME"/],
       [Buffer.from('not a tar at all, just text'), 't=app:1', /tar/i],
     ];
     for (const [body, query, message] of cases) {
