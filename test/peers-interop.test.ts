@@ -26,6 +26,7 @@ import { DOCKER, dockerReachable } from './helpers/docker-oracle-engine.js';
 import { OCI, DOCKER as DOCKER_TYPES, validateArchive, validateRegistryImage } from './helpers/oci-validate.js';
 import { startRegistry, type RegistryServer } from './helpers/registry-server.js';
 import { makeTempDir, removeTempDir } from './helpers/temp-root.js';
+import { PRIVATE_PODMAN_CONF } from '../scripts/bench-lib/podman-conf.js';
 
 const ID = randomUUID().slice(0, 8);
 const LONG = 'l'.repeat(120);
@@ -54,13 +55,6 @@ const CHECKED = [
   'data:', 'keep', '', 'empty:', '', 'opq:', 'new', '3', 'deep', '1000', '1000', '1|two words', '',
 ].join('\n');
 
-const PODMAN_CONF = `[containers]
-default_ulimits = ["nofile=1024:4096", "nproc=4096:8192"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-`;
 
 const have = (tool: string): boolean => existsSync(`/usr/bin/${tool}`) || existsSync(`/usr/sbin/${tool}`);
 
@@ -138,7 +132,7 @@ describe('peers interop: our images in skopeo/umoci/podman/buildah/docker, their
     ourDigest = built.stdout.trim().split('\n').pop() ?? '';
     expectSuccess(await runCli(['push', ours], { root }), 'builder push');
     if (have('podman') && have('buildah')) {
-      await writeFile(path.join(work, 'containers.conf'), PODMAN_CONF);
+      await writeFile(path.join(work, 'containers.conf'), PRIVATE_PODMAN_CONF);
       await writeFile(path.join(work, 'registries.conf'), 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n');
       podmanEnv = { CONTAINERS_CONF: path.join(work, 'containers.conf'), CONTAINERS_REGISTRIES_CONF: path.join(work, 'registries.conf') };
       podmanBase.push('--root', path.join(work, 'podman', 'root'), '--runroot', path.join(work, 'podman', 'run'), '--storage-driver', 'overlay');

@@ -7,17 +7,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PRIVATE_PODMAN_CONF } from './podman-conf.js';
 import { findExecutable, runCommand } from './proc.js';
 import { timeRunDToAnswer } from './netns-answer.js';
 import { CONTAINERS, SAMPLES, WEB_IMAGE, parentPid, rssKb, samples, type Cell, type RunSideBenchEnv } from './run-side-bench.js';
 
-const CONF = `[containers]
-default_ulimits = ["nofile=1024:4096", "nproc=4096:8192"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-`;
 
 /** Cells keyed as the builder column, or undefined when podman is not installed. */
 export async function runPodmanSide(env: RunSideBenchEnv): Promise<Record<string, Cell> | undefined> {
@@ -25,7 +19,7 @@ export async function runPodmanSide(env: RunSideBenchEnv): Promise<Record<string
   if (!podman) return undefined;
   const dir = join(env.scratchDir, 'podman');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'containers.conf'), CONF);
+  await writeFile(join(dir, 'containers.conf'), PRIVATE_PODMAN_CONF);
   const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'overlay'];
   const p = (args: string[], allowFailure = false) =>
     runCommand(podman, [...base, ...args], { env: { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf') }, allowFailure });
